@@ -1,0 +1,614 @@
+//! Server settings: built-in defaults < a TOML file (`--config`) < `CRITIC_*` environment.
+//!
+//! Environment keys use `__` between levels: `CRITIC_GITHUB__APP_ID` is `github.app_id`,
+//! `CRITIC_GITHUB__WEBHOOK_SECRET=a,b` is a list of two secrets (rotation).
+//! Secrets may come from files (`github.private_key_file`, `github.webhook_secret_file`,
+//! `llm.api_key_file`) and are held in [`SecretString`], which never prints its value.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// A setting that cannot be used; names the key so an operator can fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid setting `{key}`: {message}")]
+    Invalid { key: String, message: String },
+    #[error("cannot read settings: {0}")]
+    Load(String),
+}
+
+impl ConfigError {
+    fn invalid(key: &str, message: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// All server settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub github: GithubSettings,
+    pub llm: LlmSettings,
+    pub store: StoreSettings,
+    pub worker: WorkerSettings,
+    pub review: ReviewSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address the HTTP server binds to.
+    pub listen: SocketAddr,
+    /// Path GitHub delivers webhooks to.
+    pub webhook_path: String,
+    /// Largest webhook body accepted; GitHub caps payloads at 25 MiB.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubSettings {
+    /// REST API base: `https://api.github.com`, or `https://HOST/api/v3` for GitHub Enterprise Server.
+    pub api_url: url::Url,
+    pub app_id: Option<u64>,
+    pub private_key: Option<SecretString>,
+    pub private_key_file: Option<PathBuf>,
+    /// One secret, or several while rotating.
+    #[serde(default)]
+    pub webhook_secret: OneOrMany,
+    pub webhook_secret_file: Option<PathBuf>,
+    /// Timeout of one GitHub API call, seconds.
+    pub timeout_secs: u64,
+}
+
+/// A setting that takes one value or a list (TOML string or array; env `a,b`).
+#[derive(Clone, Default, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    #[default]
+    None,
+    One(SecretString),
+    Many(Vec<SecretString>),
+}
+
+impl std::fmt::Debug for OneOrMany {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{} secret(s) REDACTED]", self.clone().into_vec().len())
+    }
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<SecretString> {
+        match self {
+            OneOrMany::None => Vec::new(),
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSettings {
+    /// Base URL of an OpenAI-compatible API (`.../v1`).
+    pub base_url: url::Url,
+    pub model: String,
+    pub api_key: Option<SecretString>,
+    pub api_key_file: Option<PathBuf>,
+    /// Timeout of one model call, seconds.
+    pub timeout_secs: u64,
+    pub max_output_tokens: u32,
+    pub temperature: f32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `sqlite://PATH` (embedded, default) or `postgres://...`.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// Jobs run at once by this process.
+    pub concurrency: usize,
+    /// A claimed job whose worker has not finished after this many seconds is taken again.
+    pub lease_secs: u64,
+    /// Attempts before a job is marked dead.
+    pub max_attempts: u32,
+    /// First retry delay, seconds; doubles on each attempt (with jitter), capped at one hour.
+    pub retry_base_secs: u64,
+    /// How often idle workers look for due jobs, milliseconds (new jobs also wake them at once).
+    pub poll_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewSettings {
+    /// Review draft pull requests too.
+    pub review_drafts: bool,
+    /// Most inline threads in one review; the rest go into the summary.
+    pub max_comments: usize,
+    /// Numbered diff text sent to the model at most; files beyond it are named, not sent.
+    pub max_diff_chars: usize,
+}
+
+const DEFAULTS: &str = r#"
+[server]
+listen = "127.0.0.1:3000"
+webhook_path = "/webhook"
+max_body_bytes = 26214400
+
+[github]
+api_url = "https://api.github.com"
+timeout_secs = 30
+
+[llm]
+base_url = "http://127.0.0.1:11434/v1"
+model = "qwen2.5-coder:7b"
+timeout_secs = 120
+max_output_tokens = 4096
+temperature = 0.1
+
+[store]
+url = "sqlite://critic.db"
+
+[worker]
+concurrency = 4
+lease_secs = 600
+max_attempts = 5
+retry_base_secs = 5
+poll_interval_ms = 1000
+
+[review]
+review_drafts = false
+max_comments = 20
+max_diff_chars = 200000
+"#;
+
+/// Settings after loading: secrets read from files, every value checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub settings: Settings,
+    pub app_id: u64,
+    pub private_key: SecretString,
+    pub webhook_secrets: Vec<SecretString>,
+    pub llm_api_key: Option<SecretString>,
+    /// True when no LLM was configured and the local-Ollama default is in use.
+    pub llm_is_default: bool,
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// Like [`Config::load`] with an explicit environment (tests pass their own).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut env: std::collections::HashMap<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("CRITIC_"))
+            .collect();
+        // In the environment, a comma separates several webhook secrets (rotation).
+        let env_secrets: Option<Vec<String>> = env
+            .remove("CRITIC_GITHUB__WEBHOOK_SECRET")
+            .map(|v| v.split(',').map(|s| s.trim().to_string()).collect());
+        let llm_is_default = !env
+            .keys()
+            .any(|k| k.starts_with("CRITIC_LLM__BASE_URL") || k.starts_with("CRITIC_LLM__MODEL"));
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        let mut file_sets_llm = false;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::Load(format!("cannot read config file {}: {e}", path.display()))
+            })?;
+            file_sets_llm = text.lines().any(|l| l.trim() == "[llm]");
+            builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("CRITIC")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(false)
+                .source(Some(env.into_iter().collect())),
+        );
+        if let Some(secrets) = env_secrets {
+            builder = builder
+                .set_override("github.webhook_secret", secrets)
+                .map_err(map_config_error)?;
+        }
+        let raw = builder.build().map_err(map_config_error)?;
+        let settings: Settings = raw.try_deserialize().map_err(map_config_error)?;
+        Self::check(settings, llm_is_default && !file_sets_llm)
+    }
+
+    fn check(settings: Settings, llm_is_default: bool) -> Result<Config, ConfigError> {
+        let gh = &settings.github;
+        let app_id = gh.app_id.filter(|id| *id > 0).ok_or_else(|| {
+            ConfigError::invalid("github.app_id", "required: the GitHub App's numeric id")
+        })?;
+        let private_key = secret_from(
+            "github.private_key",
+            gh.private_key.clone(),
+            gh.private_key_file.as_deref(),
+            false,
+        )?
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                "github.private_key",
+                "required: the App's PEM private key (or github.private_key_file)",
+            )
+        })?;
+        if jsonwebtoken::EncodingKey::from_rsa_pem(private_key.expose_secret().as_bytes()).is_err()
+        {
+            return Err(ConfigError::invalid(
+                "github.private_key",
+                "not an RSA private key in PEM form",
+            ));
+        }
+        let mut webhook_secrets = gh.webhook_secret.clone().into_vec();
+        if let Some(s) = secret_from(
+            "github.webhook_secret",
+            None,
+            gh.webhook_secret_file.as_deref(),
+            true,
+        )? {
+            webhook_secrets.push(s);
+        }
+        webhook_secrets.retain(|s| !s.expose_secret().is_empty());
+        if webhook_secrets.is_empty() {
+            return Err(ConfigError::invalid(
+                "github.webhook_secret",
+                "required: the webhook secret set on the GitHub App (or github.webhook_secret_file)",
+            ));
+        }
+        if !matches!(gh.api_url.scheme(), "http" | "https") {
+            return Err(ConfigError::invalid(
+                "github.api_url",
+                "must be an http(s) URL",
+            ));
+        }
+        if gh.timeout_secs == 0 {
+            return Err(ConfigError::invalid(
+                "github.timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        let s = &settings.server;
+        if !s.webhook_path.starts_with('/') {
+            return Err(ConfigError::invalid(
+                "server.webhook_path",
+                "must start with `/`",
+            ));
+        }
+        if s.max_body_bytes == 0 {
+            return Err(ConfigError::invalid(
+                "server.max_body_bytes",
+                "must be at least 1",
+            ));
+        }
+        let llm = &settings.llm;
+        let llm_api_key = secret_from(
+            "llm.api_key",
+            llm.api_key.clone(),
+            llm.api_key_file.as_deref(),
+            true,
+        )?;
+        if llm.model.trim().is_empty() {
+            return Err(ConfigError::invalid("llm.model", "must not be empty"));
+        }
+        if llm.timeout_secs == 0 {
+            return Err(ConfigError::invalid(
+                "llm.timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        if !(0.0..=2.0).contains(&llm.temperature) {
+            return Err(ConfigError::invalid(
+                "llm.temperature",
+                "must be between 0 and 2",
+            ));
+        }
+        let url = &settings.store.url;
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres:")
+            || url.starts_with("postgresql:"))
+        {
+            return Err(ConfigError::invalid(
+                "store.url",
+                "must be `sqlite://PATH` or `postgres://...`",
+            ));
+        }
+        let w = &settings.worker;
+        if w.concurrency == 0 || w.concurrency > 1024 {
+            return Err(ConfigError::invalid(
+                "worker.concurrency",
+                "must be between 1 and 1024",
+            ));
+        }
+        if w.lease_secs == 0 {
+            return Err(ConfigError::invalid(
+                "worker.lease_secs",
+                "must be at least 1",
+            ));
+        }
+        if w.max_attempts == 0 {
+            return Err(ConfigError::invalid(
+                "worker.max_attempts",
+                "must be at least 1",
+            ));
+        }
+        if w.poll_interval_ms == 0 {
+            return Err(ConfigError::invalid(
+                "worker.poll_interval_ms",
+                "must be at least 1",
+            ));
+        }
+        Ok(Config {
+            app_id,
+            private_key,
+            webhook_secrets,
+            llm_api_key,
+            llm_is_default,
+            settings,
+        })
+    }
+
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.settings.worker.lease_secs)
+    }
+}
+
+/// A secret given inline or as a file, never both.
+fn secret_from(
+    key: &str,
+    inline: Option<SecretString>,
+    file: Option<&Path>,
+    trim: bool,
+) -> Result<Option<SecretString>, ConfigError> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(ConfigError::invalid(
+            key,
+            format!("set either `{key}` or `{key}_file`, not both"),
+        )),
+        (Some(s), None) => Ok(Some(s)),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::invalid(
+                    &format!("{key}_file"),
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            let text = if trim { text.trim().to_string() } else { text };
+            Ok(Some(SecretString::from(text)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// The config crate names the key in most of its errors; keep its words but say what failed.
+fn map_config_error(e: config::ConfigError) -> ConfigError {
+    match e {
+        config::ConfigError::Type {
+            key: Some(key),
+            unexpected,
+            expected,
+            ..
+        } => ConfigError::Invalid {
+            key,
+            message: format!("expected {expected}, found {unexpected}"),
+        },
+        config::ConfigError::At {
+            error,
+            key: Some(key),
+            ..
+        } => ConfigError::Invalid {
+            key,
+            message: error.to_string(),
+        },
+        other => ConfigError::Load(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = include_str!("../../tests/support/keys/test-app.pem");
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn base() -> Vec<(String, String)> {
+        env(&[
+            ("CRITIC_GITHUB__APP_ID", "7"),
+            ("CRITIC_GITHUB__PRIVATE_KEY", KEY),
+            ("CRITIC_GITHUB__WEBHOOK_SECRET", "s3cret"),
+        ])
+    }
+
+    #[test]
+    fn defaults_then_env() {
+        let mut e = base();
+        e.extend(env(&[
+            ("CRITIC_GITHUB__API_URL", "http://127.0.0.1:9000"),
+            ("CRITIC_WORKER__CONCURRENCY", "9"),
+        ]));
+        let c = Config::load_from(None, e).expect("valid");
+        assert_eq!(c.app_id, 7);
+        assert_eq!(c.settings.github.api_url.as_str(), "http://127.0.0.1:9000/");
+        assert_eq!(c.settings.worker.concurrency, 9);
+        assert_eq!(c.settings.server.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.settings.server.webhook_path, "/webhook");
+        assert_eq!(c.settings.store.url, "sqlite://critic.db");
+        assert!(c.llm_is_default);
+    }
+
+    #[test]
+    fn file_then_env_override() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("critic.toml");
+        std::fs::write(
+            &path,
+            "[server]\nlisten = \"127.0.0.1:4000\"\n[llm]\nmodel = \"gpt-4o\"\nbase_url = \"https://api.openai.com/v1\"\n[github]\nwebhook_secret = [\"old\", \"new\"]\n",
+        )
+        .expect("write");
+        let mut e = base();
+        e.retain(|(k, _)| k != "CRITIC_GITHUB__WEBHOOK_SECRET");
+        e.push(("CRITIC_SERVER__LISTEN".into(), "127.0.0.1:5000".into()));
+        let c = Config::load_from(Some(&path), e).expect("valid");
+        assert_eq!(c.settings.server.listen.port(), 5000);
+        assert_eq!(c.settings.llm.model, "gpt-4o");
+        assert_eq!(c.webhook_secrets.len(), 2);
+        assert!(!c.llm_is_default);
+    }
+
+    #[test]
+    fn env_list_of_secrets() {
+        let mut e = base();
+        e.retain(|(k, _)| k != "CRITIC_GITHUB__WEBHOOK_SECRET");
+        e.push(("CRITIC_GITHUB__WEBHOOK_SECRET".into(), "a,b".into()));
+        let c = Config::load_from(None, e).expect("valid");
+        let got: Vec<&str> = c
+            .webhook_secrets
+            .iter()
+            .map(|s| s.expose_secret())
+            .collect();
+        assert_eq!(got, ["a", "b"]);
+    }
+
+    #[test]
+    fn secrets_from_files_and_never_in_debug() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = dir.path().join("key.pem");
+        let secret = dir.path().join("hook");
+        std::fs::write(&key, KEY).expect("write");
+        std::fs::write(&secret, "from-file\n").expect("write");
+        let e = env(&[
+            ("CRITIC_GITHUB__APP_ID", "7"),
+            (
+                "CRITIC_GITHUB__PRIVATE_KEY_FILE",
+                key.to_str().expect("utf8"),
+            ),
+            (
+                "CRITIC_GITHUB__WEBHOOK_SECRET_FILE",
+                secret.to_str().expect("utf8"),
+            ),
+            ("CRITIC_LLM__API_KEY", "sk-very-secret"),
+        ]);
+        let c = Config::load_from(None, e).expect("valid");
+        assert_eq!(c.webhook_secrets[0].expose_secret(), "from-file");
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("from-file"), "{dbg}");
+        assert!(!dbg.contains("sk-very-secret"));
+        assert!(!dbg.contains("PRIVATE KEY"));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases: Vec<(Vec<(String, String)>, &str)> = vec![
+            (
+                env(&[
+                    ("CRITIC_GITHUB__PRIVATE_KEY", KEY),
+                    ("CRITIC_GITHUB__WEBHOOK_SECRET", "x"),
+                ]),
+                "github.app_id",
+            ),
+            (
+                env(&[
+                    ("CRITIC_GITHUB__APP_ID", "1"),
+                    ("CRITIC_GITHUB__WEBHOOK_SECRET", "x"),
+                ]),
+                "github.private_key",
+            ),
+            (
+                env(&[
+                    ("CRITIC_GITHUB__APP_ID", "1"),
+                    ("CRITIC_GITHUB__PRIVATE_KEY", "nope"),
+                    ("CRITIC_GITHUB__WEBHOOK_SECRET", "x"),
+                ]),
+                "github.private_key",
+            ),
+            (
+                env(&[
+                    ("CRITIC_GITHUB__APP_ID", "1"),
+                    ("CRITIC_GITHUB__PRIVATE_KEY", KEY),
+                ]),
+                "github.webhook_secret",
+            ),
+            (
+                {
+                    let mut e = base();
+                    e.push(("CRITIC_WORKER__CONCURRENCY".into(), "0".into()));
+                    e
+                },
+                "worker.concurrency",
+            ),
+            (
+                {
+                    let mut e = base();
+                    e.push(("CRITIC_WORKER__CONCURRENCY".into(), "many".into()));
+                    e
+                },
+                "worker.concurrency",
+            ),
+            (
+                {
+                    let mut e = base();
+                    e.push(("CRITIC_SERVER__LISTEN".into(), "nowhere".into()));
+                    e
+                },
+                "server.listen",
+            ),
+            (
+                {
+                    let mut e = base();
+                    e.push(("CRITIC_STORE__URL".into(), "mysql://x".into()));
+                    e
+                },
+                "store.url",
+            ),
+            (
+                {
+                    let mut e = base();
+                    e.push(("CRITIC_GITHUB__APP_ID".into(), "abc".into()));
+                    e
+                },
+                "github.app_id",
+            ),
+        ];
+        for (e, key) in cases {
+            let err = Config::load_from(None, e).expect_err(key).to_string();
+            assert!(err.contains(key), "{err} should name {key}");
+        }
+    }
+
+    #[test]
+    fn unknown_key_in_file_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("critic.toml");
+        std::fs::write(&path, "[server]\nlisten_addr = \"127.0.0.1:1\"\n").expect("write");
+        let err = Config::load_from(Some(&path), base())
+            .expect_err("unknown key")
+            .to_string();
+        assert!(err.contains("listen_addr"), "{err}");
+    }
+}

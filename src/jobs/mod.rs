@@ -1,0 +1,282 @@
+//! The durable queue's jobs, the pure decision of which event makes which job, and the
+//! worker pool that runs them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::Critic;
+use crate::github::{GitHubError, RepoName};
+use crate::review::ReviewError;
+use crate::store::{ClaimedJob, NewJob, StoreError, state};
+use crate::webhook::{Event, PullRequestAction};
+
+mod review_pr;
+
+/// Work Critic does later, stored as JSON in the queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Job {
+    /// Review one head commit of a pull request.
+    Review(ReviewJob),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewJob {
+    pub installation_id: u64,
+    pub repo: RepoName,
+    pub number: u64,
+    pub head_sha: String,
+}
+
+impl Job {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Job::Review(_) => "review",
+        }
+    }
+
+    /// For the queue: jobs of one PR share a key, so a newer push supersedes queued work.
+    pub fn to_new_job(&self) -> Result<NewJob, serde_json::Error> {
+        let dedupe_key = match self {
+            Job::Review(r) => format!("review:{}#{}", r.repo, r.number),
+        };
+        Ok(NewJob {
+            kind: self.kind().to_string(),
+            dedupe_key,
+            payload: serde_json::to_string(self)?,
+        })
+    }
+}
+
+/// Which job, if any, an event asks for. Pure: no I/O.
+pub fn plan(event: &Event, review_drafts: bool) -> Option<Job> {
+    match event {
+        Event::PullRequest(e) => {
+            let wanted = matches!(
+                e.action,
+                PullRequestAction::Opened
+                    | PullRequestAction::Reopened
+                    | PullRequestAction::ReadyForReview
+                    | PullRequestAction::Synchronize
+            );
+            let pr = &e.pull_request;
+            if !wanted || pr.state != "open" || (pr.draft && !review_drafts) {
+                return None;
+            }
+            let installation_id = e.installation.as_ref()?.id;
+            let repo = e.repository.full_name.parse().ok()?;
+            Some(Job::Review(ReviewJob {
+                installation_id,
+                repo,
+                number: e.number,
+                head_sha: pr.head.sha.clone(),
+            }))
+        }
+        _ => None,
+    }
+}
+
+/// Why a job attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    #[error(transparent)]
+    Review(#[from] ReviewError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("job payload unreadable: {0}")]
+    Payload(String),
+}
+
+impl JobError {
+    fn is_transient(&self) -> bool {
+        match self {
+            JobError::GitHub(e) => e.is_transient(),
+            JobError::Review(ReviewError::Llm(e)) => e.is_transient(),
+            JobError::Review(ReviewError::Template { .. }) => false,
+            JobError::Store(_) => true,
+            JobError::Payload(_) => false,
+        }
+    }
+}
+
+/// How a job ended when it did not fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done(String),
+    Skipped(String),
+}
+
+/// Delay before attempt `attempts + 1`: base doubled per attempt, ±25% jitter, at most an hour.
+pub fn retry_delay(base: Duration, attempts: u32) -> Duration {
+    let exp = base.saturating_mul(1u32 << attempts.saturating_sub(1).min(16));
+    let capped = exp.min(Duration::from_secs(3600));
+    let jitter = rand::rng().random_range(0.75..=1.25);
+    capped.mul_f64(jitter)
+}
+
+/// Runs `concurrency` workers until `shutdown`; each finishes its current job first.
+pub async fn run_workers(critic: Arc<Critic>, shutdown: CancellationToken) {
+    let mut set = tokio::task::JoinSet::new();
+    for n in 0..critic.config.settings.worker.concurrency {
+        let critic = critic.clone();
+        let shutdown = shutdown.clone();
+        set.spawn(worker(critic, shutdown).instrument(tracing::info_span!("worker", n)));
+    }
+    while set.join_next().await.is_some() {}
+}
+
+async fn worker(critic: Arc<Critic>, shutdown: CancellationToken) {
+    let poll = Duration::from_millis(critic.config.settings.worker.poll_interval_ms);
+    while !shutdown.is_cancelled() {
+        match critic.store.claim(critic.config.lease()).await {
+            Ok(Some(job)) => {
+                let span = tracing::info_span!("job", id = job.id, kind = %job.kind, delivery = job.delivery_id.as_deref().unwrap_or("-"), attempt = job.attempts);
+                process(&critic, job).instrument(span).await;
+            }
+            Ok(None) => {
+                tokio::select! {
+                    _ = critic.wake.notified() => {}
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = shutdown.cancelled() => {}
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot claim jobs");
+                tokio::select! {
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = shutdown.cancelled() => {}
+                }
+            }
+        }
+    }
+}
+
+async fn process(critic: &Critic, claimed: ClaimedJob) {
+    let max = i64::from(critic.config.settings.worker.max_attempts);
+    let result = if claimed.attempts > max {
+        // Only reachable when leases kept expiring: the worker died mid-job each time.
+        Err(JobError::Payload(format!(
+            "gave up after {} attempts whose workers never finished",
+            claimed.attempts - 1
+        )))
+    } else {
+        match serde_json::from_str::<Job>(&claimed.payload) {
+            Ok(Job::Review(job)) => {
+                let span = tracing::info_span!("review", repo = %job.repo, pr = job.number, sha = %job.head_sha);
+                review_pr::run(critic, claimed.id, &job)
+                    .instrument(span)
+                    .await
+            }
+            Err(e) => Err(JobError::Payload(e.to_string())),
+        }
+    };
+    let stored = match result {
+        Ok(outcome) => {
+            tracing::info!(?outcome, "job finished");
+            critic.store.finish(&claimed, state::DONE).await
+        }
+        Err(e) => {
+            let retry = (e.is_transient() && claimed.attempts < max).then(|| {
+                retry_delay(
+                    Duration::from_secs(critic.config.settings.worker.retry_base_secs),
+                    claimed.attempts as u32,
+                )
+            });
+            match retry {
+                Some(d) => tracing::warn!(error = %e, retry_in = ?d, "job failed; will retry"),
+                None => tracing::error!(error = %e, "job failed for good"),
+            }
+            critic.store.fail(&claimed, &e.to_string(), retry).await
+        }
+    };
+    match stored {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!("lease lost before the job finished; another worker owns it"),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot record job result; the lease will expire and it runs again")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(file: &str) -> Event {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/data/webhooks")
+            .join(file);
+        Event::parse("pull_request", &std::fs::read(path).expect("payload")).expect("parse")
+    }
+
+    #[test]
+    fn opened_pull_request_plans_a_review() {
+        let Some(Job::Review(job)) = plan(&event("pull_request.opened.2.json"), false) else {
+            panic!("expected a review")
+        };
+        assert_eq!(job.installation_id, 1);
+        assert_eq!(job.head_sha.len(), 40);
+    }
+
+    #[test]
+    fn other_actions_and_missing_installation_plan_nothing() {
+        assert_eq!(plan(&event("pull_request.labeled.1.json"), false), None);
+        assert_eq!(plan(&event("pull_request.closed.1.json"), false), None);
+        assert_eq!(
+            plan(&event("pull_request.opened.1.json"), false),
+            None,
+            "no installation"
+        );
+    }
+
+    #[test]
+    fn drafts_only_when_asked() {
+        let Event::PullRequest(mut e) = event("pull_request.opened.2.json") else {
+            panic!()
+        };
+        e.pull_request.draft = true;
+        let ev = Event::PullRequest(e);
+        assert_eq!(plan(&ev, false), None);
+        assert!(plan(&ev, true).is_some());
+    }
+
+    #[test]
+    fn same_pr_shares_a_dedupe_key() {
+        let job = |sha: &str| {
+            Job::Review(ReviewJob {
+                installation_id: 1,
+                repo: "o/r".parse().expect("repo"),
+                number: 3,
+                head_sha: sha.into(),
+            })
+        };
+        let (a, b) = (
+            job("a").to_new_job().expect("a"),
+            job("b").to_new_job().expect("b"),
+        );
+        assert_eq!(a.dedupe_key, b.dedupe_key);
+        assert_ne!(a.payload, b.payload);
+        let back: Job = serde_json::from_str(&a.payload).expect("round trip");
+        assert_eq!(back, job("a"));
+    }
+
+    #[test]
+    fn retry_delay_grows_and_is_capped() {
+        let base = Duration::from_secs(10);
+        let d1 = retry_delay(base, 1);
+        let d3 = retry_delay(base, 3);
+        assert!(
+            d1 >= Duration::from_millis(7500) && d1 <= Duration::from_millis(12500),
+            "{d1:?}"
+        );
+        assert!(d3 >= Duration::from_secs(30), "{d3:?}");
+        assert!(retry_delay(base, 40) <= Duration::from_secs(4500));
+    }
+}

@@ -1,0 +1,124 @@
+//! Critic: a self-hosted GitHub App that reviews pull requests with an LLM.
+//!
+//! The pipeline: [`server`] receives and verifies webhooks and queues [`jobs`] in the
+//! [`store`]; workers run them: [`github`] fetches the PR, [`review`] asks the model through
+//! [`llm`], [`poster`] writes one review back.
+
+pub mod config;
+pub mod diff;
+pub mod github;
+pub mod jobs;
+pub mod llm;
+pub mod poster;
+pub mod review;
+pub mod server;
+pub mod store;
+pub mod webhook;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::github::{GitHub, GitHubError};
+use crate::llm::{ChatModel, LlmError, OpenAiCompatible};
+use crate::review::{Prompts, ReviewError};
+use crate::store::{Store, StoreError};
+
+/// Everything a request handler or a worker needs.
+pub struct Critic {
+    pub config: Config,
+    pub store: Store,
+    pub github: GitHub,
+    pub model: Arc<dyn ChatModel>,
+    pub prompts: Prompts,
+    /// Wakes an idle worker when a job is queued.
+    pub wake: Notify,
+}
+
+/// Why Critic could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("github: {0}")]
+    GitHub(#[from] GitHubError),
+    #[error("llm: {0}")]
+    Llm(#[from] LlmError),
+    #[error("prompts: {0}")]
+    Prompts(#[from] ReviewError),
+    #[error("http server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Critic {
+    /// Connects the store (applying migrations) and builds the clients.
+    pub async fn new(config: Config) -> Result<Critic, StartError> {
+        let store = Store::connect(&config.settings.store.url).await?;
+        let github = GitHub::new(&config)?;
+        let model = Arc::new(OpenAiCompatible::new(
+            &config.settings.llm,
+            config.llm_api_key.clone(),
+        )?);
+        Ok(Critic {
+            store,
+            github,
+            model,
+            prompts: Prompts::new()?,
+            wake: Notify::new(),
+            config,
+        })
+    }
+}
+
+/// How long in-flight jobs get to finish after shutdown is asked for; an unfinished job's
+/// lease expires and another worker takes it.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// Serves HTTP on `listener` and runs the workers until `shutdown` completes.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let critic = Arc::new(Critic::new(config).await?);
+    run(critic, listener, shutdown).await
+}
+
+/// Like [`serve`] with a ready [`Critic`].
+pub async fn run(
+    critic: Arc<Critic>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let stop = CancellationToken::new();
+    let workers = tokio::spawn(jobs::run_workers(critic.clone(), stop.clone()));
+    // Aborting this task (a crash in tests) must take the workers down with it.
+    let workers_guard = AbortOnDrop(workers);
+    let app = server::router(critic);
+    let stop_http = stop.clone();
+    let http = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        stop_http.cancel();
+    });
+    let result = http.await;
+    stop.cancel();
+    let mut guard = workers_guard;
+    if tokio::time::timeout(DRAIN, &mut guard.0).await.is_err() {
+        tracing::warn!("workers still busy after {DRAIN:?}; their jobs will be retried");
+    }
+    result?;
+    Ok(())
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,0 +1,240 @@
+//! HTTP: the webhook endpoint and health checks. The webhook handler verifies, parses,
+//! dedupes and enqueues; it never does the work itself.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use sha2::Sha256;
+
+use crate::Critic;
+use crate::jobs::plan;
+use crate::store::DeliveryOutcome;
+use crate::webhook::Event;
+
+/// The application's routes.
+pub fn router(critic: Arc<Critic>) -> Router {
+    let settings = &critic.config.settings.server;
+    Router::new()
+        .route(
+            &settings.webhook_path,
+            post(webhook).layer(DefaultBodyLimit::max(settings.max_body_bytes)),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .with_state(critic)
+}
+
+async fn readyz(State(critic): State<Arc<Critic>>) -> Response {
+    match critic.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "store not reachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unreachable").into_response()
+        }
+    }
+}
+
+/// Why a delivery was refused. The text is safe to show to the sender.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("missing X-Hub-Signature-256")]
+    MissingSignature,
+    #[error("signature does not match")]
+    BadSignature,
+    #[error("missing header {0}")]
+    MissingHeader(&'static str),
+    #[error("{0}")]
+    BadPayload(String),
+    #[error("temporarily unavailable; redeliver later")]
+    Unavailable,
+}
+
+impl IntoResponse for WebhookError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            WebhookError::MissingSignature | WebhookError::BadSignature => StatusCode::UNAUTHORIZED,
+            WebhookError::MissingHeader(_) | WebhookError::BadPayload(_) => StatusCode::BAD_REQUEST,
+            WebhookError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        (status, axum::Json(json!({ "error": self.to_string() }))).into_response()
+    }
+}
+
+/// Checks `sha256=<hex>` against every configured secret, in constant time.
+pub fn verify_signature(
+    secrets: &[SecretString],
+    header: Option<&str>,
+    body: &[u8],
+) -> Result<(), WebhookError> {
+    let header = header.ok_or(WebhookError::MissingSignature)?;
+    let hex_sig = header
+        .strip_prefix("sha256=")
+        .ok_or(WebhookError::BadSignature)?;
+    let sig = hex::decode(hex_sig.trim()).map_err(|_| WebhookError::BadSignature)?;
+    for secret in secrets {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()) else {
+            continue;
+        };
+        mac.update(body);
+        if mac.verify_slice(&sig).is_ok() {
+            return Ok(());
+        }
+    }
+    Err(WebhookError::BadSignature)
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The JSON of a delivery: the body itself, or its `payload` field when the hook was set up
+/// with content type `application/x-www-form-urlencoded`.
+fn json_body<'a>(
+    headers: &HeaderMap,
+    body: &'a [u8],
+) -> Result<std::borrow::Cow<'a, [u8]>, WebhookError> {
+    let form = header(headers, "content-type")
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    if !form {
+        return Ok(std::borrow::Cow::Borrowed(body));
+    }
+    #[derive(serde::Deserialize)]
+    struct Form {
+        payload: String,
+    }
+    let form: Form = serde_urlencoded::from_bytes(body).map_err(|e| {
+        WebhookError::BadPayload(format!("form delivery without a payload field: {e}"))
+    })?;
+    Ok(std::borrow::Cow::Owned(form.payload.into_bytes()))
+}
+
+async fn webhook(
+    State(critic): State<Arc<Critic>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebhookError> {
+    verify_signature(
+        &critic.config.webhook_secrets,
+        header(&headers, "x-hub-signature-256"),
+        &body,
+    )?;
+    let event_name =
+        header(&headers, "x-github-event").ok_or(WebhookError::MissingHeader("X-GitHub-Event"))?;
+    let delivery = header(&headers, "x-github-delivery")
+        .ok_or(WebhookError::MissingHeader("X-GitHub-Delivery"))?;
+    let json = json_body(&headers, &body)?;
+    let event =
+        Event::parse(event_name, &json).map_err(|e| WebhookError::BadPayload(e.to_string()))?;
+    let span = tracing::info_span!(
+        "delivery",
+        id = delivery,
+        event = event_name,
+        repo = event
+            .repository()
+            .map(|r| r.full_name.as_str())
+            .unwrap_or("-")
+    );
+    let _enter = span.enter();
+
+    let job = plan(&event, critic.config.settings.review.review_drafts);
+    let new_job = match &job {
+        Some(j) => Some(
+            j.to_new_job()
+                .map_err(|e| WebhookError::BadPayload(e.to_string()))?,
+        ),
+        None => None,
+    };
+    drop(_enter);
+    let outcome = critic
+        .store
+        .record_delivery(delivery, event_name, new_job)
+        .await
+        .map_err(|e| {
+            tracing::error!(parent: &span, error = %e, "cannot record delivery");
+            WebhookError::Unavailable
+        })?;
+    let reply = match outcome {
+        DeliveryOutcome::Duplicate => {
+            tracing::info!(parent: &span, "duplicate delivery ignored");
+            (StatusCode::OK, axum::Json(json!({ "status": "duplicate" })))
+        }
+        DeliveryOutcome::Accepted(Some(job_id)) => {
+            critic.wake.notify_one();
+            tracing::info!(parent: &span, job_id, "job queued");
+            (
+                StatusCode::ACCEPTED,
+                axum::Json(json!({ "status": "queued", "job": job_id })),
+            )
+        }
+        DeliveryOutcome::Accepted(None) => {
+            if let Event::Ping(p) = &event {
+                tracing::info!(parent: &span, hook = p.hook_id, "ping");
+            }
+            (StatusCode::OK, axum::Json(json!({ "status": "ignored" })))
+        }
+    };
+    Ok(reply.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sign(secret: &str, body: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+        mac.update(body);
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    #[test]
+    fn signatures() {
+        let secrets = vec![SecretString::from("old"), SecretString::from("new")];
+        let body = b"{}";
+        assert!(verify_signature(&secrets, Some(&sign("new", body)), body).is_ok());
+        assert!(
+            verify_signature(&secrets, Some(&sign("old", body)), body).is_ok(),
+            "rotation"
+        );
+        assert!(matches!(
+            verify_signature(&secrets, Some(&sign("other", body)), body),
+            Err(WebhookError::BadSignature)
+        ));
+        assert!(matches!(
+            verify_signature(&secrets, None, body),
+            Err(WebhookError::MissingSignature)
+        ));
+        assert!(matches!(
+            verify_signature(&secrets, Some("sha1=00"), body),
+            Err(WebhookError::BadSignature)
+        ));
+        assert!(matches!(
+            verify_signature(&secrets, Some("sha256=zz"), body),
+            Err(WebhookError::BadSignature)
+        ));
+        assert!(
+            verify_signature(&secrets, Some(&sign("new", body)), b"{ }").is_err(),
+            "body changed"
+        );
+    }
+
+    #[test]
+    fn form_deliveries_carry_json_in_payload() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "content-type",
+            "application/x-www-form-urlencoded".parse().expect("hv"),
+        );
+        let body = b"payload=%7B%22zen%22%3A%22x%22%7D";
+        assert_eq!(&*json_body(&h, body).expect("form"), br#"{"zen":"x"}"#);
+        assert!(json_body(&h, b"other=1").is_err());
+        assert_eq!(&*json_body(&HeaderMap::new(), b"{}").expect("json"), b"{}");
+    }
+}

@@ -1,0 +1,633 @@
+//! Durable state: deliveries (dedupe), the job queue, per-PR state, what was posted.
+//!
+//! One set of queries runs on SQLite (embedded default) and PostgreSQL through sqlx's `Any`
+//! driver; placeholders are `$N`, which both accept, and times are Unix milliseconds.
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Row};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported store url `{0}`: use sqlite://PATH or postgres://...")]
+    Url(String),
+}
+
+/// Which SQL dialect the pool speaks, for the few queries that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A job in the queue as a worker sees it.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub kind: String,
+    pub payload: String,
+    /// Attempts so far including this one; also fences completion against a reclaimed lease.
+    pub attempts: i64,
+    pub delivery_id: Option<String>,
+}
+
+/// A job to add to the queue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub kind: String,
+    /// Queued jobs with the same key are superseded by this one.
+    pub dedupe_key: String,
+    pub payload: String,
+}
+
+/// Outcome of recording a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// First time seen; the job (if any) was queued with this id.
+    Accepted(Option<i64>),
+    /// Seen before: nothing was done.
+    Duplicate,
+}
+
+/// A row of the jobs table, for operators and tests.
+#[derive(Debug, Clone)]
+pub struct JobRecord {
+    pub id: i64,
+    pub kind: String,
+    pub dedupe_key: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+/// A review Critic posted.
+#[derive(Debug, Clone)]
+pub struct PostedReview {
+    pub review_id: i64,
+    pub repo: String,
+    pub number: i64,
+    pub head_sha: String,
+    pub job_id: Option<i64>,
+    pub inline_comments: i64,
+    pub body_findings: i64,
+}
+
+pub mod state {
+    pub const QUEUED: &str = "queued";
+    pub const RUNNING: &str = "running";
+    pub const DONE: &str = "done";
+    pub const DEAD: &str = "dead";
+    pub const SUPERSEDED: &str = "superseded";
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Connects and applies the embedded migrations.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
+            // Create the file when missing; the rest of the URL is kept as given.
+            let url = if rest.contains("mode=") || rest.contains(":memory:") {
+                url.to_string()
+            } else if rest.contains('?') {
+                format!("{url}&mode=rwc")
+            } else {
+                format!("{url}?mode=rwc")
+            };
+            (Backend::Sqlite, url)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            (Backend::Postgres, url.to_string())
+        } else {
+            return Err(StoreError::Url(url.to_string()));
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the writer; NORMAL is durable across
+                        // process crashes, which is what the queue must survive.
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
+        }
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Readiness: the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Records a delivery and queues its job in one transaction, so a crash never leaves a
+    /// delivery marked seen without its work queued. A redelivery does nothing.
+    pub async fn record_delivery(
+        &self,
+        delivery_id: &str,
+        event: &str,
+        job: Option<NewJob>,
+    ) -> Result<DeliveryOutcome, StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO deliveries (id, event, received_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(delivery_id)
+        .bind(event)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            tx.rollback().await?;
+            return Ok(DeliveryOutcome::Duplicate);
+        }
+        let job_id = match job {
+            Some(job) => Some(insert_job(&mut tx, &job, Some(delivery_id), now).await?),
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(DeliveryOutcome::Accepted(job_id))
+    }
+
+    /// Queues a job outside any delivery (commands, re-runs, tests).
+    pub async fn enqueue(&self, job: NewJob) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id = insert_job(&mut tx, &job, None, now_ms()).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Claims the next due job: a queued one whose time has come, or a running one whose
+    /// lease expired (its worker died). The lease is extended by `lease`.
+    pub async fn claim(&self, lease: Duration) -> Result<Option<ClaimedJob>, StoreError> {
+        let now = now_ms();
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = $1, updated_at = $2 \
+             WHERE id = (SELECT id FROM jobs \
+                WHERE (state = 'queued' AND run_at <= $2) OR (state = 'running' AND lease_until < $2) \
+                ORDER BY run_at, id LIMIT 1{lock}) \
+             RETURNING id, kind, payload, attempts, delivery_id"
+        );
+        let row = sqlx::query(&sql)
+            .bind(now + lease.as_millis() as i64)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => Some(ClaimedJob {
+                id: row.try_get("id")?,
+                kind: row.try_get("kind")?,
+                payload: row.try_get("payload")?,
+                attempts: row.try_get("attempts")?,
+                delivery_id: row.try_get("delivery_id")?,
+            }),
+            None => None,
+        })
+    }
+
+    /// Marks a claimed job finished. Returns false if the lease was lost meanwhile
+    /// (another worker reclaimed it), in which case nothing changes.
+    pub async fn finish(&self, job: &ClaimedJob, final_state: &str) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE jobs SET state = $1, lease_until = NULL, updated_at = $2 \
+             WHERE id = $3 AND state = 'running' AND attempts = $4",
+        )
+        .bind(final_state)
+        .bind(now_ms())
+        .bind(job.id)
+        .bind(job.attempts)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Records a failed attempt: queued again at `retry_at`, or dead when `retry_at` is None.
+    pub async fn fail(
+        &self,
+        job: &ClaimedJob,
+        error: &str,
+        retry_in: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let (state, run_at) = match retry_in {
+            Some(d) => (state::QUEUED, now + d.as_millis() as i64),
+            None => (state::DEAD, now),
+        };
+        let n = sqlx::query(
+            "UPDATE jobs SET state = $1, run_at = $2, last_error = $3, lease_until = NULL, updated_at = $4 \
+             WHERE id = $5 AND state = 'running' AND attempts = $6",
+        )
+        .bind(state)
+        .bind(run_at)
+        .bind(error)
+        .bind(now)
+        .bind(job.id)
+        .bind(job.attempts)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    pub async fn job(&self, id: i64) -> Result<Option<JobRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, kind, dedupe_key, state, attempts, last_error FROM jobs WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| job_record(&r)).transpose()
+    }
+
+    pub async fn jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, kind, dedupe_key, state, attempts, last_error FROM jobs ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_record).collect()
+    }
+
+    pub async fn delivery_count(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM deliveries")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// The head SHA Critic last reviewed on this PR.
+    pub async fn last_reviewed_sha(
+        &self,
+        repo: &str,
+        number: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT last_reviewed_sha FROM pull_requests WHERE repo = $1 AND number = $2",
+        )
+        .bind(repo)
+        .bind(number as i64)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => r.try_get("last_reviewed_sha")?,
+            None => None,
+        })
+    }
+
+    /// Records a posted review and moves the PR's reviewed head forward, atomically.
+    pub async fn record_review(&self, review: &PostedReview) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO posted_reviews (review_id, repo, number, head_sha, job_id, inline_comments, body_findings, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (review_id) DO NOTHING",
+        )
+        .bind(review.review_id)
+        .bind(&review.repo)
+        .bind(review.number)
+        .bind(&review.head_sha)
+        .bind(review.job_id)
+        .bind(review.inline_comments)
+        .bind(review.body_findings)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO pull_requests (repo, number, last_reviewed_sha, last_review_id, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (repo, number) DO UPDATE SET last_reviewed_sha = $3, last_review_id = $4, updated_at = $5",
+        )
+        .bind(&review.repo)
+        .bind(review.number)
+        .bind(&review.head_sha)
+        .bind(review.review_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn posted_reviews(
+        &self,
+        repo: &str,
+        number: u64,
+    ) -> Result<Vec<PostedReview>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT review_id, repo, number, head_sha, job_id, inline_comments, body_findings \
+             FROM posted_reviews WHERE repo = $1 AND number = $2 ORDER BY created_at",
+        )
+        .bind(repo)
+        .bind(number as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PostedReview {
+                    review_id: r.try_get("review_id")?,
+                    repo: r.try_get("repo")?,
+                    number: r.try_get("number")?,
+                    head_sha: r.try_get("head_sha")?,
+                    job_id: r.try_get("job_id")?,
+                    inline_comments: r.try_get("inline_comments")?,
+                    body_findings: r.try_get("body_findings")?,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn insert_job(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    job: &NewJob,
+    delivery_id: Option<&str>,
+    now: i64,
+) -> Result<i64, StoreError> {
+    // A newer event for the same PR makes older queued work pointless.
+    sqlx::query(
+        "UPDATE jobs SET state = 'superseded', updated_at = $1 WHERE dedupe_key = $2 AND state = 'queued'",
+    )
+    .bind(now)
+    .bind(&job.dedupe_key)
+    .execute(&mut **tx)
+    .await?;
+    let row = sqlx::query(
+        "INSERT INTO jobs (kind, dedupe_key, payload, state, attempts, run_at, delivery_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'queued', 0, $4, $5, $4, $4) RETURNING id",
+    )
+    .bind(&job.kind)
+    .bind(&job.dedupe_key)
+    .bind(&job.payload)
+    .bind(now)
+    .bind(delivery_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.try_get("id")?)
+}
+
+fn job_record(r: &sqlx::any::AnyRow) -> Result<JobRecord, StoreError> {
+    Ok(JobRecord {
+        id: r.try_get("id")?,
+        kind: r.try_get("kind")?,
+        dedupe_key: r.try_get("dedupe_key")?,
+        state: r.try_get("state")?,
+        attempts: r.try_get("attempts")?,
+        last_error: r.try_get("last_error")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn sqlite() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        (Store::connect(&url).await.expect("connect"), dir)
+    }
+
+    fn job(key: &str) -> NewJob {
+        NewJob {
+            kind: "review".into(),
+            dedupe_key: key.into(),
+            payload: "{}".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn delivery_dedupe_queues_once() {
+        let (store, _d) = sqlite().await;
+        let first = store
+            .record_delivery("d1", "pull_request", Some(job("a#1")))
+            .await
+            .expect("ok");
+        assert!(matches!(first, DeliveryOutcome::Accepted(Some(_))));
+        let again = store
+            .record_delivery("d1", "pull_request", Some(job("a#1")))
+            .await
+            .expect("ok");
+        assert_eq!(again, DeliveryOutcome::Duplicate);
+        assert_eq!(store.jobs().await.expect("jobs").len(), 1);
+        assert_eq!(store.delivery_count().await.expect("n"), 1);
+    }
+
+    #[tokio::test]
+    async fn newer_job_supersedes_queued_one() {
+        let (store, _d) = sqlite().await;
+        let a = store.enqueue(job("r#1")).await.expect("a");
+        let other = store.enqueue(job("r#2")).await.expect("other");
+        let b = store.enqueue(job("r#1")).await.expect("b");
+        assert_eq!(
+            store.job(a).await.expect("a").expect("row").state,
+            state::SUPERSEDED
+        );
+        assert_eq!(
+            store.job(b).await.expect("b").expect("row").state,
+            state::QUEUED
+        );
+        assert_eq!(
+            store.job(other).await.expect("o").expect("row").state,
+            state::QUEUED
+        );
+    }
+
+    #[tokio::test]
+    async fn claim_finish_and_fencing() {
+        let (store, _d) = sqlite().await;
+        let id = store.enqueue(job("k")).await.expect("enqueue");
+        let claimed = store
+            .claim(Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .expect("a job");
+        assert_eq!(claimed.id, id);
+        assert_eq!(claimed.attempts, 1);
+        assert!(
+            store
+                .claim(Duration::from_secs(60))
+                .await
+                .expect("claim")
+                .is_none(),
+            "leased"
+        );
+        let stale = ClaimedJob {
+            attempts: 0,
+            ..claimed.clone()
+        };
+        assert!(
+            !store.finish(&stale, state::DONE).await.expect("finish"),
+            "fenced"
+        );
+        assert!(store.finish(&claimed, state::DONE).await.expect("finish"));
+        assert_eq!(
+            store.job(id).await.expect("job").expect("row").state,
+            state::DONE
+        );
+    }
+
+    #[tokio::test]
+    async fn expired_lease_is_claimed_again() {
+        let (store, _d) = sqlite().await;
+        store.enqueue(job("k")).await.expect("enqueue");
+        let first = store
+            .claim(Duration::from_millis(1))
+            .await
+            .expect("claim")
+            .expect("job");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let second = store
+            .claim(Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .expect("reclaimed");
+        assert_eq!(second.id, first.id);
+        assert_eq!(second.attempts, 2);
+        assert!(
+            !store.finish(&first, state::DONE).await.expect("old worker"),
+            "old lease lost"
+        );
+        assert!(
+            store
+                .finish(&second, state::DONE)
+                .await
+                .expect("new worker")
+        );
+    }
+
+    #[tokio::test]
+    async fn failure_retries_then_dies_with_error_kept() {
+        let (store, _d) = sqlite().await;
+        let id = store.enqueue(job("k")).await.expect("enqueue");
+        let c = store
+            .claim(Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .expect("job");
+        assert!(
+            store
+                .fail(&c, "boom", Some(Duration::from_secs(3600)))
+                .await
+                .expect("fail")
+        );
+        assert!(
+            store
+                .claim(Duration::from_secs(60))
+                .await
+                .expect("claim")
+                .is_none(),
+            "not due yet"
+        );
+        let row = store.job(id).await.expect("job").expect("row");
+        assert_eq!(
+            (row.state.as_str(), row.last_error.as_deref()),
+            (state::QUEUED, Some("boom"))
+        );
+        let c2 = ClaimedJob { attempts: 1, ..c };
+        // Make it due now and fail it for good.
+        assert!(store.fail(&c2, "boom", None).await.is_ok());
+        let row = store.job(id).await.expect("job").expect("row");
+        assert_eq!(
+            row.state,
+            state::QUEUED,
+            "fail on a non-running job changes nothing"
+        );
+        sqlx::query("UPDATE jobs SET run_at = 0")
+            .execute(&store.pool)
+            .await
+            .expect("due");
+        let c3 = store
+            .claim(Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .expect("job");
+        assert!(store.fail(&c3, "final boom", None).await.expect("fail"));
+        let row = store.job(id).await.expect("job").expect("row");
+        assert_eq!(
+            (row.state.as_str(), row.last_error.as_deref()),
+            (state::DEAD, Some("final boom"))
+        );
+    }
+
+    #[tokio::test]
+    async fn review_state_round_trip() {
+        let (store, _d) = sqlite().await;
+        assert_eq!(store.last_reviewed_sha("o/r", 1).await.expect("q"), None);
+        for (id, sha) in [(10, "aaa"), (11, "bbb")] {
+            store
+                .record_review(&PostedReview {
+                    review_id: id,
+                    repo: "o/r".into(),
+                    number: 1,
+                    head_sha: sha.into(),
+                    job_id: Some(1),
+                    inline_comments: 2,
+                    body_findings: 1,
+                })
+                .await
+                .expect("record");
+        }
+        assert_eq!(
+            store
+                .last_reviewed_sha("o/r", 1)
+                .await
+                .expect("q")
+                .as_deref(),
+            Some("bbb")
+        );
+        assert_eq!(store.posted_reviews("o/r", 1).await.expect("q").len(), 2);
+    }
+
+    #[tokio::test]
+    async fn bad_url_is_a_clear_error() {
+        let err = Store::connect("mysql://x")
+            .await
+            .expect_err("unsupported")
+            .to_string();
+        assert!(err.contains("mysql://x"), "{err}");
+    }
+}

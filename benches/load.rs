@@ -1,1 +1,256 @@
-fn main() {}
+//! Load benchmark: signed deliveries to a running `critic serve` (the release binary), with
+//! the fake GitHub and fake model in this process so the workers really run.
+//!
+//! `cargo bench --bench load` — prints throughput, p50/p99 acknowledgement latency, RSS idle
+//! and under load, and the time Critic itself adds to one review. Loopback only; bounded in
+//! count and time. Without `--bench` (as under `cargo test --benches`) it runs a tiny smoke.
+
+#![recursion_limit = "512"]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::app::{INSTALLATION, REPO, SECRET, World, payload, signature};
+use support::github::{PullFile, PullRequest, scenario_dir, scenario_names};
+use support::llm::Reply;
+
+fn rss_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+fn pr_event(number: u64, head_sha: &str) -> serde_json::Value {
+    let mut v = payload("pull_request.opened.2.json");
+    v["number"] = number.into();
+    v["pull_request"]["number"] = number.into();
+    v["pull_request"]["head"]["sha"] = head_sha.into();
+    v["repository"]["full_name"] = REPO.into();
+    v["installation"]["id"] = INSTALLATION.into();
+    v
+}
+
+#[tokio::main]
+async fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let (deliveries, concurrency, prs) = if full {
+        (20_000usize, 16usize, 200u64)
+    } else {
+        (200, 4, 10)
+    };
+
+    let world = World::new().await;
+    world
+        .llm
+        .respond_with(|_| Reply::findings(serde_json::json!([])));
+    let patch = "@@ -1,3 +1,4 @@\n a\n+b\n c\n d";
+    for n in 1..=prs {
+        world.github.add_pull(
+            REPO,
+            PullRequest {
+                number: n,
+                head_sha: format!("{n:0>40}"),
+                ..Default::default()
+            },
+        );
+        world
+            .github
+            .set_pull_files(REPO, n, vec![PullFile::from_patch("src/lib.rs", patch)]);
+    }
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut env = world
+        .options()
+        .set("CRITIC_SERVER__LISTEN", &format!("127.0.0.1:{port}"))
+        .env;
+    env.push(("CRITIC_LOG".into(), "error".into()));
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_critic"))
+        .arg("serve")
+        .env_clear()
+        .envs(env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn critic");
+    let pid = child.id().expect("pid");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .expect("client");
+    let started = Instant::now();
+    while http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "critic did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle_rss = rss_kb(pid, "VmRSS:");
+
+    // Bodies are signed ahead of time so the client measures Critic, not its own HMAC.
+    let bodies: Arc<Vec<(String, Vec<u8>, String)>> = Arc::new(
+        (0..deliveries)
+            .map(|i| {
+                let n = (i as u64 % prs) + 1;
+                let body = serde_json::to_vec(&pr_event(n, &format!("{n:0>40}"))).expect("json");
+                let sig = signature(SECRET, &body);
+                (format!("load-{i}"), body, sig)
+            })
+            .collect(),
+    );
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let load_start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (http, base, bodies, next) = (http.clone(), base.clone(), bodies.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((id, body, sig)) = bodies.get(i) else {
+                    break;
+                };
+                let t = Instant::now();
+                let resp = http
+                    .post(format!("{base}/webhook"))
+                    .header("x-github-event", "pull_request")
+                    .header("x-github-delivery", id)
+                    .header("x-hub-signature-256", sig)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .expect("deliver");
+                assert_eq!(resp.status(), 202);
+                lat.push(t.elapsed());
+            }
+            lat
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.expect("task"));
+    }
+    let elapsed = load_start.elapsed();
+    let load_rss = rss_kb(pid, "VmHWM:");
+    lat.sort();
+    let throughput = deliveries as f64 / elapsed.as_secs_f64();
+
+    // Let the workers finish the load's jobs so the next phase measures one review alone.
+    let store = critic::store::Store::connect(&world.db_url())
+        .await
+        .expect("store");
+    let drain_start = Instant::now();
+    loop {
+        let jobs = store.jobs().await.expect("jobs");
+        if jobs
+            .iter()
+            .all(|j| j.state != "queued" && j.state != "running")
+        {
+            break;
+        }
+        assert!(
+            drain_start.elapsed() < Duration::from_secs(300),
+            "queue did not drain"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let drained_in = drain_start.elapsed();
+
+    // The time Critic adds to one review: deliveries one at a time, fakes answering at once,
+    // from the delivery sent to the review stored by the fake GitHub.
+    let names = scenario_names();
+    let sample: Vec<_> = names.iter().take(if full { 40 } else { 3 }).collect();
+    let mut review_times = Vec::new();
+    for (i, name) in sample.iter().enumerate() {
+        let number = 10_000 + i as u64;
+        let s = world
+            .github
+            .load_scenario(&scenario_dir(name), REPO, number, INSTALLATION);
+        let body = serde_json::to_vec(&pr_event(number, &s.head_sha)).expect("json");
+        let sig = signature(SECRET, &body);
+        let t = Instant::now();
+        let resp = http
+            .post(format!("{base}/webhook"))
+            .header("x-github-event", "pull_request")
+            .header("x-github-delivery", format!("review-{i}"))
+            .header("x-hub-signature-256", sig)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("deliver");
+        assert_eq!(resp.status(), 202);
+        world
+            .github
+            .wait_for_reviews(REPO, number, 1, Duration::from_secs(120))
+            .await;
+        review_times.push(t.elapsed());
+    }
+    review_times.sort();
+
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let _ = tokio::time::timeout(Duration::from_secs(40), child.wait()).await;
+
+    println!(
+        "deliveries: {deliveries} over {concurrency} connections in {:.2} s",
+        elapsed.as_secs_f64()
+    );
+    println!("throughput: {throughput:.0} deliveries/s acknowledged");
+    println!(
+        "ack latency: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        ms(percentile(&lat, 0.50)),
+        ms(percentile(&lat, 0.99)),
+        ms(percentile(&lat, 1.0))
+    );
+    println!(
+        "queue drained {:.2} s after the last acknowledgement",
+        drained_in.as_secs_f64()
+    );
+    println!(
+        "rss: idle {:.1} MB, peak under load {:.1} MB",
+        idle_rss as f64 / 1024.0,
+        load_rss as f64 / 1024.0
+    );
+    println!(
+        "review overhead (delivery -> review posted, fakes answer at once, {} real PRs): p50 {:.1} ms, p99 {:.1} ms",
+        review_times.len(),
+        ms(percentile(&review_times, 0.5)),
+        ms(percentile(&review_times, 0.99))
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

@@ -200,7 +200,8 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let mut env: std::collections::HashMap<String, String> = env
             .into_iter()
-            .filter(|(k, _)| k.starts_with("CRITIC_"))
+            // Settings are CRITIC_SECTION__KEY; CRITIC_LOG and CRITIC_CONFIG are not settings.
+            .filter(|(k, _)| k.starts_with("CRITIC_") && k.contains("__"))
             .collect();
         // In the environment, a comma separates several webhook secrets (rotation).
         let env_secrets: Option<Vec<String>> = env
@@ -442,6 +443,8 @@ mod tests {
             ("CRITIC_GITHUB__APP_ID", "7"),
             ("CRITIC_GITHUB__PRIVATE_KEY", KEY),
             ("CRITIC_GITHUB__WEBHOOK_SECRET", "s3cret"),
+            ("CRITIC_LOG", "debug"),
+            ("CRITIC_CONFIG", "/nowhere.toml"),
         ])
     }
 

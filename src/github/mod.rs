@@ -225,7 +225,7 @@ pub struct IssueComment {
 #[derive(Clone)]
 pub struct GitHub {
     app: Octocrab,
-    installations: Arc<Mutex<HashMap<u64, Octocrab>>>,
+    installations: Arc<Mutex<HashMap<u64, Arc<Octocrab>>>>,
 }
 
 impl std::fmt::Debug for GitHub {
@@ -271,22 +271,26 @@ impl GitHub {
         if let Some(crab) = cache.get(&id) {
             return Ok(Installation { crab: crab.clone() });
         }
-        let crab = self
-            .app
-            .installation(InstallationId(id))
-            .map_err(GitHubError::from)?;
+        let crab = Arc::new(
+            self.app
+                .installation(InstallationId(id))
+                .map_err(GitHubError::from)?,
+        );
         cache.insert(id, crab.clone());
         Ok(Installation { crab })
     }
 }
 
-/// Calls made as one installation.
+/// Calls made as one installation. Shared, not cloned: octocrab's token cache is copied
+/// (not shared) when an `Octocrab` is cloned.
 #[derive(Clone)]
 pub struct Installation {
-    crab: Octocrab,
+    crab: Arc<Octocrab>,
 }
 
 const PER_PAGE: &str = "100";
+/// GitHub lists at most 3,000 files of a PR (30 pages); a bound keeps a bad `Link` from looping.
+const MAX_PAGES: u32 = 100;
 
 impl Installation {
     pub async fn pull_request(
@@ -298,28 +302,43 @@ impl Installation {
         Ok(self.crab.get(route, None::<&()>).await?)
     }
 
-    /// Every changed file of the PR, following pagination to the end.
+    /// Every changed file of the PR, all pages.
     pub async fn pull_request_files(
         &self,
         repo: &RepoName,
         number: u64,
     ) -> Result<Vec<ChangedFile>, GitHubError> {
-        let route = format!("/repos/{repo}/pulls/{number}/files");
-        let first: octocrab::Page<ChangedFile> = self
-            .crab
-            .get(route, Some(&[("per_page", PER_PAGE)]))
-            .await?;
-        Ok(self.crab.all_pages(first).await?)
+        self.all_pages(&format!("/repos/{repo}/pulls/{number}/files"))
+            .await
     }
 
     /// Every review on the PR (to find one Critic already posted).
     pub async fn reviews(&self, repo: &RepoName, number: u64) -> Result<Vec<Review>, GitHubError> {
-        let route = format!("/repos/{repo}/pulls/{number}/reviews");
-        let first: octocrab::Page<Review> = self
-            .crab
-            .get(route, Some(&[("per_page", PER_PAGE)]))
-            .await?;
-        Ok(self.crab.all_pages(first).await?)
+        self.all_pages(&format!("/repos/{repo}/pulls/{number}/reviews"))
+            .await
+    }
+
+    /// Follows pagination by page number on the same route. octocrab's `all_pages` follows the
+    /// `Link` URL, and drops the token when that URL's host is not api.github.com (GitHub
+    /// Enterprise Server), so we keep our own route and only read whether a next page exists.
+    async fn all_pages<T: serde::de::DeserializeOwned>(
+        &self,
+        route: &str,
+    ) -> Result<Vec<T>, GitHubError> {
+        let mut items = Vec::new();
+        for page in 1u32.. {
+            let params = [
+                ("per_page", PER_PAGE.to_string()),
+                ("page", page.to_string()),
+            ];
+            let mut got: octocrab::Page<T> = self.crab.get(route, Some(&params)).await?;
+            let more = got.next.is_some() && !got.items.is_empty();
+            items.append(&mut got.items);
+            if !more || page >= MAX_PAGES {
+                break;
+            }
+        }
+        Ok(items)
     }
 
     /// Posts a review with its inline threads. octocrab's typed review builder cannot carry

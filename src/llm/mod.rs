@@ -213,18 +213,17 @@ pub fn extract_json(text: &str) -> Result<serde_json::Value, LlmError> {
             .split_once('\n')
             .map(|(_, rest)| rest)
             .unwrap_or(after);
-        if let Some(end) = after.find("```") {
-            if let Ok(v) = serde_json::from_str(after[..end].trim()) {
-                return Ok(v);
-            }
+        if let Some(end) = after.find("```")
+            && let Ok(v) = serde_json::from_str(after[..end].trim())
+        {
+            return Ok(v);
         }
     }
-    if let (Some(start), Some(end)) = (trimmed.find('{'), trimmed.rfind('}')) {
-        if start < end {
-            if let Ok(v) = serde_json::from_str(&trimmed[start..=end]) {
-                return Ok(v);
-            }
-        }
+    if let (Some(start), Some(end)) = (trimmed.find('{'), trimmed.rfind('}'))
+        && start < end
+        && let Ok(v) = serde_json::from_str(&trimmed[start..=end])
+    {
+        return Ok(v);
     }
     Err(LlmError::BadReply(format!(
         "no JSON object in reply: {}",

@@ -1,0 +1,138 @@
+//! The real `critic` binary: `critic serve` configured only through `CRITIC_*` variables.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::support::app::{REPO, SECRET, WAIT, World, signature};
+use crate::support::github::{self, PullFile, PullRequest};
+use crate::support::llm::Reply;
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+#[tokio::test]
+async fn critic_serve_reviews_a_pull_request_and_stops_on_sigterm() {
+    let world = World::new().await;
+    world.github.add_pull(
+        REPO,
+        PullRequest {
+            number: 2,
+            ..Default::default()
+        },
+    );
+    world.github.set_pull_files(
+        REPO,
+        2,
+        vec![PullFile::from_patch(
+            "a.txt",
+            "@@ -0,0 +1,2 @@\n+hello\n+world",
+        )],
+    );
+    world.llm.push(Reply::findings(
+        serde_json::json!([{"path": "a.txt", "line": 2, "body": "Spelling?"}]),
+    ));
+    let port = free_port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_critic"))
+        .arg("serve")
+        .env_clear()
+        .envs(
+            world
+                .options()
+                .set("CRITIC_SERVER__LISTEN", &format!("127.0.0.1:{port}"))
+                .env,
+        )
+        .env("CRITIC_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn critic");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status() == 200
+        {
+            break;
+        }
+        if let Some(status) = child.try_wait().expect("child state") {
+            panic!("critic serve exited at start: {status:?}");
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "critic serve never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let mut event = crate::support::app::payload("pull_request.opened.2.json");
+    event["number"] = 2.into();
+    event["pull_request"]["number"] = 2.into();
+    event["pull_request"]["head"]["sha"] = PullRequest::default().head_sha.into();
+    event["repository"]["full_name"] = REPO.into();
+    event["installation"]["id"] = crate::support::app::INSTALLATION.into();
+    let body = serde_json::to_vec(&event).expect("json");
+    let resp = http
+        .post(format!("{base}/webhook"))
+        .header("x-github-event", "pull_request")
+        .header("x-github-delivery", "bin-1")
+        .header("x-hub-signature-256", signature(SECRET, &body))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("deliver");
+    assert_eq!(resp.status(), 202);
+    let reviews = world.github.wait_for_reviews(REPO, 2, 1, WAIT).await;
+    assert_eq!(reviews[0].comments.len(), 1);
+    assert_eq!(reviews[0].comments[0].line, 2);
+
+    let pid = child.id().expect("pid").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .expect("wait");
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn invalid_settings_stop_the_start_with_the_key_named() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_critic"))
+        .arg("check-config")
+        .env_clear()
+        .env("CRITIC_GITHUB__APP_ID", "12")
+        .env("CRITIC_GITHUB__PRIVATE_KEY", github::app_private_key_pem())
+        .env("CRITIC_GITHUB__WEBHOOK_SECRET", "x")
+        .env("CRITIC_WORKER__CONCURRENCY", "lots")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("worker.concurrency"), "{stderr}");
+    assert!(
+        !stderr.contains("PRIVATE KEY"),
+        "secrets stay out of messages"
+    );
+
+    let ok = std::process::Command::new(env!("CARGO_BIN_EXE_critic"))
+        .arg("check-config")
+        .env_clear()
+        .env("CRITIC_GITHUB__APP_ID", "12")
+        .env("CRITIC_GITHUB__PRIVATE_KEY", github::app_private_key_pem())
+        .env("CRITIC_GITHUB__WEBHOOK_SECRET", "x")
+        .output()
+        .expect("run");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}

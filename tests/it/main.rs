@@ -1,0 +1,11 @@
+#![recursion_limit = "512"]
+//! The integration suite: one binary, so the crate links once.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod binary;
+mod fake_github;
+mod review;
+mod scenarios;
+mod webhook;

@@ -1,0 +1,339 @@
+//! End to end: signed deliveries to a running Critic, reviews on the fake GitHub.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::app::{REPO, TestApp, WAIT, World};
+use crate::support::github::{PullFile, PullRequest};
+use crate::support::llm::Reply;
+
+const PATCH: &str = "@@ -1,4 +1,6 @@\n fn main() {\n-    let x = 1;\n+    let x = compute();\n+    let y = x / 0;\n     println!(\"{x}\");\n+    println!(\"{y}\");\n }";
+
+/// A PR whose one file has the patch above: new lines 1-6 are commentable on the right.
+fn add_pr(app: &TestApp, number: u64, head_sha: &str) {
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number,
+            title: format!("PR {number}"),
+            head_sha: head_sha.into(),
+            ..Default::default()
+        },
+    );
+    app.github().set_pull_files(
+        REPO,
+        number,
+        vec![PullFile::from_patch("src/main.rs", PATCH)],
+    );
+}
+
+fn findings() -> Reply {
+    Reply::findings(json!([
+        {"path": "src/main.rs", "line": 3, "severity": "critical", "category": "bug", "title": "Division by zero", "body": "`x / 0` panics at run time."},
+        {"path": "src/main.rs", "line": 2, "start_line": 3, "severity": "warning", "body": "Range finding."},
+        {"path": "src/main.rs", "line": 120, "severity": "warning", "body": "Outside the diff: goes to the body."}
+    ]))
+}
+
+#[tokio::test]
+async fn opened_pull_request_gets_one_comment_review_and_redelivery_adds_nothing() {
+    let app = TestApp::start().await;
+    add_pr(&app, 7, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    app.llm().push(findings());
+
+    let event = app.pull_request_event("opened", REPO, 7);
+    let (status, reply) = app.deliver_as("pull_request", "delivery-1", &event).await;
+    assert_eq!(status, 202, "{reply}");
+    assert_eq!(reply["status"], "queued");
+
+    let reviews = app.github().wait_for_reviews(REPO, 7, 1, WAIT).await;
+    let review = &reviews[0];
+    assert_eq!(review.event.as_deref(), Some("COMMENT"));
+    assert_eq!(review.state, "COMMENTED");
+    assert_eq!(review.commit_id, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    let mut threads: Vec<_> = review
+        .comments
+        .iter()
+        .map(|c| (c.path.as_str(), c.start_line, c.line, c.side.as_str()))
+        .collect();
+    threads.sort();
+    assert_eq!(
+        threads,
+        [
+            ("src/main.rs", None, 3, "RIGHT"),
+            ("src/main.rs", Some(2), 3, "RIGHT")
+        ]
+    );
+    assert!(
+        review
+            .comments
+            .iter()
+            .any(|c| c.body.contains("Division by zero"))
+    );
+    assert!(review.body.contains("Outside the diff"), "{}", review.body);
+    assert!(
+        review
+            .body
+            .contains("<!-- critic:review sha=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa -->")
+    );
+
+    // The model saw the numbered diff and the key.
+    let chats = app.llm().received();
+    assert_eq!(chats.len(), 1);
+    assert!(
+        chats[0]
+            .message("user")
+            .contains("    3 +    let y = x / 0;")
+    );
+    assert_eq!(chats[0].headers["authorization"], "Bearer sk-test-key");
+    assert_eq!(chats[0].body["model"], "fake-model");
+
+    // GitHub redelivers the same delivery: nothing new happens.
+    let (status, reply) = app.deliver_as("pull_request", "delivery-1", &event).await;
+    assert_eq!((status, reply["status"].as_str()), (200, Some("duplicate")));
+    let jobs = app.wait_idle().await;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0].state, "done");
+    assert_eq!(app.github().reviews(REPO, 7).len(), 1);
+    assert_eq!(app.llm().received().len(), 1);
+
+    // A new delivery for the same head (e.g. reopened) does not review it again either.
+    let (status, _) = app
+        .deliver("pull_request", &app.pull_request_event("reopened", REPO, 7))
+        .await;
+    assert_eq!(status, 202);
+    app.wait_idle().await;
+    assert_eq!(app.github().reviews(REPO, 7).len(), 1);
+    let posted = app
+        .critic
+        .store
+        .posted_reviews(REPO, 7)
+        .await
+        .expect("store");
+    assert_eq!(posted.len(), 1);
+    assert_eq!((posted[0].inline_comments, posted[0].body_findings), (2, 1));
+}
+
+#[tokio::test]
+async fn bad_signature_is_401_and_stores_nothing() {
+    let app = TestApp::start().await;
+    add_pr(&app, 1, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+    let body = serde_json::to_vec(&app.pull_request_event("opened", REPO, 1)).expect("json");
+    let wrong = crate::support::app::signature("not-the-secret", &body);
+    for headers in [
+        vec![
+            ("x-github-event", "pull_request"),
+            ("x-github-delivery", "d1"),
+            ("x-hub-signature-256", wrong.as_str()),
+        ],
+        vec![
+            ("x-github-event", "pull_request"),
+            ("x-github-delivery", "d1"),
+        ],
+    ] {
+        let resp = app.post_webhook(&headers, body.clone()).await;
+        assert_eq!(resp.status(), 401);
+    }
+    assert_eq!(app.critic.store.delivery_count().await.expect("count"), 0);
+    assert!(app.jobs().await.is_empty());
+    assert!(app.github().reviews(REPO, 1).is_empty());
+}
+
+#[tokio::test]
+async fn a_worker_that_dies_mid_job_still_gets_the_review_posted_once() {
+    let world = World::new().await;
+    let options = || world.options().set("CRITIC_WORKER__LEASE_SECS", "1");
+    let app = world.start_with(options()).await;
+    add_pr(&app, 3, "cccccccccccccccccccccccccccccccccccccccc");
+    // The first model call hangs long enough for Critic to be killed in the middle of it.
+    app.llm().push(findings().delayed(Duration::from_secs(5)));
+    app.llm().push(findings());
+    let (status, _) = app
+        .deliver("pull_request", &app.pull_request_event("opened", REPO, 3))
+        .await;
+    assert_eq!(status, 202);
+    app.llm().wait_for_requests(1, WAIT).await;
+    let world = app.crash().await;
+    assert!(world.github.reviews(REPO, 3).is_empty());
+
+    // A new process on the same store takes the job over once its lease expires.
+    let app = world.start_with(options()).await;
+    let reviews = app.github().wait_for_reviews(REPO, 3, 1, WAIT).await;
+    assert_eq!(reviews.len(), 1);
+    let jobs = app.wait_idle().await;
+    assert_eq!(jobs[0].state, "done");
+    assert_eq!(jobs[0].attempts, 2);
+    assert_eq!(app.github().reviews(REPO, 3).len(), 1);
+}
+
+#[tokio::test]
+async fn a_retried_job_finds_the_review_it_already_posted() {
+    let app = TestApp::start().await;
+    let sha = "dddddddddddddddddddddddddddddddddddddddd";
+    add_pr(&app, 4, sha);
+    // As if an earlier attempt posted, then died before recording it.
+    let token = app.github().mint_token(crate::support::app::INSTALLATION);
+    let resp = reqwest::Client::new()
+        .post(format!("{}/repos/{REPO}/pulls/4/reviews", app.github().url()))
+        .header("authorization", format!("token {token}"))
+        .header("user-agent", "critic-tests")
+        .json(&json!({"commit_id": sha, "event": "COMMENT", "body": format!("earlier\n<!-- critic:review sha={sha} -->")}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 200);
+    app.deliver(
+        "pull_request",
+        &app.pull_request_event("synchronize", REPO, 4),
+    )
+    .await;
+    let jobs = app.wait_idle().await;
+    assert_eq!(jobs[0].state, "done");
+    assert_eq!(app.github().reviews(REPO, 4).len(), 1);
+    assert!(
+        app.llm().received().is_empty(),
+        "no tokens spent on a review already posted"
+    );
+    assert_eq!(
+        app.critic
+            .store
+            .last_reviewed_sha(REPO, 4)
+            .await
+            .expect("store")
+            .as_deref(),
+        Some(sha)
+    );
+}
+
+#[tokio::test]
+async fn github_5xx_is_retried_and_the_review_lands() {
+    let app = TestApp::start().await;
+    add_pr(&app, 5, "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee");
+    app.llm().respond_with(|_| findings());
+    app.github()
+        .fail_next("POST", &format!("/repos/{REPO}/pulls/5/reviews"), 502, 1);
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 5))
+        .await;
+    let reviews = app.github().wait_for_reviews(REPO, 5, 1, WAIT).await;
+    assert_eq!(reviews[0].comments.len(), 2);
+    let jobs = app.wait_idle().await;
+    assert_eq!((jobs[0].state.as_str(), jobs[0].attempts), ("done", 2));
+    assert_eq!(app.github().reviews(REPO, 5).len(), 1);
+}
+
+#[tokio::test]
+async fn a_422_from_github_folds_the_threads_into_the_body() {
+    let app = TestApp::start().await;
+    add_pr(&app, 6, "ffffffffffffffffffffffffffffffffffffffff");
+    app.llm().push(findings());
+    app.github()
+        .fail_next("POST", &format!("/repos/{REPO}/pulls/6/reviews"), 422, 1);
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 6))
+        .await;
+    let reviews = app.github().wait_for_reviews(REPO, 6, 1, WAIT).await;
+    assert!(reviews[0].comments.is_empty());
+    assert!(
+        reviews[0].body.contains("Division by zero"),
+        "{}",
+        reviews[0].body
+    );
+    assert!(reviews[0].body.contains("Outside the diff"));
+    assert_eq!(app.wait_idle().await[0].state, "done");
+}
+
+#[tokio::test]
+async fn a_malformed_model_reply_ends_dead_with_its_error_and_posts_nothing() {
+    let world = World::new().await;
+    let app = world
+        .start_with(world.options().set("CRITIC_WORKER__MAX_ATTEMPTS", "2"))
+        .await;
+    add_pr(&app, 8, "1234567890123456789012345678901234567890");
+    app.llm()
+        .respond_with(|_| Reply::content("Sure! I think the code is fine, no JSON today."));
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 8))
+        .await;
+    let jobs = app.wait_idle().await;
+    assert_eq!((jobs[0].state.as_str(), jobs[0].attempts), ("dead", 2));
+    assert!(
+        jobs[0]
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("no JSON object"),
+        "{jobs:?}"
+    );
+    assert!(app.github().reviews(REPO, 8).is_empty());
+}
+
+#[tokio::test]
+async fn a_model_server_error_is_retried() {
+    let app = TestApp::start().await;
+    add_pr(&app, 9, "9999999999999999999999999999999999999999");
+    app.llm().push(Reply::error(503));
+    app.llm().push(findings());
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 9))
+        .await;
+    app.github().wait_for_reviews(REPO, 9, 1, WAIT).await;
+    let jobs = app.wait_idle().await;
+    assert_eq!((jobs[0].state.as_str(), jobs[0].attempts), ("done", 2));
+}
+
+#[tokio::test]
+async fn an_outdated_push_and_drafts_are_not_reviewed() {
+    let app = TestApp::start().await;
+    add_pr(&app, 10, "1010101010101010101010101010101010101010");
+    let stale = app.pull_request_event("synchronize", REPO, 10);
+    // The PR moved on before the job ran.
+    add_pr(&app, 10, "2020202020202020202020202020202020202020");
+    app.deliver("pull_request", &stale).await;
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number: 11,
+            draft: true,
+            ..Default::default()
+        },
+    );
+    let (status, reply) = app
+        .deliver("pull_request", &app.pull_request_event("opened", REPO, 11))
+        .await;
+    assert_eq!(
+        (status, reply["status"].as_str()),
+        (200, Some("ignored")),
+        "drafts are skipped by default"
+    );
+    let jobs = app.wait_idle().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].state, "done");
+    assert!(app.github().reviews(REPO, 10).is_empty());
+    assert!(app.llm().received().is_empty());
+}
+
+#[tokio::test]
+async fn installation_tokens_are_cached_and_renewed() {
+    let app = TestApp::start().await;
+    app.llm().respond_with(|_| Reply::findings(json!([])));
+    for n in 20..23 {
+        add_pr(&app, n, &format!("{n:0>40}"));
+        app.deliver("pull_request", &app.pull_request_event("opened", REPO, n))
+            .await;
+        app.github().wait_for_reviews(REPO, n, 1, WAIT).await;
+    }
+    assert_eq!(app.github().tokens_issued(), 1, "one token for all calls");
+    app.github().expire_tokens();
+    add_pr(&app, 30, &format!("{:0>40}", 30));
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 30))
+        .await;
+    app.github().wait_for_reviews(REPO, 30, 1, WAIT).await;
+    assert!(
+        app.github().tokens_issued() >= 2,
+        "an expired token is replaced"
+    );
+    assert!(
+        app.github()
+            .requests()
+            .iter()
+            .all(|r| r.status != 401 || r.path.starts_with("/repos"))
+    );
+}

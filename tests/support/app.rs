@@ -1,0 +1,263 @@
+//! The driver: a running Critic wired to the fake GitHub and the fake model, and the verbs a
+//! test story uses (deliver an event, wait for the queue, crash, restart).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use critic::Critic;
+use critic::config::Config;
+use critic::store::{JobRecord, state};
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+use tokio::sync::oneshot;
+
+use super::github::{self, FakeGitHub};
+use super::llm::FakeLlm;
+
+pub const SECRET: &str = "it-webhook-secret";
+pub const INSTALLATION: u64 = 77;
+pub const REPO: &str = "acme/widgets";
+/// Long enough for any test step; a wait that reaches it is a failure, not a delay.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Signs a body the way GitHub does.
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac key");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A real webhook payload from `../shared/data/webhooks/`.
+pub fn payload(name: &str) -> Value {
+    let path = github::shared_data_dir().join("webhooks").join(name);
+    serde_json::from_slice(&std::fs::read(&path).expect("payload file")).expect("payload json")
+}
+
+/// The environment a test's Critic runs with, on top of which a test may add its own.
+pub struct Options {
+    pub env: Vec<(String, String)>,
+}
+
+impl Options {
+    pub fn set(mut self, key: &str, value: &str) -> Self {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+}
+
+/// The world outside Critic, kept across a crash and a restart.
+#[derive(Clone)]
+pub struct World {
+    pub github: FakeGitHub,
+    pub llm: FakeLlm,
+    pub dir: Arc<tempfile::TempDir>,
+}
+
+impl World {
+    pub async fn new() -> World {
+        let github = FakeGitHub::start().await;
+        github.add_installation(INSTALLATION);
+        github.add_repo(REPO, INSTALLATION);
+        World {
+            github,
+            llm: FakeLlm::start().await,
+            dir: Arc::new(tempfile::tempdir().expect("tempdir")),
+        }
+    }
+
+    pub fn db_url(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("critic.db").display())
+    }
+
+    /// The settings a test's Critic gets, as `CRITIC_*` variables.
+    pub fn options(&self) -> Options {
+        Options {
+            env: vec![
+                ("CRITIC_GITHUB__APP_ID".into(), github::APP_ID.to_string()),
+                (
+                    "CRITIC_GITHUB__PRIVATE_KEY".into(),
+                    github::app_private_key_pem(),
+                ),
+                ("CRITIC_GITHUB__WEBHOOK_SECRET".into(), SECRET.into()),
+                ("CRITIC_GITHUB__API_URL".into(), self.github.url()),
+                ("CRITIC_LLM__BASE_URL".into(), self.llm.url().to_string()),
+                ("CRITIC_LLM__MODEL".into(), "fake-model".into()),
+                ("CRITIC_LLM__API_KEY".into(), "sk-test-key".into()),
+                ("CRITIC_LLM__TIMEOUT_SECS".into(), "10".into()),
+                ("CRITIC_STORE__URL".into(), self.db_url()),
+                ("CRITIC_WORKER__CONCURRENCY".into(), "2".into()),
+                ("CRITIC_WORKER__RETRY_BASE_SECS".into(), "0".into()),
+                ("CRITIC_WORKER__POLL_INTERVAL_MS".into(), "50".into()),
+            ],
+        }
+    }
+
+    /// Starts Critic on a random loopback port.
+    pub async fn start(&self) -> TestApp {
+        self.start_with(self.options()).await
+    }
+
+    pub async fn start_with(&self, options: Options) -> TestApp {
+        let config = Config::load_from(None, options.env).expect("test settings are valid");
+        let critic = Arc::new(Critic::new(config).await.expect("critic starts"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(critic::run(critic.clone(), listener, async move {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            world: self.clone(),
+            critic,
+            url,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            task,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub world: World,
+    pub critic: Arc<Critic>,
+    pub url: String,
+    http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), critic::StartError>>,
+}
+
+impl TestApp {
+    pub async fn start() -> TestApp {
+        World::new().await.start().await
+    }
+
+    pub fn github(&self) -> &FakeGitHub {
+        &self.world.github
+    }
+
+    pub fn llm(&self) -> &FakeLlm {
+        &self.world.llm
+    }
+
+    /// Sends a signed delivery with a fresh delivery id.
+    pub async fn deliver(&self, event: &str, body: &Value) -> (u16, Value) {
+        self.deliver_as(event, &uuid::Uuid::new_v4().to_string(), body)
+            .await
+    }
+
+    /// Sends a signed delivery with the given delivery id (a redelivery reuses one).
+    pub async fn deliver_as(&self, event: &str, delivery: &str, body: &Value) -> (u16, Value) {
+        let bytes = serde_json::to_vec(body).expect("json");
+        let sig = signature(SECRET, &bytes);
+        let resp = self
+            .post_webhook(
+                &[
+                    ("x-github-event", event),
+                    ("x-github-delivery", delivery),
+                    ("x-hub-signature-256", &sig),
+                    ("x-github-hook-installation-target-type", "integration"),
+                    ("content-type", "application/json"),
+                ],
+                bytes,
+            )
+            .await;
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Posts raw bytes with exactly these headers.
+    pub async fn post_webhook(&self, headers: &[(&str, &str)], body: Vec<u8>) -> reqwest::Response {
+        let mut req = self.http.post(format!("{}/webhook", self.url)).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("webhook request")
+    }
+
+    /// A `pull_request` payload for a PR of the fake, built from GitHub's real example.
+    pub fn pull_request_event(&self, action: &str, repo: &str, number: u64) -> Value {
+        let pr = self
+            .github()
+            .pull(repo, number)
+            .expect("PR exists in the fake");
+        let (owner, name) = repo.split_once('/').expect("owner/name");
+        let mut v = payload("pull_request.opened.2.json");
+        v["action"] = action.into();
+        v["number"] = number.into();
+        let p = &mut v["pull_request"];
+        p["number"] = number.into();
+        p["title"] = pr.title.clone().into();
+        p["draft"] = pr.draft.into();
+        p["state"] = pr.state.clone().into();
+        p["head"]["sha"] = pr.head_sha.clone().into();
+        p["base"]["sha"] = pr.base_sha.clone().into();
+        v["repository"]["full_name"] = repo.into();
+        v["repository"]["name"] = name.into();
+        v["repository"]["owner"]["login"] = owner.into();
+        v["installation"]["id"] = INSTALLATION.into();
+        v
+    }
+
+    pub async fn jobs(&self) -> Vec<JobRecord> {
+        self.critic.store.jobs().await.expect("jobs")
+    }
+
+    /// Waits until no job is queued or running: the queue has settled.
+    pub async fn wait_idle(&self) -> Vec<JobRecord> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let jobs = self.jobs().await;
+            if jobs
+                .iter()
+                .all(|j| j.state != state::QUEUED && j.state != state::RUNNING)
+            {
+                return jobs;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("queue did not settle within {WAIT:?}: {jobs:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until job `id` reaches `want`.
+    pub async fn wait_job(&self, id: i64, want: &str) -> JobRecord {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let job = self
+                .critic
+                .store
+                .job(id)
+                .await
+                .expect("job")
+                .expect("job exists");
+            if job.state == want {
+                return job;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("job {id} did not reach {want} within {WAIT:?}: {job:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Kills Critic at once, like a crash: no drain, in-flight jobs keep their lease.
+    pub async fn crash(self) -> World {
+        self.task.abort();
+        let _ = self.task.await;
+        self.world
+    }
+
+    /// Stops Critic gracefully.
+    pub async fn stop(mut self) -> World {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.await.expect("join").expect("critic ran cleanly");
+        self.world
+    }
+}

@@ -1,0 +1,200 @@
+//! A fake OpenAI-compatible model server (`POST /v1/chat/completions`) whose replies a test
+//! scripts. It records every request it was sent.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+/// One request as the fake received it.
+#[derive(Debug, Clone)]
+pub struct Chat {
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Chat {
+    /// Content of the message with this role.
+    pub fn message(&self, role: &str) -> String {
+        self.body["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["role"] == role)
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+/// What the fake answers.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub delay: Duration,
+}
+
+impl Reply {
+    /// A successful chat completion whose assistant message is `content`, shaped like
+    /// OpenAI's documented example.
+    pub fn content(content: &str) -> Reply {
+        let body = json!({
+            "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
+            "object": "chat.completion",
+            "created": 1741569952,
+            "model": "gpt-4.1-2025-04-14",
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": content, "refusal": null, "annotations": []},
+                "logprobs": null,
+                "finish_reason": "stop"
+            }],
+            "usage": {"prompt_tokens": 19, "completion_tokens": 10, "total_tokens": 29},
+            "service_tier": "default"
+        });
+        Reply {
+            status: 200,
+            body: body.to_string(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// A reply whose content is this JSON value.
+    pub fn json(value: Value) -> Reply {
+        Reply::content(&value.to_string())
+    }
+
+    /// A review with a summary and these findings.
+    pub fn findings(findings: Value) -> Reply {
+        Reply::json(json!({"summary": "The change looks focused.", "findings": findings}))
+    }
+
+    pub fn error(status: u16) -> Reply {
+        let body = json!({"error": {"message": "The server had an error while processing your request.", "type": "server_error", "param": null, "code": null}});
+        Reply {
+            status,
+            body: body.to_string(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn delayed(mut self, delay: Duration) -> Reply {
+        self.delay = delay;
+        self
+    }
+}
+
+type Responder = Arc<dyn Fn(&Chat) -> Reply + Send + Sync>;
+
+#[derive(Default)]
+struct Inner {
+    queue: VecDeque<Reply>,
+    responder: Option<Responder>,
+    received: Vec<Chat>,
+}
+
+#[derive(Clone)]
+pub struct FakeLlm {
+    url: String,
+    inner: Arc<Mutex<Inner>>,
+    changed: Arc<Notify>,
+}
+
+impl FakeLlm {
+    pub async fn start() -> FakeLlm {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let changed = Arc::new(Notify::new());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake llm");
+        let url = format!("http://{}/v1", listener.local_addr().expect("addr"));
+        let fake = FakeLlm {
+            url,
+            inner,
+            changed,
+        };
+        let app = Router::new()
+            .route("/v1/chat/completions", post(complete))
+            .with_state(fake.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("fake llm serves");
+        });
+        fake
+    }
+
+    /// Base URL to give Critic as `llm.base_url`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Answers the next request with `reply` (queued replies go first, in order).
+    pub fn push(&self, reply: Reply) {
+        self.inner.lock().expect("lock").queue.push_back(reply);
+    }
+
+    /// Answers every request not served from the queue.
+    pub fn respond_with(&self, f: impl Fn(&Chat) -> Reply + Send + Sync + 'static) {
+        self.inner.lock().expect("lock").responder = Some(Arc::new(f));
+    }
+
+    pub fn received(&self) -> Vec<Chat> {
+        self.inner.lock().expect("lock").received.clone()
+    }
+
+    /// Waits until at least `n` requests arrived.
+    pub async fn wait_for_requests(&self, n: usize, timeout: Duration) -> Vec<Chat> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.changed.notified();
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!(
+                    "fake LLM got {} request(s), expected {n} within {timeout:?}",
+                    self.received().len()
+                );
+            }
+        }
+    }
+}
+
+async fn complete(State(fake): State<FakeLlm>, headers: HeaderMap, body: String) -> Response {
+    let body: Value = match serde_json::from_str(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("{{\"error\":{{\"message\":\"bad json: {e}\"}}}}"),
+            )
+                .into_response();
+        }
+    };
+    let chat = Chat { headers, body };
+    let reply = {
+        let mut inner = fake.inner.lock().expect("lock");
+        inner.received.push(chat.clone());
+        match inner.queue.pop_front() {
+            Some(r) => r,
+            None => match &inner.responder {
+                Some(f) => f(&chat),
+                None => Reply::findings(json!([])),
+            },
+        }
+    };
+    fake.changed.notify_waiters();
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [("content-type", "application/json")], reply.body).into_response()
+}

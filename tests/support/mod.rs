@@ -1,0 +1,6 @@
+//! Test support: the fake GitHub, the fake model server and the driver.
+#![allow(dead_code)]
+
+pub mod app;
+pub mod github;
+pub mod llm;

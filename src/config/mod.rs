@@ -109,11 +109,30 @@ pub struct LlmSettings {
     pub temperature: f32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
     /// `sqlite://PATH` (embedded, default) or `postgres://...`.
     pub url: String,
+    /// Deliveries and finished jobs older than this many days are deleted.
+    pub retention_days: u64,
+}
+
+/// The store URL may carry a database password: show it without.
+impl std::fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = match url::Url::parse(&self.url) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("REDACTED"));
+                u.to_string()
+            }
+            _ => self.url.clone(),
+        };
+        f.debug_struct("StoreSettings")
+            .field("url", &url)
+            .field("retention_days", &self.retention_days)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -161,6 +180,7 @@ temperature = 0.1
 
 [store]
 url = "sqlite://critic.db"
+retention_days = 30
 
 [worker]
 concurrency = 4
@@ -207,17 +227,12 @@ impl Config {
         let env_secrets: Option<Vec<String>> = env
             .remove("CRITIC_GITHUB__WEBHOOK_SECRET")
             .map(|v| v.split(',').map(|s| s.trim().to_string()).collect());
-        let llm_is_default = !env
-            .keys()
-            .any(|k| k.starts_with("CRITIC_LLM__BASE_URL") || k.starts_with("CRITIC_LLM__MODEL"));
         let mut builder = config::Config::builder()
             .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
-        let mut file_sets_llm = false;
         if let Some(path) = file {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 ConfigError::Load(format!("cannot read config file {}: {e}", path.display()))
             })?;
-            file_sets_llm = text.lines().any(|l| l.trim() == "[llm]");
             builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
         }
         builder = builder.add_source(
@@ -234,7 +249,10 @@ impl Config {
         }
         let raw = builder.build().map_err(map_config_error)?;
         let settings: Settings = raw.try_deserialize().map_err(map_config_error)?;
-        Self::check(settings, llm_is_default && !file_sets_llm)
+        // The local-Ollama default is in use when nothing moved the model off it.
+        let llm_is_default = settings.llm.base_url.as_str() == "http://127.0.0.1:11434/v1"
+            && settings.llm.model == "qwen2.5-coder:7b";
+        Self::check(settings, llm_is_default)
     }
 
     fn check(settings: Settings, llm_is_default: bool) -> Result<Config, ConfigError> {
@@ -290,10 +308,14 @@ impl Config {
             ));
         }
         let s = &settings.server;
-        if !s.webhook_path.starts_with('/') {
+        let path_ok = s.webhook_path.starts_with('/')
+            && s.webhook_path.len() > 1
+            && !s.webhook_path.contains(['{', '}', '*', '?', '#', ' '])
+            && !["/healthz", "/readyz"].contains(&s.webhook_path.as_str());
+        if !path_ok {
             return Err(ConfigError::invalid(
                 "server.webhook_path",
-                "must start with `/`",
+                "must be a plain path such as `/webhook` (no `{`, `}`, `*`, `?`; not /healthz or /readyz)",
             ));
         }
         if s.max_body_bytes == 0 {
@@ -332,6 +354,12 @@ impl Config {
             return Err(ConfigError::invalid(
                 "store.url",
                 "must be `sqlite://PATH` or `postgres://...`",
+            ));
+        }
+        if settings.store.retention_days == 0 {
+            return Err(ConfigError::invalid(
+                "store.retention_days",
+                "must be at least 1",
             ));
         }
         let w = &settings.worker;
@@ -602,6 +630,37 @@ mod tests {
             let err = Config::load_from(None, e).expect_err(key).to_string();
             assert!(err.contains(key), "{err} should name {key}");
         }
+    }
+
+    #[test]
+    fn more_errors_name_the_key() {
+        for (key, value, named) in [
+            ("CRITIC_SERVER__WEBHOOK_PATH", "/{x}", "server.webhook_path"),
+            (
+                "CRITIC_SERVER__WEBHOOK_PATH",
+                "/healthz",
+                "server.webhook_path",
+            ),
+            ("CRITIC_STORE__RETENTION_DAYS", "0", "store.retention_days"),
+        ] {
+            let mut e = base();
+            e.push((key.into(), value.into()));
+            let err = Config::load_from(None, e).expect_err(key).to_string();
+            assert!(err.contains(named), "{err}");
+        }
+    }
+
+    #[test]
+    fn store_password_stays_out_of_debug() {
+        let mut e = base();
+        e.push((
+            "CRITIC_STORE__URL".into(),
+            "postgres://critic:db-pass-123@127.0.0.1/critic".into(),
+        ));
+        let c = Config::load_from(None, e).expect("valid");
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("db-pass-123"), "{dbg}");
+        assert!(dbg.contains("127.0.0.1/critic"), "{dbg}");
     }
 
     #[test]

@@ -134,7 +134,7 @@ impl FilePatch {
         self.hunks.iter().position(|h| {
             h.lines.iter().any(|l| match side {
                 Side::Right => l.new == Some(line),
-                Side::Left => l.old == Some(line) && l.kind != LineKind::Added,
+                Side::Left => l.old == Some(line),
             })
         })
     }
@@ -283,7 +283,7 @@ mod tests {
         let mut n = 0;
         for entry in std::fs::read_dir(dir).expect("scenarios") {
             let diff = std::fs::read_to_string(entry.expect("entry").path().join("pr.diff"))
-                .unwrap_or_default();
+                .expect("every scenario has a pr.diff");
             for file in diff.split("\ndiff --git ") {
                 if let Some(start) = file.find("\n@@") {
                     let p = FilePatch::parse(&file[start + 1..]).expect("real patch parses");

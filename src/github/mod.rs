@@ -43,7 +43,14 @@ impl GitHubError {
     /// Worth retrying later: server errors, rate limits, network trouble.
     pub fn is_transient(&self) -> bool {
         match self {
-            GitHubError::Status { status, .. } => *status >= 500 || *status == 429,
+            GitHubError::Status {
+                status, message, ..
+            } => {
+                *status >= 500
+                    || *status == 429
+                    // Secondary rate limits answer 403 with this in the message.
+                    || (*status == 403 && message.to_ascii_lowercase().contains("rate limit"))
+            }
             GitHubError::Transport(_) => true,
             GitHubError::Setup(_) => false,
         }
@@ -174,6 +181,8 @@ pub struct ChangedFile {
 pub struct Review {
     pub id: u64,
     #[serde(default)]
+    pub user: Option<User>,
+    #[serde(default)]
     pub body: Option<String>,
     #[serde(default)]
     pub commit_id: Option<String>,
@@ -226,6 +235,7 @@ pub struct IssueComment {
 pub struct GitHub {
     app: Octocrab,
     installations: Arc<Mutex<HashMap<u64, Arc<Octocrab>>>>,
+    bot_login: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl std::fmt::Debug for GitHub {
@@ -259,7 +269,22 @@ impl GitHub {
         Ok(GitHub {
             app,
             installations: Arc::new(Mutex::new(HashMap::new())),
+            bot_login: Arc::new(tokio::sync::OnceCell::new()),
         })
+    }
+
+    /// The login Critic's reviews and comments appear under (`SLUG[bot]`), asked once.
+    pub async fn bot_login(&self) -> Result<String, GitHubError> {
+        self.bot_login
+            .get_or_try_init(|| async {
+                let app: serde_json::Value = self.app.get("/app", None::<&()>).await?;
+                let slug = app["slug"]
+                    .as_str()
+                    .ok_or_else(|| GitHubError::Transport("GET /app returned no slug".into()))?;
+                Ok::<_, GitHubError>(format!("{slug}[bot]"))
+            })
+            .await
+            .cloned()
     }
 
     /// A client acting as the given installation.
@@ -410,6 +435,13 @@ mod tests {
         assert!(s(502).is_transient());
         assert!(s(429).is_transient());
         assert!(!s(422).is_transient());
+        let limited = GitHubError::Status {
+            status: 403,
+            message: "You have exceeded a secondary rate limit".into(),
+            errors: vec![],
+        };
+        assert!(limited.is_transient());
+        assert!(!s(403).is_transient());
         assert!(!s(404).is_transient());
         assert!(GitHubError::Transport("reset".into()).is_transient());
     }

@@ -92,6 +92,12 @@ pub enum JobError {
     Store(#[from] StoreError),
     #[error("job payload unreadable: {0}")]
     Payload(String),
+    #[error("gave up after {0} attempts whose workers never finished")]
+    Abandoned(i64),
+    #[error("job panicked: {0}")]
+    Panicked(String),
+    #[error("lease lost: another worker took the job over")]
+    LeaseLost,
 }
 
 impl JobError {
@@ -101,7 +107,8 @@ impl JobError {
             JobError::Review(ReviewError::Llm(e)) => e.is_transient(),
             JobError::Review(ReviewError::Template { .. }) => false,
             JobError::Store(_) => true,
-            JobError::Payload(_) => false,
+            JobError::Payload(_) | JobError::Abandoned(_) | JobError::LeaseLost => false,
+            JobError::Panicked(_) => true,
         }
     }
 }
@@ -129,7 +136,35 @@ pub async fn run_workers(critic: Arc<Critic>, shutdown: CancellationToken) {
         let shutdown = shutdown.clone();
         set.spawn(worker(critic, shutdown).instrument(tracing::info_span!("worker", n)));
     }
+    set.spawn(janitor(critic.clone(), shutdown.clone()));
     while set.join_next().await.is_some() {}
+}
+
+/// Deletes old deliveries and finished jobs once an hour, so the store stays small.
+async fn janitor(critic: Arc<Critic>, shutdown: CancellationToken) {
+    let retention = Duration::from_secs(
+        critic
+            .config
+            .settings
+            .store
+            .retention_days
+            .saturating_mul(86_400),
+    );
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let before = crate::store::now_ms() - retention.as_millis() as i64;
+        match critic.store.prune(before).await {
+            Ok((deliveries, jobs)) if deliveries + jobs > 0 => {
+                tracing::info!(deliveries, jobs, "pruned old records")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "pruning failed; will try again"),
+        }
+    }
 }
 
 async fn worker(critic: Arc<Critic>, shutdown: CancellationToken) {
@@ -158,22 +193,14 @@ async fn worker(critic: Arc<Critic>, shutdown: CancellationToken) {
     }
 }
 
-async fn process(critic: &Critic, claimed: ClaimedJob) {
+async fn process(critic: &Arc<Critic>, claimed: ClaimedJob) {
     let max = i64::from(critic.config.settings.worker.max_attempts);
     let result = if claimed.attempts > max {
         // Only reachable when leases kept expiring: the worker died mid-job each time.
-        Err(JobError::Payload(format!(
-            "gave up after {} attempts whose workers never finished",
-            claimed.attempts - 1
-        )))
+        Err(JobError::Abandoned(claimed.attempts - 1))
     } else {
         match serde_json::from_str::<Job>(&claimed.payload) {
-            Ok(Job::Review(job)) => {
-                let span = tracing::info_span!("review", repo = %job.repo, pr = job.number, sha = %job.head_sha);
-                review_pr::run(critic, claimed.id, &job)
-                    .instrument(span)
-                    .await
-            }
+            Ok(job) => run_leased(critic, &claimed, job).await,
             Err(e) => Err(JobError::Payload(e.to_string())),
         }
     };
@@ -203,6 +230,60 @@ async fn process(critic: &Critic, claimed: ClaimedJob) {
             tracing::error!(error = %e, "cannot record job result; the lease will expire and it runs again")
         }
     }
+}
+
+/// Runs the job in its own task while renewing its lease. A panic becomes an error (the
+/// worker lives on); a lost lease stops the job before it can post anything twice.
+async fn run_leased(
+    critic: &Arc<Critic>,
+    claimed: &ClaimedJob,
+    job: Job,
+) -> Result<Outcome, JobError> {
+    let lease = critic.config.lease();
+    let task_critic = critic.clone();
+    let job_id = claimed.id;
+    let task = tokio::spawn(
+        async move {
+            match job {
+                Job::Review(job) => {
+                    let span = tracing::info_span!("review", repo = %job.repo, pr = job.number, sha = %job.head_sha);
+                    review_pr::run(&task_critic, job_id, &job).instrument(span).await
+                }
+            }
+        }
+        .in_current_span(),
+    );
+    let abort = task.abort_handle();
+    tokio::pin!(task);
+    let mut beat = tokio::time::interval((lease / 3).max(Duration::from_millis(100)));
+    beat.tick().await;
+    loop {
+        tokio::select! {
+            joined = &mut task => {
+                return match joined {
+                    Ok(result) => result,
+                    Err(e) if e.is_panic() => Err(JobError::Panicked(panic_message(e.into_panic()))),
+                    Err(_) => Err(JobError::LeaseLost),
+                };
+            }
+            _ = beat.tick() => match critic.store.renew(claimed, lease).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    abort.abort();
+                    return Err(JobError::LeaseLost);
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot renew the lease; will try again"),
+            }
+        }
+    }
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 #[cfg(test)]

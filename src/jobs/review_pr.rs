@@ -1,6 +1,7 @@
 //! The review job: fetch the PR, ask the model, post one review, remember it.
 
 use crate::Critic;
+use crate::github::Review;
 use crate::poster::{self, SummaryInput, review_marker};
 use crate::review::{self, PrFile, ReviewInput};
 use crate::store::PostedReview;
@@ -17,14 +18,14 @@ pub(super) async fn run(
     if pr.state != "open" {
         return Ok(Outcome::Skipped(format!("pull request is {}", pr.state)));
     }
-    if pr.head.sha != job.head_sha {
-        return Ok(Outcome::Skipped(format!(
-            "superseded: head is now {}",
-            pr.head.sha
-        )));
-    }
     if pr.draft && !critic.config.settings.review.review_drafts {
         return Ok(Outcome::Skipped("draft".into()));
+    }
+    // Deliveries can arrive out of order and a newer one supersedes older queued jobs, so
+    // whatever the event said, the head to review is the PR's head now.
+    let head = pr.head.sha.as_str();
+    if head != job.head_sha {
+        tracing::info!(event_sha = %job.head_sha, head, "head moved since the event; reviewing the current head");
     }
     let repo = job.repo.to_string();
     if critic
@@ -32,18 +33,17 @@ pub(super) async fn run(
         .last_reviewed_sha(&repo, job.number)
         .await?
         .as_deref()
-        == Some(job.head_sha.as_str())
+        == Some(head)
     {
-        return Ok(Outcome::Skipped("this head was already reviewed".into()));
+        return Ok(Outcome::Skipped(format!(
+            "head {head} was already reviewed"
+        )));
     }
     // A previous attempt may have posted and then died before recording it.
-    let marker = review_marker(&job.head_sha);
+    let bot = critic.github.bot_login().await?;
     let existing = gh.reviews(&job.repo, job.number).await?;
-    if let Some(found) = existing
-        .iter()
-        .find(|r| r.body.as_deref().is_some_and(|b| b.contains(&marker)))
-    {
-        record(critic, job_id, job, found.id, 0, 0).await?;
+    if let Some(found) = own_review_of(&existing, &bot, head) {
+        record(critic, job_id, job, head, found.id, 0, 0).await?;
         return Ok(Outcome::Skipped(format!(
             "review {} already posted",
             found.id
@@ -75,7 +75,7 @@ pub(super) async fn run(
         &model_review.findings,
         &files,
         &SummaryInput {
-            head_sha: &job.head_sha,
+            head_sha: head,
             summary: &model_review.summary,
             omitted_files: &omitted,
             model: &model,
@@ -88,17 +88,28 @@ pub(super) async fn run(
     } else {
         (draft.inline, draft.in_body)
     };
-    record(critic, job_id, job, posted.review.id, inline, in_body).await?;
+    record(critic, job_id, job, head, posted.review.id, inline, in_body).await?;
     Ok(Outcome::Done(format!(
-        "review {} posted: {inline} inline, {in_body} in body",
+        "review {} of {head} posted: {inline} inline, {in_body} in body",
         posted.review.id
     )))
+}
+
+/// Critic's own review of `head`: carries the marker and was posted by Critic's bot, so a
+/// PR author cannot silence Critic by pasting the marker into a review of their own.
+fn own_review_of<'a>(reviews: &'a [Review], bot_login: &str, head: &str) -> Option<&'a Review> {
+    let marker = review_marker(head);
+    reviews.iter().find(|r| {
+        r.user.as_ref().is_some_and(|u| u.login == bot_login)
+            && r.body.as_deref().is_some_and(|b| b.contains(&marker))
+    })
 }
 
 async fn record(
     critic: &Critic,
     job_id: i64,
     job: &ReviewJob,
+    head: &str,
     review_id: u64,
     inline: usize,
     in_body: usize,
@@ -109,11 +120,40 @@ async fn record(
             review_id: review_id as i64,
             repo: job.repo.to_string(),
             number: job.number as i64,
-            head_sha: job.head_sha.clone(),
+            head_sha: head.to_string(),
             job_id: Some(job_id),
             inline_comments: inline as i64,
             body_findings: in_body as i64,
         })
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::github::User;
+
+    fn review(login: &str, body: &str) -> Review {
+        Review {
+            id: 1,
+            user: Some(User {
+                login: login.into(),
+            }),
+            body: Some(body.into()),
+            commit_id: None,
+            state: None,
+        }
+    }
+
+    #[test]
+    fn only_critics_own_marker_counts() {
+        let marker = review_marker("abc");
+        let mine = [review("critic[bot]", &format!("x {marker}"))];
+        let forged = [review("mallory", &format!("x {marker}"))];
+        let other_head = [review("critic[bot]", &review_marker("def"))];
+        assert!(own_review_of(&mine, "critic[bot]", "abc").is_some());
+        assert!(own_review_of(&forged, "critic[bot]", "abc").is_none());
+        assert!(own_review_of(&other_head, "critic[bot]", "abc").is_none());
+    }
 }

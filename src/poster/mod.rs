@@ -43,7 +43,7 @@ pub fn draft_review(findings: &[Finding], files: &[PrFile], s: &SummaryInput<'_>
         }
     }
     let inline = comments.len();
-    let body = summary_body(s, inline, &in_body);
+    let body = fit_body(&summary_body(s, inline, &in_body), s.head_sha);
     DraftReview {
         review: NewReview::comment(s.head_sha.to_string(), body, comments),
         inline,
@@ -132,6 +132,30 @@ fn summary_body(s: &SummaryInput<'_>, inline: usize, in_body: &[&Finding]) -> St
     out
 }
 
+/// GitHub refuses a review body over 65,536 characters; stay well under it, cutting at a
+/// line and keeping the marker.
+const MAX_REVIEW_BODY: usize = 60_000;
+
+fn fit_body(body: &str, head_sha: &str) -> String {
+    if body.chars().count() <= MAX_REVIEW_BODY {
+        return body.to_string();
+    }
+    let marker = review_marker(head_sha);
+    let budget = MAX_REVIEW_BODY - marker.len() - 200;
+    let mut cut = 0;
+    for (i, _) in body.match_indices('\n') {
+        if body[..i].chars().count() > budget {
+            break;
+        }
+        cut = i;
+    }
+    let omitted = body[cut..].chars().count();
+    format!(
+        "{}\n\n… {omitted} more characters left out (GitHub's size limit).\n{marker}",
+        &body[..cut]
+    )
+}
+
 /// How a draft was posted.
 #[derive(Debug)]
 pub struct Posted {
@@ -170,6 +194,7 @@ pub async fn post(
                 &format!("\n<details><summary>Findings (GitHub refused them as inline threads)</summary>\n\n{body}</details>\n\n<sub>"),
                 1,
             );
+            let folded = fit_body(&folded, &draft.review.commit_id);
             let retry = NewReview::comment(draft.review.commit_id.clone(), folded, Vec::new());
             let review = gh.create_review(repo, number, &retry).await?;
             Ok(Posted {
@@ -258,6 +283,25 @@ mod tests {
         };
         let d = draft_review(&[finding(11, None), finding(12, None)], &files(), &s);
         assert_eq!((d.inline, d.in_body), (1, 1));
+    }
+
+    #[test]
+    fn huge_bodies_fit_github_and_keep_the_marker() {
+        let long: Vec<Finding> = (0..60)
+            .map(|i| Finding {
+                line: 500 + i,
+                body: "y".repeat(3000),
+                ..finding(1, None)
+            })
+            .collect();
+        let d = draft_review(&long, &files(), &input());
+        assert!(
+            d.review.body.chars().count() <= MAX_REVIEW_BODY,
+            "{}",
+            d.review.body.len()
+        );
+        assert!(d.review.body.ends_with(&review_marker("abc")));
+        assert!(d.review.body.contains("left out"));
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("unsupported store url `{0}`: use sqlite://PATH or postgres://...")]
+    #[error("unsupported store url scheme `{0}`: use sqlite://PATH or postgres://...")]
     Url(String),
 }
 
@@ -116,7 +116,8 @@ impl Store {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             (Backend::Postgres, url.to_string())
         } else {
-            return Err(StoreError::Url(url.to_string()));
+            let scheme = url.split(':').next().unwrap_or_default();
+            return Err(StoreError::Url(format!("{scheme}:")));
         };
         let options = AnyConnectOptions::from_str(&url)?;
         let pool = AnyPoolOptions::new()
@@ -198,7 +199,9 @@ impl Store {
     }
 
     /// Claims the next due job: a queued one whose time has come, or a running one whose
-    /// lease expired (its worker died). The lease is extended by `lease`.
+    /// lease expired (its worker died). The lease is extended by `lease`. A job is not
+    /// claimed while another job with the same key (the same PR) is running, so one PR is
+    /// never reviewed by two workers at once.
     pub async fn claim(&self, lease: Duration) -> Result<Option<ClaimedJob>, StoreError> {
         let now = now_ms();
         let lock = match self.backend {
@@ -207,9 +210,11 @@ impl Store {
         };
         let sql = format!(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = $1, updated_at = $2 \
-             WHERE id = (SELECT id FROM jobs \
-                WHERE (state = 'queued' AND run_at <= $2) OR (state = 'running' AND lease_until < $2) \
-                ORDER BY run_at, id LIMIT 1{lock}) \
+             WHERE id = (SELECT j.id FROM jobs j \
+                WHERE ((j.state = 'queued' AND j.run_at <= $2) OR (j.state = 'running' AND j.lease_until < $2)) \
+                AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.dedupe_key = j.dedupe_key AND r.id <> j.id \
+                    AND r.state = 'running' AND r.lease_until >= $2) \
+                ORDER BY j.run_at, j.id LIMIT 1{lock}) \
              RETURNING id, kind, payload, attempts, delivery_id"
         );
         let row = sqlx::query(&sql)
@@ -227,6 +232,24 @@ impl Store {
             }),
             None => None,
         })
+    }
+
+    /// Extends a running job's lease. False when the lease was lost (the job was reclaimed
+    /// after this worker stalled): the worker must stop before doing anything visible.
+    pub async fn renew(&self, job: &ClaimedJob, lease: Duration) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let n = sqlx::query(
+            "UPDATE jobs SET lease_until = $1, updated_at = $2 \
+             WHERE id = $3 AND state = 'running' AND attempts = $4 AND lease_until >= $2",
+        )
+        .bind(now + lease.as_millis() as i64)
+        .bind(now)
+        .bind(job.id)
+        .bind(job.attempts)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
     }
 
     /// Marks a claimed job finished. Returns false if the lease was lost meanwhile
@@ -272,6 +295,24 @@ impl Store {
         .await?
         .rows_affected();
         Ok(n == 1)
+    }
+
+    /// Forgets deliveries older than `before_ms` (GitHub redelivers only recent ones) and
+    /// finished jobs last touched before it. Returns (deliveries, jobs) removed.
+    pub async fn prune(&self, before_ms: i64) -> Result<(u64, u64), StoreError> {
+        let deliveries = sqlx::query("DELETE FROM deliveries WHERE received_at < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        let jobs = sqlx::query(
+            "DELETE FROM jobs WHERE state IN ('done', 'superseded', 'dead') AND updated_at < $1",
+        )
+        .bind(before_ms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok((deliveries, jobs))
     }
 
     pub async fn job(&self, id: i64) -> Result<Option<JobRecord>, StoreError> {
@@ -511,6 +552,80 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn one_pr_runs_one_job_at_a_time() {
+        let (store, _d) = sqlite().await;
+        store.enqueue(job("pr#1")).await.expect("a");
+        let first = store
+            .claim(Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .expect("job");
+        let second_id = store.enqueue(job("pr#1")).await.expect("b");
+        let other_id = store.enqueue(job("pr#2")).await.expect("c");
+        let next = store
+            .claim(Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .expect("job");
+        assert_eq!(next.id, other_id, "the same PR's job waits");
+        assert!(
+            store
+                .claim(Duration::from_secs(60))
+                .await
+                .expect("claim")
+                .is_none()
+        );
+        store.finish(&first, state::DONE).await.expect("finish");
+        let later = store
+            .claim(Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .expect("job");
+        assert_eq!(later.id, second_id);
+    }
+
+    #[tokio::test]
+    async fn renew_keeps_a_live_lease_and_reports_a_lost_one() {
+        let (store, _d) = sqlite().await;
+        store.enqueue(job("k")).await.expect("enqueue");
+        let c = store
+            .claim(Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .expect("job");
+        assert!(
+            store
+                .renew(&c, Duration::from_secs(60))
+                .await
+                .expect("renew")
+        );
+        let short = store.claim(Duration::from_millis(1)).await.expect("claim");
+        assert!(short.is_none());
+        sqlx::query("UPDATE jobs SET lease_until = 0")
+            .execute(&store.pool)
+            .await
+            .expect("expire");
+        let taken = store
+            .claim(Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .expect("reclaimed");
+        assert!(
+            !store
+                .renew(&c, Duration::from_secs(60))
+                .await
+                .expect("renew"),
+            "lost"
+        );
+        assert!(
+            store
+                .renew(&taken, Duration::from_secs(60))
+                .await
+                .expect("renew")
+        );
+    }
+
+    #[tokio::test]
     async fn expired_lease_is_claimed_again() {
         let (store, _d) = sqlite().await;
         store.enqueue(job("k")).await.expect("enqueue");
@@ -568,8 +683,8 @@ mod tests {
             (state::QUEUED, Some("boom"))
         );
         let c2 = ClaimedJob { attempts: 1, ..c };
-        // Make it due now and fail it for good.
-        assert!(store.fail(&c2, "boom", None).await.is_ok());
+        // Failing a job that is not running (queued again) changes nothing.
+        assert!(!store.fail(&c2, "boom", None).await.expect("fail"));
         let row = store.job(id).await.expect("job").expect("row");
         assert_eq!(
             row.state,
@@ -623,11 +738,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn prune_forgets_old_deliveries_and_finished_jobs_only() {
+        let (store, _d) = sqlite().await;
+        store
+            .record_delivery("old", "ping", None)
+            .await
+            .expect("delivery");
+        let done = store.enqueue(job("a")).await.expect("a");
+        let c = store
+            .claim(Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .expect("job");
+        store.finish(&c, state::DONE).await.expect("finish");
+        let queued = store.enqueue(job("b")).await.expect("b");
+        let (d, j) = store.prune(now_ms() + 1).await.expect("prune");
+        assert_eq!((d, j), (1, 1));
+        assert!(store.job(done).await.expect("q").is_none());
+        assert!(
+            store.job(queued).await.expect("q").is_some(),
+            "queued work is kept"
+        );
+        let again = store
+            .record_delivery("new", "ping", None)
+            .await
+            .expect("delivery");
+        assert_eq!(again, DeliveryOutcome::Accepted(None));
+        assert_eq!(store.prune(0).await.expect("prune"), (0, 0));
+    }
+
+    #[tokio::test]
     async fn bad_url_is_a_clear_error() {
-        let err = Store::connect("mysql://x")
+        let err = Store::connect("mysql://u:secret@x")
             .await
             .expect_err("unsupported")
             .to_string();
-        assert!(err.contains("mysql://x"), "{err}");
+        assert!(err.contains("mysql:"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
     }
 }

@@ -221,11 +221,15 @@ impl Event {
             "pull_request_review_comment" => {
                 Event::PullRequestReviewComment(Box::new(from_json(event, body)?))
             }
-            other => Event::Unhandled(other.to_string()),
+            other => {
+                // Not modelled, but a delivery must still be JSON.
+                from_json::<serde::de::IgnoredAny>(other, body)?;
+                Event::Unhandled(other.to_string())
+            }
         })
     }
 
-    /// Installation id and repository, for the span of anything this event starts.
+    /// The repository the event is about, for logs.
     pub fn repository(&self) -> Option<&Repository> {
         match self {
             Event::PullRequest(e) => Some(&e.repository),
@@ -382,6 +386,10 @@ mod tests {
             .to_string();
         assert!(err.contains("number"), "{err}");
         assert!(Event::parse("ping", b"not json").is_err());
+        assert!(
+            Event::parse("push", b"not json").is_err(),
+            "unhandled events are checked too"
+        );
     }
 
     #[test]

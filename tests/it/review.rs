@@ -280,13 +280,20 @@ async fn a_model_server_error_is_retried() {
 }
 
 #[tokio::test]
-async fn an_outdated_push_and_drafts_are_not_reviewed() {
+async fn an_event_for_an_outdated_head_reviews_the_current_head_and_drafts_are_skipped() {
     let app = TestApp::start().await;
     add_pr(&app, 10, "1010101010101010101010101010101010101010");
     let stale = app.pull_request_event("synchronize", REPO, 10);
-    // The PR moved on before the job ran.
+    // The PR moved on before the (late, out-of-order) delivery was handled.
     add_pr(&app, 10, "2020202020202020202020202020202020202020");
+    app.llm().respond_with(|_| findings());
     app.deliver("pull_request", &stale).await;
+    let reviews = app.github().wait_for_reviews(REPO, 10, 1, WAIT).await;
+    assert_eq!(
+        reviews[0].commit_id,
+        "2020202020202020202020202020202020202020"
+    );
+
     app.github().add_pull(
         REPO,
         PullRequest {
@@ -305,9 +312,35 @@ async fn an_outdated_push_and_drafts_are_not_reviewed() {
     );
     let jobs = app.wait_idle().await;
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].state, "done");
-    assert!(app.github().reviews(REPO, 10).is_empty());
-    assert!(app.llm().received().is_empty());
+    assert_eq!(app.github().reviews(REPO, 10).len(), 1);
+    assert_eq!(app.llm().received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_job_slower_than_its_lease_keeps_it_and_posts_once() {
+    let world = World::new().await;
+    let app = world
+        .start_with(world.options().set("CRITIC_WORKER__LEASE_SECS", "1"))
+        .await;
+    add_pr(&app, 12, "1212121212121212121212121212121212121212");
+    app.llm()
+        .push(findings().delayed(Duration::from_millis(2500)));
+    app.llm().push(findings());
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 12))
+        .await;
+    app.github().wait_for_reviews(REPO, 12, 1, WAIT).await;
+    let jobs = app.wait_idle().await;
+    assert_eq!(
+        (jobs[0].state.as_str(), jobs[0].attempts),
+        ("done", 1),
+        "the lease was renewed"
+    );
+    assert_eq!(app.github().reviews(REPO, 12).len(), 1);
+    assert_eq!(
+        app.llm().received().len(),
+        1,
+        "no second worker took it over"
+    );
 }
 
 #[tokio::test]

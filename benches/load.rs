@@ -28,6 +28,17 @@ fn rss_kb(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// User + system CPU time the process has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -128,6 +139,17 @@ async fn main() {
             .collect(),
     );
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let perf = std::env::var_os("CRITIC_BENCH_PERF").map(|out| {
+        std::process::Command::new("perf")
+            .args(["record", "-g", "-o"])
+            .arg(out)
+            .args(["-p", &pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("perf")
+    });
+    let cpu_before = cpu_time(pid);
     let load_start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
@@ -161,6 +183,11 @@ async fn main() {
         lat.extend(t.await.expect("task"));
     }
     let elapsed = load_start.elapsed();
+    let server_cpu = cpu_time(pid) - cpu_before;
+    if let Some(perf) = perf {
+        let _ = std::process::Command::new("kill").args(["-INT", &perf.id().to_string()]).status();
+        let _ = perf.wait_with_output();
+    }
     let load_rss = rss_kb(pid, "VmHWM:");
     lat.sort();
     let throughput = deliveries as f64 / elapsed.as_secs_f64();
@@ -233,6 +260,11 @@ async fn main() {
         ms(percentile(&lat, 0.50)),
         ms(percentile(&lat, 0.99)),
         ms(percentile(&lat, 1.0))
+    );
+    println!(
+        "critic's CPU during the load: {:.2} s ({:.0} µs per delivery, workers included)",
+        server_cpu.as_secs_f64(),
+        server_cpu.as_secs_f64() * 1e6 / deliveries as f64
     );
     println!(
         "queue drained {:.2} s after the last acknowledgement",

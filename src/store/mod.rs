@@ -121,7 +121,7 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(&url)?;
         let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            .max_connections(if backend == Backend::Sqlite { 1 } else { 10 })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -203,6 +203,20 @@ impl Store {
     /// claimed while another job with the same key (the same PR) is running, so one PR is
     /// never reviewed by two workers at once.
     pub async fn claim(&self, lease: Duration) -> Result<Option<ClaimedJob>, StoreError> {
+        // Two narrow lookups rather than one `OR`, so each uses the (state, run_at) index
+        // instead of scanning every finished job.
+        for due in [
+            "j.state = 'queued' AND j.run_at <= $2",
+            "j.state = 'running' AND j.lease_until < $2",
+        ] {
+            if let Some(job) = self.claim_where(due, lease).await? {
+                return Ok(Some(job));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn claim_where(&self, due: &str, lease: Duration) -> Result<Option<ClaimedJob>, StoreError> {
         let now = now_ms();
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -210,8 +224,7 @@ impl Store {
         };
         let sql = format!(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = $1, updated_at = $2 \
-             WHERE id = (SELECT j.id FROM jobs j \
-                WHERE ((j.state = 'queued' AND j.run_at <= $2) OR (j.state = 'running' AND j.lease_until < $2)) \
+             WHERE id = (SELECT j.id FROM jobs j WHERE {due} \
                 AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.dedupe_key = j.dedupe_key AND r.id <> j.id \
                     AND r.state = 'running' AND r.lease_until >= $2) \
                 ORDER BY j.run_at, j.id LIMIT 1{lock}) \

@@ -34,7 +34,12 @@ fn cpu_time(pid: u32) -> Duration {
     // Fields after the command name (which is in parentheses and may contain spaces).
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
@@ -61,9 +66,15 @@ fn pr_event(number: u64, head_sha: &str) -> serde_json::Value {
 async fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let (deliveries, concurrency, prs) = if full {
-        (20_000usize, 16usize, 200u64)
+        (20_000usize, 8usize, 200u64)
     } else {
         (200, 4, 10)
+    };
+    // The open-loop phase: this many deliveries at `rate` per second.
+    let (rate, rate_count) = if full {
+        (2_000u32, 10_000usize)
+    } else {
+        (200, 100)
     };
 
     let world = World::new().await;
@@ -107,7 +118,7 @@ async fn main() {
     let pid = child.id().expect("pid");
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
+        .pool_max_idle_per_host(64)
         .build()
         .expect("client");
     let started = Instant::now();
@@ -128,8 +139,9 @@ async fn main() {
     let idle_rss = rss_kb(pid, "VmRSS:");
 
     // Bodies are signed ahead of time so the client measures Critic, not its own HMAC.
+    let total = deliveries + rate_count;
     let bodies: Arc<Vec<(String, Vec<u8>, String)>> = Arc::new(
-        (0..deliveries)
+        (0..total)
             .map(|i| {
                 let n = (i as u64 % prs) + 1;
                 let body = serde_json::to_vec(&pr_event(n, &format!("{n:0>40}"))).expect("json");
@@ -138,7 +150,6 @@ async fn main() {
             })
             .collect(),
     );
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let perf = std::env::var_os("CRITIC_BENCH_PERF").map(|out| {
         std::process::Command::new("perf")
             .args(["record", "-g", "-o"])
@@ -149,6 +160,9 @@ async fn main() {
             .spawn()
             .expect("perf")
     });
+
+    // Phase 1, throughput: `concurrency` connections send back to back.
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let cpu_before = cpu_time(pid);
     let load_start = Instant::now();
     let mut tasks = Vec::new();
@@ -158,21 +172,12 @@ async fn main() {
             let mut lat = Vec::new();
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((id, body, sig)) = bodies.get(i) else {
+                if i >= deliveries {
                     break;
-                };
+                }
+                let (id, body, sig) = &bodies[i];
                 let t = Instant::now();
-                let resp = http
-                    .post(format!("{base}/webhook"))
-                    .header("x-github-event", "pull_request")
-                    .header("x-github-delivery", id)
-                    .header("x-hub-signature-256", sig)
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await
-                    .expect("deliver");
-                assert_eq!(resp.status(), 202);
+                send(&http, &base, id, body, sig).await;
                 lat.push(t.elapsed());
             }
             lat
@@ -184,13 +189,37 @@ async fn main() {
     }
     let elapsed = load_start.elapsed();
     let server_cpu = cpu_time(pid) - cpu_before;
+    lat.sort();
+    let throughput = deliveries as f64 / elapsed.as_secs_f64();
+
+    // Phase 2, latency at a fixed rate: one delivery every 1/rate s whatever the answers do
+    // (open loop), timed from its scheduled start.
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let rate_start = Instant::now();
+    let mut sends = Vec::with_capacity(rate_count);
+    for i in deliveries..total {
+        let scheduled = ticker.tick().await;
+        let (http, base, bodies) = (http.clone(), base.clone(), bodies.clone());
+        sends.push(tokio::spawn(async move {
+            let (id, body, sig) = &bodies[i];
+            send(&http, &base, id, body, sig).await;
+            scheduled.elapsed()
+        }));
+    }
+    let mut rate_lat = Vec::with_capacity(rate_count);
+    for t in sends {
+        rate_lat.push(t.await.expect("send"));
+    }
+    let rate_elapsed = rate_start.elapsed();
+    rate_lat.sort();
     if let Some(perf) = perf {
-        let _ = std::process::Command::new("kill").args(["-INT", &perf.id().to_string()]).status();
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &perf.id().to_string()])
+            .status();
         let _ = perf.wait_with_output();
     }
     let load_rss = rss_kb(pid, "VmHWM:");
-    lat.sort();
-    let throughput = deliveries as f64 / elapsed.as_secs_f64();
 
     // Let the workers finish the load's jobs so the next phase measures one review alone.
     let store = critic::store::Store::connect(&world.db_url())
@@ -262,6 +291,13 @@ async fn main() {
         ms(percentile(&lat, 1.0))
     );
     println!(
+        "at a fixed {rate}/s ({rate_count} deliveries, {:.0}/s achieved): ack latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        rate_count as f64 / rate_elapsed.as_secs_f64(),
+        ms(percentile(&rate_lat, 0.50)),
+        ms(percentile(&rate_lat, 0.99)),
+        ms(percentile(&rate_lat, 1.0))
+    );
+    println!(
         "critic's CPU during the load: {:.2} s ({:.0} µs per delivery, workers included)",
         server_cpu.as_secs_f64(),
         server_cpu.as_secs_f64() * 1e6 / deliveries as f64
@@ -281,6 +317,20 @@ async fn main() {
         ms(percentile(&review_times, 0.5)),
         ms(percentile(&review_times, 0.99))
     );
+}
+
+async fn send(http: &reqwest::Client, base: &str, id: &str, body: &[u8], sig: &str) {
+    let resp = http
+        .post(format!("{base}/webhook"))
+        .header("x-github-event", "pull_request")
+        .header("x-github-delivery", id)
+        .header("x-hub-signature-256", sig)
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("deliver");
+    assert_eq!(resp.status(), 202);
 }
 
 fn ms(d: Duration) -> f64 {

@@ -8,6 +8,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
+use std::sync::{Arc, Weak};
+
+use sqlx::Connection;
+use tokio::sync::{mpsc, oneshot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -15,6 +19,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error while recording deliveries: {0}")]
+    Batch(String),
     #[error("unsupported store url scheme `{0}`: use sqlite://PATH or postgres://...")]
     Url(String),
 }
@@ -90,7 +96,24 @@ pub mod state {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Deliveries go through one writer task that commits them in batches: under load many
+    /// deliveries share a transaction and a handful of statements (group commit).
+    deliveries: mpsc::Sender<DeliveryWrite>,
+    /// The checkpointer stops when the last clone of the store is gone.
+    _alive: Arc<()>,
 }
+
+/// One delivery waiting for the writer.
+#[derive(Debug)]
+struct DeliveryWrite {
+    id: String,
+    event: String,
+    job: Option<NewJob>,
+    reply: oneshot::Sender<Result<DeliveryOutcome, StoreError>>,
+}
+
+/// Most deliveries in one transaction; keeps bind parameters far below both databases' caps.
+const MAX_BATCH: usize = 256;
 
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -120,6 +143,8 @@ impl Store {
             return Err(StoreError::Url(format!("{scheme}:")));
         };
         let options = AnyConnectOptions::from_str(&url)?;
+        // SQLite takes one writer at a time: one connection serialises work without the
+        // busy-wait sleeps that several connections contending for the lock would cause.
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 1 } else { 10 })
             .after_connect(move |conn, _| {
@@ -136,17 +161,40 @@ impl Store {
                         sqlx::query("PRAGMA busy_timeout = 10000")
                             .execute(&mut *conn)
                             .await?;
+                        // Checkpoints (and their fsync) run on their own connection, below,
+                        // so a commit never waits for one.
+                        sqlx::query("PRAGMA wal_autocheckpoint = 0")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })
             })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         match backend {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        let (deliveries, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(write_deliveries(pool.clone(), rx));
+        let alive = Arc::new(());
+        if backend == Backend::Sqlite {
+            let mut conn = sqlx::AnyConnection::connect_with(&options).await?;
+            sqlx::query("PRAGMA busy_timeout = 10000")
+                .execute(&mut conn)
+                .await?;
+            sqlx::query("PRAGMA synchronous = NORMAL")
+                .execute(&mut conn)
+                .await?;
+            tokio::spawn(checkpoint(conn, Arc::downgrade(&alive)));
+        }
+        Ok(Store {
+            pool,
+            backend,
+            deliveries,
+            _alive: alive,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -167,27 +215,20 @@ impl Store {
         event: &str,
         job: Option<NewJob>,
     ) -> Result<DeliveryOutcome, StoreError> {
-        let now = now_ms();
-        let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO deliveries (id, event, received_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(delivery_id)
-        .bind(event)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            tx.rollback().await?;
-            return Ok(DeliveryOutcome::Duplicate);
-        }
-        let job_id = match job {
-            Some(job) => Some(insert_job(&mut tx, &job, Some(delivery_id), now).await?),
-            None => None,
+        let (reply, answer) = oneshot::channel();
+        let write = DeliveryWrite {
+            id: delivery_id.to_string(),
+            event: event.to_string(),
+            job,
+            reply,
         };
-        tx.commit().await?;
-        Ok(DeliveryOutcome::Accepted(job_id))
+        self.deliveries
+            .send(write)
+            .await
+            .map_err(|_| StoreError::Batch("the delivery writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Batch("the delivery writer has stopped".into()))?
     }
 
     /// Queues a job outside any delivery (commands, re-runs, tests).
@@ -216,7 +257,11 @@ impl Store {
         Ok(None)
     }
 
-    async fn claim_where(&self, due: &str, lease: Duration) -> Result<Option<ClaimedJob>, StoreError> {
+    async fn claim_where(
+        &self,
+        due: &str,
+        lease: Duration,
+    ) -> Result<Option<ClaimedJob>, StoreError> {
         let now = now_ms();
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -436,6 +481,164 @@ impl Store {
     }
 }
 
+/// How often the WAL is moved into the database file. Each checkpoint ends in an fsync that
+/// briefly slows writes to the WAL; rarer checkpoints mean rarer slow acknowledgements.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// Moves the WAL into the database file in the background, off the writer's path.
+async fn checkpoint(mut conn: sqlx::AnyConnection, alive: Weak<()>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    while alive.upgrade().is_some() {
+        tick.tick().await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&mut conn)
+            .await
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed; will try again");
+        }
+    }
+}
+
+/// The delivery writer: takes whatever deliveries are waiting (at least one) and commits
+/// them together.
+async fn write_deliveries(pool: AnyPool, mut rx: mpsc::Receiver<DeliveryWrite>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        match write_batch(&pool, &batch).await {
+            Ok(outcomes) => {
+                for (write, outcome) in batch.drain(..).zip(outcomes) {
+                    let _ = write.reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for write in batch.drain(..) {
+                    let _ = write.reply.send(Err(StoreError::Batch(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Records a batch of deliveries and their jobs in one transaction of four statements.
+/// Returns one outcome per write, in order.
+async fn write_batch(
+    pool: &AnyPool,
+    batch: &[DeliveryWrite],
+) -> Result<Vec<DeliveryOutcome>, StoreError> {
+    use std::collections::{HashMap, HashSet};
+    let now = now_ms();
+    // Within the batch, only the first write of a delivery id can be new.
+    let mut seen = HashSet::new();
+    let first: Vec<bool> = batch.iter().map(|w| seen.insert(w.id.as_str())).collect();
+    let unique: Vec<&DeliveryWrite> = batch
+        .iter()
+        .zip(&first)
+        .filter(|(_, f)| **f)
+        .map(|(w, _)| w)
+        .collect();
+
+    let mut tx = pool.begin().await?;
+    let mut sql = String::from("INSERT INTO deliveries (id, event, received_at) VALUES ");
+    for i in 0..unique.len() {
+        let b = i * 2;
+        sql.push_str(&format!(
+            "{}(${}, ${}, $1)",
+            if i > 0 { ", " } else { "" },
+            b + 2,
+            b + 3
+        ));
+    }
+    sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
+    let mut q = sqlx::query(&sql).bind(now);
+    for w in &unique {
+        q = q.bind(w.id.as_str()).bind(w.event.as_str());
+    }
+    let inserted: HashSet<String> = q
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String, _>("id"))
+        .collect::<Result<_, _>>()?;
+
+    // New jobs in arrival order; the last one for a key is queued, earlier ones superseded.
+    let jobs: Vec<(&DeliveryWrite, &NewJob)> = unique
+        .iter()
+        .filter(|w| inserted.contains(&w.id))
+        .filter_map(|w| w.job.as_ref().map(|j| (*w, j)))
+        .collect();
+    let mut job_ids: HashMap<String, i64> = HashMap::new();
+    if !jobs.is_empty() {
+        let keys: Vec<&str> = {
+            let mut k: Vec<&str> = jobs.iter().map(|(_, j)| j.dedupe_key.as_str()).collect();
+            k.sort_unstable();
+            k.dedup();
+            k
+        };
+        let placeholders: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "UPDATE jobs SET state = 'superseded', updated_at = $1 WHERE state = 'queued' AND dedupe_key IN ({})",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(now);
+        for k in &keys {
+            q = q.bind(*k);
+        }
+        q.execute(&mut *tx).await?;
+
+        let mut last_for_key: HashMap<&str, usize> = HashMap::new();
+        for (i, (_, j)) in jobs.iter().enumerate() {
+            last_for_key.insert(j.dedupe_key.as_str(), i);
+        }
+        let mut sql = String::from(
+            "INSERT INTO jobs (kind, dedupe_key, payload, state, attempts, run_at, delivery_id, created_at, updated_at) VALUES ",
+        );
+        for i in 0..jobs.len() {
+            let b = i * 5;
+            sql.push_str(&format!(
+                "{}(${}, ${}, ${}, ${}, 0, $1, ${}, $1, $1)",
+                if i > 0 { ", " } else { "" },
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6
+            ));
+        }
+        sql.push_str(" RETURNING id, delivery_id");
+        let mut q = sqlx::query(&sql).bind(now);
+        for (i, (w, j)) in jobs.iter().enumerate() {
+            let state = if last_for_key.get(j.dedupe_key.as_str()) == Some(&i) {
+                state::QUEUED
+            } else {
+                state::SUPERSEDED
+            };
+            q = q
+                .bind(j.kind.as_str())
+                .bind(j.dedupe_key.as_str())
+                .bind(j.payload.as_str())
+                .bind(state)
+                .bind(w.id.as_str());
+        }
+        for row in q.fetch_all(&mut *tx).await? {
+            job_ids.insert(row.try_get("delivery_id")?, row.try_get("id")?);
+        }
+    }
+    tx.commit().await?;
+
+    Ok(batch
+        .iter()
+        .zip(&first)
+        .map(|(w, is_first)| {
+            if *is_first && inserted.contains(&w.id) {
+                DeliveryOutcome::Accepted(job_ids.get(&w.id).copied())
+            } else {
+                DeliveryOutcome::Duplicate
+            }
+        })
+        .collect())
+}
+
 async fn insert_job(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     job: &NewJob,
@@ -508,6 +711,44 @@ mod tests {
         assert_eq!(again, DeliveryOutcome::Duplicate);
         assert_eq!(store.jobs().await.expect("jobs").len(), 1);
         assert_eq!(store.delivery_count().await.expect("n"), 1);
+    }
+
+    #[tokio::test]
+    async fn concurrent_deliveries_batch_correctly() {
+        let (store, _d) = sqlite().await;
+        let mut tasks = Vec::new();
+        for i in 0..300 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                // Ten PRs; delivery ids repeat once each (redeliveries racing the original).
+                let id = format!("d{}", i % 150);
+                let job = (i % 3 != 0).then(|| job(&format!("pr#{}", i % 10)));
+                store
+                    .record_delivery(&id, "pull_request", job)
+                    .await
+                    .expect("recorded")
+            }));
+        }
+        let mut accepted = 0;
+        let mut duplicates = 0;
+        for t in tasks {
+            match t.await.expect("task") {
+                DeliveryOutcome::Accepted(_) => accepted += 1,
+                DeliveryOutcome::Duplicate => duplicates += 1,
+            }
+        }
+        assert_eq!((accepted, duplicates), (150, 150));
+        assert_eq!(store.delivery_count().await.expect("n"), 150);
+        let jobs = store.jobs().await.expect("jobs");
+        for pr in 0..10 {
+            let key = format!("pr#{pr}");
+            let queued = jobs
+                .iter()
+                .filter(|j| j.dedupe_key == key && j.state == state::QUEUED)
+                .count();
+            assert!(queued <= 1, "{key}: {queued} queued");
+        }
+        assert!(jobs.iter().any(|j| j.state == state::QUEUED));
     }
 
     #[tokio::test]

@@ -11,6 +11,8 @@
 mod support;
 
 use std::process::Stdio;
+
+use axum::body::Bytes;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -140,13 +142,13 @@ async fn main() {
 
     // Bodies are signed ahead of time so the client measures Critic, not its own HMAC.
     let total = deliveries + rate_count;
-    let bodies: Arc<Vec<(String, Vec<u8>, String)>> = Arc::new(
+    let bodies: Arc<Vec<(String, Bytes, String)>> = Arc::new(
         (0..total)
             .map(|i| {
                 let n = (i as u64 % prs) + 1;
                 let body = serde_json::to_vec(&pr_event(n, &format!("{n:0>40}"))).expect("json");
                 let sig = signature(SECRET, &body);
-                (format!("load-{i}"), body, sig)
+                (format!("load-{i}"), Bytes::from(body), sig)
             })
             .collect(),
     );
@@ -319,14 +321,14 @@ async fn main() {
     );
 }
 
-async fn send(http: &reqwest::Client, base: &str, id: &str, body: &[u8], sig: &str) {
+async fn send(http: &reqwest::Client, base: &str, id: &str, body: &Bytes, sig: &str) {
     let resp = http
         .post(format!("{base}/webhook"))
         .header("x-github-event", "pull_request")
         .header("x-github-delivery", id)
         .header("x-hub-signature-256", sig)
         .header("content-type", "application/json")
-        .body(body.to_vec())
+        .body(body.clone())
         .send()
         .await
         .expect("deliver");

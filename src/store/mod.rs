@@ -101,6 +101,9 @@ pub struct Store {
     deliveries: mpsc::Sender<DeliveryWrite>,
     /// The checkpointer stops when the last clone of the store is gone.
     _alive: Arc<()>,
+    /// Bumped whenever this process changes a job or records a delivery, so observers
+    /// (tests, an admin view) wait for changes instead of polling.
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// One delivery waiting for the writer.
@@ -194,7 +197,17 @@ impl Store {
             backend,
             deliveries,
             _alive: alive,
+            changes: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
+    }
+
+    /// A receiver that sees a new value after every job or delivery change made here.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     pub fn backend(&self) -> Backend {
@@ -226,9 +239,11 @@ impl Store {
             .send(write)
             .await
             .map_err(|_| StoreError::Batch("the delivery writer has stopped".into()))?;
-        answer
+        let outcome = answer
             .await
-            .map_err(|_| StoreError::Batch("the delivery writer has stopped".into()))?
+            .map_err(|_| StoreError::Batch("the delivery writer has stopped".into()))?;
+        self.changed();
+        outcome
     }
 
     /// Queues a job outside any delivery (commands, re-runs, tests).
@@ -236,6 +251,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let id = insert_job(&mut tx, &job, None, now_ms()).await?;
         tx.commit().await?;
+        self.changed();
         Ok(id)
     }
 
@@ -251,6 +267,7 @@ impl Store {
             "j.state = 'running' AND j.lease_until < $2",
         ] {
             if let Some(job) = self.claim_where(due, lease).await? {
+                self.changed();
                 return Ok(Some(job));
             }
         }
@@ -324,6 +341,7 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected();
+        self.changed();
         Ok(n == 1)
     }
 
@@ -352,6 +370,7 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected();
+        self.changed();
         Ok(n == 1)
     }
 

@@ -208,40 +208,39 @@ impl TestApp {
 
     /// Waits until no job is queued or running: the queue has settled.
     pub async fn wait_idle(&self) -> Vec<JobRecord> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let jobs = self.jobs().await;
-            if jobs
-                .iter()
+        self.wait_jobs("the queue to settle", |jobs| {
+            jobs.iter()
                 .all(|j| j.state != state::QUEUED && j.state != state::RUNNING)
-            {
-                return jobs;
-            }
-            if tokio::time::Instant::now() > deadline {
-                panic!("queue did not settle within {WAIT:?}: {jobs:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await
     }
 
     /// Waits until job `id` reaches `want`.
     pub async fn wait_job(&self, id: i64, want: &str) -> JobRecord {
+        let jobs = self
+            .wait_jobs(&format!("job {id} to be {want}"), |jobs| {
+                jobs.iter().any(|j| j.id == id && j.state == want)
+            })
+            .await;
+        jobs.into_iter().find(|j| j.id == id).expect("job exists")
+    }
+
+    /// Re-checks the jobs each time the store reports a change (no polling), until `done`.
+    async fn wait_jobs(&self, what: &str, done: impl Fn(&[JobRecord]) -> bool) -> Vec<JobRecord> {
+        let mut changes = self.critic.store.subscribe();
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let job = self
-                .critic
-                .store
-                .job(id)
+            changes.borrow_and_update();
+            let jobs = self.jobs().await;
+            if done(&jobs) {
+                return jobs;
+            }
+            if tokio::time::timeout_at(deadline, changes.changed())
                 .await
-                .expect("job")
-                .expect("job exists");
-            if job.state == want {
-                return job;
+                .is_err()
+            {
+                panic!("waited {WAIT:?} for {what}: {jobs:?}");
             }
-            if tokio::time::Instant::now() > deadline {
-                panic!("job {id} did not reach {want} within {WAIT:?}: {job:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

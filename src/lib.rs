@@ -5,6 +5,7 @@
 //! [`llm`], [`poster`] writes one review back.
 
 pub mod config;
+pub mod context;
 pub mod diff;
 pub mod github;
 pub mod jobs;

@@ -366,6 +366,40 @@ impl Installation {
         Ok(items)
     }
 
+    /// A file's bytes at a commit, or None if it does not exist there. Uses the raw media
+    /// type, which also serves files over the JSON API's 1 MB limit.
+    pub async fn file_content(
+        &self,
+        repo: &RepoName,
+        path: &str,
+        sha: &str,
+    ) -> Result<Option<Vec<u8>>, GitHubError> {
+        use http_body_util::BodyExt;
+        let encoded = encode_path(path);
+        let response = self
+            .crab
+            .repos(repo.owner(), repo.name())
+            .raw_file(sha.to_string(), encoded)
+            .await?;
+        let response = match octocrab::map_github_error(response).await {
+            Ok(r) => r,
+            Err(e) => {
+                let e = GitHubError::from(e);
+                return if e.status() == Some(404) {
+                    Ok(None)
+                } else {
+                    Err(e)
+                };
+            }
+        };
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| GitHubError::Transport(e.to_string()))?;
+        Ok(Some(body.to_bytes().to_vec()))
+    }
+
     /// Posts a review with its inline threads. octocrab's typed review builder cannot carry
     /// inline comments, so the JSON goes through the generic `post`.
     pub async fn create_review(
@@ -392,9 +426,34 @@ impl Installation {
     }
 }
 
+/// Percent-encodes each segment of a repository path (spaces, `#`, `?`, non-ASCII) and keeps
+/// the slashes between them.
+fn encode_path(path: &str) -> String {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    path.split('/')
+        .map(|seg| utf8_percent_encode(seg, SEGMENT).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_encoded_per_segment() {
+        assert_eq!(encode_path("src/a b/c#d.rs"), "src/a%20b/c%23d.rs");
+        assert_eq!(encode_path("docs/é.md"), "docs/%C3%A9.md");
+        assert_eq!(
+            encode_path("plain/file-name_1.txt"),
+            "plain/file-name_1.txt"
+        );
+    }
 
     #[test]
     fn repo_names() {

@@ -6,6 +6,7 @@ mod support;
 
 mod binary;
 mod fake_github;
+mod github_client;
 mod review;
 mod scenarios;
 mod webhook;

@@ -1,0 +1,3 @@
+//! What the model sees: the token budget now; scopes, filters and redaction follow.
+
+pub mod budget;

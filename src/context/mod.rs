@@ -1,3 +1,7 @@
-//! What the model sees: the token budget now; scopes, filters and redaction follow.
+//! What the model sees: the enclosing scopes of changed code (tree-sitter), related code,
+//! filters for files not worth reviewing, secret redaction, and the token budget.
 
 pub mod budget;
+pub mod filter;
+pub mod redact;
+pub mod scope;

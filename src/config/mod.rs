@@ -157,8 +157,16 @@ pub struct ReviewSettings {
     pub review_drafts: bool,
     /// Most inline threads in one review; the rest go into the summary.
     pub max_comments: usize,
-    /// Numbered diff text sent to the model at most; files beyond it are named, not sent.
-    pub max_diff_chars: usize,
+    /// Tokens of PR content in one model request; a larger PR is split into chunks.
+    pub budget_tokens: usize,
+    /// Requests one review may make (cost cap); what does not fit is named in the summary.
+    pub max_chunks: usize,
+    /// Lines shown around the enclosing function or class of each change.
+    pub extra_lines: u32,
+    /// An enclosing scope longer than this is shown as a window around the change.
+    pub max_scope_lines: u32,
+    /// Glob patterns of files never sent to the model (`docs/**`, `*.snap`).
+    pub ignore: Vec<String>,
 }
 
 const DEFAULTS: &str = r#"
@@ -192,7 +200,11 @@ poll_interval_ms = 1000
 [review]
 review_drafts = false
 max_comments = 20
-max_diff_chars = 200000
+budget_tokens = 12000
+max_chunks = 4
+extra_lines = 3
+max_scope_lines = 200
+ignore = []
 "#;
 
 /// Settings after loading: secrets read from files, every value checked.
@@ -223,10 +235,11 @@ impl Config {
             // Settings are CRITIC_SECTION__KEY; CRITIC_LOG and CRITIC_CONFIG are not settings.
             .filter(|(k, _)| k.starts_with("CRITIC_") && k.contains("__"))
             .collect();
-        // In the environment, a comma separates several webhook secrets (rotation).
-        let env_secrets: Option<Vec<String>> = env
+        // In the environment, a comma separates the items of a list setting.
+        let env_secrets = env
             .remove("CRITIC_GITHUB__WEBHOOK_SECRET")
-            .map(|v| v.split(',').map(|s| s.trim().to_string()).collect());
+            .map(|v| split_list(&v));
+        let env_ignore = env.remove("CRITIC_REVIEW__IGNORE").map(|v| split_list(&v));
         let mut builder = config::Config::builder()
             .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if let Some(path) = file {
@@ -245,6 +258,11 @@ impl Config {
         if let Some(secrets) = env_secrets {
             builder = builder
                 .set_override("github.webhook_secret", secrets)
+                .map_err(map_config_error)?;
+        }
+        if let Some(globs) = env_ignore {
+            builder = builder
+                .set_override("review.ignore", globs)
                 .map_err(map_config_error)?;
         }
         let raw = builder.build().map_err(map_config_error)?;
@@ -362,6 +380,22 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        let r = &settings.review;
+        if r.budget_tokens < 1000 {
+            return Err(ConfigError::invalid(
+                "review.budget_tokens",
+                "must be at least 1000",
+            ));
+        }
+        if r.max_chunks == 0 {
+            return Err(ConfigError::invalid(
+                "review.max_chunks",
+                "must be at least 1",
+            ));
+        }
+        if let Err(e) = crate::context::filter::IgnoreGlobs::new(&r.ignore) {
+            return Err(ConfigError::invalid("review.ignore", e.to_string()));
+        }
         let w = &settings.worker;
         if w.concurrency == 0 || w.concurrency > 1024 {
             return Err(ConfigError::invalid(
@@ -400,6 +434,13 @@ impl Config {
     pub fn lease(&self) -> Duration {
         Duration::from_secs(self.settings.worker.lease_secs)
     }
+}
+
+fn split_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// A secret given inline or as a file, never both.
@@ -642,6 +683,8 @@ mod tests {
                 "server.webhook_path",
             ),
             ("CRITIC_STORE__RETENTION_DAYS", "0", "store.retention_days"),
+            ("CRITIC_REVIEW__IGNORE", "!docs/**", "review.ignore"),
+            ("CRITIC_REVIEW__MAX_CHUNKS", "0", "review.max_chunks"),
         ] {
             let mut e = base();
             e.push((key.into(), value.into()));

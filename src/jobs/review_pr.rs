@@ -1,10 +1,15 @@
 //! The review job: fetch the PR, ask the model, post one review, remember it.
 
 use crate::Critic;
+use crate::context::assemble::{ChangedFileInput, ContextSettings, assemble};
+use crate::context::budget::Tokenizer;
+use crate::context::filter::{FileFilter, FileStatus, FileVerdict, GitAttributes, IgnoreGlobs};
 use crate::github::Review;
+use crate::github::{GitHubError, Installation, RepoName};
 use crate::poster::{self, SummaryInput, review_marker};
 use crate::review::{self, PrFile, ReviewInput};
 use crate::store::PostedReview;
+use std::collections::HashMap;
 
 use super::{JobError, Outcome, ReviewJob};
 
@@ -56,30 +61,112 @@ pub(super) async fn run(
         .into_iter()
         .map(PrFile::from_github)
         .collect();
-    let (request, omitted) = review::build_request(
-        &critic.prompts,
-        &ReviewInput {
-            repo: &repo,
-            title: &pr.title,
-            description: pr.body.as_deref().unwrap_or(""),
-            files: &files,
-            max_diff_chars: critic.config.settings.review.max_diff_chars,
+    let settings = &critic.config.settings;
+    let filter = FileFilter::new(
+        match gh.file_content(&job.repo, ".gitattributes", head).await? {
+            Some(bytes) => GitAttributes::parse(&String::from_utf8_lossy(&bytes)),
+            None => GitAttributes::default(),
         },
-    )?;
-    let model_review = review::ask_model(critic.model.as_ref(), &request, &files).await?;
-    if !model_review.rejected.is_empty() {
-        tracing::info!(rejected = ?model_review.rejected, "model findings dropped by validation");
+        // Checked at start, so this only fails if settings changed under us.
+        IgnoreGlobs::new(&settings.review.ignore).unwrap_or_default(),
+    );
+    let contents = fetch_heads(
+        &gh,
+        &job.repo,
+        head,
+        &files,
+        &filter,
+        settings.review.budget_tokens * settings.review.max_chunks,
+    )
+    .await?;
+    let inputs: Vec<ChangedFileInput<'_>> = files
+        .iter()
+        .map(|f| ChangedFileInput {
+            path: &f.file.filename,
+            status: &f.file.status,
+            previous_path: f.file.previous_filename.as_deref(),
+            patch: f.patch.as_ref(),
+            changed_lines: f.file.additions + f.file.deletions,
+            head: contents.get(&f.file.filename).map(Vec::as_slice),
+        })
+        .collect();
+    let tokenizer = Tokenizer::for_model(&settings.llm.model);
+    let context = assemble(
+        &inputs,
+        &filter,
+        &ContextSettings {
+            budget_tokens: settings.review.budget_tokens,
+            max_chunks: settings.review.max_chunks,
+            extra_lines: settings.review.extra_lines,
+            max_scope_lines: settings.review.max_scope_lines,
+        },
+        tokenizer,
+    );
+    if context.redactions > 0 {
+        tracing::info!(
+            redactions = context.redactions,
+            "secrets redacted before the model call"
+        );
     }
+    let not_shown: Vec<String> = context.left_out.iter().map(|(p, _)| p.clone()).collect();
+    let parts = context.chunks.len();
+    let description = pr.body.as_deref().unwrap_or("");
+    let description = crate::context::redact::redact(description).text;
+    let requests = context
+        .chunks
+        .iter()
+        .enumerate()
+        .map(|(n, chunk)| {
+            review::build_request(
+                &critic.prompts,
+                &ReviewInput {
+                    repo: &repo,
+                    title: &pr.title,
+                    description: &description,
+                    files: chunk,
+                    part: (n + 1, parts),
+                    not_shown: &not_shown,
+                },
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // The chunks are reviewed at once; one failed chunk fails the attempt (it is retried),
+    // so a review is never posted with part of the PR silently unreviewed.
+    let replies = futures_util::future::join_all(
+        requests
+            .iter()
+            .map(|r| review::ask_model(critic.model.as_ref(), r, &files)),
+    )
+    .await;
+    let mut findings = Vec::new();
+    let mut summaries = Vec::new();
+    for reply in replies {
+        let model_review = reply?;
+        if !model_review.rejected.is_empty() {
+            tracing::info!(rejected = ?model_review.rejected, "model findings dropped by validation");
+        }
+        if !model_review.summary.is_empty() {
+            summaries.push(model_review.summary);
+        }
+        for f in model_review.findings {
+            if !findings.contains(&f) {
+                findings.push(f);
+            }
+        }
+    }
+    let mut not_reviewed = context.skipped.clone();
+    not_reviewed.extend(context.left_out.iter().cloned());
     let model = critic.model.describe();
+    let summary = summaries.join("\n\n");
     let draft = poster::draft_review(
-        &model_review.findings,
+        &findings,
         &files,
         &SummaryInput {
             head_sha: head,
-            summary: &model_review.summary,
-            omitted_files: &omitted,
+            summary: &summary,
+            not_reviewed: &not_reviewed,
             model: &model,
-            max_inline: critic.config.settings.review.max_comments,
+            max_inline: settings.review.max_comments,
         },
     );
     let posted = poster::post(&gh, &job.repo, job.number, &draft).await?;
@@ -93,6 +180,63 @@ pub(super) async fn run(
         "review {} of {head} posted: {inline} inline, {in_body} in body",
         posted.review.id
     )))
+}
+
+/// Files fetched at once while building context.
+const FETCH_CONCURRENCY: usize = 8;
+
+/// Head contents of the files worth reviewing, most valuable first, each fetched once, and
+/// only while the diffs seen so far still fit the total budget (roughly: three bytes a token).
+async fn fetch_heads(
+    gh: &Installation,
+    repo: &RepoName,
+    head: &str,
+    files: &[PrFile],
+    filter: &FileFilter,
+    total_budget_tokens: usize,
+) -> Result<HashMap<String, Vec<u8>>, GitHubError> {
+    use crate::context::budget::FileClass;
+    let mut wanted: Vec<&PrFile> = files
+        .iter()
+        .filter(|f| f.patch.is_some())
+        .filter(|f| {
+            matches!(
+                filter.classify(
+                    &f.file.filename,
+                    FileStatus::from_github(&f.file.status),
+                    None
+                ),
+                FileVerdict::Review
+            )
+        })
+        .collect();
+    wanted.sort_by(|a, b| {
+        FileClass::of(&a.file.filename)
+            .cmp(&FileClass::of(&b.file.filename))
+            .then((b.file.additions + b.file.deletions).cmp(&(a.file.additions + a.file.deletions)))
+    });
+    let mut budget_bytes = total_budget_tokens.saturating_mul(3);
+    let mut paths = Vec::new();
+    for f in wanted {
+        let size = f.file.patch.as_ref().map_or(0, String::len);
+        if size > budget_bytes {
+            break;
+        }
+        budget_bytes -= size;
+        paths.push(f.file.filename.clone());
+    }
+    let mut out = HashMap::new();
+    for batch in paths.chunks(FETCH_CONCURRENCY) {
+        let fetched =
+            futures_util::future::join_all(batch.iter().map(|p| gh.file_content(repo, p, head)))
+                .await;
+        for (path, content) in batch.iter().zip(fetched) {
+            if let Some(bytes) = content? {
+                out.insert(path.clone(), bytes);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Critic's own review of `head`: carries the marker and was posted by Critic's bot, so a

@@ -25,7 +25,8 @@ pub struct DraftReview {
 pub struct SummaryInput<'a> {
     pub head_sha: &'a str,
     pub summary: &'a str,
-    pub omitted_files: &'a [String],
+    /// Files not reviewed, with the reason (skipped on purpose, or over the budget).
+    pub not_reviewed: &'a [(String, String)],
     pub model: &'a str,
     pub max_inline: usize,
 }
@@ -116,12 +117,16 @@ fn summary_body(s: &SummaryInput<'_>, inline: usize, in_body: &[&Finding]) -> St
         }
         out.push_str("</details>\n");
     }
-    if !s.omitted_files.is_empty() {
+    if !s.not_reviewed.is_empty() {
         let _ = writeln!(
             out,
-            "\nNot reviewed (too large for one request): {}",
-            s.omitted_files.join(", ")
+            "\n<details><summary>{} file(s) not reviewed</summary>\n",
+            s.not_reviewed.len()
         );
+        for (path, why) in s.not_reviewed {
+            let _ = writeln!(out, "- `{path}`: {why}");
+        }
+        out.push_str("\n</details>\n");
     }
     let _ = write!(
         out,
@@ -243,7 +248,7 @@ mod tests {
         SummaryInput {
             head_sha: "abc",
             summary: "S",
-            omitted_files: &[],
+            not_reviewed: &[],
             model: "m",
             max_inline: 10,
         }
@@ -302,6 +307,21 @@ mod tests {
         );
         assert!(d.review.body.ends_with(&review_marker("abc")));
         assert!(d.review.body.contains("left out"));
+    }
+
+    #[test]
+    fn files_not_reviewed_are_named_with_the_reason() {
+        let not = [("Cargo.lock".to_string(), "lock file".to_string())];
+        let s = SummaryInput {
+            not_reviewed: &not,
+            ..input()
+        };
+        let d = draft_review(&[], &files(), &s);
+        assert!(
+            d.review.body.contains("- `Cargo.lock`: lock file"),
+            "{}",
+            d.review.body
+        );
     }
 
     #[test]

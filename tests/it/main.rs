@@ -5,6 +5,8 @@
 mod support;
 
 mod binary;
+mod context;
+mod diff_git;
 mod fake_github;
 mod github_client;
 mod review;

@@ -1,0 +1,375 @@
+//! Puts the pieces together: which files are reviewed, their numbered hunks and enclosing
+//! code (redacted), split into chunks that fit the model's budget.
+//!
+//! Pure: file contents come in as data, so the whole decision is testable without GitHub.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::ops::RangeInclusive;
+
+use serde::Serialize;
+
+use super::budget::{FileUnits, LeftOut, Tokenizer, Unit, plan};
+use super::filter::{FileFilter, FileStatus, FileVerdict};
+use super::redact::redact;
+use super::scope::{ScopeOptions, SourceFile};
+use crate::diff::{FilePatch, LineKind};
+
+/// Settings of the context builder.
+#[derive(Debug, Clone)]
+pub struct ContextSettings {
+    /// Tokens of PR content in one request (the prompt's fixed parts come on top).
+    pub budget_tokens: usize,
+    /// Requests one review may make at most.
+    pub max_chunks: usize,
+    /// Lines shown around each enclosing scope.
+    pub extra_lines: u32,
+    /// A scope longer than this is shown as a window around the change.
+    pub max_scope_lines: u32,
+}
+
+/// One changed file as the pipeline knows it before building context.
+#[derive(Debug, Clone)]
+pub struct ChangedFileInput<'a> {
+    pub path: &'a str,
+    pub status: &'a str,
+    pub previous_path: Option<&'a str>,
+    pub patch: Option<&'a FilePatch>,
+    pub changed_lines: u64,
+    /// The head version, when it was fetched.
+    pub head: Option<&'a [u8]>,
+}
+
+/// A file as shown to the model in one request.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FileView {
+    pub path: String,
+    pub status: String,
+    pub previous_path: Option<String>,
+    /// Numbered hunks (redacted); empty when the file has no textual diff.
+    pub numbered: String,
+    /// Enclosing code at head, numbered (redacted); empty when not available or not affordable.
+    pub context: String,
+    pub note: String,
+}
+
+/// What the model will see, and what it will not.
+#[derive(Debug, Clone, Default)]
+pub struct ReviewContext {
+    pub chunks: Vec<Vec<FileView>>,
+    /// Files not reviewed on purpose, with the reason ("lock file", "deleted", ...).
+    pub skipped: Vec<(String, String)>,
+    /// Files (or parts) that did not fit, with the reason.
+    pub left_out: Vec<(String, String)>,
+    /// Secrets replaced before anything was sent.
+    pub redactions: usize,
+}
+
+/// Decides what each request shows.
+pub fn assemble(
+    files: &[ChangedFileInput<'_>],
+    filter: &FileFilter,
+    settings: &ContextSettings,
+    tokenizer: Tokenizer,
+) -> ReviewContext {
+    let mut out = ReviewContext::default();
+    // Per reviewed file: its units (hunks) and their text, plus the file's context text.
+    let mut reviewed: Vec<(usize, Vec<String>, String)> = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let head = f.head.map(|h| &h[..h.len().min(super::filter::HEAD_LEN)]);
+        if let FileVerdict::Skip(reason) =
+            filter.classify(f.path, FileStatus::from_github(f.status), head)
+        {
+            out.skipped.push((f.path.to_string(), reason.to_string()));
+            continue;
+        }
+        let Some(patch) = f.patch else {
+            out.skipped.push((
+                f.path.to_string(),
+                "no textual diff (binary or too large)".into(),
+            ));
+            continue;
+        };
+        let mut hunks = Vec::with_capacity(patch.hunks.len());
+        for h in &patch.hunks {
+            let one = FilePatch {
+                hunks: vec![h.clone()],
+            };
+            let r = redact(&one.numbered());
+            out.redactions += r.found.len();
+            hunks.push(r.text);
+        }
+        let context = f
+            .head
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
+            .map(|source| enclosing_code(f.path, source, patch, settings))
+            .unwrap_or_default();
+        let context = if context.is_empty() {
+            context
+        } else {
+            let r = redact(&context);
+            out.redactions += r.found.len();
+            r.text
+        };
+        reviewed.push((i, hunks, context));
+    }
+
+    // Context rides with the file's first hunk; it is dropped first when it does not fit.
+    let mut units = Vec::with_capacity(reviewed.len());
+    let mut with_context: HashMap<usize, bool> = HashMap::new();
+    for (i, hunks, context) in &reviewed {
+        let f = &files[*i];
+        let mut toks: Vec<usize> = hunks.iter().map(|h| tokenizer.count(h)).collect();
+        let context_tokens = if context.is_empty() {
+            0
+        } else {
+            tokenizer.count(context)
+        };
+        let total: usize = toks.iter().sum::<usize>() + context_tokens;
+        let keep_context = context_tokens > 0 && total <= settings.budget_tokens;
+        if keep_context && let Some(first) = toks.first_mut() {
+            *first += context_tokens;
+        }
+        with_context.insert(*i, keep_context);
+        units.push(FileUnits {
+            path: f.path.to_string(),
+            changed_lines: f.changed_lines,
+            units: toks
+                .into_iter()
+                .map(|tokens| Unit {
+                    path: f.path.to_string(),
+                    tokens,
+                })
+                .collect(),
+        });
+    }
+    let plan = plan(&units, settings.budget_tokens, settings.max_chunks);
+    for l in &plan.left_out {
+        let why = match l {
+            LeftOut::HunkTooLarge { tokens, .. } => {
+                format!("a hunk of {tokens} tokens is larger than one request")
+            }
+            LeftOut::OverChunkLimit { .. } => format!(
+                "over the limit of {} requests per review",
+                settings.max_chunks
+            ),
+        };
+        out.left_out.push((l.path().to_string(), why));
+    }
+    for chunk in &plan.chunks {
+        let mut views: Vec<FileView> = Vec::new();
+        for &(ri, ui) in chunk {
+            let (fi, hunks, context) = &reviewed[ri];
+            let f = &files[*fi];
+            let same_file = views.last().is_some_and(|v| v.path == f.path);
+            if !same_file {
+                let show_context = ui == 0 && with_context.get(fi).copied().unwrap_or(false);
+                views.push(FileView {
+                    path: f.path.to_string(),
+                    status: f.status.to_string(),
+                    previous_path: f.previous_path.map(str::to_string),
+                    numbered: String::new(),
+                    context: if show_context {
+                        context.clone()
+                    } else {
+                        String::new()
+                    },
+                    note: String::new(),
+                });
+            }
+            if let Some(v) = views.last_mut() {
+                v.numbered.push_str(&hunks[ui]);
+            }
+        }
+        out.chunks.push(views);
+    }
+    out
+}
+
+/// The enclosing scopes of every changed hunk, numbered with head line numbers, minus the
+/// lines the hunks already show.
+fn enclosing_code(
+    path: &str,
+    source: &str,
+    patch: &FilePatch,
+    settings: &ContextSettings,
+) -> String {
+    let changed: Vec<RangeInclusive<u32>> = patch
+        .hunks
+        .iter()
+        .filter_map(|h| {
+            let news: Vec<u32> = h
+                .lines
+                .iter()
+                .filter(|l| l.kind != LineKind::Removed)
+                .filter_map(|l| l.new)
+                .collect();
+            Some(*news.first()?..=*news.last()?)
+        })
+        .collect();
+    if changed.is_empty() {
+        return String::new();
+    }
+    let shown_in_diff = |line: u32| changed.iter().any(|r| r.contains(&line));
+    let file = SourceFile::parse(path, source);
+    let options = ScopeOptions {
+        extra: settings.extra_lines,
+        max_lines: settings.max_scope_lines,
+    };
+    let mut out = String::new();
+    for snippet in file.snippets(&changed, &options) {
+        let lines: Vec<u32> = (snippet.start..=snippet.end)
+            .filter(|l| !shown_in_diff(*l))
+            .collect();
+        if lines.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "-- {} (lines {}-{})",
+            snippet.header, snippet.start, snippet.end
+        );
+        let mut previous: Option<u32> = None;
+        for n in lines {
+            if previous.is_some_and(|p| p + 1 != n) {
+                out.push_str("      ...\n");
+            }
+            let _ = writeln!(out, "{n:>5}  {}", file.lines_text(n, n));
+            previous = Some(n);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::filter::{GitAttributes, IgnoreGlobs};
+
+    const SOURCE: &str = "use std::io;\n\nfn parse(input: &str) -> usize {\n    let a = 1;\n    let b = 2;\n    let c = a + b;\n    c * input.len()\n}\n\nfn other() {}\n";
+    const PATCH: &str = "@@ -5,2 +5,2 @@ fn parse(input: &str) -> usize {\n     let b = 2;\n-    let c = a - b;\n+    let c = a + b;";
+
+    fn settings(budget: usize) -> ContextSettings {
+        ContextSettings {
+            budget_tokens: budget,
+            max_chunks: 4,
+            extra_lines: 1,
+            max_scope_lines: 200,
+        }
+    }
+
+    fn input<'a>(
+        path: &'a str,
+        patch: &'a FilePatch,
+        head: Option<&'a [u8]>,
+    ) -> ChangedFileInput<'a> {
+        ChangedFileInput {
+            path,
+            status: "modified",
+            previous_path: None,
+            patch: Some(patch),
+            changed_lines: 2,
+            head,
+        }
+    }
+
+    #[test]
+    fn a_change_comes_with_its_enclosing_function() {
+        let patch = FilePatch::parse(PATCH).expect("patch");
+        let files = [input("src/lib.rs", &patch, Some(SOURCE.as_bytes()))];
+        let ctx = assemble(
+            &files,
+            &FileFilter::default(),
+            &settings(10_000),
+            Tokenizer::Estimate,
+        );
+        assert_eq!(ctx.chunks.len(), 1);
+        let view = &ctx.chunks[0][0];
+        assert!(
+            view.numbered.contains("    6 +    let c = a + b;"),
+            "{}",
+            view.numbered
+        );
+        assert!(view.context.contains("fn parse"), "{}", view.context);
+        assert!(
+            view.context
+                .contains("    3  fn parse(input: &str) -> usize {"),
+            "{}",
+            view.context
+        );
+        assert!(
+            view.context.contains("    7      c * input.len()"),
+            "{}",
+            view.context
+        );
+        assert!(
+            !view.context.contains("    6  "),
+            "lines in the diff are not repeated"
+        );
+    }
+
+    #[test]
+    fn skipped_files_are_named_with_their_reason() {
+        let patch = FilePatch::parse(PATCH).expect("patch");
+        let lock = ChangedFileInput {
+            path: "Cargo.lock",
+            ..input("Cargo.lock", &patch, None)
+        };
+        let gone = ChangedFileInput {
+            path: "old.rs",
+            status: "removed",
+            ..input("old.rs", &patch, None)
+        };
+        let binary = ChangedFileInput {
+            path: "logo.png",
+            patch: None,
+            ..input("logo.png", &patch, None)
+        };
+        let ignore = IgnoreGlobs::new(&["docs/**".to_string()]).expect("globs");
+        let docs = input("docs/a.rs", &patch, None);
+        let filter = FileFilter::new(GitAttributes::default(), ignore);
+        let ctx = assemble(
+            &[lock, gone, binary, docs],
+            &filter,
+            &settings(10_000),
+            Tokenizer::Estimate,
+        );
+        let skipped: Vec<&str> = ctx.skipped.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(skipped, ["Cargo.lock", "old.rs", "logo.png", "docs/a.rs"]);
+        assert!(ctx.chunks.is_empty());
+    }
+
+    #[test]
+    fn secrets_never_reach_the_views() {
+        let key = concat!("ghp_", "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5");
+        let patch_text = format!("@@ -1 +1 @@\n-x\n+token = \"{key}\"");
+        let patch = FilePatch::parse(&patch_text).expect("patch");
+        let head = format!("token = \"{key}\"\n");
+        let files = [input("config.py", &patch, Some(head.as_bytes()))];
+        let ctx = assemble(
+            &files,
+            &FileFilter::default(),
+            &settings(10_000),
+            Tokenizer::Estimate,
+        );
+        let all = format!("{:?}", ctx.chunks);
+        assert!(!all.contains(key), "{all}");
+        assert!(ctx.redactions >= 1);
+    }
+
+    #[test]
+    fn over_budget_context_is_dropped_before_the_diff() {
+        let patch = FilePatch::parse(PATCH).expect("patch");
+        let files = [input("src/lib.rs", &patch, Some(SOURCE.as_bytes()))];
+        let diff_tokens = Tokenizer::Estimate.count(&patch.numbered());
+        let ctx = assemble(
+            &files,
+            &FileFilter::default(),
+            &settings(diff_tokens + 2),
+            Tokenizer::Estimate,
+        );
+        assert_eq!(ctx.chunks.len(), 1);
+        assert!(ctx.chunks[0][0].context.is_empty());
+        assert!(!ctx.chunks[0][0].numbered.is_empty());
+    }
+}

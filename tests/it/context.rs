@@ -1,0 +1,133 @@
+//! What reaches the model: enclosing code, no secrets, chunks for large PRs, skipped files named.
+
+use serde_json::json;
+
+use crate::support::app::{INSTALLATION, REPO, TestApp, WAIT, World};
+use crate::support::github::{PullFile, PullRequest, scenario_dir};
+use crate::support::llm::{Chat, Reply};
+
+#[tokio::test]
+async fn the_model_sees_the_enclosing_function_of_a_real_change() {
+    let app = TestApp::start().await;
+    let s = app.github().load_scenario(
+        &scenario_dir("expressjs__express__327af123a1"),
+        REPO,
+        40,
+        INSTALLATION,
+    );
+    app.deliver(
+        "pull_request",
+        &app.pull_request_event("opened", REPO, s.number),
+    )
+    .await;
+    app.github().wait_for_reviews(REPO, 40, 1, WAIT).await;
+    let prompt = app.llm().received()[0].message("user");
+    // The change sits inside res.sendFile; its head lines around the hunk are shown.
+    assert!(prompt.contains("Enclosing code at head"), "{prompt}");
+    assert!(
+        prompt.contains("res.sendFile = function sendFile(path, options, callback) {"),
+        "{prompt}"
+    );
+    assert!(prompt.contains("## lib/response.js (modified)"));
+}
+
+#[tokio::test]
+async fn secrets_in_the_diff_and_the_description_never_reach_the_model() {
+    let app = TestApp::start().await;
+    let token = concat!("ghp_", "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa");
+    let aws = concat!("AKIA", "IOSFODNN7EXAMPLQ");
+    let head = "6666666666666666666666666666666666666666";
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number: 41,
+            head_sha: head.into(),
+            body: format!("Uses {token} for now"),
+            ..Default::default()
+        },
+    );
+    let patch = format!(
+        "@@ -1,2 +1,3 @@\n import os\n-TOKEN = os.environ['T']\n+TOKEN = \"{token}\"\n+AWS_KEY = \"{aws}\""
+    );
+    app.github().set_pull_files(
+        REPO,
+        41,
+        vec![PullFile::from_patch("app/settings.py", &patch)],
+    );
+    app.github().put_content(
+        REPO,
+        head,
+        "app/settings.py",
+        format!("import os\nTOKEN = \"{token}\"\nAWS_KEY = \"{aws}\"\n"),
+    );
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 41))
+        .await;
+    app.github().wait_for_reviews(REPO, 41, 1, WAIT).await;
+    let sent: String = app
+        .llm()
+        .received()
+        .iter()
+        .map(|c| c.body.to_string())
+        .collect();
+    assert!(!sent.contains(token), "the GitHub token reached the model");
+    assert!(!sent.contains(aws), "the AWS key reached the model");
+    assert!(sent.contains("[REDACTED github-token]"), "{sent}");
+}
+
+#[tokio::test]
+async fn a_large_pull_request_is_reviewed_in_chunks_and_merged_into_one_review() {
+    let world = World::new().await;
+    let app = world
+        .start_with(world.options().set("CRITIC_REVIEW__BUDGET_TOKENS", "1000"))
+        .await;
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number: 42,
+            ..Default::default()
+        },
+    );
+    let body: String = (1..=40)
+        .map(|i| format!("+    let value_{i} = compute_something({i});\n"))
+        .collect();
+    let patch = format!("@@ -0,0 +1,40 @@\n{}", body.trim_end());
+    let mut files: Vec<PullFile> = (0..6)
+        .map(|i| PullFile::from_patch(&format!("src/m{i}.rs"), &patch))
+        .collect();
+    files.push(PullFile::from_patch("Cargo.lock", "@@ -1 +1 @@\n-a\n+b"));
+    app.github().set_pull_files(REPO, 42, files);
+    // Each request gets one finding on the first file it was shown.
+    app.llm().respond_with(|chat: &Chat| {
+        let prompt = chat.message("user");
+        let path = prompt
+            .lines()
+            .find_map(|l| l.strip_prefix("## "))
+            .and_then(|l| l.split(' ').next())
+            .unwrap_or("none");
+        Reply::findings(json!([{"path": path, "line": 1, "body": format!("Finding in {path}.")}]))
+    });
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 42))
+        .await;
+    let reviews = app.github().wait_for_reviews(REPO, 42, 1, WAIT).await;
+    let chats = app.llm().received();
+    assert!(chats.len() >= 2, "split into {} request(s)", chats.len());
+    assert!(chats.len() <= 4, "at most max_chunks requests");
+    assert!(chats[0].message("user").contains("part 1 of"));
+    let review = &reviews[0];
+    assert_eq!(
+        review.comments.len(),
+        chats.len(),
+        "one finding per chunk, merged into one review"
+    );
+    assert!(
+        review.body.contains("`Cargo.lock`: lock file"),
+        "{}",
+        review.body
+    );
+    assert!(
+        chats
+            .iter()
+            .all(|c| !c.message("user").contains("## Cargo.lock"))
+    );
+    assert_eq!(app.wait_idle().await.len(), 1);
+}

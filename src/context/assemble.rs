@@ -65,6 +65,54 @@ pub struct ReviewContext {
     pub redactions: usize,
 }
 
+/// A changed file as far as deciding whether to fetch its head version goes.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchCandidate<'a> {
+    pub path: &'a str,
+    pub status: &'a str,
+    /// Size of its patch; None when GitHub shows no textual diff.
+    pub patch_bytes: Option<usize>,
+    pub changed_lines: u64,
+}
+
+/// Which files' head versions are worth fetching: those the filters keep and that have a
+/// diff, most valuable first, only while their diffs (about three bytes a token) still fit
+/// the total budget of all requests. Each path appears once.
+pub fn files_to_fetch<'a>(
+    candidates: impl IntoIterator<Item = FetchCandidate<'a>>,
+    filter: &FileFilter,
+    total_budget_tokens: usize,
+) -> Vec<String> {
+    use super::budget::FileClass;
+    let mut wanted: Vec<FetchCandidate<'a>> = candidates
+        .into_iter()
+        .filter(|c| c.patch_bytes.is_some())
+        .filter(|c| {
+            filter
+                .classify(c.path, FileStatus::from_github(c.status), None)
+                .is_review()
+        })
+        .collect();
+    wanted.sort_by(|a, b| {
+        FileClass::of(a.path)
+            .cmp(&FileClass::of(b.path))
+            .then(b.changed_lines.cmp(&a.changed_lines))
+            .then(a.path.cmp(b.path))
+    });
+    wanted.dedup_by(|a, b| a.path == b.path);
+    let mut budget_bytes = total_budget_tokens.saturating_mul(3);
+    let mut paths = Vec::new();
+    for c in wanted {
+        let size = c.patch_bytes.unwrap_or(0);
+        if size > budget_bytes {
+            break;
+        }
+        budget_bytes -= size;
+        paths.push(c.path.to_string());
+    }
+    paths
+}
+
 /// Decides what each request shows.
 pub fn assemble(
     files: &[ChangedFileInput<'_>],
@@ -73,8 +121,8 @@ pub fn assemble(
     tokenizer: Tokenizer,
 ) -> ReviewContext {
     let mut out = ReviewContext::default();
-    // Per reviewed file: its units (hunks) and their text, plus the file's context text.
-    let mut reviewed: Vec<(usize, Vec<String>, String)> = Vec::new();
+    // Files that are reviewed, in order of value, with their numbered hunks (not redacted yet).
+    let mut kept: Vec<(usize, &FilePatch, Vec<String>)> = Vec::new();
     for (i, f) in files.iter().enumerate() {
         let head = f.head.map(|h| &h[..h.len().min(super::filter::HEAD_LEN)]);
         if let FileVerdict::Skip(reason) =
@@ -90,15 +138,54 @@ pub fn assemble(
             ));
             continue;
         };
-        let mut hunks = Vec::with_capacity(patch.hunks.len());
-        for h in &patch.hunks {
-            let one = FilePatch {
-                hunks: vec![h.clone()],
-            };
-            let r = redact(&one.numbered());
-            out.redactions += r.found.len();
-            hunks.push(r.text);
+        let hunks = patch
+            .hunks
+            .iter()
+            .map(|h| {
+                FilePatch {
+                    hunks: vec![h.clone()],
+                }
+                .numbered()
+            })
+            .collect();
+        kept.push((i, patch, hunks));
+    }
+    kept.sort_by(|a, b| {
+        let (fa, fb) = (&files[a.0], &files[b.0]);
+        super::budget::FileClass::of(fa.path)
+            .cmp(&super::budget::FileClass::of(fb.path))
+            .then(fb.changed_lines.cmp(&fa.changed_lines))
+            .then(a.0.cmp(&b.0))
+    });
+
+    // Redacting, finding scopes and counting tokens exactly is the costly part; it is only
+    // worth doing for files that could still fit. No tokenizer packs more than ~8 bytes of
+    // code into a token, so once the text seen so far is over 8 bytes per token of the whole
+    // budget, later files cannot fit and get the (high) estimate instead.
+    let reach_bytes = settings
+        .budget_tokens
+        .saturating_mul(settings.max_chunks)
+        .saturating_mul(8);
+    let mut seen_bytes = 0usize;
+    let mut reviewed: Vec<(usize, Vec<String>, String)> = Vec::new();
+    let mut exact: Vec<bool> = Vec::new();
+    for (i, patch, hunks) in kept {
+        let f = &files[i];
+        seen_bytes += hunks.iter().map(String::len).sum::<usize>();
+        let in_reach = seen_bytes <= reach_bytes;
+        if !in_reach {
+            reviewed.push((i, hunks, String::new()));
+            exact.push(false);
+            continue;
         }
+        let hunks = hunks
+            .into_iter()
+            .map(|h| {
+                let r = redact(&h);
+                out.redactions += r.found.len();
+                r.text
+            })
+            .collect();
         let context = f
             .head
             .and_then(|bytes| std::str::from_utf8(bytes).ok())
@@ -112,18 +199,26 @@ pub fn assemble(
             r.text
         };
         reviewed.push((i, hunks, context));
+        exact.push(true);
     }
 
     // Context rides with the file's first hunk; it is dropped first when it does not fit.
     let mut units = Vec::with_capacity(reviewed.len());
     let mut with_context: HashMap<usize, bool> = HashMap::new();
-    for (i, hunks, context) in &reviewed {
+    for ((i, hunks, context), exact) in reviewed.iter().zip(&exact) {
         let f = &files[*i];
-        let mut toks: Vec<usize> = hunks.iter().map(|h| tokenizer.count(h)).collect();
+        let count = |t: &str| {
+            if *exact {
+                tokenizer.count(t)
+            } else {
+                Tokenizer::Estimate.count(t)
+            }
+        };
+        let mut toks: Vec<usize> = hunks.iter().map(|h| count(h)).collect();
         let context_tokens = if context.is_empty() {
             0
         } else {
-            tokenizer.count(context)
+            count(context)
         };
         let total: usize = toks.iter().sum::<usize>() + context_tokens;
         let keep_context = context_tokens > 0 && total <= settings.budget_tokens;
@@ -178,7 +273,14 @@ pub fn assemble(
                 });
             }
             if let Some(v) = views.last_mut() {
-                v.numbered.push_str(&hunks[ui]);
+                if exact[ri] {
+                    v.numbered.push_str(&hunks[ui]);
+                } else {
+                    // Rare: a file past the exact-count reach still found room.
+                    let r = redact(&hunks[ui]);
+                    out.redactions += r.found.len();
+                    v.numbered.push_str(&r.text);
+                }
             }
         }
         out.chunks.push(views);
@@ -355,6 +457,60 @@ mod tests {
         let all = format!("{:?}", ctx.chunks);
         assert!(!all.contains(key), "{all}");
         assert!(ctx.redactions >= 1);
+    }
+
+    #[test]
+    fn only_files_the_budget_can_use_are_fetched() {
+        let c = |path: &'static str, status: &'static str, bytes: Option<usize>, changed: u64| {
+            FetchCandidate {
+                path,
+                status,
+                patch_bytes: bytes,
+                changed_lines: changed,
+            }
+        };
+        let got = files_to_fetch(
+            [
+                c("README.md", "modified", Some(100), 90),
+                c("src/small.rs", "modified", Some(100), 5),
+                c("src/big.rs", "modified", Some(200), 50),
+                c("Cargo.lock", "modified", Some(10), 3),
+                c("gone.rs", "removed", Some(10), 3),
+                c("logo.png", "added", None, 0),
+                c("tests/t.rs", "added", Some(1000), 70),
+            ],
+            &FileFilter::default(),
+            150,
+        );
+        // 450 bytes of budget: src/big.rs (200) and src/small.rs (100), then tests/t.rs is too big.
+        assert_eq!(got, ["src/big.rs", "src/small.rs"]);
+    }
+
+    #[test]
+    fn files_past_the_budget_are_named_not_processed() {
+        let body: String = (0..20)
+            .map(|k| format!("+    let value_{k} = compute({k});\n"))
+            .collect();
+        let text = format!("@@ -0,0 +1,20 @@\n{}", body.trim_end());
+        let patch = FilePatch::parse(&text).expect("patch");
+        let paths: Vec<String> = (0..60).map(|i| format!("src/f{i:02}.rs")).collect();
+        let files: Vec<ChangedFileInput<'_>> =
+            paths.iter().map(|p| input(p, &patch, None)).collect();
+        let s = ContextSettings {
+            budget_tokens: 1000,
+            max_chunks: 2,
+            extra_lines: 1,
+            max_scope_lines: 200,
+        };
+        let ctx = assemble(&files, &FileFilter::default(), &s, Tokenizer::O200k);
+        assert_eq!(ctx.chunks.len(), 2);
+        let shown: usize = ctx.chunks.iter().map(Vec::len).sum();
+        assert!(shown >= 4, "{shown}");
+        assert_eq!(
+            shown + ctx.left_out.len(),
+            60,
+            "every file is shown or named"
+        );
     }
 
     #[test]

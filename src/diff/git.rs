@@ -106,8 +106,9 @@ pub struct FileDiff {
     pub similarity: Option<u8>,
     /// `dissimilarity index`: for rewrites broken up by `git diff -B` (%).
     pub dissimilarity: Option<u8>,
-    /// The abbreviated blob ids of the `index` line, before and after.
+    /// The blob id before the change, from the `index` line (abbreviated as git wrote it).
     pub old_blob: Option<String>,
+    /// The blob id after the change, from the `index` line.
     pub new_blob: Option<String>,
     pub binary: Option<Binary>,
     /// The file's hunks; empty for binary files, pure renames, mode changes, empty files.
@@ -287,32 +288,32 @@ fn finish(
     let (minus, plus) = (h.minus.take(), h.plus.take());
     let added = h.added || matches!(minus, Some(None));
     let deleted = h.deleted || matches!(plus, Some(None));
-    let (status, path, previous_path) = if let (Some(from), Some(to)) = (&h.rename_from, &h.rename_to)
-    {
-        (FileStatus::Renamed, to.clone(), Some(from.clone()))
-    } else if let (Some(from), Some(to)) = (&h.copy_from, &h.copy_to) {
-        (FileStatus::Copied, to.clone(), Some(from.clone()))
-    } else {
-        // Outside renames and copies both sides name the same file: the `diff --git` line
-        // says which, unless its names cannot be split; then the `---`/`+++` lines do.
-        let path = match same_name(git_names) {
-            Some(name) => name,
-            None => {
-                let from_lines = if deleted {
-                    minus.flatten().map(|n| strip_prefix(n, b"a/"))
-                } else {
-                    plus.flatten().map(|n| strip_prefix(n, b"b/"))
-                };
-                from_lines.ok_or_else(no_path)?
-            }
+    let (status, path, previous_path) =
+        if let (Some(from), Some(to)) = (&h.rename_from, &h.rename_to) {
+            (FileStatus::Renamed, to.clone(), Some(from.clone()))
+        } else if let (Some(from), Some(to)) = (&h.copy_from, &h.copy_to) {
+            (FileStatus::Copied, to.clone(), Some(from.clone()))
+        } else {
+            // Outside renames and copies both sides name the same file: the `diff --git` line
+            // says which, unless its names cannot be split; then the `---`/`+++` lines do.
+            let path = match same_name(git_names) {
+                Some(name) => name,
+                None => {
+                    let from_lines = if deleted {
+                        minus.flatten().map(|n| strip_prefix(n, b"a/"))
+                    } else {
+                        plus.flatten().map(|n| strip_prefix(n, b"b/"))
+                    };
+                    from_lines.ok_or_else(no_path)?
+                }
+            };
+            let status = match (added, deleted) {
+                (true, false) => FileStatus::Added,
+                (false, true) => FileStatus::Deleted,
+                _ => FileStatus::Modified,
+            };
+            (status, path, None)
         };
-        let status = match (added, deleted) {
-            (true, false) => FileStatus::Added,
-            (false, true) => FileStatus::Deleted,
-            _ => FileStatus::Modified,
-        };
-        (status, path, None)
-    };
     if path.is_empty() || previous_path.as_ref().is_some_and(Vec::is_empty) {
         return Err(no_path());
     }
@@ -467,7 +468,11 @@ fn split_unquoted(names: &[u8]) -> Option<&[u8]> {
     // For each position, the index of the first `/` at or after it.
     let mut next_slash = vec![len; len + 1];
     for i in (0..len).rev() {
-        next_slash[i] = if names[i] == b'/' { i } else { next_slash[i + 1] };
+        next_slash[i] = if names[i] == b'/' {
+            i
+        } else {
+            next_slash[i + 1]
+        };
     }
     for (space, _) in names
         .iter()
@@ -582,7 +587,10 @@ diff --git a/new.rs b/new.rs\nnew file mode 100644\nindex 0000000..1234567\n--- 
         assert_eq!(files[1].old_mode, Some(FileMode(0o100755)));
         assert_eq!(files[1].new_mode, None);
         assert!(files[2].mode_changed());
-        assert_eq!(files[2].new_mode.map(|m| m.to_string()), Some("100755".into()));
+        assert_eq!(
+            files[2].new_mode.map(|m| m.to_string()),
+            Some("100755".into())
+        );
         assert_eq!(files[3].path.to_string(), "new.rs");
         assert_eq!(files[3].patch.all_lines()[0].new, Some(1));
     }
@@ -684,7 +692,9 @@ diff --git a/x b/x\nindex 1..2 100644\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n--
             Err(DiffError::BadFileHeader { line: 3, .. })
         ));
         assert!(matches!(
-            parse_diff(b"diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n a\ndiff --git a/y b/y\n"),
+            parse_diff(
+                b"diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n a\ndiff --git a/y b/y\n"
+            ),
             Err(DiffError::BadLine { line: 6, .. })
         ));
         assert_eq!(

@@ -227,10 +227,11 @@ impl RawPatch {
                 return Err(ApplyError::OutOfOrder { line: h.old_start });
             }
             while next_old < first {
-                let (line, tail) = split_line(rest).ok_or(ApplyError::PastEnd { line: next_old })?;
+                let (line, tail) =
+                    split_line(rest).ok_or(ApplyError::PastEnd { line: next_old })?;
                 out.extend_from_slice(line);
                 rest = tail;
-                next_old += 1;
+                next_old = next_old.saturating_add(1);
             }
             for l in self.lines(h) {
                 let text = self.bytes(l);
@@ -242,7 +243,7 @@ impl RawPatch {
                         return Err(ApplyError::Mismatch { line: next_old });
                     }
                     rest = tail;
-                    next_old += 1;
+                    next_old = next_old.saturating_add(1);
                 }
                 if l.kind != LineKind::Removed {
                     out.extend_from_slice(text);
@@ -311,6 +312,11 @@ pub(super) fn parse_hunks(cur: &mut Cursor<'_>, short: Short) -> Result<RawPatch
             line: header_no,
             text: excerpt(text),
         })?;
+        if let Some(prev) = hunks.last()
+            && !follows(prev, &parsed)
+        {
+            return Err(DiffError::HunkOrder { line: header_no });
+        }
         let section_start = header.start + parsed.section_at;
         let section_end = header.start + trim_cr(text).len();
         let first_line = lines.len();
@@ -401,6 +407,17 @@ pub(super) fn parse_hunks(cur: &mut Cursor<'_>, short: Short) -> Result<RawPatch
     })
 }
 
+/// Whether a hunk starts after the previous one ends on both sides, as git writes them: then
+/// every line belongs to at most one hunk and the hunks apply in order.
+fn follows(prev: &RawHunk, next: &Header) -> bool {
+    // A hunk with no lines on a side sits just after line `start` there. In u64: a start
+    // of u32::MAX is valid for an empty range.
+    let end = |start: u32, len: u32| u64::from(start) + u64::from(len.max(1));
+    let first = |start: u32, len: u32| u64::from(start) + u64::from(len == 0);
+    first(next.old_start, next.old_len) >= end(prev.old_start, prev.old_len)
+        && first(next.new_start, next.new_len) >= end(prev.new_start, prev.new_len)
+}
+
 /// `\ No newline at end of file` speaks of the line just before it.
 fn mark_no_newline(hunk_lines: &mut [RawLine]) {
     if let Some(last) = hunk_lines.last_mut() {
@@ -472,7 +489,10 @@ mod tests {
     #[test]
     fn header_forms() {
         let h = parse_header(b"@@ -1 +0,0 @@").expect("valid");
-        assert_eq!((h.old_start, h.old_len, h.new_start, h.new_len), (1, 1, 0, 0));
+        assert_eq!(
+            (h.old_start, h.old_len, h.new_start, h.new_len),
+            (1, 1, 0, 0)
+        );
         let h = parse_header(b"@@ -10,6 +10,7 @@ fn x()").expect("valid");
         assert_eq!(&b"@@ -10,6 +10,7 @@ fn x()"[h.section_at..], b" fn x()");
         for bad in [
@@ -518,15 +538,16 @@ mod tests {
             Err(ApplyError::Mismatch { line: 2 }),
             "the old file must lack the newline too"
         );
-        let added = RawPatch::parse(b"@@ -1 +1,2 @@\n a\n+b\n\\ No newline at end of file")
-            .expect("parse");
+        let added =
+            RawPatch::parse(b"@@ -1 +1,2 @@\n a\n+b\n\\ No newline at end of file").expect("parse");
         assert_eq!(added.apply(b"a\n").expect("applies"), b"a\nb");
     }
 
     #[test]
     fn zero_context_insertions_and_deletions() {
-        let p = RawPatch::parse(b"@@ -0,0 +1 @@\n+top\n@@ -2 +2,0 @@\n-two\n@@ -3,0 +4,2 @@\n+x\n+y\n")
-            .expect("parse");
+        let p =
+            RawPatch::parse(b"@@ -0,0 +1 @@\n+top\n@@ -2 +2,0 @@\n-two\n@@ -3,0 +4,2 @@\n+x\n+y\n")
+                .expect("parse");
         assert_eq!(
             p.apply(b"one\ntwo\nthree\n").expect("applies"),
             b"top\none\nthree\nx\ny\n"
@@ -538,7 +559,10 @@ mod tests {
 
     #[test]
     fn short_hunks_are_refused_in_a_whole_diff() {
-        for text in [&b"@@ -1,2 +1,2 @@\n a\n"[..], b"@@ -1,2 +1,2 @@\n a\n@@ -5 +5 @@\n x\n"] {
+        for text in [
+            &b"@@ -1,2 +1,2 @@\n a\n"[..],
+            b"@@ -1,2 +1,2 @@\n a\n@@ -5 +5 @@\n x\n",
+        ] {
             assert_eq!(
                 parse_hunks(&mut Cursor::new(text), Short::Refuse),
                 Err(DiffError::ShortHunk {
@@ -556,7 +580,10 @@ mod tests {
         let lens: Vec<(u32, u32)> = p.hunks().iter().map(|h| (h.old_len, h.new_len)).collect();
         assert_eq!(lens, [(1, 2), (1, 1)]);
         assert!(p.is_commentable(Side::Right, 2));
-        assert!(!p.is_commentable(Side::Right, 3), "counted by the header, never shown");
+        assert!(
+            !p.is_commentable(Side::Right, 3),
+            "counted by the header, never shown"
+        );
         assert!(!p.is_commentable(Side::Right, 11));
     }
 
@@ -584,16 +611,25 @@ mod tests {
     }
 
     #[test]
+    fn hunks_must_come_in_order() {
+        assert_eq!(
+            RawPatch::parse(b"@@ -2 +2 @@\n-b\n+B\n@@ -1 +1 @@\n-a\n+A\n"),
+            Err(DiffError::HunkOrder { line: 4 })
+        );
+        assert_eq!(
+            RawPatch::parse(b"@@ -1,2 +1,2 @@\n a\n b\n@@ -3 +2 @@\n c\n"),
+            Err(DiffError::HunkOrder { line: 4 }),
+            "overlaps on the new side"
+        );
+        let touching = RawPatch::parse(b"@@ -1,0 +2 @@\n+x\n@@ -2 +3 @@\n-b\n+c\n");
+        assert!(touching.is_ok(), "{touching:?}");
+    }
+
+    #[test]
     fn apply_checks_the_old_file() {
         let p = RawPatch::parse(b"@@ -2 +2 @@\n-b\n+B\n").expect("parse");
         assert_eq!(p.apply(b"a\nb\nc\n").expect("applies"), b"a\nB\nc\n");
         assert_eq!(p.apply(b"a\nx\n"), Err(ApplyError::Mismatch { line: 2 }));
         assert_eq!(p.apply(b"a\n"), Err(ApplyError::PastEnd { line: 2 }));
-        let overlapping = RawPatch::parse(b"@@ -2 +2 @@\n-b\n+B\n@@ -1 +1 @@\n-a\n+A\n")
-            .expect("parse");
-        assert_eq!(
-            overlapping.apply(b"a\nb\n"),
-            Err(ApplyError::OutOfOrder { line: 1 })
-        );
     }
 }

@@ -109,10 +109,7 @@ pub(super) fn find_newline(hay: &[u8]) -> Option<usize> {
         let x = u64::from_ne_bytes(word) ^ NL;
         // Non-zero iff some byte of `x` is zero, i.e. some byte of the chunk is `\n`.
         if x.wrapping_sub(LO) & !x & HI != 0 {
-            return chunk
-                .iter()
-                .position(|&b| b == b'\n')
-                .map(|i| offset + i);
+            return chunk.iter().position(|&b| b == b'\n').map(|i| offset + i);
         }
         offset += 8;
     }

@@ -7,7 +7,8 @@
 //!   poster and the prompts use; [`RawPatch::to_file_patch`] gives the same from a whole diff.
 //! - The poster's questions: [`FilePatch::is_commentable`], [`FilePatch::hunk_of`],
 //!   [`FilePatch::coverage`], [`FilePatch::find_snippet`].
-//! - [`FilePatch::numbered`]: the form the model reads, layout described in `numbered.rs`.
+//! - [`FilePatch::numbered`]: the form the model reads; why it departs from PR-Agent's layout
+//!   is in `numbered.rs`.
 //!
 //! Hunks are read by counting their lines against the header, never by guessing from a line's
 //! first characters, so a removed line reading `--- a` is content. Parsing is linear in the
@@ -64,6 +65,8 @@ pub enum DiffError {
     ShortHunk { line: usize, old: u32, new: u32 },
     #[error("line {line} of the patch: more lines than the hunk header at line {header} counts")]
     LongHunk { line: usize, header: usize },
+    #[error("line {line} of the patch: the hunk starts before the previous one ends")]
+    HunkOrder { line: usize },
     #[error("line {line} of the diff: malformed file header `{text}`")]
     BadFileHeader { line: usize, text: String },
     #[error("the file at line {line} of the diff names no path that can be read")]

@@ -1,20 +1,12 @@
-//! The numbered form of a patch, the one the model reads and cites.
+//! The numbered form of a patch, the one the model reads and cites (example on
+//! [`FilePatch::numbered`](super::FilePatch::numbered)).
 //!
 //! PR-Agent's layout (`pr_agent/algo/git_patch_processing.py`) is the anchor: each hunk shows
 //! new-file numbers on the lines the model may cite, and removed lines carry no number so
 //! they are never cited as new. PR-Agent prints a `__new hunk__` block and then an
 //! `__old hunk__` block that repeats every context line; we keep one block with the removed
 //! lines where they were, marked `-` and unnumbered. The model sees a change next to what it
-//! replaced, and no line is sent twice:
-//!
-//! ```text
-//! @@ -10,3 +10,4 @@ fn main()
-//!    10  let a = 1;
-//!       -let b = 2;
-//!    11 +let b = 3;
-//!    12 +let c = 4;
-//!    13  run(a, b);
-//! ```
+//! replaced, and no line is sent twice.
 //!
 //! Numbers are right-aligned to five columns so the code stays aligned; on the real diffs in
 //! `../shared/data/diffs/` this form costs 1.14–1.24 times the raw diff's o200k tokens (see

@@ -43,7 +43,9 @@ impl Hunk {
 
     /// The index in [`Hunk::lines`] of the line numbered `line` on `side`.
     pub fn position(&self, side: Side, line: u32) -> Option<usize> {
-        self.lines.iter().position(|l| number(l, side) == Some(line))
+        self.lines
+            .iter()
+            .position(|l| number(l, side) == Some(line))
     }
 }
 
@@ -131,16 +133,24 @@ impl FilePatch {
     }
 
     /// Where `snippet` (code the model quoted, one or more lines, compared without
-    /// whitespace) sits among the lines shown on the right side, preferring the match nearest
-    /// `near` (the line the model cited). Moves a finding that cites a wrong line to the code
-    /// it quotes.
+    /// whitespace) sits among the lines shown on the right side, preferring whole-line matches,
+    /// then the match nearest `near` (the line the model cited). Moves a finding that cites a
+    /// wrong line to the code it quotes. Time is the patch's lines times the snippet's.
     pub fn find_snippet(&self, snippet: &str, near: Option<u32>) -> Option<SnippetMatch> {
         snippet::find(self, snippet, near)
     }
 
     /// The form the model reads: each hunk with new-file numbers on added and context lines,
-    /// removed lines marked `-` with no number so they are never cited as new. See
-    /// [`crate::diff`] for the layout.
+    /// removed lines marked `-` with no number so they are never cited as new:
+    ///
+    /// ```text
+    /// @@ -10,3 +10,4 @@ fn main()
+    ///    10  let a = 1;
+    ///       -let b = 2;
+    ///    11 +let b = 3;
+    ///    12 +let c = 4;
+    ///    13  run(a, b);
+    /// ```
     pub fn numbered(&self) -> String {
         let mut out = String::new();
         for h in &self.hunks {

@@ -71,7 +71,9 @@ fn find_keys(patch: &FilePatch, wanted: &[String], near: Option<u32>) -> Option<
             };
             let better = match &best {
                 None => true,
-                Some((b, d)) => (exact, std::cmp::Reverse(distance)) > (b.exact, std::cmp::Reverse(*d)),
+                Some((b, d)) => {
+                    (exact, std::cmp::Reverse(distance)) > (b.exact, std::cmp::Reverse(*d))
+                }
             };
             if better {
                 best = Some((found, distance));
@@ -147,9 +149,13 @@ mod tests {
 
     #[test]
     fn prefers_the_match_nearest_the_cited_line() {
-        let m = patch().find_snippet("let y = x / 0;", Some(40)).expect("found");
+        let m = patch()
+            .find_snippet("let y = x / 0;", Some(40))
+            .expect("found");
         assert_eq!((m.hunk, m.start), (1, 42));
-        let m = patch().find_snippet("let y = x / 0;", Some(6)).expect("found");
+        let m = patch()
+            .find_snippet("let y = x / 0;", Some(6))
+            .expect("found");
         assert_eq!((m.hunk, m.start), (0, 4));
     }
 
@@ -183,7 +189,11 @@ mod tests {
         assert_eq!((m.start, m.end), (2, 3));
         let code = FilePatch::parse("@@ -1 +1 @@\n-1 + 2\n+1 + 2 + 3\n").expect("parse");
         let m = code.find_snippet("1 + 2 + 3", None).expect("found");
-        assert_eq!((m.start, m.exact), (1, true), "a number that is code is kept");
+        assert_eq!(
+            (m.start, m.exact),
+            (1, true),
+            "a number that is code is kept"
+        );
     }
 
     #[test]

@@ -147,10 +147,20 @@ fn jq_renames_binaries_and_crlf() {
     assert!(crlf.len() > 10_000, "{}", crlf.len());
     let with_crlf = files
         .iter()
-        .find(|f| f.patch.all_lines().iter().any(|l| f.patch.bytes(l).ends_with(b"\r")))
+        .find(|f| {
+            f.patch
+                .all_lines()
+                .iter()
+                .any(|l| f.patch.bytes(l).ends_with(b"\r"))
+        })
         .expect("a CRLF file");
     let p = with_crlf.file_patch();
-    assert!(p.hunks.iter().flat_map(|h| &h.lines).all(|l| !l.text.ends_with('\r')));
+    assert!(
+        p.hunks
+            .iter()
+            .flat_map(|h| &h.lines)
+            .all(|l| !l.text.ends_with('\r'))
+    );
 }
 
 #[test]
@@ -218,5 +228,60 @@ fn numbered_form_costs_at_most_1_3x_the_raw_diff() {
         println!("{name}: raw {raw} tokens, numbered {numbered} tokens, {ratio:.3}x");
         assert!(ratio <= 1.3, "{name}: {ratio:.3}x");
         assert!(ratio > 0.8, "{name}: {ratio:.3}x: lines went missing");
+    }
+}
+
+/// Inputs built to make a careless parser quadratic: each is megabytes, so anything worse
+/// than linear takes minutes; a linear parser takes a fraction of a second even unoptimised.
+#[test]
+fn pathological_inputs_take_linear_time() {
+    const N: usize = 400_000;
+    let mut big = b"@@ -1,1000000 +1,1000000 @@\n".to_vec();
+    big.extend(b" x\n".repeat(1_000_000));
+    let inputs: [(&str, Vec<u8>); 8] = [
+        // Many spaces and slashes in one `diff --git` line: the name split.
+        (
+            "spaces",
+            [b"diff --git a/x".as_slice(), &b" /x".repeat(N)].concat(),
+        ),
+        // An unterminated quoted name.
+        (
+            "quote",
+            [b"diff --git \"a/".as_slice(), &b"\\303".repeat(N)].concat(),
+        ),
+        // An unquoted name followed by many quotes.
+        (
+            "quotes",
+            [b"diff --git a/x ".as_slice(), &b"\"b ".repeat(N), b"\""].concat(),
+        ),
+        // Lines that each start a plain diff's lookahead.
+        ("minus", b"--- x\n+++ y\n".repeat(N)),
+        // One hunk of a million lines, then many empty hunks.
+        ("hunk", big),
+        ("hunks", b"@@ -0,0 +0,0 @@\n".repeat(N)),
+        // Markers without lines, header lines without files.
+        (
+            "markers",
+            [b"@@ -1 +1 @@\n".as_slice(), &b"\\ x\n".repeat(N), b" x\n"].concat(),
+        ),
+        (
+            "headers",
+            [
+                b"diff --git a/x b/x\n".as_slice(),
+                &b"index 1..2\n".repeat(N),
+            ]
+            .concat(),
+        ),
+    ];
+    for (name, input) in &inputs {
+        let started = std::time::Instant::now();
+        let _ = parse_diff(input);
+        let _ = RawPatch::parse(input);
+        let took = started.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(5),
+            "{name}: {} bytes took {took:?}",
+            input.len()
+        );
     }
 }

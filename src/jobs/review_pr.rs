@@ -1,9 +1,11 @@
 //! The review job: fetch the PR, ask the model, post one review, remember it.
 
 use crate::Critic;
-use crate::context::assemble::{ChangedFileInput, ContextSettings, assemble};
+use crate::context::assemble::{
+    ChangedFileInput, ContextSettings, FetchCandidate, assemble, files_to_fetch,
+};
 use crate::context::budget::Tokenizer;
-use crate::context::filter::{FileFilter, FileStatus, FileVerdict, GitAttributes, IgnoreGlobs};
+use crate::context::filter::{FileFilter, GitAttributes, IgnoreGlobs};
 use crate::github::Review;
 use crate::github::{GitHubError, Installation, RepoName};
 use crate::poster::{self, SummaryInput, review_marker};
@@ -195,36 +197,16 @@ async fn fetch_heads(
     filter: &FileFilter,
     total_budget_tokens: usize,
 ) -> Result<HashMap<String, Vec<u8>>, GitHubError> {
-    use crate::context::budget::FileClass;
-    let mut wanted: Vec<&PrFile> = files
-        .iter()
-        .filter(|f| f.patch.is_some())
-        .filter(|f| {
-            matches!(
-                filter.classify(
-                    &f.file.filename,
-                    FileStatus::from_github(&f.file.status),
-                    None
-                ),
-                FileVerdict::Review
-            )
-        })
-        .collect();
-    wanted.sort_by(|a, b| {
-        FileClass::of(&a.file.filename)
-            .cmp(&FileClass::of(&b.file.filename))
-            .then((b.file.additions + b.file.deletions).cmp(&(a.file.additions + a.file.deletions)))
-    });
-    let mut budget_bytes = total_budget_tokens.saturating_mul(3);
-    let mut paths = Vec::new();
-    for f in wanted {
-        let size = f.file.patch.as_ref().map_or(0, String::len);
-        if size > budget_bytes {
-            break;
-        }
-        budget_bytes -= size;
-        paths.push(f.file.filename.clone());
-    }
+    let paths = files_to_fetch(
+        files.iter().map(|f| FetchCandidate {
+            path: &f.file.filename,
+            status: &f.file.status,
+            patch_bytes: f.file.patch.as_ref().map(String::len),
+            changed_lines: f.file.additions + f.file.deletions,
+        }),
+        filter,
+        total_budget_tokens,
+    );
     let mut out = HashMap::new();
     for batch in paths.chunks(FETCH_CONCURRENCY) {
         let fetched =

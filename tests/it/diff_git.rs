@@ -66,13 +66,16 @@ impl Text {
 }
 
 fn text() -> impl Strategy<Value = Text> {
-    (prop::collection::vec(line(), 0..24), any::<bool>(), any::<bool>()).prop_map(
-        |(lines, crlf, final_newline)| Text {
+    (
+        prop::collection::vec(line(), 0..24),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(lines, crlf, final_newline)| Text {
             lines,
             crlf,
             final_newline,
-        },
-    )
+        })
 }
 
 /// An edit at a position taken modulo the file's length.
@@ -112,11 +115,17 @@ fn edited(old: &Text, edits: &[Edit], flip_newline: bool) -> Text {
 /// What happens to one file between the two commits.
 #[derive(Debug, Clone)]
 enum Op {
-    Modify { edits: Vec<Edit>, flip_newline: bool, executable: bool },
+    Modify {
+        edits: Vec<Edit>,
+        flip_newline: bool,
+        executable: bool,
+    },
     Add,
     Delete,
     /// Moved under `moved/`, with a few edits.
-    Rename { edits: Vec<Edit> },
+    Rename {
+        edits: Vec<Edit>,
+    },
     /// Made binary by a NUL byte.
     Binary,
 }
@@ -305,7 +314,10 @@ fn run(case: &Case, dir: &Path) -> (Vec<u8>, Trees) {
 fn check(f: &FileDiff, trees: &Trees, case: &Case) -> Result<Vec<String>, TestCaseError> {
     let path = f.path.to_string_lossy().into_owned();
     prop_assert_eq!(path.as_bytes(), f.path.as_bytes(), "names are UTF-8 here");
-    let previous = f.previous_path.as_ref().map(|p| p.to_string_lossy().into_owned());
+    let previous = f
+        .previous_path
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
     let (in_base, in_head) = (trees.base.get(&path), trees.head.get(&path));
     let content = |entry: Option<&(Vec<u8>, bool)>| entry.map_or(Vec::new(), |e| e.0.clone());
     let (old, new) = match f.status {

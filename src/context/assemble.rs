@@ -166,6 +166,7 @@ pub fn assemble(
         .budget_tokens
         .saturating_mul(settings.max_chunks)
         .saturating_mul(8);
+    let definitions = definitions_in_reach(files, &kept, reach_bytes);
     let mut seen_bytes = 0usize;
     let mut reviewed: Vec<(usize, Vec<String>, String)> = Vec::new();
     let mut exact: Vec<bool> = Vec::new();
@@ -189,7 +190,17 @@ pub fn assemble(
         let context = f
             .head
             .and_then(|bytes| std::str::from_utf8(bytes).ok())
-            .map(|source| enclosing_code(f.path, source, patch, settings))
+            .map(|source| {
+                let mut text = enclosing_code(f.path, source, patch, settings);
+                text.push_str(&related_definitions(
+                    f.path,
+                    source,
+                    patch,
+                    files,
+                    &definitions,
+                ));
+                text
+            })
             .unwrap_or_default();
         let context = if context.is_empty() {
             context
@@ -284,6 +295,96 @@ pub fn assemble(
             }
         }
         out.chunks.push(views);
+    }
+    out
+}
+
+/// Related code: definitions, in the PR's other changed files, of what a change calls. The
+/// model then sees the callee's contract (signature, docs, body) next to the call. Files
+/// outside the PR are not fetched for this (a GitHub call per symbol costs more than the
+/// precision it buys), and at most a few short definitions are added per file.
+const MAX_RELATED: usize = 3;
+const MAX_RELATED_LINES: u32 = 60;
+
+type DefinitionIndex = HashMap<String, Vec<(usize, u32, u32)>>;
+
+/// Name -> (file index, start, end) over the files the budget can reach that have a head.
+fn definitions_in_reach(
+    files: &[ChangedFileInput<'_>],
+    kept: &[(usize, &FilePatch, Vec<String>)],
+    reach_bytes: usize,
+) -> DefinitionIndex {
+    let mut index: DefinitionIndex = HashMap::new();
+    let mut seen = 0usize;
+    for (i, _, hunks) in kept {
+        seen += hunks.iter().map(String::len).sum::<usize>();
+        if seen > reach_bytes {
+            break;
+        }
+        let Some(source) = files[*i].head.and_then(|b| std::str::from_utf8(b).ok()) else {
+            continue;
+        };
+        for d in SourceFile::parse(files[*i].path, source).definitions() {
+            if d.end.saturating_sub(d.start) < MAX_RELATED_LINES {
+                index.entry(d.name).or_default().push((*i, d.start, d.end));
+            }
+        }
+    }
+    index
+}
+
+fn related_definitions(
+    path: &str,
+    source: &str,
+    patch: &FilePatch,
+    files: &[ChangedFileInput<'_>],
+    index: &DefinitionIndex,
+) -> String {
+    if index.is_empty() {
+        return String::new();
+    }
+    let file = SourceFile::parse(path, source);
+    let mut called: Vec<String> = Vec::new();
+    for h in &patch.hunks {
+        let added: Vec<u32> = h
+            .lines
+            .iter()
+            .filter(|l| l.kind == LineKind::Added)
+            .filter_map(|l| l.new)
+            .collect();
+        if let (Some(first), Some(last)) = (added.first(), added.last()) {
+            for name in file.symbols_called(*first..=*last) {
+                if !called.contains(&name) {
+                    called.push(name);
+                }
+            }
+        }
+    }
+    let mut out = String::new();
+    let mut added = 0;
+    for name in called {
+        let Some(places) = index.get(&name) else {
+            continue;
+        };
+        // Only definitions in other files: this file's own code is already in its scopes.
+        for &(fi, start, end) in places.iter().filter(|(fi, _, _)| files[*fi].path != path) {
+            if added == MAX_RELATED {
+                return out;
+            }
+            let Some(other) = files[fi].head.and_then(|b| std::str::from_utf8(b).ok()) else {
+                continue;
+            };
+            let other_file = SourceFile::parse(files[fi].path, other);
+            let _ = writeln!(
+                out,
+                "-- `{name}`, defined in {} (lines {start}-{end})",
+                files[fi].path
+            );
+            for n in start..=end {
+                let _ = writeln!(out, "{n:>5}  {}", other_file.lines_text(n, n));
+            }
+            added += 1;
+        }
     }
     out
 }
@@ -484,6 +585,51 @@ mod tests {
         );
         // 450 bytes of budget: src/big.rs (200) and src/small.rs (100), then tests/t.rs is too big.
         assert_eq!(got, ["src/big.rs", "src/small.rs"]);
+    }
+
+    #[test]
+    fn a_call_brings_the_definition_from_another_changed_file() {
+        let util_src =
+            "/// Adds one, saturating.\npub fn bump(x: u32) -> u32 {\n    x.saturating_add(1)\n}\n";
+        let util_patch = FilePatch::parse(
+            "@@ -1,3 +1,4 @@\n+/// Adds one, saturating.\n pub fn bump(x: u32) -> u32 {\n     x.saturating_add(1)\n }",
+        )
+        .expect("patch");
+        let main_src =
+            "fn main() {\n    let a = 1;\n    let b = bump(a);\n    println!(\"{b}\");\n}\n";
+        let main_patch = FilePatch::parse(
+            "@@ -1,4 +1,5 @@\n fn main() {\n     let a = 1;\n+    let b = bump(a);\n     println!(\"{b}\");\n }",
+        )
+        .expect("patch");
+        let files = [
+            input("src/main.rs", &main_patch, Some(main_src.as_bytes())),
+            input("src/util.rs", &util_patch, Some(util_src.as_bytes())),
+        ];
+        let ctx = assemble(
+            &files,
+            &FileFilter::default(),
+            &settings(10_000),
+            Tokenizer::Estimate,
+        );
+        let main = ctx.chunks[0]
+            .iter()
+            .find(|v| v.path == "src/main.rs")
+            .expect("main shown");
+        assert!(
+            main.context.contains("`bump`, defined in src/util.rs"),
+            "{}",
+            main.context
+        );
+        assert!(
+            main.context.contains("x.saturating_add(1)"),
+            "{}",
+            main.context
+        );
+        let util = ctx.chunks[0]
+            .iter()
+            .find(|v| v.path == "src/util.rs")
+            .expect("util shown");
+        assert!(!util.context.contains("defined in"), "{}", util.context);
     }
 
     #[test]

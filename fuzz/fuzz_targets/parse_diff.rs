@@ -36,16 +36,15 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(patch) = RawPatch::parse(data) {
         check(&patch);
     }
-    if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(p) = FilePatch::parse(text) {
-            // Quotes taken from the input itself, so that some are found.
-            let snippet = text.lines().nth(2).unwrap_or("x");
-            let found = p.find_snippet(snippet, Some(3));
-            if let Some(m) = found {
-                assert!(m.start <= m.end);
-                assert!(p.hunks[m.hunk].shows(Side::Right, m.start));
-                assert!(p.hunks[m.hunk].shows(Side::Right, m.end));
-            }
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(p) = FilePatch::parse(text)
+    {
+        // Quotes taken from the input itself, so that some are found.
+        let snippet = text.lines().nth(2).unwrap_or("x");
+        if let Some(m) = p.find_snippet(snippet, Some(3)) {
+            assert!(m.start <= m.end);
+            assert!(p.hunks[m.hunk].shows(Side::Right, m.start));
+            assert!(p.hunks[m.hunk].shows(Side::Right, m.end));
         }
     }
 });

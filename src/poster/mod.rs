@@ -52,22 +52,35 @@ pub fn draft_review(findings: &[Finding], files: &[PrFile], s: &SummaryInput<'_>
     }
 }
 
-/// The thread for a finding, if its lines are shown in the diff.
+/// The thread for a finding, if its lines are shown in the diff. When the model quoted the
+/// code, the thread goes where that code really is (models often cite a line or two off);
+/// otherwise on the cited line, if GitHub will accept it there.
 fn anchor(f: &Finding, files: &[PrFile]) -> Option<ReviewComment> {
     let patch = files
         .iter()
         .find(|p| p.file.filename == f.path)?
         .patch
         .as_ref()?;
-    if !patch.is_commentable(f.side, f.line) {
-        return None;
-    }
-    let start_line = f
-        .start_line
-        .filter(|s| patch.is_commentable_range(f.side, *s, f.line));
+    let found = f
+        .quote
+        .as_deref()
+        .and_then(|q| patch.find_snippet(q, Some(f.line)))
+        .filter(|m| m.side() == f.side);
+    let (start_line, line) = match found {
+        Some(m) => ((m.start < m.end).then_some(m.start), m.end),
+        None => {
+            if !patch.is_commentable(f.side, f.line) {
+                return None;
+            }
+            let start = f
+                .start_line
+                .filter(|s| patch.is_commentable_range(f.side, *s, f.line));
+            (start, f.line)
+        }
+    };
     Some(ReviewComment {
         path: f.path.clone(),
-        line: f.line,
+        line,
         side: f.side,
         start_line,
         start_side: start_line.map(|_| f.side),
@@ -241,6 +254,7 @@ mod tests {
             category: "bug".into(),
             title: "t".into(),
             body: "b".into(),
+            quote: None,
         }
     }
 
@@ -278,6 +292,44 @@ mod tests {
             .collect();
         assert!(starts.contains(&(None, 42)));
         assert!(starts.contains(&(Some(10), 12)));
+    }
+
+    #[test]
+    fn a_wrong_line_is_moved_to_the_code_it_quotes() {
+        // Cited line 30 is outside the diff, but the quoted code is new line 12 (`+w`).
+        let f = Finding {
+            quote: Some("w".into()),
+            ..finding(30, None)
+        };
+        let d = draft_review(&[f], &files(), &input());
+        assert_eq!(d.inline, 1);
+        assert_eq!(d.review.comments[0].line, 12);
+        // A quote of two lines becomes a range.
+        let f = Finding {
+            quote: Some("z\nw".into()),
+            ..finding(10, None)
+        };
+        let d = draft_review(&[f], &files(), &input());
+        assert_eq!(
+            (d.review.comments[0].start_line, d.review.comments[0].line),
+            (Some(11), 12)
+        );
+    }
+
+    #[test]
+    fn a_quote_found_nowhere_falls_back_to_the_cited_line() {
+        let f = Finding {
+            quote: Some("not in this diff".into()),
+            ..finding(11, None)
+        };
+        let d = draft_review(&[f], &files(), &input());
+        assert_eq!(d.review.comments[0].line, 11);
+        let f = Finding {
+            quote: Some("not in this diff".into()),
+            ..finding(30, None)
+        };
+        let d = draft_review(&[f], &files(), &input());
+        assert_eq!((d.inline, d.in_body), (0, 1));
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub struct Finding {
     pub category: String,
     pub title: String,
     pub body: String,
+    /// The code the finding is about, as the model quoted it: where it really is in the diff
+    /// wins over a line number the model got wrong.
+    pub quote: Option<String>,
 }
 
 /// What the model said about the whole PR.
@@ -76,6 +79,7 @@ const MAX_BODY_CHARS: usize = 4000;
 /// More findings than this on one PR is noise, and would overflow GitHub's body limit.
 const MAX_FINDINGS: usize = 50;
 const MAX_TITLE_CHARS: usize = 200;
+const MAX_QUOTE_CHARS: usize = 2000;
 
 /// The prompts, compiled into the binary from `prompts/`.
 pub struct Prompts {
@@ -198,6 +202,8 @@ struct RawFinding {
     title: Option<String>,
     #[serde(default)]
     body: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
 }
 
 /// Keeps the findings that can be used; one bad finding never spoils the others. A reply
@@ -283,6 +289,12 @@ fn validate_finding(item: serde_json::Value, files: &[PrFile]) -> Result<Finding
         category: cap(raw.category.as_deref().unwrap_or("bug").trim(), 40),
         title: cap(raw.title.as_deref().unwrap_or("").trim(), MAX_TITLE_CHARS),
         body: cap(body, MAX_BODY_CHARS),
+        quote: raw
+            .code
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(|q| cap(q, MAX_QUOTE_CHARS)),
     })
 }
 
@@ -340,6 +352,17 @@ mod tests {
         assert_eq!((r.findings[1].start_line, r.findings[1].line), (Some(1), 3));
         assert_eq!(r.rejected.len(), 4);
         assert!(r.rejected.iter().any(|m| m.contains("nope.rs")));
+    }
+
+    #[test]
+    fn the_quoted_code_is_kept_for_anchoring() {
+        let v = json!({"findings": [
+            {"path": "src/a.rs", "line": 9, "body": "x", "code": "  c  "},
+            {"path": "src/a.rs", "line": 2, "body": "y", "code": ""}
+        ]});
+        let r = validate(&v, &files()).expect("usable");
+        assert_eq!(r.findings[0].quote.as_deref(), Some("c"));
+        assert_eq!(r.findings[1].quote, None);
     }
 
     #[test]

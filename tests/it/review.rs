@@ -370,3 +370,28 @@ async fn installation_tokens_are_cached_and_renewed() {
             .all(|r| r.status != 401 || r.path.starts_with("/repos"))
     );
 }
+
+#[tokio::test]
+async fn a_finding_citing_a_wrong_line_lands_on_the_code_it_quotes() {
+    let app = TestApp::start().await;
+    add_pr(&app, 13, "1313131313131313131313131313131313131313");
+    // The model cites line 2 but quotes the division on line 3; and one finding cites a line
+    // outside the diff while quoting code that is in it.
+    app.llm().push(Reply::findings(json!([
+        {"path": "src/main.rs", "line": 2, "body": "Division by zero.", "code": "let y = x / 0;"},
+        {"path": "src/main.rs", "line": 90, "body": "Prints y.", "code": "println!(\"{y}\");"}
+    ])));
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 13))
+        .await;
+    let reviews = app.github().wait_for_reviews(REPO, 13, 1, WAIT).await;
+    let mut lines: Vec<(u64, &str)> = reviews[0]
+        .comments
+        .iter()
+        .map(|c| (c.line, c.body.as_str()))
+        .collect();
+    lines.sort();
+    assert_eq!(lines.len(), 2, "{:?}", reviews[0]);
+    assert_eq!(lines[0].0, 3);
+    assert!(lines[0].1.contains("Division by zero."));
+    assert_eq!(lines[1].0, 5);
+}

@@ -191,10 +191,12 @@ pub fn assemble(
             .head
             .and_then(|bytes| std::str::from_utf8(bytes).ok())
             .map(|source| {
-                let mut text = enclosing_code(f.path, source, patch, settings);
+                // One parse serves both the scopes and the calls.
+                let file = SourceFile::parse(f.path, source);
+                let mut text = enclosing_code(&file, patch, settings);
                 text.push_str(&related_definitions(
+                    &file,
                     f.path,
-                    source,
                     patch,
                     files,
                     &definitions,
@@ -334,8 +336,8 @@ fn definitions_in_reach(
 }
 
 fn related_definitions(
+    file: &SourceFile<'_>,
     path: &str,
-    source: &str,
     patch: &FilePatch,
     files: &[ChangedFileInput<'_>],
     index: &DefinitionIndex,
@@ -343,7 +345,6 @@ fn related_definitions(
     if index.is_empty() {
         return String::new();
     }
-    let file = SourceFile::parse(path, source);
     let mut called: Vec<String> = Vec::new();
     for h in &patch.hunks {
         let added: Vec<u32> = h
@@ -374,14 +375,14 @@ fn related_definitions(
             let Some(other) = files[fi].head.and_then(|b| std::str::from_utf8(b).ok()) else {
                 continue;
             };
-            let other_file = SourceFile::parse(files[fi].path, other);
             let _ = writeln!(
                 out,
                 "-- `{name}`, defined in {} (lines {start}-{end})",
                 files[fi].path
             );
-            for n in start..=end {
-                let _ = writeln!(out, "{n:>5}  {}", other_file.lines_text(n, n));
+            let lines = other.lines().skip(start.saturating_sub(1) as usize);
+            for (n, text) in (start..=end).zip(lines) {
+                let _ = writeln!(out, "{n:>5}  {}", text.trim_end_matches('\r'));
             }
             added += 1;
         }
@@ -391,12 +392,7 @@ fn related_definitions(
 
 /// The enclosing scopes of every changed hunk, numbered with head line numbers, minus the
 /// lines the hunks already show.
-fn enclosing_code(
-    path: &str,
-    source: &str,
-    patch: &FilePatch,
-    settings: &ContextSettings,
-) -> String {
+fn enclosing_code(file: &SourceFile<'_>, patch: &FilePatch, settings: &ContextSettings) -> String {
     let changed: Vec<RangeInclusive<u32>> = patch
         .hunks
         .iter()
@@ -414,7 +410,6 @@ fn enclosing_code(
         return String::new();
     }
     let shown_in_diff = |line: u32| changed.iter().any(|r| r.contains(&line));
-    let file = SourceFile::parse(path, source);
     let options = ScopeOptions {
         extra: settings.extra_lines,
         max_lines: settings.max_scope_lines,

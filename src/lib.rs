@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::github::{GitHub, GitHubError};
-use crate::llm::{ChatModel, LlmError, OpenAiCompatible};
+use crate::llm::{Llm, LlmError};
 use crate::review::{Prompts, ReviewError};
 use crate::store::{Store, StoreError};
 
@@ -35,7 +35,7 @@ pub struct Critic {
     pub config: Config,
     pub store: Store,
     pub github: GitHub,
-    pub model: Arc<dyn ChatModel>,
+    pub llm: Llm,
     pub prompts: Prompts,
     /// Wakes an idle worker when a job is queued.
     pub wake: Notify,
@@ -61,19 +61,42 @@ impl Critic {
     pub async fn new(config: Config) -> Result<Critic, StartError> {
         let store = Store::connect(&config.settings.store.url).await?;
         let github = GitHub::new(&config)?;
-        let model = Arc::new(OpenAiCompatible::new(
-            &config.settings.llm,
-            config.llm_api_key.clone(),
-        )?);
+        let llm = Llm::new(&config.llm)?;
         Ok(Critic {
             store,
             github,
-            model,
+            llm,
             prompts: Prompts::new()?,
             wake: Notify::new(),
             config,
         })
     }
+}
+
+impl Critic {
+    /// The installation's monthly budget in USD when it is spent (calendar month, UTC);
+    /// None while there is budget left or no budget is set.
+    pub async fn budget_spent(&self, installation_id: u64) -> Result<Option<f64>, StoreError> {
+        let Some(budget) = self.config.llm.monthly_budget_usd else {
+            return Ok(None);
+        };
+        let spent = self
+            .store
+            .installation_usage_since(installation_id, month_start_ms())
+            .await?;
+        Ok((spent.cost_micros as f64 >= budget * 1e6).then_some(budget))
+    }
+}
+
+/// Midnight UTC on the first of this month, in milliseconds.
+fn month_start_ms() -> i64 {
+    use chrono::{Datelike, TimeZone};
+    let now = chrono::Utc::now();
+    chrono::Utc
+        .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+        .single()
+        .map(|t| t.timestamp_millis())
+        .unwrap_or(0)
 }
 
 /// How long in-flight jobs get to finish after shutdown is asked for; an unfinished job's

@@ -58,12 +58,15 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => {
-            if config.llm_is_default {
+            let model = config.llm.default_endpoint();
+            if config.llm.is_default {
                 tracing::warn!(
-                    base_url = %config.settings.llm.base_url,
-                    model = %config.settings.llm.model,
-                    "no LLM configured: using a local Ollama; set llm.base_url and llm.model to change"
+                    base_url = %model.base_url,
+                    model = %model.model,
+                    "no LLM configured: using a local Ollama; set llm.provider, llm.base_url and llm.model to change"
                 );
+            } else {
+                tracing::info!(provider = model.provider.label(), base_url = %model.base_url, model = %model.model, "model endpoint");
             }
             let addr = config.settings.server.listen;
             let listener = tokio::net::TcpListener::bind(addr)

@@ -12,6 +12,12 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+pub mod llm;
+
+pub use llm::{
+    DEFAULT_ENDPOINT_NAME, Endpoint, LlmConfig, LlmSettings, Price, ProviderKind, StructuredOutput,
+};
+
 /// A setting that cannot be used; names the key so an operator can fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -95,20 +101,6 @@ impl OneOrMany {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LlmSettings {
-    /// Base URL of an OpenAI-compatible API (`.../v1`).
-    pub base_url: url::Url,
-    pub model: String,
-    pub api_key: Option<SecretString>,
-    pub api_key_file: Option<PathBuf>,
-    /// Timeout of one model call, seconds.
-    pub timeout_secs: u64,
-    pub max_output_tokens: u32,
-    pub temperature: f32,
-}
-
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
@@ -180,11 +172,9 @@ api_url = "https://api.github.com"
 timeout_secs = 30
 
 [llm]
-base_url = "http://127.0.0.1:11434/v1"
-model = "qwen2.5-coder:7b"
-timeout_secs = 120
-max_output_tokens = 4096
-temperature = 0.1
+max_concurrent_per_installation = 4
+max_retries = 3
+max_retry_wait_secs = 60
 
 [store]
 url = "sqlite://critic.db"
@@ -214,9 +204,8 @@ pub struct Config {
     pub app_id: u64,
     pub private_key: SecretString,
     pub webhook_secrets: Vec<SecretString>,
-    pub llm_api_key: Option<SecretString>,
-    /// True when no LLM was configured and the local-Ollama default is in use.
-    pub llm_is_default: bool,
+    /// Model endpoints, tasks, prices and budget, resolved.
+    pub llm: LlmConfig,
 }
 
 impl Config {
@@ -239,7 +228,13 @@ impl Config {
         let env_secrets = env
             .remove("CRITIC_GITHUB__WEBHOOK_SECRET")
             .map(|v| split_list(&v));
-        let env_ignore = env.remove("CRITIC_REVIEW__IGNORE").map(|v| split_list(&v));
+        let env_lists: Vec<(&str, Vec<String>)> = [
+            ("CRITIC_REVIEW__IGNORE", "review.ignore"),
+            ("CRITIC_LLM__FALLBACK", "llm.fallback"),
+        ]
+        .into_iter()
+        .filter_map(|(var, key)| env.remove(var).map(|v| (key, split_list(&v))))
+        .collect();
         let mut builder = config::Config::builder()
             .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if let Some(path) = file {
@@ -260,20 +255,15 @@ impl Config {
                 .set_override("github.webhook_secret", secrets)
                 .map_err(map_config_error)?;
         }
-        if let Some(globs) = env_ignore {
-            builder = builder
-                .set_override("review.ignore", globs)
-                .map_err(map_config_error)?;
+        for (key, list) in env_lists {
+            builder = builder.set_override(key, list).map_err(map_config_error)?;
         }
         let raw = builder.build().map_err(map_config_error)?;
         let settings: Settings = raw.try_deserialize().map_err(map_config_error)?;
-        // The local-Ollama default is in use when nothing moved the model off it.
-        let llm_is_default = settings.llm.base_url.as_str() == "http://127.0.0.1:11434/v1"
-            && settings.llm.model == "qwen2.5-coder:7b";
-        Self::check(settings, llm_is_default)
+        Self::check(settings)
     }
 
-    fn check(settings: Settings, llm_is_default: bool) -> Result<Config, ConfigError> {
+    fn check(settings: Settings) -> Result<Config, ConfigError> {
         let gh = &settings.github;
         let app_id = gh.app_id.filter(|id| *id > 0).ok_or_else(|| {
             ConfigError::invalid("github.app_id", "required: the GitHub App's numeric id")
@@ -342,28 +332,7 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        let llm = &settings.llm;
-        let llm_api_key = secret_from(
-            "llm.api_key",
-            llm.api_key.clone(),
-            llm.api_key_file.as_deref(),
-            true,
-        )?;
-        if llm.model.trim().is_empty() {
-            return Err(ConfigError::invalid("llm.model", "must not be empty"));
-        }
-        if llm.timeout_secs == 0 {
-            return Err(ConfigError::invalid(
-                "llm.timeout_secs",
-                "must be at least 1",
-            ));
-        }
-        if !(0.0..=2.0).contains(&llm.temperature) {
-            return Err(ConfigError::invalid(
-                "llm.temperature",
-                "must be between 0 and 2",
-            ));
-        }
+        let llm = llm::resolve(&settings.llm)?;
         let url = &settings.store.url;
         if !(url.starts_with("sqlite:")
             || url.starts_with("postgres:")
@@ -425,8 +394,7 @@ impl Config {
             app_id,
             private_key,
             webhook_secrets,
-            llm_api_key,
-            llm_is_default,
+            llm,
             settings,
         })
     }
@@ -531,7 +499,11 @@ mod tests {
         assert_eq!(c.settings.server.listen.to_string(), "127.0.0.1:3000");
         assert_eq!(c.settings.server.webhook_path, "/webhook");
         assert_eq!(c.settings.store.url, "sqlite://critic.db");
-        assert!(c.llm_is_default);
+        assert!(c.llm.is_default);
+        let e = c.llm.default_endpoint();
+        assert_eq!(e.base_url.as_str(), "http://127.0.0.1:11434/v1");
+        assert_eq!(e.model, "qwen2.5-coder:7b");
+        assert_eq!(e.provider, ProviderKind::OpenaiCompatible);
     }
 
     #[test]
@@ -548,9 +520,9 @@ mod tests {
         e.push(("CRITIC_SERVER__LISTEN".into(), "127.0.0.1:5000".into()));
         let c = Config::load_from(Some(&path), e).expect("valid");
         assert_eq!(c.settings.server.listen.port(), 5000);
-        assert_eq!(c.settings.llm.model, "gpt-4o");
+        assert_eq!(c.llm.default_endpoint().model, "gpt-4o");
         assert_eq!(c.webhook_secrets.len(), 2);
-        assert!(!c.llm_is_default);
+        assert!(!c.llm.is_default);
     }
 
     #[test]
@@ -715,5 +687,117 @@ mod tests {
             .expect_err("unknown key")
             .to_string();
         assert!(err.contains("listen_addr"), "{err}");
+    }
+
+    fn load_toml(toml: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("critic.toml");
+        std::fs::write(&path, toml).expect("write");
+        Config::load_from(Some(&path), base())
+    }
+
+    #[test]
+    fn endpoints_inherit_from_llm_and_tasks_name_them() {
+        let c = load_toml(
+            r#"
+[llm]
+provider = "openai"
+model = "gpt-4.1"
+api_key = "sk-root"
+fallback = ["local"]
+monthly_budget_usd = 50.0
+[llm.tasks]
+describe = "mini"
+[llm.endpoints.mini]
+model = "gpt-4.1-mini"
+[llm.endpoints.local]
+provider = "openai-compatible"
+model = "qwen2.5-coder:32b"
+[llm.prices."my-model"]
+input = 1.0
+output = 2.0
+"#,
+        )
+        .expect("valid");
+        let l = &c.llm;
+        assert!(!l.is_default);
+        let mini = l.endpoint("mini").expect("mini");
+        assert_eq!(mini.provider, ProviderKind::Openai);
+        assert_eq!(mini.base_url.as_str(), "https://api.openai.com/v1");
+        assert_eq!(
+            mini.api_key.as_ref().map(|k| k.expose_secret().to_string()),
+            Some("sk-root".into())
+        );
+        assert_eq!(mini.structured_output, StructuredOutput::JsonSchema);
+        // Another provider inherits neither the URL nor the key.
+        let local = l.endpoint("local").expect("local");
+        assert_eq!(local.base_url.as_str(), "http://127.0.0.1:11434/v1");
+        assert!(local.api_key.is_none());
+        assert_eq!(local.structured_output, StructuredOutput::JsonObject);
+        assert_eq!(l.tasks.describe.as_deref(), Some("mini"));
+        assert_eq!(l.fallback, ["local"]);
+        assert_eq!(l.monthly_budget_usd, Some(50.0));
+        assert_eq!(l.prices["my-model"].output, 2.0);
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("sk-root"), "{dbg}");
+    }
+
+    #[test]
+    fn llm_errors_name_the_key() {
+        for (toml, named) in [
+            (
+                "[llm]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\n",
+                "llm.api_key",
+            ),
+            ("[llm]\nprovider = \"openai\"\n", "llm.model"),
+            (
+                "[llm]\nprovider = \"azure\"\nmodel = \"d\"\napi_key = \"k\"\n",
+                "llm.base_url",
+            ),
+            ("[llm]\nprovider = \"gemini\"\n", "provider"),
+            ("[llm.tasks]\nreview = \"nope\"\n", "llm.tasks.review"),
+            ("[llm]\nfallback = [\"nope\"]\n", "llm.fallback"),
+            (
+                "[llm.endpoints.default]\nmodel = \"x\"\n",
+                "llm.endpoints.default",
+            ),
+            (
+                "[llm.endpoints.x]\ntemperature = 3.0\n",
+                "llm.endpoints.x.temperature",
+            ),
+            ("[llm]\ntimeout_secs = 0\n", "llm.timeout_secs"),
+            (
+                "[llm.prices.m]\ninput = -1.0\noutput = 1.0\n",
+                "llm.prices.m",
+            ),
+            ("[llm]\nmodle = \"x\"\n", "modle"),
+        ] {
+            let err = load_toml(toml).expect_err(toml).to_string();
+            assert!(err.contains(named), "{toml}: {err}");
+        }
+    }
+
+    #[test]
+    fn llm_from_env() {
+        let mut e = base();
+        e.extend(env(&[
+            ("CRITIC_LLM__PROVIDER", "anthropic"),
+            ("CRITIC_LLM__MODEL", "claude-sonnet-4-5"),
+            ("CRITIC_LLM__API_KEY", "sk-ant"),
+            ("CRITIC_LLM__TIMEOUT_SECS", "30"),
+            ("CRITIC_LLM__ENDPOINTS__LOCAL__MODEL", "llama3"),
+            (
+                "CRITIC_LLM__ENDPOINTS__LOCAL__PROVIDER",
+                "openai-compatible",
+            ),
+            ("CRITIC_LLM__FALLBACK", "local"),
+        ]));
+        let c = Config::load_from(None, e).expect("valid");
+        let d = c.llm.default_endpoint();
+        assert_eq!(d.provider, ProviderKind::Anthropic);
+        assert_eq!(d.base_url.as_str(), "https://api.anthropic.com/v1");
+        assert_eq!(d.timeout, Duration::from_secs(30));
+        assert_eq!(c.llm.endpoint("local").expect("local").model, "llama3");
+        assert_eq!(c.llm.fallback, ["local"]);
     }
 }

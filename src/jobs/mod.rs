@@ -104,7 +104,7 @@ impl JobError {
     fn is_transient(&self) -> bool {
         match self {
             JobError::GitHub(e) => e.is_transient(),
-            JobError::Review(ReviewError::Llm(e)) => e.is_transient(),
+            JobError::Review(ReviewError::Ask(e)) => e.is_transient(),
             JobError::Review(ReviewError::Template { .. }) => false,
             JobError::Store(_) => true,
             JobError::Payload(_) | JobError::Abandoned(_) | JobError::LeaseLost => false,
@@ -207,7 +207,11 @@ async fn process(critic: &Arc<Critic>, claimed: ClaimedJob) {
     let stored = match result {
         Ok(outcome) => {
             tracing::info!(?outcome, "job finished");
-            critic.store.finish(&claimed, state::DONE).await
+            let result = match &outcome {
+                Outcome::Done(s) => s.clone(),
+                Outcome::Skipped(s) => format!("skipped: {s}"),
+            };
+            critic.store.finish(&claimed, state::DONE, &result).await
         }
         Err(e) => {
             let retry = (e.is_transient() && claimed.attempts < max).then(|| {

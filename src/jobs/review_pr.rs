@@ -8,9 +8,12 @@ use crate::context::budget::Tokenizer;
 use crate::context::filter::{FileFilter, GitAttributes, IgnoreGlobs};
 use crate::github::Review;
 use crate::github::{GitHubError, Installation, RepoName};
+use crate::llm::{AskError, Meter, Task};
 use crate::poster::{self, SummaryInput, review_marker};
+use crate::review::ReviewError;
 use crate::review::{self, PrFile, ReviewInput};
 use crate::store::PostedReview;
+use crate::store::UsageOwner;
 use std::collections::HashMap;
 
 use super::{JobError, Outcome, ReviewJob};
@@ -19,6 +22,29 @@ pub(super) async fn run(
     critic: &Critic,
     job_id: i64,
     job: &ReviewJob,
+) -> Result<Outcome, JobError> {
+    let meter = Meter::new();
+    let result = review(critic, job_id, job, &meter).await;
+    // Calls are booked whatever happened to the job: failed attempts were paid for too.
+    let calls = meter.calls();
+    let repo = job.repo.to_string();
+    let owner = UsageOwner {
+        job_id: Some(job_id),
+        installation_id: job.installation_id,
+        repo: &repo,
+        number: job.number,
+    };
+    if let Err(e) = critic.store.record_usage(&owner, &calls).await {
+        tracing::error!(error = %e, calls = calls.len(), "cannot record model usage");
+    }
+    result
+}
+
+async fn review(
+    critic: &Critic,
+    job_id: i64,
+    job: &ReviewJob,
+    meter: &Meter,
 ) -> Result<Outcome, JobError> {
     let gh = critic.github.installation(job.installation_id)?;
     let pr = gh.pull_request(&job.repo, job.number).await?;
@@ -57,6 +83,16 @@ pub(super) async fn run(
         )));
     }
 
+    if let Some(budget) = critic.budget_spent(job.installation_id).await? {
+        let note = format!(
+            "{}Critic did not review this pull request: this installation's model budget for the month (${budget:.2}) is spent. Automatic reviews resume on {}, or when an administrator raises `llm.monthly_budget_usd`.",
+            notice_marker("budget"),
+            next_month_start().format("%B %-d")
+        );
+        post_once(critic, &gh, job, "budget", &month_key(), &note).await?;
+        return Ok(Outcome::Skipped("monthly model budget spent".into()));
+    }
+
     let files: Vec<PrFile> = gh
         .pull_request_files(&job.repo, job.number)
         .await?
@@ -92,7 +128,7 @@ pub(super) async fn run(
             head: contents.get(&f.file.filename).map(Vec::as_slice),
         })
         .collect();
-    let tokenizer = Tokenizer::for_model(&settings.llm.model);
+    let tokenizer = Tokenizer::for_model(critic.llm.model_name(Task::Review));
     let context = assemble(
         &inputs,
         &filter,
@@ -137,13 +173,43 @@ pub(super) async fn run(
     let replies = futures_util::future::join_all(
         requests
             .iter()
-            .map(|r| review::ask_model(critic.model.as_ref(), r, &files)),
+            .map(|r| review::ask_model(&critic.llm, job.installation_id, r, &files, meter)),
     )
     .await;
+    // Any chunk that failed means no review: never a review with part of the PR silently
+    // unreviewed. A passing failure is retried; a reply the model could not get right even
+    // when asked again gets a short note on the PR instead.
+    let (answers, failures): (Vec<_>, Vec<_>) = replies.into_iter().partition(Result::is_ok);
+    let mut unusable = None;
+    for failure in failures.into_iter().filter_map(Result::err) {
+        match failure {
+            ReviewError::Ask(AskError::Unusable { model, reason }) => {
+                unusable.get_or_insert((model, reason));
+            }
+            other => return Err(other.into()),
+        }
+    }
+    if let Some((model, reason)) = unusable {
+        let note = format!(
+            "{}Critic could not review {}: the model ({model}) did not return a usable answer, even when asked again. Nothing was posted; a new push will try again.\n\n<details><summary>Why</summary>\n\n{}\n</details>",
+            notice_marker("unusable"),
+            short_sha(head),
+            crate::llm::truncate(&reason, 500).replace('<', "&lt;")
+        );
+        post_once(critic, &gh, job, "unusable", head, &note).await?;
+        return Ok(Outcome::Done(format!(
+            "not reviewed: the model's reply was unusable ({model}): {reason}"
+        )));
+    }
     let mut findings = Vec::new();
     let mut summaries = Vec::new();
-    for reply in replies {
-        let model_review = reply?;
+    let mut models = Vec::new();
+    for reply in answers {
+        let answer = reply?;
+        if !models.contains(&answer.model) {
+            models.push(answer.model);
+        }
+        let model_review = answer.value;
         if !model_review.rejected.is_empty() {
             tracing::info!(rejected = ?model_review.rejected, "model findings dropped by validation");
         }
@@ -158,7 +224,7 @@ pub(super) async fn run(
     }
     let mut not_reviewed = context.skipped.clone();
     not_reviewed.extend(context.left_out.iter().cloned());
-    let model = critic.model.describe();
+    let model = models.join(", ");
     let summary = summaries.join("\n\n");
     let draft = poster::draft_review(
         &findings,
@@ -182,6 +248,59 @@ pub(super) async fn run(
         "review {} of {head} posted: {inline} inline, {in_body} in body",
         posted.review.id
     )))
+}
+
+/// Hidden in notes so they can be found again.
+fn notice_marker(kind: &str) -> String {
+    format!("<!-- critic:notice:{kind} -->\n")
+}
+
+fn short_sha(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
+}
+
+/// `2026-11`: budgets are per calendar month, UTC.
+fn month_key() -> String {
+    chrono::Utc::now().format("%Y-%m").to_string()
+}
+
+pub(crate) fn next_month_start() -> chrono::NaiveDate {
+    use chrono::Datelike;
+    let today = chrono::Utc::now().date_naive();
+    let (y, m) = if today.month() == 12 {
+        (today.year() + 1, 1)
+    } else {
+        (today.year(), today.month() + 1)
+    };
+    chrono::NaiveDate::from_ymd_opt(y, m, 1).unwrap_or(today)
+}
+
+/// Posts a note on the PR once per (kind, key), however often the job runs.
+async fn post_once(
+    critic: &Critic,
+    gh: &Installation,
+    job: &ReviewJob,
+    kind: &str,
+    key: &str,
+    body: &str,
+) -> Result<(), JobError> {
+    let repo = job.repo.to_string();
+    if !critic
+        .store
+        .claim_notice(&repo, job.number, kind, key)
+        .await?
+    {
+        return Ok(());
+    }
+    if let Err(e) = gh.post_issue_comment(&job.repo, job.number, body).await {
+        // Give the claim back so a retry posts it.
+        critic
+            .store
+            .release_notice(&repo, job.number, kind, key)
+            .await?;
+        return Err(e.into());
+    }
+    Ok(())
 }
 
 /// Files fetched at once while building context.

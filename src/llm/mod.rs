@@ -1,57 +1,169 @@
-//! Talking to a model: the [`ChatModel`] seam, an OpenAI-compatible client, and the tolerant
-//! JSON extraction that lets small local models' chatty replies still be used.
+//! Talking to models. Providers implement [`ChatModel`]: one call, no retries, each speaking
+//! its own wire format. [`Llm`] is what the pipeline uses: it picks the endpoint for a task,
+//! caps concurrent calls, retries transient failures, falls back to the next endpoint, asks
+//! again when a reply cannot be parsed, and meters tokens and cost.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+pub mod anthropic;
+pub mod cost;
+pub mod json;
+pub mod openai;
+pub mod responses;
+pub mod retry;
+pub mod router;
 
-use crate::config::LlmSettings;
+pub use cost::{Meter, Spent};
+pub use json::extract_json;
+pub use router::{AskError, Llm, Task};
+
+use crate::config::{Endpoint, ProviderKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {
     #[error("model call timed out after {0:?}")]
     Timeout(Duration),
-    #[error("model server answered {status}: {body}")]
-    Status { status: u16, body: String },
+    /// The server answered with an error status; `message` is the provider's own words.
+    #[error("model server answered {status}: {message}")]
+    Status {
+        status: u16,
+        message: String,
+        /// From `Retry-After` (or `retry-after-ms`), when the server said when to come back.
+        retry_after: Option<Duration>,
+    },
     #[error("model server unreachable: {0}")]
     Transport(String),
+    /// The HTTP exchange worked but the body is not the provider's reply shape (a truncated
+    /// body, an HTML error page from a proxy).
     #[error("model reply unusable: {0}")]
     BadReply(String),
+    /// The model refused (OpenAI `refusal`, Anthropic `stop_reason: refusal`).
+    #[error("model refused: {0}")]
+    Refused(String),
+    #[error("cannot build the model client: {0}")]
+    Setup(String),
 }
 
 impl LlmError {
-    /// Worth trying again later.
+    /// Worth the same call again after a pause: 408, 409, 429, 5xx (Anthropic's 529
+    /// overloaded among them), timeouts, dropped connections and truncated bodies.
     pub fn is_transient(&self) -> bool {
         match self {
-            LlmError::Timeout(_) | LlmError::Transport(_) => true,
-            LlmError::Status { status, .. } => *status == 429 || *status >= 500,
-            LlmError::BadReply(_) => true,
+            LlmError::Timeout(_) | LlmError::Transport(_) | LlmError::BadReply(_) => true,
+            LlmError::Status { status, .. } => matches!(*status, 408 | 409 | 429) || *status >= 500,
+            LlmError::Refused(_) | LlmError::Setup(_) => false,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            LlmError::Status { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 }
 
-/// One request: a system part, a user part, and whether JSON is wanted.
+/// Who said a turn of the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Turn {
+    pub role: Role,
+    pub content: String,
+}
+
+impl Turn {
+    pub fn user(content: impl Into<String>) -> Turn {
+        Turn {
+            role: Role::User,
+            content: content.into(),
+        }
+    }
+
+    pub fn assistant(content: impl Into<String>) -> Turn {
+        Turn {
+            role: Role::Assistant,
+            content: content.into(),
+        }
+    }
+}
+
+/// The JSON shape a task wants back, as a JSON Schema. Written so that OpenAI's strict mode
+/// accepts it: every property required (optional ones nullable), no additional properties.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputSchema {
+    /// `[a-zA-Z0-9_-]+`: the schema name (OpenAI) or tool name (Anthropic).
+    pub name: &'static str,
+    pub description: &'static str,
+    pub schema: serde_json::Value,
+}
+
+/// One request: a system part, the conversation so far, and the shape wanted back.
 #[derive(Debug, Clone)]
 pub struct ChatRequest {
     pub system: String,
-    pub user: String,
-    pub json: bool,
+    /// Starts with the user's turn; a re-ask adds the model's reply and a correction.
+    pub turns: Vec<Turn>,
+    /// None: free text.
+    pub schema: Option<Arc<OutputSchema>>,
+}
+
+impl ChatRequest {
+    pub fn new(system: impl Into<String>, user: impl Into<String>) -> ChatRequest {
+        ChatRequest {
+            system: system.into(),
+            turns: vec![Turn::user(user)],
+            schema: None,
+        }
+    }
+
+    pub fn with_schema(mut self, schema: Arc<OutputSchema>) -> ChatRequest {
+        self.schema = Some(schema);
+        self
+    }
+
+    /// The first user turn: the prompt itself.
+    pub fn user(&self) -> &str {
+        self.turns
+            .iter()
+            .find(|t| t.role == Role::User)
+            .map(|t| t.content.as_str())
+            .unwrap_or_default()
+    }
+}
+
+/// Tokens one reply used, normalised across providers: `prompt_tokens` counts every input
+/// token, `cached_tokens` the part of them served from the provider's prompt cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub output_tokens: u64,
+    pub cached_tokens: u64,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct ChatReply {
+    /// The text, or for a tool call the tool's input as JSON text.
     pub content: String,
-    pub prompt_tokens: Option<u64>,
-    pub completion_tokens: Option<u64>,
-    pub finish_reason: Option<String>,
+    /// None when the server reports no usage (some compatible servers).
+    pub usage: Option<Usage>,
+    /// The reply stopped at the output token limit, so it is probably incomplete.
+    pub truncated: bool,
+    /// The model that answered, as the server names it (falls back to the requested one).
+    pub model: String,
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Any model Critic can ask. Providers implement this; the pipeline sees only this.
+/// One model behind one endpoint. Implementations make exactly one HTTP call per
+/// `complete`; retries, fallbacks and limits live in [`Llm`].
 pub trait ChatModel: Send + Sync {
     fn complete<'a>(
         &'a self,
@@ -59,137 +171,84 @@ pub trait ChatModel: Send + Sync {
     ) -> BoxFuture<'a, Result<ChatReply, LlmError>>;
     /// `provider/model`, for the summary and logs.
     fn describe(&self) -> String;
+    /// The model name as configured (for prices and token counting).
+    fn model(&self) -> &str;
 }
 
-/// OpenAI Chat Completions, and the servers that copy it (Ollama, vLLM, llama.cpp, LiteLLM).
-pub struct OpenAiCompatible {
-    http: reqwest::Client,
-    endpoint: String,
-    model: String,
-    api_key: Option<SecretString>,
+/// The client for one configured endpoint.
+pub fn connect(endpoint: &Endpoint) -> Result<Arc<dyn ChatModel>, LlmError> {
+    Ok(match endpoint.provider {
+        ProviderKind::OpenaiCompatible | ProviderKind::Openai | ProviderKind::Azure => {
+            Arc::new(openai::ChatCompletions::new(endpoint)?)
+        }
+        ProviderKind::OpenaiResponses => Arc::new(responses::Responses::new(endpoint)?),
+        ProviderKind::Anthropic => Arc::new(anthropic::Messages::new(endpoint)?),
+    })
+}
+
+/// The HTTP client every provider uses: the endpoint's timeout for the whole call.
+pub(crate) fn http_client(endpoint: &Endpoint) -> Result<reqwest::Client, LlmError> {
+    reqwest::Client::builder()
+        .timeout(endpoint.timeout)
+        .connect_timeout(Duration::from_secs(10).min(endpoint.timeout))
+        .build()
+        .map_err(|e| LlmError::Setup(e.to_string()))
+}
+
+/// Maps a reqwest failure: a timeout is its own error so the retry policy and the job
+/// record say what happened.
+pub(crate) fn transport_error(e: reqwest::Error, timeout: Duration) -> LlmError {
+    if e.is_timeout() {
+        LlmError::Timeout(timeout)
+    } else if e.is_decode() || e.is_body() {
+        LlmError::BadReply(format!("reply body cut short: {e}"))
+    } else {
+        LlmError::Transport(e.to_string())
+    }
+}
+
+/// Reads a response: the body on success, a [`LlmError::Status`] with the provider's error
+/// message and `Retry-After` otherwise.
+pub(crate) async fn read_body(
+    resp: reqwest::Response,
     timeout: Duration,
-    max_tokens: u32,
-    temperature: f32,
+) -> Result<String, LlmError> {
+    let status = resp.status();
+    let retry_after = retry::parse_retry_after(resp.headers());
+    let text = resp.text().await.map_err(|e| transport_error(e, timeout))?;
+    if status.is_success() {
+        return Ok(text);
+    }
+    Err(LlmError::Status {
+        status: status.as_u16(),
+        message: error_message(&text),
+        retry_after,
+    })
 }
 
-impl OpenAiCompatible {
-    pub fn new(settings: &LlmSettings, api_key: Option<SecretString>) -> Result<Self, LlmError> {
-        let timeout = Duration::from_secs(settings.timeout_secs);
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| LlmError::Transport(e.to_string()))?;
-        Ok(OpenAiCompatible {
-            http,
-            endpoint: format!(
-                "{}/chat/completions",
-                settings.base_url.as_str().trim_end_matches('/')
-            ),
-            model: settings.model.clone(),
-            api_key,
-            timeout,
-            max_tokens: settings.max_output_tokens,
-            temperature: settings.temperature,
-        })
-    }
-
-    async fn call(&self, request: &ChatRequest) -> Result<ChatReply, LlmError> {
-        let mut body = serde_json::json!({
-            "model": self.model,
-            "messages": [
-                {"role": "system", "content": request.system},
-                {"role": "user", "content": request.user},
-            ],
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-        });
-        if request.json {
-            body["response_format"] = serde_json::json!({"type": "json_object"});
-        }
-        let mut req = self.http.post(&self.endpoint).json(&body);
-        if let Some(key) = &self.api_key {
-            req = req.bearer_auth(key.expose_secret());
-        }
-        let resp = req.send().await.map_err(|e| self.transport(e))?;
-        let status = resp.status();
-        let text = resp.text().await.map_err(|e| self.transport(e))?;
-        if !status.is_success() {
-            return Err(LlmError::Status {
-                status: status.as_u16(),
-                body: truncate(&text, 500),
-            });
-        }
-        let parsed: CompletionResponse = serde_json::from_str(&text).map_err(|e| {
-            LlmError::BadReply(format!(
-                "not a chat completion ({e}): {}",
-                truncate(&text, 200)
-            ))
-        })?;
-        let choice = parsed
-            .choices
-            .into_iter()
-            .next()
-            .ok_or_else(|| LlmError::BadReply("no choices in reply".into()))?;
-        Ok(ChatReply {
-            content: choice.message.content.unwrap_or_default(),
-            prompt_tokens: parsed.usage.as_ref().map(|u| u.prompt_tokens),
-            completion_tokens: parsed.usage.as_ref().map(|u| u.completion_tokens),
-            finish_reason: choice.finish_reason,
-        })
-    }
-
-    fn transport(&self, e: reqwest::Error) -> LlmError {
-        if e.is_timeout() {
-            LlmError::Timeout(self.timeout)
-        } else {
-            LlmError::Transport(e.to_string())
+/// The human part of an error body, whichever provider wrote it: OpenAI and OpenRouter
+/// (`{"error": {"message"}}`), Anthropic (`{"type": "error", "error": {"type", "message"}}`),
+/// Ollama and llama.cpp (`{"error": "..."}`), vLLM (`{"message"}`), or plain text.
+pub(crate) fn error_message(body: &str) -> String {
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
+        let err = &v["error"];
+        let message = err["message"]
+            .as_str()
+            .or_else(|| err.as_str())
+            .or_else(|| v["message"].as_str())
+            .or_else(|| v["detail"].as_str());
+        if let Some(m) = message {
+            let kind = err["type"].as_str().or_else(|| err["code"].as_str());
+            return match kind {
+                Some(k) if !m.contains(k) => truncate(&format!("{k}: {m}"), 500),
+                _ => truncate(m, 500),
+            };
         }
     }
+    truncate(body.trim(), 500)
 }
 
-impl ChatModel for OpenAiCompatible {
-    fn complete<'a>(
-        &'a self,
-        request: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatReply, LlmError>> {
-        Box::pin(self.call(request))
-    }
-
-    fn describe(&self) -> String {
-        format!("openai-compatible/{}", self.model)
-    }
-}
-
-#[derive(Deserialize)]
-struct CompletionResponse {
-    choices: Vec<Choice>,
-    #[serde(default)]
-    usage: Option<Usage>,
-}
-
-#[derive(Deserialize)]
-struct Choice {
-    message: Message,
-    #[serde(default)]
-    finish_reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Message {
-    #[serde(default)]
-    content: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Usage {
-    #[serde(default)]
-    prompt_tokens: u64,
-    #[serde(default)]
-    completion_tokens: u64,
-}
-
-fn truncate(s: &str, max: usize) -> String {
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }
@@ -200,82 +259,54 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
-/// Finds the JSON object in a reply: the whole text, a fenced block, or the outermost
-/// `{...}` inside surrounding chatter.
-pub fn extract_json(text: &str) -> Result<serde_json::Value, LlmError> {
-    let trimmed = text.trim();
-    if let Ok(v) = serde_json::from_str::<serde_json::Value>(trimmed) {
-        return Ok(v);
-    }
-    if let Some(start) = trimmed.find("```") {
-        let after = &trimmed[start + 3..];
-        let after = after
-            .split_once('\n')
-            .map(|(_, rest)| rest)
-            .unwrap_or(after);
-        if let Some(end) = after.find("```")
-            && let Ok(v) = serde_json::from_str(after[..end].trim())
-        {
-            return Ok(v);
-        }
-    }
-    if let (Some(start), Some(end)) = (trimmed.find('{'), trimmed.rfind('}'))
-        && start < end
-        && let Ok(v) = serde_json::from_str(&trimmed[start..=end])
-    {
-        return Ok(v);
-    }
-    Err(LlmError::BadReply(format!(
-        "no JSON object in reply: {}",
-        truncate(trimmed, 200)
-    )))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn extracts_json_from_chatter_and_fences() {
-        for text in [
-            r#"{"a":1}"#,
-            "```json\n{\"a\":1}\n```",
-            "Sure! Here is the review:\n```\n{\"a\":1}\n```\nHope it helps.",
-            "Here you go: {\"a\":1} -- done",
-        ] {
-            assert_eq!(extract_json(text).expect(text)["a"], 1, "{text}");
+    fn transient_errors() {
+        let status = |s| LlmError::Status {
+            status: s,
+            message: String::new(),
+            retry_after: None,
+        };
+        for s in [408, 409, 429, 500, 502, 503, 529] {
+            assert!(status(s).is_transient(), "{s}");
         }
-        assert!(matches!(
-            extract_json("I cannot help with that"),
-            Err(LlmError::BadReply(_))
-        ));
-        assert!(extract_json("{\"a\": ").is_err());
+        for s in [400, 401, 403, 404, 422] {
+            assert!(!status(s).is_transient(), "{s}");
+        }
+        assert!(LlmError::Timeout(Duration::from_secs(1)).is_transient());
+        assert!(LlmError::Transport("reset".into()).is_transient());
+        assert!(!LlmError::Refused("no".into()).is_transient());
     }
 
     #[test]
-    fn transient_errors() {
-        assert!(
-            LlmError::Status {
-                status: 503,
-                body: String::new()
-            }
-            .is_transient()
-        );
-        assert!(
-            LlmError::Status {
-                status: 429,
-                body: String::new()
-            }
-            .is_transient()
-        );
-        assert!(
-            !LlmError::Status {
-                status: 401,
-                body: String::new()
-            }
-            .is_transient()
-        );
-        assert!(LlmError::Timeout(Duration::from_secs(1)).is_transient());
+    fn error_messages_of_every_provider() {
+        for (body, want) in [
+            (
+                r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#,
+                "invalid_request_error: Incorrect API key provided",
+            ),
+            (
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+                "overloaded_error: Overloaded",
+            ),
+            (
+                r#"{"error":"model \"llama9\" not found, try pulling it first"}"#,
+                "model \"llama9\" not found, try pulling it first",
+            ),
+            (
+                r#"{"object":"error","message":"The model `x` does not exist.","type":"NotFoundError","code":404}"#,
+                "The model `x` does not exist.",
+            ),
+            (
+                "<html>502 Bad Gateway</html>",
+                "<html>502 Bad Gateway</html>",
+            ),
+        ] {
+            assert_eq!(error_message(body), want, "{body}");
+        }
     }
 
     #[test]

@@ -70,6 +70,27 @@ pub struct JobRecord {
     pub state: String,
     pub attempts: i64,
     pub last_error: Option<String>,
+    /// How a finished job ended.
+    pub result: Option<String>,
+}
+
+/// Tokens and cost summed over some model calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UsageTotals {
+    pub calls: i64,
+    pub prompt_tokens: i64,
+    pub output_tokens: i64,
+    pub cached_tokens: i64,
+    pub cost_micros: i64,
+}
+
+/// Where a job's model calls are booked.
+#[derive(Debug, Clone)]
+pub struct UsageOwner<'a> {
+    pub job_id: Option<i64>,
+    pub installation_id: u64,
+    pub repo: &'a str,
+    pub number: u64,
 }
 
 /// A review Critic posted.
@@ -329,15 +350,21 @@ impl Store {
 
     /// Marks a claimed job finished. Returns false if the lease was lost meanwhile
     /// (another worker reclaimed it), in which case nothing changes.
-    pub async fn finish(&self, job: &ClaimedJob, final_state: &str) -> Result<bool, StoreError> {
+    pub async fn finish(
+        &self,
+        job: &ClaimedJob,
+        final_state: &str,
+        result: &str,
+    ) -> Result<bool, StoreError> {
         let n = sqlx::query(
-            "UPDATE jobs SET state = $1, lease_until = NULL, updated_at = $2 \
+            "UPDATE jobs SET state = $1, lease_until = NULL, updated_at = $2, result = $5 \
              WHERE id = $3 AND state = 'running' AND attempts = $4",
         )
         .bind(final_state)
         .bind(now_ms())
         .bind(job.id)
         .bind(job.attempts)
+        .bind(result)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -394,7 +421,7 @@ impl Store {
 
     pub async fn job(&self, id: i64) -> Result<Option<JobRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, kind, dedupe_key, state, attempts, last_error FROM jobs WHERE id = $1",
+            "SELECT id, kind, dedupe_key, state, attempts, last_error, result FROM jobs WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -404,7 +431,7 @@ impl Store {
 
     pub async fn jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, kind, dedupe_key, state, attempts, last_error FROM jobs ORDER BY id",
+            "SELECT id, kind, dedupe_key, state, attempts, last_error, result FROM jobs ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -435,6 +462,125 @@ impl Store {
             Some(r) => r.try_get("last_reviewed_sha")?,
             None => None,
         })
+    }
+
+    /// Books model calls (failed jobs' calls too: they were paid for).
+    pub async fn record_usage(
+        &self,
+        owner: &UsageOwner<'_>,
+        calls: &[crate::llm::Spent],
+    ) -> Result<(), StoreError> {
+        if calls.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        for c in calls {
+            sqlx::query(
+                "INSERT INTO llm_usage (job_id, installation_id, repo, number, task, endpoint, model, \
+                 prompt_tokens, output_tokens, cached_tokens, cost_micros, estimated, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )
+            .bind(owner.job_id)
+            .bind(owner.installation_id as i64)
+            .bind(owner.repo)
+            .bind(owner.number as i64)
+            .bind(c.task)
+            .bind(&c.endpoint)
+            .bind(&c.model)
+            .bind(c.usage.prompt_tokens as i64)
+            .bind(c.usage.output_tokens as i64)
+            .bind(c.usage.cached_tokens as i64)
+            .bind(c.cost_micros)
+            .bind(i64::from(c.estimated))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// What one installation's calls cost since `since_ms` (the budget's month).
+    pub async fn installation_usage_since(
+        &self,
+        installation_id: u64,
+        since_ms: i64,
+    ) -> Result<UsageTotals, StoreError> {
+        self.usage_totals(
+            "WHERE installation_id = $1 AND created_at >= $2",
+            &[installation_id as i64, since_ms],
+        )
+        .await
+    }
+
+    /// What all of a pull request's calls cost.
+    pub async fn pr_usage(&self, repo: &str, number: u64) -> Result<UsageTotals, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {USAGE_SUMS} FROM llm_usage WHERE repo = $1 AND number = $2"
+        ))
+        .bind(repo)
+        .bind(number as i64)
+        .fetch_one(&self.pool)
+        .await?;
+        usage_totals(&row)
+    }
+
+    /// What one job's calls cost, over all its attempts.
+    pub async fn job_usage(&self, job_id: i64) -> Result<UsageTotals, StoreError> {
+        self.usage_totals("WHERE job_id = $1", &[job_id]).await
+    }
+
+    async fn usage_totals(&self, filter: &str, binds: &[i64]) -> Result<UsageTotals, StoreError> {
+        let sql = format!("SELECT {USAGE_SUMS} FROM llm_usage {filter}");
+        let mut q = sqlx::query(&sql);
+        for b in binds {
+            q = q.bind(*b);
+        }
+        usage_totals(&q.fetch_one(&self.pool).await?)
+    }
+
+    /// Claims the right to post a once-only note; false when it was already claimed. A
+    /// caller whose post then fails gives it back with [`Store::release_notice`].
+    pub async fn claim_notice(
+        &self,
+        repo: &str,
+        number: u64,
+        kind: &str,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "INSERT INTO notices (repo, number, kind, notice_key, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (repo, number, kind, notice_key) DO NOTHING",
+        )
+        .bind(repo)
+        .bind(number as i64)
+        .bind(kind)
+        .bind(key)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    pub async fn release_notice(
+        &self,
+        repo: &str,
+        number: u64,
+        kind: &str,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM notices WHERE repo = $1 AND number = $2 AND kind = $3 AND notice_key = $4",
+        )
+        .bind(repo)
+        .bind(number as i64)
+        .bind(kind)
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Records a posted review and moves the PR's reviewed head forward, atomically.
@@ -686,6 +832,23 @@ async fn insert_job(
     Ok(row.try_get("id")?)
 }
 
+/// Postgres sums BIGINTs as NUMERIC, which the Any driver cannot read: cast back.
+const USAGE_SUMS: &str = "CAST(COUNT(*) AS BIGINT) AS calls, \
+     CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS prompt_tokens, \
+     CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT) AS output_tokens, \
+     CAST(COALESCE(SUM(cached_tokens), 0) AS BIGINT) AS cached_tokens, \
+     CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT) AS cost_micros";
+
+fn usage_totals(r: &sqlx::any::AnyRow) -> Result<UsageTotals, StoreError> {
+    Ok(UsageTotals {
+        calls: r.try_get("calls")?,
+        prompt_tokens: r.try_get("prompt_tokens")?,
+        output_tokens: r.try_get("output_tokens")?,
+        cached_tokens: r.try_get("cached_tokens")?,
+        cost_micros: r.try_get("cost_micros")?,
+    })
+}
+
 fn job_record(r: &sqlx::any::AnyRow) -> Result<JobRecord, StoreError> {
     Ok(JobRecord {
         id: r.try_get("id")?,
@@ -694,6 +857,7 @@ fn job_record(r: &sqlx::any::AnyRow) -> Result<JobRecord, StoreError> {
         state: r.try_get("state")?,
         attempts: r.try_get("attempts")?,
         last_error: r.try_get("last_error")?,
+        result: r.try_get("result")?,
     })
 }
 
@@ -814,10 +978,15 @@ mod tests {
             ..claimed.clone()
         };
         assert!(
-            !store.finish(&stale, state::DONE).await.expect("finish"),
+            !store.finish(&stale, state::DONE, "").await.expect("finish"),
             "fenced"
         );
-        assert!(store.finish(&claimed, state::DONE).await.expect("finish"));
+        assert!(
+            store
+                .finish(&claimed, state::DONE, "ok")
+                .await
+                .expect("finish")
+        );
         assert_eq!(
             store.job(id).await.expect("job").expect("row").state,
             state::DONE
@@ -848,7 +1017,7 @@ mod tests {
                 .expect("claim")
                 .is_none()
         );
-        store.finish(&first, state::DONE).await.expect("finish");
+        store.finish(&first, state::DONE, "").await.expect("finish");
         let later = store
             .claim(Duration::from_secs(60))
             .await
@@ -916,12 +1085,15 @@ mod tests {
         assert_eq!(second.id, first.id);
         assert_eq!(second.attempts, 2);
         assert!(
-            !store.finish(&first, state::DONE).await.expect("old worker"),
+            !store
+                .finish(&first, state::DONE, "")
+                .await
+                .expect("old worker"),
             "old lease lost"
         );
         assert!(
             store
-                .finish(&second, state::DONE)
+                .finish(&second, state::DONE, "")
                 .await
                 .expect("new worker")
         );
@@ -1023,7 +1195,7 @@ mod tests {
             .await
             .expect("claim")
             .expect("job");
-        store.finish(&c, state::DONE).await.expect("finish");
+        store.finish(&c, state::DONE, "").await.expect("finish");
         let queued = store.enqueue(job("b")).await.expect("b");
         let (d, j) = store.prune(now_ms() + 1).await.expect("prune");
         assert_eq!((d, j), (1, 1));

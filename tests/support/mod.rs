@@ -4,3 +4,4 @@
 pub mod app;
 pub mod github;
 pub mod llm;
+pub mod wire;

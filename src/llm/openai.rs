@@ -1,0 +1,379 @@
+//! OpenAI Chat Completions, as spoken by OpenAI, Azure OpenAI and the servers that copy it
+//! (Ollama, vLLM, llama.cpp's server, LiteLLM, OpenRouter).
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{BoxFuture, ChatModel, ChatReply, ChatRequest, LlmError, Role, Usage, truncate};
+use crate::config::{Endpoint, ProviderKind, StructuredOutput};
+
+pub struct ChatCompletions {
+    http: reqwest::Client,
+    url: String,
+    provider: ProviderKind,
+    model: String,
+    api_key: Option<SecretString>,
+    timeout: Duration,
+    max_tokens: u32,
+    temperature: f32,
+    /// The structured-output mode in use; stepped down (schema, object, prompt) when a
+    /// compatible server rejects it, and remembered so later calls do not pay for it again.
+    structured: AtomicU8,
+}
+
+impl ChatCompletions {
+    pub fn new(endpoint: &Endpoint) -> Result<Self, LlmError> {
+        let base = endpoint.base_url.as_str().trim_end_matches('/');
+        let url = match endpoint.provider {
+            ProviderKind::Azure => {
+                let mut url = endpoint.base_url.clone();
+                url.path_segments_mut()
+                    .map_err(|()| LlmError::Setup("llm.base_url cannot be a base".into()))?
+                    .pop_if_empty()
+                    .extend([
+                        "openai",
+                        "deployments",
+                        &endpoint.model,
+                        "chat",
+                        "completions",
+                    ]);
+                url.query_pairs_mut()
+                    .append_pair("api-version", &endpoint.api_version);
+                url.to_string()
+            }
+            _ => format!("{base}/chat/completions"),
+        };
+        Ok(ChatCompletions {
+            http: super::http_client(endpoint)?,
+            url,
+            provider: endpoint.provider,
+            model: endpoint.model.clone(),
+            api_key: endpoint.api_key.clone(),
+            timeout: endpoint.timeout,
+            max_tokens: endpoint.max_output_tokens,
+            temperature: endpoint.temperature,
+            structured: AtomicU8::new(mode_code(endpoint.structured_output)),
+        })
+    }
+
+    /// The endpoint's URL (for logs and tests).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn body(&self, request: &ChatRequest, mode: StructuredOutput) -> Value {
+        let mut messages = vec![json!({"role": "system", "content": request.system})];
+        messages.extend(request.turns.iter().map(|t| {
+            json!({
+                "role": match t.role { Role::User => "user", Role::Assistant => "assistant" },
+                "content": t.content,
+            })
+        }));
+        let mut body = json!({ "messages": messages, "stream": false });
+        if self.provider != ProviderKind::Azure {
+            // Azure routes by deployment in the URL; the body's model is ignored there.
+            body["model"] = json!(self.model);
+        }
+        match self.provider {
+            // OpenAI deprecated `max_tokens`, and its reasoning models reject it.
+            ProviderKind::Openai | ProviderKind::Azure => {
+                body["max_completion_tokens"] = json!(self.max_tokens)
+            }
+            _ => body["max_tokens"] = json!(self.max_tokens),
+        }
+        if !is_reasoning_model(&self.model) {
+            // Reasoning models accept only their default temperature.
+            body["temperature"] = json!(self.temperature);
+        }
+        if let Some(schema) = &request.schema {
+            match mode {
+                StructuredOutput::JsonSchema => {
+                    body["response_format"] = json!({
+                        "type": "json_schema",
+                        "json_schema": {
+                            "name": schema.name,
+                            "description": schema.description,
+                            "schema": schema.schema,
+                            "strict": true,
+                        }
+                    })
+                }
+                StructuredOutput::JsonObject => {
+                    body["response_format"] = json!({"type": "json_object"})
+                }
+                StructuredOutput::Prompt => {}
+            }
+        }
+        body
+    }
+
+    async fn call(&self, request: &ChatRequest) -> Result<ChatReply, LlmError> {
+        loop {
+            let mode = code_mode(self.structured.load(Ordering::Relaxed));
+            match self.call_once(request, mode).await {
+                Err(LlmError::Status {
+                    status: 400 | 422,
+                    message,
+                    ..
+                }) if request.schema.is_some()
+                    && self.provider == ProviderKind::OpenaiCompatible
+                    && mode != StructuredOutput::Prompt
+                    && mentions_response_format(&message) =>
+                {
+                    let next = match mode {
+                        StructuredOutput::JsonSchema => StructuredOutput::JsonObject,
+                        _ => StructuredOutput::Prompt,
+                    };
+                    tracing::warn!(
+                        model = %self.model, from = ?mode, to = ?next, %message,
+                        "the server rejected the structured-output mode; stepping down"
+                    );
+                    self.structured.store(mode_code(next), Ordering::Relaxed);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn call_once(
+        &self,
+        request: &ChatRequest,
+        mode: StructuredOutput,
+    ) -> Result<ChatReply, LlmError> {
+        let mut req = self.http.post(&self.url).json(&self.body(request, mode));
+        if let Some(key) = &self.api_key {
+            req = match self.provider {
+                ProviderKind::Azure => req.header("api-key", key.expose_secret()),
+                _ => req.bearer_auth(key.expose_secret()),
+            };
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| super::transport_error(e, self.timeout))?;
+        let text = super::read_body(resp, self.timeout).await?;
+        parse_reply(&text, &self.model)
+    }
+}
+
+/// Reads a chat completion body.
+pub(crate) fn parse_reply(text: &str, requested_model: &str) -> Result<ChatReply, LlmError> {
+    let parsed: Completion = serde_json::from_str(text).map_err(|e| {
+        LlmError::BadReply(format!(
+            "not a chat completion ({e}): {}",
+            truncate(text, 200)
+        ))
+    })?;
+    // OpenRouter and some proxies answer 200 with an error object instead of choices.
+    if parsed.choices.is_empty() {
+        if let Some(err) = parsed.error {
+            let status = err
+                .code
+                .as_ref()
+                .and_then(Value::as_u64)
+                .and_then(|c| u16::try_from(c).ok())
+                .filter(|c| (400..600).contains(c))
+                .unwrap_or(502);
+            return Err(LlmError::Status {
+                status,
+                message: err
+                    .message
+                    .unwrap_or_else(|| "error without a message".into()),
+                retry_after: None,
+            });
+        }
+        return Err(LlmError::BadReply("no choices in reply".into()));
+    }
+    let choice = parsed.choices.into_iter().next().unwrap_or_default();
+    if let Some(refusal) = choice.message.refusal.filter(|r| !r.is_empty()) {
+        return Err(LlmError::Refused(refusal));
+    }
+    let finish = choice.finish_reason.as_deref().unwrap_or_default();
+    if finish == "content_filter" {
+        return Err(LlmError::Refused(
+            "the provider's content filter stopped the reply".into(),
+        ));
+    }
+    Ok(ChatReply {
+        content: choice.message.content.unwrap_or_default(),
+        usage: parsed.usage.map(|u| Usage {
+            prompt_tokens: u.prompt_tokens,
+            output_tokens: u.completion_tokens,
+            cached_tokens: u
+                .prompt_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0),
+        }),
+        truncated: finish == "length",
+        model: parsed
+            .model
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| requested_model.to_string()),
+    })
+}
+
+impl ChatModel for ChatCompletions {
+    fn complete<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatReply, LlmError>> {
+        Box::pin(self.call(request))
+    }
+
+    fn describe(&self) -> String {
+        format!("{}/{}", self.provider.label(), self.model)
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+}
+
+/// OpenAI's o-series and gpt-5 models take no `temperature`.
+pub(crate) fn is_reasoning_model(model: &str) -> bool {
+    let m = model.rsplit('/').next().unwrap_or(model);
+    m.starts_with("o1") || m.starts_with("o3") || m.starts_with("o4") || m.starts_with("gpt-5")
+}
+
+fn mentions_response_format(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("response_format") || m.contains("json_schema") || m.contains("response format")
+}
+
+fn mode_code(mode: StructuredOutput) -> u8 {
+    match mode {
+        StructuredOutput::JsonSchema => 0,
+        StructuredOutput::JsonObject => 1,
+        StructuredOutput::Prompt => 2,
+    }
+}
+
+fn code_mode(code: u8) -> StructuredOutput {
+    match code {
+        0 => StructuredOutput::JsonSchema,
+        1 => StructuredOutput::JsonObject,
+        _ => StructuredOutput::Prompt,
+    }
+}
+
+#[derive(Deserialize)]
+struct Completion {
+    #[serde(default)]
+    choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<CompletionUsage>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    error: Option<ErrorBody>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    code: Option<Value>,
+}
+
+#[derive(Deserialize, Default)]
+struct Choice {
+    #[serde(default)]
+    message: Message,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct Message {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CompletionUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+}
+
+#[derive(Deserialize)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_openais_documented_reply() {
+        let body = r#"{
+  "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
+  "object": "chat.completion",
+  "created": 1741569952,
+  "model": "gpt-4.1-2025-04-14",
+  "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello! How can I assist you today?", "refusal": null, "annotations": []}, "logprobs": null, "finish_reason": "stop"}],
+  "usage": {"prompt_tokens": 19, "completion_tokens": 10, "total_tokens": 29,
+    "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+    "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}},
+  "service_tier": "default"
+}"#;
+        let r = parse_reply(body, "gpt-4.1").expect("reply");
+        assert_eq!(r.content, "Hello! How can I assist you today?");
+        assert_eq!(
+            r.usage,
+            Some(Usage {
+                prompt_tokens: 19,
+                output_tokens: 10,
+                cached_tokens: 0
+            })
+        );
+        assert!(!r.truncated);
+        assert_eq!(r.model, "gpt-4.1-2025-04-14");
+    }
+
+    #[test]
+    fn length_refusal_no_usage_and_errors_in_200() {
+        let cut = r#"{"choices":[{"message":{"content":"{\"findings\":[{\"pa"},"finish_reason":"length"}]}"#;
+        let r = parse_reply(cut, "llama3").expect("reply");
+        assert!(r.truncated);
+        assert_eq!(r.usage, None, "compatible servers may send no usage");
+        assert_eq!(r.model, "llama3");
+        let refused = r#"{"choices":[{"message":{"content":null,"refusal":"I can't help with that."},"finish_reason":"stop"}]}"#;
+        assert!(matches!(
+            parse_reply(refused, "m"),
+            Err(LlmError::Refused(_))
+        ));
+        let openrouter =
+            r#"{"error":{"code":429,"message":"Rate limit exceeded: free-models-per-min"}}"#;
+        match parse_reply(openrouter, "m") {
+            Err(e @ LlmError::Status { status: 429, .. }) => assert!(e.is_transient()),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_reply("{\"choices\": [", "m"),
+            Err(LlmError::BadReply(_))
+        ));
+    }
+
+    #[test]
+    fn reasoning_models() {
+        for m in ["o1", "o3-mini", "o4-mini", "gpt-5", "openai/gpt-5-mini"] {
+            assert!(is_reasoning_model(m), "{m}");
+        }
+        for m in ["gpt-4.1", "gpt-4o", "qwen2.5-coder:7b"] {
+            assert!(!is_reasoning_model(m), "{m}");
+        }
+    }
+}

@@ -1,0 +1,832 @@
+//! [`Llm`]: the one way the pipeline asks a model. It picks the task's endpoint, holds the
+//! concurrency caps, retries transient failures with backoff, falls back down the chain,
+//! asks once more when a reply cannot be parsed, and meters every call.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use super::cost::{PriceTable, Spent, cost_micros};
+use super::retry::Backoff;
+use super::{
+    ChatModel, ChatReply, ChatRequest, LlmError, Meter, Turn, Usage, extract_json, truncate,
+};
+use crate::config::{DEFAULT_ENDPOINT_NAME, LlmConfig, ProviderKind};
+
+/// What a model is asked to do; each task has its own prompt, schema and endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Task {
+    Review,
+    Describe,
+    Improve,
+    Ask,
+    Tests,
+}
+
+impl Task {
+    pub const ALL: [Task; 5] = [
+        Task::Review,
+        Task::Describe,
+        Task::Improve,
+        Task::Ask,
+        Task::Tests,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Task::Review => "review",
+            Task::Describe => "describe",
+            Task::Improve => "improve",
+            Task::Ask => "ask",
+            Task::Tests => "tests",
+        }
+    }
+}
+
+/// Why no usable answer came back.
+#[derive(Debug, thiserror::Error)]
+pub enum AskError {
+    /// Every endpoint failed to answer at all; `transient` when trying later may work.
+    #[error("no model answered: {}", summary(.0))]
+    Failed(Vec<(String, LlmError)>),
+    /// A model answered, but even after being asked again its reply could not be used.
+    #[error("the model's reply could not be used ({model}): {reason}")]
+    Unusable { model: String, reason: String },
+}
+
+fn summary(errors: &[(String, LlmError)]) -> String {
+    errors
+        .iter()
+        .map(|(name, e)| format!("{name}: {e}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl AskError {
+    /// Worth running the job again later: some endpoint failed for a passing reason.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            AskError::Failed(errors) => errors.iter().any(|(_, e)| e.is_transient()),
+            AskError::Unusable { .. } => false,
+        }
+    }
+}
+
+/// A parsed answer and who gave it.
+#[derive(Debug, Clone)]
+pub struct Answer<T> {
+    pub value: T,
+    /// `provider/model` of the endpoint that answered.
+    pub model: String,
+}
+
+struct Slot {
+    name: String,
+    model: Arc<dyn ChatModel>,
+    provider: ProviderKind,
+    limit: Arc<Semaphore>,
+}
+
+/// The models of all configured endpoints, and the rules for using them.
+pub struct Llm {
+    slots: Vec<Slot>,
+    chains: HashMap<Task, Vec<usize>>,
+    installations: Mutex<HashMap<u64, Arc<Semaphore>>>,
+    per_installation: usize,
+    max_retries: u32,
+    max_retry_wait: Duration,
+    backoff: Backoff,
+    prices: PriceTable,
+}
+
+impl Llm {
+    pub fn new(config: &LlmConfig) -> Result<Llm, LlmError> {
+        let models = config
+            .endpoints
+            .iter()
+            .map(|e| {
+                Ok((
+                    e.name.clone(),
+                    e.provider,
+                    e.max_concurrent,
+                    super::connect(e)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, LlmError>>()?;
+        Ok(Self::with_models(config, models))
+    }
+
+    /// Like [`Llm::new`] with ready clients: (endpoint name, provider, concurrency cap, model).
+    pub fn with_models(
+        config: &LlmConfig,
+        models: Vec<(String, ProviderKind, usize, Arc<dyn ChatModel>)>,
+    ) -> Llm {
+        let slots: Vec<Slot> = models
+            .into_iter()
+            .map(|(name, provider, cap, model)| Slot {
+                name,
+                model,
+                provider,
+                limit: Arc::new(Semaphore::new(cap.max(1))),
+            })
+            .collect();
+        let index = |name: &str| slots.iter().position(|s| s.name == name);
+        let mut chains = HashMap::new();
+        for task in Task::ALL {
+            let primary = match task {
+                Task::Review => &config.tasks.review,
+                Task::Describe => &config.tasks.describe,
+                Task::Improve => &config.tasks.improve,
+                Task::Ask => &config.tasks.ask,
+                Task::Tests => &config.tasks.tests,
+            }
+            .as_deref()
+            .unwrap_or(DEFAULT_ENDPOINT_NAME);
+            let mut chain: Vec<usize> = Vec::new();
+            for name in std::iter::once(primary).chain(config.fallback.iter().map(String::as_str)) {
+                if let Some(i) = index(name)
+                    && !chain.contains(&i)
+                {
+                    chain.push(i);
+                }
+            }
+            if chain.is_empty() && !slots.is_empty() {
+                chain.push(0);
+            }
+            chains.insert(task, chain);
+        }
+        Llm {
+            slots,
+            chains,
+            installations: Mutex::new(HashMap::new()),
+            per_installation: config.max_concurrent_per_installation.max(1),
+            max_retries: config.max_retries,
+            max_retry_wait: config.max_retry_wait,
+            backoff: Backoff::default(),
+            prices: PriceTable::new(&config.prices),
+        }
+    }
+
+    /// Overrides the retry schedule (tests use short ones).
+    pub fn with_backoff(mut self, backoff: Backoff) -> Llm {
+        self.backoff = backoff;
+        self
+    }
+
+    /// `provider/model` of the endpoint a task tries first.
+    pub fn describe(&self, task: Task) -> String {
+        self.chain(task)
+            .first()
+            .map(|s| s.model.describe())
+            .unwrap_or_default()
+    }
+
+    /// The model name a task tries first (for token counting).
+    pub fn model_name(&self, task: Task) -> &str {
+        self.chain(task)
+            .first()
+            .map(|s| s.model.model())
+            .unwrap_or_default()
+    }
+
+    fn chain(&self, task: Task) -> Vec<&Slot> {
+        self.chains
+            .get(&task)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.slots[i])
+            .collect()
+    }
+
+    /// Asks for a JSON answer and parses it with `parse` (which also checks it: an `Err`
+    /// is the reason, shown to the model when it is asked again).
+    pub async fn ask<T>(
+        &self,
+        task: Task,
+        installation: u64,
+        request: &ChatRequest,
+        meter: &Meter,
+        parse: impl Fn(&serde_json::Value) -> Result<T, String>,
+    ) -> Result<Answer<T>, AskError> {
+        let mut failures = Vec::new();
+        let mut unusable = None;
+        for slot in self.chain(task) {
+            match self
+                .ask_slot(slot, task, installation, request, meter, &parse)
+                .await
+            {
+                Ok(value) => {
+                    return Ok(Answer {
+                        value,
+                        model: slot.model.describe(),
+                    });
+                }
+                Err(SlotError::Call(e)) => {
+                    tracing::warn!(endpoint = %slot.name, task = task.label(), error = %e, "model call failed");
+                    failures.push((slot.name.clone(), e));
+                }
+                Err(SlotError::Unusable(reason)) => {
+                    tracing::warn!(endpoint = %slot.name, task = task.label(), %reason, "model reply unusable after asking again");
+                    unusable.get_or_insert((slot.model.describe(), reason));
+                }
+            }
+        }
+        match unusable {
+            // A transient failure elsewhere is worth a later retry more than giving up.
+            Some(_) if failures.iter().any(|(_, e)| e.is_transient()) => {
+                Err(AskError::Failed(failures))
+            }
+            Some((model, reason)) => Err(AskError::Unusable { model, reason }),
+            None => Err(AskError::Failed(failures)),
+        }
+    }
+
+    async fn ask_slot<T>(
+        &self,
+        slot: &Slot,
+        task: Task,
+        installation: u64,
+        request: &ChatRequest,
+        meter: &Meter,
+        parse: &impl Fn(&serde_json::Value) -> Result<T, String>,
+    ) -> Result<T, SlotError> {
+        let mut request = request.clone();
+        let mut reason = String::new();
+        for round in 0..2 {
+            let reply = self
+                .call(slot, task, installation, &request, meter)
+                .await
+                .map_err(SlotError::Call)?;
+            let parsed = extract_json(&reply.content)
+                .map_err(|e| e.to_string())
+                .and_then(|v| parse(&v));
+            match parsed {
+                Ok(value) => return Ok(value),
+                Err(why) => {
+                    reason = if reply.truncated {
+                        format!("the reply was cut off at the output token limit ({why})")
+                    } else {
+                        why
+                    };
+                    if round == 0 {
+                        tracing::info!(endpoint = %slot.name, %reason, "asking the model again");
+                        request
+                            .turns
+                            .push(Turn::assistant(truncate(&reply.content, 8000)));
+                        request
+                            .turns
+                            .push(Turn::user(reask(&reason, reply.truncated)));
+                    }
+                }
+            }
+        }
+        Err(SlotError::Unusable(reason))
+    }
+
+    /// One call with retries; every reply is metered.
+    async fn call(
+        &self,
+        slot: &Slot,
+        task: Task,
+        installation: u64,
+        request: &ChatRequest,
+        meter: &Meter,
+    ) -> Result<ChatReply, LlmError> {
+        let per_installation = self.installation_limit(installation);
+        let mut attempt = 0;
+        loop {
+            let result = {
+                // Installation first, so one installation's queue cannot hold the
+                // endpoint's permits while it waits for its own.
+                let _install = per_installation.acquire().await;
+                let _endpoint = slot.limit.acquire().await;
+                slot.model.complete(request).await
+            };
+            match result {
+                Ok(reply) => {
+                    meter.record(self.spent(slot, task, request, &reply));
+                    return Ok(reply);
+                }
+                Err(e) if e.is_transient() && attempt < self.max_retries => {
+                    if let Some(wait) = e.retry_after()
+                        && wait > self.max_retry_wait
+                    {
+                        tracing::warn!(endpoint = %slot.name, ?wait, "server asks for a longer pause than llm.max_retry_wait_secs");
+                        return Err(e);
+                    }
+                    let delay = self.backoff.delay(attempt, e.retry_after());
+                    tracing::info!(endpoint = %slot.name, attempt, ?delay, error = %e, "retrying model call");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn installation_limit(&self, installation: u64) -> Arc<Semaphore> {
+        let mut map = self.installations.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(installation)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_installation)))
+            .clone()
+    }
+
+    fn spent(&self, slot: &Slot, task: Task, request: &ChatRequest, reply: &ChatReply) -> Spent {
+        let (usage, estimated) = match reply.usage {
+            Some(u) => (u, false),
+            // Roughly four characters a token: enough for budgets on servers that report
+            // nothing (those are mostly local and free anyway).
+            None => {
+                let prompt: usize = request.system.len()
+                    + request.turns.iter().map(|t| t.content.len()).sum::<usize>();
+                (
+                    Usage {
+                        prompt_tokens: (prompt / 4) as u64,
+                        output_tokens: (reply.content.len() / 4) as u64,
+                        cached_tokens: 0,
+                    },
+                    true,
+                )
+            }
+        };
+        let price = self
+            .prices
+            .price(slot.model.model())
+            .or_else(|| self.prices.price(&reply.model));
+        let unpriced = price.is_none() && slot.provider != ProviderKind::OpenaiCompatible;
+        if unpriced {
+            tracing::warn!(model = %slot.model.model(), "no price known for this model; its cost counts as 0 (set llm.prices)");
+        }
+        Spent {
+            endpoint: slot.name.clone(),
+            model: reply.model.clone(),
+            task: task.label(),
+            usage,
+            cost_micros: price.map(|p| cost_micros(&usage, &p)).unwrap_or(0),
+            estimated,
+            unpriced,
+        }
+    }
+}
+
+enum SlotError {
+    Call(LlmError),
+    Unusable(String),
+}
+
+/// The correction sent with the model's unusable reply.
+fn reask(reason: &str, truncated: bool) -> String {
+    let mut text = format!(
+        "Your reply could not be used: {reason}\n\nAnswer again with only the JSON object, exactly in the required shape, and nothing else."
+    );
+    if truncated {
+        text.push_str(" Your reply was cut off at the output limit: report fewer items and keep each one short.");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::config::Price;
+    use crate::config::llm::TaskModels;
+    use crate::llm::BoxFuture;
+
+    type Script = VecDeque<Result<ChatReply, LlmError>>;
+
+    /// An in-memory model: answers from a script, records requests and peak concurrency.
+    struct Scripted {
+        name: String,
+        script: Mutex<Script>,
+        requests: Mutex<Vec<ChatRequest>>,
+        in_flight: AtomicUsize,
+        peak: AtomicUsize,
+        delay: Duration,
+    }
+
+    impl Scripted {
+        fn new(name: &str, script: Vec<Result<ChatReply, LlmError>>) -> Arc<Scripted> {
+            Arc::new(Scripted {
+                name: name.into(),
+                script: Mutex::new(script.into()),
+                requests: Mutex::new(Vec::new()),
+                in_flight: AtomicUsize::new(0),
+                peak: AtomicUsize::new(0),
+                delay: Duration::ZERO,
+            })
+        }
+
+        fn slow(name: &str, delay: Duration) -> Arc<Scripted> {
+            let mut s = Scripted::new(name, Vec::new());
+            Arc::get_mut(&mut s).expect("fresh").delay = delay;
+            s
+        }
+
+        fn requests(&self) -> Vec<ChatRequest> {
+            self.requests.lock().expect("lock").clone()
+        }
+    }
+
+    impl ChatModel for Scripted {
+        fn complete<'a>(
+            &'a self,
+            request: &'a ChatRequest,
+        ) -> BoxFuture<'a, Result<ChatReply, LlmError>> {
+            Box::pin(async move {
+                self.requests.lock().expect("lock").push(request.clone());
+                let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                self.peak.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(self.delay).await;
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                self.script
+                    .lock()
+                    .expect("lock")
+                    .pop_front()
+                    .unwrap_or_else(|| Ok(reply("{\"ok\": true}")))
+            })
+        }
+
+        fn describe(&self) -> String {
+            format!("fake/{}", self.name)
+        }
+
+        fn model(&self) -> &str {
+            &self.name
+        }
+    }
+
+    fn reply(content: &str) -> ChatReply {
+        ChatReply {
+            content: content.into(),
+            usage: Some(Usage {
+                prompt_tokens: 1000,
+                output_tokens: 100,
+                cached_tokens: 0,
+            }),
+            truncated: false,
+            model: "gpt-4.1-2025-04-14".into(),
+        }
+    }
+
+    fn status(status: u16, retry_after: Option<Duration>) -> LlmError {
+        LlmError::Status {
+            status,
+            message: "scripted".into(),
+            retry_after,
+        }
+    }
+
+    fn config(fallback: &[&str]) -> LlmConfig {
+        LlmConfig {
+            endpoints: Vec::new(),
+            tasks: TaskModels {
+                describe: Some("cheap".into()),
+                ..TaskModels::default()
+            },
+            fallback: fallback.iter().map(|s| s.to_string()).collect(),
+            prices: Default::default(),
+            monthly_budget_usd: None,
+            max_concurrent_per_installation: 2,
+            max_retries: 3,
+            max_retry_wait: Duration::from_secs(60),
+            is_default: false,
+        }
+    }
+
+    fn llm(config: &LlmConfig, models: &[(&str, Arc<Scripted>)]) -> Llm {
+        Llm::with_models(
+            config,
+            models
+                .iter()
+                .map(|(name, m)| {
+                    let m: Arc<dyn ChatModel> = m.clone();
+                    (name.to_string(), ProviderKind::Openai, 8, m)
+                })
+                .collect(),
+        )
+    }
+
+    fn ok_json(v: &serde_json::Value) -> Result<serde_json::Value, String> {
+        match v.get("ok") {
+            Some(_) => Ok(v.clone()),
+            None => Err("reply has no `ok` field".into()),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn honours_retry_after_then_succeeds() {
+        let m = Scripted::new(
+            "gpt-4.1",
+            vec![
+                Err(status(429, Some(Duration::from_secs(20)))),
+                Err(status(529, None)),
+                Ok(reply("{\"ok\": 1}")),
+            ],
+        );
+        let llm = llm(&config(&[]), &[("default", m.clone())]);
+        let meter = Meter::new();
+        let start = tokio::time::Instant::now();
+        let answer = llm
+            .ask(
+                Task::Review,
+                1,
+                &ChatRequest::new("s", "u"),
+                &meter,
+                ok_json,
+            )
+            .await
+            .expect("answer");
+        let waited = start.elapsed();
+        // 20 s asked for (plus at most 250 ms jitter), then one backoff of at most 1 s.
+        assert!(waited >= Duration::from_secs(20), "{waited:?}");
+        assert!(waited <= Duration::from_millis(21_250), "{waited:?}");
+        assert_eq!(answer.value["ok"], 1);
+        assert_eq!(answer.model, "fake/gpt-4.1");
+        assert_eq!(m.requests().len(), 3);
+        // Only the successful call used tokens; it is priced from the built-in table.
+        let calls = meter.calls();
+        assert_eq!(calls.len(), 1);
+        // 1000 * $2 + 100 * $8 per million = 2800 micro-USD.
+        assert_eq!(calls[0].cost_micros, 2800);
+        assert_eq!(calls[0].task, "review");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn backoff_grows_and_gives_up_as_transient() {
+        let m = Scripted::new("m", (0..10).map(|_| Err(status(503, None))).collect());
+        let llm = llm(&config(&[]), &[("default", m.clone())]).with_backoff(Backoff {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(30),
+        });
+        let start = tokio::time::Instant::now();
+        let err = llm
+            .ask(
+                Task::Review,
+                1,
+                &ChatRequest::new("s", "u"),
+                &Meter::new(),
+                ok_json,
+            )
+            .await
+            .expect_err("always 503");
+        // Three retries: waits within [1/4, 1] * 1, 2 and 4 s.
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(1750) && waited <= Duration::from_secs(7),
+            "{waited:?}"
+        );
+        assert_eq!(m.requests().len(), 4, "one call and three retries");
+        assert!(err.is_transient(), "{err}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_retry_after_is_not_waited_for_and_the_fallback_answers() {
+        let primary = Scripted::new(
+            "big",
+            vec![Err(status(429, Some(Duration::from_secs(3600))))],
+        );
+        let local = Scripted::new("local", vec![Ok(reply("{\"ok\": \"local\"}"))]);
+        let llm = llm(
+            &config(&["local"]),
+            &[("default", primary.clone()), ("local", local.clone())],
+        );
+        let start = tokio::time::Instant::now();
+        let answer = llm
+            .ask(
+                Task::Review,
+                1,
+                &ChatRequest::new("s", "u"),
+                &Meter::new(),
+                ok_json,
+            )
+            .await
+            .expect("fallback");
+        assert!(start.elapsed() < Duration::from_secs(1));
+        assert_eq!(answer.value["ok"], "local");
+        assert_eq!(answer.model, "fake/local");
+        assert_eq!(primary.requests().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_errors_are_not_retried_but_fall_back() {
+        let primary = Scripted::new("gone", vec![Err(status(404, None))]);
+        let other = Scripted::new("other", vec![Err(status(401, None))]);
+        let llm = llm(
+            &config(&["other"]),
+            &[("default", primary.clone()), ("other", other.clone())],
+        );
+        let err = llm
+            .ask(
+                Task::Review,
+                1,
+                &ChatRequest::new("s", "u"),
+                &Meter::new(),
+                ok_json,
+            )
+            .await
+            .expect_err("both fail");
+        assert_eq!(primary.requests().len(), 1);
+        assert_eq!(other.requests().len(), 1);
+        assert!(!err.is_transient());
+        let text = err.to_string();
+        assert!(
+            text.contains("default: ") && text.contains("other: "),
+            "{text}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tasks_use_their_endpoint() {
+        let big = Scripted::new("big", Vec::new());
+        let cheap = Scripted::new("cheap", Vec::new());
+        let llm = llm(
+            &config(&[]),
+            &[("default", big.clone()), ("cheap", cheap.clone())],
+        );
+        let meter = Meter::new();
+        llm.ask(
+            Task::Describe,
+            1,
+            &ChatRequest::new("s", "u"),
+            &meter,
+            ok_json,
+        )
+        .await
+        .expect("describe");
+        llm.ask(
+            Task::Review,
+            1,
+            &ChatRequest::new("s", "u"),
+            &meter,
+            ok_json,
+        )
+        .await
+        .expect("review");
+        assert_eq!((big.requests().len(), cheap.requests().len()), (1, 1));
+        assert_eq!(llm.describe(Task::Describe), "fake/cheap");
+        assert_eq!(llm.model_name(Task::Review), "big");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unparseable_reply_is_asked_again_with_the_reason() {
+        let m = Scripted::new(
+            "m",
+            vec![
+                Ok(reply("Sure! The code looks great.")),
+                Ok(reply("```json\n{\"ok\": 2}\n```")),
+            ],
+        );
+        let llm = llm(&config(&[]), &[("default", m.clone())]);
+        let meter = Meter::new();
+        let answer = llm
+            .ask(
+                Task::Review,
+                1,
+                &ChatRequest::new("s", "review this"),
+                &meter,
+                ok_json,
+            )
+            .await
+            .expect("second reply parses");
+        assert_eq!(answer.value["ok"], 2);
+        let second = &m.requests()[1];
+        assert_eq!(second.turns.len(), 3);
+        assert_eq!(second.turns[0], Turn::user("review this"));
+        assert_eq!(
+            second.turns[1],
+            Turn::assistant("Sure! The code looks great.")
+        );
+        assert!(
+            second.turns[2].content.contains("no JSON object"),
+            "{:?}",
+            second.turns[2]
+        );
+        assert_eq!(meter.calls().len(), 2, "both calls were paid for");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn twice_unusable_is_a_permanent_unusable_error() {
+        let mut cut = reply("{\"ok\": [1, 2,");
+        cut.truncated = true;
+        let m = Scripted::new("m", vec![Ok(cut), Ok(reply("{\"nope\": 1}"))]);
+        let llm = llm(&config(&[]), &[("default", m.clone())]);
+        let err = llm
+            .ask(
+                Task::Review,
+                1,
+                &ChatRequest::new("s", "u"),
+                &Meter::new(),
+                ok_json,
+            )
+            .await
+            .expect_err("unusable");
+        match &err {
+            AskError::Unusable { model, reason } => {
+                assert_eq!(model, "fake/m");
+                assert!(reason.contains("no `ok` field"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!err.is_transient());
+        let correction = &m.requests()[1].turns[2].content;
+        assert!(
+            correction.contains("cut off at the output limit"),
+            "{correction}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrency_is_capped_per_installation_and_per_endpoint() {
+        let m = Scripted::slow("m", Duration::from_secs(1));
+        let llm = Arc::new(llm(&config(&[]), &[("default", m.clone())]));
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..6u64 {
+            let llm = llm.clone();
+            // Installation 1 asks five times at once; installation 2 once.
+            let installation = if i == 5 { 2 } else { 1 };
+            set.spawn(async move {
+                llm.ask(
+                    Task::Review,
+                    installation,
+                    &ChatRequest::new("s", "u"),
+                    &Meter::new(),
+                    ok_json,
+                )
+                .await
+                .map(|_| ())
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r.expect("task").expect("answer");
+        }
+        // Two for installation 1 (its cap) plus one for installation 2.
+        assert_eq!(m.peak.load(Ordering::SeqCst), 3);
+
+        let mut config = config(&[]);
+        config.max_concurrent_per_installation = 100;
+        let m = Scripted::slow("m", Duration::from_secs(1));
+        let dyn_m: Arc<dyn ChatModel> = m.clone();
+        let llm = Arc::new(Llm::with_models(
+            &config,
+            vec![("default".into(), ProviderKind::Openai, 3, dyn_m)],
+        ));
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..8u64 {
+            let llm = llm.clone();
+            set.spawn(async move {
+                llm.ask(
+                    Task::Review,
+                    i,
+                    &ChatRequest::new("s", "u"),
+                    &Meter::new(),
+                    ok_json,
+                )
+                .await
+                .map(|_| ())
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r.expect("task").expect("answer");
+        }
+        assert_eq!(m.peak.load(Ordering::SeqCst), 3, "the endpoint's cap");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn metering_estimates_missing_usage_and_prices_from_settings() {
+        let mut no_usage = reply("{\"ok\": true}");
+        no_usage.usage = None;
+        no_usage.model = "my-model".into();
+        let m = Scripted::new("my-model", vec![Ok(no_usage)]);
+        let mut config = config(&[]);
+        config.prices.insert(
+            "my-model".into(),
+            Price {
+                input: 1000.0,
+                output: 1000.0,
+                cached_input: None,
+            },
+        );
+        let llm = llm(&config, &[("default", m)]);
+        let meter = Meter::new();
+        llm.ask(
+            Task::Review,
+            1,
+            &ChatRequest::new("s".repeat(400), "u".repeat(400)),
+            &meter,
+            ok_json,
+        )
+        .await
+        .expect("answer");
+        let call = &meter.calls()[0];
+        assert!(call.estimated);
+        assert_eq!(call.usage.prompt_tokens, 200);
+        assert_eq!(call.usage.output_tokens, 3);
+        assert_eq!(call.cost_micros, 203_000);
+        assert!(!call.unpriced);
+    }
+}

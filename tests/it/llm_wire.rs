@@ -1,0 +1,243 @@
+//! Each provider against a local server speaking its wire format: the request Critic sends
+//! (URL, headers, body) and how it reads documented replies and errors.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use critic::config::{Endpoint, ProviderKind, StructuredOutput};
+use critic::llm::{ChatModel, ChatRequest, LlmError, OutputSchema, connect};
+use serde_json::json;
+
+use crate::support::wire::{Scripted, WireFake};
+
+pub fn endpoint(provider: ProviderKind, base_url: &str, model: &str) -> Endpoint {
+    Endpoint {
+        name: "default".into(),
+        provider,
+        base_url: base_url.parse().expect("url"),
+        model: model.into(),
+        api_key: Some("sk-test-key".to_string().into()),
+        api_version: "2024-10-21".into(),
+        structured_output: StructuredOutput::JsonSchema,
+        timeout: Duration::from_secs(5),
+        max_output_tokens: 1000,
+        temperature: 0.1,
+        max_concurrent: 4,
+    }
+}
+
+pub fn schema() -> Arc<OutputSchema> {
+    Arc::new(OutputSchema {
+        name: "review",
+        description: "Findings",
+        schema: json!({"type": "object", "additionalProperties": false, "required": ["findings"],
+            "properties": {"findings": {"type": "array", "items": {"type": "string"}}}}),
+    })
+}
+
+pub fn request() -> ChatRequest {
+    ChatRequest::new("You are a reviewer.", "Review this.").with_schema(schema())
+}
+
+pub fn model(e: &Endpoint) -> Arc<dyn ChatModel> {
+    connect(e).expect("client")
+}
+
+#[tokio::test]
+async fn openai_chat_request_shape_and_documented_reply() {
+    let fake = WireFake::start().await;
+    fake.push(Scripted::json(200, json!({
+        "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
+        "object": "chat.completion",
+        "created": 1741569952,
+        "model": "gpt-4.1-2025-04-14",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "{\"findings\": []}", "refusal": null, "annotations": []}, "logprobs": null, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 19, "completion_tokens": 10, "total_tokens": 29, "prompt_tokens_details": {"cached_tokens": 4, "audio_tokens": 0}},
+        "service_tier": "default"
+    })));
+    let m = model(&endpoint(
+        ProviderKind::Openai,
+        &format!("{}/v1", fake.url()),
+        "gpt-4.1",
+    ));
+    let reply = m.complete(&request()).await.expect("reply");
+    assert_eq!(reply.content, "{\"findings\": []}");
+    let usage = reply.usage.expect("usage");
+    assert_eq!(
+        (
+            usage.prompt_tokens,
+            usage.output_tokens,
+            usage.cached_tokens
+        ),
+        (19, 10, 4)
+    );
+    let got = &fake.received()[0];
+    assert_eq!(got.method, "POST");
+    assert_eq!(got.target, "/v1/chat/completions");
+    assert_eq!(got.header("authorization"), Some("Bearer sk-test-key"));
+    assert!(
+        got.header("content-type")
+            .is_some_and(|c| c.starts_with("application/json"))
+    );
+    let body = got.json();
+    assert_eq!(body["model"], "gpt-4.1");
+    assert_eq!(
+        body["messages"][0],
+        json!({"role": "system", "content": "You are a reviewer."})
+    );
+    assert_eq!(
+        body["messages"][1],
+        json!({"role": "user", "content": "Review this."})
+    );
+    assert_eq!(body["max_completion_tokens"], 1000);
+    assert!(body.get("max_tokens").is_none());
+    assert_eq!(body["response_format"]["type"], "json_schema");
+    assert_eq!(body["response_format"]["json_schema"]["name"], "review");
+    assert_eq!(body["response_format"]["json_schema"]["strict"], true);
+    assert_eq!(
+        body["response_format"]["json_schema"]["schema"],
+        schema().schema
+    );
+}
+
+#[tokio::test]
+async fn azure_uses_deployment_url_api_key_header_and_api_version() {
+    let fake = WireFake::start().await;
+    fake.push(Scripted::json(200, json!({
+        "id": "chatcmpl-6v7mkQj980V1yBec6ETrKPRqFjNw9",
+        "object": "chat.completion",
+        "created": 1679072642,
+        "model": "gpt-4o-2024-08-06",
+        "usage": {"prompt_tokens": 58, "completion_tokens": 68, "total_tokens": 126},
+        "choices": [{"message": {"role": "assistant", "content": "{\"findings\": [\"x\"]}"}, "finish_reason": "stop", "index": 0}]
+    })));
+    let m = model(&endpoint(
+        ProviderKind::Azure,
+        fake.url(),
+        "review-deployment",
+    ));
+    let reply = m.complete(&request()).await.expect("reply");
+    assert_eq!(reply.model, "gpt-4o-2024-08-06");
+    let got = &fake.received()[0];
+    assert_eq!(
+        got.path(),
+        "/openai/deployments/review-deployment/chat/completions"
+    );
+    assert_eq!(got.query(), "api-version=2024-10-21");
+    assert_eq!(got.header("api-key"), Some("sk-test-key"));
+    assert_eq!(
+        got.header("authorization"),
+        None,
+        "Azure keys go in api-key only"
+    );
+    assert!(got.json().get("model").is_none());
+}
+
+#[tokio::test]
+async fn compatible_server_without_schema_support_is_stepped_down_once() {
+    let fake = WireFake::start().await;
+    // llama.cpp-style rejection of an unsupported response_format, then plain success.
+    fake.push(Scripted::json(400, json!({"error": {"code": 400, "message": "response_format type json_schema is not supported", "type": "invalid_request_error"}})));
+    fake.push(Scripted::json(200, json!({"choices": [{"message": {"role": "assistant", "content": "{\"findings\": []}"}, "finish_reason": "stop"}]})));
+    fake.push(Scripted::json(200, json!({"choices": [{"message": {"role": "assistant", "content": "{\"findings\": []}"}, "finish_reason": "stop"}]})));
+    let m = model(&endpoint(
+        ProviderKind::OpenaiCompatible,
+        &format!("{}/v1", fake.url()),
+        "llama3",
+    ));
+    let reply = m.complete(&request()).await.expect("stepped down");
+    assert!(reply.usage.is_none(), "no usage from this server");
+    m.complete(&request()).await.expect("second call");
+    let got = fake.received();
+    assert_eq!(got.len(), 3, "the rejected mode is not tried again");
+    assert_eq!(got[0].json()["response_format"]["type"], "json_schema");
+    assert_eq!(got[1].json()["response_format"]["type"], "json_object");
+    assert_eq!(got[2].json()["response_format"]["type"], "json_object");
+    assert_eq!(
+        got[1].json()["max_tokens"],
+        1000,
+        "compatible servers get max_tokens"
+    );
+}
+
+#[tokio::test]
+async fn openai_errors_are_typed_with_retry_after() {
+    let fake = WireFake::start().await;
+    fake.push(Scripted::json(401, json!({"error": {"message": "Incorrect API key provided: sk-test-key.", "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}})));
+    fake.push(Scripted::json(404, json!({"error": {"message": "The model `gpt-9` does not exist or you do not have access to it.", "type": "invalid_request_error", "param": null, "code": "model_not_found"}})));
+    fake.push(Scripted::json(429, json!({"error": {"message": "Rate limit reached for gpt-4.1 in organization org-x on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000.", "type": "tokens", "param": null, "code": "rate_limit_exceeded"}})).header("retry-after", "3"));
+    fake.push(Scripted::json(500, json!({"error": {"message": "The server had an error while processing your request. Sorry about that!", "type": "server_error", "param": null, "code": null}})));
+    fake.push(Scripted::json(200, json!({"choices": [{"message": {"content": "{\"findings\": [\"a\", "}, "finish_reason": "length"}], "usage": {"prompt_tokens": 5, "completion_tokens": 1000}})));
+    fake.push(
+        Scripted::json(
+            200,
+            json!({"choices": [{"message": {"content": "{}"}, "finish_reason": "stop"}]}),
+        )
+        .cut(20),
+    );
+    fake.push(
+        Scripted::raw(502, "<html><body>502 Bad Gateway</body></html>")
+            .header("content-type", "text/html"),
+    );
+    let m = model(&endpoint(
+        ProviderKind::Openai,
+        &format!("{}/v1", fake.url()),
+        "gpt-4.1",
+    ));
+    let r = request();
+    match m.complete(&r).await {
+        Err(e @ LlmError::Status { status: 401, .. }) => {
+            assert!(!e.is_transient());
+            assert!(e.to_string().contains("Incorrect API key"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    match m.complete(&r).await {
+        Err(e @ LlmError::Status { status: 404, .. }) => {
+            assert!(e.to_string().contains("gpt-9"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+    match m.complete(&r).await {
+        Err(e @ LlmError::Status { status: 429, .. }) => {
+            assert!(e.is_transient());
+            assert_eq!(e.retry_after(), Some(Duration::from_secs(3)));
+        }
+        other => panic!("{other:?}"),
+    }
+    match m.complete(&r).await {
+        Err(e @ LlmError::Status { status: 500, .. }) => assert!(e.is_transient()),
+        other => panic!("{other:?}"),
+    }
+    let cut = m
+        .complete(&r)
+        .await
+        .expect("a reply cut by max tokens is still a reply");
+    assert!(cut.truncated);
+    match m.complete(&r).await {
+        Err(e) => assert!(e.is_transient(), "truncated body: {e:?}"),
+        Ok(r) => panic!("a truncated body must not parse: {r:?}"),
+    }
+    match m.complete(&r).await {
+        Err(e @ LlmError::Status { status: 502, .. }) => {
+            assert!(e.to_string().contains("Bad Gateway"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_slow_server_times_out() {
+    let fake = WireFake::start().await;
+    fake.push(Scripted::json(200, json!({})).delayed(Duration::from_secs(3)));
+    let mut e = endpoint(
+        ProviderKind::OpenaiCompatible,
+        &format!("{}/v1", fake.url()),
+        "m",
+    );
+    e.timeout = Duration::from_millis(300);
+    match model(&e).complete(&request()).await {
+        Err(e @ LlmError::Timeout(_)) => assert!(e.is_transient()),
+        other => panic!("{other:?}"),
+    }
+}

@@ -159,6 +159,9 @@ pub struct ReviewSettings {
     pub max_scope_lines: u32,
     /// Glob patterns of files never sent to the model (`docs/**`, `*.snap`).
     pub ignore: Vec<String>,
+    /// Extra instructions for every model prompt ("we use anyhow only in binaries"); they
+    /// come after Critic's safety rules and cannot replace them.
+    pub instructions: Option<String>,
 }
 
 const DEFAULTS: &str = r#"

@@ -11,7 +11,7 @@ use crate::github::{GitHubError, Installation, RepoName};
 use crate::llm::{AskError, Meter, Task};
 use crate::poster::{self, SummaryInput, review_marker};
 use crate::review::ReviewError;
-use crate::review::{self, PrFile, ReviewInput};
+use crate::review::{self, PrFile, PromptInput};
 use crate::store::PostedReview;
 use crate::store::UsageOwner;
 use std::collections::HashMap;
@@ -157,13 +157,15 @@ async fn review(
         .map(|(n, chunk)| {
             review::build_request(
                 &critic.prompts,
-                &ReviewInput {
+                &PromptInput {
                     repo: &repo,
                     title: &pr.title,
                     description: &description,
                     files: chunk,
                     part: (n + 1, parts),
                     not_shown: &not_shown,
+                    question: None,
+                    instructions: settings.review.instructions.as_deref(),
                 },
             )
         })

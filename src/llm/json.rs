@@ -3,12 +3,15 @@
 
 use super::{LlmError, truncate};
 
-/// The JSON object in `text`: the whole text, a fenced block, or the outermost `{...}`
-/// inside surrounding chatter; `<think>` blocks of reasoning models are skipped.
+/// The JSON in `text`: the whole text or a fenced block (an object, or a bare list some
+/// small models send), else the first `{...}` object inside surrounding chatter;
+/// `<think>` blocks of reasoning models are skipped.
 pub fn extract_json(text: &str) -> Result<serde_json::Value, LlmError> {
     let text = strip_thinking(text);
     let trimmed = text.trim();
-    if let Ok(v @ serde_json::Value::Object(_)) = serde_json::from_str(trimmed) {
+    if let Ok(v @ (serde_json::Value::Object(_) | serde_json::Value::Array(_))) =
+        serde_json::from_str(trimmed)
+    {
         return Ok(v);
     }
     let mut rest = trimmed;
@@ -19,7 +22,9 @@ pub fn extract_json(text: &str) -> Result<serde_json::Value, LlmError> {
             .map(|(_, body)| body)
             .unwrap_or(after);
         let Some(end) = body.find("```") else { break };
-        if let Ok(v @ serde_json::Value::Object(_)) = serde_json::from_str(body[..end].trim()) {
+        if let Ok(v @ (serde_json::Value::Object(_) | serde_json::Value::Array(_))) =
+            serde_json::from_str(body[..end].trim())
+        {
             return Ok(v);
         }
         rest = &body[end + 3..];
@@ -74,11 +79,21 @@ mod tests {
     }
 
     #[test]
+    fn a_bare_list_is_accepted_whole_or_fenced() {
+        assert!(extract_json("[1, 2]").expect("list").is_array());
+        assert!(
+            extract_json("```json\n[{\"a\": 1}]\n```")
+                .expect("list")
+                .is_array()
+        );
+    }
+
+    #[test]
     fn no_object_is_an_error() {
         for text in [
             "I cannot help with that",
             "{\"a\": ",
-            "[1, 2]",
+            "42",
             "",
             "```json\n```",
         ] {

@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 pub mod llm;
+pub mod repo;
 
 pub use llm::{
     DEFAULT_ENDPOINT_NAME, Endpoint, LlmConfig, LlmSettings, Price, ProviderKind, StructuredOutput,
@@ -162,6 +163,22 @@ pub struct ReviewSettings {
     /// Extra instructions for every model prompt ("we use anyhow only in binaries"); they
     /// come after Critic's safety rules and cannot replace them.
     pub instructions: Option<String>,
+    /// Review pull requests automatically when opened and on every push.
+    pub enabled: bool,
+    /// Skip pull requests opened by bots (logins ending in `[bot]`).
+    pub skip_bots: bool,
+    pub skip_authors: Vec<String>,
+    pub skip_labels: Vec<String>,
+    /// A pull request whose title contains one of these is not reviewed automatically.
+    pub skip_title_markers: Vec<String>,
+    /// Language of the comments (default: the model's, usually English).
+    pub language: Option<String>,
+    /// The lowest severity posted as a thread; lower ones are counted in the summary.
+    pub min_severity: crate::review::Severity,
+    /// Resolve a thread whose code a later push changed (after replying to it).
+    pub resolve_addressed: bool,
+    /// The "Critic" check run fails when a critical finding is posted (else it is neutral).
+    pub fail_on_critical: bool,
 }
 
 const DEFAULTS: &str = r#"
@@ -198,6 +215,14 @@ max_chunks = 4
 extra_lines = 3
 max_scope_lines = 200
 ignore = []
+enabled = true
+skip_bots = true
+skip_authors = []
+skip_labels = []
+skip_title_markers = ["[skip review]", "[skip critic]"]
+min_severity = "warning"
+resolve_addressed = false
+fail_on_critical = false
 "#;
 
 /// Settings after loading: secrets read from files, every value checked.
@@ -233,6 +258,12 @@ impl Config {
             .map(|v| split_list(&v));
         let env_lists: Vec<(&str, Vec<String>)> = [
             ("CRITIC_REVIEW__IGNORE", "review.ignore"),
+            ("CRITIC_REVIEW__SKIP_AUTHORS", "review.skip_authors"),
+            ("CRITIC_REVIEW__SKIP_LABELS", "review.skip_labels"),
+            (
+                "CRITIC_REVIEW__SKIP_TITLE_MARKERS",
+                "review.skip_title_markers",
+            ),
             ("CRITIC_LLM__FALLBACK", "llm.fallback"),
         ]
         .into_iter()

@@ -1,4 +1,5 @@
-//! The only module that knows octocrab: App auth, pull requests, files, reviews, comments.
+//! The only module that knows octocrab: App auth, pull requests, files, reviews, comments,
+//! check runs, and the two GraphQL calls REST cannot do (review threads and resolving them).
 //!
 //! Installation clients are cached per installation: octocrab keeps the installation token
 //! inside the client and renews it shortly before it expires, so the cache is what keeps us
@@ -8,10 +9,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use octocrab::Octocrab;
 use octocrab::models::{AppId, InstallationId};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::config::Config;
 use crate::diff::Side;
@@ -29,6 +32,13 @@ pub enum GitHubError {
     Transport(String),
     #[error("GitHub client setup failed: {0}")]
     Setup(String),
+    /// GraphQL answers errors with 200 and an `errors` array; `kinds` are their `type`s
+    /// (`NOT_FOUND`, `FORBIDDEN`, `RATE_LIMITED`, ...) where GitHub gives one.
+    #[error("GitHub GraphQL error: {}", .messages.join("; "))]
+    GraphQl {
+        kinds: Vec<String>,
+        messages: Vec<String>,
+    },
 }
 
 fn errors_suffix(errors: &[String]) -> String {
@@ -53,6 +63,8 @@ impl GitHubError {
             }
             GitHubError::Transport(_) => true,
             GitHubError::Setup(_) => false,
+            // A GraphQL error is about the query or the data, except GraphQL's own rate limit.
+            GitHubError::GraphQl { kinds, .. } => kinds.iter().any(|k| k == "RATE_LIMITED"),
         }
     }
 
@@ -147,6 +159,19 @@ pub struct PullRequest {
     pub head: GitRef,
     pub base: GitRef,
     pub user: User,
+    #[serde(default)]
+    pub labels: Vec<Label>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Label {
+    pub name: String,
+}
+
+/// What Critic needs of a repository.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Repository {
+    pub default_branch: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -159,6 +184,9 @@ pub struct GitRef {
 #[derive(Debug, Clone, Deserialize)]
 pub struct User {
     pub login: String,
+    /// `User`, `Bot` or `Organization`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
 }
 
 /// One entry of the PR's files list. `patch` is absent for binary and very large files.
@@ -188,6 +216,8 @@ pub struct Review {
     pub commit_id: Option<String>,
     #[serde(default)]
     pub state: Option<String>,
+    #[serde(default)]
+    pub html_url: Option<String>,
 }
 
 /// An inline thread of a new review.
@@ -208,7 +238,10 @@ pub struct ReviewComment {
 pub struct NewReview {
     pub commit_id: String,
     pub body: String,
-    event: &'static str,
+    /// `None` leaves the review PENDING (visible to Critic only): the poster uses that to
+    /// test threads before it submits anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event: Option<&'static str>,
     pub comments: Vec<ReviewComment>,
 }
 
@@ -217,17 +250,210 @@ impl NewReview {
         NewReview {
             commit_id,
             body,
-            event: "COMMENT",
+            event: Some("COMMENT"),
             comments,
         }
     }
+
+    /// A review GitHub keeps PENDING until it is deleted; never submitted by Critic.
+    pub fn pending(commit_id: String, body: String, comments: Vec<ReviewComment>) -> Self {
+        NewReview {
+            commit_id,
+            body,
+            event: None,
+            comments,
+        }
+    }
+
+    /// Whether this review is submitted as it is posted.
+    pub fn is_submitted(&self) -> bool {
+        self.event.is_some()
+    }
 }
 
+/// A comment on the PR's conversation.
 #[derive(Debug, Clone, Deserialize)]
 pub struct IssueComment {
     pub id: u64,
     #[serde(default)]
     pub body: Option<String>,
+    /// `null` for comments of deleted accounts.
+    #[serde(default)]
+    pub user: Option<User>,
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// An inline review comment as listed by GitHub (a thread's root or one of its replies).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PullReviewComment {
+    pub id: u64,
+    #[serde(default)]
+    pub node_id: String,
+    pub path: String,
+    /// `null` once the line is no longer in the PR's diff (the comment is outdated).
+    #[serde(default)]
+    pub line: Option<u32>,
+    #[serde(default)]
+    pub original_line: Option<u32>,
+    #[serde(default)]
+    pub start_line: Option<u32>,
+    /// `null` for comments made with the legacy `position`.
+    #[serde(default)]
+    pub side: Option<Side>,
+    #[serde(default)]
+    pub commit_id: String,
+    #[serde(default)]
+    pub original_commit_id: String,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub user: Option<User>,
+    /// The thread's root comment when this is a reply.
+    #[serde(default)]
+    pub in_reply_to_id: Option<u64>,
+    #[serde(default)]
+    pub pull_request_review_id: Option<u64>,
+}
+
+/// GitHub rejects a check run output `summary` or `text` longer than this (in characters).
+pub const MAX_CHECK_OUTPUT_CHARS: usize = 65_535;
+
+/// The statuses an app may set on its check run (`waiting`, `pending`, `requested` are
+/// reserved to GitHub Actions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Queued,
+    InProgress,
+    Completed,
+}
+
+/// The conclusions an app may set (`stale` is GitHub's own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckConclusion {
+    Success,
+    Failure,
+    Neutral,
+    Cancelled,
+    Skipped,
+    TimedOut,
+    ActionRequired,
+}
+
+/// What a check run shows on its page. `summary` and `text` are Markdown, each at most
+/// [`MAX_CHECK_OUTPUT_CHARS`].
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CheckOutput {
+    pub title: String,
+    pub summary: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+/// A check run to create. GitHub requires `conclusion` when `status` is `completed`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewCheckRun {
+    pub name: String,
+    pub head_sha: String,
+    pub status: CheckStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conclusion: Option<CheckConclusion>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<CheckOutput>,
+    /// Our own reference (e.g. the job id), echoed back in check run webhooks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+}
+
+/// Changes to a check run; absent fields are left as they are (no `null`s are sent).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CheckRunUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<CheckStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conclusion: Option<CheckConclusion>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<CheckOutput>,
+}
+
+/// A check run as GitHub returns it. Status and conclusion stay strings: GitHub may report
+/// values we never set (`stale`, Actions' `waiting`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CheckRun {
+    pub id: u64,
+    pub name: String,
+    pub head_sha: String,
+    pub status: String,
+    #[serde(default)]
+    pub conclusion: Option<String>,
+}
+
+/// `base...head` as GitHub compares it: changes on `head` since the merge base.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Comparison {
+    /// `ahead`, `behind`, `diverged` or `identical`.
+    pub status: String,
+    pub ahead_by: u64,
+    pub behind_by: u64,
+    /// Commits between the merge base and `head`.
+    #[serde(rename = "total_commits")]
+    pub commits: u64,
+    /// GitHub lists at most 300 files here.
+    #[serde(default)]
+    pub files: Vec<ChangedFile>,
+}
+
+/// A recursive listing of a commit's tree.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Tree {
+    /// The tree's own SHA (not the commit's).
+    pub sha: String,
+    /// GitHub cut the listing (over 100,000 entries or 7 MB): some paths are missing.
+    #[serde(default)]
+    pub truncated: bool,
+    #[serde(rename = "tree")]
+    pub entries: Vec<TreeEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TreeEntry {
+    pub path: String,
+    /// Git's file mode, e.g. `100644`, `100755`, `120000` (symlink), `040000`.
+    pub mode: String,
+    #[serde(rename = "type")]
+    pub kind: TreeEntryKind,
+    /// Blobs only.
+    #[serde(default)]
+    pub size: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TreeEntryKind {
+    Blob,
+    Tree,
+    /// A submodule.
+    Commit,
+}
+
+/// An inline review thread, as only GraphQL knows it (REST has no threads nor resolution).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewThread {
+    /// GraphQL node id, what [`Installation::resolve_review_thread`] takes.
+    pub id: String,
+    pub is_resolved: bool,
+    pub is_outdated: bool,
+    pub path: String,
+    /// `None` when outdated.
+    pub line: Option<u32>,
+    /// REST ids of the thread's comments (first 100), root first.
+    pub comment_ids: Vec<u64>,
+    /// Login of the root comment's author; `None` for deleted accounts.
+    pub first_author: Option<String>,
 }
 
 /// Authenticated as the App; hands out per-installation clients.
@@ -236,6 +462,8 @@ pub struct GitHub {
     app: Octocrab,
     installations: Arc<Mutex<HashMap<u64, Arc<Octocrab>>>>,
     bot_login: Arc<tokio::sync::OnceCell<String>>,
+    /// GitHub Enterprise Server only: see [`ghes_graphql_base`].
+    ghes_graphql: Option<Arc<Octocrab>>,
 }
 
 impl std::fmt::Debug for GitHub {
@@ -266,10 +494,24 @@ impl GitHub {
             .set_write_timeout(Some(timeout))
             .build()
             .map_err(|e| GitHubError::Setup(e.to_string()))?;
+        let ghes_graphql = match ghes_graphql_base(&config.settings.github.api_url) {
+            Some(base) => Some(Arc::new(
+                Octocrab::builder()
+                    .base_uri(base)
+                    .map_err(|e| GitHubError::Setup(format!("github.api_url (GraphQL): {e}")))?
+                    .set_connect_timeout(Some(timeout))
+                    .set_read_timeout(Some(timeout))
+                    .set_write_timeout(Some(timeout))
+                    .build()
+                    .map_err(|e| GitHubError::Setup(e.to_string()))?,
+            )),
+            None => None,
+        };
         Ok(GitHub {
             app,
             installations: Arc::new(Mutex::new(HashMap::new())),
             bot_login: Arc::new(tokio::sync::OnceCell::new()),
+            ghes_graphql,
         })
     }
 
@@ -293,8 +535,12 @@ impl GitHub {
             .installations
             .lock()
             .map_err(|_| GitHubError::Setup("installation cache poisoned".into()))?;
+        let ghes_graphql = self.ghes_graphql.clone();
         if let Some(crab) = cache.get(&id) {
-            return Ok(Installation { crab: crab.clone() });
+            return Ok(Installation {
+                crab: crab.clone(),
+                ghes_graphql,
+            });
         }
         let crab = Arc::new(
             self.app
@@ -302,8 +548,24 @@ impl GitHub {
                 .map_err(GitHubError::from)?,
         );
         cache.insert(id, crab.clone());
-        Ok(Installation { crab })
+        Ok(Installation { crab, ghes_graphql })
     }
+}
+
+/// The base for GraphQL on GitHub Enterprise Server, `None` elsewhere.
+///
+/// octocrab's `graphql()` posts to `/graphql` under the base URI, keeping the base's path.
+/// That is right for github.com (`https://api.github.com/graphql`) and GHE.com, but GHES
+/// serves REST under `https://HOST/api/v3` and GraphQL at `https://HOST/api/graphql`, so
+/// octocrab would post to `/api/v3/graphql`. A client cannot reach a path outside its base
+/// (it prepends the base path to every request) and only sends the installation token to
+/// relative URLs, so GHES gets a second client based at `https://HOST/api`, to which we hand
+/// the installation's token ourselves.
+fn ghes_graphql_base(api: &url::Url) -> Option<String> {
+    let path = api.path().trim_end_matches('/');
+    let prefix = path.strip_suffix("/v3").filter(|p| p.ends_with("/api"))?;
+    let origin = api.origin().ascii_serialization();
+    Some(format!("{origin}{prefix}"))
 }
 
 /// Calls made as one installation. Shared, not cloned: octocrab's token cache is copied
@@ -311,11 +573,104 @@ impl GitHub {
 #[derive(Clone)]
 pub struct Installation {
     crab: Arc<Octocrab>,
+    ghes_graphql: Option<Arc<Octocrab>>,
 }
 
 const PER_PAGE: &str = "100";
 /// GitHub lists at most 3,000 files of a PR (30 pages); a bound keeps a bad `Link` from looping.
 const MAX_PAGES: u32 = 100;
+
+const REVIEW_THREADS_QUERY: &str = "\
+query($owner: String!, $name: String!, $number: Int!, $cursor: String) {
+  repository(owner: $owner, name: $name) {
+    pullRequest(number: $number) {
+      reviewThreads(first: 100, after: $cursor) {
+        pageInfo { hasNextPage endCursor }
+        nodes {
+          id isResolved isOutdated path line
+          comments(first: 100) { nodes { databaseId author { login } } }
+        }
+      }
+    }
+  }
+}";
+
+const RESOLVE_THREAD_MUTATION: &str = "\
+mutation($threadId: ID!) {
+  resolveReviewThread(input: { threadId: $threadId }) { thread { id isResolved } }
+}";
+
+/// A GraphQL answer: `data` may come with `errors` (a partial result), which we treat as failed.
+#[derive(Deserialize)]
+struct GraphQlResponse<T> {
+    data: Option<T>,
+    #[serde(default)]
+    errors: Vec<GraphQlErrorItem>,
+}
+
+#[derive(Deserialize)]
+struct GraphQlErrorItem {
+    message: String,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ThreadsData {
+    repository: Option<ThreadsRepository>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ThreadsRepository {
+    pull_request: Option<ThreadsPull>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ThreadsPull {
+    review_threads: Connection<ThreadNode>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Connection<T> {
+    #[serde(default)]
+    page_info: Option<PageInfo>,
+    nodes: Vec<Option<T>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PageInfo {
+    has_next_page: bool,
+    end_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ThreadNode {
+    id: String,
+    is_resolved: bool,
+    is_outdated: bool,
+    path: String,
+    line: Option<u32>,
+    comments: Connection<ThreadCommentNode>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ThreadCommentNode {
+    database_id: Option<u64>,
+    author: Option<User>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResolveData {
+    resolve_review_thread: Option<serde_json::Value>,
+}
 
 impl Installation {
     pub async fn pull_request(
@@ -400,6 +755,25 @@ impl Installation {
         Ok(Some(body.to_bytes().to_vec()))
     }
 
+    pub async fn repository(&self, repo: &RepoName) -> Result<Repository, GitHubError> {
+        Ok(self.crab.get(format!("/repos/{repo}"), None::<&()>).await?)
+    }
+
+    /// A file on the repository's default branch, or None when the file (or the repository,
+    /// for this installation) does not exist.
+    pub async fn default_branch_file(
+        &self,
+        repo: &RepoName,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>, GitHubError> {
+        let branch = match self.repository(repo).await {
+            Ok(r) => r.default_branch,
+            Err(e) if e.status() == Some(404) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        self.file_content(repo, path, &branch).await
+    }
+
     /// Posts a review with its inline threads. octocrab's typed review builder cannot carry
     /// inline comments, so the JSON goes through the generic `post`.
     pub async fn create_review(
@@ -412,6 +786,18 @@ impl Installation {
         Ok(self.crab.post(route, Some(review)).await?)
     }
 
+    /// Deletes a review that is still PENDING (GitHub refuses with 422 once it is submitted).
+    pub async fn delete_pending_review(
+        &self,
+        repo: &RepoName,
+        number: u64,
+        review_id: u64,
+    ) -> Result<(), GitHubError> {
+        let route = format!("/repos/{repo}/pulls/{number}/reviews/{review_id}");
+        let _: Review = self.crab.delete(route, None::<&()>).await?;
+        Ok(())
+    }
+
     pub async fn post_issue_comment(
         &self,
         repo: &RepoName,
@@ -421,8 +807,204 @@ impl Installation {
         let route = format!("/repos/{repo}/issues/{number}/comments");
         Ok(self
             .crab
-            .post(route, Some(&serde_json::json!({ "body": body })))
+            .post(route, Some(&json!({ "body": body })))
             .await?)
+    }
+
+    /// Every conversation comment on the PR, oldest first (to find the one Critic keeps updating).
+    pub async fn issue_comments(
+        &self,
+        repo: &RepoName,
+        number: u64,
+    ) -> Result<Vec<IssueComment>, GitHubError> {
+        self.all_pages(&format!("/repos/{repo}/issues/{number}/comments"))
+            .await
+    }
+
+    /// Replaces a conversation comment's body, so a re-review edits its summary in place.
+    pub async fn update_issue_comment(
+        &self,
+        repo: &RepoName,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<IssueComment, GitHubError> {
+        let route = format!("/repos/{repo}/issues/comments/{comment_id}");
+        Ok(self
+            .crab
+            .patch(route, Some(&json!({ "body": body })))
+            .await?)
+    }
+
+    /// Every inline comment on the PR (roots and replies), all pages.
+    pub async fn review_comments(
+        &self,
+        repo: &RepoName,
+        number: u64,
+    ) -> Result<Vec<PullReviewComment>, GitHubError> {
+        self.all_pages(&format!("/repos/{repo}/pulls/{number}/comments"))
+            .await
+    }
+
+    /// Answers in an existing thread. `comment_id` must be the thread's root: GitHub does not
+    /// take replies to replies. GitHub files the reply under a new review of its own.
+    pub async fn reply_to_review_comment(
+        &self,
+        repo: &RepoName,
+        number: u64,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<PullReviewComment, GitHubError> {
+        let route = format!("/repos/{repo}/pulls/{number}/comments/{comment_id}/replies");
+        Ok(self
+            .crab
+            .post(route, Some(&json!({ "body": body })))
+            .await?)
+    }
+
+    pub async fn create_check_run(
+        &self,
+        repo: &RepoName,
+        run: &NewCheckRun,
+    ) -> Result<CheckRun, GitHubError> {
+        let route = format!("/repos/{repo}/check-runs");
+        Ok(self.crab.post(route, Some(run)).await?)
+    }
+
+    pub async fn update_check_run(
+        &self,
+        repo: &RepoName,
+        id: u64,
+        update: &CheckRunUpdate,
+    ) -> Result<CheckRun, GitHubError> {
+        let route = format!("/repos/{repo}/check-runs/{id}");
+        Ok(self.crab.patch(route, Some(update)).await?)
+    }
+
+    /// What changed from `base` to `head` (e.g. since the last reviewed head), with patches.
+    pub async fn compare(
+        &self,
+        repo: &RepoName,
+        base: &str,
+        head: &str,
+    ) -> Result<Comparison, GitHubError> {
+        let route = format!(
+            "/repos/{repo}/compare/{}...{}",
+            encode_path(base),
+            encode_path(head)
+        );
+        Ok(self.crab.get(route, None::<&()>).await?)
+    }
+
+    /// Every path of a commit (or tree) in one call; check `truncated` on huge repositories.
+    pub async fn tree(&self, repo: &RepoName, sha: &str) -> Result<Tree, GitHubError> {
+        let route = format!("/repos/{repo}/git/trees/{}", encode_path(sha));
+        Ok(self.crab.get(route, Some(&[("recursive", "1")])).await?)
+    }
+
+    /// Every review thread of the PR with its resolution state, all pages.
+    pub async fn review_threads(
+        &self,
+        repo: &RepoName,
+        number: u64,
+    ) -> Result<Vec<ReviewThread>, GitHubError> {
+        let mut threads = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let variables = json!({
+                "owner": repo.owner(),
+                "name": repo.name(),
+                "number": number,
+                "cursor": cursor,
+            });
+            let data: ThreadsData = self.graphql(REVIEW_THREADS_QUERY, variables).await?;
+            let connection = data
+                .repository
+                .and_then(|r| r.pull_request)
+                .ok_or_else(|| graphql_error(format!("no pull request {repo}#{number}")))?
+                .review_threads;
+            threads.extend(connection.nodes.into_iter().flatten().map(|t| {
+                let comments: Vec<ThreadCommentNode> =
+                    t.comments.nodes.into_iter().flatten().collect();
+                ReviewThread {
+                    id: t.id,
+                    is_resolved: t.is_resolved,
+                    is_outdated: t.is_outdated,
+                    path: t.path,
+                    line: t.line,
+                    first_author: comments
+                        .first()
+                        .and_then(|c| c.author.as_ref())
+                        .map(|a| a.login.clone()),
+                    comment_ids: comments.iter().filter_map(|c| c.database_id).collect(),
+                }
+            }));
+            match connection.page_info {
+                Some(PageInfo {
+                    has_next_page: true,
+                    end_cursor: Some(next),
+                }) if cursor.as_ref() != Some(&next) => cursor = Some(next),
+                _ => break,
+            }
+        }
+        Ok(threads)
+    }
+
+    /// Marks a thread resolved (idempotent on GitHub's side).
+    pub async fn resolve_review_thread(&self, thread_id: &str) -> Result<(), GitHubError> {
+        let data: ResolveData = self
+            .graphql(RESOLVE_THREAD_MUTATION, json!({ "threadId": thread_id }))
+            .await?;
+        match data.resolve_review_thread {
+            Some(serde_json::Value::Null) | None => Err(graphql_error(format!(
+                "thread {thread_id} was not resolved"
+            ))),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Runs one GraphQL operation; any `errors` entry fails it.
+    async fn graphql<T: serde::de::DeserializeOwned>(
+        &self,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> Result<T, GitHubError> {
+        let payload = json!({ "query": query, "variables": variables });
+        let response: GraphQlResponse<T> = match &self.ghes_graphql {
+            // Same as `crab.graphql()`, which would hide the errors' `type`s.
+            None => self.crab.post("/graphql", Some(&payload)).await?,
+            Some(ghes) => {
+                let token = self.crab.installation_token().await?;
+                let mut auth =
+                    http::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+                        .map_err(|e| GitHubError::Setup(format!("installation token: {e}")))?;
+                auth.set_sensitive(true);
+                let request = http::Request::builder()
+                    .method(http::Method::POST)
+                    .uri("/graphql")
+                    .header(http::header::AUTHORIZATION, auth);
+                let request = ghes.build_request(request, Some(&payload))?;
+                let response = octocrab::map_github_error(ghes.execute(request).await?).await?;
+                <GraphQlResponse<T> as octocrab::FromResponse>::from_response(response).await?
+            }
+        };
+        if !response.errors.is_empty() {
+            let (kinds, messages) = response
+                .errors
+                .into_iter()
+                .map(|e| (e.kind.unwrap_or_default(), e.message))
+                .unzip();
+            return Err(GitHubError::GraphQl { kinds, messages });
+        }
+        response
+            .data
+            .ok_or_else(|| graphql_error("GraphQL answered neither data nor errors".into()))
+    }
+}
+
+fn graphql_error(message: String) -> GitHubError {
+    GitHubError::GraphQl {
+        kinds: Vec::new(),
+        messages: vec![message],
     }
 }
 
@@ -503,5 +1085,57 @@ mod tests {
         assert!(!s(403).is_transient());
         assert!(!s(404).is_transient());
         assert!(GitHubError::Transport("reset".into()).is_transient());
+        let gql = |kind: &str| GitHubError::GraphQl {
+            kinds: vec![kind.into()],
+            messages: vec!["x".into()],
+        };
+        assert!(!gql("NOT_FOUND").is_transient());
+        assert!(gql("RATE_LIMITED").is_transient());
+    }
+
+    #[test]
+    fn graphql_moves_out_of_the_rest_prefix_only_on_enterprise_server() {
+        let base = |s: &str| ghes_graphql_base(&s.parse().expect("url"));
+        assert_eq!(base("https://api.github.com"), None);
+        assert_eq!(base("https://api.acme.ghe.com/"), None);
+        assert_eq!(
+            base("https://git.acme.test/api/v3/").as_deref(),
+            Some("https://git.acme.test/api")
+        );
+        assert_eq!(
+            base("http://127.0.0.1:8080/api/v3").as_deref(),
+            Some("http://127.0.0.1:8080/api")
+        );
+    }
+
+    #[test]
+    fn check_run_json_has_no_nulls() {
+        let run = NewCheckRun {
+            name: "critic".into(),
+            head_sha: "abc".into(),
+            status: CheckStatus::InProgress,
+            conclusion: None,
+            output: None,
+            external_id: None,
+        };
+        let v = serde_json::to_value(&run).expect("json");
+        assert_eq!(
+            v,
+            json!({ "name": "critic", "head_sha": "abc", "status": "in_progress" })
+        );
+        let update = CheckRunUpdate {
+            conclusion: Some(CheckConclusion::ActionRequired),
+            output: Some(CheckOutput {
+                title: "t".into(),
+                summary: "s".into(),
+                text: None,
+            }),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&update).expect("json");
+        assert_eq!(
+            v,
+            json!({ "conclusion": "action_required", "output": { "title": "t", "summary": "s" } })
+        );
     }
 }

@@ -15,6 +15,9 @@ use crate::review::ReviewError;
 use crate::store::{ClaimedJob, NewJob, StoreError, state};
 use crate::webhook::{Event, PullRequestAction};
 
+mod check_run;
+mod incremental;
+mod repo_settings;
 mod review_pr;
 
 /// Work Critic does later, stored as JSON in the queue.

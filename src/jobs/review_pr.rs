@@ -1,6 +1,7 @@
 //! The review job: fetch the PR, ask the model, post one review, remember it.
 
 use crate::Critic;
+use crate::config::repo::PrFacts;
 use crate::context::assemble::{
     ChangedFileInput, ContextSettings, FetchCandidate, assemble, files_to_fetch,
 };
@@ -9,7 +10,13 @@ use crate::context::filter::{FileFilter, GitAttributes, IgnoreGlobs};
 use crate::github::Review;
 use crate::github::{GitHubError, Installation, RepoName};
 use crate::llm::{AskError, Meter, Task};
-use crate::poster::{self, SummaryInput, review_marker};
+use crate::poster::summary::{Counts, RunSummary};
+use crate::poster::{self, DraftInput, review_marker};
+use crate::review::Severity;
+use std::collections::HashSet;
+
+use super::check_run::CheckRun;
+use super::{incremental, repo_settings};
 use crate::review::ReviewError;
 use crate::review::{self, PrFile, PromptInput};
 use crate::store::PostedReview;
@@ -51,9 +58,6 @@ async fn review(
     if pr.state != "open" {
         return Ok(Outcome::Skipped(format!("pull request is {}", pr.state)));
     }
-    if pr.draft && !critic.config.settings.review.review_drafts {
-        return Ok(Outcome::Skipped("draft".into()));
-    }
     // Deliveries can arrive out of order and a newer one supersedes older queued jobs, so
     // whatever the event said, the head to review is the PR's head now.
     let head = pr.head.sha.as_str();
@@ -61,13 +65,20 @@ async fn review(
         tracing::info!(event_sha = %job.head_sha, head, "head moved since the event; reviewing the current head");
     }
     let repo = job.repo.to_string();
-    if critic
-        .store
-        .last_reviewed_sha(&repo, job.number)
-        .await?
-        .as_deref()
-        == Some(head)
-    {
+    let policy = repo_settings::load(critic, &gh, job).await?;
+    let labels: Vec<String> = pr.labels.iter().map(|l| l.name.clone()).collect();
+    let facts = PrFacts {
+        draft: pr.draft,
+        author: &pr.user.login,
+        author_is_bot: pr.user.kind.as_deref() == Some("Bot"),
+        labels: &labels,
+        title: &pr.title,
+    };
+    if let Some(skip) = policy.skip(&facts) {
+        return Ok(Outcome::Skipped(skip.to_string()));
+    }
+    let last_reviewed = critic.store.last_reviewed_sha(&repo, job.number).await?;
+    if last_reviewed.as_deref() == Some(head) {
         return Ok(Outcome::Skipped(format!(
             "head {head} was already reviewed"
         )));
@@ -93,31 +104,57 @@ async fn review(
         return Ok(Outcome::Skipped("monthly model budget spent".into()));
     }
 
+    let check = CheckRun::start(critic, &gh, &job.repo, head).await;
+
     let files: Vec<PrFile> = gh
         .pull_request_files(&job.repo, job.number)
         .await?
         .into_iter()
         .map(PrFile::from_github)
         .collect();
+    // On a push after a review, only what changed since the reviewed head is reviewed
+    // (the PR's whole diff stays the context of each file).
+    let since = match last_reviewed.as_deref() {
+        Some(base) => incremental::changes_since(&gh, &job.repo, base, head).await?,
+        None => None,
+    };
     let settings = &critic.config.settings;
     let filter = FileFilter::new(
         match gh.file_content(&job.repo, ".gitattributes", head).await? {
             Some(bytes) => GitAttributes::parse(&String::from_utf8_lossy(&bytes)),
             None => GitAttributes::default(),
         },
-        // Checked at start, so this only fails if settings changed under us.
-        IgnoreGlobs::new(&settings.review.ignore).unwrap_or_default(),
+        // Checked when the settings were read, so this only fails for a bad glob that
+        // slipped through; then nothing extra is ignored.
+        IgnoreGlobs::new(&policy.ignore).unwrap_or_default(),
     );
+    let only = IgnoreGlobs::new(&policy.paths).unwrap_or_default();
+    let mut not_reviewed: Vec<(String, String)> = Vec::new();
+    let to_review: Vec<PrFile> = files
+        .iter()
+        .filter(|f| match &since {
+            Some(changes) => changes.touches(&f.file.filename),
+            None => true,
+        })
+        .filter(|f| {
+            let keep = policy.paths.is_empty() || only.first_match(&f.file.filename).is_some();
+            if !keep {
+                not_reviewed.push((f.file.filename.clone(), "outside `review.paths`".into()));
+            }
+            keep
+        })
+        .cloned()
+        .collect();
     let contents = fetch_heads(
         &gh,
         &job.repo,
         head,
-        &files,
+        &to_review,
         &filter,
         settings.review.budget_tokens * settings.review.max_chunks,
     )
     .await?;
-    let inputs: Vec<ChangedFileInput<'_>> = files
+    let inputs: Vec<ChangedFileInput<'_>> = to_review
         .iter()
         .map(|f| ChangedFileInput {
             path: &f.file.filename,
@@ -128,7 +165,8 @@ async fn review(
             head: contents.get(&f.file.filename).map(Vec::as_slice),
         })
         .collect();
-    let tokenizer = Tokenizer::for_model(critic.llm.model_name(Task::Review));
+    let endpoint = policy.review_model.as_deref();
+    let tokenizer = Tokenizer::for_model(critic.llm.model_name_for(Task::Review, endpoint));
     let context = assemble(
         &inputs,
         &filter,
@@ -150,11 +188,17 @@ async fn review(
     let parts = context.chunks.len();
     let description = pr.body.as_deref().unwrap_or("");
     let description = crate::context::redact::redact(description).text;
+    let instructions: Vec<String> = context
+        .chunks
+        .iter()
+        .map(|chunk| policy.instructions_for(chunk.iter().map(|f| f.path.as_str())))
+        .collect();
     let requests = context
         .chunks
         .iter()
+        .zip(&instructions)
         .enumerate()
-        .map(|(n, chunk)| {
+        .map(|(n, (chunk, instructions))| {
             review::build_request(
                 &critic.prompts,
                 &PromptInput {
@@ -165,19 +209,19 @@ async fn review(
                     part: (n + 1, parts),
                     not_shown: &not_shown,
                     question: None,
-                    instructions: settings.review.instructions.as_deref(),
+                    instructions: Some(instructions.as_str()),
                 },
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
-    // The chunks are reviewed at once; one failed chunk fails the attempt (it is retried),
-    // so a review is never posted with part of the PR silently unreviewed.
-    let replies = futures_util::future::join_all(
-        requests
-            .iter()
-            .map(|r| review::ask_model(&critic.llm, job.installation_id, r, &files, meter)),
-    )
-    .await;
+    if let Some(check) = &check {
+        check.in_progress(&gh).await;
+    }
+    let replies =
+        futures_util::future::join_all(requests.iter().map(|r| {
+            review::ask_model(&critic.llm, job.installation_id, endpoint, r, &files, meter)
+        }))
+        .await;
     // Any chunk that failed means no review: never a review with part of the PR silently
     // unreviewed. A passing failure is retried; a reply the model could not get right even
     // when asked again gets a short note on the PR instead.
@@ -199,12 +243,23 @@ async fn review(
             crate::llm::truncate(&reason, 500).replace('<', "&lt;")
         );
         post_once(critic, &gh, job, "unusable", head, &note).await?;
+        if let Some(check) = &check {
+            check
+                .complete(
+                    &gh,
+                    "neutral",
+                    "Not reviewed",
+                    "The model's reply could not be used.",
+                )
+                .await;
+        }
         return Ok(Outcome::Done(format!(
             "not reviewed: the model's reply was unusable ({model}): {reason}"
         )));
     }
     let mut findings = Vec::new();
     let mut summaries = Vec::new();
+    let mut walkthrough = Vec::new();
     let mut models = Vec::new();
     for reply in answers {
         let answer = reply?;
@@ -218,38 +273,154 @@ async fn review(
         if !model_review.summary.is_empty() {
             summaries.push(model_review.summary);
         }
+        walkthrough.extend(model_review.walkthrough);
         for f in model_review.findings {
             if !findings.contains(&f) {
                 findings.push(f);
             }
         }
     }
-    let mut not_reviewed = context.skipped.clone();
+    not_reviewed.extend(context.skipped.iter().cloned());
     not_reviewed.extend(context.left_out.iter().cloned());
     let model = models.join(", ");
     let summary = summaries.join("\n\n");
+    let stored = critic.store.findings(&repo, job.number).await?;
+    let known: HashSet<String> = stored.iter().map(|f| f.fingerprint.clone()).collect();
+    let in_scope = since.as_ref().map(|changes| {
+        move |path: &str, start: u32, end: u32| changes.changed_line(path, start, end)
+    });
     let draft = poster::draft_review(
         &findings,
         &files,
-        &SummaryInput {
+        &DraftInput {
             head_sha: head,
-            summary: &summary,
-            not_reviewed: &not_reviewed,
-            model: &model,
-            max_inline: settings.review.max_comments,
+            max_inline: policy.max_comments,
+            min_severity: policy.min_severity,
+            known: &known,
+            // Findings on code this push did not touch were the last review's business.
+            in_scope: in_scope
+                .as_ref()
+                .map(|f| f as &(dyn Fn(&str, u32, u32) -> bool + Sync)),
         },
     );
-    let posted = poster::post(&gh, &job.repo, job.number, &draft).await?;
-    let (inline, in_body) = if posted.fell_back {
-        (0, draft.inline + draft.in_body)
-    } else {
-        (draft.inline, draft.in_body)
+    let mut review_url = None;
+    let mut outcome = format!("{head} reviewed: nothing new to post");
+    if !draft.is_empty() {
+        let posted =
+            poster::bisect::post_resilient(&gh, &job.repo, job.number, &draft.review).await?;
+        let comments = gh.review_comments(&job.repo, job.number).await?;
+        let records = poster::finding_records(&draft, &posted, &comments, head);
+        critic
+            .store
+            .record_findings(&repo, job.number, &records)
+            .await?;
+        let inline = draft.review.comments.len() - posted.refused.len();
+        let in_body = draft.placed.len() - inline;
+        record(critic, job_id, job, head, posted.review.id, inline, in_body).await?;
+        review_url = posted.review.html_url.clone();
+        outcome = format!(
+            "review {} of {head} posted: {inline} inline, {in_body} in body ({} refused by GitHub)",
+            posted.review.id,
+            posted.refused.len()
+        );
+    }
+    if let Some(changes) = &since {
+        incremental::answer_addressed(critic, &gh, job, &policy, changes, &stored, head).await?;
+    }
+    let (usage, cost) = meter.total();
+    let counts = Counts {
+        critical: draft.of_severity(Severity::Critical),
+        warning: draft.of_severity(Severity::Warning),
+        nit: draft.of_severity(Severity::Nit),
+        inline: draft.inline(),
+        in_body: draft.in_body(),
+        collapsed: draft.collapsed(),
+        repeated: draft.repeated,
     };
-    record(critic, job_id, job, head, posted.review.id, inline, in_body).await?;
-    Ok(Outcome::Done(format!(
-        "review {} of {head} posted: {inline} inline, {in_body} in body",
-        posted.review.id
-    )))
+    let summary_text = poster::summary::render(&RunSummary {
+        head_sha: head,
+        since_sha: since.as_ref().map(|c| c.base.as_str()),
+        summary: &summary,
+        walkthrough: &walkthrough,
+        files: &files,
+        counts,
+        review_url: review_url.as_deref(),
+        not_reviewed: &not_reviewed,
+        model: &model,
+        usage,
+        cost_micros: cost,
+    });
+    upsert_summary(critic, &gh, job, &bot, &summary_text).await?;
+    if draft.is_empty() {
+        critic.store.mark_reviewed(&repo, job.number, head).await?;
+    }
+    if let Some(check) = &check {
+        let conclusion = if counts.critical > 0 && settings.review.fail_on_critical {
+            "failure"
+        } else {
+            "neutral"
+        };
+        let title = if counts.critical + counts.warning + counts.nit == 0 {
+            "No new findings".to_string()
+        } else {
+            format!(
+                "{} critical, {} warning, {} nit",
+                counts.critical, counts.warning, counts.nit
+            )
+        };
+        check.complete(&gh, conclusion, &title, &summary_text).await;
+    }
+    Ok(Outcome::Done(outcome))
+}
+
+/// Edits the PR's summary comment in place, or posts it the first time. The comment is
+/// found by its id once known, else by its marker among the bot's own comments (a marker
+/// pasted by someone else does not count).
+async fn upsert_summary(
+    critic: &Critic,
+    gh: &Installation,
+    job: &ReviewJob,
+    bot: &str,
+    text: &str,
+) -> Result<(), JobError> {
+    let repo = job.repo.to_string();
+    let known = critic.store.summary_comment(&repo, job.number).await?;
+    let id = match known {
+        Some(id) => Some(id as u64),
+        None => gh
+            .issue_comments(&job.repo, job.number)
+            .await?
+            .into_iter()
+            .find(|c| {
+                c.user.as_ref().is_some_and(|u| u.login == bot)
+                    && c.body
+                        .as_deref()
+                        .is_some_and(|b| b.starts_with(poster::summary::SUMMARY_MARKER))
+            })
+            .map(|c| c.id),
+    };
+    if let Some(id) = id {
+        match gh.update_issue_comment(&job.repo, id, text).await {
+            Ok(_) => {
+                if known.is_none() {
+                    critic
+                        .store
+                        .set_summary_comment(&repo, job.number, id as i64)
+                        .await?;
+                }
+                return Ok(());
+            }
+            // Deleted by someone: post a new one.
+            Err(e) if e.status() == Some(404) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let posted = gh.post_issue_comment(&job.repo, job.number, text).await?;
+    critic
+        .store
+        .set_summary_comment(&repo, job.number, posted.id as i64)
+        .await?;
+    Ok(())
 }
 
 /// Hidden in notes so they can be found again.
@@ -278,7 +449,7 @@ pub(crate) fn next_month_start() -> chrono::NaiveDate {
 }
 
 /// Posts a note on the PR once per (kind, key), however often the job runs.
-async fn post_once(
+pub(super) async fn post_once(
     critic: &Critic,
     gh: &Installation,
     job: &ReviewJob,
@@ -348,6 +519,7 @@ fn own_review_of<'a>(reviews: &'a [Review], bot_login: &str, head: &str) -> Opti
     let marker = review_marker(head);
     reviews.iter().find(|r| {
         r.user.as_ref().is_some_and(|u| u.login == bot_login)
+            && r.state.as_deref() != Some("PENDING")
             && r.body.as_deref().is_some_and(|b| b.contains(&marker))
     })
 }
@@ -386,10 +558,12 @@ mod tests {
             id: 1,
             user: Some(User {
                 login: login.into(),
+                kind: Some("Bot".into()),
             }),
             body: Some(body.into()),
             commit_id: None,
-            state: None,
+            state: Some("COMMENTED".into()),
+            html_url: None,
         }
     }
 
@@ -402,5 +576,9 @@ mod tests {
         assert!(own_review_of(&mine, "critic[bot]", "abc").is_some());
         assert!(own_review_of(&forged, "critic[bot]", "abc").is_none());
         assert!(own_review_of(&other_head, "critic[bot]", "abc").is_none());
+        // A PENDING review is a probe of the 422 search, not a posted review.
+        let mut pending = review("critic[bot]", &format!("x {marker}"));
+        pending.state = Some("PENDING".into());
+        assert!(own_review_of(&[pending], "critic[bot]", "abc").is_none());
     }
 }

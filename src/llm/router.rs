@@ -191,13 +191,45 @@ impl Llm {
             .unwrap_or_default()
     }
 
+    /// Like [`Llm::model_name`], with a repository's choice of endpoint first.
+    pub fn model_name_for(&self, task: Task, endpoint: Option<&str>) -> &str {
+        self.chain_for(task, endpoint)
+            .first()
+            .map(|s| s.model.model())
+            .unwrap_or_default()
+    }
+
+    /// Like [`Llm::describe`], with a repository's choice of endpoint first.
+    pub fn describe_for(&self, task: Task, endpoint: Option<&str>) -> String {
+        self.chain_for(task, endpoint)
+            .first()
+            .map(|s| s.model.describe())
+            .unwrap_or_default()
+    }
+
+    /// Names of the configured endpoints (what a repository may choose from).
+    pub fn endpoint_names(&self) -> Vec<&str> {
+        self.slots.iter().map(|s| s.name.as_str()).collect()
+    }
+
     fn chain(&self, task: Task) -> Vec<&Slot> {
-        self.chains
+        self.chain_for(task, None)
+    }
+
+    /// The task's chain, with `endpoint` moved to the front when it names one.
+    fn chain_for(&self, task: Task, endpoint: Option<&str>) -> Vec<&Slot> {
+        let mut chain: Vec<&Slot> = self
+            .chains
             .get(&task)
             .into_iter()
             .flatten()
             .map(|&i| &self.slots[i])
-            .collect()
+            .collect();
+        if let Some(first) = endpoint.and_then(|name| self.slots.iter().find(|s| s.name == name)) {
+            chain.retain(|s| s.name != first.name);
+            chain.insert(0, first);
+        }
+        chain
     }
 
     /// Asks for a JSON answer and parses it with `parse` (which also checks it: an `Err`
@@ -210,9 +242,23 @@ impl Llm {
         meter: &Meter,
         parse: impl Fn(&serde_json::Value) -> Result<T, String>,
     ) -> Result<Answer<T>, AskError> {
+        self.ask_on(task, None, installation, request, meter, parse)
+            .await
+    }
+
+    /// Like [`Llm::ask`], trying `endpoint` first when given (a repository's choice of model).
+    pub async fn ask_on<T>(
+        &self,
+        task: Task,
+        endpoint: Option<&str>,
+        installation: u64,
+        request: &ChatRequest,
+        meter: &Meter,
+        parse: impl Fn(&serde_json::Value) -> Result<T, String>,
+    ) -> Result<Answer<T>, AskError> {
         let mut failures = Vec::new();
         let mut unusable = None;
-        for slot in self.chain(task) {
+        for slot in self.chain_for(task, endpoint) {
             match self
                 .ask_slot(slot, task, installation, request, meter, &parse)
                 .await
@@ -668,8 +714,23 @@ mod tests {
         .await
         .expect("review");
         assert_eq!((big.requests().len(), cheap.requests().len()), (1, 1));
+        assert_eq!(llm.endpoint_names(), ["default", "cheap"]);
         assert_eq!(llm.describe(Task::Describe), "fake/cheap");
         assert_eq!(llm.model_name(Task::Review), "big");
+        // A repository's choice goes first; an unknown name changes nothing.
+        llm.ask_on(
+            Task::Review,
+            Some("cheap"),
+            1,
+            &ChatRequest::new("s", "u"),
+            &meter,
+            ok_json,
+        )
+        .await
+        .expect("review on cheap");
+        assert_eq!((big.requests().len(), cheap.requests().len()), (1, 2));
+        assert_eq!(llm.model_name_for(Task::Review, Some("cheap")), "cheap");
+        assert_eq!(llm.model_name_for(Task::Review, Some("nope")), "big");
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,11 +1,19 @@
 //! Findings -> one GitHub review. Every inline thread is checked against the parsed diff
 //! first, because GitHub rejects the whole review (422) if one thread is off the diff.
 
+pub mod bisect;
+
+use std::collections::HashSet;
 use std::fmt::Write;
 
 use crate::diff::Side;
-use crate::github::{GitHubError, Installation, NewReview, RepoName, Review, ReviewComment};
-use crate::review::{Finding, PrFile};
+use crate::github::{NewReview, PullReviewComment, ReviewComment};
+use crate::review::{Finding, PrFile, Severity};
+use crate::store::StoredFinding;
+
+pub mod fingerprint;
+pub mod suggestion;
+pub mod summary;
 
 /// Hidden marker that identifies Critic's review of one head commit; a retried job finds it
 /// and does not post again.
@@ -13,43 +21,223 @@ pub fn review_marker(head_sha: &str) -> String {
     format!("<!-- critic:review sha={head_sha} -->")
 }
 
-/// A review ready to post, with the findings that could not go inline.
+/// Where each new finding went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// A thread; the index into the review's comments.
+    Inline(usize),
+    /// Listed in the review body: its lines are not part of the diff.
+    Body,
+    /// Counted and listed collapsed: below the severity threshold or over the thread cap.
+    Collapsed,
+}
+
+/// One new finding and where it went, with its fingerprint for the store.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    pub fingerprint: String,
+    pub path: String,
+    pub line: u32,
+    pub severity: Severity,
+    pub place: Place,
+}
+
+/// A review ready to post. Empty (nothing new to say) means nothing is posted.
 #[derive(Debug, Clone)]
 pub struct DraftReview {
     pub review: NewReview,
-    pub inline: usize,
-    pub in_body: usize,
+    pub placed: Vec<Placed>,
+    /// Findings already posted on this PR in an earlier run, dropped.
+    pub repeated: usize,
 }
 
-/// What the run says besides the findings.
-pub struct SummaryInput<'a> {
+impl DraftReview {
+    pub fn count(&self, place: fn(&Place) -> bool) -> usize {
+        self.placed.iter().filter(|p| place(&p.place)).count()
+    }
+
+    pub fn inline(&self) -> usize {
+        self.count(|p| matches!(p, Place::Inline(_)))
+    }
+
+    pub fn in_body(&self) -> usize {
+        self.count(|p| *p == Place::Body)
+    }
+
+    pub fn collapsed(&self) -> usize {
+        self.count(|p| *p == Place::Collapsed)
+    }
+
+    /// Nothing new to post.
+    pub fn is_empty(&self) -> bool {
+        self.placed.is_empty()
+    }
+
+    /// New findings of one severity, wherever they went.
+    pub fn of_severity(&self, severity: Severity) -> usize {
+        self.placed
+            .iter()
+            .filter(|p| p.severity == severity)
+            .count()
+    }
+}
+
+/// Whether (path, first line, last line) at head is in a run's scope.
+pub type InScope<'a> = dyn Fn(&str, u32, u32) -> bool + Sync + 'a;
+
+/// How findings become a review.
+pub struct DraftInput<'a> {
     pub head_sha: &'a str,
-    pub summary: &'a str,
-    /// Files not reviewed, with the reason (skipped on purpose, or over the budget).
-    pub not_reviewed: &'a [(String, String)],
-    pub model: &'a str,
+    /// Most inline threads; the rest are counted and collapsed.
     pub max_inline: usize,
+    /// The lowest severity posted as a thread; lower ones are counted and collapsed.
+    pub min_severity: Severity,
+    /// Fingerprints of findings already posted on this PR.
+    pub known: &'a HashSet<String>,
+    /// On a push after a review: whether (path, first line, last line) at head is code the
+    /// push changed. New findings elsewhere are dropped (the last review covered that code);
+    /// repeated ones are still counted as repeated.
+    pub in_scope: Option<&'a InScope<'a>>,
 }
 
-/// Places each finding inline if GitHub will accept it there, else in the body.
-pub fn draft_review(findings: &[Finding], files: &[PrFile], s: &SummaryInput<'_>) -> DraftReview {
+/// Places each new finding: inline if GitHub will accept it there and it is severe enough
+/// and under the cap, in the body if its lines are not in the diff, collapsed otherwise.
+/// Findings posted before (same fingerprint) are dropped.
+pub fn draft_review(findings: &[Finding], files: &[PrFile], s: &DraftInput<'_>) -> DraftReview {
     let mut comments = Vec::new();
+    let mut placed = Vec::new();
     let mut in_body: Vec<&Finding> = Vec::new();
+    let mut collapsed: Vec<&Finding> = Vec::new();
+    let mut seen = HashSet::new();
+    let mut repeated = 0;
     let mut sorted: Vec<&Finding> = findings.iter().collect();
     sorted.sort_by_key(|f| f.severity);
     for f in sorted {
-        match anchor(f, files) {
-            Some(c) if comments.len() < s.max_inline => comments.push(c),
-            _ => in_body.push(f),
+        let thread = anchor(f, files);
+        let fingerprint = fingerprint_of(f, thread.as_ref(), files);
+        if s.known.contains(&fingerprint) || !seen.insert(fingerprint.clone()) {
+            repeated += 1;
+            continue;
         }
+        if let Some(in_scope) = s.in_scope {
+            let (start, end) = match &thread {
+                Some(c) if c.side == Side::Right => (c.start_line.unwrap_or(c.line), c.line),
+                _ => (f.start_line.unwrap_or(f.line), f.line),
+            };
+            if !in_scope(&f.path, start, end) {
+                continue;
+            }
+        }
+        let place = match thread {
+            Some(_) if f.severity > s.min_severity => Place::Collapsed,
+            Some(_) if comments.len() >= s.max_inline => Place::Collapsed,
+            Some(c) => {
+                comments.push(c);
+                Place::Inline(comments.len() - 1)
+            }
+            None => Place::Body,
+        };
+        match place {
+            Place::Body => in_body.push(f),
+            Place::Collapsed => collapsed.push(f),
+            Place::Inline(_) => {}
+        }
+        placed.push(Placed {
+            fingerprint,
+            path: f.path.clone(),
+            line: f.line,
+            severity: f.severity,
+            place,
+        });
     }
-    let inline = comments.len();
-    let body = fit_body(&summary_body(s, inline, &in_body), s.head_sha);
+    let body = fit_body(
+        &review_body(s, comments.len(), &in_body, &collapsed, repeated),
+        s.head_sha,
+    );
     DraftReview {
         review: NewReview::comment(s.head_sha.to_string(), body, comments),
-        inline,
-        in_body: in_body.len(),
+        placed,
+        repeated,
     }
+}
+
+/// What to remember of each posted finding: its fingerprint, where it went, and the id of
+/// its thread (found among the PR's review comments by review, path and line).
+pub fn finding_records(
+    draft: &DraftReview,
+    posted: &bisect::Resilient,
+    comments: &[PullReviewComment],
+    head: &str,
+) -> Vec<StoredFinding> {
+    draft
+        .placed
+        .iter()
+        .map(|p| {
+            let thread = match p.place {
+                Place::Inline(i) => draft.review.comments.get(i),
+                _ => None,
+            };
+            let refused = thread.is_some_and(|t| {
+                posted
+                    .refused
+                    .iter()
+                    .any(|r| r.path == t.path && r.line == t.line)
+            });
+            let comment_id = thread.filter(|_| !refused).and_then(|t| {
+                comments
+                    .iter()
+                    .find(|c| {
+                        c.pull_request_review_id == Some(posted.review.id)
+                            && c.in_reply_to_id.is_none()
+                            && c.path == t.path
+                            && c.line == Some(t.line)
+                    })
+                    .map(|c| c.id as i64)
+            });
+            let place = match (&p.place, refused) {
+                (Place::Inline(_), false) => "inline",
+                (Place::Inline(_), true) | (Place::Body, _) => "body",
+                (Place::Collapsed, _) => "collapsed",
+            };
+            StoredFinding {
+                fingerprint: p.fingerprint.clone(),
+                path: p.path.clone(),
+                line: i64::from(thread.map(|t| t.line).unwrap_or(p.line)),
+                severity: p.severity.label().to_string(),
+                place: place.to_string(),
+                head_sha: head.to_string(),
+                review_id: Some(posted.review.id as i64),
+                comment_id,
+                addressed_sha: None,
+            }
+        })
+        .collect()
+}
+
+/// The code a finding points at: the lines of its thread when it has one, else what the
+/// model quoted, else (weakest) the cited line's number.
+fn fingerprint_of(f: &Finding, thread: Option<&ReviewComment>, files: &[PrFile]) -> String {
+    let shown = thread.and_then(|c| {
+        let patch = files
+            .iter()
+            .find(|p| p.file.filename == c.path)?
+            .patch
+            .as_ref()?;
+        let lines = patch
+            .coverage(c.side, c.start_line.unwrap_or(c.line), c.line)
+            .lines;
+        (!lines.is_empty()).then(|| {
+            lines
+                .iter()
+                .map(|l| l.text.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+    });
+    let code = shown
+        .or_else(|| f.quote.clone())
+        .unwrap_or_else(|| format!("line {}", f.line));
+    fingerprint::fingerprint(&f.path, &code, &f.category)
 }
 
 /// The thread for a finding, if its lines are shown in the diff. When the model quoted the
@@ -90,9 +278,9 @@ fn anchor(f: &Finding, files: &[PrFile]) -> Option<ReviewComment> {
 
 fn finding_markdown(f: &Finding) -> String {
     let icon = match f.severity {
-        crate::review::Severity::Critical => "🔴",
-        crate::review::Severity::Warning => "🟠",
-        crate::review::Severity::Nit => "⚪",
+        Severity::Critical => "🔴",
+        Severity::Warning => "🟠",
+        Severity::Nit => "⚪",
     };
     let mut out = format!("{icon} **{}** ({})", f.severity.label(), f.category);
     if !f.title.is_empty() {
@@ -102,59 +290,74 @@ fn finding_markdown(f: &Finding) -> String {
     out
 }
 
-fn summary_body(s: &SummaryInput<'_>, inline: usize, in_body: &[&Finding]) -> String {
-    let mut out = String::from("## Critic review\n\n");
-    if !s.summary.is_empty() {
-        let _ = writeln!(out, "{}\n", s.summary);
-    }
-    let total = inline + in_body.len();
-    if total == 0 {
-        out.push_str("No problems found in this change.\n");
-    } else {
-        let _ = writeln!(out, "{total} finding(s), {inline} inline.");
-    }
+fn review_body(
+    s: &DraftInput<'_>,
+    inline: usize,
+    in_body: &[&Finding],
+    collapsed: &[&Finding],
+    repeated: usize,
+) -> String {
+    let total = inline + in_body.len() + collapsed.len();
+    let mut out = format!("## Critic review\n\n**{total} new finding(s)**: {inline} inline");
     if !in_body.is_empty() {
-        out.push_str("\n<details><summary>Findings not on a line of the diff</summary>\n\n");
-        for f in in_body {
-            let side = if f.side == Side::Left { " (old)" } else { "" };
-            let lines = match f.start_line {
-                Some(start) => format!("{start}-{}", f.line),
-                None => f.line.to_string(),
-            };
-            let _ = writeln!(
-                out,
-                "- `{}` line {lines}{side}: {}\n",
-                f.path,
-                finding_markdown(f).replace("\n\n", "\n  ")
-            );
-        }
-        out.push_str("</details>\n");
+        let _ = write!(out, ", {} not on a changed line", in_body.len());
     }
-    if !s.not_reviewed.is_empty() {
-        let _ = writeln!(
+    if !collapsed.is_empty() {
+        let _ = write!(out, ", {} collapsed below", collapsed.len());
+    }
+    out.push('.');
+    if repeated > 0 {
+        let _ = write!(
             out,
-            "\n<details><summary>{} file(s) not reviewed</summary>\n",
-            s.not_reviewed.len()
+            " {repeated} finding(s) reported on this pull request before were not repeated."
         );
-        for (path, why) in s.not_reviewed {
-            let _ = writeln!(out, "- `{path}`: {why}");
-        }
-        out.push_str("\n</details>\n");
     }
+    out.push('\n');
+    list_section(&mut out, "Findings not on a line of the diff", in_body);
+    list_section(
+        &mut out,
+        &format!(
+            "{} more: below the {} threshold or over the limit of {} threads",
+            collapsed.len(),
+            s.min_severity.label(),
+            s.max_inline
+        ),
+        collapsed,
+    );
     let _ = write!(
         out,
-        "\n<sub>Model: {}. Critic comments only; it never approves or blocks.</sub>\n{}",
-        s.model,
+        "\n<sub>Critic comments only; it never approves or blocks.</sub>\n{}",
         review_marker(s.head_sha)
     );
     out
+}
+
+fn list_section(out: &mut String, title: &str, findings: &[&Finding]) {
+    if findings.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n<details><summary>{title}</summary>\n");
+    for f in findings {
+        let side = if f.side == Side::Left { " (old)" } else { "" };
+        let lines = match f.start_line {
+            Some(start) => format!("{start}-{}", f.line),
+            None => f.line.to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "- `{}` line {lines}{side}: {}\n",
+            f.path,
+            finding_markdown(f).replace("\n\n", "\n  ")
+        );
+    }
+    out.push_str("</details>\n");
 }
 
 /// GitHub refuses a review body over 65,536 characters; stay well under it, cutting at a
 /// line and keeping the marker.
 const MAX_REVIEW_BODY: usize = 60_000;
 
-fn fit_body(body: &str, head_sha: &str) -> String {
+pub(crate) fn fit_body(body: &str, head_sha: &str) -> String {
     if body.chars().count() <= MAX_REVIEW_BODY {
         return body.to_string();
     }
@@ -172,56 +375,6 @@ fn fit_body(body: &str, head_sha: &str) -> String {
         "{}\n\n… {omitted} more characters left out (GitHub's size limit).\n{marker}",
         &body[..cut]
     )
-}
-
-/// How a draft was posted.
-#[derive(Debug)]
-pub struct Posted {
-    pub review: Review,
-    /// True when GitHub refused the threads and they were folded into the body instead.
-    pub fell_back: bool,
-}
-
-/// Posts the draft. If GitHub still refuses a thread (422), the review is posted again with
-/// every finding in the body, so the review is never lost.
-pub async fn post(
-    gh: &Installation,
-    repo: &RepoName,
-    number: u64,
-    draft: &DraftReview,
-) -> Result<Posted, GitHubError> {
-    match gh.create_review(repo, number, &draft.review).await {
-        Ok(review) => Ok(Posted {
-            review,
-            fell_back: false,
-        }),
-        Err(e) if e.status() == Some(422) && !draft.review.comments.is_empty() => {
-            tracing::warn!(error = %e, "GitHub refused inline threads; posting them in the body");
-            let mut body = String::new();
-            for c in &draft.review.comments {
-                let _ = writeln!(
-                    body,
-                    "- `{}` line {}: {}\n",
-                    c.path,
-                    c.line,
-                    c.body.replace("\n\n", "\n  ")
-                );
-            }
-            let folded = draft.review.body.replacen(
-                "\n<sub>",
-                &format!("\n<details><summary>Findings (GitHub refused them as inline threads)</summary>\n\n{body}</details>\n\n<sub>"),
-                1,
-            );
-            let folded = fit_body(&folded, &draft.review.commit_id);
-            let retry = NewReview::comment(draft.review.commit_id.clone(), folded, Vec::new());
-            let review = gh.create_review(repo, number, &retry).await?;
-            Ok(Posted {
-                review,
-                fell_back: true,
-            })
-        }
-        Err(e) => Err(e),
-    }
 }
 
 #[cfg(test)]
@@ -258,20 +411,21 @@ mod tests {
         }
     }
 
-    fn input() -> SummaryInput<'static> {
-        SummaryInput {
+    fn input() -> DraftInput<'static> {
+        static NONE: std::sync::LazyLock<HashSet<String>> = std::sync::LazyLock::new(HashSet::new);
+        DraftInput {
             head_sha: "abc",
-            summary: "S",
-            not_reviewed: &[],
-            model: "m",
             max_inline: 10,
+            min_severity: Severity::Nit,
+            known: &NONE,
+            in_scope: None,
         }
     }
 
     #[test]
     fn lines_in_the_diff_go_inline_others_in_the_body() {
         let d = draft_review(&[finding(11, None), finding(30, None)], &files(), &input());
-        assert_eq!((d.inline, d.in_body), (1, 1));
+        assert_eq!((d.inline(), d.in_body()), (1, 1));
         assert_eq!(d.review.comments[0].line, 11);
         assert!(d.review.body.contains("`a.py` line 30"));
         assert!(d.review.body.ends_with(&review_marker("abc")));
@@ -302,7 +456,7 @@ mod tests {
             ..finding(30, None)
         };
         let d = draft_review(&[f], &files(), &input());
-        assert_eq!(d.inline, 1);
+        assert_eq!(d.inline(), 1);
         assert_eq!(d.review.comments[0].line, 12);
         // A quote of two lines becomes a range.
         let f = Finding {
@@ -329,17 +483,97 @@ mod tests {
             ..finding(30, None)
         };
         let d = draft_review(&[f], &files(), &input());
-        assert_eq!((d.inline, d.in_body), (0, 1));
+        assert_eq!((d.inline(), d.in_body()), (0, 1));
     }
 
     #[test]
-    fn inline_cap_moves_the_rest_to_the_body() {
-        let s = SummaryInput {
+    fn the_cap_and_the_threshold_collapse_the_rest_most_severe_first() {
+        let s = DraftInput {
             max_inline: 1,
+            min_severity: Severity::Warning,
             ..input()
         };
-        let d = draft_review(&[finding(11, None), finding(12, None)], &files(), &s);
-        assert_eq!((d.inline, d.in_body), (1, 1));
+        let nit = Finding {
+            severity: Severity::Nit,
+            title: "naming".into(),
+            category: "style".into(),
+            ..finding(41, None)
+        };
+        let critical = Finding {
+            severity: Severity::Critical,
+            ..finding(12, None)
+        };
+        let d = draft_review(&[finding(11, None), nit, critical], &files(), &s);
+        assert_eq!((d.inline(), d.in_body(), d.collapsed()), (1, 0, 2));
+        assert_eq!(
+            d.review.comments[0].line, 12,
+            "the critical one goes inline"
+        );
+        assert_eq!(d.of_severity(Severity::Nit), 1);
+        assert!(
+            d.review
+                .body
+                .contains("2 more: below the warning threshold"),
+            "{}",
+            d.review.body
+        );
+        assert!(
+            d.review.body.contains("naming"),
+            "collapsed findings are listed"
+        );
+    }
+
+    #[test]
+    fn findings_posted_before_are_not_repeated_even_when_their_code_moved() {
+        let first = draft_review(&[finding(11, None)], &files(), &input());
+        let known: HashSet<String> = first.placed.iter().map(|p| p.fingerprint.clone()).collect();
+        // The same code (`+z`) now at line 21 of a shifted hunk, cited with other words.
+        let moved = vec![PrFile::from_github(ChangedFile {
+            filename: "a.py".into(),
+            status: "modified".into(),
+            additions: 1,
+            deletions: 0,
+            patch: Some("@@ -20,2 +20,3 @@\n x\n+z\n q".into()),
+            previous_filename: None,
+        })];
+        let again = Finding {
+            body: "Reworded.".into(),
+            ..finding(21, None)
+        };
+        let s = DraftInput {
+            known: &known,
+            ..input()
+        };
+        let d = draft_review(&[again.clone(), again], &moved, &s);
+        assert!(d.is_empty(), "{:?}", d.placed);
+        assert_eq!(d.repeated, 2);
+        // A different problem on the same code is new.
+        let other = Finding {
+            category: "security".into(),
+            ..finding(21, None)
+        };
+        assert_eq!(draft_review(&[other], &moved, &s).inline(), 1);
+    }
+
+    #[test]
+    fn after_a_push_only_findings_on_changed_code_are_new() {
+        let first = draft_review(&[finding(11, None)], &files(), &input());
+        let known: HashSet<String> = first.placed.iter().map(|p| p.fingerprint.clone()).collect();
+        let only_12 = |_: &str, start: u32, end: u32| start <= 12 && 12 <= end;
+        let s = DraftInput {
+            known: &known,
+            in_scope: Some(&only_12),
+            ..input()
+        };
+        let d = draft_review(
+            &[finding(11, None), finding(12, None), finding(41, None)],
+            &files(),
+            &s,
+        );
+        assert_eq!(d.repeated, 1, "a repeat is counted wherever it is");
+        let lines: Vec<u32> = d.review.comments.iter().map(|c| c.line).collect();
+        assert_eq!(lines, [12], "{:?}", d.placed);
+        assert_eq!(d.placed.len(), 1, "line 41 was not touched by the push");
     }
 
     #[test]
@@ -362,24 +596,9 @@ mod tests {
     }
 
     #[test]
-    fn files_not_reviewed_are_named_with_the_reason() {
-        let not = [("Cargo.lock".to_string(), "lock file".to_string())];
-        let s = SummaryInput {
-            not_reviewed: &not,
-            ..input()
-        };
-        let d = draft_review(&[], &files(), &s);
-        assert!(
-            d.review.body.contains("- `Cargo.lock`: lock file"),
-            "{}",
-            d.review.body
-        );
-    }
-
-    #[test]
-    fn no_findings_says_so() {
+    fn no_findings_is_an_empty_draft() {
         let d = draft_review(&[], &files(), &input());
-        assert!(d.review.body.contains("No problems found"));
+        assert!(d.is_empty());
         assert!(d.review.comments.is_empty());
     }
 }

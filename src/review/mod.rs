@@ -60,6 +60,9 @@ pub struct Finding {
 #[derive(Debug, Clone, Default)]
 pub struct ModelReview {
     pub summary: String,
+    /// (path, one sentence on what changed there), for the walkthrough table; only files of
+    /// the PR.
+    pub walkthrough: Vec<(String, String)>,
     pub findings: Vec<Finding>,
     /// Findings thrown away by validation, with the reason, for logs and the job record.
     pub rejected: Vec<String>,
@@ -229,9 +232,21 @@ pub fn review_schema() -> Arc<OutputSchema> {
             schema: serde_json::json!({
                 "type": "object",
                 "additionalProperties": false,
-                "required": ["summary", "findings"],
+                "required": ["summary", "walkthrough", "findings"],
                 "properties": {
                     "summary": {"type": "string", "description": "Two or three sentences on what the pull request does"},
+                    "walkthrough": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "additionalProperties": false,
+                            "required": ["path", "change"],
+                            "properties": {
+                                "path": {"type": "string"},
+                                "change": {"type": "string", "description": "One short sentence on what changed in this file"}
+                            }
+                        }
+                    },
                     "findings": {
                         "type": "array",
                         "items": {
@@ -268,12 +283,13 @@ fn defuse(text: &str) -> String {
 pub async fn ask_model(
     llm: &Llm,
     installation: u64,
+    endpoint: Option<&str>,
     request: &ChatRequest,
     files: &[PrFile],
     meter: &Meter,
 ) -> Result<Answer<ModelReview>, ReviewError> {
     Ok(llm
-        .ask(Task::Review, installation, request, meter, |v| {
+        .ask_on(Task::Review, endpoint, installation, request, meter, |v| {
             validate(v, files)
         })
         .await?)
@@ -283,6 +299,8 @@ pub async fn ask_model(
 struct RawReview {
     #[serde(default)]
     summary: Option<String>,
+    #[serde(default)]
+    walkthrough: Option<Vec<serde_json::Value>>,
     #[serde(default)]
     findings: Option<Vec<serde_json::Value>>,
 }
@@ -313,6 +331,7 @@ pub fn validate(value: &serde_json::Value, files: &[PrFile]) -> Result<ModelRevi
         // Some small models answer with the list alone.
         serde_json::Value::Array(items) => RawReview {
             summary: None,
+            walkthrough: None,
             findings: Some(items.clone()),
         },
         other => serde_json::from_value(other.clone())
@@ -321,8 +340,20 @@ pub fn validate(value: &serde_json::Value, files: &[PrFile]) -> Result<ModelRevi
     let findings = raw
         .findings
         .ok_or_else(|| "reply has no `findings` list".to_string())?;
+    let walkthrough = raw
+        .walkthrough
+        .into_iter()
+        .flatten()
+        .filter_map(|item| {
+            let path = item.get("path")?.as_str()?.trim().trim_start_matches("./");
+            let change = item.get("change")?.as_str()?.trim();
+            (files.iter().any(|f| f.file.filename == path) && !change.is_empty())
+                .then(|| (path.to_string(), cap(change, 300)))
+        })
+        .collect();
     let mut out = ModelReview {
         summary: cap(raw.summary.unwrap_or_default().trim(), MAX_BODY_CHARS),
+        walkthrough,
         ..ModelReview::default()
     };
     for (i, item) in findings.into_iter().enumerate() {
@@ -386,7 +417,7 @@ fn validate_finding(item: serde_json::Value, files: &[PrFile]) -> Result<Finding
         start_line,
         side,
         severity,
-        category: cap(raw.category.as_deref().unwrap_or("bug").trim(), 40),
+        category: category(raw.category.as_deref()).to_string(),
         title: cap(raw.title.as_deref().unwrap_or("").trim(), MAX_TITLE_CHARS),
         body: cap(body, MAX_BODY_CHARS),
         quote: raw
@@ -396,6 +427,20 @@ fn validate_finding(item: serde_json::Value, files: &[PrFile]) -> Result<Finding
             .filter(|q| !q.is_empty())
             .map(|q| cap(q, MAX_QUOTE_CHARS)),
     })
+}
+
+/// One of the six categories, whatever synonym the model used.
+fn category(raw: Option<&str>) -> &'static str {
+    let c = raw.unwrap_or_default().trim().to_ascii_lowercase();
+    match c.as_str() {
+        "security" | "vulnerability" | "secret" | "secrets" | "injection" => "security",
+        "performance" | "perf" | "efficiency" => "performance",
+        "maintainability" | "readability" | "design" | "complexity" | "documentation" | "docs"
+        | "convention" | "conventions" => "maintainability",
+        "tests" | "test" | "testing" | "coverage" => "tests",
+        "style" | "formatting" | "naming" | "nit" => "style",
+        _ => "bug",
+    }
 }
 
 /// Models write numbers as numbers, strings, or floats; take any whole positive one.

@@ -84,6 +84,20 @@ pub struct UsageTotals {
     pub cost_micros: i64,
 }
 
+/// A finding as stored for a PR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFinding {
+    pub fingerprint: String,
+    pub path: String,
+    pub line: i64,
+    pub severity: String,
+    pub place: String,
+    pub head_sha: String,
+    pub review_id: Option<i64>,
+    pub comment_id: Option<i64>,
+    pub addressed_sha: Option<String>,
+}
+
 /// Where a job's model calls are booked.
 #[derive(Debug, Clone)]
 pub struct UsageOwner<'a> {
@@ -451,15 +465,29 @@ impl Store {
         repo: &str,
         number: u64,
     ) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query(
-            "SELECT last_reviewed_sha FROM pull_requests WHERE repo = $1 AND number = $2",
-        )
+        self.pull_request_field(repo, number, "last_reviewed_sha")
+            .await
+    }
+
+    /// One nullable column of the PR's row (`column` is one of ours, never user input).
+    async fn pull_request_field<T>(
+        &self,
+        repo: &str,
+        number: u64,
+        column: &'static str,
+    ) -> Result<Option<T>, StoreError>
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any> + Send + Unpin,
+    {
+        let row = sqlx::query(&format!(
+            "SELECT {column} FROM pull_requests WHERE repo = $1 AND number = $2"
+        ))
         .bind(repo)
         .bind(number as i64)
         .fetch_optional(&self.pool)
         .await?;
         Ok(match row {
-            Some(r) => r.try_get("last_reviewed_sha")?,
+            Some(r) => r.try_get(column)?,
             None => None,
         })
     }
@@ -578,6 +606,176 @@ impl Store {
         .bind(number as i64)
         .bind(kind)
         .bind(key)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Findings posted on a PR, oldest first.
+    pub async fn findings(
+        &self,
+        repo: &str,
+        number: u64,
+    ) -> Result<Vec<StoredFinding>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT fingerprint, path, line, severity, place, head_sha, review_id, comment_id, addressed_sha \
+             FROM findings WHERE repo = $1 AND number = $2 ORDER BY created_at, fingerprint",
+        )
+        .bind(repo)
+        .bind(number as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredFinding {
+                    fingerprint: r.try_get("fingerprint")?,
+                    path: r.try_get("path")?,
+                    line: r.try_get("line")?,
+                    severity: r.try_get("severity")?,
+                    place: r.try_get("place")?,
+                    head_sha: r.try_get("head_sha")?,
+                    review_id: r.try_get("review_id")?,
+                    comment_id: r.try_get("comment_id")?,
+                    addressed_sha: r.try_get("addressed_sha")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Remembers posted findings; one already known keeps its first record.
+    pub async fn record_findings(
+        &self,
+        repo: &str,
+        number: u64,
+        findings: &[StoredFinding],
+    ) -> Result<(), StoreError> {
+        if findings.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        for f in findings {
+            sqlx::query(
+                "INSERT INTO findings (repo, number, fingerprint, path, line, severity, place, head_sha, \
+                 review_id, comment_id, addressed_sha, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                 ON CONFLICT (repo, number, fingerprint) DO NOTHING",
+            )
+            .bind(repo)
+            .bind(number as i64)
+            .bind(&f.fingerprint)
+            .bind(&f.path)
+            .bind(f.line)
+            .bind(&f.severity)
+            .bind(&f.place)
+            .bind(&f.head_sha)
+            .bind(f.review_id)
+            .bind(f.comment_id)
+            .bind(&f.addressed_sha)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks a finding's code as changed by `sha` (its thread was answered).
+    pub async fn mark_addressed(
+        &self,
+        repo: &str,
+        number: u64,
+        fingerprint: &str,
+        sha: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE findings SET addressed_sha = $1 WHERE repo = $2 AND number = $3 AND fingerprint = $4",
+        )
+        .bind(sha)
+        .bind(repo)
+        .bind(number as i64)
+        .bind(fingerprint)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Moves the PR's reviewed head forward when the run posted no review (nothing new).
+    pub async fn mark_reviewed(
+        &self,
+        repo: &str,
+        number: u64,
+        head_sha: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO pull_requests (repo, number, last_reviewed_sha, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (repo, number) DO UPDATE SET last_reviewed_sha = $3, updated_at = $4",
+        )
+        .bind(repo)
+        .bind(number as i64)
+        .bind(head_sha)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The summary comment's id, once known.
+    pub async fn summary_comment(
+        &self,
+        repo: &str,
+        number: u64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.pull_request_field(repo, number, "summary_comment_id")
+            .await
+    }
+
+    pub async fn set_summary_comment(
+        &self,
+        repo: &str,
+        number: u64,
+        id: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO pull_requests (repo, number, summary_comment_id, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (repo, number) DO UPDATE SET summary_comment_id = $3, updated_at = $4",
+        )
+        .bind(repo)
+        .bind(number as i64)
+        .bind(id)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The "Critic" check run of a head, once created.
+    pub async fn check_run(&self, repo: &str, head_sha: &str) -> Result<Option<i64>, StoreError> {
+        let row =
+            sqlx::query("SELECT check_run_id FROM check_runs WHERE repo = $1 AND head_sha = $2")
+                .bind(repo)
+                .bind(head_sha)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get("check_run_id")?),
+            None => None,
+        })
+    }
+
+    pub async fn set_check_run(
+        &self,
+        repo: &str,
+        head_sha: &str,
+        id: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO check_runs (repo, head_sha, check_run_id) VALUES ($1, $2, $3) \
+             ON CONFLICT (repo, head_sha) DO UPDATE SET check_run_id = $3",
+        )
+        .bind(repo)
+        .bind(head_sha)
+        .bind(id)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -20,7 +20,9 @@ async fn the_model_sees_the_enclosing_function_of_a_real_change() {
         &app.pull_request_event("opened", REPO, s.number),
     )
     .await;
-    app.github().wait_for_reviews(REPO, 40, 1, WAIT).await;
+    app.github()
+        .wait_for_summary(REPO, 40, &s.head_sha, WAIT)
+        .await;
     let prompt = app.llm().received()[0].message("user");
     // The change sits inside res.sendFile; its head lines around the hunk are shown.
     assert!(prompt.contains("Enclosing code at head"), "{prompt}");
@@ -62,7 +64,7 @@ async fn secrets_in_the_diff_and_the_description_never_reach_the_model() {
     );
     app.deliver("pull_request", &app.pull_request_event("opened", REPO, 41))
         .await;
-    app.github().wait_for_reviews(REPO, 41, 1, WAIT).await;
+    app.github().wait_for_summary(REPO, 41, head, WAIT).await;
     let sent: String = app
         .llm()
         .received()
@@ -119,10 +121,12 @@ async fn a_large_pull_request_is_reviewed_in_chunks_and_merged_into_one_review()
         chats.len(),
         "one finding per chunk, merged into one review"
     );
+    let head = PullRequest::default().head_sha;
+    let summary = app.github().wait_for_summary(REPO, 42, &head, WAIT).await;
     assert!(
-        review.body.contains("`Cargo.lock`: lock file"),
+        summary.body.contains("`Cargo.lock`: lock file"),
         "{}",
-        review.body
+        summary.body
     );
     assert!(
         chats

@@ -932,3 +932,539 @@ async fn fake_github_speaks_octocrab() {
         fake.requests()
     );
 }
+
+async fn send(
+    fake: &FakeGitHub,
+    method: reqwest::Method,
+    path: &str,
+    auth: Option<&str>,
+    body: &Value,
+) -> (u16, Value) {
+    let mut request = http()
+        .request(method, format!("{}{path}", fake.url()))
+        .json(body);
+    if let Some(auth) = auth {
+        request = request.header("authorization", auth);
+    }
+    let response = request.send().await.expect("request to fake");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn graphql(fake: &FakeGitHub, token: &str, query: &str, variables: Value) -> Value {
+    let (status, body) = send(
+        fake,
+        reqwest::Method::POST,
+        "/graphql",
+        Some(&format!("bearer {token}")),
+        &json!({ "query": query, "variables": variables }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn fake_github_graphql_needs_a_token_and_answers_only_the_fields_asked_for() {
+    let (fake, token) = setup().await;
+    let root = fake.add_review_comment(REPO, 1, "octocat", "src/lib.rs", 2, "Why?");
+    let reply = fake.add_review_reply(REPO, 1, BOT_LOGIN, root, "Because.");
+    let query = r#"{ repository(owner: "octo-org", name: "widgets") { pullRequest(number: 1) {
+        threads: reviewThreads(first: 10) { totalCount nodes { __typename id isResolved
+        comments(first: 5) { nodes { databaseId author { login } } } } } } } }"#;
+
+    for auth in [
+        None,
+        Some(format!("Bearer {}", app_jwt())),
+        Some("token nope".into()),
+    ] {
+        let (status, _) = send(
+            &fake,
+            reqwest::Method::POST,
+            "/graphql",
+            auth.as_deref(),
+            &json!({ "query": query }),
+        )
+        .await;
+        assert_eq!(status, 401, "{auth:?}");
+    }
+
+    let body = graphql(&fake, &token, query, Value::Null).await;
+    assert_eq!(
+        body,
+        json!({ "data": { "repository": { "pullRequest": { "threads": {
+            "totalCount": 1,
+            "nodes": [{
+                "__typename": "PullRequestReviewThread",
+                "id": format!("PRRT_kwDO{root:010}"),
+                "isResolved": false,
+                "comments": { "nodes": [
+                    { "databaseId": root, "author": { "login": "octocat" } },
+                    { "databaseId": reply, "author": { "login": BOT_LOGIN } },
+                ] },
+            }],
+        } } } } }),
+        "exactly the selection, aliases honoured"
+    );
+
+    // Validation errors: no `data` at all.
+    let body = graphql(
+        &fake,
+        &token,
+        "query($n: Int!) { repository(owner: \"octo-org\", name: \"widgets\") { pullRequest(number: $n) { reviewThreads(first: 1) { nodes { nope } } } } }",
+        json!({ "n": 1 }),
+    )
+    .await;
+    assert!(body.get("data").is_none(), "{body}");
+    assert_eq!(
+        body["errors"][0]["message"],
+        "Field 'nope' doesn't exist on type 'PullRequestReviewThread'"
+    );
+    let body = graphql(
+        &fake,
+        &token,
+        "{ repository(owner: \"octo-org\", name: \"widgets\") { pullRequest(number: \"1\") { id } } }",
+        Value::Null,
+    )
+    .await;
+    assert!(body.get("data").is_none(), "a string is not an Int: {body}");
+    let body = graphql(
+        &fake,
+        &token,
+        "{ repository(owner: \"octo-org\" { id } }",
+        Value::Null,
+    )
+    .await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Parse error")),
+        "{body}"
+    );
+
+    // Execution errors: `data` with a null where it failed.
+    let pull = |args: &str| {
+        format!(
+            "{{ repository(owner: \"octo-org\", name: \"widgets\") {{ pullRequest(number: 1) {{ reviewThreads({args}) {{ totalCount }} }} }} }}"
+        )
+    };
+    for (args, kind) in [
+        ("first: 101", "EXCESSIVE_PAGINATION"),
+        ("after: \"x\"", "MISSING_PAGINATION_BOUNDARIES"),
+        ("first: 1, after: \"bogus\"", "INVALID_CURSOR_ARGUMENTS"),
+    ] {
+        let body = graphql(&fake, &token, &pull(args), Value::Null).await;
+        assert_eq!(body["errors"][0]["type"], kind, "{args}: {body}");
+        assert_eq!(
+            body["data"]["repository"]["pullRequest"]["reviewThreads"],
+            Value::Null
+        );
+    }
+    fake.add_repo("other-org/gadgets", 88);
+    let body = graphql(
+        &fake,
+        &token,
+        "{ repository(owner: \"other-org\", name: \"gadgets\") { id } }",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(body["data"]["repository"], Value::Null);
+    assert_eq!(
+        body["errors"][0]["type"], "NOT_FOUND",
+        "another installation's repo"
+    );
+
+    // Enterprise Server layout: GraphQL at /api/graphql, nothing at /api/v3/graphql.
+    for (path, expected) in [("/api/graphql", 200), ("/api/v3/graphql", 404)] {
+        let (status, _) = send(
+            &fake,
+            reqwest::Method::POST,
+            path,
+            Some(&format!("token {token}")),
+            &json!({ "query": "{ repository(owner: \"octo-org\", name: \"widgets\") { id } }" }),
+        )
+        .await;
+        assert_eq!(status, expected, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn fake_github_resolves_threads_only_when_the_whole_mutation_is_valid() {
+    let (fake, token) = setup().await;
+    let root = fake.add_review_comment(REPO, 1, "octocat", "src/lib.rs", 2, "Why?");
+    let thread = format!("PRRT_kwDO{root:010}");
+    let mutation = |name: &str, selection: &str| {
+        format!("mutation($id: ID!) {{ {name}(input: {{ threadId: $id }}) {{ {selection} }} }}")
+    };
+
+    let body = graphql(
+        &fake,
+        &token,
+        &mutation("resolveReviewThread", "thread { id nope }"),
+        json!({ "id": thread }),
+    )
+    .await;
+    assert!(body.get("data").is_none(), "{body}");
+    assert!(
+        !fake.thread_resolved(REPO, 1, root),
+        "an invalid mutation changes nothing"
+    );
+
+    let body = graphql(
+        &fake,
+        &token,
+        &mutation(
+            "resolveReviewThread",
+            "thread { id isResolved resolvedBy { login } }",
+        ),
+        json!({ "id": thread }),
+    )
+    .await;
+    assert_eq!(
+        body["data"]["resolveReviewThread"]["thread"],
+        json!({ "id": thread, "isResolved": true, "resolvedBy": { "login": BOT_LOGIN } })
+    );
+    assert!(fake.thread_resolved(REPO, 1, root));
+
+    let body = graphql(
+        &fake,
+        &token,
+        &mutation("unresolveReviewThread", "thread { isResolved }"),
+        json!({ "id": thread }),
+    )
+    .await;
+    assert_eq!(
+        body["data"]["unresolveReviewThread"]["thread"]["isResolved"],
+        false
+    );
+    assert!(!fake.thread_resolved(REPO, 1, root));
+
+    let body = graphql(
+        &fake,
+        &token,
+        &mutation("resolveReviewThread", "thread { id }"),
+        json!({ "id": "PRRT_kwDO0000000001" }),
+    )
+    .await;
+    assert_eq!(body["errors"][0]["type"], "NOT_FOUND", "{body}");
+    assert_eq!(body["data"]["resolveReviewThread"], Value::Null);
+}
+
+#[tokio::test]
+async fn fake_github_replies_and_outdated_comments_look_like_githubs() {
+    let (fake, token) = setup().await;
+    let auth = format!("token {token}");
+    let root = fake.add_review_comment(REPO, 1, "octocat", "src/lib.rs", 3, "Why?");
+    let (status, reply) = post(
+        &fake,
+        &format!("/repos/{REPO}/pulls/1/comments/{root}/replies"),
+        &auth,
+        &json!({ "body": "Because." }),
+    )
+    .await;
+    assert_eq!(status, 201, "{reply}");
+    assert_eq!(reply["in_reply_to_id"], root);
+    assert_eq!(
+        (reply["path"].as_str(), reply["line"].as_u64()),
+        (Some("src/lib.rs"), Some(3))
+    );
+    let (status, body) = post(
+        &fake,
+        &format!("/repos/{REPO}/pulls/1/comments/{root}/replies"),
+        &auth,
+        &json!({ "body": "" }),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+
+    fake.set_thread_outdated(REPO, 1, root, true);
+    let (_, listed) = get(
+        &fake,
+        &format!("/repos/{REPO}/pulls/1/comments"),
+        Some(&auth),
+    )
+    .await;
+    let listed = listed.as_array().expect("array");
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed[0].get("in_reply_to_id").is_none(),
+        "absent on a root"
+    );
+    for c in listed {
+        assert_eq!(
+            (c["line"].clone(), c["original_line"].as_u64()),
+            (Value::Null, Some(3))
+        );
+        assert_eq!(c["position"], Value::Null);
+    }
+    // The reply came with a review of its own, like on GitHub.
+    let (_, reviews) = get(
+        &fake,
+        &format!("/repos/{REPO}/pulls/1/reviews"),
+        Some(&auth),
+    )
+    .await;
+    let last = &reviews.as_array().expect("array")[1];
+    assert_eq!(
+        (
+            last["state"].as_str(),
+            last["body"].as_str(),
+            last["user"]["login"].as_str()
+        ),
+        (Some("COMMENTED"), Some(""), Some(BOT_LOGIN))
+    );
+    assert_eq!(reply["pull_request_review_id"], last["id"]);
+}
+
+#[tokio::test]
+async fn fake_github_check_runs_follow_githubs_rules() {
+    let (fake, token) = setup().await;
+    let auth = format!("token {token}");
+    let path = format!("/repos/{REPO}/check-runs");
+    let head = PullRequest::default().head_sha;
+    let create = |body: Value| {
+        let fake = fake.clone();
+        let (path, auth) = (path.clone(), auth.clone());
+        async move { post(&fake, &path, &auth, &body).await }
+    };
+
+    let (status, _) = send(&fake, reqwest::Method::POST, &path, None, &json!({})).await;
+    assert_eq!(status, 401);
+    let cases = [
+        (json!({ "head_sha": head }), "\"name\" wasn't supplied"),
+        (json!({ "name": "c" }), "\"head_sha\" wasn't supplied"),
+        (
+            json!({ "name": "c", "head_sha": head, "status": "waiting" }),
+            "Only GitHub Actions",
+        ),
+        (
+            json!({ "name": "c", "head_sha": head, "status": "done" }),
+            "not a member of enum",
+        ),
+        (
+            json!({ "name": "c", "head_sha": head, "conclusion": "stale" }),
+            "stale",
+        ),
+        (
+            json!({ "name": "c", "head_sha": head, "status": "completed" }),
+            "\"conclusion\" wasn't supplied",
+        ),
+        (
+            json!({ "name": "c", "head_sha": head, "output": { "title": "t" } }),
+            "\"summary\" wasn't supplied",
+        ),
+        (
+            json!({ "name": "c", "head_sha": head, "output": { "title": "t", "summary": "s", "text": "x".repeat(65_536) } }),
+            "Only 65535 characters are allowed; 65536 were supplied.",
+        ),
+        (
+            json!({ "name": "c", "head_sha": "abc" }),
+            "No commit found for SHA: abc",
+        ),
+    ];
+    for (body, message) in cases {
+        let (status, answer) = create(body.clone()).await;
+        assert_eq!(status, 422, "{body}: {answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(message)),
+            "{body}: {answer}"
+        );
+    }
+    assert!(fake.check_runs(REPO).is_empty());
+
+    // A conclusion completes the run whatever the status said.
+    let (status, run) = create(json!({
+        "name": "Critic", "head_sha": head, "status": "in_progress", "conclusion": "success",
+        "output": { "title": "OK", "summary": "All good" },
+    }))
+    .await;
+    assert_eq!(status, 201, "{run}");
+    assert_eq!(
+        (run["status"].as_str(), run["conclusion"].as_str()),
+        (Some("completed"), Some("success"))
+    );
+    assert_eq!(run["output"]["title"], "OK");
+    assert_eq!(run["output"]["text"], Value::Null);
+    assert_eq!(run["app"]["slug"], "critic");
+    assert_eq!(run["pull_requests"][0]["number"], 1);
+    assert!(run["completed_at"].is_string());
+
+    let id = run["id"].as_u64().expect("id");
+    let (status, got) = get(&fake, &format!("{path}/{id}"), Some(&auth)).await;
+    assert_eq!((status, &got["id"]), (200, &run["id"]));
+    let (status, _) = send(
+        &fake,
+        reqwest::Method::PATCH,
+        &format!("{path}/{}", id + 1000),
+        Some(&auth),
+        &json!({ "status": "in_progress" }),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, updated) = send(
+        &fake,
+        reqwest::Method::PATCH,
+        &format!("{path}/{id}"),
+        Some(&auth),
+        &json!({ "status": "in_progress" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (updated["status"].as_str(), &updated["conclusion"]),
+        (Some("in_progress"), &Value::Null)
+    );
+    assert_eq!(fake.check_runs(REPO)[0].status, "in_progress");
+}
+
+#[tokio::test]
+async fn fake_github_compare_statuses_and_enterprise_links() {
+    let (fake, token) = setup().await;
+    let auth = format!("token {token}");
+    fake.set_compare(REPO, "main", "main", Vec::new());
+    fake.set_compare_counts(
+        REPO,
+        "v1",
+        "v2",
+        vec![PullFile::from_patch("src/lib.rs", LIB_PATCH)],
+        3,
+        2,
+    );
+    let (status, same) = get(
+        &fake,
+        &format!("/repos/{REPO}/compare/main...main"),
+        Some(&auth),
+    )
+    .await;
+    assert_eq!(
+        (
+            status,
+            same["status"].as_str(),
+            same["total_commits"].as_u64()
+        ),
+        (200, Some("identical"), Some(0))
+    );
+    let (_, moved) = get(
+        &fake,
+        &format!("/repos/{REPO}/compare/v1...v2"),
+        Some(&auth),
+    )
+    .await;
+    assert_eq!(
+        (
+            moved["status"].as_str(),
+            moved["ahead_by"].as_u64(),
+            moved["behind_by"].as_u64()
+        ),
+        (Some("diverged"), Some(3), Some(2))
+    );
+    assert_eq!(moved["commits"].as_array().map(Vec::len), Some(3));
+    assert_eq!(moved["files"][0]["patch"], LIB_PATCH);
+    let (status, _) = get(
+        &fake,
+        &format!("/repos/{REPO}/compare/v2...v1"),
+        Some(&auth),
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // Under /api/v3 the Link header keeps the prefix.
+    fake.set_pull_files(
+        REPO,
+        1,
+        (0..3)
+            .map(|i| PullFile::binary(&format!("f{i}"), "added"))
+            .collect(),
+    );
+    let response = http()
+        .get(format!(
+            "{}/api/v3/repos/{REPO}/pulls/1/files?per_page=2",
+            fake.url()
+        ))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 200);
+    let link = response.headers()["link"]
+        .to_str()
+        .expect("link")
+        .to_owned();
+    assert!(
+        link.contains(&format!("{}/api/v3/repositories/", fake.url())),
+        "{link}"
+    );
+}
+
+#[tokio::test]
+async fn fake_github_tree_ids_are_the_ones_git_computes() {
+    let (fake, token) = setup().await;
+    let sha = "6666666666666666666666666666666666666666";
+    let files = [
+        ("a.txt", "a\n"),
+        ("a/b.txt", "b\n"),
+        ("a-b/c.txt", "c\n"),
+        ("z/y/x.rs", "fn x() {}\n"),
+        ("é.md", "accent\n"),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (path, text) in files {
+        fake.put_content(REPO, sha, path, text);
+        let file = dir.path().join(path);
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&file, text).expect("write");
+    }
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    let tree = git(&["write-tree"]).trim().to_owned();
+    let listing = git(&[
+        "-c",
+        "core.quotePath=false",
+        "ls-tree",
+        "-r",
+        "-t",
+        "--name-only",
+        &tree,
+    ]);
+
+    let (status, body) = get(
+        &fake,
+        &format!("/repos/{REPO}/git/trees/{sha}?recursive=1"),
+        Some(&format!("token {token}")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["sha"], tree.as_str());
+    let paths: Vec<&str> = body["tree"]
+        .as_array()
+        .expect("tree")
+        .iter()
+        .map(|e| e["path"].as_str().expect("path"))
+        .collect();
+    assert_eq!(paths, listing.lines().collect::<Vec<_>>());
+
+    // Without `recursive`, only the top level.
+    let (_, top) = get(
+        &fake,
+        &format!("/repos/{REPO}/git/trees/{sha}"),
+        Some(&format!("token {token}")),
+    )
+    .await;
+    assert_eq!(top["sha"], tree.as_str());
+    assert_eq!(top["tree"].as_array().map(Vec::len), Some(5));
+}

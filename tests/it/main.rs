@@ -12,6 +12,8 @@ mod github_client;
 mod llm_anthropic;
 mod llm_responses;
 mod llm_wire;
+mod poster_422;
+mod poster_flow;
 mod review;
 mod scenarios;
 mod webhook;

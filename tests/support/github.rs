@@ -11,7 +11,14 @@
 //! * pagination with real `Link` headers (pointing at `/repositories/{id}/...` like GitHub's);
 //! * review comments validated against the PR's stored patches by a parser that is independent
 //!   of Critic's own diff code, and a bad comment rejects the whole review (422, nothing stored);
-//! * the 65 536-character body limit, the User-Agent requirement, the 3000-file cap.
+//! * the 65 536-character body limit, the User-Agent requirement, the 3000-file cap;
+//! * check runs validated like GitHub (required fields, enums, `completed` needs a conclusion,
+//!   the 65 535-character output limit, a `head_sha` the repository knows);
+//! * review comment replies (root comments only, each filed under a review of its own) and a
+//!   GraphQL endpoint that parses the query, answers only the fields asked for and rejects
+//!   unknown ones, for review threads and resolving them;
+//! * GitHub Enterprise Server's layout when the API URL ends in `/api/v3` (REST there,
+//!   GraphQL at `/api/graphql`, and nothing at `/api/v3/graphql`).
 //!
 //! Everything is recorded ([`FakeGitHub::requests`]), failures can be injected
 //! ([`FakeGitHub::fail_next`]) and tests wait for outcomes with [`FakeGitHub::wait_for_reviews`]
@@ -45,11 +52,25 @@ pub const BOT_LOGIN: &str = "critic[bot]";
 pub const MAX_PULL_FILES: usize = 3000;
 /// GitHub rejects comment and review bodies longer than this (in characters).
 pub const MAX_BODY_CHARS: usize = 65_536;
+/// GitHub rejects a check run output `summary` or `text` longer than this (in characters).
+pub const MAX_CHECK_OUTPUT_CHARS: usize = 65_535;
+/// Like GitHub, the compare endpoint never lists more than this many files.
+pub const MAX_COMPARE_FILES: usize = 300;
+/// GitHub cuts a recursive tree listing at this many entries (and sets `truncated`).
+pub const MAX_TREE_ENTRIES: usize = 100_000;
+/// GitHub's REST prefix on Enterprise Server (`https://HOST/api/v3`).
+pub const GHES_REST_PREFIX: &str = "/api/v3";
 
 const HTML_BASE: &str = "https://github.com";
 const DOCS: &str = "https://docs.github.com/rest";
 const DOCS_CREATE_REVIEW: &str =
     "https://docs.github.com/rest/pulls/reviews#create-a-review-for-a-pull-request";
+const DOCS_REPLY: &str =
+    "https://docs.github.com/rest/pulls/comments#create-a-reply-for-a-review-comment";
+const DOCS_CHECK_RUNS: &str = "https://docs.github.com/rest/checks/runs";
+const DOCS_COMPARE: &str = "https://docs.github.com/rest/commits/commits#compare-two-commits";
+const DOCS_TREES: &str = "https://docs.github.com/rest/git/trees#get-a-tree";
+const DOCS_GRAPHQL: &str = "https://docs.github.com/graphql";
 const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 const JWT_DECODE_ERROR: &str = "A JSON web token could not be decoded";
 
@@ -140,6 +161,7 @@ pub struct PullRequest {
     pub head_sha: String,
     /// `"open"` or `"closed"`.
     pub state: String,
+    pub labels: Vec<String>,
 }
 
 impl Default for PullRequest {
@@ -155,6 +177,7 @@ impl Default for PullRequest {
             head_ref: "feature".to_owned(),
             head_sha: "2222222222222222222222222222222222222222".to_owned(),
             state: "open".to_owned(),
+            labels: Vec::new(),
         }
     }
 }
@@ -207,6 +230,32 @@ pub struct ReviewComment {
     pub position: u64,
     /// The hunk from its `@@` header down to the commented line, as GitHub returns it.
     pub diff_hunk: String,
+    /// The thread's root comment when this is a reply (replies take the root's location).
+    pub in_reply_to_id: Option<u64>,
+}
+
+/// A check run as stored by the fake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckRun {
+    pub id: u64,
+    pub name: String,
+    pub head_sha: String,
+    /// `queued`, `in_progress` or `completed`.
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub external_id: Option<String>,
+    pub details_url: Option<String>,
+    pub output: Option<CheckRunOutput>,
+    pub started_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// The `output` of a check run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckRunOutput {
+    pub title: String,
+    pub summary: String,
+    pub text: Option<String>,
 }
 
 /// A comment on the PR's conversation (issue comment).
@@ -364,6 +413,8 @@ impl FakeGitHub {
                     installation_id,
                     pulls: BTreeMap::new(),
                     contents: HashMap::new(),
+                    check_runs: Vec::new(),
+                    compares: HashMap::new(),
                 },
             );
         });
@@ -395,6 +446,7 @@ impl FakeGitHub {
                             reviews: Vec::new(),
                             issue_comments: Vec::new(),
                             previous_heads: Vec::new(),
+                            threads: BTreeMap::new(),
                             created_at: now,
                             updated_at: now,
                         },
@@ -450,6 +502,143 @@ impl FakeGitHub {
         })
     }
 
+    /// Adds an inline comment by someone else (a human reviewer) on the RIGHT side of `line`,
+    /// as a review of its own, returning the comment id. Panics if GitHub would reject it.
+    pub fn add_review_comment(
+        &self,
+        full_name: &str,
+        number: u64,
+        user_login: &str,
+        path: &str,
+        line: u64,
+        body: &str,
+    ) -> u64 {
+        self.update(|w| {
+            let pull = w.repo_mut(full_name).pull_mut(number);
+            let input = CommentInput {
+                path: Some(path.to_owned()),
+                line: Some(line),
+                side: Some("RIGHT".to_owned()),
+                start_line: None,
+                start_side: None,
+                body: Some(body.to_owned()),
+                position: None,
+            };
+            let mut comment = resolve_comment(&pull.files, &input).unwrap_or_else(|e| {
+                panic!("fake GitHub: comment on {path}:{line} would be rejected: {e}")
+            });
+            let commit_id = pull.pr.head_sha.clone();
+            let review_id = w.next_id();
+            comment.id = w.next_id();
+            let id = comment.id;
+            w.repo_mut(full_name).pull_mut(number).reviews.push(Review {
+                id: review_id,
+                node_id: format!("PRR_kwDO{review_id:010}"),
+                commit_id,
+                body: String::new(),
+                event: Some("COMMENT".to_owned()),
+                state: "COMMENTED".to_owned(),
+                user_login: user_login.to_owned(),
+                submitted_at: Some(Utc::now()),
+                comments: vec![comment],
+            });
+            id
+        })
+    }
+
+    /// Adds a reply by someone else to the thread whose root is `in_reply_to`, returning its id.
+    pub fn add_review_reply(
+        &self,
+        full_name: &str,
+        number: u64,
+        user_login: &str,
+        in_reply_to: u64,
+        body: &str,
+    ) -> u64 {
+        self.update(|w| {
+            let key = full_name.to_ascii_lowercase();
+            match w.create_reply(&key, number, in_reply_to, user_login, body.to_owned()) {
+                Ok((_, comment)) => comment.id,
+                Err(reply) => panic!(
+                    "fake GitHub: reply to {in_reply_to} on {full_name}#{number} rejected with {}",
+                    reply.status
+                ),
+            }
+        })
+    }
+
+    /// Marks the thread rooted at `root_comment_id` outdated (its line left the diff): GraphQL
+    /// says `isOutdated`, and both APIs then give `line: null`.
+    pub fn set_thread_outdated(
+        &self,
+        full_name: &str,
+        number: u64,
+        root_comment_id: u64,
+        outdated: bool,
+    ) {
+        self.update(|w| {
+            w.repo_mut(full_name)
+                .pull_mut(number)
+                .threads
+                .entry(root_comment_id)
+                .or_default()
+                .outdated = outdated;
+        });
+    }
+
+    /// Resolves (or unresolves) a thread as a human would in the UI.
+    pub fn set_thread_resolved(
+        &self,
+        full_name: &str,
+        number: u64,
+        root_comment_id: u64,
+        resolved_by: Option<&str>,
+    ) {
+        self.update(|w| {
+            w.repo_mut(full_name)
+                .pull_mut(number)
+                .threads
+                .entry(root_comment_id)
+                .or_default()
+                .resolved_by = resolved_by.map(str::to_owned);
+        });
+    }
+
+    /// Sets what `GET compare/{base}...{head}` answers (exactly those two strings): `files`
+    /// served like the PR files list, `head` one commit ahead of `base` (identical when equal).
+    pub fn set_compare(&self, full_name: &str, base: &str, head: &str, files: Vec<PullFile>) {
+        let ahead_by = u64::from(base != head);
+        self.set_compare_counts(full_name, base, head, files, ahead_by, 0);
+    }
+
+    /// Like [`set_compare`](Self::set_compare) with explicit ahead/behind counts (behind > 0
+    /// is a force-push or rebase: `diverged`).
+    pub fn set_compare_counts(
+        &self,
+        full_name: &str,
+        base: &str,
+        head: &str,
+        files: Vec<PullFile>,
+        ahead_by: u64,
+        behind_by: u64,
+    ) {
+        self.update(|w| {
+            w.repo_mut(full_name).compares.insert(
+                (base.to_owned(), head.to_owned()),
+                Compare {
+                    files,
+                    ahead_by,
+                    behind_by,
+                },
+            );
+        });
+    }
+
+    /// Caps recursive tree listings (default [`MAX_TREE_ENTRIES`]) to test `truncated`.
+    pub fn set_tree_entry_limit(&self, limit: usize) {
+        self.update(|w| w.tree_entry_limit = limit);
+    }
+
     /// Loads `scenarios/<name>/` (see `../shared/data/README.md`) as PR `number` of `full_name`:
     /// metadata from `meta.json`, files from `pr.diff` and contents at the base and head SHAs.
     pub fn load_scenario(
@@ -488,6 +677,7 @@ impl FakeGitHub {
                 head_ref: format!("scenario-{number}"),
                 head_sha: meta.head.clone(),
                 state: "open".to_owned(),
+                labels: Vec::new(),
             },
         );
         self.set_pull_files(full_name, number, files.clone());
@@ -621,10 +811,29 @@ impl FakeGitHub {
         self.world().pull(full_name, number).map(|p| p.pr.clone())
     }
 
+    /// Check runs of a repo in creation order, as last updated.
+    pub fn check_runs(&self, full_name: &str) -> Vec<CheckRun> {
+        self.world().check_runs(full_name).to_vec()
+    }
+
+    /// Inline comments of a PR (roots and replies) in creation order.
+    pub fn review_comments(&self, full_name: &str, number: u64) -> Vec<ReviewComment> {
+        self.world().review_comments(full_name, number)
+    }
+
+    /// Whether the thread rooted at `root_comment_id` is resolved.
+    pub fn thread_resolved(&self, full_name: &str, number: u64, root_comment_id: u64) -> bool {
+        self.world()
+            .pull(full_name, number)
+            .and_then(|p| p.threads.get(&root_comment_id))
+            .is_some_and(|t| t.resolved_by.is_some())
+    }
+
     // ----- waiting ---------------------------------------------------------------------------
 
-    /// Returns the PR's reviews as soon as there are at least `count`; panics with what the fake
-    /// has (reviews and recent requests) if that does not happen within `timeout`.
+    /// Returns the PR's submitted reviews as soon as there are at least `count` (PENDING ones,
+    /// which only their author sees, are left out); panics with what the fake has (reviews
+    /// and recent requests) if that does not happen within `timeout`.
     pub async fn wait_for_reviews(
         &self,
         full_name: &str,
@@ -634,10 +843,13 @@ impl FakeGitHub {
     ) -> Vec<Review> {
         let what = format!("{count} review(s) on {full_name}#{number}");
         self.wait_until(&what, timeout, |w| {
-            let reviews = w
+            let reviews: Vec<Review> = w
                 .pull(full_name, number)
                 .map(|p| p.reviews.clone())
-                .unwrap_or_default();
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|r| r.state != "PENDING")
+                .collect();
             (reviews.len() >= count).then_some(reviews)
         })
         .await
@@ -658,6 +870,46 @@ impl FakeGitHub {
                 .map(|p| p.issue_comments.clone())
                 .unwrap_or_default();
             (comments.len() >= count).then_some(comments)
+        })
+        .await
+    }
+
+    /// Returns Critic's summary comment on the PR as soon as it covers `head_sha` (the run
+    /// for that head is then complete: the summary is the last thing a run writes).
+    pub async fn wait_for_summary(
+        &self,
+        full_name: &str,
+        number: u64,
+        head_sha: &str,
+        timeout: Duration,
+    ) -> IssueComment {
+        let what = format!("Critic's summary of {head_sha} on {full_name}#{number}");
+        let head = format!("<!-- critic:summary-head sha={head_sha} -->");
+        self.wait_until(&what, timeout, |w| {
+            w.pull(full_name, number)?
+                .issue_comments
+                .iter()
+                .find(|c| {
+                    c.user_login == BOT_LOGIN
+                        && c.body.starts_with("<!-- critic:summary -->")
+                        && c.body.contains(&head)
+                })
+                .cloned()
+        })
+        .await
+    }
+
+    /// Returns the repo's check runs as soon as there are at least `count`.
+    pub async fn wait_for_check_runs(
+        &self,
+        full_name: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<CheckRun> {
+        let what = format!("{count} check run(s) on {full_name}");
+        self.wait_until(&what, timeout, |w| {
+            let runs = w.check_runs(full_name);
+            (runs.len() >= count).then(|| runs.to_vec())
         })
         .await
     }
@@ -744,6 +996,7 @@ pub struct World {
     tokens_issued: usize,
     token_lifetime: chrono::Duration,
     relative_links: bool,
+    tree_entry_limit: usize,
     failures: Vec<Failure>,
     requests: Vec<RecordedRequest>,
     next_id: u64,
@@ -756,6 +1009,22 @@ struct Repo {
     pulls: BTreeMap<u64, Pull>,
     /// (ref or SHA, path) → bytes.
     contents: HashMap<(String, String), Vec<u8>>,
+    check_runs: Vec<CheckRun>,
+    /// (base, head) as the test named them → what `compare/{base}...{head}` answers.
+    compares: HashMap<(String, String), Compare>,
+}
+
+struct Compare {
+    files: Vec<PullFile>,
+    ahead_by: u64,
+    behind_by: u64,
+}
+
+/// Per-thread state GraphQL exposes, keyed by the thread's root comment id.
+#[derive(Clone, Debug, Default)]
+struct ThreadState {
+    resolved_by: Option<String>,
+    outdated: bool,
 }
 
 struct Pull {
@@ -765,6 +1034,7 @@ struct Pull {
     reviews: Vec<Review>,
     issue_comments: Vec<IssueComment>,
     previous_heads: Vec<String>,
+    threads: BTreeMap<u64, ThreadState>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -807,6 +1077,7 @@ impl World {
             tokens_issued: 0,
             token_lifetime: chrono::Duration::hours(1),
             relative_links: false,
+            tree_entry_limit: MAX_TREE_ENTRIES,
             failures: Vec::new(),
             requests: Vec::new(),
             next_id: 1_000_000,
@@ -834,6 +1105,26 @@ impl World {
     pub fn issue_comments(&self, full_name: &str, number: u64) -> &[IssueComment] {
         self.pull(full_name, number)
             .map(|p| p.issue_comments.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// Check runs of a repo (for [`FakeGitHub::wait_until`] callbacks).
+    pub fn check_runs(&self, full_name: &str) -> &[CheckRun] {
+        self.repos
+            .get(&full_name.to_ascii_lowercase())
+            .map(|r| r.check_runs.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// Inline comments of a PR in creation order (for [`FakeGitHub::wait_until`] callbacks).
+    pub fn review_comments(&self, full_name: &str, number: u64) -> Vec<ReviewComment> {
+        self.pull(full_name, number)
+            .map(|p| {
+                p.reviews
+                    .iter()
+                    .flat_map(|r| r.comments.iter().cloned())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -907,6 +1198,20 @@ impl World {
                         truncate(&c.body, 120)
                     );
                 }
+                for (root, t) in &pull.threads {
+                    let _ = writeln!(
+                        out,
+                        "    thread {root}: resolved by {:?}, outdated {}",
+                        t.resolved_by, t.outdated
+                    );
+                }
+            }
+            for run in &repo.check_runs {
+                let _ = writeln!(
+                    out,
+                    "  {} check run {} {:?} on {}: {} {:?}",
+                    repo.full_name, run.id, run.name, run.head_sha, run.status, run.conclusion
+                );
             }
         }
         let skip = self.requests.len().saturating_sub(40);
@@ -1007,8 +1312,11 @@ impl Reply {
 /// A request as the routes see it.
 struct Ctx<'a> {
     method: &'a Method,
-    /// Path after resolving `/repositories/{id}` to `/repos/{owner}/{name}`.
+    /// Path after removing [`GHES_REST_PREFIX`] and resolving `/repositories/{id}` to
+    /// `/repos/{owner}/{name}`.
     path: String,
+    /// `""`, or [`GHES_REST_PREFIX`] when the request came the Enterprise Server way.
+    api_prefix: &'static str,
     query: Vec<(String, String)>,
     headers: &'a HeaderMap,
     body: &'a [u8],
@@ -1111,7 +1419,15 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 "x-ratelimit-reset",
                 (Utc::now().timestamp() + 3600).to_string(),
             )
-            .with_header("x-ratelimit-resource", "core".to_owned())
+            .with_header(
+                "x-ratelimit-resource",
+                if parts.uri.path().ends_with("/graphql") {
+                    "graphql"
+                } else {
+                    "core"
+                }
+                .to_owned(),
+            )
             .with_header("x-github-api-version-selected", "2022-11-28".to_owned())
     };
     shared.version.send_modify(|v| *v += 1);
@@ -1162,7 +1478,12 @@ impl World {
         body: &[u8],
     ) -> Reply {
         let raw_path = uri.path();
-        let path = self.resolve_repository_id_path(raw_path);
+        // Enterprise Server serves REST under `/api/v3` and GraphQL at `/api/graphql`.
+        let (api_prefix, rest_path) = match raw_path.strip_prefix(GHES_REST_PREFIX) {
+            Some(rest) if rest.starts_with('/') => (GHES_REST_PREFIX, rest),
+            _ => ("", raw_path),
+        };
+        let path = self.resolve_repository_id_path(rest_path);
         let query = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
             .into_owned()
             .collect();
@@ -1188,6 +1509,7 @@ impl World {
         let ctx = Ctx {
             method,
             path,
+            api_prefix,
             query,
             headers,
             body,
@@ -1200,7 +1522,10 @@ impl World {
             .collect();
         let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
         let m = method.as_str();
+        let graphql_path = raw_path == "/graphql" || raw_path == "/api/graphql";
         match (m, segs.as_slice()) {
+            // Not under the REST prefix: `/api/v3/graphql` is a 404 on Enterprise Server.
+            ("POST", _) if graphql_path => self.graphql(&ctx),
             ("GET", ["app"]) => self.get_app(&ctx),
             ("POST", ["app", "installations", id, "access_tokens"]) => {
                 self.create_access_token(&ctx, id)
@@ -1467,24 +1792,12 @@ impl World {
     /// `/repos/...` needs a live installation token (a JWT is not enough), for a known repo of
     /// the token's installation (and scope).
     fn authorize_repo(&self, ctx: &Ctx, full: &str) -> Result<(), Reply> {
-        let Credential::Token(token) = ctx.credential() else {
-            return Err(Reply::bad_credentials());
-        };
-        let Some(info) = self.tokens.get(&token) else {
-            return Err(Reply::bad_credentials());
-        };
-        if info.revoked || info.expires_at <= Utc::now() {
-            return Err(Reply::bad_credentials());
-        }
+        let info = self.live_token(ctx)?;
         let key = full.to_ascii_lowercase();
         let Some(repo) = self.repos.get(&key) else {
             return Err(Reply::not_found());
         };
-        let in_scope = info
-            .repositories
-            .as_ref()
-            .is_none_or(|scope| scope.contains(&key));
-        if repo.installation_id != info.installation_id || !in_scope {
+        if repo.installation_id != info.installation_id || !token_in_scope(info, &key) {
             return Err(Reply::error(
                 403,
                 "Resource not accessible by integration",
@@ -1492,6 +1805,17 @@ impl World {
             ));
         }
         Ok(())
+    }
+
+    /// The request's installation token, if it is known, unrevoked and unexpired.
+    fn live_token(&self, ctx: &Ctx) -> Result<&TokenInfo, Reply> {
+        let Credential::Token(token) = ctx.credential() else {
+            return Err(Reply::bad_credentials());
+        };
+        match self.tokens.get(&token) {
+            Some(info) if !info.revoked && info.expires_at > Utc::now() => Ok(info),
+            _ => Err(Reply::bad_credentials()),
+        }
     }
 
     fn repo_route(&mut self, ctx: &Ctx, full: &str, method: &str, rest: &[&str]) -> Reply {
@@ -1538,6 +1862,32 @@ impl World {
                 Some(n) => self.create_review(ctx, full, n),
                 None => Reply::not_found(),
             },
+            ("DELETE", ["pulls", n, "reviews", id]) => match (number(n), number(id)) {
+                (Some(n), Some(id)) => self.delete_pending_review(full, n, id),
+                _ => Reply::not_found(),
+            },
+            ("POST", ["pulls", n, "comments", id, "replies"]) => match (number(n), number(id)) {
+                (Some(n), Some(id)) => self.reply_to_review_comment(ctx, full, n, id),
+                _ => Reply::not_found(),
+            },
+            ("POST", ["check-runs"]) => self.create_check_run(ctx, full),
+            ("PATCH", ["check-runs", id]) => match number(id) {
+                Some(id) => self.update_check_run(ctx, full, id),
+                None => Reply::not_found(),
+            },
+            ("GET", ["check-runs", id]) => {
+                let repo = &self.repos[&full.to_ascii_lowercase()];
+                match repo.check_runs.iter().find(|r| Some(r.id) == number(id)) {
+                    Some(run) => Reply::json(200, self.check_run_json(repo, run)),
+                    None => Reply::not_found(),
+                }
+            }
+            ("GET", ["compare", spec @ ..]) if !spec.is_empty() => {
+                self.compare(full, &spec.join("/"))
+            }
+            ("GET", ["git", "trees", sha @ ..]) if !sha.is_empty() => {
+                self.get_tree(ctx, full, &sha.join("/"))
+            }
             ("GET", ["issues", n, "comments"]) => self.with_pull(full, n, |w, repo, pull| {
                 let items = pull
                     .issue_comments
@@ -1702,7 +2052,8 @@ impl World {
                 self.url.as_str()
             };
             format!(
-                "{origin}/repositories/{}/{rest_path}?{}",
+                "{origin}{}/repositories/{}/{rest_path}?{}",
+                ctx.api_prefix,
                 repo.id,
                 query.finish()
             )
@@ -1729,16 +2080,7 @@ impl World {
     fn get_content(&self, ctx: &Ctx, full: &str, path: &str) -> Reply {
         let repo = &self.repos[&full.to_ascii_lowercase()];
         let requested = ctx.query("ref").unwrap_or("main");
-        // A ref may be a SHA, or a branch name that a PR's head/base points at.
-        let mut candidates = vec![requested.to_owned()];
-        for pull in repo.pulls.values() {
-            if pull.pr.head_ref == requested {
-                candidates.push(pull.pr.head_sha.clone());
-            }
-            if pull.pr.base_ref == requested {
-                candidates.push(pull.pr.base_sha.clone());
-            }
-        }
+        let candidates = ref_candidates(repo, requested);
         let found = candidates.iter().find_map(|r| {
             repo.contents
                 .get(&(r.clone(), path.to_owned()))
@@ -1855,11 +2197,12 @@ impl World {
         if commit_id != pull.pr.head_sha && !pull.previous_heads.contains(&commit_id) {
             return Reply::unprocessable_review(&format!("No commit found for SHA: {commit_id}"));
         }
-        if state == "PENDING"
-            && pull
-                .reviews
-                .iter()
-                .any(|r| r.state == "PENDING" && r.user_login == BOT_LOGIN)
+        // GitHub allows one pending review per user, and a new review (pending or not) first
+        // becomes that user's pending one.
+        if pull
+            .reviews
+            .iter()
+            .any(|r| r.state == "PENDING" && r.user_login == BOT_LOGIN)
         {
             return Reply::unprocessable_review(
                 "User can only have one pending review per pull request",
@@ -1893,6 +2236,26 @@ impl World {
         let repo = self.repos.get_mut(&key).expect("repo checked above");
         let pull = repo.pulls.get_mut(&number).expect("pull checked above");
         pull.reviews.push(review.clone());
+        let repo = &self.repos[&key];
+        Reply::json(200, self.review_json(repo, number, &review))
+    }
+
+    /// `DELETE /repos/{o}/{r}/pulls/{n}/reviews/{id}`: only a PENDING review can go; GitHub
+    /// answers 422 for a submitted one and returns the deleted review.
+    fn delete_pending_review(&mut self, full: &str, number: u64, id: u64) -> Reply {
+        let key = full.to_ascii_lowercase();
+        let Some(pull) = self.repos[&key].pulls.get(&number) else {
+            return Reply::not_found();
+        };
+        let Some(index) = pull.reviews.iter().position(|r| r.id == id) else {
+            return Reply::not_found();
+        };
+        if pull.reviews[index].state != "PENDING" {
+            return Reply::unprocessable_review("Can not delete a non-pending pull request review");
+        }
+        let repo = self.repos.get_mut(&key).expect("repo checked above");
+        let pull = repo.pulls.get_mut(&number).expect("pull checked above");
+        let review = pull.reviews.remove(index);
         let repo = &self.repos[&key];
         Reply::json(200, self.review_json(repo, number, &review))
     }
@@ -1954,6 +2317,398 @@ impl World {
         let comment = comment.clone();
         let repo = &self.repos[&key];
         Reply::json(200, self.issue_comment_json(repo, number, &comment))
+    }
+
+    // ----- review comment replies ------------------------------------------------------------
+
+    fn reply_to_review_comment(
+        &mut self,
+        ctx: &Ctx,
+        full: &str,
+        number: u64,
+        parent: u64,
+    ) -> Reply {
+        let key = full.to_ascii_lowercase();
+        if !self.repos[&key].pulls.contains_key(&number) {
+            return Reply::not_found();
+        }
+        let body = match ctx.json_body() {
+            Ok(body) => body,
+            Err(reply) => return reply,
+        };
+        let body = match body.get("body") {
+            Some(Value::String(s)) if s.chars().count() > MAX_BODY_CHARS => {
+                return Reply::error_with(
+                    422,
+                    "Validation Failed",
+                    json!([{ "resource": "PullRequestReviewComment", "code": "custom", "field": "body", "message": "body is too long (maximum is 65536 characters)" }]),
+                    DOCS_REPLY,
+                );
+            }
+            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+            Some(Value::String(_)) | None | Some(Value::Null) => {
+                return Reply::error_with(
+                    422,
+                    "Validation Failed",
+                    json!([{ "resource": "PullRequestReviewComment", "code": "missing_field", "field": "body" }]),
+                    DOCS_REPLY,
+                );
+            }
+            Some(other) => {
+                return Reply::error(
+                    422,
+                    &format!("Invalid request.\n\nFor 'properties/body', {other} is not a string."),
+                    DOCS_REPLY,
+                );
+            }
+        };
+        match self.create_reply(&key, number, parent, BOT_LOGIN, body) {
+            Ok((review, comment)) => {
+                let repo = &self.repos[&key];
+                let pull = &repo.pulls[&number];
+                Reply::json(201, self.review_comment_json(repo, pull, &review, &comment))
+            }
+            Err(reply) => reply,
+        }
+    }
+
+    /// Files a reply under a new review of its own (as GitHub does), at its parent's location.
+    fn create_reply(
+        &mut self,
+        key: &str,
+        number: u64,
+        parent_id: u64,
+        user_login: &str,
+        body: String,
+    ) -> Result<(Review, ReviewComment), Reply> {
+        let pull = self
+            .repos
+            .get(key)
+            .and_then(|r| r.pulls.get(&number))
+            .ok_or_else(Reply::not_found)?;
+        // The parent must be a comment of *this* PR.
+        let (parent_review, parent) = pull
+            .reviews
+            .iter()
+            .find_map(|r| {
+                r.comments
+                    .iter()
+                    .find(|c| c.id == parent_id)
+                    .map(|c| (r, c))
+            })
+            .ok_or_else(|| Reply::error(404, "Not Found", DOCS_REPLY))?;
+        if parent.in_reply_to_id.is_some() {
+            // The documented contract: "This must be the ID of a top-level review comment, not
+            // a reply to that comment. Replies to replies are not supported."
+            return Err(Reply::error_with(
+                422,
+                "Validation Failed",
+                json!([{ "resource": "PullRequestReviewComment", "code": "invalid", "field": "in_reply_to", "message": "replies to replies are not supported: reply to the thread's top-level comment" }]),
+                DOCS_REPLY,
+            ));
+        }
+        let mut comment = parent.clone();
+        let commit_id = parent_review.commit_id.clone();
+        let review_id = self.next_id();
+        comment.id = self.next_id();
+        comment.body = body;
+        comment.in_reply_to_id = Some(parent_id);
+        let review = Review {
+            id: review_id,
+            node_id: format!("PRR_kwDO{review_id:010}"),
+            commit_id,
+            body: String::new(),
+            event: Some("COMMENT".to_owned()),
+            state: "COMMENTED".to_owned(),
+            user_login: user_login.to_owned(),
+            submitted_at: Some(Utc::now()),
+            comments: vec![comment.clone()],
+        };
+        let pull = self
+            .repos
+            .get_mut(key)
+            .and_then(|r| r.pulls.get_mut(&number))
+            .expect("pull checked above");
+        pull.reviews.push(review.clone());
+        pull.updated_at = Utc::now();
+        Ok((review, comment))
+    }
+
+    // ----- check runs ------------------------------------------------------------------------
+
+    fn create_check_run(&mut self, ctx: &Ctx, full: &str) -> Reply {
+        let key = full.to_ascii_lowercase();
+        let doc = format!("{DOCS_CHECK_RUNS}#create-a-check-run");
+        let body = match ctx.json_body() {
+            Ok(body) => body,
+            Err(reply) => return reply,
+        };
+        let input = match check_run_input(&body, true, &doc) {
+            Ok(input) => input,
+            Err(reply) => return reply,
+        };
+        let head_sha = input.head_sha.clone().unwrap_or_default();
+        if !self.knows_commit(&self.repos[&key], &head_sha) {
+            return Reply::error(422, &format!("No commit found for SHA: {head_sha}"), &doc);
+        }
+        let now = Utc::now();
+        let id = self.next_id();
+        let status = input.status.clone().unwrap_or_else(|| "queued".to_owned());
+        let run = CheckRun {
+            id,
+            name: input.name.clone().unwrap_or_default(),
+            head_sha,
+            completed_at: (status == "completed").then_some(now),
+            status,
+            conclusion: input.conclusion.clone(),
+            external_id: input.external_id.clone(),
+            details_url: input.details_url.clone(),
+            output: input.output.clone(),
+            started_at: now,
+        };
+        let repo = self.repos.get_mut(&key).expect("repo");
+        repo.check_runs.push(run.clone());
+        Reply::json(201, self.check_run_json(&self.repos[&key], &run))
+    }
+
+    fn update_check_run(&mut self, ctx: &Ctx, full: &str, id: u64) -> Reply {
+        let key = full.to_ascii_lowercase();
+        let doc = format!("{DOCS_CHECK_RUNS}#update-a-check-run");
+        if !self.repos[&key].check_runs.iter().any(|r| r.id == id) {
+            return Reply::error(404, "Not Found", &doc);
+        }
+        let body = match ctx.json_body() {
+            Ok(body) => body,
+            Err(reply) => return reply,
+        };
+        let input = match check_run_input(&body, false, &doc) {
+            Ok(input) => input,
+            Err(reply) => return reply,
+        };
+        let repo = self.repos.get_mut(&key).expect("repo");
+        let run = repo
+            .check_runs
+            .iter_mut()
+            .find(|r| r.id == id)
+            .expect("run checked above");
+        if let Some(name) = input.name {
+            run.name = name;
+        }
+        if let Some(status) = input.status {
+            run.completed_at = (status == "completed").then(Utc::now);
+            if status != "completed" {
+                run.conclusion = None;
+            }
+            run.status = status;
+        }
+        if input.conclusion.is_some() {
+            run.conclusion = input.conclusion;
+        }
+        if input.external_id.is_some() {
+            run.external_id = input.external_id;
+        }
+        if input.details_url.is_some() {
+            run.details_url = input.details_url;
+        }
+        if input.output.is_some() {
+            run.output = input.output;
+        }
+        let run = run.clone();
+        Reply::json(200, self.check_run_json(&self.repos[&key], &run))
+    }
+
+    /// Commits the repo knows of: PR heads (old ones too) and bases, refs contents were stored
+    /// under, and the ends of configured comparisons.
+    fn knows_commit(&self, repo: &Repo, sha: &str) -> bool {
+        repo.pulls.values().any(|p| {
+            p.pr.head_sha == sha
+                || p.pr.base_sha == sha
+                || p.previous_heads.iter().any(|h| h == sha)
+        }) || repo.contents.keys().any(|(r, _)| r == sha)
+            || repo.compares.keys().any(|(b, h)| b == sha || h == sha)
+    }
+
+    fn check_run_json(&self, repo: &Repo, run: &CheckRun) -> Value {
+        let full = &repo.full_name;
+        let api = format!("{}/repos/{full}", self.url);
+        let html = format!("{HTML_BASE}/{full}/runs/{}", run.id);
+        let pull_requests: Vec<Value> = repo
+            .pulls
+            .values()
+            .filter(|p| p.pr.head_sha == run.head_sha && p.pr.state == "open")
+            .map(|p| {
+                let repo_ref = json!({ "id": repo.id, "url": api, "name": full.split('/').nth(1) });
+                json!({
+                    "url": format!("{api}/pulls/{}", p.pr.number),
+                    "id": p.id,
+                    "number": p.pr.number,
+                    "head": { "ref": p.pr.head_ref, "sha": p.pr.head_sha, "repo": repo_ref },
+                    "base": { "ref": p.pr.base_ref, "sha": p.pr.base_sha, "repo": repo_ref },
+                })
+            })
+            .collect();
+        let output = json!({
+            "title": run.output.as_ref().map(|o| o.title.clone()),
+            "summary": run.output.as_ref().map(|o| o.summary.clone()),
+            "text": run.output.as_ref().and_then(|o| o.text.clone()),
+            "annotations_count": 0,
+            "annotations_url": format!("{api}/check-runs/{}/annotations", run.id),
+        });
+        let mut app = json!({
+            "id": APP_ID,
+            "slug": APP_SLUG,
+            "node_id": format!("A_{APP_ID}"),
+            "name": "Critic",
+            "owner": user_json("critic-org"),
+            "html_url": format!("{HTML_BASE}/apps/{APP_SLUG}"),
+            "created_at": "2024-01-01T00:00:00Z",
+            "updated_at": "2024-01-01T00:00:00Z",
+        });
+        app["permissions"] = token_permissions();
+        let mut out = json!({
+            "id": run.id,
+            "node_id": format!("CR_kwDO{:010}", run.id),
+            "head_sha": run.head_sha,
+            "external_id": run.external_id.clone().unwrap_or_default(),
+            "url": format!("{api}/check-runs/{}", run.id),
+            "html_url": html,
+            "details_url": run.details_url.clone().unwrap_or_else(|| format!("{HTML_BASE}/apps/{APP_SLUG}")),
+            "status": run.status,
+            "conclusion": run.conclusion,
+            "started_at": ts(run.started_at),
+            "completed_at": run.completed_at.map(ts),
+            "name": run.name,
+            "check_suite": { "id": repo.id * 1000 + 1 },
+            "pull_requests": pull_requests,
+        });
+        out["output"] = output;
+        out["app"] = app;
+        out
+    }
+
+    // ----- compare and trees -----------------------------------------------------------------
+
+    /// `GET compare/{base}...{head}` (or `..`), answered only for pairs the test configured.
+    fn compare(&self, full: &str, spec: &str) -> Reply {
+        let repo = &self.repos[&full.to_ascii_lowercase()];
+        let (base, head) = match spec.split_once("...").or_else(|| spec.split_once("..")) {
+            Some(pair) => pair,
+            None => return Reply::error(404, "Not Found", DOCS_COMPARE),
+        };
+        let Some(cmp) = repo.compares.get(&(base.to_owned(), head.to_owned())) else {
+            return Reply::error(404, "Not Found", DOCS_COMPARE);
+        };
+        let api = format!("{}/repos/{}", self.url, repo.full_name);
+        let html = format!("{HTML_BASE}/{}/compare/{base}...{head}", repo.full_name);
+        let is_sha = |s: &str| s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        let commit = |sha: &str, message: &str| {
+            json!({
+                "sha": sha,
+                "node_id": format!("C_kwDO{}", &sha[..10]),
+                "url": format!("{api}/commits/{sha}"),
+                "html_url": format!("{HTML_BASE}/{}/commit/{sha}", repo.full_name),
+                "commit": {
+                    "message": message,
+                    "author": { "name": "Octo Cat", "email": "octocat@github.com", "date": "2024-01-01T00:00:00Z" },
+                    "committer": { "name": "GitHub", "email": "noreply@github.com", "date": "2024-01-01T00:00:00Z" },
+                    "tree": { "sha": sha1_hex(format!("tree:{sha}").as_bytes()) },
+                    "comment_count": 0,
+                },
+                "author": user_json("octocat"),
+                "committer": user_json("web-flow"),
+                "parents": [],
+            })
+        };
+        let base_sha = if is_sha(base) {
+            base.to_owned()
+        } else {
+            sha1_hex(format!("ref:{base}").as_bytes())
+        };
+        let commits: Vec<Value> = (0..cmp.ahead_by)
+            .map(|i| {
+                let sha = if i + 1 == cmp.ahead_by && is_sha(head) {
+                    head.to_owned()
+                } else {
+                    sha1_hex(format!("{base}...{head}:{i}").as_bytes())
+                };
+                commit(&sha, &format!("Commit {} of {}", i + 1, cmp.ahead_by))
+            })
+            .collect();
+        let head_sha = commits
+            .last()
+            .and_then(|c| c["sha"].as_str())
+            .map_or_else(|| base_sha.clone(), str::to_owned);
+        let status = match (cmp.ahead_by, cmp.behind_by) {
+            (0, 0) => "identical",
+            (_, 0) => "ahead",
+            (0, _) => "behind",
+            _ => "diverged",
+        };
+        let files: Vec<Value> = cmp
+            .files
+            .iter()
+            .take(MAX_COMPARE_FILES)
+            .map(|f| self.file_json_at(repo, &base_sha, &head_sha, f))
+            .collect();
+        let mut out = json!({
+            "url": format!("{api}/compare/{base}...{head}"),
+            "html_url": html,
+            "permalink_url": format!("{HTML_BASE}/{}/compare/{base_sha}...{head_sha}", repo.full_name),
+            "diff_url": format!("{html}.diff"),
+            "patch_url": format!("{html}.patch"),
+            "status": status,
+            "ahead_by": cmp.ahead_by,
+            "behind_by": cmp.behind_by,
+            "total_commits": cmp.ahead_by,
+            "commits": commits,
+            "files": files,
+        });
+        out["base_commit"] = commit(&base_sha, "Base");
+        out["merge_base_commit"] = commit(&base_sha, "Base");
+        Reply::json(200, out)
+    }
+
+    /// `GET git/trees/{sha}`: the files stored with [`FakeGitHub::put_content`] at that ref
+    /// (a SHA, or a branch a PR points at), as git trees with real blob and tree ids.
+    fn get_tree(&self, ctx: &Ctx, full: &str, requested: &str) -> Reply {
+        let repo = &self.repos[&full.to_ascii_lowercase()];
+        let files: Vec<(&str, &[u8])> = ref_candidates(repo, requested)
+            .iter()
+            .map(|r| {
+                let mut files: Vec<(&str, &[u8])> = repo
+                    .contents
+                    .iter()
+                    .filter(|((at, _), _)| at == r)
+                    .map(|((_, path), bytes)| (path.as_str(), bytes.as_slice()))
+                    .collect();
+                files.sort();
+                files
+            })
+            .find(|files| !files.is_empty())
+            .unwrap_or_default();
+        if files.is_empty() {
+            return Reply::error(404, "Not Found", DOCS_TREES);
+        }
+        let mut root = TreeDir::default();
+        for (path, bytes) in files {
+            root.insert(path, bytes);
+        }
+        // GitHub recurses for any value of `recursive`, even "0" and "false".
+        let recursive = ctx.query("recursive").is_some();
+        let api = format!("{}/repos/{}/git", self.url, repo.full_name);
+        let mut entries = Vec::new();
+        let sha = root.write(&api, "", recursive, true, &mut entries);
+        let truncated = entries.len() > self.tree_entry_limit;
+        entries.truncate(self.tree_entry_limit);
+        Reply::json(
+            200,
+            json!({
+                "sha": sha,
+                "url": format!("{api}/trees/{sha}"),
+                "tree": entries,
+                "truncated": truncated,
+            }),
+        )
     }
 
     // ----- JSON shapes -----------------------------------------------------------------------
@@ -2030,7 +2785,7 @@ impl World {
             "title": pr.title,
             "user": user_json(&pr.user_login),
             "body": if pr.body.is_empty() { Value::Null } else { json!(pr.body) },
-            "labels": [],
+            "labels": pr.labels.iter().enumerate().map(|(i, name)| json!({"id": 1000 + i, "name": name, "color": "ededed", "default": false})).collect::<Vec<_>>(),
             "milestone": null,
             "active_lock_reason": null,
             "created_at": ts(pull.created_at),
@@ -2065,13 +2820,13 @@ impl World {
     }
 
     fn file_json(&self, repo: &Repo, pull: &Pull, file: &PullFile) -> Value {
+        self.file_json_at(repo, &pull.pr.base_sha, &pull.pr.head_sha, file)
+    }
+
+    /// A files-list entry between two commits (a PR's or a comparison's).
+    fn file_json_at(&self, repo: &Repo, base: &str, head: &str, file: &PullFile) -> Value {
         let full = &repo.full_name;
-        let head = &pull.pr.head_sha;
-        let content_sha = if file.status == "removed" {
-            &pull.pr.base_sha
-        } else {
-            head
-        };
+        let content_sha = if file.status == "removed" { base } else { head };
         let content_path = if file.status == "removed" {
             file.previous_filename.as_deref().unwrap_or(&file.filename)
         } else {
@@ -2080,7 +2835,7 @@ impl World {
         // The blob SHA of the file's content when the test stored it; otherwise a stable stand-in.
         let sha = match repo
             .contents
-            .get(&(content_sha.clone(), content_path.to_owned()))
+            .get(&(content_sha.to_owned(), content_path.to_owned()))
         {
             Some(bytes) => git_blob_sha(bytes),
             None => sha1_hex(format!("{head}:{}", file.filename).as_bytes()),
@@ -2144,14 +2899,18 @@ impl World {
         let html = format!("{HTML_BASE}/{full}/pull/{n}#discussion_r{}", c.id);
         let pr_url = format!("{}/repos/{full}/pulls/{n}", self.url);
         let at = ts(review.submitted_at.unwrap_or(pull.created_at));
-        json!({
+        let root = c.in_reply_to_id.unwrap_or(c.id);
+        // An outdated comment keeps its `original_*` location and loses the current one.
+        let outdated = pull.threads.get(&root).is_some_and(|t| t.outdated);
+        let current = |v: Value| if outdated { Value::Null } else { v };
+        let mut out = json!({
             "url": url,
             "pull_request_review_id": review.id,
             "id": c.id,
             "node_id": format!("PRRC_kwDO{:010}", c.id),
             "diff_hunk": c.diff_hunk,
             "path": c.path,
-            "position": c.position,
+            "position": current(json!(c.position)),
             "original_position": c.position,
             "commit_id": review.commit_id,
             "original_commit_id": review.commit_id,
@@ -2163,14 +2922,19 @@ impl World {
             "pull_request_url": pr_url,
             "author_association": "NONE",
             "_links": { "self": { "href": url }, "html": { "href": html }, "pull_request": { "href": pr_url } },
-            "start_line": c.start_line,
+            "start_line": current(json!(c.start_line)),
             "original_start_line": c.start_line,
             "start_side": c.start_side,
-            "line": c.line,
+            "line": current(json!(c.line)),
             "original_line": c.line,
             "side": c.side,
             "subject_type": "line",
-        })
+        });
+        // Like GitHub, the field is absent (not null) on a thread's root.
+        if let Some(parent) = c.in_reply_to_id {
+            out["in_reply_to_id"] = json!(parent);
+        }
+        out
     }
 
     fn issue_comment_json(&self, repo: &Repo, number: u64, c: &IssueComment) -> Value {
@@ -2216,8 +2980,1333 @@ fn comment_body(ctx: &Ctx) -> Result<String, Reply> {
     }
 }
 
+/// A check run create/update body, validated like GitHub's schema.
+struct CheckRunInput {
+    name: Option<String>,
+    head_sha: Option<String>,
+    status: Option<String>,
+    conclusion: Option<String>,
+    external_id: Option<String>,
+    details_url: Option<String>,
+    output: Option<CheckRunOutput>,
+}
+
+/// Checks a check run body: required fields (on create), string types, the status and
+/// conclusion enums, "completed needs a conclusion" (a conclusion implies completed), and the
+/// output's required title/summary and 65 535-character limits.
+fn check_run_input(body: &Value, create: bool, doc: &str) -> Result<CheckRunInput, Reply> {
+    let invalid = |detail: &str| Reply::error(422, &format!("Invalid request.\n\n{detail}"), doc);
+    let Value::Object(map) = body else {
+        return Err(invalid(&format!("{body} is not an object.")));
+    };
+    let string_in =
+        |map: &serde_json::Map<String, Value>, field: &str, required: bool| match map.get(field) {
+            None | Some(Value::Null) if required => {
+                Err(invalid(&format!("\"{field}\" wasn't supplied.")))
+            }
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(invalid(&format!(
+                "For 'properties/{field}', {other} is not a string."
+            ))),
+        };
+    let name = string_in(map, "name", create)?;
+    let head_sha = if create {
+        string_in(map, "head_sha", true)?
+    } else {
+        None
+    };
+    if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+        return Err(Reply::error_with(
+            422,
+            "Validation Failed",
+            json!([{ "resource": "CheckRun", "code": "missing_field", "field": "name" }]),
+            doc,
+        ));
+    }
+    let mut status = string_in(map, "status", false)?;
+    match status.as_deref() {
+        None | Some("queued" | "in_progress" | "completed") => {}
+        Some("waiting" | "requested" | "pending") => {
+            return Err(invalid(
+                "Only GitHub Actions can set a status of waiting, pending, or requested.",
+            ));
+        }
+        Some(other) => {
+            return Err(invalid(&format!(
+                "For 'properties/status', \"{other}\" is not a member of enum."
+            )));
+        }
+    }
+    let conclusion = string_in(map, "conclusion", false)?;
+    match conclusion.as_deref() {
+        Some(
+            "action_required" | "cancelled" | "failure" | "neutral" | "success" | "skipped"
+            | "timed_out",
+        ) => status = Some("completed".to_owned()),
+        Some("stale") => {
+            return Err(invalid(
+                "You cannot change a check run conclusion to stale, only GitHub can set this.",
+            ));
+        }
+        Some(other) => {
+            return Err(invalid(&format!(
+                "For 'properties/conclusion', \"{other}\" is not a member of enum."
+            )));
+        }
+        None => {
+            let completed_at = map.get("completed_at").is_some_and(|v| !v.is_null());
+            if status.as_deref() == Some("completed") || completed_at {
+                return Err(invalid("\"conclusion\" wasn't supplied."));
+            }
+        }
+    }
+    let output = match map.get("output") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(o)) => {
+            let title = string_in(o, "title", true)?.unwrap_or_default();
+            let summary = string_in(o, "summary", true)?.unwrap_or_default();
+            let text = string_in(o, "text", false)?;
+            for long in [Some(&summary), text.as_ref()].into_iter().flatten() {
+                let n = long.chars().count();
+                if n > MAX_CHECK_OUTPUT_CHARS {
+                    return Err(invalid(&format!(
+                        "Only {MAX_CHECK_OUTPUT_CHARS} characters are allowed; {n} were supplied."
+                    )));
+                }
+            }
+            Some(CheckRunOutput {
+                title,
+                summary,
+                text,
+            })
+        }
+        Some(other) => {
+            return Err(invalid(&format!(
+                "For 'properties/output', {other} is not an object."
+            )));
+        }
+    };
+    Ok(CheckRunInput {
+        name,
+        head_sha,
+        status,
+        conclusion,
+        external_id: string_in(map, "external_id", false)?,
+        details_url: string_in(map, "details_url", false)?,
+        output,
+    })
+}
+
+/// A directory of stored contents, to list as git trees.
+#[derive(Default)]
+struct TreeDir<'a> {
+    entries: BTreeMap<&'a str, TreeNode<'a>>,
+}
+
+enum TreeNode<'a> {
+    Blob(&'a [u8]),
+    Dir(TreeDir<'a>),
+}
+
+impl<'a> TreeDir<'a> {
+    fn insert(&mut self, path: &'a str, bytes: &'a [u8]) {
+        match path.split_once('/') {
+            None => {
+                self.entries.insert(path, TreeNode::Blob(bytes));
+            }
+            Some((dir, rest)) => {
+                let node = self
+                    .entries
+                    .entry(dir)
+                    .or_insert_with(|| TreeNode::Dir(TreeDir::default()));
+                if let TreeNode::Dir(dir) = node {
+                    dir.insert(rest, bytes);
+                }
+            }
+        }
+    }
+
+    /// Appends the entries to show in git order (a directory right before its contents) and
+    /// returns this tree's git id. Nested entries are shown only when `recursive`.
+    fn write(
+        &self,
+        api: &str,
+        prefix: &str,
+        recursive: bool,
+        shown: bool,
+        out: &mut Vec<Value>,
+    ) -> String {
+        let mut children: Vec<(&str, &TreeNode)> =
+            self.entries.iter().map(|(k, v)| (*k, v)).collect();
+        // Git orders a directory as if its name ended in `/`.
+        children.sort_by_key(|(name, node)| match node {
+            TreeNode::Dir(_) => format!("{name}/"),
+            TreeNode::Blob(_) => (*name).to_owned(),
+        });
+        let mut raw = Vec::new();
+        for (name, node) in children {
+            let path = format!("{prefix}{name}");
+            let (mode, sha) = match node {
+                TreeNode::Blob(bytes) => {
+                    let sha = git_blob_sha(bytes);
+                    if shown {
+                        out.push(json!({
+                            "path": path, "mode": "100644", "type": "blob", "sha": sha,
+                            "size": bytes.len(), "url": format!("{api}/blobs/{sha}"),
+                        }));
+                    }
+                    ("100644", sha)
+                }
+                TreeNode::Dir(dir) => {
+                    let at = out.len();
+                    if shown {
+                        out.push(Value::Null);
+                    }
+                    let sha =
+                        dir.write(api, &format!("{path}/"), recursive, shown && recursive, out);
+                    if shown {
+                        out[at] = json!({
+                            "path": path, "mode": "040000", "type": "tree", "sha": sha,
+                            "url": format!("{api}/trees/{sha}"),
+                        });
+                    }
+                    ("40000", sha)
+                }
+            };
+            raw.extend_from_slice(format!("{mode} {name}\0").as_bytes());
+            raw.extend_from_slice(&hex::decode(&sha).expect("SHA-1 hex"));
+        }
+        let mut data = format!("tree {}\0", raw.len()).into_bytes();
+        data.extend_from_slice(&raw);
+        sha1_hex(&data)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GraphQL: a small parser, and an executor for the review-thread part of GitHub's schema
+// ---------------------------------------------------------------------------------------------
+
+/// A field of a selection set, arguments unevaluated.
+#[derive(Clone, Debug)]
+struct GqlField {
+    alias: Option<String>,
+    name: String,
+    args: Vec<(String, GqlValue)>,
+    selection: Vec<GqlField>,
+}
+
+#[derive(Clone, Debug)]
+enum GqlValue {
+    Var(String),
+    Const(Value),
+    List(Vec<GqlValue>),
+    Object(Vec<(String, GqlValue)>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GqlOp {
+    Query,
+    Mutation,
+}
+
+/// Parses one operation (query or mutation, optionally named, with variable definitions whose
+/// types are not checked); fragments, directives and block strings are refused.
+struct GqlParser<'s> {
+    src: &'s str,
+    pos: usize,
+}
+
+fn is_name_start(c: u8) -> bool {
+    c.is_ascii_alphabetic() || c == b'_'
+}
+
+impl<'s> GqlParser<'s> {
+    fn parse(src: &'s str) -> Result<(GqlOp, Vec<GqlField>), String> {
+        let mut p = GqlParser { src, pos: 0 };
+        let op = if p.peek() == Some(b'{') {
+            GqlOp::Query
+        } else {
+            match p.name()?.as_str() {
+                "query" => GqlOp::Query,
+                "mutation" => GqlOp::Mutation,
+                other => {
+                    return Err(p.error(&format!(
+                        "expected `query`, `mutation` or `{{`, found `{other}`"
+                    )));
+                }
+            }
+        };
+        if p.peek().is_some_and(is_name_start) {
+            p.name()?;
+        }
+        if p.peek() == Some(b'(') {
+            p.skip_variable_definitions()?;
+        }
+        if p.peek() == Some(b'@') {
+            return Err(p.error("directives are not supported by the fake"));
+        }
+        let selection = p.selection_set()?;
+        if p.peek().is_some() {
+            return Err(p.error("the fake supports one operation per document and no fragments"));
+        }
+        Ok((op, selection))
+    }
+
+    fn error(&self, detail: &str) -> String {
+        let before = &self.src[..self.pos.min(self.src.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        format!("Parse error at [{line}, {column}]: {detail}")
+    }
+
+    fn skip_ignored(&mut self) {
+        let b = self.src.as_bytes();
+        while let Some(&c) = b.get(self.pos) {
+            match c {
+                b' ' | b'\t' | b'\n' | b'\r' | b',' => self.pos += 1,
+                b'#' => {
+                    while b.get(self.pos).is_some_and(|&c| c != b'\n') {
+                        self.pos += 1;
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        self.skip_ignored();
+        self.src.as_bytes().get(self.pos).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> bool {
+        let found = self.peek() == Some(c);
+        if found {
+            self.pos += 1;
+        }
+        found
+    }
+
+    fn expect(&mut self, c: u8) -> Result<(), String> {
+        if self.eat(c) {
+            Ok(())
+        } else {
+            Err(self.error(&format!("expected `{}`", c as char)))
+        }
+    }
+
+    fn name(&mut self) -> Result<String, String> {
+        self.skip_ignored();
+        let b = self.src.as_bytes();
+        let start = self.pos;
+        if !b.get(self.pos).copied().is_some_and(is_name_start) {
+            return Err(self.error("expected a name"));
+        }
+        while b
+            .get(self.pos)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        {
+            self.pos += 1;
+        }
+        Ok(self.src[start..self.pos].to_owned())
+    }
+
+    /// Variables are read from the request's `variables`; their declared types are not checked.
+    fn skip_variable_definitions(&mut self) -> Result<(), String> {
+        self.expect(b'(')?;
+        let mut depth = 1;
+        while depth > 0 {
+            match self.src.as_bytes().get(self.pos) {
+                None => return Err(self.error("unclosed variable definitions")),
+                Some(b'"') => {
+                    self.string()?;
+                    continue;
+                }
+                Some(b'(') => depth += 1,
+                Some(b')') => depth -= 1,
+                _ => {}
+            }
+            self.pos += 1;
+        }
+        Ok(())
+    }
+
+    fn selection_set(&mut self) -> Result<Vec<GqlField>, String> {
+        self.expect(b'{')?;
+        let mut fields = Vec::new();
+        while !self.eat(b'}') {
+            match self.peek() {
+                None => return Err(self.error("unclosed selection set")),
+                Some(b'.') => return Err(self.error("fragments are not supported by the fake")),
+                _ => fields.push(self.field()?),
+            }
+        }
+        if fields.is_empty() {
+            return Err(self.error("empty selection set"));
+        }
+        Ok(fields)
+    }
+
+    fn field(&mut self) -> Result<GqlField, String> {
+        let first = self.name()?;
+        let (alias, name) = if self.eat(b':') {
+            (Some(first), self.name()?)
+        } else {
+            (None, first)
+        };
+        let mut args = Vec::new();
+        if self.eat(b'(') {
+            while !self.eat(b')') {
+                let arg = self.name()?;
+                self.expect(b':')?;
+                args.push((arg, self.value()?));
+            }
+        }
+        if self.peek() == Some(b'@') {
+            return Err(self.error("directives are not supported by the fake"));
+        }
+        let selection = if self.peek() == Some(b'{') {
+            self.selection_set()?
+        } else {
+            Vec::new()
+        };
+        Ok(GqlField {
+            alias,
+            name,
+            args,
+            selection,
+        })
+    }
+
+    fn value(&mut self) -> Result<GqlValue, String> {
+        match self.peek() {
+            Some(b'$') => {
+                self.pos += 1;
+                Ok(GqlValue::Var(self.name()?))
+            }
+            Some(b'"') => Ok(GqlValue::Const(Value::String(self.string()?))),
+            Some(b'[') => {
+                self.pos += 1;
+                let mut items = Vec::new();
+                while !self.eat(b']') {
+                    if self.peek().is_none() {
+                        return Err(self.error("unclosed list"));
+                    }
+                    items.push(self.value()?);
+                }
+                Ok(GqlValue::List(items))
+            }
+            Some(b'{') => {
+                self.pos += 1;
+                let mut fields = Vec::new();
+                while !self.eat(b'}') {
+                    let key = self.name()?;
+                    self.expect(b':')?;
+                    fields.push((key, self.value()?));
+                }
+                Ok(GqlValue::Object(fields))
+            }
+            Some(c) if c == b'-' || c.is_ascii_digit() => {
+                let b = self.src.as_bytes();
+                let start = self.pos;
+                self.pos += 1;
+                while b
+                    .get(self.pos)
+                    .is_some_and(|c| c.is_ascii_digit() || b".eE+-".contains(c))
+                {
+                    self.pos += 1;
+                }
+                let text = &self.src[start..self.pos];
+                serde_json::from_str(text)
+                    .map(GqlValue::Const)
+                    .map_err(|_| self.error(&format!("bad number `{text}`")))
+            }
+            Some(c) if is_name_start(c) => Ok(GqlValue::Const(match self.name()?.as_str() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                "null" => Value::Null,
+                enum_value => Value::String(enum_value.to_owned()),
+            })),
+            _ => Err(self.error("expected a value")),
+        }
+    }
+
+    /// A `"..."` string at the cursor; GraphQL's escapes are JSON's.
+    fn string(&mut self) -> Result<String, String> {
+        if self.src[self.pos..].starts_with("\"\"\"") {
+            return Err(self.error("block strings are not supported by the fake"));
+        }
+        let b = self.src.as_bytes();
+        let start = self.pos;
+        self.pos += 1;
+        loop {
+            match b.get(self.pos) {
+                None | Some(b'\n') => return Err(self.error("unterminated string")),
+                Some(b'\\') => self.pos += 2,
+                Some(b'"') => {
+                    self.pos += 1;
+                    break;
+                }
+                _ => self.pos += 1,
+            }
+        }
+        serde_json::from_str(&self.src[start..self.pos]).map_err(|_| self.error("bad string"))
+    }
+}
+
+/// One GraphQL request being executed.
+struct GqlExec {
+    variables: serde_json::Map<String, Value>,
+    errors: Vec<Value>,
+    /// A validation error happened (unknown field or argument, wrong selection): like GitHub,
+    /// the answer then has no `data`, and a mutation is not applied.
+    invalid: bool,
+    /// Validate a mutation without applying it.
+    dry_run: bool,
+    installation_id: u64,
+    scope: Option<BTreeSet<String>>,
+}
+
+impl GqlExec {
+    fn value(&self, v: &GqlValue) -> Value {
+        match v {
+            GqlValue::Var(name) => self.variables.get(name).cloned().unwrap_or(Value::Null),
+            GqlValue::Const(v) => v.clone(),
+            GqlValue::List(items) => Value::Array(items.iter().map(|i| self.value(i)).collect()),
+            GqlValue::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), self.value(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    fn arg(&self, f: &GqlField, name: &str) -> Value {
+        f.args
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(Value::Null, |(_, v)| self.value(v))
+    }
+
+    fn invalid(&mut self, path: &[Value], message: String, extensions: Value) {
+        self.invalid = true;
+        self.errors
+            .push(json!({ "path": path, "extensions": extensions, "message": message }));
+    }
+
+    /// An execution error: the field is `null` and the rest of the answer stands.
+    fn fail(&mut self, path: &[Value], kind: &str, message: String) {
+        self.errors
+            .push(json!({ "type": kind, "path": path, "message": message }));
+    }
+
+    fn undefined(&mut self, type_name: &str, f: &GqlField, path: &[Value]) -> Resolved {
+        self.invalid(
+            path,
+            format!("Field '{}' doesn't exist on type '{type_name}'", f.name),
+            json!({ "code": "undefinedField", "typeName": type_name, "fieldName": f.name }),
+        );
+        Resolved::Null
+    }
+
+    /// Unknown arguments and missing required ones are validation errors.
+    fn check_args(
+        &mut self,
+        f: &GqlField,
+        allowed: &[&str],
+        required: &[&str],
+        path: &[Value],
+    ) -> bool {
+        if let Some((name, _)) = f.args.iter().find(|(n, _)| !allowed.contains(&n.as_str())) {
+            self.invalid(
+                path,
+                format!("Field '{}' doesn't accept argument '{name}'", f.name),
+                json!({ "code": "argumentNotAccepted", "name": f.name, "typeName": "Field", "argumentName": name }),
+            );
+            return false;
+        }
+        let missing: Vec<&str> = required
+            .iter()
+            .copied()
+            .filter(|r| self.arg(f, r).is_null())
+            .collect();
+        if !missing.is_empty() {
+            self.invalid(
+                path,
+                format!(
+                    "Field '{}' is missing required arguments: {}",
+                    f.name,
+                    missing.join(", ")
+                ),
+                json!({ "code": "missingRequiredArguments", "className": "Field", "name": f.name, "arguments": missing.join(", ") }),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn typed_arg(
+        &mut self,
+        f: &GqlField,
+        name: &str,
+        expected: &str,
+        ok: fn(&Value) -> bool,
+        path: &[Value],
+    ) -> Result<Value, ()> {
+        let v = self.arg(f, name);
+        if v.is_null() || ok(&v) {
+            return Ok(v);
+        }
+        self.invalid(
+            path,
+            format!(
+                "Argument '{name}' on Field '{}' has an invalid value ({v}). Expected type '{expected}'.",
+                f.name
+            ),
+            json!({ "code": "argumentLiteralsIncompatible", "typeName": "Field", "argumentName": name }),
+        );
+        Err(())
+    }
+
+    fn int_arg(&mut self, f: &GqlField, name: &str, path: &[Value]) -> Result<Option<i64>, ()> {
+        Ok(self
+            .typed_arg(f, name, "Int", |v| v.as_i64().is_some(), path)?
+            .as_i64())
+    }
+
+    fn string_arg(
+        &mut self,
+        f: &GqlField,
+        name: &str,
+        path: &[Value],
+    ) -> Result<Option<String>, ()> {
+        Ok(self
+            .typed_arg(f, name, "String", Value::is_string, path)?
+            .as_str()
+            .map(str::to_owned))
+    }
+
+    fn can_access(&self, repo: &Repo) -> bool {
+        let key = repo.full_name.to_ascii_lowercase();
+        repo.installation_id == self.installation_id
+            && self.scope.as_ref().is_none_or(|s| s.contains(&key))
+    }
+}
+
+/// An object of the schema subset, owning what its fields need.
+#[derive(Clone)]
+enum GqlObj {
+    Query,
+    Mutation,
+    /// Lowercase full name.
+    Repository(String),
+    PullRequest(String, u64),
+    Connection {
+        type_name: &'static str,
+        edge_type: &'static str,
+        edges: Vec<(String, GqlObj)>,
+        total: usize,
+        has_next: bool,
+        has_prev: bool,
+    },
+    Edge {
+        type_name: &'static str,
+        cursor: String,
+        node: Box<GqlObj>,
+    },
+    PageInfo {
+        start: Option<String>,
+        end: Option<String>,
+        has_next: bool,
+        has_prev: bool,
+    },
+    Thread(ThreadView),
+    Comment(CommentView),
+    Actor(String),
+    ThreadPayload {
+        type_name: &'static str,
+        thread: ThreadView,
+        client_mutation_id: Value,
+    },
+}
+
+impl GqlObj {
+    fn type_name(&self) -> &'static str {
+        match self {
+            GqlObj::Query => "Query",
+            GqlObj::Mutation => "Mutation",
+            GqlObj::Repository(_) => "Repository",
+            GqlObj::PullRequest(..) => "PullRequest",
+            GqlObj::Connection { type_name, .. }
+            | GqlObj::Edge { type_name, .. }
+            | GqlObj::ThreadPayload { type_name, .. } => type_name,
+            GqlObj::PageInfo { .. } => "PageInfo",
+            GqlObj::Thread(_) => "PullRequestReviewThread",
+            GqlObj::Comment(_) => "PullRequestReviewComment",
+            GqlObj::Actor(login) if login.ends_with("[bot]") => "Bot",
+            GqlObj::Actor(_) => "User",
+        }
+    }
+}
+
+enum Resolved {
+    Scalar(Value),
+    Object(GqlObj),
+    Objects(Vec<GqlObj>),
+    Null,
+}
+
+/// A review thread: a root comment and its replies.
+#[derive(Clone)]
+struct ThreadView {
+    root: u64,
+    path: String,
+    line: u64,
+    start_line: Option<u64>,
+    side: String,
+    start_side: Option<String>,
+    state: ThreadState,
+    comments: Vec<CommentView>,
+}
+
+#[derive(Clone)]
+struct CommentView {
+    id: u64,
+    body: String,
+    author: String,
+    path: String,
+    line: u64,
+    outdated: bool,
+    created_at: DateTime<Utc>,
+    diff_hunk: String,
+    url: String,
+    reply_to: Option<Box<CommentView>>,
+}
+
+fn gql_cursor(index: usize) -> String {
+    base64_encode(format!("cursor:v2:{index}").as_bytes())
+}
+
+fn thread_node_id(root: u64) -> String {
+    format!("PRRT_kwDO{root:010}")
+}
+
+impl World {
+    /// `POST /graphql` (and `/api/graphql`): installation token required, like REST.
+    fn graphql(&mut self, ctx: &Ctx) -> Reply {
+        let (installation_id, scope) = match self.live_token(ctx) {
+            Ok(info) => (info.installation_id, info.repositories.clone()),
+            Err(_) => return Reply::error(401, "Bad credentials", DOCS_GRAPHQL),
+        };
+        let body = match ctx.json_body() {
+            Ok(body) => body,
+            Err(reply) => return reply,
+        };
+        let errors =
+            |message: String| Reply::json(200, json!({ "errors": [{ "message": message }] }));
+        let Some(query) = body.get("query").and_then(Value::as_str) else {
+            return errors("A query attribute must be specified and must be a string.".into());
+        };
+        let variables = match body.get("variables") {
+            None | Some(Value::Null) => serde_json::Map::new(),
+            Some(Value::Object(vars)) => vars.clone(),
+            Some(other) => return errors(format!("Variables must be an object, got {other}")),
+        };
+        let (op, selection) = match GqlParser::parse(query) {
+            Ok(parsed) => parsed,
+            Err(message) => return errors(message),
+        };
+        let mut ex = GqlExec {
+            variables,
+            errors: Vec::new(),
+            invalid: false,
+            dry_run: op == GqlOp::Mutation,
+            installation_id,
+            scope,
+        };
+        let root = match op {
+            GqlOp::Query => GqlObj::Query,
+            GqlOp::Mutation => GqlObj::Mutation,
+        };
+        let mut data = self.gql_render(&mut ex, &root, &selection, &[]);
+        if ex.dry_run && !ex.invalid {
+            // Validated: now apply the mutation for real.
+            ex.dry_run = false;
+            ex.errors.clear();
+            data = self.gql_render(&mut ex, &root, &selection, &[]);
+        }
+        if ex.invalid {
+            return Reply::json(200, json!({ "errors": ex.errors }));
+        }
+        let mut out = json!({ "data": data });
+        if !ex.errors.is_empty() {
+            out["errors"] = Value::Array(ex.errors);
+        }
+        Reply::json(200, out)
+    }
+
+    fn gql_render(
+        &mut self,
+        ex: &mut GqlExec,
+        obj: &GqlObj,
+        selection: &[GqlField],
+        path: &[Value],
+    ) -> Value {
+        let mut out = serde_json::Map::new();
+        for f in selection {
+            let key = f.alias.clone().unwrap_or_else(|| f.name.clone());
+            let mut field_path = path.to_vec();
+            field_path.push(json!(key));
+            let value = if f.name == "__typename" {
+                json!(obj.type_name())
+            } else {
+                let resolved = self.gql_resolve(ex, obj, f, &field_path);
+                self.gql_complete(ex, f, resolved, &field_path)
+            };
+            out.insert(key, value);
+        }
+        Value::Object(out)
+    }
+
+    fn gql_complete(
+        &mut self,
+        ex: &mut GqlExec,
+        f: &GqlField,
+        resolved: Resolved,
+        path: &[Value],
+    ) -> Value {
+        let mismatch =
+            json!({ "code": "selectionMismatch", "nodeName": format!("field '{}'", f.name) });
+        match resolved {
+            Resolved::Null => Value::Null,
+            Resolved::Scalar(v) => {
+                if !f.selection.is_empty() {
+                    ex.invalid(
+                        path,
+                        format!("Selections can't be made on scalars (field '{}')", f.name),
+                        mismatch,
+                    );
+                }
+                v
+            }
+            Resolved::Object(_) | Resolved::Objects(_) if f.selection.is_empty() => {
+                ex.invalid(
+                    path,
+                    format!(
+                        "Field must have selections (field '{}' returns an object but has no selections. Did you mean '{} {{ ... }}'?)",
+                        f.name, f.name
+                    ),
+                    mismatch,
+                );
+                Value::Null
+            }
+            Resolved::Object(o) => self.gql_render(ex, &o, &f.selection, path),
+            Resolved::Objects(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, o) in items.iter().enumerate() {
+                    let mut item_path = path.to_vec();
+                    item_path.push(json!(i));
+                    out.push(self.gql_render(ex, o, &f.selection, &item_path));
+                }
+                Value::Array(out)
+            }
+        }
+    }
+
+    fn gql_resolve(
+        &mut self,
+        ex: &mut GqlExec,
+        obj: &GqlObj,
+        f: &GqlField,
+        path: &[Value],
+    ) -> Resolved {
+        use Resolved::{Null, Object, Objects, Scalar};
+        let name = f.name.as_str();
+        // Fields with arguments check them; the others take none.
+        let takes_args = matches!(
+            (obj, name),
+            (GqlObj::Query, "repository")
+                | (GqlObj::Repository(_), "pullRequest")
+                | (GqlObj::PullRequest(..), "reviewThreads")
+                | (GqlObj::Thread(_), "comments")
+                | (
+                    GqlObj::Mutation,
+                    "resolveReviewThread" | "unresolveReviewThread"
+                )
+        );
+        if !takes_args && !ex.check_args(f, &[], &[], path) {
+            return Null;
+        }
+        match obj {
+            GqlObj::Query => match name {
+                "repository" => {
+                    if !ex.check_args(
+                        f,
+                        &["owner", "name", "followRenames"],
+                        &["owner", "name"],
+                        path,
+                    ) {
+                        return Null;
+                    }
+                    let (Ok(Some(owner)), Ok(Some(repo_name))) = (
+                        ex.string_arg(f, "owner", path),
+                        ex.string_arg(f, "name", path),
+                    ) else {
+                        return Null;
+                    };
+                    let key = format!("{owner}/{repo_name}").to_ascii_lowercase();
+                    match self.repos.get(&key) {
+                        Some(repo) if ex.can_access(repo) => Object(GqlObj::Repository(key)),
+                        _ => {
+                            ex.fail(
+                                path,
+                                "NOT_FOUND",
+                                format!("Could not resolve to a Repository with the name '{owner}/{repo_name}'."),
+                            );
+                            Null
+                        }
+                    }
+                }
+                _ => ex.undefined("Query", f, path),
+            },
+            GqlObj::Repository(key) => {
+                let repo = &self.repos[key];
+                match name {
+                    "id" => Scalar(json!(format!("R_kgDO{:08}", repo.id))),
+                    "databaseId" => Scalar(json!(repo.id)),
+                    "name" => Scalar(json!(repo.full_name.split('/').nth(1))),
+                    "nameWithOwner" => Scalar(json!(repo.full_name)),
+                    "pullRequest" => {
+                        if !ex.check_args(f, &["number"], &["number"], path) {
+                            return Null;
+                        }
+                        let Ok(Some(number)) = ex.int_arg(f, "number", path) else {
+                            return Null;
+                        };
+                        match u64::try_from(number)
+                            .ok()
+                            .filter(|n| repo.pulls.contains_key(n))
+                        {
+                            Some(n) => Object(GqlObj::PullRequest(key.clone(), n)),
+                            None => {
+                                ex.fail(
+                                    path,
+                                    "NOT_FOUND",
+                                    format!("Could not resolve to a PullRequest with the number of {number}."),
+                                );
+                                Null
+                            }
+                        }
+                    }
+                    _ => ex.undefined("Repository", f, path),
+                }
+            }
+            GqlObj::PullRequest(key, number) => {
+                let repo = &self.repos[key];
+                let pull = &repo.pulls[number];
+                match name {
+                    "id" => Scalar(json!(format!("PR_kwDO{:010}", pull.id))),
+                    "number" => Scalar(json!(pull.pr.number)),
+                    "title" => Scalar(json!(pull.pr.title)),
+                    "state" => Scalar(json!(pull.pr.state.to_ascii_uppercase())),
+                    "isDraft" => Scalar(json!(pull.pr.draft)),
+                    "headRefOid" => Scalar(json!(pull.pr.head_sha)),
+                    "baseRefOid" => Scalar(json!(pull.pr.base_sha)),
+                    "reviewThreads" => {
+                        let items = self
+                            .threads_of(repo, pull)
+                            .into_iter()
+                            .map(GqlObj::Thread)
+                            .collect();
+                        gql_connection(
+                            ex,
+                            f,
+                            path,
+                            "reviewThreads",
+                            "PullRequestReviewThreadConnection",
+                            "PullRequestReviewThreadEdge",
+                            items,
+                        )
+                    }
+                    _ => ex.undefined("PullRequest", f, path),
+                }
+            }
+            GqlObj::Connection {
+                edge_type,
+                edges,
+                total,
+                has_next,
+                has_prev,
+                ..
+            } => match name {
+                "totalCount" => Scalar(json!(total)),
+                "nodes" => Objects(edges.iter().map(|(_, node)| node.clone()).collect()),
+                "edges" => Objects(
+                    edges
+                        .iter()
+                        .map(|(cursor, node)| GqlObj::Edge {
+                            type_name: edge_type,
+                            cursor: cursor.clone(),
+                            node: Box::new(node.clone()),
+                        })
+                        .collect(),
+                ),
+                "pageInfo" => Object(GqlObj::PageInfo {
+                    start: edges.first().map(|(c, _)| c.clone()),
+                    end: edges.last().map(|(c, _)| c.clone()),
+                    has_next: *has_next,
+                    has_prev: *has_prev,
+                }),
+                _ => ex.undefined(obj.type_name(), f, path),
+            },
+            GqlObj::Edge { cursor, node, .. } => match name {
+                "cursor" => Scalar(json!(cursor)),
+                "node" => Object((**node).clone()),
+                _ => ex.undefined(obj.type_name(), f, path),
+            },
+            GqlObj::PageInfo {
+                start,
+                end,
+                has_next,
+                has_prev,
+            } => match name {
+                "startCursor" => Scalar(json!(start)),
+                "endCursor" => Scalar(json!(end)),
+                "hasNextPage" => Scalar(json!(has_next)),
+                "hasPreviousPage" => Scalar(json!(has_prev)),
+                _ => ex.undefined("PageInfo", f, path),
+            },
+            GqlObj::Thread(t) => {
+                let current = |v: Value| if t.state.outdated { Value::Null } else { v };
+                let resolved = t.state.resolved_by.is_some();
+                match name {
+                    "id" => Scalar(json!(thread_node_id(t.root))),
+                    "isResolved" | "isCollapsed" => Scalar(json!(resolved)),
+                    "isOutdated" => Scalar(json!(t.state.outdated)),
+                    "path" => Scalar(json!(t.path)),
+                    "line" => Scalar(current(json!(t.line))),
+                    "originalLine" => Scalar(json!(t.line)),
+                    "startLine" => Scalar(current(json!(t.start_line))),
+                    "originalStartLine" => Scalar(json!(t.start_line)),
+                    "diffSide" => Scalar(json!(t.side)),
+                    "startDiffSide" => Scalar(json!(t.start_side)),
+                    "subjectType" => Scalar(json!("LINE")),
+                    "viewerCanResolve" | "viewerCanUnresolve" | "viewerCanReply" => {
+                        Scalar(json!(true))
+                    }
+                    "resolvedBy" => match &t.state.resolved_by {
+                        Some(login) => Object(GqlObj::Actor(login.clone())),
+                        None => Null,
+                    },
+                    "comments" => {
+                        let items = t.comments.iter().cloned().map(GqlObj::Comment).collect();
+                        gql_connection(
+                            ex,
+                            f,
+                            path,
+                            "comments",
+                            "PullRequestReviewCommentConnection",
+                            "PullRequestReviewCommentEdge",
+                            items,
+                        )
+                    }
+                    _ => ex.undefined("PullRequestReviewThread", f, path),
+                }
+            }
+            GqlObj::Comment(c) => match name {
+                "id" => Scalar(json!(format!("PRRC_kwDO{:010}", c.id))),
+                "databaseId" => Scalar(json!(c.id)),
+                "fullDatabaseId" => Scalar(json!(c.id.to_string())),
+                "body" | "bodyText" => Scalar(json!(c.body)),
+                "author" => Object(GqlObj::Actor(c.author.clone())),
+                "path" => Scalar(json!(c.path)),
+                "line" => Scalar(if c.outdated {
+                    Value::Null
+                } else {
+                    json!(c.line)
+                }),
+                "originalLine" => Scalar(json!(c.line)),
+                "outdated" => Scalar(json!(c.outdated)),
+                "createdAt" | "updatedAt" | "publishedAt" => Scalar(json!(ts(c.created_at))),
+                "url" => Scalar(json!(c.url)),
+                "diffHunk" => Scalar(json!(c.diff_hunk)),
+                "replyTo" => match &c.reply_to {
+                    Some(parent) => Object(GqlObj::Comment((**parent).clone())),
+                    None => Null,
+                },
+                _ => ex.undefined("PullRequestReviewComment", f, path),
+            },
+            GqlObj::Actor(login) => match name {
+                "login" => Scalar(json!(login)),
+                "url" => Scalar(json!(user_json(login)["html_url"])),
+                "avatarUrl" => Scalar(json!(user_json(login)["avatar_url"])),
+                _ => ex.undefined(obj.type_name(), f, path),
+            },
+            GqlObj::ThreadPayload {
+                thread,
+                client_mutation_id,
+                ..
+            } => match name {
+                "thread" => Object(GqlObj::Thread(thread.clone())),
+                "clientMutationId" => Scalar(client_mutation_id.clone()),
+                _ => ex.undefined(obj.type_name(), f, path),
+            },
+            GqlObj::Mutation => match name {
+                "resolveReviewThread" | "unresolveReviewThread" => {
+                    self.set_thread_resolution(ex, f, path, name == "resolveReviewThread")
+                }
+                _ => ex.undefined("Mutation", f, path),
+            },
+        }
+    }
+
+    /// `resolveReviewThread` / `unresolveReviewThread(input: { threadId })`.
+    fn set_thread_resolution(
+        &mut self,
+        ex: &mut GqlExec,
+        f: &GqlField,
+        path: &[Value],
+        resolve: bool,
+    ) -> Resolved {
+        let input_type = if resolve {
+            "ResolveReviewThreadInput!"
+        } else {
+            "UnresolveReviewThreadInput!"
+        };
+        if !ex.check_args(f, &["input"], &["input"], path) {
+            return Resolved::Null;
+        }
+        let input = ex.arg(f, "input");
+        let (Some(thread_id), true) = (
+            input.get("threadId").and_then(Value::as_str),
+            input
+                .as_object()
+                .is_some_and(|o| o.keys().all(|k| k == "threadId" || k == "clientMutationId")),
+        ) else {
+            ex.invalid(
+                path,
+                format!(
+                    "Argument 'input' on Field '{}' has an invalid value ({input}). Expected type '{input_type}'.",
+                    f.name
+                ),
+                json!({ "code": "argumentLiteralsIncompatible", "typeName": "Field", "argumentName": "input" }),
+            );
+            return Resolved::Null;
+        };
+        let root = thread_id
+            .strip_prefix("PRRT_kwDO")
+            .and_then(|n| n.parse::<u64>().ok());
+        let found = root.and_then(|root| {
+            self.repos.iter().find_map(|(key, repo)| {
+                let number = repo.pulls.iter().find_map(|(n, p)| {
+                    p.reviews
+                        .iter()
+                        .flat_map(|r| &r.comments)
+                        .any(|c| c.id == root && c.in_reply_to_id.is_none())
+                        .then_some(*n)
+                })?;
+                ex.can_access(repo).then(|| (key.clone(), number, root))
+            })
+        });
+        let Some((key, number, root)) = found else {
+            ex.fail(
+                path,
+                "NOT_FOUND",
+                format!("Could not resolve to a node with the global id of '{thread_id}'."),
+            );
+            return Resolved::Null;
+        };
+        let resolved_by = resolve.then(|| BOT_LOGIN.to_owned());
+        if !ex.dry_run {
+            let pull = self
+                .repos
+                .get_mut(&key)
+                .and_then(|r| r.pulls.get_mut(&number))
+                .expect("found above");
+            pull.threads.entry(root).or_default().resolved_by = resolved_by.clone();
+            pull.updated_at = Utc::now();
+        }
+        let repo = &self.repos[&key];
+        let mut thread = self
+            .threads_of(repo, &repo.pulls[&number])
+            .into_iter()
+            .find(|t| t.root == root)
+            .expect("thread found above");
+        thread.state.resolved_by = resolved_by;
+        Resolved::Object(GqlObj::ThreadPayload {
+            type_name: if resolve {
+                "ResolveReviewThreadPayload"
+            } else {
+                "UnresolveReviewThreadPayload"
+            },
+            thread,
+            client_mutation_id: input
+                .get("clientMutationId")
+                .cloned()
+                .unwrap_or(Value::Null),
+        })
+    }
+
+    /// The PR's review threads in creation order: each root comment with its replies.
+    fn threads_of(&self, repo: &Repo, pull: &Pull) -> Vec<ThreadView> {
+        let mut threads: Vec<ThreadView> = Vec::new();
+        for review in &pull.reviews {
+            for c in &review.comments {
+                let root = c.in_reply_to_id.unwrap_or(c.id);
+                let state = pull.threads.get(&root).cloned().unwrap_or_default();
+                let mut view = CommentView {
+                    id: c.id,
+                    body: c.body.clone(),
+                    author: review.user_login.clone(),
+                    path: c.path.clone(),
+                    line: c.line,
+                    outdated: state.outdated,
+                    created_at: review.submitted_at.unwrap_or(pull.created_at),
+                    diff_hunk: c.diff_hunk.clone(),
+                    url: format!(
+                        "{HTML_BASE}/{}/pull/{}#discussion_r{}",
+                        repo.full_name, pull.pr.number, c.id
+                    ),
+                    reply_to: None,
+                };
+                match threads.iter_mut().find(|t| t.root == root) {
+                    Some(thread) => {
+                        view.reply_to = thread.comments.first().cloned().map(Box::new);
+                        thread.comments.push(view);
+                    }
+                    None => threads.push(ThreadView {
+                        root,
+                        path: c.path.clone(),
+                        line: c.line,
+                        start_line: c.start_line,
+                        side: c.side.clone(),
+                        start_side: c.start_side.clone(),
+                        state,
+                        comments: vec![view],
+                    }),
+                }
+            }
+        }
+        threads
+    }
+}
+
+/// A connection page with GitHub's rules: `first` (at most 100) is required, `after` must be
+/// a cursor it handed out. `last`/`before` are not supported by the fake.
+fn gql_connection(
+    ex: &mut GqlExec,
+    f: &GqlField,
+    path: &[Value],
+    field: &str,
+    type_name: &'static str,
+    edge_type: &'static str,
+    items: Vec<GqlObj>,
+) -> Resolved {
+    if !ex.check_args(f, &["first", "last", "after", "before"], &[], path) {
+        return Resolved::Null;
+    }
+    let (Ok(first), Ok(last), Ok(after), Ok(before)) = (
+        ex.int_arg(f, "first", path),
+        ex.int_arg(f, "last", path),
+        ex.string_arg(f, "after", path),
+        ex.string_arg(f, "before", path),
+    ) else {
+        return Resolved::Null;
+    };
+    if last.is_some() || before.is_some() {
+        ex.fail(
+            path,
+            "UNSUPPORTED",
+            format!("the fake paginates `{field}` with `first`/`after` only"),
+        );
+        return Resolved::Null;
+    }
+    let first = match first {
+        None => {
+            ex.fail(
+                path,
+                "MISSING_PAGINATION_BOUNDARIES",
+                format!("You must provide a `first` or `last` value to properly paginate the `{field}` connection."),
+            );
+            return Resolved::Null;
+        }
+        Some(n) if n < 0 => {
+            ex.fail(
+                path,
+                "INVALID_PAGINATION",
+                format!("`first` on the `{field}` connection cannot be less than zero."),
+            );
+            return Resolved::Null;
+        }
+        Some(n) if n > 100 => {
+            ex.fail(
+                path,
+                "EXCESSIVE_PAGINATION",
+                format!("Requesting {n} records on the `{field}` connection exceeds the `first` limit of 100 records."),
+            );
+            return Resolved::Null;
+        }
+        Some(n) => n as usize,
+    };
+    let total = items.len();
+    let start = match after {
+        None => 0,
+        Some(cursor) => match (0..total).find(|&i| gql_cursor(i) == cursor) {
+            Some(i) => i + 1,
+            None => {
+                ex.fail(
+                    path,
+                    "INVALID_CURSOR_ARGUMENTS",
+                    format!("`{cursor}` does not appear to be a valid cursor."),
+                );
+                return Resolved::Null;
+            }
+        },
+    };
+    let end = (start + first).min(total);
+    let edges = items
+        .into_iter()
+        .enumerate()
+        .skip(start)
+        .take(end - start)
+        .map(|(i, o)| (gql_cursor(i), o))
+        .collect();
+    Resolved::Object(GqlObj::Connection {
+        type_name,
+        edge_type,
+        edges,
+        total,
+        has_next: end < total,
+        has_prev: start > 0,
+    })
+}
+
+/// The SHAs a ref may stand for: itself (a SHA, or a ref contents were stored under), then
+/// the SHAs of PR heads and bases on a branch of that name.
+fn ref_candidates(repo: &Repo, requested: &str) -> Vec<String> {
+    let mut candidates = vec![requested.to_owned()];
+    for pull in repo.pulls.values() {
+        if pull.pr.head_ref == requested {
+            candidates.push(pull.pr.head_sha.clone());
+        }
+        if pull.pr.base_ref == requested {
+            candidates.push(pull.pr.base_sha.clone());
+        }
+    }
+    candidates
+}
+
+/// Whether a token scoped to some repositories includes `key` (lowercase full name).
+fn token_in_scope(info: &TokenInfo, key: &str) -> bool {
+    info.repositories
+        .as_ref()
+        .is_none_or(|scope| scope.contains(key))
+}
+
 fn token_permissions() -> Value {
-    json!({ "contents": "read", "issues": "write", "metadata": "read", "pull_requests": "write" })
+    json!({ "checks": "write", "contents": "read", "issues": "write", "metadata": "read", "pull_requests": "write" })
 }
 
 /// A complete simple-user object like GitHub's; bots (`x[bot]`) get type `Bot`.
@@ -2479,6 +4568,7 @@ fn resolve_comment(files: &[PullFile], c: &CommentInput) -> Result<ReviewComment
         body,
         position: end.position as u64,
         diff_hunk,
+        in_reply_to_id: None,
     })
 }
 

@@ -1,0 +1,225 @@
+//! Reviews after a push: what changed since the reviewed head (the compare API), and the
+//! threads whose code that push changed, which get a short "addressed in" reply.
+
+use std::collections::HashMap;
+
+use crate::Critic;
+use crate::config::repo::RepoPolicy;
+use crate::diff::{FilePatch, LineKind};
+use crate::github::{GitHubError, Installation, RepoName};
+use crate::store::StoredFinding;
+
+use super::{JobError, ReviewJob};
+
+/// The changes from the last reviewed head to the new one, by path (at the new head).
+#[derive(Debug, Clone)]
+pub struct Changes {
+    pub base: String,
+    files: HashMap<String, Option<FilePatch>>,
+    /// Old path of renamed files, so threads on the old path can be followed.
+    renamed_from: HashMap<String, String>,
+}
+
+/// Lines around a changed line that still count as touched: a finding about the line
+/// next to an edit is about the edit. Kept at one: a push re-reviews its own lines, not
+/// the neighbourhood the previous review already covered.
+const NEAR: u32 = 1;
+
+impl Changes {
+    /// From the compare API's files (their patches go from `base` to `head`).
+    pub fn new(base: &str, files: Vec<crate::github::ChangedFile>) -> Changes {
+        let mut renamed_from = HashMap::new();
+        let files = files
+            .into_iter()
+            .map(|f| {
+                if let Some(old) = &f.previous_filename {
+                    renamed_from.insert(old.clone(), f.filename.clone());
+                }
+                let patch = f.patch.as_deref().and_then(|p| FilePatch::parse(p).ok());
+                (f.filename, patch)
+            })
+            .collect();
+        Changes {
+            base: base.to_string(),
+            files,
+            renamed_from,
+        }
+    }
+
+    /// Whether the push changed this file at all.
+    pub fn touches(&self, path: &str) -> bool {
+        self.files.contains_key(path)
+    }
+
+    /// Whether lines `start..=end` (new side, at head) are on or next to a line the push
+    /// added. A file without a patch (binary, too large) counts as changed throughout.
+    pub fn changed_line(&self, path: &str, start: u32, end: u32) -> bool {
+        match self.files.get(path) {
+            None => false,
+            Some(None) => true,
+            Some(Some(patch)) => patch.hunks.iter().flat_map(|h| &h.lines).any(|l| {
+                l.kind == LineKind::Added
+                    && l.new.is_some_and(|n| n + NEAR >= start && n <= end + NEAR)
+            }),
+        }
+    }
+
+    /// Whether the push removed or rewrote line `line` of `path` as it was at `base`.
+    pub fn rewrote(&self, path: &str, line: u32) -> bool {
+        let path = self
+            .renamed_from
+            .get(path)
+            .map(String::as_str)
+            .unwrap_or(path);
+        match self.files.get(path) {
+            None => false,
+            Some(None) => true,
+            Some(Some(patch)) => patch
+                .hunks
+                .iter()
+                .flat_map(|h| &h.lines)
+                .any(|l| l.kind == LineKind::Removed && l.old == Some(line)),
+        }
+    }
+}
+
+/// The changes since `base`, or None when an incremental review would mislead: the base is
+/// gone or not an ancestor (a force push), or GitHub's list is cut at 300 files.
+pub async fn changes_since(
+    gh: &Installation,
+    repo: &RepoName,
+    base: &str,
+    head: &str,
+) -> Result<Option<Changes>, GitHubError> {
+    let comparison = match gh.compare(repo, base, head).await {
+        Ok(c) => c,
+        Err(e) if matches!(e.status(), Some(404 | 422)) => {
+            tracing::info!(
+                base,
+                head,
+                "the reviewed head is gone (force push?); reviewing the whole PR"
+            );
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    if comparison.status != "ahead" || comparison.files.len() >= 300 {
+        tracing::info!(base, head, status = %comparison.status, files = comparison.files.len(), "reviewing the whole PR");
+        return Ok(None);
+    }
+    Ok(Some(Changes::new(base, comparison.files)))
+}
+
+/// Replies "addressed in" to each of Critic's threads whose code the push rewrote, and
+/// resolves it when the repository asks for that. Each thread is answered once.
+pub async fn answer_addressed(
+    critic: &Critic,
+    gh: &Installation,
+    job: &ReviewJob,
+    policy: &RepoPolicy,
+    changes: &Changes,
+    stored: &[StoredFinding],
+    head: &str,
+) -> Result<usize, JobError> {
+    let repo = job.repo.to_string();
+    let addressed: Vec<&StoredFinding> = stored
+        .iter()
+        .filter(|f| f.addressed_sha.is_none() && f.comment_id.is_some())
+        .filter(|f| u32::try_from(f.line).is_ok_and(|line| changes.rewrote(&f.path, line)))
+        .collect();
+    if addressed.is_empty() {
+        return Ok(0);
+    }
+    let short = head.get(..7).unwrap_or(head);
+    let threads = if policy.resolve_addressed {
+        match gh.review_threads(&job.repo, job.number).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list review threads; replying without resolving");
+                Vec::new()
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    for f in &addressed {
+        let Some(comment_id) = f.comment_id.map(|c| c as u64) else {
+            continue;
+        };
+        // Marked first: a crash after the reply must not reply twice.
+        critic
+            .store
+            .mark_addressed(&repo, job.number, &f.fingerprint, head)
+            .await?;
+        let body =
+            format!("The code this thread is about changed in {short}; it may be addressed.");
+        if let Err(e) = gh
+            .reply_to_review_comment(&job.repo, job.number, comment_id, &body)
+            .await
+        {
+            tracing::warn!(error = %e, comment_id, "cannot reply to the thread");
+            continue;
+        }
+        if let Some(thread) = threads
+            .iter()
+            .find(|t| !t.is_resolved && t.comment_ids.first() == Some(&comment_id))
+            && let Err(e) = gh.resolve_review_thread(&thread.id).await
+        {
+            tracing::warn!(error = %e, thread = %thread.id, "cannot resolve the thread");
+        }
+    }
+    Ok(addressed.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::github::ChangedFile;
+
+    fn file(name: &str, patch: &str) -> ChangedFile {
+        ChangedFile {
+            filename: name.into(),
+            status: "modified".into(),
+            additions: 1,
+            deletions: 1,
+            patch: Some(patch.into()),
+            previous_filename: None,
+        }
+    }
+
+    #[test]
+    fn changed_and_rewritten_lines() {
+        let c = Changes::new(
+            "old",
+            vec![
+                file("a.rs", "@@ -10,3 +10,3 @@\n x\n-y\n+z\n w"),
+                ChangedFile {
+                    patch: None,
+                    ..file("big.bin", "")
+                },
+            ],
+        );
+        assert!(c.touches("a.rs") && !c.touches("b.rs"));
+        assert!(c.changed_line("a.rs", 11, 11));
+        assert!(c.changed_line("a.rs", 12, 12), "next to the change");
+        assert!(!c.changed_line("a.rs", 13, 13), "two lines away");
+        assert!(!c.changed_line("a.rs", 20, 25));
+        assert!(c.changed_line("big.bin", 1, 1));
+        assert!(c.rewrote("a.rs", 11), "old line 11 (`y`) was replaced");
+        assert!(!c.rewrote("a.rs", 10));
+        assert!(!c.rewrote("b.rs", 11));
+    }
+
+    #[test]
+    fn renamed_files_follow_their_old_path() {
+        let c = Changes::new(
+            "old",
+            vec![ChangedFile {
+                status: "renamed".into(),
+                previous_filename: Some("old.rs".into()),
+                ..file("new.rs", "@@ -1,2 +1,2 @@\n a\n-b\n+c")
+            }],
+        );
+        assert!(c.rewrote("old.rs", 2));
+    }
+}

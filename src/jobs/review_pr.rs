@@ -298,9 +298,8 @@ async fn review(
             min_severity: policy.min_severity,
             known: &known,
             // Findings on code this push did not touch were the last review's business.
-            in_scope: in_scope
-                .as_ref()
-                .map(|f| f as &(dyn Fn(&str, u32, u32) -> bool + Sync)),
+            in_scope: in_scope.as_ref().map(|f| f as &poster::InScope),
+            heads: &contents,
         },
     );
     let mut review_url = None;

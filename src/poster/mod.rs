@@ -3,7 +3,7 @@
 
 pub mod bisect;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
 use crate::diff::Side;
@@ -98,6 +98,9 @@ pub struct DraftInput<'a> {
     /// push changed. New findings elsewhere are dropped (the last review covered that code);
     /// repeated ones are still counted as repeated.
     pub in_scope: Option<&'a InScope<'a>>,
+    /// Head contents of the PR's files, by path: a suggestion is checked against them, and
+    /// posted without its block when the file is not here.
+    pub heads: &'a HashMap<String, Vec<u8>>,
 }
 
 /// Places each new finding: inline if GitHub will accept it there and it is severe enough
@@ -113,7 +116,7 @@ pub fn draft_review(findings: &[Finding], files: &[PrFile], s: &DraftInput<'_>) 
     let mut sorted: Vec<&Finding> = findings.iter().collect();
     sorted.sort_by_key(|f| f.severity);
     for f in sorted {
-        let thread = anchor(f, files);
+        let thread = anchor(f, files).map(|c| with_suggestion(c, f, s.heads));
         let fingerprint = fingerprint_of(f, thread.as_ref(), files);
         if s.known.contains(&fingerprint) || !seen.insert(fingerprint.clone()) {
             repeated += 1;
@@ -276,6 +279,40 @@ fn anchor(f: &Finding, files: &[PrFile]) -> Option<ReviewComment> {
     })
 }
 
+/// Appends the finding's suggestion to its thread when it replaces exactly the thread's
+/// lines of the head file (see [`suggestion::check_suggestion`]); otherwise the thread goes
+/// without it.
+fn with_suggestion(
+    mut thread: ReviewComment,
+    f: &Finding,
+    heads: &HashMap<String, Vec<u8>>,
+) -> ReviewComment {
+    let Some(proposed) = f.suggestion.as_deref() else {
+        return thread;
+    };
+    // The model saw secrets as placeholders: a fix that writes one back would break the code.
+    if proposed.contains("[REDACTED") || thread.side != Side::Right {
+        return thread;
+    }
+    let Some(head) = heads
+        .get(&thread.path)
+        .and_then(|b| std::str::from_utf8(b).ok())
+    else {
+        return thread;
+    };
+    let start = thread.start_line.unwrap_or(thread.line);
+    match suggestion::check_suggestion(head, start, thread.line, proposed) {
+        Ok(checked) => {
+            thread.body.push_str("\n\n");
+            thread.body.push_str(&checked.block);
+        }
+        Err(why) => {
+            tracing::debug!(path = %thread.path, line = thread.line, %why, "suggestion left out");
+        }
+    }
+    thread
+}
+
 fn finding_markdown(f: &Finding) -> String {
     let icon = match f.severity {
         Severity::Critical => "🔴",
@@ -408,17 +445,21 @@ mod tests {
             title: "t".into(),
             body: "b".into(),
             quote: None,
+            suggestion: None,
         }
     }
 
     fn input() -> DraftInput<'static> {
         static NONE: std::sync::LazyLock<HashSet<String>> = std::sync::LazyLock::new(HashSet::new);
+        static NO_FILES: std::sync::LazyLock<HashMap<String, Vec<u8>>> =
+            std::sync::LazyLock::new(HashMap::new);
         DraftInput {
             head_sha: "abc",
             max_inline: 10,
             min_severity: Severity::Nit,
             known: &NONE,
             in_scope: None,
+            heads: &NO_FILES,
         }
     }
 

@@ -54,6 +54,9 @@ pub struct Finding {
     /// The code the finding is about, as the model quoted it: where it really is in the diff
     /// wins over a line number the model got wrong.
     pub quote: Option<String>,
+    /// Code to replace exactly the lines the thread covers, if the model offered a fix; posted
+    /// as a ```` ```suggestion ```` block only after it is checked against the head file.
+    pub suggestion: Option<String>,
 }
 
 /// What the model said about the whole PR.
@@ -252,7 +255,7 @@ pub fn review_schema() -> Arc<OutputSchema> {
                         "items": {
                             "type": "object",
                             "additionalProperties": false,
-                            "required": ["path", "line", "start_line", "severity", "category", "title", "body", "code"],
+                            "required": ["path", "line", "start_line", "severity", "category", "title", "body", "code", "suggestion"],
                             "properties": {
                                 "path": {"type": "string", "description": "File path exactly as shown"},
                                 "line": {"type": "integer", "description": "New-file line number shown in the diff (last line of a range)"},
@@ -261,7 +264,8 @@ pub fn review_schema() -> Arc<OutputSchema> {
                                 "category": {"type": "string", "enum": ["bug", "security", "performance", "maintainability", "tests", "style"]},
                                 "title": {"type": "string"},
                                 "body": {"type": "string", "description": "What is wrong, why it matters, how to fix it"},
-                                "code": {"type": "string", "description": "The exact line(s) of the diff the finding is about, without line numbers"}
+                                "code": {"type": "string", "description": "The exact line(s) of the diff the finding is about, without line numbers"},
+                                "suggestion": {"type": ["string", "null"], "description": "Replacement for exactly the lines start_line..line (or line), indented like the file; null when there is no small, certain fix"}
                             }
                         }
                     }
@@ -322,6 +326,8 @@ struct RawFinding {
     body: Option<String>,
     #[serde(default)]
     code: Option<String>,
+    #[serde(default)]
+    suggestion: Option<String>,
 }
 
 /// Keeps the findings that can be used; one bad finding never spoils the others. A reply
@@ -426,6 +432,11 @@ fn validate_finding(item: serde_json::Value, files: &[PrFile]) -> Result<Finding
             .map(str::trim)
             .filter(|q| !q.is_empty())
             .map(|q| cap(q, MAX_QUOTE_CHARS)),
+        // Whitespace is the fix's own business (an empty one deletes the lines); only an
+        // over-long one is dropped, never cut: half a fix is worse than none.
+        suggestion: raw
+            .suggestion
+            .filter(|s| s.chars().count() <= MAX_QUOTE_CHARS),
     })
 }
 
@@ -497,6 +508,19 @@ mod tests {
         assert_eq!((r.findings[1].start_line, r.findings[1].line), (Some(1), 3));
         assert_eq!(r.rejected.len(), 4);
         assert!(r.rejected.iter().any(|m| m.contains("nope.rs")));
+    }
+
+    #[test]
+    fn suggestions_are_kept_as_given_and_huge_ones_dropped() {
+        let huge = "x".repeat(MAX_QUOTE_CHARS + 1);
+        let v = json!({"findings": [
+            {"path": "src/a.rs", "line": 2, "body": "x", "suggestion": "    fixed();\n"},
+            {"path": "src/a.rs", "line": 2, "body": "y", "suggestion": huge},
+            {"path": "src/a.rs", "line": 2, "body": "z", "suggestion": null}
+        ]});
+        let r = validate(&v, &files()).expect("usable");
+        let got: Vec<Option<&str>> = r.findings.iter().map(|f| f.suggestion.as_deref()).collect();
+        assert_eq!(got, [Some("    fixed();\n"), None, None]);
     }
 
     #[test]

@@ -466,3 +466,93 @@ async fn skip_rules_stop_automatic_reviews() {
         "{results:?}"
     );
 }
+
+/// The head of `src/lib.rs` that PATCH1 leads to.
+fn lib_rs_at_head() -> String {
+    (1..=45)
+        .map(|n| match n {
+            10 => "    let a = read();".to_string(),
+            11 => "    let b = a / 0;".to_string(),
+            12 => "    let c = b.unwrap();".to_string(),
+            13 => "    let d = 4;".to_string(),
+            14 => "    done();".to_string(),
+            41 => "    keep();".to_string(),
+            42 => "    leak(secret);".to_string(),
+            43 => "    end();".to_string(),
+            n => format!("// line {n}"),
+        })
+        .map(|l| l + "\n")
+        .collect()
+}
+
+#[tokio::test]
+async fn only_suggestions_that_replace_exactly_their_lines_are_posted_as_suggestions() {
+    let app = TestApp::start().await;
+    add_pr(
+        &app,
+        9,
+        HEAD1,
+        vec![PullFile::from_patch("src/lib.rs", PATCH1)],
+    );
+    app.github()
+        .put_content(REPO, HEAD1, "src/lib.rs", lib_rs_at_head());
+    let with = |mut f: Value, suggestion: &str| {
+        f["suggestion"] = json!(suggestion);
+        f
+    };
+    app.llm().push(Reply::findings(json!([
+        // Right, but without the file's indentation: posted, indented like the file.
+        with(
+            finding("src/lib.rs", 11, None, "let b = a / 0;", "critical", "bug"),
+            "let b = a.checked_div(2);"
+        ),
+        // Also rewrites line 13 (`let d = 4;`), outside the thread: no block.
+        with(
+            finding(
+                "src/lib.rs",
+                12,
+                None,
+                "let c = b.unwrap();",
+                "warning",
+                "bug"
+            ),
+            "    let c = b.unwrap_or(0);\n    let d = 4;\n    let e = 5;"
+        ),
+        // Changes nothing: no block.
+        with(
+            finding(
+                "src/lib.rs",
+                42,
+                None,
+                "leak(secret);",
+                "critical",
+                "security"
+            ),
+            "    leak(secret);"
+        ),
+    ])));
+    run(&app, "opened", 9).await;
+    let reviews = app.github().reviews(REPO, 9);
+    assert_eq!(reviews.len(), 1);
+    let body_at = |line: u64| {
+        reviews[0]
+            .comments
+            .iter()
+            .find(|c| c.line == line)
+            .map(|c| c.body.clone())
+            .unwrap_or_else(|| panic!("no thread on line {line}: {:?}", reviews[0].comments))
+    };
+    assert!(
+        body_at(11).ends_with("```suggestion\n    let b = a.checked_div(2);\n```"),
+        "{}",
+        body_at(11)
+    );
+    for line in [12, 42] {
+        let body = body_at(line);
+        assert!(!body.contains("```suggestion"), "line {line}: {body}");
+        assert!(
+            body.contains("Explain."),
+            "the finding itself is kept: {body}"
+        );
+    }
+}

@@ -1069,6 +1069,100 @@ mod tests {
         (Store::connect(&url).await.expect("connect"), dir)
     }
 
+    /// The PostgreSQL server of these machines (CI starts it): trust auth, database `test`.
+    /// `CRITIC_TEST_POSTGRES_URL` points elsewhere.
+    fn postgres_url() -> String {
+        std::env::var("CRITIC_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    }
+
+    /// A fresh database per test, so tests run in parallel and start empty; dropped after.
+    struct PgDb {
+        admin: String,
+        name: String,
+    }
+
+    impl PgDb {
+        async fn create() -> (Store, PgDb) {
+            use sqlx::Connection;
+            static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let admin = postgres_url();
+            let name = format!(
+                "critic_t{}_{}_{}",
+                std::process::id(),
+                now_ms(),
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            );
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("PostgreSQL at {admin} (start it, or set CRITIC_TEST_POSTGRES_URL): {e}")
+                });
+            sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("create database");
+            let (base, _) = admin.rsplit_once('/').expect("url with a database");
+            let store = Store::connect(&format!("{base}/{name}"))
+                .await
+                .expect("connect to the new database");
+            (store, PgDb { admin, name })
+        }
+
+        async fn drop_db(self, store: Store) {
+            use sqlx::Connection;
+            store.pool.close().await;
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin).await {
+                let _ = sqlx::raw_sql(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                ))
+                .execute(&mut conn)
+                .await;
+            }
+        }
+    }
+
+    /// Each store test runs against both backends: the same SQL must hold on SQLite and
+    /// PostgreSQL.
+    macro_rules! on_both_backends {
+        ($($name:ident),* $(,)?) => {
+            mod on_sqlite {
+                $(
+                    #[tokio::test]
+                    async fn $name() {
+                        let (store, _dir) = super::sqlite().await;
+                        super::$name(store).await;
+                    }
+                )*
+            }
+            mod on_postgres {
+                $(
+                    #[tokio::test]
+                    async fn $name() {
+                        let (store, db) = super::PgDb::create().await;
+                        super::$name(store.clone()).await;
+                        db.drop_db(store).await;
+                    }
+                )*
+            }
+        };
+    }
+
+    on_both_backends!(
+        delivery_dedupe_queues_once,
+        concurrent_deliveries_batch_correctly,
+        newer_job_supersedes_queued_one,
+        claim_finish_and_fencing,
+        one_pr_runs_one_job_at_a_time,
+        renew_keeps_a_live_lease_and_reports_a_lost_one,
+        expired_lease_is_claimed_again,
+        failure_retries_then_dies_with_error_kept,
+        review_state_round_trip,
+        prune_forgets_old_deliveries_and_finished_jobs_only,
+        findings_summary_check_runs_usage_and_notices,
+    );
+
     fn job(key: &str) -> NewJob {
         NewJob {
             kind: "review".into(),
@@ -1077,9 +1171,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn delivery_dedupe_queues_once() {
-        let (store, _d) = sqlite().await;
+    async fn delivery_dedupe_queues_once(store: Store) {
         let first = store
             .record_delivery("d1", "pull_request", Some(job("a#1")))
             .await
@@ -1094,9 +1186,7 @@ mod tests {
         assert_eq!(store.delivery_count().await.expect("n"), 1);
     }
 
-    #[tokio::test]
-    async fn concurrent_deliveries_batch_correctly() {
-        let (store, _d) = sqlite().await;
+    async fn concurrent_deliveries_batch_correctly(store: Store) {
         let mut tasks = Vec::new();
         for i in 0..300 {
             let store = store.clone();
@@ -1132,9 +1222,7 @@ mod tests {
         assert!(jobs.iter().any(|j| j.state == state::QUEUED));
     }
 
-    #[tokio::test]
-    async fn newer_job_supersedes_queued_one() {
-        let (store, _d) = sqlite().await;
+    async fn newer_job_supersedes_queued_one(store: Store) {
         let a = store.enqueue(job("r#1")).await.expect("a");
         let other = store.enqueue(job("r#2")).await.expect("other");
         let b = store.enqueue(job("r#1")).await.expect("b");
@@ -1152,9 +1240,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn claim_finish_and_fencing() {
-        let (store, _d) = sqlite().await;
+    async fn claim_finish_and_fencing(store: Store) {
         let id = store.enqueue(job("k")).await.expect("enqueue");
         let claimed = store
             .claim(Duration::from_secs(60))
@@ -1191,9 +1277,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn one_pr_runs_one_job_at_a_time() {
-        let (store, _d) = sqlite().await;
+    async fn one_pr_runs_one_job_at_a_time(store: Store) {
         store.enqueue(job("pr#1")).await.expect("a");
         let first = store
             .claim(Duration::from_secs(60))
@@ -1224,9 +1308,7 @@ mod tests {
         assert_eq!(later.id, second_id);
     }
 
-    #[tokio::test]
-    async fn renew_keeps_a_live_lease_and_reports_a_lost_one() {
-        let (store, _d) = sqlite().await;
+    async fn renew_keeps_a_live_lease_and_reports_a_lost_one(store: Store) {
         store.enqueue(job("k")).await.expect("enqueue");
         let c = store
             .claim(Duration::from_secs(60))
@@ -1265,9 +1347,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn expired_lease_is_claimed_again() {
-        let (store, _d) = sqlite().await;
+    async fn expired_lease_is_claimed_again(store: Store) {
         store.enqueue(job("k")).await.expect("enqueue");
         let first = store
             .claim(Duration::from_millis(1))
@@ -1297,9 +1377,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn failure_retries_then_dies_with_error_kept() {
-        let (store, _d) = sqlite().await;
+    async fn failure_retries_then_dies_with_error_kept(store: Store) {
         let id = store.enqueue(job("k")).await.expect("enqueue");
         let c = store
             .claim(Duration::from_secs(60))
@@ -1351,9 +1429,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn review_state_round_trip() {
-        let (store, _d) = sqlite().await;
+    async fn review_state_round_trip(store: Store) {
         assert_eq!(store.last_reviewed_sha("o/r", 1).await.expect("q"), None);
         for (id, sha) in [(10, "aaa"), (11, "bbb")] {
             store
@@ -1380,9 +1456,121 @@ mod tests {
         assert_eq!(store.posted_reviews("o/r", 1).await.expect("q").len(), 2);
     }
 
-    #[tokio::test]
-    async fn prune_forgets_old_deliveries_and_finished_jobs_only() {
-        let (store, _d) = sqlite().await;
+    async fn findings_summary_check_runs_usage_and_notices(store: Store) {
+        let finding = |fp: &str, comment: Option<i64>| StoredFinding {
+            fingerprint: fp.into(),
+            path: "src/a.rs".into(),
+            line: 12,
+            severity: "warning".into(),
+            place: "inline".into(),
+            head_sha: "aaa".into(),
+            review_id: comment.map(|_| 7),
+            comment_id: comment,
+            addressed_sha: None,
+        };
+        assert!(store.findings("o/r", 1).await.expect("q").is_empty());
+        store
+            .record_findings("o/r", 1, &[finding("f1", Some(70)), finding("f2", None)])
+            .await
+            .expect("record");
+        // The same fingerprint again is kept once, as first recorded.
+        store
+            .record_findings("o/r", 1, &[finding("f1", Some(99))])
+            .await
+            .expect("record again");
+        store
+            .mark_addressed("o/r", 1, "f1", "bbb")
+            .await
+            .expect("addressed");
+        let got = store.findings("o/r", 1).await.expect("q");
+        assert_eq!(got.len(), 2);
+        let f1 = got.iter().find(|f| f.fingerprint == "f1").expect("f1");
+        assert_eq!(
+            (f1.comment_id, f1.addressed_sha.as_deref()),
+            (Some(70), Some("bbb"))
+        );
+        assert!(store.findings("o/r", 2).await.expect("q").is_empty());
+
+        assert_eq!(store.summary_comment("o/r", 1).await.expect("q"), None);
+        store.set_summary_comment("o/r", 1, 55).await.expect("set");
+        store
+            .mark_reviewed("o/r", 1, "bbb")
+            .await
+            .expect("reviewed");
+        assert_eq!(store.summary_comment("o/r", 1).await.expect("q"), Some(55));
+        assert_eq!(
+            store
+                .last_reviewed_sha("o/r", 1)
+                .await
+                .expect("q")
+                .as_deref(),
+            Some("bbb")
+        );
+
+        assert_eq!(store.check_run("o/r", "bbb").await.expect("q"), None);
+        store.set_check_run("o/r", "bbb", 1).await.expect("set");
+        store.set_check_run("o/r", "bbb", 2).await.expect("replace");
+        assert_eq!(store.check_run("o/r", "bbb").await.expect("q"), Some(2));
+
+        let spent = crate::llm::Spent {
+            endpoint: "default".into(),
+            model: "m".into(),
+            task: "review",
+            usage: crate::llm::Usage {
+                prompt_tokens: 100,
+                output_tokens: 20,
+                cached_tokens: 5,
+            },
+            cost_micros: 300,
+            estimated: false,
+            unpriced: false,
+        };
+        let owner = UsageOwner {
+            job_id: Some(3),
+            installation_id: 77,
+            repo: "o/r",
+            number: 1,
+        };
+        store
+            .record_usage(&owner, &[spent.clone(), spent])
+            .await
+            .expect("usage");
+        let pr = store.pr_usage("o/r", 1).await.expect("q");
+        assert_eq!((pr.calls, pr.prompt_tokens, pr.cost_micros), (2, 200, 600));
+        assert_eq!(store.job_usage(3).await.expect("q").output_tokens, 40);
+        let month = store.installation_usage_since(77, 0).await.expect("q");
+        assert_eq!(month.cached_tokens, 10);
+        let later = store
+            .installation_usage_since(77, now_ms() + 60_000)
+            .await
+            .expect("q");
+        assert_eq!(later.calls, 0);
+
+        assert!(
+            store
+                .claim_notice("o/r", 1, "budget", "2026-11")
+                .await
+                .expect("q")
+        );
+        assert!(
+            !store
+                .claim_notice("o/r", 1, "budget", "2026-11")
+                .await
+                .expect("q")
+        );
+        store
+            .release_notice("o/r", 1, "budget", "2026-11")
+            .await
+            .expect("release");
+        assert!(
+            store
+                .claim_notice("o/r", 1, "budget", "2026-11")
+                .await
+                .expect("q")
+        );
+    }
+
+    async fn prune_forgets_old_deliveries_and_finished_jobs_only(store: Store) {
         store
             .record_delivery("old", "ping", None)
             .await

@@ -250,6 +250,7 @@ async fn main() {
     let names = scenario_names();
     let sample: Vec<_> = names.iter().take(if full { 40 } else { 3 }).collect();
     let mut review_times = Vec::new();
+    let mut slowest = Vec::new();
     for (i, name) in sample.iter().enumerate() {
         let number = 10_000 + i as u64;
         let s = world
@@ -274,8 +275,10 @@ async fn main() {
             .wait_for_summary(REPO, number, &s.head_sha, Duration::from_secs(120))
             .await;
         review_times.push(t.elapsed());
+        slowest.push((t.elapsed(), name.to_string(), s.files.len()));
     }
     review_times.sort();
+    slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
 
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
@@ -315,11 +318,14 @@ async fn main() {
         load_rss as f64 / 1024.0
     );
     println!(
-        "review overhead (delivery -> review posted, fakes answer at once, {} real PRs): p50 {:.1} ms, p99 {:.1} ms",
+        "review overhead (delivery -> summary posted, fakes answer at once, {} real PRs): p50 {:.1} ms, p99 {:.1} ms",
         review_times.len(),
         ms(percentile(&review_times, 0.5)),
         ms(percentile(&review_times, 0.99))
     );
+    for (took, name, files) in slowest.iter().take(3) {
+        println!("  slowest: {name} ({files} files) {:.1} ms", ms(*took));
+    }
 }
 
 async fn send(http: &reqwest::Client, base: &str, id: &str, body: &Bytes, sig: &str) {

@@ -120,6 +120,18 @@ pub fn assemble(
     settings: &ContextSettings,
     tokenizer: Tokenizer,
 ) -> ReviewContext {
+    assemble_with_imports(files, &[], filter, settings, tokenizer)
+}
+
+/// Like [`assemble`], with the head versions of files the changed files import (path,
+/// contents): their definitions of what a change calls are shown next to it.
+pub fn assemble_with_imports(
+    files: &[ChangedFileInput<'_>],
+    imported: &[(String, Vec<u8>)],
+    filter: &FileFilter,
+    settings: &ContextSettings,
+    tokenizer: Tokenizer,
+) -> ReviewContext {
     let mut out = ReviewContext::default();
     // Files that are reviewed, in order of value, with their numbered hunks (not redacted yet).
     let mut kept: Vec<(usize, &FilePatch, Vec<String>)> = Vec::new();
@@ -166,7 +178,8 @@ pub fn assemble(
         .budget_tokens
         .saturating_mul(settings.max_chunks)
         .saturating_mul(8);
-    let definitions = definitions_in_reach(files, &kept, reach_bytes);
+    let sources = sources_in_reach(files, &kept, imported, reach_bytes);
+    let definitions = definitions_of(&sources);
     let mut seen_bytes = 0usize;
     let mut reviewed: Vec<(usize, Vec<String>, String)> = Vec::new();
     let mut exact: Vec<bool> = Vec::new();
@@ -198,7 +211,7 @@ pub fn assemble(
                     &file,
                     f.path,
                     patch,
-                    files,
+                    &sources,
                     &definitions,
                 ));
                 text
@@ -301,34 +314,52 @@ pub fn assemble(
     out
 }
 
-/// Related code: definitions, in the PR's other changed files, of what a change calls. The
-/// model then sees the callee's contract (signature, docs, body) next to the call. Files
-/// outside the PR are not fetched for this (a GitHub call per symbol costs more than the
-/// precision it buys), and at most a few short definitions are added per file.
+/// Related code: definitions of what a change calls, found in the PR's other changed files
+/// and in the files the changed files import (see `imports`). The model then sees the
+/// callee's contract (signature, docs, body) next to the call, for tens of tokens instead of
+/// a whole file. At most a few short definitions are added per file.
 const MAX_RELATED: usize = 3;
 const MAX_RELATED_LINES: u32 = 60;
 
+/// Name -> (source index, start, end).
 type DefinitionIndex = HashMap<String, Vec<(usize, u32, u32)>>;
 
-/// Name -> (file index, start, end) over the files the budget can reach that have a head.
-fn definitions_in_reach(
-    files: &[ChangedFileInput<'_>],
+/// (path, text) of the changed files the budget can reach that have a head, then of the
+/// imported files.
+fn sources_in_reach<'a>(
+    files: &[ChangedFileInput<'a>],
     kept: &[(usize, &FilePatch, Vec<String>)],
+    imported: &'a [(String, Vec<u8>)],
     reach_bytes: usize,
-) -> DefinitionIndex {
-    let mut index: DefinitionIndex = HashMap::new();
+) -> Vec<(&'a str, &'a str)> {
+    let mut out = Vec::new();
     let mut seen = 0usize;
     for (i, _, hunks) in kept {
         seen += hunks.iter().map(String::len).sum::<usize>();
         if seen > reach_bytes {
-            break;
+            return out;
         }
-        let Some(source) = files[*i].head.and_then(|b| std::str::from_utf8(b).ok()) else {
+        if let Some(source) = files[*i].head.and_then(|b| std::str::from_utf8(b).ok()) {
+            out.push((files[*i].path, source));
+        }
+    }
+    for (path, bytes) in imported {
+        if out.iter().any(|(p, _)| p == path) {
             continue;
-        };
-        for d in SourceFile::parse(files[*i].path, source).definitions() {
+        }
+        if let Ok(source) = std::str::from_utf8(bytes) {
+            out.push((path.as_str(), source));
+        }
+    }
+    out
+}
+
+fn definitions_of(sources: &[(&str, &str)]) -> DefinitionIndex {
+    let mut index: DefinitionIndex = HashMap::new();
+    for (i, (path, source)) in sources.iter().enumerate() {
+        for d in SourceFile::parse(path, source).definitions() {
             if d.end.saturating_sub(d.start) < MAX_RELATED_LINES {
-                index.entry(d.name).or_default().push((*i, d.start, d.end));
+                index.entry(d.name).or_default().push((i, d.start, d.end));
             }
         }
     }
@@ -339,7 +370,7 @@ fn related_definitions(
     file: &SourceFile<'_>,
     path: &str,
     patch: &FilePatch,
-    files: &[ChangedFileInput<'_>],
+    sources: &[(&str, &str)],
     index: &DefinitionIndex,
 ) -> String {
     if index.is_empty() {
@@ -368,17 +399,14 @@ fn related_definitions(
             continue;
         };
         // Only definitions in other files: this file's own code is already in its scopes.
-        for &(fi, start, end) in places.iter().filter(|(fi, _, _)| files[*fi].path != path) {
+        for &(si, start, end) in places.iter().filter(|(si, _, _)| sources[*si].0 != path) {
             if added == MAX_RELATED {
                 return out;
             }
-            let Some(other) = files[fi].head.and_then(|b| std::str::from_utf8(b).ok()) else {
-                continue;
-            };
+            let (other_path, other) = sources[si];
             let _ = writeln!(
                 out,
-                "-- `{name}`, defined in {} (lines {start}-{end})",
-                files[fi].path
+                "-- `{name}`, defined in {other_path} (lines {start}-{end})"
             );
             let lines = other.lines().skip(start.saturating_sub(1) as usize);
             for (n, text) in (start..=end).zip(lines) {
@@ -625,6 +653,50 @@ mod tests {
             .find(|v| v.path == "src/util.rs")
             .expect("util shown");
         assert!(!util.context.contains("defined in"), "{}", util.context);
+    }
+
+    #[test]
+    fn a_call_brings_the_definition_from_an_imported_file() {
+        let main_src =
+            "use crate::util::bump;\n\nfn main() {\n    let a = 1;\n    let b = bump(a);\n}\n";
+        let main_patch = FilePatch::parse(
+            "@@ -3,3 +3,4 @@\n fn main() {\n     let a = 1;\n+    let b = bump(a);\n }",
+        )
+        .expect("patch");
+        let files = [input("src/main.rs", &main_patch, Some(main_src.as_bytes()))];
+        let imported = [(
+            "src/util.rs".to_string(),
+            b"pub fn other() {}\n\n/// Adds one.\npub fn bump(x: u32) -> u32 {\n    x + 1\n}\n"
+                .to_vec(),
+        )];
+        let ctx = assemble_with_imports(
+            &files,
+            &imported,
+            &FileFilter::default(),
+            &settings(10_000),
+            Tokenizer::Estimate,
+        );
+        let main = &ctx.chunks[0][0];
+        assert!(
+            main.context
+                .contains("`bump`, defined in src/util.rs (lines 3-6)"),
+            "{}",
+            main.context
+        );
+        assert!(
+            main.context.contains("    5      x + 1"),
+            "{}",
+            main.context
+        );
+        assert!(
+            !main.context.contains("fn other"),
+            "only what the change calls"
+        );
+        assert_eq!(
+            ctx.chunks[0].len(),
+            1,
+            "an imported file is context, not reviewed"
+        );
     }
 
     #[test]

@@ -4,5 +4,6 @@
 pub mod assemble;
 pub mod budget;
 pub mod filter;
+pub mod imports;
 pub mod redact;
 pub mod scope;

@@ -3,12 +3,13 @@
 use crate::Critic;
 use crate::config::repo::PrFacts;
 use crate::context::assemble::{
-    ChangedFileInput, ContextSettings, FetchCandidate, assemble, files_to_fetch,
+    ChangedFileInput, ContextSettings, FetchCandidate, assemble_with_imports, files_to_fetch,
 };
 use crate::context::budget::Tokenizer;
-use crate::context::filter::{FileFilter, GitAttributes, IgnoreGlobs};
+use crate::context::filter::{FileFilter, FileStatus, GitAttributes, IgnoreGlobs};
+use crate::context::imports::{self, MAX_IMPORTED_FILES, RepoFiles};
 use crate::github::Review;
-use crate::github::{GitHubError, Installation, RepoName};
+use crate::github::{GitHubError, Installation, RepoName, TreeEntryKind};
 use crate::llm::{AskError, Meter, Task};
 use crate::poster::summary::{Counts, RunSummary};
 use crate::poster::{self, DraftInput, review_marker};
@@ -154,6 +155,17 @@ async fn review(
         settings.review.budget_tokens * settings.review.max_chunks,
     )
     .await?;
+    let total_budget = settings.review.budget_tokens * settings.review.max_chunks;
+    let imported = fetch_imported(
+        &gh,
+        &job.repo,
+        head,
+        &files,
+        &contents,
+        &filter,
+        total_budget,
+    )
+    .await;
     let inputs: Vec<ChangedFileInput<'_>> = to_review
         .iter()
         .map(|f| ChangedFileInput {
@@ -167,8 +179,9 @@ async fn review(
         .collect();
     let endpoint = policy.review_model.as_deref();
     let tokenizer = Tokenizer::for_model(critic.llm.model_name_for(Task::Review, endpoint));
-    let context = assemble(
+    let context = assemble_with_imports(
         &inputs,
+        &imported,
         &filter,
         &ContextSettings {
             budget_tokens: settings.review.budget_tokens,
@@ -510,6 +523,89 @@ async fn fetch_heads(
         }
     }
     Ok(out)
+}
+
+/// Imported files larger than this are not fetched: the definitions a change calls are
+/// rarely worth a file that size.
+const MAX_IMPORTED_BYTES: u64 = 256 * 1024;
+
+/// Head versions of the repository files that the changed files import, for the
+/// definitions of what a change calls (see `context::imports` for what and why). Only when
+/// the diffs leave at least half of the budget; best effort: without them the review is
+/// only less informed, so a failure is logged, not fatal.
+async fn fetch_imported(
+    gh: &Installation,
+    repo: &RepoName,
+    head: &str,
+    files: &[PrFile],
+    contents: &HashMap<String, Vec<u8>>,
+    filter: &FileFilter,
+    total_budget_tokens: usize,
+) -> Vec<(String, Vec<u8>)> {
+    let diff_bytes: usize = files
+        .iter()
+        .filter_map(|f| f.file.patch.as_ref().map(String::len))
+        .sum();
+    let room = diff_bytes / 3 < total_budget_tokens / 2;
+    let followed = contents.keys().any(|p| imports::follows_imports(p));
+    if !room || !followed {
+        return Vec::new();
+    }
+    let tree = match gh.tree(repo, head).await {
+        Ok(tree) => tree,
+        Err(e) => {
+            tracing::warn!(error = %e, "no repository tree; reviewing without imported files");
+            return Vec::new();
+        }
+    };
+    let repo_files = RepoFiles::new(
+        tree.entries
+            .into_iter()
+            .filter(|e| e.kind == TreeEntryKind::Blob)
+            .filter(|e| e.size.is_none_or(|s| s <= MAX_IMPORTED_BYTES))
+            .map(|e| e.path),
+    );
+    let in_pr: HashSet<&str> = files.iter().map(|f| f.file.filename.as_str()).collect();
+    let mut wanted: Vec<String> = Vec::new();
+    let mut paths: Vec<&String> = contents.keys().collect();
+    paths.sort();
+    for path in paths {
+        let Some(source) = contents.get(path).and_then(|b| std::str::from_utf8(b).ok()) else {
+            continue;
+        };
+        for found in imports::imported_files(path, source, &repo_files) {
+            let useful = !in_pr.contains(found.as_str())
+                && !wanted.contains(&found)
+                && filter
+                    .classify(&found, FileStatus::Modified, None)
+                    .is_review();
+            if useful && wanted.len() < MAX_IMPORTED_FILES {
+                wanted.push(found);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for batch in wanted.chunks(FETCH_CONCURRENCY) {
+        let fetched =
+            futures_util::future::join_all(batch.iter().map(|p| gh.file_content(repo, p, head)))
+                .await;
+        for (path, content) in batch.iter().zip(fetched) {
+            match content {
+                Ok(Some(bytes)) => out.push((path.clone(), bytes)),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(path = %path, error = %e, "imported file not fetched");
+                }
+            }
+        }
+    }
+    if !out.is_empty() {
+        tracing::debug!(
+            files = out.len(),
+            "imported files fetched for related definitions"
+        );
+    }
+    out
 }
 
 /// Critic's own review of `head`: carries the marker and was posted by Critic's bot, so a

@@ -135,3 +135,64 @@ async fn a_large_pull_request_is_reviewed_in_chunks_and_merged_into_one_review()
     );
     assert_eq!(app.wait_idle().await.len(), 1);
 }
+
+#[tokio::test]
+async fn the_model_sees_definitions_from_files_the_change_imports() {
+    let app = TestApp::start().await;
+    let head = "4343434343434343434343434343434343434343";
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number: 43,
+            head_sha: head.into(),
+            ..Default::default()
+        },
+    );
+    let main_head = "from .limits import clamp\n\n\ndef handle(value):\n    checked = clamp(value, 0, 10)\n    return checked\n";
+    app.github().set_pull_files(
+        REPO,
+        43,
+        vec![PullFile::from_patch(
+            "app/handler.py",
+            "@@ -4,2 +4,3 @@\n def handle(value):\n+    checked = clamp(value, 0, 10)\n     return checked",
+        )],
+    );
+    app.github()
+        .put_content(REPO, head, "app/handler.py", main_head);
+    // Not changed by the PR: only in the repository at head.
+    app.github().put_content(
+        REPO,
+        head,
+        "app/limits.py",
+        "def unrelated():\n    pass\n\n\ndef clamp(value, low, high):\n    \"\"\"Raises on NaN.\"\"\"\n    return max(low, min(high, value))\n",
+    );
+    app.github().put_content(
+        REPO,
+        head,
+        "app/other.py",
+        "def clamp_not_imported():\n    pass\n",
+    );
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 43))
+        .await;
+    app.github().wait_for_summary(REPO, 43, head, WAIT).await;
+    let prompt = app.llm().received()[0].message("user");
+    assert!(
+        prompt.contains("`clamp`, defined in app/limits.py"),
+        "{prompt}"
+    );
+    assert!(prompt.contains("Raises on NaN."), "{prompt}");
+    assert!(
+        !prompt.contains("def unrelated"),
+        "only what the change calls: {prompt}"
+    );
+    assert!(!prompt.contains("app/other.py"), "{prompt}");
+    // One tree and one file fetch for the import, nothing else of the repository.
+    let fetched: Vec<String> = app
+        .github()
+        .requests()
+        .iter()
+        .map(|r| r.path_only().to_string())
+        .filter(|p| p.contains("/contents/app/") || p.contains("/git/trees/"))
+        .collect();
+    assert_eq!(fetched.len(), 3, "{fetched:?}");
+}

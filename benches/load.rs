@@ -107,12 +107,19 @@ async fn main() {
         .options()
         .set("CRITIC_SERVER__LISTEN", &format!("127.0.0.1:{port}"))
         .env;
-    env.push(("CRITIC_LOG".into(), "error".into()));
+    // `CRITIC_BENCH_LOG=critic=debug` shows the server's own logs (timings of each review).
+    let log = std::env::var("CRITIC_BENCH_LOG").ok();
+    let show_log = log.is_some();
+    env.push(("CRITIC_LOG".into(), log.unwrap_or_else(|| "error".into())));
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_critic"))
         .arg("serve")
         .env_clear()
         .envs(env)
-        .stdout(Stdio::null())
+        .stdout(if show_log {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()

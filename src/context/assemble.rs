@@ -179,7 +179,18 @@ pub fn assemble_with_imports(
         .saturating_mul(settings.max_chunks)
         .saturating_mul(8);
     let sources = sources_in_reach(files, &kept, imported, reach_bytes);
-    let definitions = definitions_of(&sources);
+    // Each source is parsed once, for its definitions and (changed files) its scopes and
+    // calls: parsing is the costly part (a large C++ header takes tens of milliseconds).
+    let parsed: Vec<SourceFile<'_>> = sources
+        .iter()
+        .map(|(path, source)| SourceFile::parse(path, source))
+        .collect();
+    let parsed_at: HashMap<&str, usize> = sources
+        .iter()
+        .enumerate()
+        .map(|(i, (path, _))| (*path, i))
+        .collect();
+    let definitions = definitions_of(&parsed);
     let mut seen_bytes = 0usize;
     let mut reviewed: Vec<(usize, Vec<String>, String)> = Vec::new();
     let mut exact: Vec<bool> = Vec::new();
@@ -204,11 +215,17 @@ pub fn assemble_with_imports(
             .head
             .and_then(|bytes| std::str::from_utf8(bytes).ok())
             .map(|source| {
-                // One parse serves both the scopes and the calls.
-                let file = SourceFile::parse(f.path, source);
-                let mut text = enclosing_code(&file, patch, settings);
+                let parsed_here;
+                let file = match parsed_at.get(f.path) {
+                    Some(&i) => &parsed[i],
+                    None => {
+                        parsed_here = SourceFile::parse(f.path, source);
+                        &parsed_here
+                    }
+                };
+                let mut text = enclosing_code(file, patch, settings);
                 text.push_str(&related_definitions(
-                    &file,
+                    file,
                     f.path,
                     patch,
                     &sources,
@@ -354,10 +371,10 @@ fn sources_in_reach<'a>(
     out
 }
 
-fn definitions_of(sources: &[(&str, &str)]) -> DefinitionIndex {
+fn definitions_of(parsed: &[SourceFile<'_>]) -> DefinitionIndex {
     let mut index: DefinitionIndex = HashMap::new();
-    for (i, (path, source)) in sources.iter().enumerate() {
-        for d in SourceFile::parse(path, source).definitions() {
+    for (i, file) in parsed.iter().enumerate() {
+        for d in file.definitions() {
             if d.end.saturating_sub(d.start) < MAX_RELATED_LINES {
                 index.entry(d.name).or_default().push((i, d.start, d.end));
             }

@@ -54,6 +54,7 @@ async fn review(
     job: &ReviewJob,
     meter: &Meter,
 ) -> Result<Outcome, JobError> {
+    let started = std::time::Instant::now();
     let gh = critic.github.installation(job.installation_id)?;
     let pr = gh.pull_request(&job.repo, job.number).await?;
     if pr.state != "open" {
@@ -155,6 +156,11 @@ async fn review(
         settings.review.budget_tokens * settings.review.max_chunks,
     )
     .await?;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        fetched = contents.len(),
+        "head files fetched"
+    );
     let total_budget = settings.review.budget_tokens * settings.review.max_chunks;
     let imported = fetch_imported(
         &gh,
@@ -166,6 +172,11 @@ async fn review(
         total_budget,
     )
     .await;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        imported = imported.len(),
+        "imported files fetched"
+    );
     let inputs: Vec<ChangedFileInput<'_>> = to_review
         .iter()
         .map(|f| ChangedFileInput {
@@ -190,6 +201,12 @@ async fn review(
             max_scope_lines: settings.review.max_scope_lines,
         },
         tokenizer,
+    );
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        files = files.len(),
+        imported = imported.len(),
+        "context built"
     );
     if context.redactions > 0 {
         tracing::info!(
@@ -270,6 +287,10 @@ async fn review(
             "not reviewed: the model's reply was unusable ({model}): {reason}"
         )));
     }
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "model answered"
+    );
     let mut findings = Vec::new();
     let mut summaries = Vec::new();
     let mut walkthrough = Vec::new();
@@ -362,6 +383,10 @@ async fn review(
         usage,
         cost_micros: cost,
     });
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "review posted"
+    );
     upsert_summary(critic, &gh, job, &bot, &summary_text).await?;
     if draft.is_empty() {
         critic.store.mark_reviewed(&repo, job.number, head).await?;

@@ -16,6 +16,7 @@ use crate::store::{ClaimedJob, NewJob, StoreError, state};
 use crate::webhook::{Event, PullRequestAction};
 
 mod check_run;
+mod gather;
 mod incremental;
 mod repo_settings;
 mod review_pr;

@@ -1,0 +1,224 @@
+//! What the model is shown of a pull request: its files worth reviewing, their head
+//! versions and the files they import, assembled into chunks within the token budget.
+//! Shared by the review and the slash commands.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::Critic;
+use crate::config::repo::RepoPolicy;
+use crate::context::assemble::{
+    ChangedFileInput, ContextSettings, FetchCandidate, ReviewContext, assemble_with_imports,
+    files_to_fetch,
+};
+use crate::context::budget::Tokenizer;
+use crate::context::filter::{FileFilter, FileStatus, GitAttributes, IgnoreGlobs};
+use crate::context::imports::{self, MAX_IMPORTED_FILES, RepoFiles};
+use crate::github::{GitHubError, Installation, RepoName, TreeEntryKind};
+use crate::review::PrFile;
+
+use super::JobError;
+use super::incremental::Changes;
+
+pub(super) struct Gathered {
+    pub context: ReviewContext,
+    /// Head versions fetched, by path (suggestions are checked against them).
+    pub contents: HashMap<String, Vec<u8>>,
+    /// Files left out by the repository's `paths` filter, with the reason.
+    pub not_reviewed: Vec<(String, String)>,
+}
+
+/// Builds the context of `files` at `head` for a model called `model` (its tokenizer counts
+/// the budget). With `since`, only files that push touched are shown.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn gather(
+    critic: &Critic,
+    gh: &Installation,
+    repo: &RepoName,
+    head: &str,
+    files: &[PrFile],
+    since: Option<&Changes>,
+    policy: &RepoPolicy,
+    model: &str,
+) -> Result<Gathered, JobError> {
+    let settings = &critic.config.settings;
+    let filter = FileFilter::new(
+        match gh.file_content(repo, ".gitattributes", head).await? {
+            Some(bytes) => GitAttributes::parse(&String::from_utf8_lossy(&bytes)),
+            None => GitAttributes::default(),
+        },
+        // Checked when the settings were read, so this only fails for a bad glob that
+        // slipped through; then nothing extra is ignored.
+        IgnoreGlobs::new(&policy.ignore).unwrap_or_default(),
+    );
+    let only = IgnoreGlobs::new(&policy.paths).unwrap_or_default();
+    let mut not_reviewed: Vec<(String, String)> = Vec::new();
+    let to_review: Vec<PrFile> = files
+        .iter()
+        .filter(|f| since.is_none_or(|changes| changes.touches(&f.file.filename)))
+        .filter(|f| {
+            let keep = policy.paths.is_empty() || only.first_match(&f.file.filename).is_some();
+            if !keep {
+                not_reviewed.push((f.file.filename.clone(), "outside `review.paths`".into()));
+            }
+            keep
+        })
+        .cloned()
+        .collect();
+    let total_budget = settings.review.budget_tokens * settings.review.max_chunks;
+    let contents = fetch_heads(gh, repo, head, &to_review, &filter, total_budget).await?;
+    let imported = fetch_imported(gh, repo, head, files, &contents, &filter, total_budget).await;
+    let inputs: Vec<ChangedFileInput<'_>> = to_review
+        .iter()
+        .map(|f| ChangedFileInput {
+            path: &f.file.filename,
+            status: &f.file.status,
+            previous_path: f.file.previous_filename.as_deref(),
+            patch: f.patch.as_ref(),
+            changed_lines: f.file.additions + f.file.deletions,
+            head: contents.get(&f.file.filename).map(Vec::as_slice),
+        })
+        .collect();
+    let context = assemble_with_imports(
+        &inputs,
+        &imported,
+        &filter,
+        &ContextSettings {
+            budget_tokens: settings.review.budget_tokens,
+            max_chunks: settings.review.max_chunks,
+            extra_lines: settings.review.extra_lines,
+            max_scope_lines: settings.review.max_scope_lines,
+        },
+        Tokenizer::for_model(model),
+    );
+    if context.redactions > 0 {
+        tracing::info!(
+            redactions = context.redactions,
+            "secrets redacted before the model call"
+        );
+    }
+    Ok(Gathered {
+        context,
+        contents,
+        not_reviewed,
+    })
+}
+
+/// Files fetched at once while building context.
+const FETCH_CONCURRENCY: usize = 8;
+
+/// Head contents of the files worth reviewing, most valuable first, each fetched once, and
+/// only while the diffs seen so far still fit the total budget (roughly: three bytes a token).
+async fn fetch_heads(
+    gh: &Installation,
+    repo: &RepoName,
+    head: &str,
+    files: &[PrFile],
+    filter: &FileFilter,
+    total_budget_tokens: usize,
+) -> Result<HashMap<String, Vec<u8>>, GitHubError> {
+    let paths = files_to_fetch(
+        files.iter().map(|f| FetchCandidate {
+            path: &f.file.filename,
+            status: &f.file.status,
+            patch_bytes: f.file.patch.as_ref().map(String::len),
+            changed_lines: f.file.additions + f.file.deletions,
+        }),
+        filter,
+        total_budget_tokens,
+    );
+    let mut out = HashMap::new();
+    for batch in paths.chunks(FETCH_CONCURRENCY) {
+        let fetched =
+            futures_util::future::join_all(batch.iter().map(|p| gh.file_content(repo, p, head)))
+                .await;
+        for (path, content) in batch.iter().zip(fetched) {
+            if let Some(bytes) = content? {
+                out.insert(path.clone(), bytes);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Imported files larger than this are not fetched: the definitions a change calls are
+/// rarely worth a file that size.
+const MAX_IMPORTED_BYTES: u64 = 256 * 1024;
+
+/// Head versions of the repository files that the changed files import, for the
+/// definitions of what a change calls (see `context::imports` for what and why). Only when
+/// the diffs leave at least half of the budget; best effort: without them the review is
+/// only less informed, so a failure is logged, not fatal.
+async fn fetch_imported(
+    gh: &Installation,
+    repo: &RepoName,
+    head: &str,
+    files: &[PrFile],
+    contents: &HashMap<String, Vec<u8>>,
+    filter: &FileFilter,
+    total_budget_tokens: usize,
+) -> Vec<(String, Vec<u8>)> {
+    let diff_bytes: usize = files
+        .iter()
+        .filter_map(|f| f.file.patch.as_ref().map(String::len))
+        .sum();
+    let room = diff_bytes / 3 < total_budget_tokens / 2;
+    let followed = contents.keys().any(|p| imports::follows_imports(p));
+    if !room || !followed {
+        return Vec::new();
+    }
+    let tree = match gh.tree(repo, head).await {
+        Ok(tree) => tree,
+        Err(e) => {
+            tracing::warn!(error = %e, "no repository tree; reviewing without imported files");
+            return Vec::new();
+        }
+    };
+    let repo_files = RepoFiles::new(
+        tree.entries
+            .into_iter()
+            .filter(|e| e.kind == TreeEntryKind::Blob)
+            .filter(|e| e.size.is_none_or(|s| s <= MAX_IMPORTED_BYTES))
+            .map(|e| e.path),
+    );
+    let in_pr: HashSet<&str> = files.iter().map(|f| f.file.filename.as_str()).collect();
+    let mut wanted: Vec<String> = Vec::new();
+    let mut paths: Vec<&String> = contents.keys().collect();
+    paths.sort();
+    for path in paths {
+        let Some(source) = contents.get(path).and_then(|b| std::str::from_utf8(b).ok()) else {
+            continue;
+        };
+        for found in imports::imported_files(path, source, &repo_files) {
+            let useful = !in_pr.contains(found.as_str())
+                && !wanted.contains(&found)
+                && filter
+                    .classify(&found, FileStatus::Modified, None)
+                    .is_review();
+            if useful && wanted.len() < MAX_IMPORTED_FILES {
+                wanted.push(found);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for batch in wanted.chunks(FETCH_CONCURRENCY) {
+        let fetched =
+            futures_util::future::join_all(batch.iter().map(|p| gh.file_content(repo, p, head)))
+                .await;
+        for (path, content) in batch.iter().zip(fetched) {
+            match content {
+                Ok(Some(bytes)) => out.push((path.clone(), bytes)),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(path = %path, error = %e, "imported file not fetched");
+                }
+            }
+        }
+    }
+    if !out.is_empty() {
+        tracing::debug!(
+            files = out.len(),
+            "imported files fetched for related definitions"
+        );
+    }
+    out
+}

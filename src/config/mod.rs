@@ -47,6 +47,18 @@ pub struct Settings {
     pub store: StoreSettings,
     pub worker: WorkerSettings,
     pub review: ReviewSettings,
+    pub commands: CommandSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandSettings {
+    /// Answer slash commands (`/review`, `/describe`, `/ask`, ...) in PR comments.
+    pub enabled: bool,
+    /// Who may run them, by GitHub's `author_association` of the comment: by default the
+    /// repository's owner, organisation members and collaborators, so nobody outside can
+    /// spend the organisation's model budget.
+    pub allowed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -223,7 +235,22 @@ skip_title_markers = ["[skip review]", "[skip critic]"]
 min_severity = "warning"
 resolve_addressed = false
 fail_on_critical = false
+
+[commands]
+enabled = true
+allowed = ["OWNER", "MEMBER", "COLLABORATOR"]
 "#;
+
+impl Settings {
+    /// The built-in defaults alone (no file, no environment); for tests of pure decisions.
+    pub fn defaults() -> Result<Settings, ConfigError> {
+        config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(map_config_error)
+    }
+}
 
 /// Settings after loading: secrets read from files, every value checked.
 #[derive(Debug, Clone)]
@@ -265,6 +292,7 @@ impl Config {
                 "review.skip_title_markers",
             ),
             ("CRITIC_LLM__FALLBACK", "llm.fallback"),
+            ("CRITIC_COMMANDS__ALLOWED", "commands.allowed"),
         ]
         .into_iter()
         .filter_map(|(var, key)| env.remove(var).map(|v| (key, split_list(&v))))

@@ -786,6 +786,22 @@ impl Installation {
         Ok(self.crab.post(route, Some(review)).await?)
     }
 
+    /// Adds a reaction (`eyes`, `+1`, `confused`, ...) to a conversation comment: how Critic
+    /// says "seen, working on it" to a slash command. GitHub answers 200 when it was there.
+    pub async fn add_reaction(
+        &self,
+        repo: &RepoName,
+        comment_id: u64,
+        content: &str,
+    ) -> Result<(), GitHubError> {
+        let route = format!("/repos/{repo}/issues/comments/{comment_id}/reactions");
+        let _: serde_json::Value = self
+            .crab
+            .post(route, Some(&json!({ "content": content })))
+            .await?;
+        Ok(())
+    }
+
     /// Deletes a review that is still PENDING (GitHub refuses with 422 once it is submitted).
     pub async fn delete_pending_review(
         &self,

@@ -10,12 +10,15 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::Critic;
+use crate::commands::{Command, may_run};
+use crate::config::Settings;
 use crate::github::{GitHubError, RepoName};
 use crate::review::ReviewError;
 use crate::store::{ClaimedJob, NewJob, StoreError, state};
 use crate::webhook::{Event, PullRequestAction};
 
 mod check_run;
+mod command;
 mod gather;
 mod incremental;
 mod repo_settings;
@@ -27,6 +30,8 @@ mod review_pr;
 pub enum Job {
     /// Review one head commit of a pull request.
     Review(ReviewJob),
+    /// Answer a slash command (other than `/review`, which is a review job).
+    Command(CommandJob),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,20 +39,93 @@ pub struct ReviewJob {
     pub installation_id: u64,
     pub repo: RepoName,
     pub number: u64,
+    /// The head the event named; empty for `/review` (the PR's head when the job runs).
     pub head_sha: String,
+    /// Set when someone asked with `/review`: the automatic review's skip rules do not
+    /// apply, and the comment gets an answer when there is nothing to review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<Requester>,
+}
+
+/// The pull request a job is about.
+#[derive(Debug, Clone, Copy)]
+pub struct PrRef<'a> {
+    pub repo: &'a RepoName,
+    pub number: u64,
+}
+
+impl ReviewJob {
+    pub fn pr(&self) -> PrRef<'_> {
+        PrRef {
+            repo: &self.repo,
+            number: self.number,
+        }
+    }
+}
+
+impl CommandJob {
+    pub fn pr(&self) -> PrRef<'_> {
+        PrRef {
+            repo: &self.repo,
+            number: self.number,
+        }
+    }
+}
+
+/// Books what a job's model calls cost, whatever happened to the job: failed attempts were
+/// paid for too. A store error is logged, not returned: the job's own outcome matters more.
+pub(crate) async fn book_usage(
+    critic: &Critic,
+    job_id: i64,
+    installation_id: u64,
+    pr: PrRef<'_>,
+    meter: &crate::llm::Meter,
+) {
+    let calls = meter.calls();
+    let repo = pr.repo.to_string();
+    let owner = crate::store::UsageOwner {
+        job_id: Some(job_id),
+        installation_id,
+        repo: &repo,
+        number: pr.number,
+    };
+    if let Err(e) = critic.store.record_usage(&owner, &calls).await {
+        tracing::error!(error = %e, calls = calls.len(), "cannot record model usage");
+    }
+}
+
+/// The comment that asked for a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requester {
+    pub comment_id: u64,
+    pub login: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandJob {
+    pub installation_id: u64,
+    pub repo: RepoName,
+    pub number: u64,
+    pub requested: Requester,
+    pub command: Command,
 }
 
 impl Job {
     pub fn kind(&self) -> &'static str {
         match self {
             Job::Review(_) => "review",
+            Job::Command(_) => "command",
         }
     }
 
-    /// For the queue: jobs of one PR share a key, so a newer push supersedes queued work.
+    /// For the queue: reviews of one PR share a key, so a newer push supersedes queued work
+    /// (and `/review` is the same work); each command is its own.
     pub fn to_new_job(&self) -> Result<NewJob, serde_json::Error> {
         let dedupe_key = match self {
             Job::Review(r) => format!("review:{}#{}", r.repo, r.number),
+            Job::Command(c) => {
+                format!("command:{}#{}:{}", c.repo, c.number, c.requested.comment_id)
+            }
         };
         Ok(NewJob {
             kind: self.kind().to_string(),
@@ -58,8 +136,52 @@ impl Job {
 }
 
 /// Which job, if any, an event asks for. Pure: no I/O.
-pub fn plan(event: &Event, review_drafts: bool) -> Option<Job> {
+pub fn plan(event: &Event, settings: &Settings) -> Option<Job> {
+    let review_drafts = settings.review.review_drafts;
     match event {
+        Event::IssueComment(e) => {
+            let commands = &settings.commands;
+            // Only new comments on pull requests; edits would run a command twice.
+            if !commands.enabled || e.action != "created" || e.issue.pull_request.is_none() {
+                return None;
+            }
+            if e.comment.user.is_bot() {
+                return None;
+            }
+            let command = Command::parse(&e.comment.body)?;
+            let association = e.comment.author_association.as_deref();
+            if !may_run(association, &commands.allowed) {
+                tracing::info!(
+                    user = %e.comment.user.login,
+                    association = association.unwrap_or("unknown"),
+                    command = command.name(),
+                    "command ignored: the commenter may not run commands"
+                );
+                return None;
+            }
+            let installation_id = e.installation.as_ref()?.id;
+            let repo: RepoName = e.repository.full_name.parse().ok()?;
+            let requested = Requester {
+                comment_id: e.comment.id,
+                login: e.comment.user.login.clone(),
+            };
+            Some(match command {
+                Command::Review => Job::Review(ReviewJob {
+                    installation_id,
+                    repo,
+                    number: e.issue.number,
+                    head_sha: String::new(),
+                    requested: Some(requested),
+                }),
+                command => Job::Command(CommandJob {
+                    installation_id,
+                    repo,
+                    number: e.issue.number,
+                    requested,
+                    command,
+                }),
+            })
+        }
         Event::PullRequest(e) => {
             let wanted = matches!(
                 e.action,
@@ -79,6 +201,7 @@ pub fn plan(event: &Event, review_drafts: bool) -> Option<Job> {
                 repo,
                 number: e.number,
                 head_sha: pr.head.sha.clone(),
+                requested: None,
             }))
         }
         _ => None,
@@ -257,6 +380,10 @@ async fn run_leased(
                     let span = tracing::info_span!("review", repo = %job.repo, pr = job.number, sha = %job.head_sha);
                     review_pr::run(&task_critic, job_id, &job).instrument(span).await
                 }
+                Job::Command(job) => {
+                    let span = tracing::info_span!("command", repo = %job.repo, pr = job.number, command = job.command.name(), by = %job.requested.login);
+                    command::run(&task_critic, job_id, &job).instrument(span).await
+                }
             }
         }
         .in_current_span(),
@@ -298,6 +425,12 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 mod tests {
     use super::*;
 
+    fn settings(review_drafts: bool) -> Settings {
+        let mut s = Settings::defaults().expect("defaults");
+        s.review.review_drafts = review_drafts;
+        s
+    }
+
     fn event(file: &str) -> Event {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../shared/data/webhooks")
@@ -307,7 +440,8 @@ mod tests {
 
     #[test]
     fn opened_pull_request_plans_a_review() {
-        let Some(Job::Review(job)) = plan(&event("pull_request.opened.2.json"), false) else {
+        let Some(Job::Review(job)) = plan(&event("pull_request.opened.2.json"), &settings(false))
+        else {
             panic!("expected a review")
         };
         assert_eq!(job.installation_id, 1);
@@ -316,10 +450,16 @@ mod tests {
 
     #[test]
     fn other_actions_and_missing_installation_plan_nothing() {
-        assert_eq!(plan(&event("pull_request.labeled.1.json"), false), None);
-        assert_eq!(plan(&event("pull_request.closed.1.json"), false), None);
         assert_eq!(
-            plan(&event("pull_request.opened.1.json"), false),
+            plan(&event("pull_request.labeled.1.json"), &settings(false)),
+            None
+        );
+        assert_eq!(
+            plan(&event("pull_request.closed.1.json"), &settings(false)),
+            None
+        );
+        assert_eq!(
+            plan(&event("pull_request.opened.1.json"), &settings(false)),
             None,
             "no installation"
         );
@@ -332,8 +472,8 @@ mod tests {
         };
         e.pull_request.draft = true;
         let ev = Event::PullRequest(e);
-        assert_eq!(plan(&ev, false), None);
-        assert!(plan(&ev, true).is_some());
+        assert_eq!(plan(&ev, &settings(false)), None);
+        assert!(plan(&ev, &settings(true)).is_some());
     }
 
     #[test]
@@ -344,6 +484,7 @@ mod tests {
                 repo: "o/r".parse().expect("repo"),
                 number: 3,
                 head_sha: sha.into(),
+                requested: None,
             })
         };
         let (a, b) = (
@@ -354,6 +495,88 @@ mod tests {
         assert_ne!(a.payload, b.payload);
         let back: Job = serde_json::from_str(&a.payload).expect("round trip");
         assert_eq!(back, job("a"));
+    }
+
+    fn comment(file: &str, body: &str, association: &str) -> Event {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/data/webhooks")
+            .join(file);
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).expect("payload")).expect("json");
+        v["comment"]["body"] = body.into();
+        v["comment"]["author_association"] = association.into();
+        v["issue"]["pull_request"] =
+            serde_json::json!({"url": "https://api.github.com/repos/o/r/pulls/1"});
+        v["installation"] = serde_json::json!({"id": 5});
+        Event::parse("issue_comment", &serde_json::to_vec(&v).expect("json")).expect("parse")
+    }
+
+    #[test]
+    fn a_members_command_plans_a_job_and_review_is_a_review() {
+        let s = settings(false);
+        let ask = comment("issue_comment.created.1.json", "/ask why?", "MEMBER");
+        let Some(Job::Command(job)) = plan(&ask, &s) else {
+            panic!("a command job")
+        };
+        assert_eq!(
+            job.command,
+            Command::Ask {
+                question: "why?".into()
+            }
+        );
+        assert_eq!(job.installation_id, 5);
+        let review = comment("issue_comment.created.1.json", "/review", "OWNER");
+        let Some(Job::Review(job)) = plan(&review, &s) else {
+            panic!("a review job")
+        };
+        assert!(job.requested.is_some() && job.head_sha.is_empty());
+        // Two commands on one PR do not supersede each other; /review shares the review key.
+        let mut other = comment("issue_comment.created.1.json", "/ask why?", "MEMBER");
+        if let Event::IssueComment(e) = &mut other {
+            e.comment.id += 1;
+        }
+        let key = |e: &Event| {
+            plan(e, &s)
+                .expect("job")
+                .to_new_job()
+                .expect("job")
+                .dedupe_key
+        };
+        assert_ne!(key(&ask), key(&other));
+        assert!(key(&review).starts_with("review:"));
+    }
+
+    #[test]
+    fn outsiders_bots_plain_comments_and_issues_plan_nothing() {
+        let s = settings(false);
+        let file = "issue_comment.created.1.json";
+        assert_eq!(plan(&comment(file, "/review", "CONTRIBUTOR"), &s), None);
+        assert_eq!(plan(&comment(file, "/review", "NONE"), &s), None);
+        assert_eq!(plan(&comment(file, "looks good", "OWNER"), &s), None);
+        let Event::IssueComment(mut e) = comment(file, "/review", "OWNER") else {
+            panic!()
+        };
+        e.comment.user.kind = "Bot".into();
+        assert_eq!(
+            plan(&Event::IssueComment(e.clone()), &s),
+            None,
+            "bots never"
+        );
+        e.comment.user.kind = "User".into();
+        e.issue.pull_request = None;
+        assert_eq!(
+            plan(&Event::IssueComment(e.clone()), &s),
+            None,
+            "issues are not PRs"
+        );
+        let mut off = settings(false);
+        off.commands.enabled = false;
+        assert_eq!(plan(&comment(file, "/review", "OWNER"), &off), None);
+        let mut edited = comment(file, "/review", "OWNER");
+        if let Event::IssueComment(e) = &mut edited {
+            e.action = "edited".into();
+        }
+        assert_eq!(plan(&edited, &s), None, "an edit does not run it again");
     }
 
     #[test]

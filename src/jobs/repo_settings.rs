@@ -9,7 +9,7 @@ use crate::Critic;
 use crate::config::repo::RepoPolicy;
 use crate::github::{Installation, RepoName};
 
-use super::{JobError, ReviewJob};
+use super::{JobError, PrRef};
 
 /// The repository's own settings file.
 pub const REPO_FILE: &str = ".github/critic.toml";
@@ -19,13 +19,13 @@ pub const ORG_FILE: &str = "critic.toml";
 pub async fn load(
     critic: &Critic,
     gh: &Installation,
-    job: &ReviewJob,
+    pr: PrRef<'_>,
 ) -> Result<RepoPolicy, JobError> {
     let mut policy = RepoPolicy::from_server(&critic.config.settings.review);
     let endpoints = critic.llm.endpoint_names();
-    let org_repo: Option<RepoName> = format!("{}/.github", job.repo.owner()).parse().ok();
+    let org_repo: Option<RepoName> = format!("{}/.github", pr.repo.owner()).parse().ok();
     let mut sources = Vec::new();
-    if let Some(org) = org_repo.filter(|r| *r != job.repo) {
+    if let Some(org) = org_repo.filter(|r| r != pr.repo) {
         // The App may not be installed on the organisation's `.github` repository: then
         // there are no organisation settings, which is not an error.
         match gh.default_branch_file(&org, ORG_FILE).await {
@@ -37,8 +37,8 @@ pub async fn load(
     }
     // The default branch's settings rule, never the PR's own head: a PR must not be able
     // to change how it is reviewed.
-    if let Some(text) = gh.default_branch_file(&job.repo, REPO_FILE).await? {
-        sources.push((format!("{}:{REPO_FILE}", job.repo), text));
+    if let Some(text) = gh.default_branch_file(pr.repo, REPO_FILE).await? {
+        sources.push((format!("{}:{REPO_FILE}", pr.repo), text));
     }
     for (name, bytes) in sources {
         let text = String::from_utf8_lossy(&bytes);
@@ -52,7 +52,7 @@ pub async fn load(
             super::review_pr::post_once(
                 critic,
                 gh,
-                job,
+                pr,
                 "config",
                 &format!("{name}@{digest}"),
                 &note,

@@ -16,9 +16,8 @@ use super::{incremental, repo_settings};
 use crate::review::ReviewError;
 use crate::review::{self, PrFile, PromptInput};
 use crate::store::PostedReview;
-use crate::store::UsageOwner;
 
-use super::{JobError, Outcome, ReviewJob};
+use super::{JobError, Outcome, PrRef, ReviewJob};
 
 pub(super) async fn run(
     critic: &Critic,
@@ -27,18 +26,7 @@ pub(super) async fn run(
 ) -> Result<Outcome, JobError> {
     let meter = Meter::new();
     let result = review(critic, job_id, job, &meter).await;
-    // Calls are booked whatever happened to the job: failed attempts were paid for too.
-    let calls = meter.calls();
-    let repo = job.repo.to_string();
-    let owner = UsageOwner {
-        job_id: Some(job_id),
-        installation_id: job.installation_id,
-        repo: &repo,
-        number: job.number,
-    };
-    if let Err(e) = critic.store.record_usage(&owner, &calls).await {
-        tracing::error!(error = %e, calls = calls.len(), "cannot record model usage");
-    }
+    super::book_usage(critic, job_id, job.installation_id, job.pr(), &meter).await;
     result
 }
 
@@ -57,11 +45,14 @@ async fn review(
     // Deliveries can arrive out of order and a newer one supersedes older queued jobs, so
     // whatever the event said, the head to review is the PR's head now.
     let head = pr.head.sha.as_str();
-    if head != job.head_sha {
+    if head != job.head_sha && !job.head_sha.is_empty() {
         tracing::info!(event_sha = %job.head_sha, head, "head moved since the event; reviewing the current head");
     }
+    if let Some(by) = &job.requested {
+        super::command::acknowledge(&gh, &job.repo, by).await;
+    }
     let repo = job.repo.to_string();
-    let policy = repo_settings::load(critic, &gh, job).await?;
+    let policy = repo_settings::load(critic, &gh, job.pr()).await?;
     let labels: Vec<String> = pr.labels.iter().map(|l| l.name.clone()).collect();
     let facts = PrFacts {
         draft: pr.draft,
@@ -70,11 +61,21 @@ async fn review(
         labels: &labels,
         title: &pr.title,
     };
-    if let Some(skip) = policy.skip(&facts) {
+    // Someone who asks with `/review` gets a review whatever the automatic rules say.
+    if job.requested.is_none()
+        && let Some(skip) = policy.skip(&facts)
+    {
         return Ok(Outcome::Skipped(skip.to_string()));
     }
+    let already = format!(
+        "Critic already reviewed {}, the head of this pull request; findings are never posted twice, so there is nothing new to post. A push gets a new review.",
+        short_sha(head)
+    );
     let last_reviewed = critic.store.last_reviewed_sha(&repo, job.number).await?;
     if last_reviewed.as_deref() == Some(head) {
+        if let Some(by) = &job.requested {
+            super::command::answer(critic, &gh, job.pr(), by, &already).await?;
+        }
         return Ok(Outcome::Skipped(format!(
             "head {head} was already reviewed"
         )));
@@ -84,19 +85,35 @@ async fn review(
     let existing = gh.reviews(&job.repo, job.number).await?;
     if let Some(found) = own_review_of(&existing, &bot, head) {
         record(critic, job_id, job, head, found.id, 0, 0).await?;
+        if let Some(by) = &job.requested {
+            super::command::answer(critic, &gh, job.pr(), by, &already).await?;
+        }
         return Ok(Outcome::Skipped(format!(
             "review {} already posted",
             found.id
         )));
     }
 
+    if let Some(by) = &job.requested
+        && let Some(budget) = critic.budget_spent(job.installation_id).await?
+    {
+        super::command::answer(
+            critic,
+            &gh,
+            job.pr(),
+            by,
+            &super::command::budget_spent_text(budget),
+        )
+        .await?;
+        return Ok(Outcome::Skipped("monthly model budget spent".into()));
+    }
     if let Some(budget) = critic.budget_spent(job.installation_id).await? {
         let note = format!(
             "{}Critic did not review this pull request: this installation's model budget for the month (${budget:.2}) is spent. Automatic reviews resume on {}, or when an administrator raises `llm.monthly_budget_usd`.",
             notice_marker("budget"),
             next_month_start().format("%B %-d")
         );
-        post_once(critic, &gh, job, "budget", &month_key(), &note).await?;
+        post_once(critic, &gh, job.pr(), "budget", &month_key(), &note).await?;
         return Ok(Outcome::Skipped("monthly model budget spent".into()));
     }
 
@@ -194,7 +211,7 @@ async fn review(
             short_sha(head),
             crate::llm::truncate(&reason, 500).replace('<', "&lt;")
         );
-        post_once(critic, &gh, job, "unusable", head, &note).await?;
+        post_once(critic, &gh, job.pr(), "unusable", head, &note).await?;
         if let Some(check) = &check {
             check
                 .complete(
@@ -383,11 +400,11 @@ async fn upsert_summary(
 }
 
 /// Hidden in notes so they can be found again.
-fn notice_marker(kind: &str) -> String {
+pub(super) fn notice_marker(kind: &str) -> String {
     format!("<!-- critic:notice:{kind} -->\n")
 }
 
-fn short_sha(sha: &str) -> &str {
+pub(super) fn short_sha(sha: &str) -> &str {
     sha.get(..7).unwrap_or(sha)
 }
 
@@ -411,24 +428,24 @@ pub(crate) fn next_month_start() -> chrono::NaiveDate {
 pub(super) async fn post_once(
     critic: &Critic,
     gh: &Installation,
-    job: &ReviewJob,
+    pr: PrRef<'_>,
     kind: &str,
     key: &str,
     body: &str,
 ) -> Result<(), JobError> {
-    let repo = job.repo.to_string();
+    let repo = pr.repo.to_string();
     if !critic
         .store
-        .claim_notice(&repo, job.number, kind, key)
+        .claim_notice(&repo, pr.number, kind, key)
         .await?
     {
         return Ok(());
     }
-    if let Err(e) = gh.post_issue_comment(&job.repo, job.number, body).await {
+    if let Err(e) = gh.post_issue_comment(pr.repo, pr.number, body).await {
         // Give the claim back so a retry posts it.
         critic
             .store
-            .release_notice(&repo, job.number, kind, key)
+            .release_notice(&repo, pr.number, kind, key)
             .await?;
         return Err(e.into());
     }

@@ -144,7 +144,7 @@ async fn webhook(
     );
     let _enter = span.enter();
 
-    let job = plan(&event, critic.config.settings.review.review_drafts);
+    let job = plan(&event, &critic.config.settings);
     let new_job = match &job {
         Some(j) => Some(
             j.to_new_job()

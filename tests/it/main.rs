@@ -5,6 +5,7 @@
 mod support;
 
 mod binary;
+mod commands;
 mod context;
 mod diff_git;
 mod fake_github;

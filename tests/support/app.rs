@@ -202,6 +202,57 @@ impl TestApp {
         v
     }
 
+    /// An `issue_comment.created` delivery for a comment already in the fake GitHub (see
+    /// [`FakeGitHub::add_issue_comment`]), written by `login` with GitHub's
+    /// `author_association` (`OWNER`, `MEMBER`, `COLLABORATOR`, `CONTRIBUTOR`, `NONE`...).
+    pub fn comment_event(
+        &self,
+        repo: &str,
+        number: u64,
+        comment_id: u64,
+        login: &str,
+        association: &str,
+    ) -> Value {
+        let body = self
+            .github()
+            .issue_comments(repo, number)
+            .into_iter()
+            .find(|c| c.id == comment_id)
+            .expect("the comment exists in the fake")
+            .body;
+        let (owner, name) = repo.split_once('/').expect("owner/name");
+        let mut v = payload("issue_comment.created.1.json");
+        v["action"] = "created".into();
+        v["issue"]["number"] = number.into();
+        v["issue"]["pull_request"] = serde_json::json!({ "url": format!("https://api.github.com/repos/{repo}/pulls/{number}") });
+        v["comment"]["id"] = comment_id.into();
+        v["comment"]["body"] = body.into();
+        v["comment"]["user"]["login"] = login.into();
+        v["comment"]["user"]["type"] = "User".into();
+        v["comment"]["author_association"] = association.into();
+        v["sender"]["login"] = login.into();
+        v["repository"]["full_name"] = repo.into();
+        v["repository"]["name"] = name.into();
+        v["repository"]["owner"]["login"] = owner.into();
+        v["installation"] = serde_json::json!({ "id": INSTALLATION });
+        v
+    }
+
+    /// Writes `body` as `login`'s comment on the PR and delivers its webhook.
+    pub async fn comment(
+        &self,
+        repo: &str,
+        number: u64,
+        login: &str,
+        association: &str,
+        body: &str,
+    ) -> u64 {
+        let id = self.github().add_issue_comment(repo, number, login, body);
+        let event = self.comment_event(repo, number, id, login, association);
+        self.deliver("issue_comment", &event).await;
+        id
+    }
+
     pub async fn jobs(&self) -> Vec<JobRecord> {
         self.critic.store.jobs().await.expect("jobs")
     }

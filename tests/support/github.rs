@@ -415,6 +415,7 @@ impl FakeGitHub {
                     contents: HashMap::new(),
                     check_runs: Vec::new(),
                     compares: HashMap::new(),
+                    reactions: Vec::new(),
                 },
             );
         });
@@ -475,6 +476,21 @@ impl FakeGitHub {
                 .contents
                 .insert((git_ref.to_owned(), path.to_owned()), bytes);
         });
+    }
+
+    /// Reactions Critic added to a conversation comment, in order.
+    pub fn reactions(&self, full_name: &str, comment_id: u64) -> Vec<String> {
+        self.world()
+            .repos
+            .get(&full_name.to_ascii_lowercase())
+            .map(|r| {
+                r.reactions
+                    .iter()
+                    .filter(|(c, _, _)| *c == comment_id)
+                    .map(|(_, content, _)| content.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Adds a conversation comment by someone else (e.g. a human), returning its id.
@@ -1012,6 +1028,8 @@ struct Repo {
     check_runs: Vec<CheckRun>,
     /// (base, head) as the test named them → what `compare/{base}...{head}` answers.
     compares: HashMap<(String, String), Compare>,
+    /// (issue comment id, reaction content, who reacted), in the order they were added.
+    reactions: Vec<(u64, String, String)>,
 }
 
 struct Compare {
@@ -1910,6 +1928,10 @@ impl World {
                 Some(id) => self.update_issue_comment(ctx, full, id),
                 None => Reply::not_found(),
             },
+            ("POST", ["issues", "comments", id, "reactions"]) => match number(id) {
+                Some(id) => self.add_reaction(ctx, full, id),
+                None => Reply::not_found(),
+            },
             ("GET", ["contents", path @ ..]) if !path.is_empty() => {
                 self.get_content(ctx, full, &path.join("/"))
             }
@@ -2317,6 +2339,54 @@ impl World {
         let comment = comment.clone();
         let repo = &self.repos[&key];
         Reply::json(200, self.issue_comment_json(repo, number, &comment))
+    }
+
+    /// `POST issues/comments/{id}/reactions`: 201 with the new reaction, 200 when this user
+    /// already reacted so, 422 for a content GitHub does not know, 404 for no such comment.
+    fn add_reaction(&mut self, ctx: &Ctx, full: &str, id: u64) -> Reply {
+        const CONTENTS: [&str; 8] = [
+            "+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes",
+        ];
+        let key = full.to_ascii_lowercase();
+        let body = match ctx.json_body() {
+            Ok(body) => body,
+            Err(reply) => return reply,
+        };
+        let content = body.get("content").and_then(Value::as_str).unwrap_or("");
+        if !CONTENTS.contains(&content) {
+            return Reply::error(
+                422,
+                "Validation Failed",
+                "https://docs.github.com/rest/reactions/reactions#create-reaction-for-an-issue-comment",
+            );
+        }
+        let repo = self.repos.get_mut(&key).expect("repo");
+        let exists = repo
+            .pulls
+            .values()
+            .any(|p| p.issue_comments.iter().any(|c| c.id == id));
+        if !exists {
+            return Reply::not_found();
+        }
+        let again = repo
+            .reactions
+            .iter()
+            .any(|(c, r, u)| *c == id && r == content && u == BOT_LOGIN);
+        if !again {
+            repo.reactions
+                .push((id, content.to_owned(), BOT_LOGIN.to_owned()));
+        }
+        let reaction_id = self.next_id();
+        Reply::json(
+            if again { 200 } else { 201 },
+            json!({
+                "id": reaction_id,
+                "node_id": format!("REA_lADO{reaction_id:010}"),
+                "user": user_json(BOT_LOGIN),
+                "content": content,
+                "created_at": ts(Utc::now()),
+            }),
+        )
     }
 
     // ----- review comment replies ------------------------------------------------------------

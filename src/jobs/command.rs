@@ -1,0 +1,454 @@
+//! Slash commands other than `/review` (which is a review job): `/describe`, `/improve`,
+//! `/ask`, `/test` and `/help`. Each is answered by one comment (`/describe` keeps one
+//! comment per pull request up to date), and each command comment is answered once however
+//! often its job runs. Commands spend the installation's model budget like reviews do; when
+//! it is spent, the answer says so.
+
+use std::fmt::Write;
+
+use crate::Critic;
+use crate::commands::{Command, HELP};
+use crate::github::{Installation, RepoName};
+use crate::llm::{AskError, Meter, Task};
+use crate::review::tasks::{
+    AnswerText, Description, Improvement, TestSuggestion, parse_answer, parse_description,
+    parse_improvements, parse_tests,
+};
+use crate::review::{self, PrFile, PromptInput, ReviewError};
+
+use super::gather::{Gathered, gather};
+use super::review_pr::{next_month_start, notice_marker, post_once, short_sha};
+use super::{CommandJob, JobError, Outcome, PrRef, Requester, repo_settings};
+
+/// Marks Critic's `/describe` comment, edited in place when asked again.
+pub const DESCRIBE_MARKER: &str = "<!-- critic:describe -->";
+
+/// GitHub's limit on a comment is 65,536 characters; answers stay well under it.
+const MAX_ANSWER_CHARS: usize = 60_000;
+
+pub(super) async fn run(
+    critic: &Critic,
+    job_id: i64,
+    job: &CommandJob,
+) -> Result<Outcome, JobError> {
+    let meter = Meter::new();
+    let result = execute(critic, job, &meter).await;
+    super::book_usage(critic, job_id, job.installation_id, job.pr(), &meter).await;
+    result
+}
+
+/// Says "seen" to the comment that asked (a reaction); best effort.
+pub(super) async fn acknowledge(gh: &Installation, repo: &RepoName, by: &Requester) {
+    if let Err(e) = gh.add_reaction(repo, by.comment_id, "eyes").await {
+        tracing::warn!(error = %e, comment = by.comment_id, "cannot react to the command");
+    }
+}
+
+/// Answers the command comment, once however often the job runs.
+pub(super) async fn answer(
+    critic: &Critic,
+    gh: &Installation,
+    pr: PrRef<'_>,
+    by: &Requester,
+    text: &str,
+) -> Result<(), JobError> {
+    let body = format!("{}@{} {}", notice_marker("command"), by.login, fit(text));
+    post_once(critic, gh, pr, "command", &by.comment_id.to_string(), &body).await
+}
+
+/// What a command gets when the month's budget is spent.
+pub(super) fn budget_spent_text(budget: f64) -> String {
+    format!(
+        "Critic cannot run this: the installation's model budget for the month (${budget:.2}) is spent. It is available again on {}, or when an administrator raises `llm.monthly_budget_usd`.",
+        next_month_start().format("%B %-d")
+    )
+}
+
+async fn execute(critic: &Critic, job: &CommandJob, meter: &Meter) -> Result<Outcome, JobError> {
+    let gh = critic.github.installation(job.installation_id)?;
+    let by = &job.requested;
+    acknowledge(&gh, &job.repo, by).await;
+    let task = match &job.command {
+        Command::Help => {
+            answer(critic, &gh, job.pr(), by, HELP).await?;
+            return Ok(Outcome::Done("help posted".into()));
+        }
+        // Planned as a review job; a stored payload of another version may still say so.
+        Command::Review => return Ok(Outcome::Skipped("`/review` runs as a review job".into())),
+        Command::Describe => Task::Describe,
+        Command::Improve => Task::Improve,
+        Command::Ask { .. } => Task::Ask,
+        Command::Test => Task::Tests,
+    };
+    if let Some(budget) = critic.budget_spent(job.installation_id).await? {
+        answer(critic, &gh, job.pr(), by, &budget_spent_text(budget)).await?;
+        return Ok(Outcome::Skipped("monthly model budget spent".into()));
+    }
+
+    let pr = gh.pull_request(&job.repo, job.number).await?;
+    let head = pr.head.sha.clone();
+    let policy = repo_settings::load(critic, &gh, job.pr()).await?;
+    let files: Vec<PrFile> = gh
+        .pull_request_files(&job.repo, job.number)
+        .await?
+        .into_iter()
+        .map(PrFile::from_github)
+        .collect();
+    let Gathered { context, .. } = gather(
+        critic,
+        &gh,
+        &job.repo,
+        &head,
+        &files,
+        None,
+        &policy,
+        critic.llm.model_name(task),
+    )
+    .await?;
+    // One request: the most valuable files, within one budget. The rest is named to the
+    // model (and in the answer) rather than paid for a second time.
+    let shown: &[_] = context.chunks.first().map(Vec::as_slice).unwrap_or(&[]);
+    let mut not_shown: Vec<String> = context.left_out.iter().map(|(p, _)| p.clone()).collect();
+    for chunk in context.chunks.iter().skip(1) {
+        not_shown.extend(chunk.iter().map(|f| f.path.clone()));
+    }
+    let description = crate::context::redact::redact(pr.body.as_deref().unwrap_or("")).text;
+    let question = match &job.command {
+        Command::Ask { question } => Some(crate::context::redact::redact(question).text),
+        _ => None,
+    };
+    let instructions = policy.instructions_for(shown.iter().map(|f| f.path.as_str()));
+    let repo = job.repo.to_string();
+    let request = review::build_task_request(
+        &critic.prompts,
+        task,
+        &PromptInput {
+            repo: &repo,
+            title: &pr.title,
+            description: &description,
+            files: shown,
+            part: (1, 1),
+            not_shown: &not_shown,
+            question: question.as_deref(),
+            instructions: Some(instructions.as_str()),
+        },
+    )?;
+    let installation = job.installation_id;
+    let llm = &critic.llm;
+    let reply = match &job.command {
+        Command::Describe => llm
+            .ask(task, installation, &request, meter, |v| {
+                parse_description(v, &files)
+            })
+            .await
+            .map(|a| Reply::Describe(a.value, a.model)),
+        Command::Improve => llm
+            .ask(task, installation, &request, meter, |v| {
+                parse_improvements(v, &files)
+            })
+            .await
+            .map(|a| Reply::Improve(a.value, a.model)),
+        Command::Ask { .. } => llm
+            .ask(task, installation, &request, meter, |v| {
+                parse_answer(v, &files)
+            })
+            .await
+            .map(|a| Reply::Ask(a.value, a.model)),
+        Command::Test => llm
+            .ask(task, installation, &request, meter, parse_tests)
+            .await
+            .map(|a| Reply::Tests(a.value, a.model)),
+        Command::Help | Command::Review => return Ok(Outcome::Skipped("not a model task".into())),
+    };
+    let reply = match reply {
+        Ok(reply) => reply,
+        Err(AskError::Unusable { model, reason }) => {
+            tracing::warn!(%model, %reason, "the model's answer to a command was unusable");
+            let text = format!(
+                "Critic could not answer `/{}`: the model ({model}) did not return a usable answer, even when asked again. Please try again later.",
+                job.command.name()
+            );
+            answer(critic, &gh, job.pr(), by, &text).await?;
+            return Ok(Outcome::Done(format!("unusable answer from {model}")));
+        }
+        Err(e) => return Err(JobError::Review(ReviewError::Ask(e))),
+    };
+    let left_out = if not_shown.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\n\n<sub>Not shown to the model (over one request's budget): {}.</sub>",
+            list_paths(&not_shown)
+        )
+    };
+    match reply {
+        Reply::Describe(d, model) => {
+            let text = format!(
+                "{}{left_out}",
+                render_description(&d, &model, by, short_sha(&head))
+            );
+            upsert_description(critic, &gh, job, &text).await?;
+            Ok(Outcome::Done("description posted".into()))
+        }
+        Reply::Improve(items, model) => {
+            let text = format!("{}{left_out}", render_improvements(&items, &model));
+            answer(critic, &gh, job.pr(), by, &text).await?;
+            Ok(Outcome::Done(format!(
+                "{} improvement(s) posted",
+                items.len()
+            )))
+        }
+        Reply::Ask(a, model) => {
+            let question = question.unwrap_or_default();
+            let text = format!("{}{left_out}", render_answer(&question, &a, &model));
+            answer(critic, &gh, job.pr(), by, &text).await?;
+            Ok(Outcome::Done("answer posted".into()))
+        }
+        Reply::Tests(tests, model) => {
+            let text = format!("{}{left_out}", render_tests(&tests, &model));
+            answer(critic, &gh, job.pr(), by, &text).await?;
+            Ok(Outcome::Done(format!("{} test(s) suggested", tests.len())))
+        }
+    }
+}
+
+enum Reply {
+    Describe(Description, String),
+    Improve(Vec<Improvement>, String),
+    Ask(AnswerText, String),
+    Tests(Vec<TestSuggestion>, String),
+}
+
+fn list_paths(paths: &[String]) -> String {
+    let shown: Vec<String> = paths.iter().take(20).map(|p| format!("`{p}`")).collect();
+    let more = paths.len().saturating_sub(shown.len());
+    if more > 0 {
+        format!("{} and {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// Within GitHub's comment limit, cut on a character boundary.
+fn fit(text: &str) -> String {
+    crate::llm::truncate(text, MAX_ANSWER_CHARS)
+}
+
+/// A fence that the content cannot close.
+fn fence_for(code: &str) -> String {
+    let longest = code.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    "`".repeat(longest.max(2) + 1)
+}
+
+fn language_of(path: &str) -> &'static str {
+    match path.rsplit_once('.').map(|(_, e)| e).unwrap_or("") {
+        "rs" => "rust",
+        "py" => "python",
+        "js" | "mjs" | "cjs" | "jsx" => "javascript",
+        "ts" | "tsx" | "mts" | "cts" => "typescript",
+        "go" => "go",
+        "java" => "java",
+        "kt" => "kotlin",
+        "c" | "h" => "c",
+        "cc" | "cpp" | "cxx" | "hpp" | "hh" => "cpp",
+        "rb" => "ruby",
+        "cs" => "csharp",
+        "php" => "php",
+        "swift" => "swift",
+        "sh" => "bash",
+        _ => "",
+    }
+}
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+fn footer(model: &str) -> String {
+    format!("\n\n<sub>Model: {model}. Critic comments only; it never approves or blocks.</sub>")
+}
+
+fn render_description(d: &Description, model: &str, by: &Requester, head: &str) -> String {
+    let mut out = format!("{DESCRIBE_MARKER}\n## Critic: pull request description\n\n");
+    let _ = writeln!(out, "**Suggested title**: {}\n", cell(&d.title));
+    if !d.kind.is_empty() {
+        let _ = writeln!(out, "**Type**: {}\n", cell(&d.kind));
+    }
+    let _ = writeln!(out, "{}", d.summary.trim());
+    if !d.walkthrough.is_empty() {
+        out.push_str(
+            "\n<details><summary>Walkthrough</summary>\n\n| File | Change |\n| --- | --- |\n",
+        );
+        for (path, change) in &d.walkthrough {
+            let _ = writeln!(out, "| `{}` | {} |", cell(path), cell(change));
+        }
+        out.push_str("\n</details>\n");
+    }
+    let _ = write!(
+        out,
+        "\n<sub>Asked by @{} with `/describe`, at {head}. Model: {model}.</sub>",
+        by.login
+    );
+    fit(&out)
+}
+
+fn render_improvements(items: &[Improvement], model: &str) -> String {
+    if items.is_empty() {
+        return format!(
+            "`/improve`: no improvement worth suggesting in the changed code.{}",
+            footer(model)
+        );
+    }
+    let mut out = format!("`/improve`: {} suggestion(s).\n", items.len());
+    for (n, i) in items.iter().enumerate() {
+        let lines = if i.start_line == i.line {
+            format!("line {}", i.line)
+        } else {
+            format!("lines {}-{}", i.start_line, i.line)
+        };
+        let _ = writeln!(
+            out,
+            "\n**{}. {}** (`{}` {lines}, {})\n\n{}\n",
+            n + 1,
+            i.title.trim(),
+            i.path,
+            i.category,
+            i.why.trim()
+        );
+        let mut diff = String::new();
+        for l in i.existing_code.lines() {
+            let _ = writeln!(diff, "-{l}");
+        }
+        for l in i.improved_code.lines() {
+            let _ = writeln!(diff, "+{l}");
+        }
+        let fence = fence_for(&diff);
+        let _ = writeln!(out, "{fence}diff\n{diff}{fence}");
+    }
+    out.push_str(&footer(model));
+    out
+}
+
+fn render_answer(question: &str, a: &AnswerText, model: &str) -> String {
+    let quoted: String = question.lines().map(|l| format!("> {l}\n")).collect();
+    let mut out = format!("asked:\n{quoted}\n{}", a.answer.trim());
+    if !a.references.is_empty() {
+        let refs: Vec<String> = a
+            .references
+            .iter()
+            .map(|(p, l)| format!("`{p}` line {l}"))
+            .collect();
+        let _ = write!(out, "\n\nSee: {}.", refs.join(", "));
+    }
+    out.push_str(&footer(model));
+    out
+}
+
+fn render_tests(tests: &[TestSuggestion], model: &str) -> String {
+    if tests.is_empty() {
+        return format!(
+            "`/test`: no test to suggest for this change.{}",
+            footer(model)
+        );
+    }
+    let mut out = format!("`/test`: {} suggested test(s).\n", tests.len());
+    for t in tests {
+        let _ = writeln!(
+            out,
+            "\n**{}** in `{}`: {}\n",
+            t.name.trim(),
+            t.path,
+            t.covers.trim()
+        );
+        let fence = fence_for(&t.code);
+        let _ = writeln!(out, "{fence}{}\n{}\n{fence}", language_of(&t.path), t.code);
+    }
+    out.push_str(&footer(model));
+    out
+}
+
+/// Edits the PR's `/describe` comment in place, or posts it the first time.
+async fn upsert_description(
+    critic: &Critic,
+    gh: &Installation,
+    job: &CommandJob,
+    text: &str,
+) -> Result<(), JobError> {
+    let bot = critic.github.bot_login().await?;
+    let existing = gh
+        .issue_comments(&job.repo, job.number)
+        .await?
+        .into_iter()
+        .find(|c| {
+            c.user.as_ref().is_some_and(|u| u.login == bot)
+                && c.body
+                    .as_deref()
+                    .is_some_and(|b| b.starts_with(DESCRIBE_MARKER))
+        });
+    if let Some(c) = existing {
+        match gh.update_issue_comment(&job.repo, c.id, text).await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.status() == Some(404) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    gh.post_issue_comment(&job.repo, job.number, text).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_fences_cannot_be_closed_by_the_code() {
+        assert_eq!(fence_for("let x = 1;"), "```");
+        assert_eq!(fence_for("a ``` b"), "````");
+        let t = TestSuggestion {
+            path: "tests/a.rs".into(),
+            name: "parses_empty".into(),
+            covers: "the empty input".into(),
+            code: "// ````\nassert!(parse(\"\").is_err());".into(),
+        };
+        let text = render_tests(&[t], "m");
+        assert!(text.contains("`````rust\n"), "{text}");
+    }
+
+    #[test]
+    fn improvements_show_a_diff_and_descriptions_a_table() {
+        let i = Improvement {
+            path: "src/a.rs".into(),
+            start_line: 3,
+            line: 4,
+            category: "bug".into(),
+            title: "Check the bound".into(),
+            why: "Indexing panics on empty input.".into(),
+            existing_code: "let x = v[0];".into(),
+            improved_code: "let Some(x) = v.first() else { return };".into(),
+        };
+        let text = render_improvements(&[i], "m");
+        assert!(text.contains("(`src/a.rs` lines 3-4, bug)"), "{text}");
+        assert!(
+            text.contains("```diff\n-let x = v[0];\n+let Some(x)"),
+            "{text}"
+        );
+        let d = Description {
+            title: "Add | retries".into(),
+            kind: "enhancement".into(),
+            summary: "Adds retries.".into(),
+            walkthrough: vec![("src/a.rs".into(), "Retries".into())],
+        };
+        let by = Requester {
+            comment_id: 1,
+            login: "alice".into(),
+        };
+        let text = render_description(&d, "m", &by, "abc1234");
+        assert!(text.starts_with(DESCRIBE_MARKER));
+        assert!(
+            text.contains("**Suggested title**: Add \\| retries"),
+            "{text}"
+        );
+        assert!(text.contains("| `src/a.rs` | Retries |"), "{text}");
+        assert!(text.contains("@alice"), "{text}");
+    }
+}

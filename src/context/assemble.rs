@@ -120,14 +120,16 @@ pub fn assemble(
     settings: &ContextSettings,
     tokenizer: Tokenizer,
 ) -> ReviewContext {
-    assemble_with_imports(files, &[], filter, settings, tokenizer)
+    assemble_with_imports(files, &[], &HashMap::new(), filter, settings, tokenizer)
 }
 
 /// Like [`assemble`], with the head versions of files the changed files import (path,
-/// contents): their definitions of what a change calls are shown next to it.
+/// contents): their definitions of what a change calls are shown next to it. `parsed` holds
+/// files the caller already parsed (by path), which are not parsed again.
 pub fn assemble_with_imports(
     files: &[ChangedFileInput<'_>],
     imported: &[(String, Vec<u8>)],
+    parsed: &HashMap<String, SourceFile<'_>>,
     filter: &FileFilter,
     settings: &ContextSettings,
     tokenizer: Tokenizer,
@@ -181,16 +183,25 @@ pub fn assemble_with_imports(
     let sources = sources_in_reach(files, &kept, imported, reach_bytes);
     // Each source is parsed once, for its definitions and (changed files) its scopes and
     // calls: parsing is the costly part (a large C++ header takes tens of milliseconds).
-    let parsed: Vec<SourceFile<'_>> = sources
+    let own: Vec<Option<SourceFile<'_>>> = sources
         .iter()
-        .map(|(path, source)| SourceFile::parse(path, source))
+        .map(|&(path, text)| (!parsed.contains_key(path)).then(|| SourceFile::parse(path, text)))
+        .collect();
+    let sources: Vec<Source<'_, '_>> = sources
+        .iter()
+        .zip(&own)
+        .filter_map(|(&(path, text), own)| {
+            own.as_ref()
+                .or_else(|| parsed.get(path))
+                .map(|file| Source { path, text, file })
+        })
         .collect();
     let parsed_at: HashMap<&str, usize> = sources
         .iter()
         .enumerate()
-        .map(|(i, (path, _))| (*path, i))
+        .map(|(i, s)| (s.path, i))
         .collect();
-    let definitions = definitions_of(&parsed);
+    let definitions = definitions_of(&sources);
     let mut seen_bytes = 0usize;
     let mut reviewed: Vec<(usize, Vec<String>, String)> = Vec::new();
     let mut exact: Vec<bool> = Vec::new();
@@ -217,7 +228,7 @@ pub fn assemble_with_imports(
             .map(|source| {
                 let parsed_here;
                 let file = match parsed_at.get(f.path) {
-                    Some(&i) => &parsed[i],
+                    Some(&i) => sources[i].file,
                     None => {
                         parsed_here = SourceFile::parse(f.path, source);
                         &parsed_here
@@ -371,10 +382,17 @@ fn sources_in_reach<'a>(
     out
 }
 
-fn definitions_of(parsed: &[SourceFile<'_>]) -> DefinitionIndex {
+/// A file whose definitions a change may call: changed, or imported by a changed file.
+struct Source<'s, 'f> {
+    path: &'s str,
+    text: &'s str,
+    file: &'s SourceFile<'f>,
+}
+
+fn definitions_of(sources: &[Source<'_, '_>]) -> DefinitionIndex {
     let mut index: DefinitionIndex = HashMap::new();
-    for (i, file) in parsed.iter().enumerate() {
-        for d in file.definitions() {
+    for (i, source) in sources.iter().enumerate() {
+        for d in source.file.definitions() {
             if d.end.saturating_sub(d.start) < MAX_RELATED_LINES {
                 index.entry(d.name).or_default().push((i, d.start, d.end));
             }
@@ -387,7 +405,7 @@ fn related_definitions(
     file: &SourceFile<'_>,
     path: &str,
     patch: &FilePatch,
-    sources: &[(&str, &str)],
+    sources: &[Source<'_, '_>],
     index: &DefinitionIndex,
 ) -> String {
     if index.is_empty() {
@@ -416,11 +434,11 @@ fn related_definitions(
             continue;
         };
         // Only definitions in other files: this file's own code is already in its scopes.
-        for &(si, start, end) in places.iter().filter(|(si, _, _)| sources[*si].0 != path) {
+        for &(si, start, end) in places.iter().filter(|(si, _, _)| sources[*si].path != path) {
             if added == MAX_RELATED {
                 return out;
             }
-            let (other_path, other) = sources[si];
+            let (other_path, other) = (sources[si].path, sources[si].text);
             let _ = writeln!(
                 out,
                 "-- `{name}`, defined in {other_path} (lines {start}-{end})"
@@ -689,6 +707,7 @@ mod tests {
         let ctx = assemble_with_imports(
             &files,
             &imported,
+            &HashMap::new(),
             &FileFilter::default(),
             &settings(10_000),
             Tokenizer::Estimate,

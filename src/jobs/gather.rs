@@ -13,6 +13,7 @@ use crate::context::assemble::{
 use crate::context::budget::Tokenizer;
 use crate::context::filter::{FileFilter, FileStatus, GitAttributes, IgnoreGlobs};
 use crate::context::imports::{self, MAX_IMPORTED_FILES, RepoFiles};
+use crate::context::scope::SourceFile;
 use crate::github::{GitHubError, Installation, RepoName, TreeEntryKind};
 use crate::review::PrFile;
 
@@ -66,7 +67,15 @@ pub(super) async fn gather(
         .collect();
     let total_budget = settings.review.budget_tokens * settings.review.max_chunks;
     let contents = fetch_heads(gh, repo, head, &to_review, &filter, total_budget).await?;
-    let imported = fetch_imported(gh, repo, head, files, &contents, &filter, total_budget).await;
+    // Parsed once here, for the imports and then for the context's scopes and calls.
+    let parsed: HashMap<String, SourceFile<'_>> = contents
+        .iter()
+        .filter_map(|(path, bytes)| {
+            let text = std::str::from_utf8(bytes).ok()?;
+            Some((path.clone(), SourceFile::parse(path, text)))
+        })
+        .collect();
+    let imported = fetch_imported(gh, repo, head, files, &parsed, &filter, total_budget).await;
     let inputs: Vec<ChangedFileInput<'_>> = to_review
         .iter()
         .map(|f| ChangedFileInput {
@@ -81,6 +90,7 @@ pub(super) async fn gather(
     let context = assemble_with_imports(
         &inputs,
         &imported,
+        &parsed,
         &filter,
         &ContextSettings {
             budget_tokens: settings.review.budget_tokens,
@@ -153,7 +163,7 @@ async fn fetch_imported(
     repo: &RepoName,
     head: &str,
     files: &[PrFile],
-    contents: &HashMap<String, Vec<u8>>,
+    parsed: &HashMap<String, SourceFile<'_>>,
     filter: &FileFilter,
     total_budget_tokens: usize,
 ) -> Vec<(String, Vec<u8>)> {
@@ -162,7 +172,7 @@ async fn fetch_imported(
         .filter_map(|f| f.file.patch.as_ref().map(String::len))
         .sum();
     let room = diff_bytes / 3 < total_budget_tokens / 2;
-    let followed = contents.keys().any(|p| imports::follows_imports(p));
+    let followed = parsed.values().any(|f| f.language().is_some());
     if !room || !followed {
         return Vec::new();
     }
@@ -182,13 +192,13 @@ async fn fetch_imported(
     );
     let in_pr: HashSet<&str> = files.iter().map(|f| f.file.filename.as_str()).collect();
     let mut wanted: Vec<String> = Vec::new();
-    let mut paths: Vec<&String> = contents.keys().collect();
+    let mut paths: Vec<&String> = parsed.keys().collect();
     paths.sort();
     for path in paths {
-        let Some(source) = contents.get(path).and_then(|b| std::str::from_utf8(b).ok()) else {
+        let Some(file) = parsed.get(path) else {
             continue;
         };
-        for found in imports::imported_files(path, source, &repo_files) {
+        for found in imports::imported_files(path, file, &repo_files) {
             let useful = !in_pr.contains(found.as_str())
                 && !wanted.contains(&found)
                 && filter

@@ -53,6 +53,8 @@ impl Command {
                 if question.is_empty() {
                     return Some(Command::Help);
                 }
+                // Redacted before it is cut: a cut secret would no longer look like one.
+                let question = crate::context::redact::redact(&question).text;
                 Command::Ask {
                     question: crate::llm::truncate(&question, MAX_QUESTION_CHARS),
                 }
@@ -142,6 +144,20 @@ mod tests {
         ] {
             assert_eq!(Command::parse(text), None, "{text:?}");
         }
+    }
+
+    #[test]
+    fn a_secret_in_a_question_is_redacted_before_it_is_cut() {
+        let token = concat!("ghp_", "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa");
+        let q = format!("/ask {} {token}", "x".repeat(MAX_QUESTION_CHARS - 20));
+        let Some(Command::Ask { question }) = Command::parse(&q) else {
+            panic!("ask");
+        };
+        assert!(
+            !question.contains("ghp_Zx9"),
+            "{}",
+            &question[question.len() - 60..]
+        );
     }
 
     #[test]

@@ -68,6 +68,19 @@ async fn execute(critic: &Critic, job: &CommandJob, meter: &Meter) -> Result<Out
     let gh = critic.github.installation(job.installation_id)?;
     let by = &job.requested;
     acknowledge(&gh, &job.repo, by).await;
+    // A rerun of a command already answered (its job died after posting) pays nothing.
+    if critic
+        .store
+        .notice_claimed(
+            &job.repo.to_string(),
+            job.number,
+            "command",
+            &by.comment_id.to_string(),
+        )
+        .await?
+    {
+        return Ok(Outcome::Skipped("already answered".into()));
+    }
     let task = match &job.command {
         Command::Help => {
             answer(critic, &gh, job.pr(), by, HELP).await?;
@@ -88,6 +101,10 @@ async fn execute(critic: &Critic, job: &CommandJob, meter: &Meter) -> Result<Out
     let pr = gh.pull_request(&job.repo, job.number).await?;
     let head = pr.head.sha.clone();
     let policy = repo_settings::load(critic, &gh, job.pr()).await?;
+    // A repository that chose its model (say, one on its own servers) keeps its code there
+    // for commands too.
+    let endpoint = policy.review_model.as_deref();
+
     let files: Vec<PrFile> = gh
         .pull_request_files(&job.repo, job.number)
         .await?
@@ -102,7 +119,7 @@ async fn execute(critic: &Critic, job: &CommandJob, meter: &Meter) -> Result<Out
         &files,
         None,
         &policy,
-        critic.llm.model_name(task),
+        critic.llm.model_name_for(task, endpoint),
     )
     .await?;
     // One request: the most valuable files, within one budget. The rest is named to the
@@ -113,6 +130,7 @@ async fn execute(critic: &Critic, job: &CommandJob, meter: &Meter) -> Result<Out
         not_shown.extend(chunk.iter().map(|f| f.path.clone()));
     }
     let description = crate::context::redact::redact(pr.body.as_deref().unwrap_or("")).text;
+    let title = crate::context::redact::redact(&pr.title).text;
     let question = match &job.command {
         Command::Ask { question } => Some(crate::context::redact::redact(question).text),
         _ => None,
@@ -124,7 +142,7 @@ async fn execute(critic: &Critic, job: &CommandJob, meter: &Meter) -> Result<Out
         task,
         &PromptInput {
             repo: &repo,
-            title: &pr.title,
+            title: &title,
             description: &description,
             files: shown,
             part: (1, 1),
@@ -137,13 +155,13 @@ async fn execute(critic: &Critic, job: &CommandJob, meter: &Meter) -> Result<Out
     let llm = &critic.llm;
     let reply = match &job.command {
         Command::Describe => llm
-            .ask(task, installation, &request, meter, |v| {
+            .ask_on(task, endpoint, installation, &request, meter, |v| {
                 parse_description(v, &files)
             })
             .await
             .map(|a| Reply::Describe(a.value, a.model)),
         Command::Improve => llm
-            .ask(task, installation, &request, meter, |v| {
+            .ask_on(task, endpoint, installation, &request, meter, |v| {
                 parse_improvements(v, &files)
             })
             .await
@@ -155,7 +173,7 @@ async fn execute(critic: &Critic, job: &CommandJob, meter: &Meter) -> Result<Out
             .await
             .map(|a| Reply::Ask(a.value, a.model)),
         Command::Test => llm
-            .ask(task, installation, &request, meter, parse_tests)
+            .ask_on(task, endpoint, installation, &request, meter, parse_tests)
             .await
             .map(|a| Reply::Tests(a.value, a.model)),
         Command::Help | Command::Review => return Ok(Outcome::Skipped("not a model task".into())),
@@ -183,11 +201,21 @@ async fn execute(critic: &Critic, job: &CommandJob, meter: &Meter) -> Result<Out
     };
     match reply {
         Reply::Describe(d, model) => {
-            let text = format!(
+            let text = fit(&format!(
                 "{}{left_out}",
                 render_description(&d, &model, by, short_sha(&head))
-            );
+            ));
             upsert_description(critic, &gh, job, &text).await?;
+            // Marks the command answered, for a rerun.
+            critic
+                .store
+                .claim_notice(
+                    &job.repo.to_string(),
+                    job.number,
+                    "command",
+                    &by.comment_id.to_string(),
+                )
+                .await?;
             Ok(Outcome::Done("description posted".into()))
         }
         Reply::Improve(items, model) => {
@@ -330,7 +358,10 @@ fn render_improvements(items: &[Improvement], model: &str) -> String {
 }
 
 fn render_answer(question: &str, a: &AnswerText, model: &str) -> String {
-    let quoted: String = question.lines().map(|l| format!("> {l}\n")).collect();
+    let quoted: String = question
+        .lines()
+        .map(|l| format!("> {}\n", crate::review::defuse_mentions(l)))
+        .collect();
     let mut out = format!("asked:\n{quoted}\n{}", a.answer.trim());
     if !a.references.is_empty() {
         let refs: Vec<String> = a

@@ -75,7 +75,9 @@ pub(super) async fn gather(
             Some((path.clone(), SourceFile::parse(path, text)))
         })
         .collect();
+    tracing::debug!(fetched = contents.len(), "head files fetched and parsed");
     let imported = fetch_imported(gh, repo, head, files, &parsed, &filter, total_budget).await;
+    tracing::debug!(imported = imported.len(), "imported files fetched");
     let inputs: Vec<ChangedFileInput<'_>> = to_review
         .iter()
         .map(|f| ChangedFileInput {

@@ -59,7 +59,9 @@ impl Changes {
             Some(None) => true,
             Some(Some(patch)) => patch.hunks.iter().flat_map(|h| &h.lines).any(|l| {
                 l.kind == LineKind::Added
-                    && l.new.is_some_and(|n| n + NEAR >= start && n <= end + NEAR)
+                    && l.new.is_some_and(|n| {
+                        n.saturating_add(NEAR) >= start && n <= end.saturating_add(NEAR)
+                    })
             }),
         }
     }
@@ -203,6 +205,10 @@ mod tests {
         assert!(c.changed_line("a.rs", 11, 11));
         assert!(c.changed_line("a.rs", 12, 12), "next to the change");
         assert!(!c.changed_line("a.rs", 13, 13), "two lines away");
+        assert!(
+            !c.changed_line("a.rs", u32::MAX, u32::MAX),
+            "no overflow on a wild line"
+        );
         assert!(!c.changed_line("a.rs", 20, 25));
         assert!(c.changed_line("big.bin", 1, 1));
         assert!(c.rewrote("a.rs", 11), "old line 11 (`y`) was replaced");

@@ -123,6 +123,10 @@ impl Job {
     pub fn to_new_job(&self) -> Result<NewJob, serde_json::Error> {
         let dedupe_key = match self {
             Job::Review(r) => format!("review:{}#{}", r.repo, r.number),
+            // One `/describe` at a time per PR: they all edit the same comment.
+            Job::Command(c) if c.command == Command::Describe => {
+                format!("describe:{}#{}", c.repo, c.number)
+            }
             Job::Command(c) => {
                 format!("command:{}#{}:{}", c.repo, c.number, c.requested.comment_id)
             }

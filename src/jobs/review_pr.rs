@@ -37,9 +37,29 @@ async fn review(
     meter: &Meter,
 ) -> Result<Outcome, JobError> {
     let started = std::time::Instant::now();
+    let repo = job.repo.to_string();
+    // A redelivery or a duplicate event of a head already reviewed costs no GitHub call. If
+    // the PR has moved on since, the push that moved it brings its own event.
+    let last_reviewed = critic.store.last_reviewed_sha(&repo, job.number).await?;
+    if job.requested.is_none()
+        && !job.head_sha.is_empty()
+        && last_reviewed.as_deref() == Some(job.head_sha.as_str())
+    {
+        return Ok(Outcome::Skipped(format!(
+            "head {} was already reviewed",
+            job.head_sha
+        )));
+    }
     let gh = critic.github.installation(job.installation_id)?;
     let pr = gh.pull_request(&job.repo, job.number).await?;
     if pr.state != "open" {
+        if let Some(by) = &job.requested {
+            let text = format!(
+                "this pull request is {}; Critic reviews open ones.",
+                pr.state
+            );
+            super::command::answer(critic, &gh, job.pr(), by, &text).await?;
+        }
         return Ok(Outcome::Skipped(format!("pull request is {}", pr.state)));
     }
     // Deliveries can arrive out of order and a newer one supersedes older queued jobs, so
@@ -51,7 +71,6 @@ async fn review(
     if let Some(by) = &job.requested {
         super::command::acknowledge(&gh, &job.repo, by).await;
     }
-    let repo = job.repo.to_string();
     let policy = repo_settings::load(critic, &gh, job.pr()).await?;
     let labels: Vec<String> = pr.labels.iter().map(|l| l.name.clone()).collect();
     let facts = PrFacts {
@@ -61,7 +80,8 @@ async fn review(
         labels: &labels,
         title: &pr.title,
     };
-    // Someone who asks with `/review` gets a review whatever the automatic rules say.
+    // Someone who asks with `/review` gets a review whatever the automatic rules say (a
+    // repository with automatic reviews off gets reviews on demand).
     if job.requested.is_none()
         && let Some(skip) = policy.skip(&facts)
     {
@@ -71,7 +91,6 @@ async fn review(
         "Critic already reviewed {}, the head of this pull request; findings are never posted twice, so there is nothing new to post. A push gets a new review.",
         short_sha(head)
     );
-    let last_reviewed = critic.store.last_reviewed_sha(&repo, job.number).await?;
     if last_reviewed.as_deref() == Some(head) {
         if let Some(by) = &job.requested {
             super::command::answer(critic, &gh, job.pr(), by, &already).await?;
@@ -157,6 +176,7 @@ async fn review(
     let parts = context.chunks.len();
     let description = pr.body.as_deref().unwrap_or("");
     let description = crate::context::redact::redact(description).text;
+    let title = crate::context::redact::redact(&pr.title).text;
     let instructions: Vec<String> = context
         .chunks
         .iter()
@@ -172,7 +192,7 @@ async fn review(
                 &critic.prompts,
                 &PromptInput {
                     repo: &repo,
-                    title: &pr.title,
+                    title: &title,
                     description: &description,
                     files: chunk,
                     part: (n + 1, parts),
@@ -276,17 +296,32 @@ async fn review(
         },
     );
     let mut review_url = None;
+    let mut refused = 0;
     let mut outcome = format!("{head} reviewed: nothing new to post");
     if !draft.is_empty() {
         let posted =
             poster::bisect::post_resilient(&gh, &job.repo, job.number, &draft.review).await?;
-        let comments = gh.review_comments(&job.repo, job.number).await?;
-        let records = poster::finding_records(&draft, &posted, &comments, head);
+        // Remembered at once, so that nothing after the post can make a retry post them
+        // again; the threads' ids (for answering them after a push) are added next.
+        let records = poster::finding_records(&draft, &posted, &[], head);
         critic
             .store
             .record_findings(&repo, job.number, &records)
             .await?;
-        let inline = draft.review.comments.len() - posted.refused.len();
+        match gh.review_comments(&job.repo, job.number).await {
+            Ok(comments) => {
+                let records = poster::finding_records(&draft, &posted, &comments, head);
+                critic
+                    .store
+                    .record_findings(&repo, job.number, &records)
+                    .await?;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "threads' ids unknown; they will not be answered after a push")
+            }
+        }
+        refused = posted.refused.len();
+        let inline = draft.review.comments.len() - refused;
         let in_body = draft.placed.len() - inline;
         record(critic, job_id, job, head, posted.review.id, inline, in_body).await?;
         review_url = posted.review.html_url.clone();
@@ -304,8 +339,9 @@ async fn review(
         critical: draft.of_severity(Severity::Critical),
         warning: draft.of_severity(Severity::Warning),
         nit: draft.of_severity(Severity::Nit),
-        inline: draft.inline(),
-        in_body: draft.in_body(),
+        // Threads GitHub refused went into the review body.
+        inline: draft.inline() - refused,
+        in_body: draft.in_body() + refused,
         collapsed: draft.collapsed(),
         repeated: draft.repeated,
     };

@@ -136,6 +136,15 @@ pub async fn post_resilient<G: ReviewApi + ?Sized>(
     let refusal = match run.submit(review).await {
         Ok(posted) => return Ok(run.posted(posted, Vec::new(), 0)),
         Err(e) if e.status() == Some(422) && !review.comments.is_empty() => e,
+        // No threads to look for; but a pending review left behind by a crash refuses every
+        // review of ours: remove it and try once more.
+        Err(e) if e.status() == Some(422) => {
+            if run.clear_pending().await? > 0 {
+                let posted = run.submit(review).await?;
+                return Ok(run.posted(posted, Vec::new(), 0));
+            }
+            return Err(e);
+        }
         Err(e) => return Err(e),
     };
     tracing::warn!(

@@ -172,6 +172,9 @@ pub fn finding_records(
     comments: &[PullReviewComment],
     head: &str,
 ) -> Vec<StoredFinding> {
+    // Two findings can share a line: a thread is told apart by its whole body too, and each
+    // posted comment is taken by one finding only.
+    let mut taken: HashSet<u64> = HashSet::new();
     draft
         .placed
         .iter()
@@ -180,22 +183,18 @@ pub fn finding_records(
                 Place::Inline(i) => draft.review.comments.get(i),
                 _ => None,
             };
-            let refused = thread.is_some_and(|t| {
-                posted
-                    .refused
-                    .iter()
-                    .any(|r| r.path == t.path && r.line == t.line)
-            });
+            let refused = thread.is_some_and(|t| posted.refused.iter().any(|r| r == t));
             let comment_id = thread.filter(|_| !refused).and_then(|t| {
-                comments
-                    .iter()
-                    .find(|c| {
-                        c.pull_request_review_id == Some(posted.review.id)
-                            && c.in_reply_to_id.is_none()
-                            && c.path == t.path
-                            && c.line == Some(t.line)
-                    })
-                    .map(|c| c.id as i64)
+                let found = comments.iter().find(|c| {
+                    c.pull_request_review_id == Some(posted.review.id)
+                        && c.in_reply_to_id.is_none()
+                        && c.path == t.path
+                        && c.line == Some(t.line)
+                        && c.body == t.body
+                        && !taken.contains(&c.id)
+                })?;
+                taken.insert(found.id);
+                Some(found.id as i64)
             });
             let place = match (&p.place, refused) {
                 (Place::Inline(_), false) => "inline",

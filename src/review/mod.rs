@@ -354,11 +354,11 @@ pub fn validate(value: &serde_json::Value, files: &[PrFile]) -> Result<ModelRevi
             let path = item.get("path")?.as_str()?.trim().trim_start_matches("./");
             let change = item.get("change")?.as_str()?.trim();
             (files.iter().any(|f| f.file.filename == path) && !change.is_empty())
-                .then(|| (path.to_string(), cap(change, 300)))
+                .then(|| (path.to_string(), prose(change, 300)))
         })
         .collect();
     let mut out = ModelReview {
-        summary: cap(raw.summary.unwrap_or_default().trim(), MAX_BODY_CHARS),
+        summary: prose(raw.summary.unwrap_or_default().trim(), MAX_BODY_CHARS),
         walkthrough,
         ..ModelReview::default()
     };
@@ -424,8 +424,8 @@ fn validate_finding(item: serde_json::Value, files: &[PrFile]) -> Result<Finding
         side,
         severity,
         category: category(raw.category.as_deref()).to_string(),
-        title: cap(raw.title.as_deref().unwrap_or("").trim(), MAX_TITLE_CHARS),
-        body: cap(body, MAX_BODY_CHARS),
+        title: prose(raw.title.as_deref().unwrap_or("").trim(), MAX_TITLE_CHARS),
+        body: prose(body, MAX_BODY_CHARS),
         quote: raw
             .code
             .as_deref()
@@ -464,6 +464,28 @@ pub(crate) fn as_line(v: &serde_json::Value) -> Option<u32> {
         _ => None,
     }?;
     u32::try_from(n).ok().filter(|n| *n > 0)
+}
+
+/// Model prose as posted: capped, and with `@name` mentions defused (a zero-width space after
+/// the `@`), so text planted in a diff cannot make Critic ping people or teams.
+pub(crate) fn prose(s: &str, max: usize) -> String {
+    cap(&defuse_mentions(s), max)
+}
+
+/// `@name` becomes `@\u{200b}name`; an `@` inside a word (`a@b.com`) is left alone.
+pub(crate) fn defuse_mentions(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut prev: Option<char> = None;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        let starts_word = prev.is_none_or(|p| !p.is_alphanumeric() && p != '_' && p != '`');
+        if c == '@' && starts_word && chars.peek().is_some_and(|n| n.is_ascii_alphanumeric()) {
+            out.push('\u{200b}');
+        }
+        prev = Some(c);
+    }
+    out
 }
 
 pub(crate) fn cap(s: &str, max: usize) -> String {
@@ -508,6 +530,28 @@ mod tests {
         assert_eq!((r.findings[1].start_line, r.findings[1].line), (Some(1), 3));
         assert_eq!(r.rejected.len(), 4);
         assert!(r.rejected.iter().any(|m| m.contains("nope.rs")));
+    }
+
+    #[test]
+    fn mentions_in_model_prose_do_not_ping() {
+        assert_eq!(
+            defuse_mentions("ask @octocat or @acme/team"),
+            "ask @\u{200b}octocat or @\u{200b}acme/team"
+        );
+        assert_eq!(
+            defuse_mentions("mail a@b.com, `@decorator`"),
+            "mail a@b.com, `@decorator`"
+        );
+        assert_eq!(defuse_mentions("@x"), "@\u{200b}x");
+        assert_eq!(defuse_mentions("@ alone @"), "@ alone @");
+        let v = json!({"summary": "cc @admins", "findings": [
+            {"path": "src/a.rs", "line": 2, "title": "ping @root", "body": "@everyone look"}
+        ]});
+        let r = validate(&v, &files()).expect("usable");
+        assert!(!r.summary.contains("@admins"));
+        assert!(
+            !r.findings[0].title.contains("@root") && !r.findings[0].body.contains("@everyone")
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::{Arc, LazyLock};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{PrFile, as_line, cap};
+use super::{PrFile, as_line, cap, prose};
 use crate::llm::{OutputSchema, Task};
 
 const CATEGORIES: [&str; 6] = [
@@ -208,18 +208,18 @@ pub fn parse_description(v: &Value, files: &[PrFile]) -> Result<Description, Str
         .filter_map(|item| {
             let path = clean_path(&text(item, "path"));
             let change = text(item, "change");
-            (is_pr_file(files, &path) && !change.is_empty()).then(|| (path, cap(&change, 300)))
+            (is_pr_file(files, &path) && !change.is_empty()).then(|| (path, prose(&change, 300)))
         })
         .take(500)
         .collect();
     Ok(Description {
-        title: cap(&text(v, "title"), 200),
+        title: prose(&text(v, "title"), 200),
         kind: if KINDS.contains(&kind.as_str()) {
             kind
         } else {
             "chore".into()
         },
-        summary: cap(&summary, MAX_TEXT),
+        summary: prose(&summary, MAX_TEXT),
         walkthrough,
     })
 }
@@ -272,8 +272,8 @@ pub fn parse_improvements(v: &Value, files: &[PrFile]) -> Result<Vec<Improvement
             } else {
                 "maintainability".into()
             },
-            title: cap(raw.title.trim(), 200),
-            why: cap(raw.why.trim(), MAX_TEXT),
+            title: prose(raw.title.trim(), 200),
+            why: prose(raw.why.trim(), MAX_TEXT),
             existing_code: cap(&raw.existing_code, MAX_CODE),
             improved_code: cap(&raw.improved_code, MAX_CODE),
         });
@@ -302,7 +302,7 @@ pub fn parse_answer(v: &Value, files: &[PrFile]) -> Result<AnswerText, String> {
         .take(MAX_ITEMS)
         .collect();
     Ok(AnswerText {
-        answer: cap(&answer, 3 * MAX_TEXT),
+        answer: prose(&answer, 3 * MAX_TEXT),
         references,
     })
 }
@@ -315,8 +315,8 @@ pub fn parse_tests(v: &Value) -> Result<Vec<TestSuggestion>, String> {
             let code = t.get("code").and_then(Value::as_str).unwrap_or_default();
             (!name.is_empty() && !code.trim().is_empty()).then(|| TestSuggestion {
                 path: cap(&clean_path(&text(t, "path")), 300),
-                name: cap(&name, 200),
-                covers: cap(&text(t, "covers"), 500),
+                name: prose(&name, 200),
+                covers: prose(&text(t, "covers"), 500),
                 code: cap(code.trim_end(), MAX_CODE),
             })
         })

@@ -568,6 +568,26 @@ impl Store {
         usage_totals(&q.fetch_one(&self.pool).await?)
     }
 
+    /// Whether a once-only note was claimed (posted, or being posted).
+    pub async fn notice_claimed(
+        &self,
+        repo: &str,
+        number: u64,
+        kind: &str,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT 1 AS one FROM notices WHERE repo = $1 AND number = $2 AND kind = $3 AND notice_key = $4",
+        )
+        .bind(repo)
+        .bind(number as i64)
+        .bind(kind)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// Claims the right to post a once-only note; false when it was already claimed. A
     /// caller whose post then fails gives it back with [`Store::release_notice`].
     pub async fn claim_notice(
@@ -659,7 +679,8 @@ impl Store {
                 "INSERT INTO findings (repo, number, fingerprint, path, line, severity, place, head_sha, \
                  review_id, comment_id, addressed_sha, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                 ON CONFLICT (repo, number, fingerprint) DO NOTHING",
+                 ON CONFLICT (repo, number, fingerprint) DO UPDATE SET \
+                 comment_id = COALESCE(findings.comment_id, excluded.comment_id)",
             )
             .bind(repo)
             .bind(number as i64)
@@ -1473,17 +1494,24 @@ mod tests {
             .record_findings("o/r", 1, &[finding("f1", Some(70)), finding("f2", None)])
             .await
             .expect("record");
-        // The same fingerprint again is kept once, as first recorded.
+        // The same fingerprint again is kept once, as first recorded; only a thread id
+        // learnt later is added.
         store
             .record_findings("o/r", 1, &[finding("f1", Some(99))])
             .await
             .expect("record again");
+        store
+            .record_findings("o/r", 1, &[finding("f2", Some(71))])
+            .await
+            .expect("thread id learnt");
         store
             .mark_addressed("o/r", 1, "f1", "bbb")
             .await
             .expect("addressed");
         let got = store.findings("o/r", 1).await.expect("q");
         assert_eq!(got.len(), 2);
+        let f2 = got.iter().find(|f| f.fingerprint == "f2").expect("f2");
+        assert_eq!(f2.comment_id, Some(71));
         let f1 = got.iter().find(|f| f.fingerprint == "f1").expect("f1");
         assert_eq!(
             (f1.comment_id, f1.addressed_sha.as_deref()),

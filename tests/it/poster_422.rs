@@ -310,6 +310,20 @@ async fn a_pending_review_left_by_a_crash_is_deleted_before_probing() {
 }
 
 #[tokio::test]
+async fn a_pending_review_left_by_a_crash_does_not_block_a_review_without_threads() {
+    let world = world().await;
+    let gh = client(&world).await;
+    gh.post_pending_review(&repo(), NUMBER, HEAD, "", &[])
+        .await
+        .expect("stale pending review");
+    let got = post_resilient(&gh, &repo(), NUMBER, &review(&[]))
+        .await
+        .expect("posted");
+    assert!(got.refused.is_empty());
+    assert!(the_one_review(&world).comments.is_empty());
+}
+
+#[tokio::test]
 async fn a_422_about_the_review_itself_is_an_error_not_a_search() {
     let world = world().await;
     let gh = client(&world).await;

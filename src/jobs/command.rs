@@ -125,6 +125,31 @@ async fn execute(critic: &Critic, job: &CommandJob, meter: &Meter) -> Result<Out
     // One request: the most valuable files, within one budget. The rest is named to the
     // model (and in the answer) rather than paid for a second time.
     let shown: &[_] = context.chunks.first().map(Vec::as_slice).unwrap_or(&[]);
+    if shown.is_empty() {
+        // Nothing to show the model (no files, or only lock, generated, binary... files): an
+        // answer about nothing would be invented.
+        let skipped: Vec<String> = context
+            .skipped
+            .iter()
+            .chain(&context.left_out)
+            .map(|(p, why)| format!("`{p}` ({why})"))
+            .take(20)
+            .collect();
+        let text = if skipped.is_empty() {
+            format!(
+                "`/{}`: this pull request has no changed files Critic can read.",
+                job.command.name()
+            )
+        } else {
+            format!(
+                "`/{}`: none of this pull request's files is one Critic reads: {}.",
+                job.command.name(),
+                skipped.join(", ")
+            )
+        };
+        answer(critic, &gh, job.pr(), by, &text).await?;
+        return Ok(Outcome::Done("nothing to show the model".into()));
+    }
     let mut not_shown: Vec<String> = context.left_out.iter().map(|(p, _)| p.clone()).collect();
     for chunk in context.chunks.iter().skip(1) {
         not_shown.extend(chunk.iter().map(|f| f.path.clone()));

@@ -278,3 +278,58 @@ async fn a_spent_budget_is_the_answer_and_an_unusable_reply_is_said_once() {
     assert_eq!(spent.len(), 2, "{:?}", critics(&app, 55));
     assert!(app.github().reviews(REPO, 55).is_empty());
 }
+
+#[tokio::test]
+async fn a_pull_request_with_nothing_readable_is_answered_without_the_model() {
+    let app = TestApp::start().await;
+    add_pr(&app, 56, false);
+    app.github().set_pull_files(
+        REPO,
+        56,
+        vec![PullFile::from_patch("Cargo.lock", "@@ -1 +1 @@\n-a\n+b")],
+    );
+    app.comment(REPO, 56, "bob", "MEMBER", "/describe").await;
+    app.wait_idle().await;
+    assert!(app.llm().received().is_empty());
+    let mine = critics(&app, 56);
+    assert_eq!(mine.len(), 1);
+    assert!(
+        mine[0].body.contains("`Cargo.lock` (lock file)"),
+        "{}",
+        mine[0].body
+    );
+}
+
+#[tokio::test]
+async fn a_command_run_again_is_not_answered_or_paid_again() {
+    let app = TestApp::start().await;
+    add_pr(&app, 57, false);
+    app.llm()
+        .respond_with(|_| Reply::json(json!({"answer": "Yes.", "references": []})));
+    let id = app
+        .comment(REPO, 57, "bob", "MEMBER", "/ask is it safe?")
+        .await;
+    app.wait_idle().await;
+    // The same comment's event again, as another delivery (a job that ran twice).
+    let event = app.comment_event(REPO, 57, id, "bob", "MEMBER");
+    app.deliver("issue_comment", &event).await;
+    let jobs = app.wait_idle().await;
+    assert_eq!(jobs.len(), 2);
+    assert_eq!(app.llm().received().len(), 1, "one model call");
+    assert_eq!(critics(&app, 57).len(), 1, "one answer");
+    // /review on a closed pull request is answered too.
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number: 58,
+            head_sha: HEAD.into(),
+            state: "closed".into(),
+            ..Default::default()
+        },
+    );
+    app.comment(REPO, 58, "bob", "MEMBER", "/review").await;
+    app.wait_idle().await;
+    let mine = critics(&app, 58);
+    assert_eq!(mine.len(), 1);
+    assert!(mine[0].body.contains("closed"), "{}", mine[0].body);
+}

@@ -377,12 +377,13 @@ async fn run_leased(
     let lease = critic.config.lease();
     let task_critic = critic.clone();
     let job_id = claimed.id;
+    let last_attempt = claimed.attempts >= i64::from(critic.config.settings.worker.max_attempts);
     let task = tokio::spawn(
         async move {
             match job {
                 Job::Review(job) => {
                     let span = tracing::info_span!("review", repo = %job.repo, pr = job.number, sha = %job.head_sha);
-                    review_pr::run(&task_critic, job_id, &job).instrument(span).await
+                    review_pr::run(&task_critic, job_id, &job, last_attempt).instrument(span).await
                 }
                 Job::Command(job) => {
                     let span = tracing::info_span!("command", repo = %job.repo, pr = job.number, command = job.command.name(), by = %job.requested.login);

@@ -19,13 +19,16 @@ use crate::store::PostedReview;
 
 use super::{JobError, Outcome, PrRef, ReviewJob};
 
+/// `last_attempt`: no retry follows a failure of this attempt, so whatever it started on
+/// GitHub (the check run) must be finished now.
 pub(super) async fn run(
     critic: &Critic,
     job_id: i64,
     job: &ReviewJob,
+    last_attempt: bool,
 ) -> Result<Outcome, JobError> {
     let meter = Meter::new();
-    let result = review(critic, job_id, job, &meter).await;
+    let result = review(critic, job_id, job, &meter, last_attempt).await;
     super::book_usage(critic, job_id, job.installation_id, job.pr(), &meter).await;
     result
 }
@@ -35,6 +38,7 @@ async fn review(
     job_id: i64,
     job: &ReviewJob,
     meter: &Meter,
+    last_attempt: bool,
 ) -> Result<Outcome, JobError> {
     let started = std::time::Instant::now();
     let repo = job.repo.to_string();
@@ -137,6 +141,9 @@ async fn review(
     }
 
     let check = CheckRun::start(critic, &gh, &job.repo, head).await;
+    // Everything after the check run started: a failure that no retry will follow completes
+    // it, so that a required check never stays "in progress" for good.
+    let result: Result<Outcome, JobError> = async {
 
     let files: Vec<PrFile> = gh
         .pull_request_files(&job.repo, job.number)
@@ -383,6 +390,21 @@ async fn review(
         check.complete(&gh, conclusion, &title, &summary_text).await;
     }
     Ok(Outcome::Done(outcome))
+    }
+    .await;
+    if let (Err(e), Some(check)) = (&result, &check)
+        && (last_attempt || !e.is_transient())
+    {
+        check
+            .complete(
+                &gh,
+                "neutral",
+                "Not reviewed",
+                &format!("Critic could not finish this review: {e}"),
+            )
+            .await;
+    }
+    result
 }
 
 /// Edits the PR's summary comment in place, or posts it the first time. The comment is

@@ -556,3 +556,34 @@ async fn only_suggestions_that_replace_exactly_their_lines_are_posted_as_suggest
         );
     }
 }
+
+#[tokio::test]
+async fn a_review_that_fails_for_good_still_completes_its_check_run() {
+    let app = TestApp::start().await;
+    add_pr(
+        &app,
+        10,
+        HEAD1,
+        vec![PullFile::from_patch("src/lib.rs", PATCH1)],
+    );
+    app.llm().push(Reply::findings(json!([finding(
+        "src/lib.rs",
+        11,
+        None,
+        "let b = a / 0;",
+        "critical",
+        "bug"
+    ),])));
+    // GitHub refuses the review for good (403 is not worth a retry).
+    app.github()
+        .fail_next("POST", &format!("/repos/{REPO}/pulls/10/reviews"), 403, 10);
+    run(&app, "opened", 10).await;
+    let jobs = app.jobs().await;
+    assert_eq!(jobs[0].state, "dead", "{jobs:?}");
+    let runs = app.github().check_runs(REPO);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, "completed");
+    assert_eq!(runs[0].conclusion.as_deref(), Some("neutral"));
+    let output = runs[0].output.as_ref().expect("output");
+    assert_eq!(output.title, "Not reviewed");
+}

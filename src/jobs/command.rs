@@ -174,6 +174,7 @@ async fn execute(critic: &Critic, job: &CommandJob, meter: &Meter) -> Result<Out
             not_shown: &not_shown,
             question: question.as_deref(),
             instructions: Some(instructions.as_str()),
+            since: None,
         },
     )?;
     let installation = job.installation_id;

@@ -179,7 +179,17 @@ async fn review(
         files = files.len(),
         "context built"
     );
-    let not_shown: Vec<String> = context.left_out.iter().map(|(p, _)| p.clone()).collect();
+    let mut not_shown: Vec<String> = context.left_out.iter().map(|(p, _)| p.clone()).collect();
+    if let Some(changes) = &since {
+        // The PR's other files, reviewed before: named, so the model knows they exist.
+        not_shown.extend(
+            files
+                .iter()
+                .filter(|f| !changes.touches(&f.file.filename))
+                .map(|f| f.file.filename.clone()),
+        );
+    }
+    let since_short = since.as_ref().map(|c| short_sha(&c.base).to_string());
     let parts = context.chunks.len();
     let description = pr.body.as_deref().unwrap_or("");
     let description = crate::context::redact::redact(description).text;
@@ -206,6 +216,7 @@ async fn review(
                     not_shown: &not_shown,
                     question: None,
                     instructions: Some(instructions.as_str()),
+                    since: since_short.as_deref(),
                 },
             )
         })

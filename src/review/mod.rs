@@ -174,6 +174,9 @@ pub struct PromptInput<'a> {
     /// Maintainers' extra instructions; shown after the safety rules, which they cannot
     /// replace.
     pub instructions: Option<&'a str>,
+    /// On a push after a review: the head reviewed before (short). The files shown are those
+    /// the push touched, each with its whole change in the PR.
+    pub since: Option<&'a str>,
 }
 
 /// Builds the system and user parts of one review request.
@@ -208,6 +211,7 @@ pub fn build_task_request(
         parts => input.part.1,
         omitted => input.not_shown,
         question => input.question.map(defuse),
+        since => input.since,
     };
     let instructions = input
         .instructions

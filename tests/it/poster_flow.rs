@@ -210,9 +210,14 @@ async fn a_push_reviews_only_the_new_change_never_repeats_and_answers_the_fixed_
     let prompt = chats[1].message("user");
     assert!(prompt.contains("src/lib.rs"), "{prompt}");
     assert!(
-        !prompt.contains("src/other.rs"),
+        !prompt.contains("## src/other.rs"),
         "an untouched file is not reviewed again"
     );
+    assert!(
+        prompt.contains("whose commit a1a1a1a was reviewed already"),
+        "{prompt}"
+    );
+    assert!(prompt.contains("src/other.rs"), "but it is named: {prompt}");
 
     let reviews: Vec<_> = app
         .github()

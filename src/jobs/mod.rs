@@ -21,6 +21,7 @@ mod check_run;
 mod command;
 mod gather;
 mod incremental;
+mod reply;
 mod repo_settings;
 mod review_pr;
 
@@ -32,6 +33,28 @@ pub enum Job {
     Review(ReviewJob),
     /// Answer a slash command (other than `/review`, which is a review job).
     Command(CommandJob),
+    /// Answer a reply to one of Critic's review threads.
+    Reply(ReplyJob),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyJob {
+    pub installation_id: u64,
+    pub repo: RepoName,
+    pub number: u64,
+    /// The thread's first comment (Critic's, if the thread is Critic's).
+    pub root_id: u64,
+    /// The reply to answer.
+    pub requested: Requester,
+}
+
+impl ReplyJob {
+    pub fn pr(&self) -> PrRef<'_> {
+        PrRef {
+            repo: &self.repo,
+            number: self.number,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +138,7 @@ impl Job {
         match self {
             Job::Review(_) => "review",
             Job::Command(_) => "command",
+            Job::Reply(_) => "reply",
         }
     }
 
@@ -130,6 +154,9 @@ impl Job {
             Job::Command(c) => {
                 format!("command:{}#{}:{}", c.repo, c.number, c.requested.comment_id)
             }
+            Job::Reply(r) => {
+                format!("reply:{}#{}:{}", r.repo, r.number, r.requested.comment_id)
+            }
         };
         Ok(NewJob {
             kind: self.kind().to_string(),
@@ -143,6 +170,30 @@ impl Job {
 pub fn plan(event: &Event, settings: &Settings) -> Option<Job> {
     let review_drafts = settings.review.review_drafts;
     match event {
+        Event::PullRequestReviewComment(e) => {
+            // A reply in a thread; whether the thread is Critic's is the job's question (it
+            // needs the store).
+            let root_id = e.comment.in_reply_to_id?;
+            let commands = &settings.commands;
+            if !commands.enabled || e.action != "created" || e.comment.user.is_bot() {
+                return None;
+            }
+            if e.comment.body.trim().is_empty()
+                || !may_run(e.comment.author_association.as_deref(), &commands.allowed)
+            {
+                return None;
+            }
+            Some(Job::Reply(ReplyJob {
+                installation_id: e.installation.as_ref()?.id,
+                repo: e.repository.full_name.parse().ok()?,
+                number: e.pull_request.number,
+                root_id,
+                requested: Requester {
+                    comment_id: e.comment.id,
+                    login: e.comment.user.login.clone(),
+                },
+            }))
+        }
         Event::IssueComment(e) => {
             let commands = &settings.commands;
             // Only new comments on pull requests; edits would run a command twice.
@@ -384,6 +435,10 @@ async fn run_leased(
                 Job::Review(job) => {
                     let span = tracing::info_span!("review", repo = %job.repo, pr = job.number, sha = %job.head_sha);
                     review_pr::run(&task_critic, job_id, &job, last_attempt).instrument(span).await
+                }
+                Job::Reply(job) => {
+                    let span = tracing::info_span!("reply", repo = %job.repo, pr = job.number, thread = job.root_id, by = %job.requested.login);
+                    reply::run(&task_critic, job_id, &job).instrument(span).await
                 }
                 Job::Command(job) => {
                     let span = tracing::info_span!("command", repo = %job.repo, pr = job.number, command = job.command.name(), by = %job.requested.login);

@@ -145,6 +145,8 @@ pub struct ReviewComment {
     pub in_reply_to_id: Option<u64>,
     #[serde(default)]
     pub line: Option<u64>,
+    #[serde(default)]
+    pub author_association: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

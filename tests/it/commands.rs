@@ -333,3 +333,117 @@ async fn a_command_run_again_is_not_answered_or_paid_again() {
     assert_eq!(mine.len(), 1);
     assert!(mine[0].body.contains("closed"), "{}", mine[0].body);
 }
+
+/// A `pull_request_review_comment.created` delivery for `login`'s reply `id` in the thread
+/// rooted at `root`.
+fn reply_event(
+    number: u64,
+    id: u64,
+    root: u64,
+    login: &str,
+    association: &str,
+    body: &str,
+) -> serde_json::Value {
+    let mut v = crate::support::app::payload("pull_request_review_comment.created.1.json");
+    v["action"] = "created".into();
+    v["comment"]["id"] = id.into();
+    v["comment"]["in_reply_to_id"] = root.into();
+    v["comment"]["body"] = body.into();
+    v["comment"]["user"]["login"] = login.into();
+    v["comment"]["user"]["type"] = "User".into();
+    v["comment"]["author_association"] = association.into();
+    v["pull_request"]["number"] = number.into();
+    v["repository"]["full_name"] = REPO.into();
+    v["installation"] = json!({ "id": crate::support::app::INSTALLATION });
+    v
+}
+
+/// Critic's replies in the thread rooted at `root`.
+fn critic_replies(app: &TestApp, number: u64, root: u64) -> Vec<String> {
+    app.github()
+        .reviews(REPO, number)
+        .into_iter()
+        .filter(|r| r.user_login == BOT_LOGIN)
+        .flat_map(|r| r.comments)
+        .filter(|c| c.in_reply_to_id == Some(root))
+        .map(|c| c.body)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_reply_in_critics_thread_is_answered_there_once() {
+    let app = TestApp::start().await;
+    add_pr(&app, 60, false);
+    app.llm().push(Reply::findings(json!([
+        {"path": "src/main.rs", "line": 3, "body": "Division by zero.", "code": "let b = a / 0;"}
+    ])));
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 60))
+        .await;
+    app.wait_idle().await;
+    let root = app.github().reviews(REPO, 60)[0].comments[0].id;
+    let text = "This is on purpose: the test checks the panic.";
+    let id = app.github().add_review_reply(REPO, 60, "alice", root, text);
+    app.llm().push(Reply::json(json!({
+        "answer": "Understood: then mark it with a comment so readers know it is deliberate.",
+        "references": []
+    })));
+    let event = reply_event(60, id, root, "alice", "MEMBER", text);
+    app.deliver("pull_request_review_comment", &event).await;
+    app.wait_idle().await;
+    let replies = critic_replies(&app, 60, root);
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert!(
+        replies[0].contains("mark it with a comment"),
+        "{}",
+        replies[0]
+    );
+    let asked = app.llm().received()[1].message("user");
+    assert!(
+        asked.contains("Critic wrote:") && asked.contains("@alice wrote:"),
+        "{asked}"
+    );
+    assert!(asked.contains("the test checks the panic"), "{asked}");
+
+    // The same reply again (a job run twice): no second answer, no second model call.
+    app.deliver("pull_request_review_comment", &event).await;
+    app.wait_idle().await;
+    assert_eq!(critic_replies(&app, 60, root).len(), 1);
+    assert_eq!(app.llm().received().len(), 2);
+}
+
+#[tokio::test]
+async fn replies_in_other_threads_or_by_outsiders_are_left_alone() {
+    let app = TestApp::start().await;
+    add_pr(&app, 61, false);
+    let human_root =
+        app.github()
+            .add_review_comment(REPO, 61, "bob", "src/main.rs", 3, "Why zero?");
+    let id = app
+        .github()
+        .add_review_reply(REPO, 61, "alice", human_root, "Good question");
+    app.deliver(
+        "pull_request_review_comment",
+        &reply_event(61, id, human_root, "alice", "MEMBER", "Good question"),
+    )
+    .await;
+    let outsider = app
+        .github()
+        .add_review_reply(REPO, 61, "mallory", human_root, "hey bot");
+    app.deliver(
+        "pull_request_review_comment",
+        &reply_event(61, outsider, human_root, "mallory", "NONE", "hey bot"),
+    )
+    .await;
+    let jobs = app.wait_idle().await;
+    assert_eq!(
+        jobs.len(),
+        1,
+        "only the member's reply makes a job: {jobs:?}"
+    );
+    assert_eq!(
+        jobs[0].result.as_deref(),
+        Some("skipped: not a thread Critic started")
+    );
+    assert!(app.llm().received().is_empty());
+    assert!(critic_replies(&app, 61, human_root).is_empty());
+}

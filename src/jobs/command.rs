@@ -193,7 +193,7 @@ async fn execute(critic: &Critic, job: &CommandJob, meter: &Meter) -> Result<Out
             .await
             .map(|a| Reply::Improve(a.value, a.model)),
         Command::Ask { .. } => llm
-            .ask(task, installation, &request, meter, |v| {
+            .ask_on(task, endpoint, installation, &request, meter, |v| {
                 parse_answer(v, &files)
             })
             .await

@@ -143,6 +143,7 @@ async fn review(
     let check = CheckRun::start(critic, &gh, &job.repo, head).await;
     // Everything after the check run started: a failure that no retry will follow completes
     // it, so that a required check never stays "in progress" for good.
+    let check_completed = std::sync::atomic::AtomicBool::new(false);
     let result: Result<Outcome, JobError> = async {
 
     let files: Vec<PrFile> = gh
@@ -314,6 +315,7 @@ async fn review(
         },
     );
     let mut review_url = None;
+    let mut posted_review = None;
     let mut refused = 0;
     let mut outcome = format!("{head} reviewed: nothing new to post");
     if !draft.is_empty() {
@@ -341,16 +343,13 @@ async fn review(
         refused = posted.refused.len();
         let inline = draft.review.comments.len() - refused;
         let in_body = draft.placed.len() - inline;
-        record(critic, job_id, job, head, posted.review.id, inline, in_body).await?;
+        posted_review = Some((posted.review.id, inline, in_body));
         review_url = posted.review.html_url.clone();
         outcome = format!(
             "review {} of {head} posted: {inline} inline, {in_body} in body ({} refused by GitHub)",
             posted.review.id,
             posted.refused.len()
         );
-    }
-    if let Some(changes) = &since {
-        incremental::answer_addressed(critic, &gh, job, &policy, changes, &stored, head).await?;
     }
     let (usage, cost) = meter.total();
     let counts = Counts {
@@ -380,10 +379,7 @@ async fn review(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "review posted"
     );
-    upsert_summary(critic, &gh, job, &bot, &summary_text).await?;
-    if draft.is_empty() {
-        critic.store.mark_reviewed(&repo, job.number, head).await?;
-    }
+    // The check run first: whatever fails after this, it does not stay in progress.
     if let Some(check) = &check {
         let conclusion = if counts.critical > 0 && settings.review.fail_on_critical {
             "failure"
@@ -399,12 +395,34 @@ async fn review(
             )
         };
         check.complete(&gh, conclusion, &title, &summary_text).await;
+        check_completed.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    if let Some(changes) = &since {
+        incremental::answer_addressed(critic, &gh, job, &policy, changes, &stored, head).await?;
+    }
+    if let Err(e) = upsert_summary(critic, &gh, job, &bot, &summary_text).await {
+        // With a review posted, a retry would find it and stop there, so the summary would
+        // not come either way: it is brought up to date by the next run. Without one, the
+        // summary is all this run says, and a retry redoes it.
+        if posted_review.is_none() {
+            return Err(e);
+        }
+        tracing::warn!(error = %e, "summary comment not updated; the next run will");
+    }
+    // Last, the head counts as reviewed: a retry of anything above runs again (the posted
+    // review is found by its marker, the findings by their fingerprints).
+    match posted_review {
+        Some((id, inline, in_body)) => {
+            record(critic, job_id, job, head, id, inline, in_body).await?;
+        }
+        None => critic.store.mark_reviewed(&repo, job.number, head).await?,
     }
     Ok(Outcome::Done(outcome))
     }
     .await;
     if let (Err(e), Some(check)) = (&result, &check)
         && (last_attempt || !e.is_transient())
+        && !check_completed.load(std::sync::atomic::Ordering::Relaxed)
     {
         check
             .complete(

@@ -592,3 +592,48 @@ async fn a_review_that_fails_for_good_still_completes_its_check_run() {
     let output = runs[0].output.as_ref().expect("output");
     assert_eq!(output.title, "Not reviewed");
 }
+
+#[tokio::test]
+async fn a_summary_failure_after_posting_keeps_the_review_and_the_check_run() {
+    let app = TestApp::start().await;
+    add_pr(
+        &app,
+        11,
+        HEAD1,
+        vec![PullFile::from_patch("src/lib.rs", PATCH1)],
+    );
+    app.llm().respond_with(|_| {
+        Reply::findings(json!([finding(
+            "src/lib.rs",
+            11,
+            None,
+            "let b = a / 0;",
+            "critical",
+            "bug"
+        ),]))
+    });
+    // The summary comment fails once, after the review was posted.
+    app.github()
+        .fail_next("POST", &format!("/repos/{REPO}/issues/11/comments"), 502, 1);
+    run(&app, "opened", 11).await;
+    let jobs = app.jobs().await;
+    assert_eq!(
+        (jobs[0].state.as_str(), jobs[0].attempts),
+        ("done", 1),
+        "{jobs:?}"
+    );
+    let reviews = app.github().reviews(REPO, 11);
+    assert_eq!(reviews.len(), 1);
+    // A redelivery of the same head posts nothing more.
+    run(&app, "reopened", 11).await;
+    assert_eq!(app.github().reviews(REPO, 11).len(), 1);
+    assert_eq!(app.llm().received().len(), 1);
+    let runs = app.github().check_runs(REPO);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, "completed");
+    let title = &runs[0].output.as_ref().expect("output").title;
+    assert_eq!(
+        title, "1 critical, 0 warning, 0 nit",
+        "the real outcome, not 'Not reviewed'"
+    );
+}

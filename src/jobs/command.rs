@@ -16,7 +16,7 @@ use crate::review::tasks::{
 };
 use crate::review::{self, PrFile, PromptInput, ReviewError};
 
-use super::gather::{Gathered, gather};
+use super::gather::{Gathered, gather, own_marked_comment, pr_files};
 use super::review_pr::{next_month_start, notice_marker, post_once, short_sha};
 use super::{CommandJob, JobError, Outcome, PrRef, Requester, repo_settings};
 
@@ -105,12 +105,7 @@ async fn execute(critic: &Critic, job: &CommandJob, meter: &Meter) -> Result<Out
     // for commands too.
     let endpoint = policy.review_model.as_deref();
 
-    let files: Vec<PrFile> = gh
-        .pull_request_files(&job.repo, job.number)
-        .await?
-        .into_iter()
-        .map(PrFile::from_github)
-        .collect();
+    let files: Vec<PrFile> = pr_files(&gh, &job.repo, job.number).await?;
     let Gathered { context, .. } = gather(
         critic,
         &gh,
@@ -432,18 +427,9 @@ async fn upsert_description(
     text: &str,
 ) -> Result<(), JobError> {
     let bot = critic.github.bot_login().await?;
-    let existing = gh
-        .issue_comments(&job.repo, job.number)
-        .await?
-        .into_iter()
-        .find(|c| {
-            c.user.as_ref().is_some_and(|u| u.login == bot)
-                && c.body
-                    .as_deref()
-                    .is_some_and(|b| b.starts_with(DESCRIBE_MARKER))
-        });
-    if let Some(c) = existing {
-        match gh.update_issue_comment(&job.repo, c.id, text).await {
+    let existing = own_marked_comment(gh, &job.repo, job.number, &bot, DESCRIBE_MARKER).await?;
+    if let Some(id) = existing {
+        match gh.update_issue_comment(&job.repo, id, text).await {
             Ok(_) => return Ok(()),
             Err(e) if e.status() == Some(404) => {}
             Err(e) => return Err(e.into()),

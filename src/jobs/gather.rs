@@ -20,6 +20,40 @@ use crate::review::PrFile;
 use super::JobError;
 use super::incremental::Changes;
 
+/// The PR's changed files (all pages), with their patches parsed.
+pub(super) async fn pr_files(
+    gh: &Installation,
+    repo: &RepoName,
+    number: u64,
+) -> Result<Vec<PrFile>, GitHubError> {
+    Ok(gh
+        .pull_request_files(repo, number)
+        .await?
+        .into_iter()
+        .map(PrFile::from_github)
+        .collect())
+}
+
+/// Critic's own conversation comment on the PR that starts with `marker` (a comment someone
+/// else wrote with the marker pasted in does not count).
+pub(super) async fn own_marked_comment(
+    gh: &Installation,
+    repo: &RepoName,
+    number: u64,
+    bot: &str,
+    marker: &str,
+) -> Result<Option<u64>, GitHubError> {
+    Ok(gh
+        .issue_comments(repo, number)
+        .await?
+        .into_iter()
+        .find(|c| {
+            c.user.as_ref().is_some_and(|u| u.login == bot)
+                && c.body.as_deref().is_some_and(|b| b.starts_with(marker))
+        })
+        .map(|c| c.id))
+}
+
 pub(super) struct Gathered {
     pub context: ReviewContext,
     /// Head versions fetched, by path (suggestions are checked against them).

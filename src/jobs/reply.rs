@@ -11,7 +11,7 @@ use crate::review::tasks::parse_answer;
 use crate::review::{self, PrFile, PromptInput, ReviewError};
 
 use super::command::budget_spent_text;
-use super::gather::{Gathered, gather};
+use super::gather::{Gathered, gather, pr_files};
 use super::{JobError, Outcome, ReplyJob, repo_settings};
 
 /// The messages of a thread shown to the model: the finding and the last ones before the
@@ -95,12 +95,7 @@ async fn execute(critic: &Critic, job: &ReplyJob, meter: &Meter) -> Result<Outco
     };
     let question = thread_text(&thread, &bot, &path, &place, job.requested.comment_id);
 
-    let files: Vec<PrFile> = gh
-        .pull_request_files(&job.repo, job.number)
-        .await?
-        .into_iter()
-        .map(PrFile::from_github)
-        .collect();
+    let files: Vec<PrFile> = pr_files(&gh, &job.repo, job.number).await?;
     let endpoint = policy.review_model.as_deref();
     let Gathered { context, .. } = gather(
         critic,

@@ -11,7 +11,7 @@ use crate::review::Severity;
 use std::collections::HashSet;
 
 use super::check_run::CheckRun;
-use super::gather::{Gathered, gather};
+use super::gather::{Gathered, gather, own_marked_comment, pr_files};
 use super::{incremental, repo_settings};
 use crate::review::ReviewError;
 use crate::review::{self, PrFile, PromptInput};
@@ -146,12 +146,7 @@ async fn review(
     let check_completed = std::sync::atomic::AtomicBool::new(false);
     let result: Result<Outcome, JobError> = async {
 
-    let files: Vec<PrFile> = gh
-        .pull_request_files(&job.repo, job.number)
-        .await?
-        .into_iter()
-        .map(PrFile::from_github)
-        .collect();
+    let files: Vec<PrFile> = pr_files(&gh, &job.repo, job.number).await?;
     // On a push after a review, only what changed since the reviewed head is reviewed
     // (the PR's whole diff stays the context of each file).
     let since = match last_reviewed.as_deref() {
@@ -450,17 +445,16 @@ async fn upsert_summary(
     let known = critic.store.summary_comment(&repo, job.number).await?;
     let id = match known {
         Some(id) => Some(id as u64),
-        None => gh
-            .issue_comments(&job.repo, job.number)
+        None => {
+            own_marked_comment(
+                gh,
+                &job.repo,
+                job.number,
+                bot,
+                poster::summary::SUMMARY_MARKER,
+            )
             .await?
-            .into_iter()
-            .find(|c| {
-                c.user.as_ref().is_some_and(|u| u.login == bot)
-                    && c.body
-                        .as_deref()
-                        .is_some_and(|b| b.starts_with(poster::summary::SUMMARY_MARKER))
-            })
-            .map(|c| c.id),
+        }
     };
     if let Some(id) = id {
         match gh.update_issue_comment(&job.repo, id, text).await {

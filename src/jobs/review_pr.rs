@@ -1,9 +1,11 @@
 //! The review job: fetch the PR, ask the model, post one review, remember it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
 use crate::Critic;
-use crate::config::repo::PrFacts;
-use crate::github::Installation;
-use crate::github::Review;
+use crate::config::repo::{PrFacts, RepoPolicy};
+use crate::github::{Installation, PullRequest, Review};
 use crate::llm::{AskError, Meter, Task};
 use crate::poster::summary::{Counts, RunSummary};
 use crate::poster::{self, DraftInput, review_marker};
@@ -40,7 +42,7 @@ async fn review(
     meter: &Meter,
     last_attempt: bool,
 ) -> Result<Outcome, JobError> {
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let repo = job.repo.to_string();
     // A redelivery or a duplicate event of a head already reviewed costs no GitHub call. If
     // the PR has moved on since, the push that moved it brings its own event.
@@ -143,14 +145,84 @@ async fn review(
     let check = CheckRun::start(critic, &gh, &job.repo, head).await;
     // Everything after the check run started: a failure that no retry will follow completes
     // it, so that a required check never stays "in progress" for good.
-    let check_completed = std::sync::atomic::AtomicBool::new(false);
-    let result: Result<Outcome, JobError> = async {
+    let check_completed = AtomicBool::new(false);
+    let ready = Ready {
+        critic,
+        gh: &gh,
+        job,
+        job_id,
+        pr: &pr,
+        head,
+        repo: &repo,
+        policy: &policy,
+        last_reviewed: last_reviewed.as_deref(),
+        bot: &bot,
+        meter,
+        started,
+        check: check.as_ref(),
+        check_completed: &check_completed,
+    };
+    let result = review_head(&ready).await;
+    if let (Err(e), Some(check)) = (&result, &check)
+        && (last_attempt || !e.is_transient())
+        && !check_completed.load(Ordering::Relaxed)
+    {
+        check
+            .complete(
+                &gh,
+                "neutral",
+                "Not reviewed",
+                &format!("Critic could not finish this review: {e}"),
+            )
+            .await;
+    }
+    result
+}
 
-    let files: Vec<PrFile> = pr_files(&gh, &job.repo, job.number).await?;
+/// What a review knows once it will ask the model: the PR, its settings, its check run.
+struct Ready<'a> {
+    critic: &'a Critic,
+    gh: &'a Installation,
+    job: &'a ReviewJob,
+    job_id: i64,
+    pr: &'a PullRequest,
+    head: &'a str,
+    repo: &'a str,
+    policy: &'a RepoPolicy,
+    last_reviewed: Option<&'a str>,
+    bot: &'a str,
+    meter: &'a Meter,
+    started: Instant,
+    check: Option<&'a CheckRun>,
+    /// Set once the check run shows this run's outcome; then an error after it leaves it.
+    check_completed: &'a AtomicBool,
+}
+
+/// Reviews the head: context, model, one review, the findings remembered, the check run,
+/// the threads a push addressed, the summary, and last the head marked reviewed.
+async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
+    let Ready {
+        critic,
+        gh,
+        job,
+        job_id,
+        pr,
+        head,
+        repo,
+        policy,
+        last_reviewed,
+        bot,
+        meter,
+        started,
+        check,
+        check_completed,
+    } = *r;
+
+    let files: Vec<PrFile> = pr_files(gh, &job.repo, job.number).await?;
     // On a push after a review, only what changed since the reviewed head is reviewed
     // (the PR's whole diff stays the context of each file).
-    let since = match last_reviewed.as_deref() {
-        Some(base) => incremental::changes_since(&gh, &job.repo, base, head).await?,
+    let since = match last_reviewed {
+        Some(base) => incremental::changes_since(gh, &job.repo, base, head).await?,
         None => None,
     };
     let settings = &critic.config.settings;
@@ -161,12 +233,12 @@ async fn review(
         mut not_reviewed,
     } = gather(
         critic,
-        &gh,
+        gh,
         &job.repo,
         head,
         &files,
         since.as_ref(),
-        &policy,
+        policy,
         critic.llm.model_name_for(Task::Review, endpoint),
     )
     .await?;
@@ -204,7 +276,7 @@ async fn review(
             review::build_request(
                 &critic.prompts,
                 &PromptInput {
-                    repo: &repo,
+                    repo,
                     title: &title,
                     description: &description,
                     files: chunk,
@@ -218,7 +290,7 @@ async fn review(
         })
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(check) = &check {
-        check.in_progress(&gh).await;
+        check.in_progress(gh).await;
     }
     let replies =
         futures_util::future::join_all(requests.iter().map(|r| {
@@ -245,11 +317,11 @@ async fn review(
             short_sha(head),
             crate::llm::truncate(&reason, 500).replace('<', "&lt;")
         );
-        post_once(critic, &gh, job.pr(), "unusable", head, &note).await?;
+        post_once(critic, gh, job.pr(), "unusable", head, &note).await?;
         if let Some(check) = &check {
             check
                 .complete(
-                    &gh,
+                    gh,
                     "neutral",
                     "Not reviewed",
                     "The model's reply could not be used.",
@@ -291,7 +363,7 @@ async fn review(
     not_reviewed.extend(context.left_out.iter().cloned());
     let model = models.join(", ");
     let summary = summaries.join("\n\n");
-    let stored = critic.store.findings(&repo, job.number).await?;
+    let stored = critic.store.findings(repo, job.number).await?;
     let known: HashSet<String> = stored.iter().map(|f| f.fingerprint.clone()).collect();
     let in_scope = since.as_ref().map(|changes| {
         move |path: &str, start: u32, end: u32| changes.changed_line(path, start, end)
@@ -315,20 +387,20 @@ async fn review(
     let mut outcome = format!("{head} reviewed: nothing new to post");
     if !draft.is_empty() {
         let posted =
-            poster::bisect::post_resilient(&gh, &job.repo, job.number, &draft.review).await?;
+            poster::bisect::post_resilient(gh, &job.repo, job.number, &draft.review).await?;
         // Remembered at once, so that nothing after the post can make a retry post them
         // again; the threads' ids (for answering them after a push) are added next.
         let records = poster::finding_records(&draft, &posted, &[], head);
         critic
             .store
-            .record_findings(&repo, job.number, &records)
+            .record_findings(repo, job.number, &records)
             .await?;
         match gh.review_comments(&job.repo, job.number).await {
             Ok(comments) => {
                 let records = poster::finding_records(&draft, &posted, &comments, head);
                 critic
                     .store
-                    .record_findings(&repo, job.number, &records)
+                    .record_findings(repo, job.number, &records)
                     .await?;
             }
             Err(e) => {
@@ -389,13 +461,13 @@ async fn review(
                 counts.critical, counts.warning, counts.nit
             )
         };
-        check.complete(&gh, conclusion, &title, &summary_text).await;
-        check_completed.store(true, std::sync::atomic::Ordering::Relaxed);
+        check.complete(gh, conclusion, &title, &summary_text).await;
+        check_completed.store(true, Ordering::Relaxed);
     }
     if let Some(changes) = &since {
-        incremental::answer_addressed(critic, &gh, job, &policy, changes, &stored, head).await?;
+        incremental::answer_addressed(critic, gh, job, policy, changes, &stored, head).await?;
     }
-    if let Err(e) = upsert_summary(critic, &gh, job, &bot, &summary_text).await {
+    if let Err(e) = upsert_summary(critic, gh, job, bot, &summary_text).await {
         // With a review posted, a retry would find it and stop there, so the summary would
         // not come either way: it is brought up to date by the next run. Without one, the
         // summary is all this run says, and a retry redoes it.
@@ -410,25 +482,9 @@ async fn review(
         Some((id, inline, in_body)) => {
             record(critic, job_id, job, head, id, inline, in_body).await?;
         }
-        None => critic.store.mark_reviewed(&repo, job.number, head).await?,
+        None => critic.store.mark_reviewed(repo, job.number, head).await?,
     }
     Ok(Outcome::Done(outcome))
-    }
-    .await;
-    if let (Err(e), Some(check)) = (&result, &check)
-        && (last_attempt || !e.is_transient())
-        && !check_completed.load(std::sync::atomic::Ordering::Relaxed)
-    {
-        check
-            .complete(
-                &gh,
-                "neutral",
-                "Not reviewed",
-                &format!("Critic could not finish this review: {e}"),
-            )
-            .await;
-    }
-    result
 }
 
 /// Edits the PR's summary comment in place, or posts it the first time. The comment is

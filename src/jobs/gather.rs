@@ -20,6 +20,18 @@ use crate::review::PrFile;
 use super::JobError;
 use super::incremental::Changes;
 
+/// Runs CPU-heavy work (parsing a large PR takes tens to hundreds of milliseconds) so that
+/// it does not hold up the runtime's other tasks, webhook acknowledgements among them: on a
+/// multi-threaded runtime (`critic serve`) the thread hands its other tasks over first. A
+/// single-threaded runtime (tests) has nowhere to hand them, so it runs the work in place.
+fn cpu_bound<R>(work: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
 /// The PR's changed files (all pages), with their patches parsed.
 pub(super) async fn pr_files(
     gh: &Installation,
@@ -102,13 +114,15 @@ pub(super) async fn gather(
     let total_budget = settings.review.budget_tokens * settings.review.max_chunks;
     let contents = fetch_heads(gh, repo, head, &to_review, &filter, total_budget).await?;
     // Parsed once here, for the imports and then for the context's scopes and calls.
-    let parsed: HashMap<String, SourceFile<'_>> = contents
-        .iter()
-        .filter_map(|(path, bytes)| {
-            let text = std::str::from_utf8(bytes).ok()?;
-            Some((path.clone(), SourceFile::parse(path, text)))
-        })
-        .collect();
+    let parsed: HashMap<String, SourceFile<'_>> = cpu_bound(|| {
+        contents
+            .iter()
+            .filter_map(|(path, bytes)| {
+                let text = std::str::from_utf8(bytes).ok()?;
+                Some((path.clone(), SourceFile::parse(path, text)))
+            })
+            .collect()
+    });
     tracing::debug!(fetched = contents.len(), "head files fetched and parsed");
     let imported = fetch_imported(gh, repo, head, files, &parsed, &filter, total_budget).await;
     tracing::debug!(imported = imported.len(), "imported files fetched");
@@ -123,19 +137,21 @@ pub(super) async fn gather(
             head: contents.get(&f.file.filename).map(Vec::as_slice),
         })
         .collect();
-    let context = assemble_with_imports(
-        &inputs,
-        &imported,
-        &parsed,
-        &filter,
-        &ContextSettings {
-            budget_tokens: settings.review.budget_tokens,
-            max_chunks: settings.review.max_chunks,
-            extra_lines: settings.review.extra_lines,
-            max_scope_lines: settings.review.max_scope_lines,
-        },
-        Tokenizer::for_model(model),
-    );
+    let context = cpu_bound(|| {
+        assemble_with_imports(
+            &inputs,
+            &imported,
+            &parsed,
+            &filter,
+            &ContextSettings {
+                budget_tokens: settings.review.budget_tokens,
+                max_chunks: settings.review.max_chunks,
+                extra_lines: settings.review.extra_lines,
+                max_scope_lines: settings.review.max_scope_lines,
+            },
+            Tokenizer::for_model(model),
+        )
+    });
     if context.redactions > 0 {
         tracing::info!(
             redactions = context.redactions,

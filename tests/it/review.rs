@@ -592,3 +592,24 @@ async fn a_finding_citing_a_wrong_line_lands_on_the_code_it_quotes() {
     assert!(lines[0].1.contains("Division by zero."));
     assert_eq!(lines[1].0, 5);
 }
+
+/// The server's own runtime is multi-threaded: there, context building steps off the
+/// runtime's thread (`block_in_place`) while it parses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_on_a_multi_threaded_runtime_builds_its_context_off_the_async_threads() {
+    let app = TestApp::start().await;
+    add_pr(&app, 70, "7070707070707070707070707070707070707070");
+    app.github().put_content(
+        REPO,
+        "7070707070707070707070707070707070707070",
+        "src/main.rs",
+        "fn main() {\n    let x = compute();\n    let y = x / 0;\n    println!(\"{x}\");\n    println!(\"{y}\");\n    let later = 1;\n    let end = 2;\n}\n",
+    );
+    app.llm().push(findings());
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 70))
+        .await;
+    let reviews = app.github().wait_for_reviews(REPO, 70, 1, WAIT).await;
+    assert!(!reviews[0].comments.is_empty());
+    let prompt = app.llm().received()[0].message("user");
+    assert!(prompt.contains("Enclosing code at head"), "{prompt}");
+}

@@ -12,6 +12,7 @@ pub const NAME: &str = "Critic";
 
 pub struct CheckRun {
     repo: RepoName,
+    head: String,
     id: u64,
 }
 
@@ -28,6 +29,7 @@ impl CheckRun {
             Ok(Some(id)) => {
                 return Some(CheckRun {
                     repo: repo.clone(),
+                    head: head.to_string(),
                     id: id as u64,
                 });
             }
@@ -49,6 +51,7 @@ impl CheckRun {
                 }
                 Some(CheckRun {
                     repo: repo.clone(),
+                    head: head.to_string(),
                     id: run.id,
                 })
             }
@@ -60,18 +63,26 @@ impl CheckRun {
     }
 
     pub async fn in_progress(&self, gh: &Installation) {
-        self.update(
-            gh,
-            CheckRunUpdate {
-                status: Some(CheckStatus::InProgress),
-                ..CheckRunUpdate::default()
-            },
-        )
-        .await;
+        let _ = self
+            .update(
+                gh,
+                CheckRunUpdate {
+                    status: Some(CheckStatus::InProgress),
+                    ..CheckRunUpdate::default()
+                },
+            )
+            .await;
     }
 
     /// `conclusion`: `neutral`, or `failure` when settings ask for it on critical findings.
-    pub async fn complete(&self, gh: &Installation, conclusion: &str, title: &str, summary: &str) {
+    pub async fn complete(
+        &self,
+        critic: &Critic,
+        gh: &Installation,
+        conclusion: &str,
+        title: &str,
+        summary: &str,
+    ) {
         let conclusion = match conclusion {
             "failure" => CheckConclusion::Failure,
             _ => CheckConclusion::Neutral,
@@ -83,24 +94,77 @@ impl CheckRun {
         } else {
             summary.to_string()
         };
-        self.update(
-            gh,
-            CheckRunUpdate {
-                status: Some(CheckStatus::Completed),
-                conclusion: Some(conclusion),
-                output: Some(CheckOutput {
-                    title: title.to_string(),
-                    summary,
-                    text: None,
-                }),
-            },
-        )
-        .await;
+        let done = self
+            .update(
+                gh,
+                CheckRunUpdate {
+                    status: Some(CheckStatus::Completed),
+                    conclusion: Some(conclusion),
+                    output: Some(CheckOutput {
+                        title: title.to_string(),
+                        summary,
+                        text: None,
+                    }),
+                },
+            )
+            .await;
+        if done
+            && let Err(e) = critic
+                .store
+                .check_run_completed(&self.repo.to_string(), &self.head)
+                .await
+        {
+            tracing::warn!(error = %e, "cannot record the check run as completed");
+        }
     }
 
-    async fn update(&self, gh: &Installation, update: CheckRunUpdate) {
-        if let Err(e) = gh.update_check_run(&self.repo, self.id, &update).await {
-            tracing::warn!(error = %e, check_run = self.id, "cannot update the check run");
+    /// Whether GitHub took the update.
+    async fn update(&self, gh: &Installation, update: CheckRunUpdate) -> bool {
+        match gh.update_check_run(&self.repo, self.id, &update).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, check_run = self.id, "cannot update the check run");
+                false
+            }
         }
+    }
+
+    /// Completes the head's check run if a review job left it open and will not come back
+    /// to it (it failed for good, panicked on its last attempt, or its workers kept dying).
+    pub async fn give_up(
+        critic: &Critic,
+        installation_id: u64,
+        repo: &RepoName,
+        head: &str,
+        why: &str,
+    ) {
+        let open = match critic.store.open_check_run(&repo.to_string(), head).await {
+            Ok(Some(id)) => id as u64,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the check run record");
+                return;
+            }
+        };
+        let gh = match critic.github.installation(installation_id) {
+            Ok(gh) => gh,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot complete the check run");
+                return;
+            }
+        };
+        let run = CheckRun {
+            repo: repo.clone(),
+            head: head.to_string(),
+            id: open,
+        };
+        run.complete(
+            critic,
+            &gh,
+            "neutral",
+            "Not reviewed",
+            &format!("Critic could not finish this review: {why}"),
+        )
+        .await;
     }
 }

@@ -169,6 +169,7 @@ async fn review(
     {
         check
             .complete(
+                critic,
                 &gh,
                 "neutral",
                 "Not reviewed",
@@ -321,12 +322,14 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
         if let Some(check) = &check {
             check
                 .complete(
+                    critic,
                     gh,
                     "neutral",
                     "Not reviewed",
                     "The model's reply could not be used.",
                 )
                 .await;
+            check_completed.store(true, Ordering::Relaxed);
         }
         return Ok(Outcome::Done(format!(
             "not reviewed: the model's reply was unusable ({model}): {reason}"
@@ -461,7 +464,9 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
                 counts.critical, counts.warning, counts.nit
             )
         };
-        check.complete(gh, conclusion, &title, &summary_text).await;
+        check
+            .complete(critic, gh, conclusion, &title, &summary_text)
+            .await;
         check_completed.store(true, Ordering::Relaxed);
     }
     if let Some(changes) = &since {

@@ -784,6 +784,35 @@ impl Store {
         })
     }
 
+    /// The head's check run while it is not completed.
+    pub async fn open_check_run(
+        &self,
+        repo: &str,
+        head_sha: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT check_run_id FROM check_runs WHERE repo = $1 AND head_sha = $2 AND completed_at IS NULL",
+        )
+        .bind(repo)
+        .bind(head_sha)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get("check_run_id")?),
+            None => None,
+        })
+    }
+
+    pub async fn check_run_completed(&self, repo: &str, head_sha: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE check_runs SET completed_at = $1 WHERE repo = $2 AND head_sha = $3")
+            .bind(now_ms())
+            .bind(repo)
+            .bind(head_sha)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn set_check_run(
         &self,
         repo: &str,
@@ -792,7 +821,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO check_runs (repo, head_sha, check_run_id) VALUES ($1, $2, $3) \
-             ON CONFLICT (repo, head_sha) DO UPDATE SET check_run_id = $3",
+             ON CONFLICT (repo, head_sha) DO UPDATE SET check_run_id = $3, completed_at = NULL",
         )
         .bind(repo)
         .bind(head_sha)
@@ -1538,6 +1567,13 @@ mod tests {
         assert_eq!(store.check_run("o/r", "bbb").await.expect("q"), None);
         store.set_check_run("o/r", "bbb", 1).await.expect("set");
         store.set_check_run("o/r", "bbb", 2).await.expect("replace");
+        assert_eq!(store.check_run("o/r", "bbb").await.expect("q"), Some(2));
+        assert_eq!(
+            store.open_check_run("o/r", "bbb").await.expect("q"),
+            Some(2)
+        );
+        store.check_run_completed("o/r", "bbb").await.expect("done");
+        assert_eq!(store.open_check_run("o/r", "bbb").await.expect("q"), None);
         assert_eq!(store.check_run("o/r", "bbb").await.expect("q"), Some(2));
 
         let spent = crate::llm::Spent {

@@ -613,3 +613,38 @@ async fn a_review_on_a_multi_threaded_runtime_builds_its_context_off_the_async_t
     let prompt = app.llm().received()[0].message("user");
     assert!(prompt.contains("Enclosing code at head"), "{prompt}");
 }
+
+#[tokio::test]
+async fn a_job_whose_workers_keep_dying_still_completes_its_check_run() {
+    let world = World::new().await;
+    let options = || {
+        world
+            .options()
+            .set("CRITIC_WORKER__LEASE_SECS", "1")
+            .set("CRITIC_WORKER__MAX_ATTEMPTS", "1")
+    };
+    let app = world.start_with(options()).await;
+    add_pr(&app, 71, "7171717171717171717171717171717171717171");
+    // The model hangs; Critic dies in the middle, with the check run in progress.
+    app.llm().push(findings().delayed(Duration::from_secs(5)));
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 71))
+        .await;
+    app.llm().wait_for_requests(1, WAIT).await;
+    let world = app.crash().await;
+    let runs = world.github.check_runs(REPO);
+    assert_eq!(runs[0].status, "in_progress");
+
+    // The next process finds the job's one attempt used up: the job is dead, and the check
+    // run it left is completed, not left in progress for good.
+    let app = world.start_with(options()).await;
+    let jobs = app.wait_idle().await;
+    assert_eq!(jobs[0].state, "dead", "{jobs:?}");
+    let runs = app.github().check_runs(REPO);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, "completed");
+    assert_eq!(runs[0].conclusion.as_deref(), Some("neutral"));
+    assert_eq!(
+        runs[0].output.as_ref().expect("output").title,
+        "Not reviewed"
+    );
+}

@@ -116,6 +116,14 @@ impl fmt::Display for SecretKind {
     }
 }
 
+/// Whether `text` holds a placeholder of [`redact`]: text written by a model that saw the
+/// redacted code, which must not be written back into the code.
+pub fn has_placeholder(text: &str) -> bool {
+    SecretKind::ALL
+        .iter()
+        .any(|kind| text.contains(kind.placeholder()))
+}
+
 /// A text with its secrets replaced, and what was replaced (one entry per secret, in text
 /// order; a private-key block counts once).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -832,7 +840,12 @@ mod tests {
     fn placeholders_name_their_kind() {
         for kind in SecretKind::ALL {
             assert_eq!(kind.placeholder(), format!("[REDACTED {kind}]"));
+            assert!(has_placeholder(&format!(
+                "let t = \"{}\";",
+                kind.placeholder()
+            )));
         }
+        assert!(!has_placeholder("let t = \"[REDACTED]\";"));
     }
 
     #[test]

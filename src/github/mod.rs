@@ -168,12 +168,6 @@ pub struct Label {
     pub name: String,
 }
 
-/// What Critic needs of a repository.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Repository {
-    pub default_branch: String,
-}
-
 #[derive(Debug, Clone, Deserialize)]
 pub struct GitRef {
     #[serde(rename = "ref")]
@@ -231,6 +225,11 @@ pub struct ReviewComment {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_side: Option<Side>,
     pub body: String,
+}
+
+/// A commit SHA as people read it on GitHub: its first seven characters.
+pub fn short_sha(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
 }
 
 /// A review to post. Critic only ever posts `COMMENT`: it never approves or blocks.
@@ -729,49 +728,30 @@ impl Installation {
         path: &str,
         sha: &str,
     ) -> Result<Option<Vec<u8>>, GitHubError> {
-        use http_body_util::BodyExt;
-        let encoded = encode_path(path);
         let response = self
             .crab
             .repos(repo.owner(), repo.name())
-            .raw_file(sha.to_string(), encoded)
-            .await?;
-        let response = match octocrab::map_github_error(response).await {
-            Ok(r) => r,
-            Err(e) => {
-                let e = GitHubError::from(e);
-                return if e.status() == Some(404) {
-                    Ok(None)
-                } else {
-                    Err(e)
-                };
-            }
-        };
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| GitHubError::Transport(e.to_string()))?;
-        Ok(Some(body.to_bytes().to_vec()))
+            .raw_file(sha.to_string(), encode_path(path))
+            .await;
+        raw_body(response).await
     }
 
-    pub async fn repository(&self, repo: &RepoName) -> Result<Repository, GitHubError> {
-        Ok(self.crab.get(format!("/repos/{repo}"), None::<&()>).await?)
-    }
-
-    /// A file on the repository's default branch, or None when the file (or the repository,
-    /// for this installation) does not exist.
+    /// A file on the repository's default branch (the contents API's default without a
+    /// `ref`), or None when the file (or the repository, for this installation) does not
+    /// exist.
     pub async fn default_branch_file(
         &self,
         repo: &RepoName,
         path: &str,
     ) -> Result<Option<Vec<u8>>, GitHubError> {
-        let branch = match self.repository(repo).await {
-            Ok(r) => r.default_branch,
-            Err(e) if e.status() == Some(404) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        self.file_content(repo, path, &branch).await
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("application/vnd.github.v3.raw"),
+        );
+        let route = format!("/repos/{repo}/contents/{}", encode_path(path));
+        let response = self.crab._get_with_headers(route, Some(headers)).await;
+        raw_body(response).await
     }
 
     /// Posts a review with its inline threads. octocrab's typed review builder cannot carry
@@ -1022,6 +1002,33 @@ fn graphql_error(message: String) -> GitHubError {
         kinds: Vec::new(),
         messages: vec![message],
     }
+}
+
+/// octocrab's body of a raw response (`axum::body::Bytes` is `bytes::Bytes`).
+type RawBody = http_body_util::combinators::BoxBody<axum::body::Bytes, octocrab::Error>;
+
+/// The bytes of a raw-media response; None for a 404.
+async fn raw_body(
+    response: octocrab::Result<http::Response<RawBody>>,
+) -> Result<Option<Vec<u8>>, GitHubError> {
+    use http_body_util::BodyExt;
+    let response = match octocrab::map_github_error(response?).await {
+        Ok(r) => r,
+        Err(e) => {
+            let e = GitHubError::from(e);
+            return if e.status() == Some(404) {
+                Ok(None)
+            } else {
+                Err(e)
+            };
+        }
+    };
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| GitHubError::Transport(e.to_string()))?;
+    Ok(Some(body.to_bytes().to_vec()))
 }
 
 /// Percent-encodes each segment of a repository path (spaces, `#`, `?`, non-ASCII) and keeps

@@ -2,6 +2,8 @@
 //! while the model works, completed with the summary. Best effort: an installation that
 //! did not grant `checks: write` still gets its review, and a failed update is only logged.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::Critic;
 use crate::github::{
     CheckConclusion, CheckOutput, CheckRunUpdate, CheckStatus, Installation,
@@ -14,6 +16,8 @@ pub struct CheckRun {
     repo: RepoName,
     head: String,
     id: u64,
+    /// Set once this run showed its outcome on it.
+    completed: AtomicBool,
 }
 
 impl CheckRun {
@@ -31,6 +35,7 @@ impl CheckRun {
                     repo: repo.clone(),
                     head: head.to_string(),
                     id: id as u64,
+                    completed: AtomicBool::new(false),
                 });
             }
             Ok(None) => {}
@@ -53,6 +58,7 @@ impl CheckRun {
                     repo: repo.clone(),
                     head: head.to_string(),
                     id: run.id,
+                    completed: AtomicBool::new(false),
                 })
             }
             Err(e) => {
@@ -108,6 +114,7 @@ impl CheckRun {
                 },
             )
             .await;
+        self.completed.store(true, Ordering::Relaxed);
         if done
             && let Err(e) = critic
                 .store
@@ -116,6 +123,11 @@ impl CheckRun {
         {
             tracing::warn!(error = %e, "cannot record the check run as completed");
         }
+    }
+
+    /// Whether this run already completed it (then a later error leaves it as it is).
+    pub fn is_completed(&self) -> bool {
+        self.completed.load(Ordering::Relaxed)
     }
 
     /// Whether GitHub took the update.
@@ -157,6 +169,7 @@ impl CheckRun {
             repo: repo.clone(),
             head: head.to_string(),
             id: open,
+            completed: AtomicBool::new(false),
         };
         run.complete(
             critic,

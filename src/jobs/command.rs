@@ -8,8 +8,9 @@ use std::fmt::Write;
 
 use crate::Critic;
 use crate::commands::{Command, HELP};
-use crate::github::{Installation, RepoName};
+use crate::github::{Installation, RepoName, short_sha};
 use crate::llm::{AskError, Meter, Task};
+use crate::poster::markdown::{fence_for, table_cell as cell};
 use crate::review::tasks::{
     AnswerText, Description, Improvement, TestSuggestion, parse_answer, parse_description,
     parse_improvements, parse_tests,
@@ -17,7 +18,7 @@ use crate::review::tasks::{
 use crate::review::{self, PrFile, PromptInput, ReviewError};
 
 use super::gather::{Gathered, gather, own_marked_comment, pr_files};
-use super::review_pr::{next_month_start, notice_marker, post_once, short_sha};
+use super::review_pr::{next_month_start, notice_marker, post_once};
 use super::{CommandJob, JobError, Outcome, PrRef, Requester, repo_settings};
 
 /// Marks Critic's `/describe` comment, edited in place when asked again.
@@ -149,10 +150,9 @@ async fn execute(critic: &Critic, job: &CommandJob, meter: &Meter) -> Result<Out
     for chunk in context.chunks.iter().skip(1) {
         not_shown.extend(chunk.iter().map(|f| f.path.clone()));
     }
-    let description = crate::context::redact::redact(pr.body.as_deref().unwrap_or("")).text;
-    let title = crate::context::redact::redact(&pr.title).text;
+    // Redacted when the command was read (before it was cut).
     let question = match &job.command {
-        Command::Ask { question } => Some(crate::context::redact::redact(question).text),
+        Command::Ask { question } => Some(question.as_str()),
         _ => None,
     };
     let instructions = policy.instructions_for(shown.iter().map(|f| f.path.as_str()));
@@ -162,12 +162,12 @@ async fn execute(critic: &Critic, job: &CommandJob, meter: &Meter) -> Result<Out
         task,
         &PromptInput {
             repo: &repo,
-            title: &title,
-            description: &description,
+            title: &pr.title,
+            description: pr.body.as_deref().unwrap_or(""),
             files: shown,
             part: (1, 1),
             not_shown: &not_shown,
-            question: question.as_deref(),
+            question,
             instructions: Some(instructions.as_str()),
             since: None,
         },
@@ -248,8 +248,10 @@ async fn execute(critic: &Critic, job: &CommandJob, meter: &Meter) -> Result<Out
             )))
         }
         Reply::Ask(a, model) => {
-            let question = question.unwrap_or_default();
-            let text = format!("{}{left_out}", render_answer(&question, &a, &model));
+            let text = format!(
+                "{}{left_out}",
+                render_answer(question.unwrap_or_default(), &a, &model)
+            );
             answer(critic, &gh, job.pr(), by, &text).await?;
             Ok(Outcome::Done("answer posted".into()))
         }
@@ -283,12 +285,6 @@ fn fit(text: &str) -> String {
     crate::llm::truncate(text, MAX_ANSWER_CHARS)
 }
 
-/// A fence that the content cannot close.
-fn fence_for(code: &str) -> String {
-    let longest = code.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    "`".repeat(longest.max(2) + 1)
-}
-
 fn language_of(path: &str) -> &'static str {
     match path.rsplit_once('.').map(|(_, e)| e).unwrap_or("") {
         "rs" => "rust",
@@ -307,10 +303,6 @@ fn language_of(path: &str) -> &'static str {
         "sh" => "bash",
         _ => "",
     }
-}
-
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
 fn footer(model: &str) -> String {
@@ -445,8 +437,6 @@ mod tests {
 
     #[test]
     fn code_fences_cannot_be_closed_by_the_code() {
-        assert_eq!(fence_for("let x = 1;"), "```");
-        assert_eq!(fence_for("a ``` b"), "````");
         let t = TestSuggestion {
             path: "tests/a.rs".into(),
             name: "parses_empty".into(),

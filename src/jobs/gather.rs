@@ -189,17 +189,30 @@ async fn fetch_heads(
         total_budget_tokens,
     );
     let mut out = HashMap::new();
-    for batch in paths.chunks(FETCH_CONCURRENCY) {
-        let fetched =
-            futures_util::future::join_all(batch.iter().map(|p| gh.file_content(repo, p, head)))
-                .await;
-        for (path, content) in batch.iter().zip(fetched) {
-            if let Some(bytes) = content? {
-                out.insert(path.clone(), bytes);
-            }
+    for (path, content) in fetch_contents(gh, repo, head, paths).await {
+        if let Some(bytes) = content? {
+            out.insert(path, bytes);
         }
     }
     Ok(out)
+}
+
+/// The contents of `paths` at `head`, [`FETCH_CONCURRENCY`] requests in flight, in order.
+async fn fetch_contents(
+    gh: &Installation,
+    repo: &RepoName,
+    head: &str,
+    paths: Vec<String>,
+) -> Vec<(String, Result<Option<Vec<u8>>, GitHubError>)> {
+    use futures_util::StreamExt;
+    futures_util::stream::iter(paths)
+        .map(|path| async move {
+            let content = gh.file_content(repo, &path, head).await;
+            (path, content)
+        })
+        .buffered(FETCH_CONCURRENCY)
+        .collect()
+        .await
 }
 
 /// Imported files larger than this are not fetched: the definitions a change calls are
@@ -243,37 +256,30 @@ async fn fetch_imported(
             .map(|e| e.path),
     );
     let in_pr: HashSet<&str> = files.iter().map(|f| f.file.filename.as_str()).collect();
+    let mut sources: Vec<(&String, &SourceFile<'_>)> = parsed.iter().collect();
+    sources.sort_by_key(|(path, _)| *path);
     let mut wanted: Vec<String> = Vec::new();
-    let mut paths: Vec<&String> = parsed.keys().collect();
-    paths.sort();
-    for path in paths {
-        let Some(file) = parsed.get(path) else {
-            continue;
-        };
+    'files: for (path, file) in sources {
         for found in imports::imported_files(path, file, &repo_files) {
+            if wanted.len() == MAX_IMPORTED_FILES {
+                break 'files;
+            }
             let useful = !in_pr.contains(found.as_str())
                 && !wanted.contains(&found)
                 && filter
                     .classify(&found, FileStatus::Modified, None)
                     .is_review();
-            if useful && wanted.len() < MAX_IMPORTED_FILES {
+            if useful {
                 wanted.push(found);
             }
         }
     }
     let mut out = Vec::new();
-    for batch in wanted.chunks(FETCH_CONCURRENCY) {
-        let fetched =
-            futures_util::future::join_all(batch.iter().map(|p| gh.file_content(repo, p, head)))
-                .await;
-        for (path, content) in batch.iter().zip(fetched) {
-            match content {
-                Ok(Some(bytes)) => out.push((path.clone(), bytes)),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(path = %path, error = %e, "imported file not fetched");
-                }
-            }
+    for (path, content) in fetch_contents(gh, repo, head, wanted).await {
+        match content {
+            Ok(Some(bytes)) => out.push((path, bytes)),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(path = %path, error = %e, "imported file not fetched"),
         }
     }
     if !out.is_empty() {

@@ -132,7 +132,7 @@ pub async fn answer_addressed(
     if addressed.is_empty() {
         return Ok(0);
     }
-    let short = head.get(..7).unwrap_or(head);
+    let short = crate::github::short_sha(head);
     let threads = if policy.resolve_addressed {
         match gh.review_threads(&job.repo, job.number).await {
             Ok(t) => t,

@@ -12,6 +12,7 @@ use crate::review::{self, PrFile, PromptInput, ReviewError};
 
 use super::command::budget_spent_text;
 use super::gather::{Gathered, gather, pr_files};
+use super::review_pr::once;
 use super::{JobError, Outcome, ReplyJob, repo_settings};
 
 /// The messages of a thread shown to the model: the finding and the last ones before the
@@ -89,7 +90,7 @@ async fn execute(critic: &Critic, job: &ReplyJob, meter: &Meter) -> Result<Outco
         (Some(line), _) => format!("line {line}"),
         (None, Some(line)) => format!(
             "line {line} of commit {} (the thread is outdated: the code shown is the head's)",
-            super::review_pr::short_sha(&root.original_commit_id)
+            crate::github::short_sha(&root.original_commit_id)
         ),
         (None, None) => "a line no longer in the diff".to_string(),
     };
@@ -127,20 +128,14 @@ async fn execute(critic: &Critic, job: &ReplyJob, meter: &Meter) -> Result<Outco
         .map(|f| f.file.filename.clone())
         .filter(|p| !chunk.iter().any(|f| &f.path == p))
         .collect();
-    let redact = |t: &str| crate::context::redact::redact(t).text;
-    let (title, description, question) = (
-        redact(&pr.title),
-        redact(pr.body.as_deref().unwrap_or("")),
-        redact(&question),
-    );
     let instructions = policy.instructions_for(chunk.iter().map(|f| f.path.as_str()));
     let request = review::build_task_request(
         &critic.prompts,
         Task::Ask,
         &PromptInput {
             repo: &repo,
-            title: &title,
-            description: &description,
+            title: &pr.title,
+            description: pr.body.as_deref().unwrap_or(""),
             files: chunk,
             part: (1, 1),
             not_shown: &not_shown,
@@ -219,27 +214,15 @@ async fn reply_once(
     job: &ReplyJob,
     text: &str,
 ) -> Result<(), JobError> {
-    let repo = job.repo.to_string();
-    let key = job.requested.comment_id.to_string();
-    if !critic
-        .store
-        .claim_notice(&repo, job.number, NOTICE_KIND, &key)
-        .await?
-    {
-        return Ok(());
-    }
     let body = crate::llm::truncate(text, 60_000);
-    if let Err(e) = gh
-        .reply_to_review_comment(&job.repo, job.number, job.root_id, &body)
-        .await
-    {
-        critic
-            .store
-            .release_notice(&repo, job.number, NOTICE_KIND, &key)
-            .await?;
-        return Err(e.into());
-    }
-    Ok(())
+    once(
+        critic,
+        job.pr(),
+        NOTICE_KIND,
+        &job.requested.comment_id.to_string(),
+        gh.reply_to_review_comment(&job.repo, job.number, job.root_id, &body),
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -1,11 +1,10 @@
 //! The review job: fetch the PR, ask the model, post one review, remember it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::Critic;
 use crate::config::repo::{PrFacts, RepoPolicy};
-use crate::github::{Installation, PullRequest, Review};
+use crate::github::{GitHubError, Installation, PullRequest, Review, short_sha};
 use crate::llm::{AskError, Meter, Task};
 use crate::poster::summary::{Counts, RunSummary};
 use crate::poster::{self, DraftInput, review_marker};
@@ -144,8 +143,7 @@ async fn review(
 
     let check = CheckRun::start(critic, &gh, &job.repo, head).await;
     // Everything after the check run started: a failure that no retry will follow completes
-    // it, so that a required check never stays "in progress" for good.
-    let check_completed = AtomicBool::new(false);
+    // it (unless this run already did), so a required check never stays "in progress".
     let ready = Ready {
         critic,
         gh: &gh,
@@ -160,12 +158,11 @@ async fn review(
         meter,
         started,
         check: check.as_ref(),
-        check_completed: &check_completed,
     };
     let result = review_head(&ready).await;
     if let (Err(e), Some(check)) = (&result, &check)
         && (last_attempt || !e.is_transient())
-        && !check_completed.load(Ordering::Relaxed)
+        && !check.is_completed()
     {
         check
             .complete(
@@ -195,8 +192,6 @@ struct Ready<'a> {
     meter: &'a Meter,
     started: Instant,
     check: Option<&'a CheckRun>,
-    /// Set once the check run shows this run's outcome; then an error after it leaves it.
-    check_completed: &'a AtomicBool,
 }
 
 /// Reviews the head: context, model, one review, the findings remembered, the check run,
@@ -216,7 +211,6 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
         meter,
         started,
         check,
-        check_completed,
     } = *r;
 
     let files: Vec<PrFile> = pr_files(gh, &job.repo, job.number).await?;
@@ -261,8 +255,6 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
     let since_short = since.as_ref().map(|c| short_sha(&c.base).to_string());
     let parts = context.chunks.len();
     let description = pr.body.as_deref().unwrap_or("");
-    let description = crate::context::redact::redact(description).text;
-    let title = crate::context::redact::redact(&pr.title).text;
     let instructions: Vec<String> = context
         .chunks
         .iter()
@@ -278,8 +270,8 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
                 &critic.prompts,
                 &PromptInput {
                     repo,
-                    title: &title,
-                    description: &description,
+                    title: &pr.title,
+                    description,
                     files: chunk,
                     part: (n + 1, parts),
                     not_shown: &not_shown,
@@ -329,7 +321,6 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
                     "The model's reply could not be used.",
                 )
                 .await;
-            check_completed.store(true, Ordering::Relaxed);
         }
         return Ok(Outcome::Done(format!(
             "not reviewed: the model's reply was unusable ({model}): {reason}"
@@ -467,7 +458,6 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
         check
             .complete(critic, gh, conclusion, &title, &summary_text)
             .await;
-        check_completed.store(true, Ordering::Relaxed);
     }
     if let Some(changes) = &since {
         incremental::answer_addressed(critic, gh, job, policy, changes, &stored, head).await?;
@@ -546,10 +536,6 @@ pub(super) fn notice_marker(kind: &str) -> String {
     format!("<!-- critic:notice:{kind} -->\n")
 }
 
-pub(super) fn short_sha(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
-}
-
 /// `2026-11`: budgets are per calendar month, UTC.
 fn month_key() -> String {
     chrono::Utc::now().format("%Y-%m").to_string()
@@ -575,6 +561,25 @@ pub(super) async fn post_once(
     key: &str,
     body: &str,
 ) -> Result<(), JobError> {
+    once(
+        critic,
+        pr,
+        kind,
+        key,
+        gh.post_issue_comment(pr.repo, pr.number, body),
+    )
+    .await
+}
+
+/// Runs `post` once per (kind, key) on the PR, however often the job runs: the right to post
+/// is claimed in the store first, and given back if the post fails, so a retry posts it.
+pub(super) async fn once<T>(
+    critic: &Critic,
+    pr: PrRef<'_>,
+    kind: &str,
+    key: &str,
+    post: impl Future<Output = Result<T, GitHubError>>,
+) -> Result<(), JobError> {
     let repo = pr.repo.to_string();
     if !critic
         .store
@@ -583,8 +588,7 @@ pub(super) async fn post_once(
     {
         return Ok(());
     }
-    if let Err(e) = gh.post_issue_comment(pr.repo, pr.number, body).await {
-        // Give the claim back so a retry posts it.
+    if let Err(e) = post.await {
         critic
             .store
             .release_notice(&repo, pr.number, kind, key)

@@ -12,6 +12,7 @@ use crate::review::{Finding, PrFile, Severity};
 use crate::store::StoredFinding;
 
 pub mod fingerprint;
+pub mod markdown;
 pub mod suggestion;
 pub mod summary;
 
@@ -290,7 +291,7 @@ fn with_suggestion(
         return thread;
     };
     // The model saw secrets as placeholders: a fix that writes one back would break the code.
-    if proposed.contains("[REDACTED") || thread.side != Side::Right {
+    if crate::context::redact::has_placeholder(proposed) || thread.side != Side::Right {
         return thread;
     }
     let Some(head) = heads
@@ -614,6 +615,40 @@ mod tests {
         let lines: Vec<u32> = d.review.comments.iter().map(|c| c.line).collect();
         assert_eq!(lines, [12], "{:?}", d.placed);
         assert_eq!(d.placed.len(), 1, "line 41 was not touched by the push");
+    }
+
+    #[test]
+    fn a_suggestion_is_checked_against_the_head_and_never_writes_a_placeholder_back() {
+        let head: String = (1..=13)
+            .map(|n| match n {
+                10 => "x = 1\n".to_string(),
+                11 => "z = token\n".to_string(),
+                12 => "w = 2\n".to_string(),
+                13 => "q = 3\n".to_string(),
+                n => format!("# {n}\n"),
+            })
+            .collect();
+        let heads = HashMap::from([("a.py".to_string(), head.into_bytes())]);
+        let s = DraftInput {
+            heads: &heads,
+            ..input()
+        };
+        let with = |fix: &str| Finding {
+            suggestion: Some(fix.into()),
+            ..finding(11, None)
+        };
+        let fixed = draft_review(&[with("z = os.environ[\"TOKEN\"]")], &files(), &s);
+        assert!(
+            fixed.review.comments[0]
+                .body
+                .ends_with("```suggestion\nz = os.environ[\"TOKEN\"]\n```"),
+            "{}",
+            fixed.review.comments[0].body
+        );
+        let leaked = draft_review(&[with("z = \"[REDACTED github-token]\"")], &files(), &s);
+        assert!(!leaked.review.comments[0].body.contains("```suggestion"));
+        let no_head = draft_review(&[with("z = 2")], &files(), &input());
+        assert!(!no_head.review.comments[0].body.contains("```suggestion"));
     }
 
     #[test]

@@ -330,13 +330,7 @@ fn check_diff(old: &str, new: &str, s: usize, e: usize) -> Result<(), Rejected> 
 /// Wraps the content in a fence longer than any backtick run inside it, so code containing
 /// ```` ``` ```` cannot close the block early.
 fn block(replacement: &str) -> String {
-    let mut longest = 0;
-    let mut run = 0;
-    for c in replacement.chars() {
-        run = if c == '`' { run + 1 } else { 0 };
-        longest = longest.max(run);
-    }
-    let fence = "`".repeat((longest + 1).max(3));
+    let fence = super::markdown::fence_for(replacement);
     format!("{fence}suggestion\n{replacement}{fence}")
 }
 

@@ -4,6 +4,8 @@
 
 use std::fmt::Write;
 
+use super::markdown::table_cell as cell;
+use crate::github::short_sha;
 use crate::llm::Usage;
 use crate::llm::cost::format_usd;
 use crate::review::PrFile;
@@ -45,17 +47,8 @@ pub struct RunSummary<'a> {
     pub cost_micros: i64,
 }
 
-fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
-}
-
 /// GitHub's limit on a comment body is 65,536 characters; keep well under it.
 const MAX_COMMENT: usize = 60_000;
-
-/// Cells of a Markdown table must not break it.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace(['\n', '\r'], " ")
-}
 
 pub fn render(s: &RunSummary<'_>) -> String {
     let mut out = format!("{SUMMARY_MARKER}\n## Critic summary\n\n");
@@ -67,10 +60,10 @@ pub fn render(s: &RunSummary<'_>) -> String {
     let scope = match s.since_sha {
         Some(since) => format!(
             "changes since {} (up to {})",
-            short(since),
-            short(s.head_sha)
+            short_sha(since),
+            short_sha(s.head_sha)
         ),
-        None => short(s.head_sha).to_string(),
+        None => short_sha(s.head_sha).to_string(),
     };
     if total == 0 {
         let _ = writeln!(out, "**No new findings** in {scope}.");

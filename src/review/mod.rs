@@ -202,15 +202,18 @@ pub fn build_task_request(
             ..f.clone()
         })
         .collect();
+    // PR text and questions come from people: secrets out, then fenced as data. (Code was
+    // redacted when the context was built.)
+    let untrusted = |text: &str| defuse(&crate::context::redact::redact(text).text);
     let ctx = minijinja::context! {
         repo => input.repo,
-        title => defuse(input.title),
-        description => defuse(input.description),
+        title => untrusted(input.title),
+        description => untrusted(input.description),
         files => files,
         part => input.part.0,
         parts => input.part.1,
         omitted => input.not_shown,
-        question => input.question.map(defuse),
+        question => input.question.map(untrusted),
         since => input.since,
     };
     let instructions = input
@@ -669,6 +672,33 @@ mod tests {
             context: "-- fn main (lines 1-9)\n    9  }\n".into(),
             note: String::new(),
         }]
+    }
+
+    #[test]
+    fn secrets_in_pr_text_and_questions_never_reach_the_prompt() {
+        let token = concat!("ghp_", "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa");
+        let prompts = Prompts::new().expect("templates");
+        let title = format!("Rotate {token}");
+        let description = format!("The old one was {token}");
+        let question = format!("Is {token} still used?");
+        for task in [Task::Review, Task::Describe, Task::Ask] {
+            let req = build_task_request(
+                &prompts,
+                task,
+                &PromptInput {
+                    repo: "o/r",
+                    title: &title,
+                    description: &description,
+                    files: &views(),
+                    part: (1, 1),
+                    question: Some(&question),
+                    ..Default::default()
+                },
+            )
+            .expect("render");
+            assert!(!req.user().contains("ghp_Zx9"), "{task:?}: {}", req.user());
+            assert!(req.user().contains("[REDACTED github-token]"), "{task:?}");
+        }
     }
 
     #[test]

@@ -33,6 +33,7 @@ use serde::Deserialize;
 
 use super::ReviewSettings;
 use crate::context::filter::IgnoreGlobs;
+use crate::llm::Task;
 use crate::review::Severity;
 
 /// One settings file as written; every key optional, unknown keys an error.
@@ -73,7 +74,7 @@ pub struct PathInstructions {
 }
 
 /// Endpoint names (from the server's `[llm.endpoints]`) per task.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RepoModels {
     pub review: Option<String>,
@@ -112,7 +113,8 @@ pub struct RepoPolicy {
     pub min_severity: Severity,
     pub max_comments: usize,
     pub resolve_addressed: bool,
-    pub review_model: Option<String>,
+    /// The repository's choice of endpoint per task (tried first; the server's chain after).
+    pub models: RepoModels,
 }
 
 /// Why an automatic review does not run.
@@ -164,7 +166,7 @@ impl RepoPolicy {
             min_severity: r.min_severity,
             max_comments: r.max_comments,
             resolve_addressed: r.resolve_addressed,
-            review_model: None,
+            models: RepoModels::default(),
         }
     }
 
@@ -241,11 +243,31 @@ impl RepoPolicy {
         next.instructions
             .extend(r.instructions.filter(|i| !i.trim().is_empty()));
         next.path_instructions.extend(r.path_instructions);
-        if let Some(m) = models.review {
-            next.review_model = Some(m);
+        for (chosen, choice) in [
+            (&mut next.models.review, models.review),
+            (&mut next.models.describe, models.describe),
+            (&mut next.models.improve, models.improve),
+            (&mut next.models.ask, models.ask),
+            (&mut next.models.tests, models.tests),
+        ] {
+            if choice.is_some() {
+                *chosen = choice;
+            }
         }
         *self = next;
         Ok(())
+    }
+
+    /// The endpoint the repository chose for `task`, if it chose one.
+    pub fn model_for(&self, task: Task) -> Option<&str> {
+        let m = &self.models;
+        match task {
+            Task::Review => m.review.as_deref(),
+            Task::Describe => m.describe.as_deref(),
+            Task::Improve => m.improve.as_deref(),
+            Task::Ask => m.ask.as_deref(),
+            Task::Tests => m.tests.as_deref(),
+        }
     }
 
     /// Why an automatic review of this PR should not run, if it should not.
@@ -328,7 +350,7 @@ mod tests {
             min_severity: Severity::Warning,
             max_comments: 20,
             resolve_addressed: false,
-            review_model: None,
+            models: RepoModels::default(),
         }
     }
 
@@ -352,7 +374,20 @@ mod tests {
         assert_eq!(p.ignore, ["vendor/**", "docs/**"]);
         assert_eq!(p.instructions, ["Server rule.", "Org rule.", "Repo rule."]);
         assert_eq!(p.language.as_deref(), Some("German"));
-        assert_eq!(p.review_model.as_deref(), Some("big"));
+        assert_eq!(p.model_for(Task::Review), Some("big"));
+        assert_eq!(p.model_for(Task::Describe), None);
+        p.apply(
+            "acme/widgets:x",
+            "[models]\ndescribe = \"default\"\n",
+            &["default", "big"],
+        )
+        .expect("models");
+        assert_eq!(p.model_for(Task::Describe), Some("default"));
+        assert_eq!(
+            p.model_for(Task::Review),
+            Some("big"),
+            "kept from the file before"
+        );
         let text = p.instructions_for(["migrations/1.sql", "src/a.rs"].into_iter());
         assert!(text.contains("Org rule.") && text.contains("For migrations/**: Reversible."));
         assert!(text.ends_with("keep code, paths and the JSON keys as they are."));

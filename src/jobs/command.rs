@@ -102,9 +102,8 @@ async fn execute(critic: &Critic, job: &CommandJob, meter: &Meter) -> Result<Out
     let pr = gh.pull_request(&job.repo, job.number).await?;
     let head = pr.head.sha.clone();
     let policy = repo_settings::load(critic, &gh, job.pr()).await?;
-    // A repository that chose its model (say, one on its own servers) keeps its code there
-    // for commands too.
-    let endpoint = policy.review_model.as_deref();
+    // A repository that chose a model for this task (say, one on its own servers) gets it.
+    let endpoint = policy.model_for(task);
 
     let files: Vec<PrFile> = pr_files(&gh, &job.repo, job.number).await?;
     let Gathered { context, .. } = gather(

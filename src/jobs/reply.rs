@@ -97,7 +97,7 @@ async fn execute(critic: &Critic, job: &ReplyJob, meter: &Meter) -> Result<Outco
     let question = thread_text(&thread, &bot, &path, &place, job.requested.comment_id);
 
     let files: Vec<PrFile> = pr_files(&gh, &job.repo, job.number).await?;
-    let endpoint = policy.review_model.as_deref();
+    let endpoint = policy.model_for(Task::Ask);
     let Gathered { context, .. } = gather(
         critic,
         &gh,

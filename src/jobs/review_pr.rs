@@ -221,7 +221,7 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
         None => None,
     };
     let settings = &critic.config.settings;
-    let endpoint = policy.review_model.as_deref();
+    let endpoint = policy.model_for(Task::Review);
     let Gathered {
         context,
         contents,

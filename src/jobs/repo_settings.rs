@@ -46,7 +46,8 @@ pub async fn load(
             tracing::warn!(error = %e, "repository settings not applied");
             let digest = hex::encode(&Sha256::digest(text.as_bytes())[..8]);
             let note = format!(
-                "<!-- critic:notice:config -->\nCritic could not use the settings in `{name}`, so it reviewed with the settings without that file:\n\n```\n{}\n```",
+                "{}Critic could not use the settings in `{name}`, so it reviewed with the settings without that file:\n\n```\n{}\n```",
+                super::review_pr::notice_marker("config"),
                 e.message.replace("```", "'''")
             );
             super::review_pr::post_once(

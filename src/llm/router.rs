@@ -185,10 +185,7 @@ impl Llm {
 
     /// The model name a task tries first (for token counting).
     pub fn model_name(&self, task: Task) -> &str {
-        self.chain(task)
-            .first()
-            .map(|s| s.model.model())
-            .unwrap_or_default()
+        self.model_name_for(task, None)
     }
 
     /// Like [`Llm::model_name`], with a repository's choice of endpoint first.
@@ -196,14 +193,6 @@ impl Llm {
         self.chain_for(task, endpoint)
             .first()
             .map(|s| s.model.model())
-            .unwrap_or_default()
-    }
-
-    /// Like [`Llm::describe`], with a repository's choice of endpoint first.
-    pub fn describe_for(&self, task: Task, endpoint: Option<&str>) -> String {
-        self.chain_for(task, endpoint)
-            .first()
-            .map(|s| s.model.describe())
             .unwrap_or_default()
     }
 

@@ -74,11 +74,6 @@ impl Command {
             Command::Help => "help",
         }
     }
-
-    /// Whether the command calls the model (and so spends the installation's budget).
-    pub fn uses_model(&self) -> bool {
-        !matches!(self, Command::Help)
-    }
 }
 
 /// Whether a commenter whose relation to the repository is `association` (GitHub's

@@ -263,11 +263,6 @@ impl NewReview {
             comments,
         }
     }
-
-    /// Whether this review is submitted as it is posted.
-    pub fn is_submitted(&self) -> bool {
-        self.event.is_some()
-    }
 }
 
 /// A comment on the PR's conversation.

@@ -203,19 +203,34 @@ async fn main() {
 
     // Phase 2, latency at a fixed rate: one delivery every 1/rate s whatever the answers do
     // (open loop), timed from its scheduled start.
-    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    // The schedule is kept by a thread of its own with the OS's microsecond sleeps: tokio's
+    // timer wheel has a 1 ms resolution, so a 0.5 ms interval on it would start most sends up
+    // to a millisecond late and count the client's own lag as Critic's.
+    let period = Duration::from_secs_f64(1.0 / rate as f64);
     let rate_start = Instant::now();
-    let mut sends = Vec::with_capacity(rate_count);
-    for i in deliveries..total {
-        let scheduled = ticker.tick().await;
+    let runtime = tokio::runtime::Handle::current();
+    let scheduler = {
         let (http, base, bodies) = (http.clone(), base.clone(), bodies.clone());
-        sends.push(tokio::spawn(async move {
-            let (id, body, sig) = &bodies[i];
-            send(&http, &base, id, body, sig).await;
-            scheduled.elapsed()
-        }));
-    }
+        std::thread::spawn(move || {
+            let mut sends = Vec::with_capacity(rate_count);
+            for (k, i) in (deliveries..total).enumerate() {
+                let scheduled = rate_start + period * k as u32;
+                if let Some(wait) = scheduled.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let (http, base, bodies) = (http.clone(), base.clone(), bodies.clone());
+                sends.push(runtime.spawn(async move {
+                    let (id, body, sig) = &bodies[i];
+                    send(&http, &base, id, body, sig).await;
+                    scheduled.elapsed()
+                }));
+            }
+            sends
+        })
+    };
+    let sends = tokio::task::spawn_blocking(move || scheduler.join().expect("scheduler"))
+        .await
+        .expect("scheduler");
     let mut rate_lat = Vec::with_capacity(rate_count);
     for t in sends {
         rate_lat.push(t.await.expect("send"));

@@ -103,10 +103,17 @@ async fn main() {
         .local_addr()
         .expect("addr")
         .port();
-    let mut env = world
+    // Critic's defaults, coalescing window included, unless this process's environment sets
+    // it (`CRITIC_REVIEW__COALESCE_SECS=0` reviews every delivery's job at once).
+    let coalesce = "CRITIC_REVIEW__COALESCE_SECS";
+    let options = world
         .options()
-        .set("CRITIC_SERVER__LISTEN", &format!("127.0.0.1:{port}"))
-        .env;
+        .set("CRITIC_SERVER__LISTEN", &format!("127.0.0.1:{port}"));
+    let mut env = match std::env::var(coalesce) {
+        Ok(secs) => options.set(coalesce, &secs),
+        Err(_) => options.unset(coalesce),
+    }
+    .env;
     // `CRITIC_BENCH_LOG=critic=debug` shows the server's own logs (timings of each review).
     let log = std::env::var("CRITIC_BENCH_LOG").ok();
     let show_log = log.is_some();
@@ -265,6 +272,9 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let drained_in = drain_start.elapsed();
+    let jobs = store.jobs().await.expect("jobs");
+    let ran = jobs.iter().filter(|j| j.state == "done").count();
+    let superseded = jobs.iter().filter(|j| j.state == "superseded").count();
 
     // The time Critic adds to one review: deliveries one at a time, fakes answering at once,
     // from the delivery sent to the run's summary comment stored by the fake GitHub (the
@@ -331,7 +341,7 @@ async fn main() {
         server_cpu.as_secs_f64() * 1e6 / deliveries as f64
     );
     println!(
-        "queue drained {:.2} s after the last acknowledgement",
+        "queue drained {:.2} s after the last acknowledgement; review jobs run {ran}, superseded {superseded}",
         drained_in.as_secs_f64()
     );
     println!(

@@ -191,6 +191,10 @@ pub struct ReviewSettings {
     pub resolve_addressed: bool,
     /// The "Critic" check run fails when a critical finding is posted (else it is neutral).
     pub fail_on_critical: bool,
+    /// Automatic reviews of one pull request start at least this many seconds apart. Pushes
+    /// in between wait for the rest of the window and replace each other, so a burst of
+    /// pushes costs one review of its newest head. 0 reviews every push at once.
+    pub coalesce_secs: u64,
 }
 
 const DEFAULTS: &str = r#"
@@ -235,6 +239,7 @@ skip_title_markers = ["[skip review]", "[skip critic]"]
 min_severity = "warning"
 resolve_addressed = false
 fail_on_critical = false
+coalesce_secs = 10
 
 [commands]
 enabled = true
@@ -422,6 +427,12 @@ impl Config {
             return Err(ConfigError::invalid(
                 "review.max_chunks",
                 "must be at least 1",
+            ));
+        }
+        if r.coalesce_secs > 3600 {
+            return Err(ConfigError::invalid(
+                "review.coalesce_secs",
+                "must be at most 3600 (an hour)",
             ));
         }
         if let Err(e) = crate::context::filter::IgnoreGlobs::new(&r.ignore) {
@@ -719,6 +730,11 @@ mod tests {
             ("CRITIC_STORE__RETENTION_DAYS", "0", "store.retention_days"),
             ("CRITIC_REVIEW__IGNORE", "!docs/**", "review.ignore"),
             ("CRITIC_REVIEW__MAX_CHUNKS", "0", "review.max_chunks"),
+            (
+                "CRITIC_REVIEW__COALESCE_SECS",
+                "3601",
+                "review.coalesce_secs",
+            ),
         ] {
             let mut e = base();
             e.push((key.into(), value.into()));

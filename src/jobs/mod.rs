@@ -142,9 +142,11 @@ impl Job {
         }
     }
 
-    /// For the queue: reviews of one PR share a key, so a newer push supersedes queued work
-    /// (and `/review` is the same work); each command is its own.
-    pub fn to_new_job(&self) -> Result<NewJob, serde_json::Error> {
+    /// The queue's view of this job. Reviews of one PR share a key, so a newer push
+    /// supersedes queued work (and `/review` is the same work); each command is its own. An
+    /// automatic review keeps `coalesce` after the previous review of its PR (see
+    /// `review.coalesce_secs`); `/review` and every other job are due at once.
+    pub fn to_new_job(&self, coalesce: Duration) -> Result<NewJob, serde_json::Error> {
         let dedupe_key = match self {
             Job::Review(r) => format!("review:{}#{}", r.repo, r.number),
             // One `/describe` at a time per PR: they all edit the same comment.
@@ -158,10 +160,15 @@ impl Job {
                 format!("reply:{}#{}:{}", r.repo, r.number, r.requested.comment_id)
             }
         };
+        let min_gap = match self {
+            Job::Review(r) if r.requested.is_none() => coalesce,
+            _ => Duration::ZERO,
+        };
         Ok(NewJob {
             kind: self.kind().to_string(),
             dedupe_key,
             payload: serde_json::to_string(self)?,
+            min_gap,
         })
     }
 }
@@ -564,11 +571,12 @@ mod tests {
             })
         };
         let (a, b) = (
-            job("a").to_new_job().expect("a"),
-            job("b").to_new_job().expect("b"),
+            job("a").to_new_job(Duration::from_secs(10)).expect("a"),
+            job("b").to_new_job(Duration::ZERO).expect("b"),
         );
         assert_eq!(a.dedupe_key, b.dedupe_key);
         assert_ne!(a.payload, b.payload);
+        assert_eq!(a.min_gap, Duration::from_secs(10));
         let back: Job = serde_json::from_str(&a.payload).expect("round trip");
         assert_eq!(back, job("a"));
     }
@@ -611,15 +619,17 @@ mod tests {
         if let Event::IssueComment(e) = &mut other {
             e.comment.id += 1;
         }
-        let key = |e: &Event| {
+        let queued = |e: &Event| {
             plan(e, &s)
                 .expect("job")
-                .to_new_job()
+                .to_new_job(Duration::from_secs(10))
                 .expect("job")
-                .dedupe_key
         };
-        assert_ne!(key(&ask), key(&other));
-        assert!(key(&review).starts_with("review:"));
+        assert_ne!(queued(&ask).dedupe_key, queued(&other).dedupe_key);
+        assert!(queued(&review).dedupe_key.starts_with("review:"));
+        // Someone asked: neither `/review` nor a command waits for the coalescing window.
+        assert_eq!(queued(&review).min_gap, Duration::ZERO);
+        assert_eq!(queued(&ask).min_gap, Duration::ZERO);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! dedupes and enqueues; it never does the work itself.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -147,8 +148,10 @@ async fn webhook(
     let job = plan(&event, &critic.config.settings);
     let new_job = match &job {
         Some(j) => Some(
-            j.to_new_job()
-                .map_err(|e| WebhookError::BadPayload(e.to_string()))?,
+            j.to_new_job(Duration::from_secs(
+                critic.config.settings.review.coalesce_secs,
+            ))
+            .map_err(|e| WebhookError::BadPayload(e.to_string()))?,
         ),
         None => None,
     };

@@ -50,6 +50,9 @@ pub struct NewJob {
     /// Queued jobs with the same key are superseded by this one.
     pub dedupe_key: String,
     pub payload: String,
+    /// The job is due no sooner than this after the latest other job with its key was due,
+    /// so a burst of events for one PR runs once, for the newest (`Duration::ZERO`: at once).
+    pub min_gap: Duration,
 }
 
 /// Outcome of recording a delivery.
@@ -69,6 +72,8 @@ pub struct JobRecord {
     pub dedupe_key: String,
     pub state: String,
     pub attempts: i64,
+    /// When it is (or was) due, in milliseconds since the epoch.
+    pub run_at: i64,
     pub last_error: Option<String>,
     /// How a finished job ended.
     pub result: Option<String>,
@@ -435,7 +440,7 @@ impl Store {
 
     pub async fn job(&self, id: i64) -> Result<Option<JobRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, kind, dedupe_key, state, attempts, last_error, result FROM jobs WHERE id = $1",
+            "SELECT id, kind, dedupe_key, state, attempts, run_at, last_error, result FROM jobs WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -445,7 +450,7 @@ impl Store {
 
     pub async fn jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, kind, dedupe_key, state, attempts, last_error, result FROM jobs ORDER BY id",
+            "SELECT id, kind, dedupe_key, state, attempts, run_at, last_error, result FROM jobs ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -1006,16 +1011,21 @@ async fn write_batch(
         let mut sql = String::from(
             "INSERT INTO jobs (kind, dedupe_key, payload, state, attempts, run_at, delivery_id, created_at, updated_at) VALUES ",
         );
-        for i in 0..jobs.len() {
-            let b = i * 5;
+        let mut n = 1;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
+        for (i, (_, j)) in jobs.iter().enumerate() {
+            let (kind, key, payload, state, delivery) = (next(), next(), next(), next(), next());
+            let run_at = if j.min_gap.is_zero() {
+                "$1".to_string()
+            } else {
+                run_at_after_gap("$1", &key, &next())
+            };
             sql.push_str(&format!(
-                "{}(${}, ${}, ${}, ${}, 0, $1, ${}, $1, $1)",
+                "{}({kind}, {key}, {payload}, {state}, 0, {run_at}, {delivery}, $1, $1)",
                 if i > 0 { ", " } else { "" },
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6
             ));
         }
         sql.push_str(" RETURNING id, delivery_id");
@@ -1032,6 +1042,9 @@ async fn write_batch(
                 .bind(j.payload.as_str())
                 .bind(state)
                 .bind(w.id.as_str());
+            if !j.min_gap.is_zero() {
+                q = q.bind(gap_ms(j.min_gap));
+            }
         }
         for row in q.fetch_all(&mut *tx).await? {
             job_ids.insert(row.try_get("delivery_id")?, row.try_get("id")?);
@@ -1066,18 +1079,40 @@ async fn insert_job(
     .bind(&job.dedupe_key)
     .execute(&mut **tx)
     .await?;
-    let row = sqlx::query(
+    let run_at = if job.min_gap.is_zero() {
+        "$4".to_string()
+    } else {
+        run_at_after_gap("$4", "$2", "$6")
+    };
+    let sql = format!(
         "INSERT INTO jobs (kind, dedupe_key, payload, state, attempts, run_at, delivery_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'queued', 0, $4, $5, $4, $4) RETURNING id",
-    )
-    .bind(&job.kind)
-    .bind(&job.dedupe_key)
-    .bind(&job.payload)
-    .bind(now)
-    .bind(delivery_id)
-    .fetch_one(&mut **tx)
-    .await?;
+         VALUES ($1, $2, $3, 'queued', 0, {run_at}, $5, $4, $4) RETURNING id"
+    );
+    let mut q = sqlx::query(&sql)
+        .bind(&job.kind)
+        .bind(&job.dedupe_key)
+        .bind(&job.payload)
+        .bind(now)
+        .bind(delivery_id);
+    if !job.min_gap.is_zero() {
+        q = q.bind(gap_ms(job.min_gap));
+    }
+    let row = q.fetch_one(&mut **tx).await?;
     Ok(row.try_get("id")?)
+}
+
+/// SQL for a new job's `run_at`: `now`, or `gap` milliseconds after the latest job with the
+/// same key was due, whichever is later. Superseded jobs never ran and do not count; call
+/// this after superseding, so a burst of events keeps the window of the last job that ran.
+fn run_at_after_gap(now: &str, key: &str, gap: &str) -> String {
+    format!(
+        "(SELECT CASE WHEN MAX(p.run_at) + {gap} > {now} THEN MAX(p.run_at) + {gap} ELSE {now} END \
+         FROM jobs p WHERE p.dedupe_key = {key} AND p.state <> 'superseded')"
+    )
+}
+
+fn gap_ms(gap: Duration) -> i64 {
+    i64::try_from(gap.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Postgres sums BIGINTs as NUMERIC, which the Any driver cannot read: cast back.
@@ -1104,6 +1139,7 @@ fn job_record(r: &sqlx::any::AnyRow) -> Result<JobRecord, StoreError> {
         dedupe_key: r.try_get("dedupe_key")?,
         state: r.try_get("state")?,
         attempts: r.try_get("attempts")?,
+        run_at: r.try_get("run_at")?,
         last_error: r.try_get("last_error")?,
         result: r.try_get("result")?,
     })
@@ -1203,6 +1239,7 @@ mod tests {
         delivery_dedupe_queues_once,
         concurrent_deliveries_batch_correctly,
         newer_job_supersedes_queued_one,
+        a_burst_for_one_pr_runs_once_after_the_window,
         claim_finish_and_fencing,
         one_pr_runs_one_job_at_a_time,
         renew_keeps_a_live_lease_and_reports_a_lost_one,
@@ -1218,6 +1255,7 @@ mod tests {
             kind: "review".into(),
             dedupe_key: key.into(),
             payload: "{}".into(),
+            min_gap: Duration::ZERO,
         }
     }
 
@@ -1288,6 +1326,72 @@ mod tests {
             store.job(other).await.expect("o").expect("row").state,
             state::QUEUED
         );
+    }
+
+    async fn a_burst_for_one_pr_runs_once_after_the_window(store: Store) {
+        let gap = Duration::from_secs(60);
+        let spaced = |key: &str| NewJob {
+            min_gap: gap,
+            ..job(key)
+        };
+        let lease = Duration::from_secs(60);
+        let record = |id: &'static str, job: NewJob| {
+            let store = store.clone();
+            async move {
+                match store.record_delivery(id, "pull_request", Some(job)).await {
+                    Ok(DeliveryOutcome::Accepted(Some(job))) => job,
+                    other => panic!("{id}: {other:?}"),
+                }
+            }
+        };
+        let row = |id: i64| {
+            let store = store.clone();
+            async move { store.job(id).await.expect("job").expect("row") }
+        };
+
+        // The first event of a PR is due at once, and runs.
+        let first = record("d1", spaced("r#1")).await;
+        let first_due = row(first).await.run_at;
+        assert!(first_due <= now_ms());
+        let claimed = store.claim(lease).await.expect("claim").expect("due");
+        assert_eq!(claimed.id, first);
+        store
+            .finish(&claimed, state::DONE, "reviewed")
+            .await
+            .expect("finish");
+
+        // The next waits for the rest of the window; a third replaces it in the same window,
+        // and so do two arriving together.
+        let second = record("d2", spaced("r#1")).await;
+        assert_eq!(row(second).await.run_at, first_due + 60_000);
+        assert!(
+            store.claim(lease).await.expect("claim").is_none(),
+            "not due"
+        );
+        let third = record("d3", spaced("r#1")).await;
+        let (fourth, fifth) =
+            tokio::join!(record("d4", spaced("r#1")), record("d5", spaced("r#1")));
+        for superseded in [second, third, fourth.min(fifth)] {
+            assert_eq!(row(superseded).await.state, state::SUPERSEDED);
+        }
+        let last = row(fourth.max(fifth)).await;
+        assert_eq!(
+            (last.state.as_str(), last.run_at),
+            (state::QUEUED, first_due + 60_000)
+        );
+
+        // Another PR is not held back, and neither is a job without a gap (`/review`): it
+        // replaces the waiting one and runs at once.
+        let other = record("d6", spaced("r#2")).await;
+        assert!(row(other).await.run_at <= now_ms());
+        let asked = store.enqueue(job("r#1")).await.expect("asked");
+        assert_eq!(row(last.id).await.state, state::SUPERSEDED);
+        let mut due = Vec::new();
+        while let Some(j) = store.claim(lease).await.expect("claim") {
+            due.push(j.id);
+        }
+        due.sort_unstable();
+        assert_eq!(due, vec![other, asked]);
     }
 
     async fn claim_finish_and_fencing(store: Store) {

@@ -648,3 +648,61 @@ async fn a_job_whose_workers_keep_dying_still_completes_its_check_run() {
         "Not reviewed"
     );
 }
+
+#[tokio::test]
+async fn a_burst_of_pushes_is_reviewed_once_at_its_newest_head() {
+    let world = World::new().await;
+    let window = Duration::from_secs(1);
+    let app = world
+        .start_with(world.options().set("CRITIC_REVIEW__COALESCE_SECS", "1"))
+        .await;
+    app.llm().respond_with(|_| findings());
+    let heads = [
+        "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1",
+        "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2",
+        "c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3",
+    ];
+    add_pr(&app, 40, heads[0]);
+    let opened = std::time::Instant::now();
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 40))
+        .await;
+    // The first event of a PR is reviewed at once.
+    let first = app.github().wait_for_reviews(REPO, 40, 1, WAIT).await;
+    assert_eq!(first[0].commit_id, heads[0]);
+
+    // Two pushes inside the window: the second replaces the first, and only the newest head
+    // is reviewed, once the window since the first review has passed.
+    for head in &heads[1..] {
+        add_pr(&app, 40, head);
+        app.deliver(
+            "pull_request",
+            &app.pull_request_event("synchronize", REPO, 40),
+        )
+        .await;
+    }
+    app.llm().wait_for_requests(2, WAIT).await;
+    assert!(opened.elapsed() >= window, "{:?}", opened.elapsed());
+    let jobs = app.wait_idle().await;
+    let states: Vec<&str> = jobs.iter().map(|j| j.state.as_str()).collect();
+    assert_eq!(states, ["done", "superseded", "done"]);
+    assert_eq!(jobs[2].run_at, jobs[0].run_at + 1000);
+    let result = jobs[2].result.as_deref().unwrap_or_default();
+    assert!(
+        result.starts_with(&format!("{} reviewed", heads[2])),
+        "{result}"
+    );
+    assert_eq!(
+        app.llm().received().len(),
+        2,
+        "no tokens spent on the middle head"
+    );
+    assert_eq!(
+        app.critic
+            .store
+            .last_reviewed_sha(REPO, 40)
+            .await
+            .expect("store")
+            .as_deref(),
+        Some(heads[2])
+    );
+}

@@ -45,6 +45,12 @@ impl Options {
         self.env.push((key.to_string(), value.to_string()));
         self
     }
+
+    /// Leaves `key` to Critic's built-in default.
+    pub fn unset(mut self, key: &str) -> Self {
+        self.env.retain(|(k, _)| k != key);
+        self
+    }
 }
 
 /// The world outside Critic, kept across a crash and a restart.
@@ -90,6 +96,9 @@ impl World {
                 ("CRITIC_WORKER__CONCURRENCY".into(), "2".into()),
                 ("CRITIC_WORKER__RETRY_BASE_SECS".into(), "0".into()),
                 ("CRITIC_WORKER__POLL_INTERVAL_MS".into(), "50".into()),
+                // Tests push several times in a row and expect each push reviewed; the
+                // coalescing window has its own test.
+                ("CRITIC_REVIEW__COALESCE_SECS".into(), "0".into()),
             ],
         }
     }

@@ -160,15 +160,14 @@ impl Job {
                 format!("reply:{}#{}:{}", r.repo, r.number, r.requested.comment_id)
             }
         };
-        let min_gap = match self {
-            Job::Review(r) if r.requested.is_none() => coalesce,
-            _ => Duration::ZERO,
-        };
+        // Someone waits for an answer to everything but an automatic review.
+        let requested = !matches!(self, Job::Review(r) if r.requested.is_none());
         Ok(NewJob {
             kind: self.kind().to_string(),
             dedupe_key,
             payload: serde_json::to_string(self)?,
-            min_gap,
+            min_gap: if requested { Duration::ZERO } else { coalesce },
+            requested,
         })
     }
 }
@@ -577,6 +576,7 @@ mod tests {
         assert_eq!(a.dedupe_key, b.dedupe_key);
         assert_ne!(a.payload, b.payload);
         assert_eq!(a.min_gap, Duration::from_secs(10));
+        assert!(!a.requested);
         let back: Job = serde_json::from_str(&a.payload).expect("round trip");
         assert_eq!(back, job("a"));
     }
@@ -630,6 +630,8 @@ mod tests {
         // Someone asked: neither `/review` nor a command waits for the coalescing window.
         assert_eq!(queued(&review).min_gap, Duration::ZERO);
         assert_eq!(queued(&ask).min_gap, Duration::ZERO);
+        // And a later push does not take their place.
+        assert!(queued(&review).requested && queued(&ask).requested);
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub struct NewJob {
     /// The job is due no sooner than this after the latest other job with its key was due,
     /// so a burst of events for one PR runs once, for the newest (`Duration::ZERO`: at once).
     pub min_gap: Duration,
+    /// Someone asked for it (a slash command, `/review`, a reply) and waits for its answer:
+    /// it is never superseded, though it supersedes queued jobs that nobody asked for.
+    pub requested: bool,
 }
 
 /// Outcome of recording a delivery.
@@ -979,7 +982,8 @@ async fn write_batch(
         .map(|r| r.try_get::<String, _>("id"))
         .collect::<Result<_, _>>()?;
 
-    // New jobs in arrival order; the last one for a key is queued, earlier ones superseded.
+    // New jobs in arrival order; the last one for a key is queued, earlier ones superseded
+    // unless someone asked for them.
     let jobs: Vec<(&DeliveryWrite, &NewJob)> = unique
         .iter()
         .filter(|w| inserted.contains(&w.id))
@@ -995,7 +999,7 @@ async fn write_batch(
         };
         let placeholders: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
-            "UPDATE jobs SET state = 'superseded', updated_at = $1 WHERE state = 'queued' AND dedupe_key IN ({})",
+            "UPDATE jobs SET state = 'superseded', updated_at = $1 WHERE state = 'queued' AND requested = 0 AND dedupe_key IN ({})",
             placeholders.join(", ")
         );
         let mut q = sqlx::query(&sql).bind(now);
@@ -1009,7 +1013,7 @@ async fn write_batch(
             last_for_key.insert(j.dedupe_key.as_str(), i);
         }
         let mut sql = String::from(
-            "INSERT INTO jobs (kind, dedupe_key, payload, state, attempts, run_at, delivery_id, created_at, updated_at) VALUES ",
+            "INSERT INTO jobs (kind, dedupe_key, payload, state, attempts, run_at, delivery_id, requested, created_at, updated_at) VALUES ",
         );
         let mut n = 1;
         let mut next = || {
@@ -1017,21 +1021,22 @@ async fn write_batch(
             format!("${n}")
         };
         for (i, (_, j)) in jobs.iter().enumerate() {
-            let (kind, key, payload, state, delivery) = (next(), next(), next(), next(), next());
+            let (kind, key, payload, state, delivery, requested) =
+                (next(), next(), next(), next(), next(), next());
             let run_at = if j.min_gap.is_zero() {
                 "$1".to_string()
             } else {
                 run_at_after_gap("$1", &key, &next())
             };
             sql.push_str(&format!(
-                "{}({kind}, {key}, {payload}, {state}, 0, {run_at}, {delivery}, $1, $1)",
+                "{}({kind}, {key}, {payload}, {state}, 0, {run_at}, {delivery}, {requested}, $1, $1)",
                 if i > 0 { ", " } else { "" },
             ));
         }
         sql.push_str(" RETURNING id, delivery_id");
         let mut q = sqlx::query(&sql).bind(now);
         for (i, (w, j)) in jobs.iter().enumerate() {
-            let state = if last_for_key.get(j.dedupe_key.as_str()) == Some(&i) {
+            let state = if j.requested || last_for_key.get(j.dedupe_key.as_str()) == Some(&i) {
                 state::QUEUED
             } else {
                 state::SUPERSEDED
@@ -1041,7 +1046,8 @@ async fn write_batch(
                 .bind(j.dedupe_key.as_str())
                 .bind(j.payload.as_str())
                 .bind(state)
-                .bind(w.id.as_str());
+                .bind(w.id.as_str())
+                .bind(i64::from(j.requested));
             if !j.min_gap.is_zero() {
                 q = q.bind(gap_ms(j.min_gap));
             }
@@ -1073,7 +1079,7 @@ async fn insert_job(
 ) -> Result<i64, StoreError> {
     // A newer event for the same PR makes older queued work pointless.
     sqlx::query(
-        "UPDATE jobs SET state = 'superseded', updated_at = $1 WHERE dedupe_key = $2 AND state = 'queued'",
+        "UPDATE jobs SET state = 'superseded', updated_at = $1 WHERE dedupe_key = $2 AND state = 'queued' AND requested = 0",
     )
     .bind(now)
     .bind(&job.dedupe_key)
@@ -1082,18 +1088,19 @@ async fn insert_job(
     let run_at = if job.min_gap.is_zero() {
         "$4".to_string()
     } else {
-        run_at_after_gap("$4", "$2", "$6")
+        run_at_after_gap("$4", "$2", "$7")
     };
     let sql = format!(
-        "INSERT INTO jobs (kind, dedupe_key, payload, state, attempts, run_at, delivery_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'queued', 0, {run_at}, $5, $4, $4) RETURNING id"
+        "INSERT INTO jobs (kind, dedupe_key, payload, state, attempts, run_at, delivery_id, requested, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'queued', 0, {run_at}, $5, $6, $4, $4) RETURNING id"
     );
     let mut q = sqlx::query(&sql)
         .bind(&job.kind)
         .bind(&job.dedupe_key)
         .bind(&job.payload)
         .bind(now)
-        .bind(delivery_id);
+        .bind(delivery_id)
+        .bind(i64::from(job.requested));
     if !job.min_gap.is_zero() {
         q = q.bind(gap_ms(job.min_gap));
     }
@@ -1240,6 +1247,7 @@ mod tests {
         concurrent_deliveries_batch_correctly,
         newer_job_supersedes_queued_one,
         a_burst_for_one_pr_runs_once_after_the_window,
+        a_job_someone_asked_for_is_never_superseded,
         claim_finish_and_fencing,
         one_pr_runs_one_job_at_a_time,
         renew_keeps_a_live_lease_and_reports_a_lost_one,
@@ -1256,6 +1264,7 @@ mod tests {
             dedupe_key: key.into(),
             payload: "{}".into(),
             min_gap: Duration::ZERO,
+            requested: false,
         }
     }
 
@@ -1392,6 +1401,44 @@ mod tests {
         }
         due.sort_unstable();
         assert_eq!(due, vec![other, asked]);
+    }
+
+    async fn a_job_someone_asked_for_is_never_superseded(store: Store) {
+        let asked = |key: &str| NewJob {
+            requested: true,
+            ..job(key)
+        };
+        let state_of = |id: i64| {
+            let store = store.clone();
+            async move { store.job(id).await.expect("job").expect("row").state }
+        };
+        // A push, then `/review`: the question replaces the push's job.
+        let push = store.enqueue(job("r#1")).await.expect("push");
+        let review = store.enqueue(asked("r#1")).await.expect("review");
+        assert_eq!(state_of(push).await, state::SUPERSEDED);
+        // Later events queue beside it; the last automatic one still replaces the earlier.
+        let push = store.enqueue(job("r#1")).await.expect("push");
+        let newer = store.enqueue(job("r#1")).await.expect("newer");
+        assert_eq!(state_of(review).await, state::QUEUED);
+        assert_eq!(state_of(push).await, state::SUPERSEDED);
+        assert_eq!(state_of(newer).await, state::QUEUED);
+
+        // The same within one batch of deliveries.
+        let (a, b, c) = tokio::join!(
+            store.record_delivery("d1", "issue_comment", Some(asked("r#2"))),
+            store.record_delivery("d2", "pull_request", Some(job("r#2"))),
+            store.record_delivery("d3", "pull_request", Some(job("r#2"))),
+        );
+        let id = |o: Result<DeliveryOutcome, StoreError>| match o {
+            Ok(DeliveryOutcome::Accepted(Some(id))) => id,
+            other => panic!("{other:?}"),
+        };
+        let (a, b, c) = (id(a), id(b), id(c));
+        assert_eq!(state_of(a).await, state::QUEUED);
+        assert_eq!(
+            (state_of(b).await, state_of(c).await),
+            (state::SUPERSEDED.to_string(), state::QUEUED.to_string())
+        );
     }
 
     async fn claim_finish_and_fencing(store: Store) {

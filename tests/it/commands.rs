@@ -447,3 +447,60 @@ async fn replies_in_other_threads_or_by_outsiders_are_left_alone() {
     assert!(app.llm().received().is_empty());
     assert!(critic_replies(&app, 61, human_root).is_empty());
 }
+
+#[tokio::test]
+async fn review_asked_for_while_a_review_runs_is_not_lost_to_a_push() {
+    let app = TestApp::start().await;
+    add_pr(&app, 60, false);
+    app.llm().respond_with(|_| {
+        Reply::findings(json!([{"path": "src/main.rs", "line": 3, "body": "Division by zero.", "code": "let b = a / 0;"}]))
+            .delayed(std::time::Duration::from_millis(500))
+    });
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 60))
+        .await;
+    // While the first review waits for the model, someone asks, then someone pushes: both
+    // queue behind it, and the push must not take the question's place.
+    app.llm()
+        .wait_for_requests(1, crate::support::app::WAIT)
+        .await;
+    let asked = app.comment(REPO, 60, "alice", "OWNER", "/review").await;
+    let newer = "c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1";
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number: 60,
+            title: "PR 60".into(),
+            head_sha: newer.into(),
+            user_login: "alice".into(),
+            ..Default::default()
+        },
+    );
+    app.deliver(
+        "pull_request",
+        &app.pull_request_event("synchronize", REPO, 60),
+    )
+    .await;
+    let jobs = app.wait_idle().await;
+    let states: Vec<&str> = jobs.iter().map(|j| j.state.as_str()).collect();
+    assert_eq!(states, ["done", "done", "done"], "{jobs:?}");
+    assert_eq!(app.github().reactions(REPO, asked), ["eyes"]);
+    // The question reviewed the newest head (its finding was posted already: nothing new);
+    // the push's own job then found that head reviewed and spent nothing.
+    assert!(
+        jobs[1]
+            .result
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with(newer),
+        "{jobs:?}"
+    );
+    assert!(
+        jobs[2]
+            .result
+            .as_deref()
+            .unwrap_or_default()
+            .contains("already reviewed"),
+        "{jobs:?}"
+    );
+    assert_eq!(app.llm().received().len(), 2);
+}

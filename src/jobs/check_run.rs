@@ -9,6 +9,7 @@ use crate::github::{
     CheckConclusion, CheckOutput, CheckRunUpdate, CheckStatus, Installation,
     MAX_CHECK_OUTPUT_CHARS, NewCheckRun, RepoName,
 };
+use crate::jobs::ReviewJob;
 
 pub const NAME: &str = "Critic";
 
@@ -143,25 +144,34 @@ impl CheckRun {
 
     /// Completes the head's check run if a review job left it open and will not come back
     /// to it (it failed for good, panicked on its last attempt, or its workers kept dying).
-    pub async fn give_up(
-        critic: &Critic,
-        installation_id: u64,
-        repo: &RepoName,
-        head: &str,
-        why: &str,
-    ) {
+    /// A `/review` job names no head (`""`): it reviewed the PR's head of the moment, so that
+    /// is the one looked up.
+    pub async fn give_up(critic: &Critic, job: &ReviewJob, why: &str) {
+        let repo = &job.repo;
+        let gh = match critic.github.installation(job.installation_id) {
+            Ok(gh) => gh,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot complete the check run");
+                return;
+            }
+        };
+        let head = if job.head_sha.is_empty() {
+            match gh.pull_request(repo, job.number).await {
+                Ok(pr) => pr.head.sha,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot look up the head to complete its check run");
+                    return;
+                }
+            }
+        } else {
+            job.head_sha.clone()
+        };
+        let head = head.as_str();
         let open = match critic.store.open_check_run(&repo.to_string(), head).await {
             Ok(Some(id)) => id as u64,
             Ok(None) => return,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the check run record");
-                return;
-            }
-        };
-        let gh = match critic.github.installation(installation_id) {
-            Ok(gh) => gh,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot complete the check run");
                 return;
             }
         };

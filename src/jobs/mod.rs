@@ -414,17 +414,8 @@ async fn process(critic: &Arc<Critic>, claimed: ClaimedJob) {
                     tracing::error!(error = %e, "job failed for good");
                     // A review whose task panicked or whose workers kept dying could not
                     // finish its check run itself.
-                    if let Ok(Job::Review(r)) = serde_json::from_str::<Job>(&claimed.payload)
-                        && !r.head_sha.is_empty()
-                    {
-                        check_run::CheckRun::give_up(
-                            critic,
-                            r.installation_id,
-                            &r.repo,
-                            &r.head_sha,
-                            &e.to_string(),
-                        )
-                        .await;
+                    if let Ok(Job::Review(r)) = serde_json::from_str::<Job>(&claimed.payload) {
+                        check_run::CheckRun::give_up(critic, &r, &e.to_string()).await;
                     }
                 }
             }

@@ -616,6 +616,16 @@ async fn a_review_on_a_multi_threaded_runtime_builds_its_context_off_the_async_t
 
 #[tokio::test]
 async fn a_job_whose_workers_keep_dying_still_completes_its_check_run() {
+    workers_keep_dying(71, false).await;
+}
+
+#[tokio::test]
+async fn a_review_asked_for_whose_workers_keep_dying_still_completes_its_check_run() {
+    // A `/review` job names no head; the one it was reviewing is looked up.
+    workers_keep_dying(72, true).await;
+}
+
+async fn workers_keep_dying(number: u64, asked: bool) {
     let world = World::new().await;
     let options = || {
         world
@@ -624,11 +634,18 @@ async fn a_job_whose_workers_keep_dying_still_completes_its_check_run() {
             .set("CRITIC_WORKER__MAX_ATTEMPTS", "1")
     };
     let app = world.start_with(options()).await;
-    add_pr(&app, 71, "7171717171717171717171717171717171717171");
+    add_pr(&app, number, &number.to_string().repeat(20));
     // The model hangs; Critic dies in the middle, with the check run in progress.
     app.llm().push(findings().delayed(Duration::from_secs(5)));
-    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 71))
+    if asked {
+        app.comment(REPO, number, "alice", "OWNER", "/review").await;
+    } else {
+        app.deliver(
+            "pull_request",
+            &app.pull_request_event("opened", REPO, number),
+        )
         .await;
+    }
     app.llm().wait_for_requests(1, WAIT).await;
     let world = app.crash().await;
     let runs = world.github.check_runs(REPO);

@@ -13,7 +13,7 @@ use std::fmt::Write;
 use std::future::Future;
 use std::ops::Range;
 
-use super::{fit_body, review_marker};
+use super::{MAX_REVIEW_BODY, cut_at_line, fit_body, left_out, review_marker};
 use crate::diff::Side;
 use crate::github::{GitHubError, Installation, NewReview, RepoName, Review, ReviewComment};
 
@@ -397,29 +397,54 @@ fn fold_refused(body: &str, threads: &[ReviewComment], commit_id: &str) -> Strin
     if threads.is_empty() {
         return body.to_string();
     }
-    let mut section = format!(
-        "\n<details><summary>{} finding(s) GitHub would not take as inline threads</summary>\n\n",
-        threads.len()
-    );
+    // These findings are posted nowhere else, so they come before the rest of the body in
+    // GitHub's size limit: up to half of it, each one's text capped, the rest counted.
+    let mut items = String::new();
+    let mut shown = 0;
     for c in threads {
         let side = if c.side == Side::Left { " (old)" } else { "" };
         let lines = match c.start_line {
             Some(start) if start != c.line => format!("{start}-{}", c.line),
             _ => c.line.to_string(),
         };
-        let text = c.body.lines().collect::<Vec<_>>().join("\n  ");
-        let _ = writeln!(section, "- `{}` line {lines}{side}: {text}\n", c.path);
+        let (text, cut) = cut_at_line(&c.body, MAX_REFUSED_TEXT);
+        let text = text.lines().collect::<Vec<_>>().join("\n  ");
+        let more = if cut > 0 { " …" } else { "" };
+        let item = format!("- `{}` line {lines}{side}: {text}{more}\n\n", c.path);
+        if items.chars().count() + item.chars().count() > MAX_REVIEW_BODY / 2 {
+            break;
+        }
+        items.push_str(&item);
+        shown += 1;
     }
-    section.push_str("</details>\n");
+    if shown < threads.len() {
+        let _ = writeln!(
+            items,
+            "- … and {} more, left out for GitHub's size limit.\n",
+            threads.len() - shown
+        );
+    }
+    let section = format!(
+        "\n<details><summary>{} finding(s) GitHub would not take as inline threads</summary>\n\n{items}</details>\n",
+        threads.len()
+    );
     let marker = review_marker(commit_id);
     // Above the footer (`<sub>Model...`) when there is one, else above the marker.
     let at = body
         .rfind("\n<sub>")
         .or_else(|| body.rfind(&marker))
         .unwrap_or(body.len());
-    let folded = format!("{}{section}{}", &body[..at], &body[at..]);
-    fit_body(&folded, commit_id)
+    let (head, tail) = body.split_at(at);
+    let room = MAX_REVIEW_BODY.saturating_sub(section.chars().count() + tail.chars().count() + 200);
+    let (kept, omitted) = cut_at_line(head, room);
+    fit_body(
+        &format!("{kept}{}{section}{tail}", left_out(omitted)),
+        commit_id,
+    )
 }
+
+/// Characters of one refused finding's text shown in the body.
+const MAX_REFUSED_TEXT: usize = 4_000;
 
 #[cfg(test)]
 mod tests {
@@ -427,7 +452,6 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::poster::MAX_REVIEW_BODY;
 
     const SHA: &str = "abc";
 
@@ -756,6 +780,46 @@ mod tests {
             "{}",
             &body[..300]
         );
+        assert!(body.ends_with(&review_marker(SHA)));
+        // Not all forty fit in half the limit; the rest are counted and the list is closed.
+        assert!(body.contains("more, left out for GitHub's size limit"));
+        assert!(body.contains("</details>"));
+    }
+
+    #[test]
+    fn refused_threads_survive_a_body_already_at_the_limit() {
+        let mut long = review([]);
+        let summary: String = (0..2000)
+            .map(|i| format!("summary line {i:04} {}\n", "y".repeat(30)))
+            .collect();
+        long.body = format!("{summary}\n<sub>Model fake</sub>\n{}", review_marker(SHA));
+        let threads = vec![
+            thread(3),
+            ReviewComment {
+                body: format!("{}\nlast line", "z\n".repeat(5000)),
+                ..thread(4)
+            },
+        ];
+        let body = fold_refused(&long.body, &threads, SHA);
+        assert!(
+            body.chars().count() <= MAX_REVIEW_BODY,
+            "{}",
+            body.chars().count()
+        );
+        // Both refused findings are there (the long one shortened), the list is closed, the
+        // summary was cut instead, and the footer and marker are kept.
+        assert!(
+            body.contains("`src/a.rs` line 3: "),
+            "{}",
+            &body[body.len() - 3000..]
+        );
+        assert!(body.contains("`src/a.rs` line 4: z"));
+        assert!(!body.contains("last line"));
+        assert!(body.contains("</details>"));
+        assert!(body.contains("summary line 0000"));
+        assert!(!body.contains("summary line 1999"));
+        assert!(body.contains("more characters left out"));
+        assert!(body.contains("<sub>Model fake</sub>"));
         assert!(body.ends_with(&review_marker(SHA)));
     }
 }

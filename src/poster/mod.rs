@@ -392,26 +392,44 @@ fn list_section(out: &mut String, title: &str, findings: &[&Finding]) {
 
 /// GitHub refuses a review body over 65,536 characters; stay well under it, cutting at a
 /// line and keeping the marker.
-const MAX_REVIEW_BODY: usize = 60_000;
+pub(crate) const MAX_REVIEW_BODY: usize = 60_000;
 
 pub(crate) fn fit_body(body: &str, head_sha: &str) -> String {
     if body.chars().count() <= MAX_REVIEW_BODY {
         return body.to_string();
     }
     let marker = review_marker(head_sha);
-    let budget = MAX_REVIEW_BODY - marker.len() - 200;
-    let mut cut = 0;
-    for (i, _) in body.match_indices('\n') {
-        if body[..i].chars().count() > budget {
+    let (kept, omitted) = cut_at_line(body, MAX_REVIEW_BODY - marker.len() - 200);
+    format!("{kept}{}{marker}", left_out(omitted))
+}
+
+/// The longest start of `text` with at most `budget` characters that ends before a line
+/// break (all of it when it fits), and how many characters are left after it.
+pub(crate) fn cut_at_line(text: &str, budget: usize) -> (&str, usize) {
+    let total = text.chars().count();
+    if total <= budget {
+        return (text, 0);
+    }
+    let (mut cut, mut cut_chars, mut chars) = (0, 0, 0);
+    for (i, c) in text.char_indices() {
+        if chars > budget {
             break;
         }
-        cut = i;
+        if c == '\n' {
+            (cut, cut_chars) = (i, chars);
+        }
+        chars += 1;
     }
-    let omitted = body[cut..].chars().count();
-    format!(
-        "{}\n\n… {omitted} more characters left out (GitHub's size limit).\n{marker}",
-        &body[..cut]
-    )
+    (&text[..cut], total - cut_chars)
+}
+
+/// The note put where `fit_body` and its kin cut text (empty when nothing was cut).
+pub(crate) fn left_out(omitted: usize) -> String {
+    if omitted == 0 {
+        String::new()
+    } else {
+        format!("\n\n… {omitted} more characters left out (GitHub's size limit).\n")
+    }
 }
 
 #[cfg(test)]

@@ -248,6 +248,10 @@ async fn fetch_imported(
             return Vec::new();
         }
     };
+    if tree.truncated {
+        // Imports are still looked up, among the paths GitHub listed; the others are missed.
+        tracing::info!("repository tree truncated by GitHub; some imported files may be missed");
+    }
     let repo_files = RepoFiles::new(
         tree.entries
             .into_iter()

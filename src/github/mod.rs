@@ -458,6 +458,7 @@ pub struct GitHub {
     bot_login: Arc<tokio::sync::OnceCell<String>>,
     /// GitHub Enterprise Server only: see [`ghes_graphql_base`].
     ghes_graphql: Option<Arc<Octocrab>>,
+    files: Arc<FileCache>,
 }
 
 impl std::fmt::Debug for GitHub {
@@ -506,6 +507,7 @@ impl GitHub {
             installations: Arc::new(Mutex::new(HashMap::new())),
             bot_login: Arc::new(tokio::sync::OnceCell::new()),
             ghes_graphql,
+            files: Arc::new(FileCache::default()),
         })
     }
 
@@ -530,10 +532,12 @@ impl GitHub {
             .lock()
             .map_err(|_| GitHubError::Setup("installation cache poisoned".into()))?;
         let ghes_graphql = self.ghes_graphql.clone();
+        let files = self.files.clone();
         if let Some(crab) = cache.get(&id) {
             return Ok(Installation {
                 crab: crab.clone(),
                 ghes_graphql,
+                files,
             });
         }
         let crab = Arc::new(
@@ -542,7 +546,45 @@ impl GitHub {
                 .map_err(GitHubError::from)?,
         );
         cache.insert(id, crab.clone());
-        Ok(Installation { crab, ghes_graphql })
+        Ok(Installation {
+            crab,
+            ghes_graphql,
+            files,
+        })
+    }
+}
+
+/// Files read with [`Installation::default_branch_file`] (settings, read for every job), kept
+/// with their ETag so that reading one again is a conditional request: GitHub answers 304
+/// without the file, and a 304 does not count against the installation's rate limit.
+#[derive(Default)]
+struct FileCache {
+    entries: Mutex<HashMap<String, (String, Vec<u8>)>>,
+}
+
+/// Files the cache holds before it starts over; settings files are small and few per repo.
+const MAX_CACHED_FILES: usize = 4096;
+
+impl FileCache {
+    fn get(&self, route: &str) -> Option<(String, Vec<u8>)> {
+        self.entries.lock().ok()?.get(route).cloned()
+    }
+
+    fn put(&self, route: &str, found: Option<(String, Vec<u8>)>) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        match found {
+            Some(entry) => {
+                if entries.len() >= MAX_CACHED_FILES && !entries.contains_key(route) {
+                    entries.clear();
+                }
+                entries.insert(route.to_string(), entry);
+            }
+            None => {
+                entries.remove(route);
+            }
+        }
     }
 }
 
@@ -568,6 +610,7 @@ fn ghes_graphql_base(api: &url::Url) -> Option<String> {
 pub struct Installation {
     crab: Arc<Octocrab>,
     ghes_graphql: Option<Arc<Octocrab>>,
+    files: Arc<FileCache>,
 }
 
 const PER_PAGE: &str = "100";
@@ -733,20 +776,42 @@ impl Installation {
 
     /// A file on the repository's default branch (the contents API's default without a
     /// `ref`), or None when the file (or the repository, for this installation) does not
-    /// exist.
+    /// exist. A file read before is asked for with its ETag, and unchanged costs no quota.
     pub async fn default_branch_file(
         &self,
         repo: &RepoName,
         path: &str,
     ) -> Result<Option<Vec<u8>>, GitHubError> {
+        let route = format!("/repos/{repo}/contents/{}", encode_path(path));
         let mut headers = http::HeaderMap::new();
         headers.insert(
             http::header::ACCEPT,
             http::HeaderValue::from_static("application/vnd.github.v3.raw"),
         );
-        let route = format!("/repos/{repo}/contents/{}", encode_path(path));
-        let response = self.crab._get_with_headers(route, Some(headers)).await;
-        raw_body(response).await
+        let cached = self.files.get(&route);
+        if let Some(etag) = cached
+            .as_ref()
+            .and_then(|(etag, _)| http::HeaderValue::from_str(etag).ok())
+        {
+            headers.insert(http::header::IF_NONE_MATCH, etag);
+        }
+        let response = self
+            .crab
+            ._get_with_headers(route.clone(), Some(headers))
+            .await?;
+        if response.status() == http::StatusCode::NOT_MODIFIED
+            && let Some((_, bytes)) = cached
+        {
+            return Ok(Some(bytes));
+        }
+        let etag = response
+            .headers()
+            .get(http::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = raw_body(Ok(response)).await?;
+        self.files.put(&route, etag.zip(body.clone()));
+        Ok(body)
     }
 
     /// Posts a review with its inline threads. octocrab's typed review builder cannot carry
@@ -1044,6 +1109,24 @@ fn encode_path(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_cache_forgets_missing_files_and_stays_bounded() {
+        let cache = FileCache::default();
+        cache.put("/a", Some(("\"1\"".into(), b"one".to_vec())));
+        assert_eq!(cache.get("/a"), Some(("\"1\"".into(), b"one".to_vec())));
+        // Gone (404) or served without an ETag: nothing to ask for conditionally.
+        cache.put("/a", None);
+        assert_eq!(cache.get("/a"), None);
+        for i in 0..MAX_CACHED_FILES {
+            cache.put(&format!("/f{i}"), Some((i.to_string(), Vec::new())));
+        }
+        assert!(cache.get("/f0").is_some());
+        // Full: the next new file starts it over instead of growing without end.
+        cache.put("/new", Some(("n".into(), Vec::new())));
+        assert!(cache.get("/f0").is_none());
+        assert!(cache.get("/new").is_some());
+    }
 
     #[test]
     fn paths_are_encoded_per_segment() {

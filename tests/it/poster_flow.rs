@@ -428,6 +428,23 @@ async fn repository_settings_from_the_default_branch_steer_and_broken_ones_are_r
     assert_eq!(notes.len(), 1);
     assert!(notes[0].body.contains("enabeld"), "{}", notes[0].body);
     assert_eq!(app.llm().received().len(), 2, "PR 6 was still reviewed");
+
+    // Read again for PR 6: the organisation's file, unchanged, came back as a 304 (no quota
+    // spent) and still applies; the repository's, changed, was read in full.
+    let statuses = |path: &str| -> Vec<u16> {
+        app.github()
+            .requests()
+            .iter()
+            .filter(|r| r.path_only() == path)
+            .map(|r| r.status)
+            .collect()
+    };
+    let org = statuses("/repos/acme/.github/contents/critic.toml");
+    assert_eq!(org[..2], [200, 304], "{org:?}");
+    let repo = statuses(&format!("/repos/{REPO}/contents/.github/critic.toml"));
+    assert_eq!(repo[..2], [200, 200], "{repo:?}");
+    let system = app.llm().received()[1].message("system");
+    assert!(system.contains("in German"), "{system}");
 }
 
 #[tokio::test]

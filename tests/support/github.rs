@@ -2121,9 +2121,26 @@ impl World {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if accept.contains("vnd.github.raw") || accept.contains("vnd.github.v3.raw") {
+            // Like GitHub: an ETag, and 304 with no body when the caller already has it.
+            let etag = format!("\"{}\"", git_blob_sha(bytes));
+            let unchanged = ctx
+                .headers
+                .get(http::header::IF_NONE_MATCH)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag));
+            if unchanged {
+                return Reply {
+                    status: 304,
+                    headers: vec![("etag".into(), etag)],
+                    body: ReplyBody::Bytes {
+                        content_type: "application/vnd.github.raw",
+                        bytes: Vec::new(),
+                    },
+                };
+            }
             return Reply {
                 status: 200,
-                headers: Vec::new(),
+                headers: vec![("etag".into(), etag)],
                 body: ReplyBody::Bytes {
                     content_type: "application/vnd.github.raw",
                     bytes: bytes.clone(),

@@ -400,7 +400,7 @@ fn fold_refused(body: &str, threads: &[ReviewComment], commit_id: &str) -> Strin
     // These findings are posted nowhere else, so they come before the rest of the body in
     // GitHub's size limit: up to half of it, each one's text capped, the rest counted.
     let mut items = String::new();
-    let mut shown = 0;
+    let (mut shown, mut items_chars) = (0, 0);
     for c in threads {
         let side = if c.side == Side::Left { " (old)" } else { "" };
         let lines = match c.start_line {
@@ -411,10 +411,12 @@ fn fold_refused(body: &str, threads: &[ReviewComment], commit_id: &str) -> Strin
         let text = text.lines().collect::<Vec<_>>().join("\n  ");
         let more = if cut > 0 { " …" } else { "" };
         let item = format!("- `{}` line {lines}{side}: {text}{more}\n\n", c.path);
-        if items.chars().count() + item.chars().count() > MAX_REVIEW_BODY / 2 {
+        let item_chars = item.chars().count();
+        if items_chars + item_chars > MAX_REVIEW_BODY / 2 {
             break;
         }
         items.push_str(&item);
+        items_chars += item_chars;
         shown += 1;
     }
     if shown < threads.len() {
@@ -438,7 +440,7 @@ fn fold_refused(body: &str, threads: &[ReviewComment], commit_id: &str) -> Strin
     let room = MAX_REVIEW_BODY.saturating_sub(section.chars().count() + tail.chars().count() + 200);
     let (kept, omitted) = cut_at_line(head, room);
     fit_body(
-        &format!("{kept}{}{section}{tail}", left_out(omitted)),
+        &format!("{kept}{}{section}{tail}", left_out(kept, omitted)),
         commit_id,
     )
 }
@@ -787,12 +789,26 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_finding_with_one_huge_line_keeps_its_start() {
+        let threads = vec![ReviewComment {
+            body: "é".repeat(10_000),
+            ..thread(3)
+        }];
+        let body = fold_refused(&review([]).body, &threads, SHA);
+        assert!(body.contains(&format!("line 3: {} …", "é".repeat(MAX_REFUSED_TEXT))));
+    }
+
+    #[test]
     fn refused_threads_survive_a_body_already_at_the_limit() {
         let mut long = review([]);
         let summary: String = (0..2000)
             .map(|i| format!("summary line {i:04} {}\n", "y".repeat(30)))
             .collect();
-        long.body = format!("{summary}\n<sub>Model fake</sub>\n{}", review_marker(SHA));
+        // The summary ends in a collapsed list, where the cut lands.
+        long.body = format!(
+            "Summary.\n<details><summary>2000 nits</summary>\n\n{summary}</details>\n\n<sub>Model fake</sub>\n{}",
+            review_marker(SHA)
+        );
         let threads = vec![
             thread(3),
             ReviewComment {
@@ -815,7 +831,15 @@ mod tests {
         );
         assert!(body.contains("`src/a.rs` line 4: z"));
         assert!(!body.contains("last line"));
-        assert!(body.contains("</details>"));
+        // The cut list is closed before the refused one starts, so that one is not hidden in it.
+        let refused = body
+            .find("finding(s) GitHub would not take")
+            .expect("refused list");
+        assert_eq!(
+            body[..refused].matches("<details>").count(),
+            body[..refused].matches("</details>").count() + 1,
+            "only the refused list's own <details> is open where it starts"
+        );
         assert!(body.contains("summary line 0000"));
         assert!(!body.contains("summary line 1999"));
         assert!(body.contains("more characters left out"));

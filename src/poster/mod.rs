@@ -400,42 +400,67 @@ pub(crate) fn fit_body(body: &str, head_sha: &str) -> String {
     }
     let marker = review_marker(head_sha);
     let (kept, omitted) = cut_at_line(body, MAX_REVIEW_BODY - marker.len() - 200);
-    format!("{kept}{}{marker}", left_out(omitted))
+    format!("{kept}{}{marker}", left_out(kept, omitted))
 }
 
 /// The longest start of `text` with at most `budget` characters that ends before a line
-/// break (all of it when it fits), and how many characters are left after it.
+/// break (all of it when it fits; mid-line when its first line is longer than `budget`), and
+/// how many characters are left after it.
 pub(crate) fn cut_at_line(text: &str, budget: usize) -> (&str, usize) {
     let total = text.chars().count();
     if total <= budget {
         return (text, 0);
     }
-    let (mut cut, mut cut_chars, mut chars) = (0, 0, 0);
-    for (i, c) in text.char_indices() {
-        if chars > budget {
+    let (mut cut, mut cut_chars) = (None, 0);
+    let mut at_budget = text.len();
+    for (chars, (i, c)) in text.char_indices().enumerate() {
+        // A break at character `chars` keeps `chars` characters.
+        if c == '\n' {
+            (cut, cut_chars) = (Some(i), chars);
+        }
+        if chars == budget {
+            at_budget = i;
             break;
         }
-        if c == '\n' {
-            (cut, cut_chars) = (i, chars);
-        }
-        chars += 1;
     }
-    (&text[..cut], total - cut_chars)
+    match cut {
+        Some(i) => (&text[..i], total - cut_chars),
+        None => (&text[..at_budget], total - budget),
+    }
 }
 
-/// The note put where `fit_body` and its kin cut text (empty when nothing was cut).
-pub(crate) fn left_out(omitted: usize) -> String {
+/// What goes after text cut by [`cut_at_line`]: nothing when nothing was cut, else the
+/// `<details>` blocks the cut left open, closed, and a note of how much was left out.
+pub(crate) fn left_out(kept: &str, omitted: usize) -> String {
     if omitted == 0 {
-        String::new()
-    } else {
-        format!("\n\n… {omitted} more characters left out (GitHub's size limit).\n")
+        return String::new();
     }
+    let open = kept
+        .matches("<details>")
+        .count()
+        .saturating_sub(kept.matches("</details>").count());
+    format!(
+        "{}\n\n… {omitted} more characters left out (GitHub's size limit).\n",
+        "\n</details>".repeat(open)
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::github::ChangedFile;
+
+    #[test]
+    fn cut_at_line_counts_characters_and_cuts_mid_line_only_when_it_must() {
+        assert_eq!(cut_at_line("ab\ncd", 5), ("ab\ncd", 0));
+        assert_eq!(cut_at_line("ab\ncd", 4), ("ab", 3));
+        assert_eq!(cut_at_line("ab\ncd\n", 5), ("ab\ncd", 1));
+        // Characters, not bytes, and never inside one.
+        assert_eq!(cut_at_line("éé\néé", 4), ("éé", 3));
+        assert_eq!(cut_at_line("éééé", 3), ("ééé", 1));
+        assert_eq!(left_out("x", 0), "");
+        assert!(left_out("<details>a", 3).starts_with("\n</details>\n\n… 3 more"));
+    }
     use crate::review::Severity;
 
     fn files() -> Vec<PrFile> {

@@ -9,7 +9,6 @@ use crate::github::{
     CheckConclusion, CheckOutput, CheckRunUpdate, CheckStatus, Installation,
     MAX_CHECK_OUTPUT_CHARS, NewCheckRun, RepoName,
 };
-use crate::jobs::ReviewJob;
 
 pub const NAME: &str = "Critic";
 
@@ -22,16 +21,21 @@ pub struct CheckRun {
 }
 
 impl CheckRun {
-    /// The head's check run: the one an earlier attempt created, or a new queued one.
+    /// The head's check run: the one an earlier attempt (or job) created, or a new queued
+    /// one. Either way it is recorded as job `job_id`'s, for [`CheckRun::give_up`].
     pub async fn start(
         critic: &Critic,
         gh: &Installation,
         repo: &RepoName,
         head: &str,
+        job_id: i64,
     ) -> Option<CheckRun> {
         let key = repo.to_string();
         match critic.store.check_run(&key, head).await {
             Ok(Some(id)) => {
+                if let Err(e) = critic.store.set_check_run(&key, head, id, job_id).await {
+                    tracing::warn!(error = %e, "cannot record the check run");
+                }
                 return Some(CheckRun {
                     repo: repo.clone(),
                     head: head.to_string(),
@@ -52,7 +56,11 @@ impl CheckRun {
         };
         match gh.create_check_run(repo, &new).await {
             Ok(run) => {
-                if let Err(e) = critic.store.set_check_run(&key, head, run.id as i64).await {
+                if let Err(e) = critic
+                    .store
+                    .set_check_run(&key, head, run.id as i64, job_id)
+                    .await
+                {
                     tracing::warn!(error = %e, "cannot record the check run");
                 }
                 Some(CheckRun {
@@ -142,52 +150,43 @@ impl CheckRun {
         }
     }
 
-    /// Completes the head's check run if a review job left it open and will not come back
-    /// to it (it failed for good, panicked on its last attempt, or its workers kept dying).
-    /// A `/review` job names no head (`""`): it reviewed the PR's head of the moment, so that
-    /// is the one looked up.
-    pub async fn give_up(critic: &Critic, job: &ReviewJob, why: &str) {
-        let repo = &job.repo;
-        let gh = match critic.github.installation(job.installation_id) {
+    /// Completes the check runs job `job_id` left open and will not come back to (it failed
+    /// for good, panicked on its last attempt, or its workers kept dying), whichever head it
+    /// was reviewing (a `/review` job names none in advance).
+    pub async fn give_up(critic: &Critic, job_id: i64, installation_id: u64, why: &str) {
+        let open = match critic.store.open_check_runs_of_job(job_id).await {
+            Ok(open) if !open.is_empty() => open,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the check run records");
+                return;
+            }
+        };
+        let gh = match critic.github.installation(installation_id) {
             Ok(gh) => gh,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot complete the check run");
                 return;
             }
         };
-        let head = if job.head_sha.is_empty() {
-            match gh.pull_request(repo, job.number).await {
-                Ok(pr) => pr.head.sha,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot look up the head to complete its check run");
-                    return;
-                }
-            }
-        } else {
-            job.head_sha.clone()
-        };
-        let head = head.as_str();
-        let open = match critic.store.open_check_run(&repo.to_string(), head).await {
-            Ok(Some(id)) => id as u64,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the check run record");
-                return;
-            }
-        };
-        let run = CheckRun {
-            repo: repo.clone(),
-            head: head.to_string(),
-            id: open,
-            completed: AtomicBool::new(false),
-        };
-        run.complete(
-            critic,
-            &gh,
-            "neutral",
-            "Not reviewed",
-            &format!("Critic could not finish this review: {why}"),
-        )
-        .await;
+        for (repo, head, id) in open {
+            let Ok(repo) = repo.parse::<RepoName>() else {
+                continue;
+            };
+            let run = CheckRun {
+                repo,
+                head,
+                id: id as u64,
+                completed: AtomicBool::new(false),
+            };
+            run.complete(
+                critic,
+                &gh,
+                "neutral",
+                "Not reviewed",
+                &format!("Critic could not finish this review: {why}"),
+            )
+            .await;
+        }
     }
 }

@@ -415,7 +415,13 @@ async fn process(critic: &Arc<Critic>, claimed: ClaimedJob) {
                     // A review whose task panicked or whose workers kept dying could not
                     // finish its check run itself.
                     if let Ok(Job::Review(r)) = serde_json::from_str::<Job>(&claimed.payload) {
-                        check_run::CheckRun::give_up(critic, &r, &e.to_string()).await;
+                        check_run::CheckRun::give_up(
+                            critic,
+                            claimed.id,
+                            r.installation_id,
+                            &e.to_string(),
+                        )
+                        .await;
                     }
                 }
             }

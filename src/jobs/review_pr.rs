@@ -141,7 +141,7 @@ async fn review(
         return Ok(Outcome::Skipped("monthly model budget spent".into()));
     }
 
-    let check = CheckRun::start(critic, &gh, &job.repo, head).await;
+    let check = CheckRun::start(critic, &gh, &job.repo, head, job_id).await;
     // Everything after the check run started: a failure that no retry will follow completes
     // it (unless this run already did), so a required check never stays "in progress".
     let ready = Ready {

@@ -47,7 +47,8 @@ pub struct ClaimedJob {
 #[derive(Debug, Clone)]
 pub struct NewJob {
     pub kind: String,
-    /// Queued jobs with the same key are superseded by this one.
+    /// Queued jobs with the same key are superseded by this one, except those someone asked
+    /// for (`requested`); jobs with one key never run at the same time.
     pub dedupe_key: String,
     pub payload: String,
     /// The job is due no sooner than this after the latest other job with its key was due,
@@ -157,6 +158,9 @@ struct DeliveryWrite {
     job: Option<NewJob>,
     reply: oneshot::Sender<Result<DeliveryOutcome, StoreError>>,
 }
+
+/// PostgreSQL advisory lock taken by every claim ("critic" in ASCII).
+const CLAIM_LOCK: i64 = 0x6372_6974_6963;
 
 /// Most deliveries in one transaction; keeps bind parameters far below both databases' caps.
 const MAX_BATCH: usize = 256;
@@ -335,11 +339,26 @@ impl Store {
                 ORDER BY j.run_at, j.id LIMIT 1{lock}) \
              RETURNING id, kind, payload, attempts, delivery_id"
         );
-        let row = sqlx::query(&sql)
+        let query = sqlx::query(&sql)
             .bind(now + lease.as_millis() as i64)
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?;
+            .bind(now);
+        let row = match self.backend {
+            Backend::Sqlite => query.fetch_optional(&self.pool).await?,
+            Backend::Postgres => {
+                // Replicas claim one at a time. The row lock alone would let two claims that
+                // start together each take a different job of the same PR: neither sees the
+                // other's running job in its snapshot. Under the lock, each claim's snapshot
+                // is taken after the previous claim committed.
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(CLAIM_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                let row = query.fetch_optional(&mut *tx).await?;
+                tx.commit().await?;
+                row
+            }
+        };
         Ok(match row {
             Some(row) => Some(ClaimedJob {
                 id: row.try_get("id")?,
@@ -793,22 +812,26 @@ impl Store {
     }
 
     /// The head's check run while it is not completed.
-    pub async fn open_check_run(
+    /// The check runs job `job_id` uses and has not completed: (repo, head SHA, run id).
+    pub async fn open_check_runs_of_job(
         &self,
-        repo: &str,
-        head_sha: &str,
-    ) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query(
-            "SELECT check_run_id FROM check_runs WHERE repo = $1 AND head_sha = $2 AND completed_at IS NULL",
+        job_id: i64,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT repo, head_sha, check_run_id FROM check_runs WHERE job_id = $1 AND completed_at IS NULL",
         )
-        .bind(repo)
-        .bind(head_sha)
-        .fetch_optional(&self.pool)
+        .bind(job_id)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(match row {
-            Some(r) => Some(r.try_get("check_run_id")?),
-            None => None,
-        })
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("repo")?,
+                    r.try_get("head_sha")?,
+                    r.try_get("check_run_id")?,
+                ))
+            })
+            .collect()
     }
 
     pub async fn check_run_completed(&self, repo: &str, head_sha: &str) -> Result<(), StoreError> {
@@ -821,19 +844,22 @@ impl Store {
         Ok(())
     }
 
+    /// Records the head's check run as used, from now on, by job `job_id`.
     pub async fn set_check_run(
         &self,
         repo: &str,
         head_sha: &str,
         id: i64,
+        job_id: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO check_runs (repo, head_sha, check_run_id) VALUES ($1, $2, $3) \
-             ON CONFLICT (repo, head_sha) DO UPDATE SET check_run_id = $3, completed_at = NULL",
+            "INSERT INTO check_runs (repo, head_sha, check_run_id, job_id) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (repo, head_sha) DO UPDATE SET check_run_id = $3, job_id = $4, completed_at = NULL",
         )
         .bind(repo)
         .bind(head_sha)
         .bind(id)
+        .bind(job_id)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -1109,17 +1135,20 @@ async fn insert_job(
 }
 
 /// SQL for a new job's `run_at`: `now`, or `gap` milliseconds after the latest job with the
-/// same key was due, whichever is later. Superseded jobs never ran and do not count; call
-/// this after superseding, so a burst of events keeps the window of the last job that ran.
+/// same key that has started (running, done or dead) was due, whichever is later. Jobs still
+/// waiting do not count (a `/review` waiting for its retry does not hold a push back), so a
+/// burst of events keeps the window of the last job that ran. The arguments are SQL
+/// placeholders: `$n` for now, the key and the gap in milliseconds.
 fn run_at_after_gap(now: &str, key: &str, gap: &str) -> String {
     format!(
         "(SELECT CASE WHEN MAX(p.run_at) + {gap} > {now} THEN MAX(p.run_at) + {gap} ELSE {now} END \
-         FROM jobs p WHERE p.dedupe_key = {key} AND p.state <> 'superseded')"
+         FROM jobs p WHERE p.dedupe_key = {key} AND p.state IN ('running', 'done', 'dead'))"
     )
 }
 
+/// A gap in milliseconds, capped at a day so the SQL addition cannot overflow.
 fn gap_ms(gap: Duration) -> i64 {
-    i64::try_from(gap.as_millis()).unwrap_or(i64::MAX)
+    gap.min(Duration::from_secs(86_400)).as_millis() as i64
 }
 
 /// Postgres sums BIGINTs as NUMERIC, which the Any driver cannot read: cast back.
@@ -1248,6 +1277,7 @@ mod tests {
         newer_job_supersedes_queued_one,
         a_burst_for_one_pr_runs_once_after_the_window,
         a_job_someone_asked_for_is_never_superseded,
+        claims_at_the_same_time_take_one_job_per_pr,
         claim_finish_and_fencing,
         one_pr_runs_one_job_at_a_time,
         renew_keeps_a_live_lease_and_reports_a_lost_one,
@@ -1389,11 +1419,17 @@ mod tests {
             (state::QUEUED, first_due + 60_000)
         );
 
-        // Another PR is not held back, and neither is a job without a gap (`/review`): it
-        // replaces the waiting one and runs at once.
+        // Another PR is not held back, and neither is a job someone asked for (`/review`,
+        // which has no gap): it replaces the waiting one and runs at once.
         let other = record("d6", spaced("r#2")).await;
         assert!(row(other).await.run_at <= now_ms());
-        let asked = store.enqueue(job("r#1")).await.expect("asked");
+        let asked = store
+            .enqueue(NewJob {
+                requested: true,
+                ..job("r#1")
+            })
+            .await
+            .expect("asked");
         assert_eq!(row(last.id).await.state, state::SUPERSEDED);
         let mut due = Vec::new();
         while let Some(j) = store.claim(lease).await.expect("claim") {
@@ -1439,6 +1475,38 @@ mod tests {
             (state_of(b).await, state_of(c).await),
             (state::SUPERSEDED.to_string(), state::QUEUED.to_string())
         );
+    }
+
+    async fn claims_at_the_same_time_take_one_job_per_pr(store: Store) {
+        // Several jobs of one PR can wait together when people asked for them.
+        let asked = |key: &str| NewJob {
+            requested: true,
+            ..job(key)
+        };
+        for key in ["r#1", "r#1", "r#1", "r#2", "r#2"] {
+            store.enqueue(asked(key)).await.expect("enqueue");
+        }
+        let claims = (0..6).map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.claim(Duration::from_secs(60)).await })
+        });
+        let mut claimed = Vec::new();
+        for c in claims {
+            if let Some(job) = c.await.expect("task").expect("claim") {
+                claimed.push(job.id);
+            }
+        }
+        let running: Vec<String> = store
+            .jobs()
+            .await
+            .expect("jobs")
+            .into_iter()
+            .filter(|j| j.state == state::RUNNING)
+            .map(|j| j.dedupe_key)
+            .collect();
+        assert_eq!(claimed.len(), 2, "{running:?}");
+        assert_eq!(running.len(), 2);
+        assert_ne!(running[0], running[1], "two jobs of one PR running at once");
     }
 
     async fn claim_finish_and_fencing(store: Store) {
@@ -1716,15 +1784,20 @@ mod tests {
         );
 
         assert_eq!(store.check_run("o/r", "bbb").await.expect("q"), None);
-        store.set_check_run("o/r", "bbb", 1).await.expect("set");
-        store.set_check_run("o/r", "bbb", 2).await.expect("replace");
+        store.set_check_run("o/r", "bbb", 1, 7).await.expect("set");
+        store
+            .set_check_run("o/r", "bbb", 2, 8)
+            .await
+            .expect("replace");
         assert_eq!(store.check_run("o/r", "bbb").await.expect("q"), Some(2));
+        // The run belongs to the job that took it over last.
+        assert!(store.open_check_runs_of_job(7).await.expect("q").is_empty());
         assert_eq!(
-            store.open_check_run("o/r", "bbb").await.expect("q"),
-            Some(2)
+            store.open_check_runs_of_job(8).await.expect("q"),
+            [("o/r".to_string(), "bbb".to_string(), 2)]
         );
         store.check_run_completed("o/r", "bbb").await.expect("done");
-        assert_eq!(store.open_check_run("o/r", "bbb").await.expect("q"), None);
+        assert!(store.open_check_runs_of_job(8).await.expect("q").is_empty());
         assert_eq!(store.check_run("o/r", "bbb").await.expect("q"), Some(2));
 
         let spent = crate::llm::Spent {

@@ -250,7 +250,10 @@ async fn fetch_imported(
     };
     if tree.truncated {
         // Imports are still looked up, among the paths GitHub listed; the others are missed.
-        tracing::info!("repository tree truncated by GitHub; some imported files may be missed");
+        tracing::debug!(
+            listed = tree.entries.len(),
+            "repository tree truncated by GitHub; some imported files may be missed"
+        );
     }
     let repo_files = RepoFiles::new(
         tree.entries

@@ -3,6 +3,7 @@
 //! One set of queries runs on SQLite (embedded default) and PostgreSQL through sqlx's `Any`
 //! driver; placeholders are `$N`, which both accept, and times are Unix milliseconds.
 
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -51,8 +52,8 @@ pub struct NewJob {
     /// for (`requested`); jobs with one key never run at the same time.
     pub dedupe_key: String,
     pub payload: String,
-    /// The job is due no sooner than this after the latest other job with its key was due,
-    /// so a burst of events for one PR runs once, for the newest (`Duration::ZERO`: at once).
+    /// The job is due no sooner than this after the latest job with its key that has started
+    /// was due, so a burst of events for one PR runs once, for the newest (zero: at once).
     pub min_gap: Duration,
     /// Someone asked for it (a slash command, `/review`, a reply) and waits for its answer:
     /// it is never superseded, though it supersedes queued jobs that nobody asked for.
@@ -296,7 +297,11 @@ impl Store {
     /// Queues a job outside any delivery (commands, re-runs, tests).
     pub async fn enqueue(&self, job: NewJob) -> Result<i64, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let id = insert_job(&mut tx, &job, None, now_ms()).await?;
+        let ids = queue_jobs(&mut tx, &[(None, &job)], now_ms()).await?;
+        let id = ids
+            .first()
+            .copied()
+            .ok_or_else(|| StoreError::Batch("the job insert returned no id".into()))?;
         tx.commit().await?;
         self.changed();
         Ok(id)
@@ -811,7 +816,6 @@ impl Store {
         })
     }
 
-    /// The head's check run while it is not completed.
     /// The check runs job `job_id` uses and has not completed: (repo, head SHA, run id).
     pub async fn open_check_runs_of_job(
         &self,
@@ -973,7 +977,6 @@ async fn write_batch(
     pool: &AnyPool,
     batch: &[DeliveryWrite],
 ) -> Result<Vec<DeliveryOutcome>, StoreError> {
-    use std::collections::{HashMap, HashSet};
     let now = now_ms();
     // Within the batch, only the first write of a delivery id can be new.
     let mut seen = HashSet::new();
@@ -1008,80 +1011,18 @@ async fn write_batch(
         .map(|r| r.try_get::<String, _>("id"))
         .collect::<Result<_, _>>()?;
 
-    // New jobs in arrival order; the last one for a key is queued, earlier ones superseded
-    // unless someone asked for them.
-    let jobs: Vec<(&DeliveryWrite, &NewJob)> = unique
+    // New jobs, in arrival order.
+    let jobs: Vec<(Option<&str>, &NewJob)> = unique
         .iter()
         .filter(|w| inserted.contains(&w.id))
-        .filter_map(|w| w.job.as_ref().map(|j| (*w, j)))
+        .filter_map(|w| w.job.as_ref().map(|j| (Some(w.id.as_str()), j)))
         .collect();
-    let mut job_ids: HashMap<String, i64> = HashMap::new();
-    if !jobs.is_empty() {
-        let keys: Vec<&str> = {
-            let mut k: Vec<&str> = jobs.iter().map(|(_, j)| j.dedupe_key.as_str()).collect();
-            k.sort_unstable();
-            k.dedup();
-            k
-        };
-        let placeholders: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 2)).collect();
-        let sql = format!(
-            "UPDATE jobs SET state = 'superseded', updated_at = $1 WHERE state = 'queued' AND requested = 0 AND dedupe_key IN ({})",
-            placeholders.join(", ")
-        );
-        let mut q = sqlx::query(&sql).bind(now);
-        for k in &keys {
-            q = q.bind(*k);
-        }
-        q.execute(&mut *tx).await?;
-
-        let mut last_for_key: HashMap<&str, usize> = HashMap::new();
-        for (i, (_, j)) in jobs.iter().enumerate() {
-            last_for_key.insert(j.dedupe_key.as_str(), i);
-        }
-        let mut sql = String::from(
-            "INSERT INTO jobs (kind, dedupe_key, payload, state, attempts, run_at, delivery_id, requested, created_at, updated_at) VALUES ",
-        );
-        let mut n = 1;
-        let mut next = || {
-            n += 1;
-            format!("${n}")
-        };
-        for (i, (_, j)) in jobs.iter().enumerate() {
-            let (kind, key, payload, state, delivery, requested) =
-                (next(), next(), next(), next(), next(), next());
-            let run_at = if j.min_gap.is_zero() {
-                "$1".to_string()
-            } else {
-                run_at_after_gap("$1", &key, &next())
-            };
-            sql.push_str(&format!(
-                "{}({kind}, {key}, {payload}, {state}, 0, {run_at}, {delivery}, {requested}, $1, $1)",
-                if i > 0 { ", " } else { "" },
-            ));
-        }
-        sql.push_str(" RETURNING id, delivery_id");
-        let mut q = sqlx::query(&sql).bind(now);
-        for (i, (w, j)) in jobs.iter().enumerate() {
-            let state = if j.requested || last_for_key.get(j.dedupe_key.as_str()) == Some(&i) {
-                state::QUEUED
-            } else {
-                state::SUPERSEDED
-            };
-            q = q
-                .bind(j.kind.as_str())
-                .bind(j.dedupe_key.as_str())
-                .bind(j.payload.as_str())
-                .bind(state)
-                .bind(w.id.as_str())
-                .bind(i64::from(j.requested));
-            if !j.min_gap.is_zero() {
-                q = q.bind(gap_ms(j.min_gap));
-            }
-        }
-        for row in q.fetch_all(&mut *tx).await? {
-            job_ids.insert(row.try_get("delivery_id")?, row.try_get("id")?);
-        }
-    }
+    let ids = queue_jobs(&mut tx, &jobs, now).await?;
+    let job_ids: HashMap<&str, i64> = jobs
+        .iter()
+        .zip(ids)
+        .filter_map(|((delivery, _), id)| delivery.map(|d| (d, id)))
+        .collect();
     tx.commit().await?;
 
     Ok(batch
@@ -1089,7 +1030,7 @@ async fn write_batch(
         .zip(&first)
         .map(|(w, is_first)| {
             if *is_first && inserted.contains(&w.id) {
-                DeliveryOutcome::Accepted(job_ids.get(&w.id).copied())
+                DeliveryOutcome::Accepted(job_ids.get(w.id.as_str()).copied())
             } else {
                 DeliveryOutcome::Duplicate
             }
@@ -1097,41 +1038,90 @@ async fn write_batch(
         .collect())
 }
 
-async fn insert_job(
+/// Queues jobs (each with the delivery that brought it, if any) in one statement, after
+/// superseding the queued jobs of their keys that nobody asked for. Within the list, the last
+/// job of a key is queued and earlier ones are superseded too, unless someone asked for them.
+/// Returns the new jobs' ids in the list's order.
+async fn queue_jobs(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    job: &NewJob,
-    delivery_id: Option<&str>,
+    jobs: &[(Option<&str>, &NewJob)],
     now: i64,
-) -> Result<i64, StoreError> {
-    // A newer event for the same PR makes older queued work pointless.
-    sqlx::query(
-        "UPDATE jobs SET state = 'superseded', updated_at = $1 WHERE dedupe_key = $2 AND state = 'queued' AND requested = 0",
-    )
-    .bind(now)
-    .bind(&job.dedupe_key)
-    .execute(&mut **tx)
-    .await?;
-    let run_at = if job.min_gap.is_zero() {
-        "$4".to_string()
-    } else {
-        run_at_after_gap("$4", "$2", "$7")
-    };
-    let sql = format!(
-        "INSERT INTO jobs (kind, dedupe_key, payload, state, attempts, run_at, delivery_id, requested, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'queued', 0, {run_at}, $5, $6, $4, $4) RETURNING id"
-    );
-    let mut q = sqlx::query(&sql)
-        .bind(&job.kind)
-        .bind(&job.dedupe_key)
-        .bind(&job.payload)
-        .bind(now)
-        .bind(delivery_id)
-        .bind(i64::from(job.requested));
-    if !job.min_gap.is_zero() {
-        q = q.bind(gap_ms(job.min_gap));
+) -> Result<Vec<i64>, StoreError> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
     }
-    let row = q.fetch_one(&mut **tx).await?;
-    Ok(row.try_get("id")?)
+    let keys: Vec<&str> = {
+        let mut k: Vec<&str> = jobs.iter().map(|(_, j)| j.dedupe_key.as_str()).collect();
+        k.sort_unstable();
+        k.dedup();
+        k
+    };
+    // A newer event for the same PR makes older queued work pointless.
+    let placeholders: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!(
+        "UPDATE jobs SET state = 'superseded', updated_at = $1 WHERE state = 'queued' AND requested = 0 AND dedupe_key IN ({})",
+        placeholders.join(", ")
+    );
+    let mut q = sqlx::query(&sql).bind(now);
+    for k in &keys {
+        q = q.bind(*k);
+    }
+    q.execute(&mut **tx).await?;
+
+    let mut last_for_key: HashMap<&str, usize> = HashMap::new();
+    for (i, (_, j)) in jobs.iter().enumerate() {
+        last_for_key.insert(j.dedupe_key.as_str(), i);
+    }
+    let mut sql = String::from(
+        "INSERT INTO jobs (kind, dedupe_key, payload, state, attempts, run_at, delivery_id, requested, created_at, updated_at) VALUES ",
+    );
+    let mut n = 1;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    for (i, (_, j)) in jobs.iter().enumerate() {
+        let (kind, key, payload, state, delivery, requested) =
+            (next(), next(), next(), next(), next(), next());
+        let run_at = if j.min_gap.is_zero() {
+            "$1".to_string()
+        } else {
+            run_at_after_gap("$1", &key, &next())
+        };
+        sql.push_str(&format!(
+            "{}({kind}, {key}, {payload}, {state}, 0, {run_at}, {delivery}, {requested}, $1, $1)",
+            if i > 0 { ", " } else { "" },
+        ));
+    }
+    sql.push_str(" RETURNING id");
+    let mut q = sqlx::query(&sql).bind(now);
+    for (i, (delivery, j)) in jobs.iter().enumerate() {
+        let state = if j.requested || last_for_key.get(j.dedupe_key.as_str()) == Some(&i) {
+            state::QUEUED
+        } else {
+            state::SUPERSEDED
+        };
+        q = q
+            .bind(j.kind.as_str())
+            .bind(j.dedupe_key.as_str())
+            .bind(j.payload.as_str())
+            .bind(state)
+            .bind(*delivery)
+            .bind(i64::from(j.requested));
+        if !j.min_gap.is_zero() {
+            q = q.bind(gap_ms(j.min_gap));
+        }
+    }
+    // Ids grow in insertion order, which is the list's order; RETURNING's order is not
+    // promised, so sort.
+    let mut ids: Vec<i64> = q
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_, _>>()?;
+    ids.sort_unstable();
+    Ok(ids)
 }
 
 /// SQL for a new job's `run_at`: `now`, or `gap` milliseconds after the latest job with the

@@ -191,9 +191,10 @@ pub struct ReviewSettings {
     pub resolve_addressed: bool,
     /// The "Critic" check run fails when a critical finding is posted (else it is neutral).
     pub fail_on_critical: bool,
-    /// Automatic reviews of one pull request start at least this many seconds apart. Pushes
-    /// in between wait for the rest of the window and replace each other, so a burst of
-    /// pushes costs one review of its newest head. 0 reviews every push at once.
+    /// An automatic review of a pull request is due at least this many seconds after the
+    /// previous review of it was due. Pushes in between wait for the rest of the window and
+    /// replace each other, so a burst of pushes costs one review of its newest head. 0
+    /// reviews every push at once.
     pub coalesce_secs: u64,
 }
 

@@ -171,6 +171,7 @@ impl CheckRun {
         };
         for (repo, head, id) in open {
             let Ok(repo) = repo.parse::<RepoName>() else {
+                tracing::warn!(repo = %repo, "check run record with a bad repository name");
                 continue;
             };
             let run = CheckRun {

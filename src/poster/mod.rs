@@ -449,6 +449,7 @@ pub(crate) fn left_out(kept: &str, omitted: usize) -> String {
 mod tests {
     use super::*;
     use crate::github::ChangedFile;
+    use crate::review::Severity;
 
     #[test]
     fn cut_at_line_counts_characters_and_cuts_mid_line_only_when_it_must() {
@@ -461,7 +462,6 @@ mod tests {
         assert_eq!(left_out("x", 0), "");
         assert!(left_out("<details>a", 3).starts_with("\n</details>\n\n… 3 more"));
     }
-    use crate::review::Severity;
 
     fn files() -> Vec<PrFile> {
         vec![PrFile::from_github(ChangedFile {

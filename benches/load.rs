@@ -274,7 +274,7 @@ async fn main() {
     let drained_in = drain_start.elapsed();
     let jobs = store.jobs().await.expect("jobs");
     let ran = jobs.iter().filter(|j| j.state == "done").count();
-    let superseded = jobs.iter().filter(|j| j.state == "superseded").count();
+    let rows = jobs.len();
 
     // The time Critic adds to one review: deliveries one at a time, fakes answering at once,
     // from the delivery sent to the run's summary comment stored by the fake GitHub (the
@@ -341,7 +341,7 @@ async fn main() {
         server_cpu.as_secs_f64() * 1e6 / deliveries as f64
     );
     println!(
-        "queue drained {:.2} s after the last acknowledgement; review jobs run {ran}, superseded {superseded}",
+        "queue drained {:.2} s after the last acknowledgement; review jobs run {ran} (rows in the queue {rows}) for {total} deliveries",
         drained_in.as_secs_f64()
     );
     println!(

@@ -971,7 +971,8 @@ async fn write_deliveries(pool: AnyPool, mut rx: mpsc::Receiver<DeliveryWrite>) 
     }
 }
 
-/// Records a batch of deliveries and their jobs in one transaction of four statements.
+/// Records a batch of deliveries and their jobs in one transaction: one statement for the
+/// deliveries, two or three for their jobs (see [`queue_jobs`]).
 /// Returns one outcome per write, in order.
 async fn write_batch(
     pool: &AnyPool,
@@ -1038,10 +1039,14 @@ async fn write_batch(
         .collect())
 }
 
-/// Queues jobs (each with the delivery that brought it, if any) in one statement, after
-/// superseding the queued jobs of their keys that nobody asked for. Within the list, the last
-/// job of a key is queued and earlier ones are superseded too, unless someone asked for them.
-/// Returns the new jobs' ids in the list's order.
+/// Queues jobs (each with the delivery that brought it, if any). Returns, in the list's order,
+/// the id of the row that carries each job's work.
+///
+/// A job nobody asked for takes over the queued job of its key that nobody asked for, when
+/// there is one: that row gets the newer payload and delivery, in place. So a burst of pushes
+/// to one PR keeps one queued row (one row changed per push instead of one inserted and one
+/// superseded: fewer pages written on the acknowledgement's path). A job someone asked for is
+/// always a row of its own, and supersedes the queued job of its key that nobody asked for.
 async fn queue_jobs(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     jobs: &[(Option<&str>, &NewJob)],
@@ -1056,21 +1061,201 @@ async fn queue_jobs(
         k.dedup();
         k
     };
-    // A newer event for the same PR makes older queued work pointless.
-    let placeholders: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 2)).collect();
     let sql = format!(
-        "UPDATE jobs SET state = 'superseded', updated_at = $1 WHERE state = 'queued' AND requested = 0 AND dedupe_key IN ({})",
-        placeholders.join(", ")
+        "SELECT id, dedupe_key FROM jobs WHERE state = 'queued' AND requested = 0 AND dedupe_key IN ({}) ORDER BY id",
+        placeholders(1, keys.len())
     );
-    let mut q = sqlx::query(&sql).bind(now);
+    let mut q = sqlx::query(&sql);
     for k in &keys {
         q = q.bind(*k);
     }
-    q.execute(&mut **tx).await?;
+    let mut waiting: HashMap<String, Vec<i64>> = HashMap::new();
+    for row in q.fetch_all(&mut **tx).await? {
+        waiting
+            .entry(row.try_get("dedupe_key")?)
+            .or_default()
+            .push(row.try_get("id")?);
+    }
+    let mut plan = QueuePlan::new(jobs, waiting);
 
-    let mut last_for_key: HashMap<&str, usize> = HashMap::new();
-    for (i, (_, j)) in jobs.iter().enumerate() {
-        last_for_key.insert(j.dedupe_key.as_str(), i);
+    if !plan.supersede.is_empty() {
+        let sql = format!(
+            "UPDATE jobs SET state = 'superseded', updated_at = $1 WHERE state = 'queued' AND id IN ({})",
+            placeholders(2, plan.supersede.len())
+        );
+        let mut q = sqlx::query(&sql).bind(now);
+        for id in &plan.supersede {
+            q = q.bind(*id);
+        }
+        q.execute(&mut **tx).await?;
+    }
+
+    if !plan.replace.is_empty() {
+        let taken = replace_jobs(tx, jobs, &plan.replace, now).await?;
+        // Another replica may have claimed a row since it was read: its job gets a row of its
+        // own after all.
+        for (row, job) in std::mem::take(&mut plan.replace) {
+            if !taken.contains(&row) {
+                plan.insert.push((job, state::QUEUED));
+                let slot = Slot::New(plan.insert.len() - 1);
+                for s in plan.slots.iter_mut() {
+                    if *s == Slot::Row(row) {
+                        *s = slot;
+                    }
+                }
+            }
+        }
+    }
+
+    let inserted = insert_jobs(tx, jobs, &plan.insert, now).await?;
+    plan.slots
+        .iter()
+        .map(|slot| match *slot {
+            Slot::Row(id) => Ok(id),
+            Slot::New(i) => inserted
+                .get(i)
+                .copied()
+                .ok_or_else(|| StoreError::Batch("the job insert returned too few ids".into())),
+        })
+        .collect()
+}
+
+/// `$first, $first+1, ...`: `count` SQL placeholders.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Where a job's work ends up: a row already queued, or the n-th row to insert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Row(i64),
+    New(usize),
+}
+
+/// What [`queue_jobs`] does with a list of jobs, decided in the list's order.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct QueuePlan {
+    /// Queued rows that no longer run.
+    supersede: Vec<i64>,
+    /// Queued rows that take the payload of the job at this index of the list.
+    replace: Vec<(i64, usize)>,
+    /// New rows: the job at this index of the list, and its state.
+    insert: Vec<(usize, &'static str)>,
+    /// Per job of the list, the row that carries its work.
+    slots: Vec<Slot>,
+}
+
+impl QueuePlan {
+    /// `waiting`: the ids of the queued rows nobody asked for, per key, oldest first.
+    fn new(jobs: &[(Option<&str>, &NewJob)], mut waiting: HashMap<String, Vec<i64>>) -> QueuePlan {
+        let mut plan = QueuePlan::default();
+        // Normally a key has at most one such row; should two replicas have queued one each,
+        // the newest is kept.
+        let mut open: HashMap<&str, Slot> = HashMap::new();
+        for (_, j) in jobs {
+            let key = j.dedupe_key.as_str();
+            if let Some(mut ids) = waiting.remove(key)
+                && let Some(newest) = ids.pop()
+            {
+                plan.supersede.extend(ids);
+                open.insert(key, Slot::Row(newest));
+            }
+        }
+        for (i, (_, j)) in jobs.iter().enumerate() {
+            let key = j.dedupe_key.as_str();
+            if j.requested {
+                match open.remove(key) {
+                    Some(Slot::Row(id)) => {
+                        plan.replace.retain(|(row, _)| *row != id);
+                        plan.supersede.push(id);
+                    }
+                    Some(Slot::New(n)) => plan.insert[n].1 = state::SUPERSEDED,
+                    None => {}
+                }
+                plan.insert.push((i, state::QUEUED));
+                plan.slots.push(Slot::New(plan.insert.len() - 1));
+                continue;
+            }
+            let slot = match open.get(key) {
+                Some(Slot::Row(id)) => {
+                    plan.replace.retain(|(row, _)| row != id);
+                    plan.replace.push((*id, i));
+                    Slot::Row(*id)
+                }
+                Some(Slot::New(n)) => {
+                    plan.insert[*n].0 = i;
+                    Slot::New(*n)
+                }
+                None => {
+                    plan.insert.push((i, state::QUEUED));
+                    Slot::New(plan.insert.len() - 1)
+                }
+            };
+            open.insert(key, slot);
+            plan.slots.push(slot);
+        }
+        plan
+    }
+}
+
+/// Gives queued rows the work of newer jobs (`(row, index in jobs)`), each due as a new job
+/// would be. Returns the rows changed: a row no longer queued is left alone.
+async fn replace_jobs(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    jobs: &[(Option<&str>, &NewJob)],
+    replace: &[(i64, usize)],
+    now: i64,
+) -> Result<HashSet<i64>, StoreError> {
+    let mut n = 1;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    let mut rows = Vec::with_capacity(replace.len());
+    for (_, i) in replace {
+        let (id, kind, payload, delivery) = (next(), next(), next(), next());
+        let run_at = due_at(jobs[*i].1.min_gap, &mut next);
+        rows.push(format!(
+            "SELECT {id} AS id, {kind} AS kind, {payload} AS payload, {delivery} AS delivery_id, {run_at} AS run_at"
+        ));
+    }
+    let sql = format!(
+        "UPDATE jobs SET kind = v.kind, payload = v.payload, delivery_id = v.delivery_id, \
+         run_at = v.run_at, attempts = 0, lease_until = NULL, last_error = NULL, updated_at = $1 \
+         FROM ({}) AS v WHERE jobs.id = v.id AND jobs.state = 'queued' RETURNING jobs.id",
+        rows.join(" UNION ALL ")
+    );
+    let mut q = sqlx::query(&sql).bind(now);
+    for (row, i) in replace {
+        let (delivery, j) = jobs[*i];
+        q = q
+            .bind(*row)
+            .bind(j.kind.as_str())
+            .bind(j.payload.as_str())
+            .bind(delivery);
+        if !j.min_gap.is_zero() {
+            q = q.bind(j.dedupe_key.as_str()).bind(gap_ms(j.min_gap));
+        }
+    }
+    q.fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<i64, _>("id").map_err(StoreError::from))
+        .collect()
+}
+
+/// Inserts new rows (`(index in jobs, state)`) in one statement; returns their ids in order.
+async fn insert_jobs(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    jobs: &[(Option<&str>, &NewJob)],
+    insert: &[(usize, &'static str)],
+    now: i64,
+) -> Result<Vec<i64>, StoreError> {
+    if insert.is_empty() {
+        return Ok(Vec::new());
     }
     let mut sql = String::from(
         "INSERT INTO jobs (kind, dedupe_key, payload, state, attempts, run_at, delivery_id, requested, created_at, updated_at) VALUES ",
@@ -1080,9 +1265,10 @@ async fn queue_jobs(
         n += 1;
         format!("${n}")
     };
-    for (i, (_, j)) in jobs.iter().enumerate() {
+    for (k, (i, _)) in insert.iter().enumerate() {
         let (kind, key, payload, state, delivery, requested) =
             (next(), next(), next(), next(), next(), next());
+        let j = jobs[*i].1;
         let run_at = if j.min_gap.is_zero() {
             "$1".to_string()
         } else {
@@ -1090,23 +1276,19 @@ async fn queue_jobs(
         };
         sql.push_str(&format!(
             "{}({kind}, {key}, {payload}, {state}, 0, {run_at}, {delivery}, {requested}, $1, $1)",
-            if i > 0 { ", " } else { "" },
+            if k > 0 { ", " } else { "" },
         ));
     }
     sql.push_str(" RETURNING id");
     let mut q = sqlx::query(&sql).bind(now);
-    for (i, (delivery, j)) in jobs.iter().enumerate() {
-        let state = if j.requested || last_for_key.get(j.dedupe_key.as_str()) == Some(&i) {
-            state::QUEUED
-        } else {
-            state::SUPERSEDED
-        };
+    for (i, state) in insert {
+        let (delivery, j) = jobs[*i];
         q = q
             .bind(j.kind.as_str())
             .bind(j.dedupe_key.as_str())
             .bind(j.payload.as_str())
-            .bind(state)
-            .bind(*delivery)
+            .bind(*state)
+            .bind(delivery)
             .bind(i64::from(j.requested));
         if !j.min_gap.is_zero() {
             q = q.bind(gap_ms(j.min_gap));
@@ -1122,6 +1304,18 @@ async fn queue_jobs(
         .collect::<Result<_, _>>()?;
     ids.sort_unstable();
     Ok(ids)
+}
+
+/// SQL for when a job with this gap is due, taking the placeholders it needs (its key and the
+/// gap, in that order) from `next`.
+fn due_at(gap: Duration, next: &mut impl FnMut() -> String) -> String {
+    if gap.is_zero() {
+        "$1".to_string()
+    } else {
+        let key = next();
+        let gap = next();
+        run_at_after_gap("$1", &key, &gap)
+    }
 }
 
 /// SQL for a new job's `run_at`: `now`, or `gap` milliseconds after the latest job with the
@@ -1264,7 +1458,9 @@ mod tests {
     on_both_backends!(
         delivery_dedupe_queues_once,
         concurrent_deliveries_batch_correctly,
-        newer_job_supersedes_queued_one,
+        newer_job_takes_over_the_queued_one,
+        a_job_waiting_for_its_retry_is_taken_over_afresh,
+        a_batch_takes_over_in_its_order,
         a_burst_for_one_pr_runs_once_after_the_window,
         a_job_someone_asked_for_is_never_superseded,
         claims_at_the_same_time_take_one_job_per_pr,
@@ -1339,21 +1535,75 @@ mod tests {
         assert!(jobs.iter().any(|j| j.state == state::QUEUED));
     }
 
-    async fn newer_job_supersedes_queued_one(store: Store) {
-        let a = store.enqueue(job("r#1")).await.expect("a");
-        let other = store.enqueue(job("r#2")).await.expect("other");
-        let b = store.enqueue(job("r#1")).await.expect("b");
+    fn job_with(key: &str, payload: &str) -> NewJob {
+        NewJob {
+            payload: payload.into(),
+            ..job(key)
+        }
+    }
+
+    /// The rows of one key, as (state, payload of the job a claim would run).
+    async fn rows_of(store: &Store, key: &str) -> Vec<JobRecord> {
+        let mut rows: Vec<JobRecord> = store
+            .jobs()
+            .await
+            .expect("jobs")
+            .into_iter()
+            .filter(|j| j.dedupe_key == key)
+            .collect();
+        rows.sort_by_key(|j| j.id);
+        rows
+    }
+
+    async fn newer_job_takes_over_the_queued_one(store: Store) {
+        let a = store.enqueue(job_with("r#1", "a")).await.expect("a");
+        let other = store
+            .enqueue(job_with("r#2", "other"))
+            .await
+            .expect("other");
+        let b = store.enqueue(job_with("r#1", "b")).await.expect("b");
+        // One row for r#1, which now runs b's payload; r#2 is left alone.
+        assert_eq!(a, b);
+        assert_eq!(rows_of(&store, "r#1").await.len(), 1);
+        let lease = Duration::from_secs(60);
+        let mut payloads = Vec::new();
+        while let Some(j) = store.claim(lease).await.expect("claim") {
+            payloads.push((j.id, j.payload));
+        }
+        payloads.sort();
         assert_eq!(
-            store.job(a).await.expect("a").expect("row").state,
-            state::SUPERSEDED
+            payloads,
+            vec![(b, "b".to_string()), (other, "other".to_string())]
         );
+
+        // A running job is not taken over: the next push queues a row of its own.
+        let c = store.enqueue(job_with("r#1", "c")).await.expect("c");
+        assert_ne!(c, b);
+        let states: Vec<String> = rows_of(&store, "r#1")
+            .await
+            .into_iter()
+            .map(|j| j.state)
+            .collect();
+        assert_eq!(states, [state::RUNNING, state::QUEUED]);
+    }
+
+    async fn a_job_waiting_for_its_retry_is_taken_over_afresh(store: Store) {
+        let lease = Duration::from_secs(60);
+        let a = store.enqueue(job_with("r#1", "a")).await.expect("a");
+        let claimed = store.claim(lease).await.expect("claim").expect("due");
+        store
+            .fail(&claimed, "GitHub said 502", Some(Duration::from_secs(600)))
+            .await
+            .expect("fail");
+        // A push replaces the failed work: it is due now, at its first attempt, with no error.
+        let b = store.enqueue(job_with("r#1", "b")).await.expect("b");
+        assert_eq!(a, b);
+        let row = store.job(b).await.expect("job").expect("row");
+        assert_eq!((row.attempts, row.last_error.as_deref()), (0, None));
+        let claimed = store.claim(lease).await.expect("claim").expect("due now");
         assert_eq!(
-            store.job(b).await.expect("b").expect("row").state,
-            state::QUEUED
-        );
-        assert_eq!(
-            store.job(other).await.expect("o").expect("row").state,
-            state::QUEUED
+            (claimed.id, claimed.payload.as_str(), claimed.attempts),
+            (b, "b", 1)
         );
     }
 
@@ -1400,14 +1650,14 @@ mod tests {
         let third = record("d3", spaced("r#1")).await;
         let (fourth, fifth) =
             tokio::join!(record("d4", spaced("r#1")), record("d5", spaced("r#1")));
-        for superseded in [second, third, fourth.min(fifth)] {
-            assert_eq!(row(superseded).await.state, state::SUPERSEDED);
-        }
-        let last = row(fourth.max(fifth)).await;
+        // All of them are one queued row, due when the window ends.
+        assert_eq!([third, fourth, fifth], [second; 3]);
+        let last = row(second).await;
         assert_eq!(
             (last.state.as_str(), last.run_at),
             (state::QUEUED, first_due + 60_000)
         );
+        assert_eq!(rows_of(&store, "r#1").await.len(), 2);
 
         // Another PR is not held back, and neither is a job someone asked for (`/review`,
         // which has no gap): it replaces the waiting one and runs at once.
@@ -1442,12 +1692,17 @@ mod tests {
         let push = store.enqueue(job("r#1")).await.expect("push");
         let review = store.enqueue(asked("r#1")).await.expect("review");
         assert_eq!(state_of(push).await, state::SUPERSEDED);
-        // Later events queue beside it; the last automatic one still replaces the earlier.
+        // Later events queue beside it; the last automatic one still takes over the earlier.
         let push = store.enqueue(job("r#1")).await.expect("push");
         let newer = store.enqueue(job("r#1")).await.expect("newer");
+        assert_eq!(push, newer);
         assert_eq!(state_of(review).await, state::QUEUED);
-        assert_eq!(state_of(push).await, state::SUPERSEDED);
         assert_eq!(state_of(newer).await, state::QUEUED);
+        // A second question does not replace the first.
+        let again = store.enqueue(asked("r#1")).await.expect("again");
+        assert_eq!(state_of(review).await, state::QUEUED);
+        assert_eq!(state_of(again).await, state::QUEUED);
+        assert_eq!(state_of(newer).await, state::SUPERSEDED);
 
         // The same within one batch of deliveries.
         let (a, b, c) = tokio::join!(
@@ -1461,10 +1716,63 @@ mod tests {
         };
         let (a, b, c) = (id(a), id(b), id(c));
         assert_eq!(state_of(a).await, state::QUEUED);
+        assert_eq!(b, c);
+        assert_eq!(state_of(c).await, state::QUEUED);
+    }
+
+    async fn a_batch_takes_over_in_its_order(store: Store) {
+        let asked = |key: &str, payload: &str| NewJob {
+            requested: true,
+            ..job_with(key, payload)
+        };
+        store.enqueue(job_with("r#1", "old")).await.expect("old");
+        // One batch: a push (takes over the queued row), a question (supersedes it), a push
+        // (a new row), another push (takes that one over); and on r#2 a push then a question.
+        let deliveries = [
+            ("d1", job_with("r#1", "p1")),
+            ("d2", asked("r#1", "q1")),
+            ("d3", job_with("r#1", "p2")),
+            ("d4", job_with("r#1", "p3")),
+            ("d5", job_with("r#2", "p4")),
+            ("d6", asked("r#2", "q2")),
+        ];
+        let outcomes = futures_util::future::join_all(
+            deliveries
+                .iter()
+                .map(|(d, j)| store.record_delivery(d, "pull_request", Some(j.clone()))),
+        )
+        .await;
+        let ids: Vec<i64> = outcomes
+            .into_iter()
+            .map(|o| match o {
+                Ok(DeliveryOutcome::Accepted(Some(id))) => id,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(ids[2], ids[3]);
+        let lease = Duration::from_secs(60);
+        let mut ran = Vec::new();
+        while let Some(j) = store.claim(lease).await.expect("claim") {
+            ran.push(j.payload.clone());
+            store.finish(&j, state::DONE, "ok").await.expect("finish");
+        }
+        ran.sort();
+        assert_eq!(ran, ["p3", "q1", "q2"]);
+        let states = |key: &'static str| {
+            let store = store.clone();
+            async move {
+                rows_of(&store, key)
+                    .await
+                    .into_iter()
+                    .map(|j| j.state)
+                    .collect::<Vec<_>>()
+            }
+        };
         assert_eq!(
-            (state_of(b).await, state_of(c).await),
-            (state::SUPERSEDED.to_string(), state::QUEUED.to_string())
+            states("r#1").await,
+            [state::SUPERSEDED, state::DONE, state::DONE]
         );
+        assert_eq!(states("r#2").await, [state::SUPERSEDED, state::DONE]);
     }
 
     async fn claims_at_the_same_time_take_one_job_per_pr(store: Store) {

@@ -169,12 +169,16 @@ async fn webhook(
             tracing::info!(parent: &span, "duplicate delivery ignored");
             (StatusCode::OK, axum::Json(json!({ "status": "duplicate" })))
         }
-        DeliveryOutcome::Accepted(Some(job_id)) => {
-            critic.wake.notify_one();
-            tracing::info!(parent: &span, job_id, "job queued");
+        DeliveryOutcome::Accepted(Some(job)) => {
+            // A job coalesced into a later window is found by the workers' poll then; waking
+            // one now would only have it look in vain.
+            if job.run_at <= crate::store::now_ms() {
+                critic.wake.notify_one();
+            }
+            tracing::info!(parent: &span, job_id = job.id, "job queued");
             (
                 StatusCode::ACCEPTED,
-                axum::Json(json!({ "status": "queued", "job": job_id })),
+                axum::Json(json!({ "status": "queued", "job": job.id })),
             )
         }
         DeliveryOutcome::Accepted(None) => {

@@ -63,10 +63,18 @@ pub struct NewJob {
 /// Outcome of recording a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryOutcome {
-    /// First time seen; the job (if any) was queued with this id.
-    Accepted(Option<i64>),
+    /// First time seen; the job (if any) was queued.
+    Accepted(Option<QueuedJob>),
     /// Seen before: nothing was done.
     Duplicate,
+}
+
+/// Where a delivery's job went: the row that carries its work, and when that is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuedJob {
+    pub id: i64,
+    /// Milliseconds since the epoch; later than now while a burst of pushes is coalesced.
+    pub run_at: i64,
 }
 
 /// A row of the jobs table, for operators and tests.
@@ -297,10 +305,10 @@ impl Store {
     /// Queues a job outside any delivery (commands, re-runs, tests).
     pub async fn enqueue(&self, job: NewJob) -> Result<i64, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let ids = queue_jobs(&mut tx, &[(None, &job)], now_ms()).await?;
-        let id = ids
+        let queued = queue_jobs(&mut tx, &[(None, &job)], now_ms()).await?;
+        let id = queued
             .first()
-            .copied()
+            .map(|q| q.id)
             .ok_or_else(|| StoreError::Batch("the job insert returned no id".into()))?;
         tx.commit().await?;
         self.changed();
@@ -1018,11 +1026,11 @@ async fn write_batch(
         .filter(|w| inserted.contains(&w.id))
         .filter_map(|w| w.job.as_ref().map(|j| (Some(w.id.as_str()), j)))
         .collect();
-    let ids = queue_jobs(&mut tx, &jobs, now).await?;
-    let job_ids: HashMap<&str, i64> = jobs
+    let queued = queue_jobs(&mut tx, &jobs, now).await?;
+    let job_ids: HashMap<&str, QueuedJob> = jobs
         .iter()
-        .zip(ids)
-        .filter_map(|((delivery, _), id)| delivery.map(|d| (d, id)))
+        .zip(queued)
+        .filter_map(|((delivery, _), q)| delivery.map(|d| (d, q)))
         .collect();
     tx.commit().await?;
 
@@ -1040,7 +1048,7 @@ async fn write_batch(
 }
 
 /// Queues jobs (each with the delivery that brought it, if any). Returns, in the list's order,
-/// the id of the row that carries each job's work.
+/// the row that carries each job's work.
 ///
 /// A job nobody asked for takes over the queued job of its key that nobody asked for, when
 /// there is one: that row gets the newer payload and delivery, in place. So a burst of pushes
@@ -1051,7 +1059,7 @@ async fn queue_jobs(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     jobs: &[(Option<&str>, &NewJob)],
     now: i64,
-) -> Result<Vec<i64>, StoreError> {
+) -> Result<Vec<QueuedJob>, StoreError> {
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
@@ -1076,6 +1084,17 @@ async fn queue_jobs(
             .or_default()
             .push(row.try_get("id")?);
     }
+    queue_planned(tx, jobs, waiting, now).await
+}
+
+/// The rest of [`queue_jobs`], given the queued rows nobody asked for per key (oldest first),
+/// as read in this transaction; on PostgreSQL another replica may have claimed one since.
+async fn queue_planned(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    jobs: &[(Option<&str>, &NewJob)],
+    waiting: HashMap<String, Vec<i64>>,
+    now: i64,
+) -> Result<Vec<QueuedJob>, StoreError> {
     let mut plan = QueuePlan::new(jobs, waiting);
 
     if !plan.supersede.is_empty() {
@@ -1090,12 +1109,13 @@ async fn queue_jobs(
         q.execute(&mut **tx).await?;
     }
 
+    let mut taken = HashMap::new();
     if !plan.replace.is_empty() {
-        let taken = replace_jobs(tx, jobs, &plan.replace, now).await?;
+        taken = replace_jobs(tx, jobs, &plan.replace, now).await?;
         // Another replica may have claimed a row since it was read: its job gets a row of its
         // own after all.
         for (row, job) in std::mem::take(&mut plan.replace) {
-            if !taken.contains(&row) {
+            if !taken.contains_key(&row) {
                 plan.insert.push((job, state::QUEUED));
                 let slot = Slot::New(plan.insert.len() - 1);
                 for s in plan.slots.iter_mut() {
@@ -1111,7 +1131,10 @@ async fn queue_jobs(
     plan.slots
         .iter()
         .map(|slot| match *slot {
-            Slot::Row(id) => Ok(id),
+            Slot::Row(id) => taken
+                .get(&id)
+                .map(|&run_at| QueuedJob { id, run_at })
+                .ok_or_else(|| StoreError::Batch("a job taken over was not returned".into())),
             Slot::New(i) => inserted
                 .get(i)
                 .copied()
@@ -1167,16 +1190,22 @@ impl QueuePlan {
         for (i, (_, j)) in jobs.iter().enumerate() {
             let key = j.dedupe_key.as_str();
             if j.requested {
-                match open.remove(key) {
-                    Some(Slot::Row(id)) => {
-                        plan.replace.retain(|(row, _)| *row != id);
-                        plan.supersede.push(id);
-                    }
-                    Some(Slot::New(n)) => plan.insert[n].1 = state::SUPERSEDED,
-                    None => {}
-                }
+                // The question's job does the work of the automatic one it supersedes.
+                let asked = Slot::New(plan.insert.len());
                 plan.insert.push((i, state::QUEUED));
-                plan.slots.push(Slot::New(plan.insert.len() - 1));
+                if let Some(superseded) = open.remove(key) {
+                    match superseded {
+                        Slot::Row(id) => {
+                            plan.replace.retain(|(row, _)| *row != id);
+                            plan.supersede.push(id);
+                        }
+                        Slot::New(n) => plan.insert[n].1 = state::SUPERSEDED,
+                    }
+                    for s in plan.slots.iter_mut().filter(|s| **s == superseded) {
+                        *s = asked;
+                    }
+                }
+                plan.slots.push(asked);
                 continue;
             }
             let slot = match open.get(key) {
@@ -1202,13 +1231,14 @@ impl QueuePlan {
 }
 
 /// Gives queued rows the work of newer jobs (`(row, index in jobs)`), each due as a new job
-/// would be. Returns the rows changed: a row no longer queued is left alone.
+/// would be. Returns the rows changed, with when each is due: a row no longer queued is left
+/// alone.
 async fn replace_jobs(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     jobs: &[(Option<&str>, &NewJob)],
     replace: &[(i64, usize)],
     now: i64,
-) -> Result<HashSet<i64>, StoreError> {
+) -> Result<HashMap<i64, i64>, StoreError> {
     let mut n = 1;
     let mut next = || {
         n += 1;
@@ -1225,7 +1255,7 @@ async fn replace_jobs(
     let sql = format!(
         "UPDATE jobs SET kind = v.kind, payload = v.payload, delivery_id = v.delivery_id, \
          run_at = v.run_at, attempts = 0, lease_until = NULL, last_error = NULL, updated_at = $1 \
-         FROM ({}) AS v WHERE jobs.id = v.id AND jobs.state = 'queued' RETURNING jobs.id",
+         FROM ({}) AS v WHERE jobs.id = v.id AND jobs.state = 'queued' RETURNING jobs.id, jobs.run_at",
         rows.join(" UNION ALL ")
     );
     let mut q = sqlx::query(&sql).bind(now);
@@ -1243,17 +1273,17 @@ async fn replace_jobs(
     q.fetch_all(&mut **tx)
         .await?
         .iter()
-        .map(|r| r.try_get::<i64, _>("id").map_err(StoreError::from))
+        .map(|r| Ok((r.try_get("id")?, r.try_get("run_at")?)))
         .collect()
 }
 
-/// Inserts new rows (`(index in jobs, state)`) in one statement; returns their ids in order.
+/// Inserts new rows (`(index in jobs, state)`) in one statement; returns them in order.
 async fn insert_jobs(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     jobs: &[(Option<&str>, &NewJob)],
     insert: &[(usize, &'static str)],
     now: i64,
-) -> Result<Vec<i64>, StoreError> {
+) -> Result<Vec<QueuedJob>, StoreError> {
     if insert.is_empty() {
         return Ok(Vec::new());
     }
@@ -1279,7 +1309,7 @@ async fn insert_jobs(
             if k > 0 { ", " } else { "" },
         ));
     }
-    sql.push_str(" RETURNING id");
+    sql.push_str(" RETURNING id, run_at");
     let mut q = sqlx::query(&sql).bind(now);
     for (i, state) in insert {
         let (delivery, j) = jobs[*i];
@@ -1296,14 +1326,19 @@ async fn insert_jobs(
     }
     // Ids grow in insertion order, which is the list's order; RETURNING's order is not
     // promised, so sort.
-    let mut ids: Vec<i64> = q
+    let mut rows: Vec<QueuedJob> = q
         .fetch_all(&mut **tx)
         .await?
         .iter()
-        .map(|r| r.try_get("id"))
-        .collect::<Result<_, _>>()?;
-    ids.sort_unstable();
-    Ok(ids)
+        .map(|r| {
+            Ok(QueuedJob {
+                id: r.try_get("id")?,
+                run_at: r.try_get("run_at")?,
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    rows.sort_unstable_by_key(|q| q.id);
+    Ok(rows)
 }
 
 /// SQL for when a job with this gap is due, taking the placeholders it needs (its key and the
@@ -1460,6 +1495,7 @@ mod tests {
         concurrent_deliveries_batch_correctly,
         newer_job_takes_over_the_queued_one,
         a_job_waiting_for_its_retry_is_taken_over_afresh,
+        a_row_claimed_since_it_was_read_is_not_taken_over,
         a_batch_takes_over_in_its_order,
         a_burst_for_one_pr_runs_once_after_the_window,
         a_job_someone_asked_for_is_never_superseded,
@@ -1587,6 +1623,28 @@ mod tests {
         assert_eq!(states, [state::RUNNING, state::QUEUED]);
     }
 
+    async fn a_row_claimed_since_it_was_read_is_not_taken_over(store: Store) {
+        let a = store.enqueue(job_with("r#1", "a")).await.expect("a");
+        let lease = Duration::from_secs(60);
+        let claimed = store.claim(lease).await.expect("claim").expect("due");
+        // As if another replica claimed `a` between this transaction's read and its update.
+        let stale = HashMap::from([("r#1".to_string(), vec![a])]);
+        let push = job_with("r#1", "b");
+        let mut tx = store.pool.begin().await.expect("tx");
+        let queued = queue_planned(&mut tx, &[(None, &push)], stale, now_ms())
+            .await
+            .expect("queue");
+        tx.commit().await.expect("commit");
+        assert_eq!(queued.len(), 1);
+        assert_ne!(queued[0].id, a);
+        let rows = rows_of(&store, "r#1").await;
+        let states: Vec<&str> = rows.iter().map(|j| j.state.as_str()).collect();
+        assert_eq!(states, [state::RUNNING, state::QUEUED]);
+        assert_eq!(claimed.payload, "a");
+        let next = store.job(queued[0].id).await.expect("job").expect("row");
+        assert_eq!(next.state, state::QUEUED);
+    }
+
     async fn a_job_waiting_for_its_retry_is_taken_over_afresh(store: Store) {
         let lease = Duration::from_secs(60);
         let a = store.enqueue(job_with("r#1", "a")).await.expect("a");
@@ -1618,7 +1676,7 @@ mod tests {
             let store = store.clone();
             async move {
                 match store.record_delivery(id, "pull_request", Some(job)).await {
-                    Ok(DeliveryOutcome::Accepted(Some(job))) => job,
+                    Ok(DeliveryOutcome::Accepted(Some(job))) => job.id,
                     other => panic!("{id}: {other:?}"),
                 }
             }
@@ -1711,7 +1769,7 @@ mod tests {
             store.record_delivery("d3", "pull_request", Some(job("r#2"))),
         );
         let id = |o: Result<DeliveryOutcome, StoreError>| match o {
-            Ok(DeliveryOutcome::Accepted(Some(id))) => id,
+            Ok(DeliveryOutcome::Accepted(Some(q))) => q.id,
             other => panic!("{other:?}"),
         };
         let (a, b, c) = (id(a), id(b), id(c));
@@ -1745,11 +1803,12 @@ mod tests {
         let ids: Vec<i64> = outcomes
             .into_iter()
             .map(|o| match o {
-                Ok(DeliveryOutcome::Accepted(Some(id))) => id,
+                Ok(DeliveryOutcome::Accepted(Some(q))) => q.id,
                 other => panic!("{other:?}"),
             })
             .collect();
-        assert_eq!(ids[2], ids[3]);
+        // Each delivery names the job that does its work: d1's push is done by d2's question.
+        assert_eq!((ids[0], ids[2], ids[4]), (ids[1], ids[3], ids[5]));
         let lease = Duration::from_secs(60);
         let mut ran = Vec::new();
         while let Some(j) = store.claim(lease).await.expect("claim") {

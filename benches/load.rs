@@ -243,6 +243,22 @@ async fn main() {
         rate_lat.push(t.await.expect("send"));
     }
     let rate_elapsed = rate_start.elapsed();
+    // `CRITIC_BENCH_TIMELINE=1` names the 50 ms stretches of the fixed-rate phase in which
+    // some delivery took over 5 ms: whether slow answers come alone or in clusters (a stall).
+    if std::env::var_os("CRITIC_BENCH_TIMELINE").is_some() {
+        let per_bucket = (rate / 20).max(1) as usize;
+        for (b, chunk) in rate_lat.chunks(per_bucket).enumerate() {
+            let slow = chunk.iter().filter(|d| d.as_micros() > 5000).count();
+            if slow > 0 {
+                let max = chunk.iter().max().copied().unwrap_or_default();
+                eprintln!(
+                    "at {:>5} ms: {slow} over 5 ms, the slowest {:.2} ms",
+                    b * 50,
+                    ms(max)
+                );
+            }
+        }
+    }
     rate_lat.sort();
     if let Some(perf) = perf {
         let _ = std::process::Command::new("kill")

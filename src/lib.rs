@@ -121,7 +121,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let stop = CancellationToken::new();
-    let workers = tokio::spawn(jobs::run_workers(critic.clone(), stop.clone()));
+    let pool = WorkerPool(Some(jobs::worker_runtime(
+        critic.config.settings.worker.nice,
+    )?));
+    let workers = pool.spawn(jobs::run_workers(critic.clone(), stop.clone()));
     // Aborting this task (a crash in tests) must take the workers down with it.
     let workers_guard = AbortOnDrop(workers);
     let app = server::router(critic);
@@ -138,6 +141,30 @@ pub async fn run(
     }
     result?;
     Ok(())
+}
+
+/// The workers' runtime, shut down without waiting when `run` ends or is dropped (a runtime
+/// dropped the ordinary way inside async code would panic).
+struct WorkerPool(Option<tokio::runtime::Runtime>);
+
+impl WorkerPool {
+    fn spawn(
+        &self,
+        task: impl Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        match &self.0 {
+            Some(rt) => rt.spawn(task),
+            None => tokio::spawn(task),
+        }
+    }
+}
+
+impl Drop for WorkerPool {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);

@@ -1520,6 +1520,44 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn deliveries_seen_before_an_upgrade_are_still_duplicates() {
+        use sqlx::Connection;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        // The schema as it was before deliveries were keyed by id alone.
+        let mut old = sqlx::migrate!("migrations/sqlite");
+        old.migrations = std::borrow::Cow::Owned(
+            old.migrations
+                .iter()
+                .filter(|m| m.version < 6)
+                .cloned()
+                .collect(),
+        );
+        let mut conn = sqlx::SqliteConnection::connect(&url)
+            .await
+            .expect("connect");
+        old.run(&mut conn).await.expect("old migrations");
+        sqlx::query("INSERT INTO deliveries (id, event, received_at) VALUES ('d1', 'ping', 1)")
+            .execute(&mut conn)
+            .await
+            .expect("insert");
+        conn.close().await.expect("close");
+
+        let store = Store::connect(&url).await.expect("upgrade");
+        let again = store
+            .record_delivery("d1", "pull_request", Some(job("a#1")))
+            .await
+            .expect("record");
+        assert_eq!(again, DeliveryOutcome::Duplicate);
+        assert_eq!(store.delivery_count().await.expect("n"), 1);
+        let new = store
+            .record_delivery("d2", "pull_request", None)
+            .await
+            .expect("record");
+        assert_eq!(new, DeliveryOutcome::Accepted(None));
+    }
+
     async fn delivery_dedupe_queues_once(store: Store) {
         let first = store
             .record_delivery("d1", "pull_request", Some(job("a#1")))

@@ -116,7 +116,9 @@ async fn a_large_pull_request_is_reviewed_in_chunks_and_merged_into_one_review()
     assert!(chats.len() <= 4, "at most max_chunks requests");
     // The chunks are asked for in parallel, so they arrive in any order.
     assert!(
-        chats.iter().any(|c| c.message("user").contains("part 1 of")),
+        chats
+            .iter()
+            .any(|c| c.message("user").contains("part 1 of")),
         "the first part was asked for"
     );
     let review = &reviews[0];

@@ -121,9 +121,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let stop = CancellationToken::new();
-    let pool = WorkerPool(Some(jobs::worker_runtime(
-        critic.config.settings.worker.nice,
-    )?));
+    let pool = WorkerPool(Some(jobs::worker_runtime()?));
     let workers = pool.spawn(jobs::run_workers(critic.clone(), stop.clone()));
     // Aborting this task (a crash in tests) must take the workers down with it.
     let workers_guard = AbortOnDrop(workers);

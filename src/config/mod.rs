@@ -153,9 +153,6 @@ pub struct WorkerSettings {
     pub retry_base_secs: u64,
     /// How often idle workers look for due jobs, milliseconds (new jobs also wake them at once).
     pub poll_interval_ms: u64,
-    /// How much lower than the server's the CPU priority of the workers' threads is (a nice
-    /// increment, 0 to 19; Linux), so a burst of reviews never slows webhook answers.
-    pub nice: i32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -226,7 +223,6 @@ lease_secs = 600
 max_attempts = 5
 retry_base_secs = 5
 poll_interval_ms = 1000
-nice = 10
 
 [review]
 review_drafts = false
@@ -467,9 +463,6 @@ impl Config {
                 "worker.poll_interval_ms",
                 "must be at least 1",
             ));
-        }
-        if !(0..=19).contains(&w.nice) {
-            return Err(ConfigError::invalid("worker.nice", "must be from 0 to 19"));
         }
         Ok(Config {
             app_id,
@@ -743,8 +736,6 @@ mod tests {
                 "3601",
                 "review.coalesce_secs",
             ),
-            ("CRITIC_WORKER__NICE", "20", "worker.nice"),
-            ("CRITIC_WORKER__NICE", "-1", "worker.nice"),
         ] {
             let mut e = base();
             e.push((key.into(), value.into()));

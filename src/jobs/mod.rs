@@ -316,41 +316,16 @@ pub fn retry_delay(base: Duration, attempts: u32) -> Duration {
     capped.mul_f64(jitter)
 }
 
-/// Runs `concurrency` workers until `shutdown`; each finishes its current job first.
-/// The runtime the workers run on: threads of their own whose CPU priority is `nice` lower
-/// than the server's. Reviews are CPU work (parsing, tokenizing, prompts); on a busy machine
-/// the threads answering webhooks then come first, so acknowledgements stay fast while a
-/// burst of reviews runs.
-pub fn worker_runtime(nice: i32) -> std::io::Result<tokio::runtime::Runtime> {
+/// The runtime the workers run on: threads of their own, so that reviews (parsing,
+/// tokenizing, prompts) never hold up the threads that answer webhooks.
+pub fn worker_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .thread_name("critic-worker")
         .enable_all()
-        .on_thread_start(move || lower_priority(nice))
         .build()
 }
 
-/// Lowers the calling thread's CPU priority by `nice`. On Linux the nice value belongs to the
-/// thread; elsewhere this does nothing.
-fn lower_priority(nice: i32) {
-    #[cfg(target_os = "linux")]
-    if nice > 0 {
-        // SAFETY: getpriority and setpriority take plain integers and touch no memory of ours;
-        // on Linux, PRIO_PROCESS with id 0 names the calling thread.
-        let result = unsafe {
-            let base = libc::getpriority(libc::PRIO_PROCESS, 0);
-            libc::setpriority(libc::PRIO_PROCESS, 0, (base + nice).min(19))
-        };
-        if result != 0 {
-            tracing::debug!(
-                error = %std::io::Error::last_os_error(),
-                "cannot lower the workers' CPU priority"
-            );
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = nice;
-}
-
+/// Runs `concurrency` workers until `shutdown`; each finishes its current job first.
 pub async fn run_workers(critic: Arc<Critic>, shutdown: CancellationToken) {
     let mut set = tokio::task::JoinSet::new();
     for n in 0..critic.config.settings.worker.concurrency {
@@ -538,18 +513,16 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 mod tests {
     use super::*;
 
-    #[cfg(target_os = "linux")]
     #[test]
-    fn workers_run_at_a_lower_cpu_priority() {
-        // SAFETY: as in `lower_priority`.
-        let ours = || unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
-        let server = ours();
-        let rt = worker_runtime(5).expect("runtime");
-        let worker =
-            rt.block_on(async move { tokio::spawn(async move { ours() }).await.expect("task") });
+    fn workers_run_on_threads_of_their_own() {
+        let rt = worker_runtime().expect("runtime");
+        let name = rt.block_on(async {
+            tokio::spawn(async { std::thread::current().name().map(str::to_string) })
+                .await
+                .expect("task")
+        });
         rt.shutdown_background();
-        assert_eq!(worker, (server + 5).min(19));
-        assert_eq!(ours(), server, "the caller's thread keeps its priority");
+        assert_eq!(name.as_deref(), Some("critic-worker"));
     }
 
     fn settings(review_drafts: bool) -> Settings {

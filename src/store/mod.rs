@@ -236,7 +236,7 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
         let (deliveries, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(write_deliveries(pool.clone(), rx));
+        tokio::spawn(write_deliveries(pool.clone(), backend, rx));
         let alive = Arc::new(());
         if backend == Backend::Sqlite {
             let mut conn = sqlx::AnyConnection::connect_with(&options).await?;
@@ -305,7 +305,7 @@ impl Store {
     /// Queues a job outside any delivery (commands, re-runs, tests).
     pub async fn enqueue(&self, job: NewJob) -> Result<i64, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let queued = queue_jobs(&mut tx, &[(None, &job)], now_ms()).await?;
+        let queued = queue_jobs(&mut tx, self.backend, &[(None, &job)], now_ms()).await?;
         let id = queued
             .first()
             .map(|q| q.id)
@@ -960,10 +960,10 @@ async fn checkpoint(mut conn: sqlx::AnyConnection, alive: Weak<()>) {
 
 /// The delivery writer: takes whatever deliveries are waiting (at least one) and commits
 /// them together.
-async fn write_deliveries(pool: AnyPool, mut rx: mpsc::Receiver<DeliveryWrite>) {
+async fn write_deliveries(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<DeliveryWrite>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        match write_batch(&pool, &batch).await {
+        match write_batch(&pool, backend, &batch).await {
             Ok(outcomes) => {
                 for (write, outcome) in batch.drain(..).zip(outcomes) {
                     let _ = write.reply.send(Ok(outcome));
@@ -984,6 +984,7 @@ async fn write_deliveries(pool: AnyPool, mut rx: mpsc::Receiver<DeliveryWrite>) 
 /// Returns one outcome per write, in order.
 async fn write_batch(
     pool: &AnyPool,
+    backend: Backend,
     batch: &[DeliveryWrite],
 ) -> Result<Vec<DeliveryOutcome>, StoreError> {
     let now = now_ms();
@@ -1026,7 +1027,7 @@ async fn write_batch(
         .filter(|w| inserted.contains(&w.id))
         .filter_map(|w| w.job.as_ref().map(|j| (Some(w.id.as_str()), j)))
         .collect();
-    let queued = queue_jobs(&mut tx, &jobs, now).await?;
+    let queued = queue_jobs(&mut tx, backend, &jobs, now).await?;
     let job_ids: HashMap<&str, QueuedJob> = jobs
         .iter()
         .zip(queued)
@@ -1055,8 +1056,11 @@ async fn write_batch(
 /// to one PR keeps one queued row (one row changed per push instead of one inserted and one
 /// superseded: fewer pages written on the acknowledgement's path). A job someone asked for is
 /// always a row of its own, and supersedes the queued job of its key that nobody asked for.
+/// Only a row never claimed is taken over: one waiting for a retry is superseded, so its
+/// attempts (which fence a stalled worker's late writes) and its error stay with it.
 async fn queue_jobs(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
     jobs: &[(Option<&str>, &NewJob)],
     now: i64,
 ) -> Result<Vec<QueuedJob>, StoreError> {
@@ -1069,8 +1073,14 @@ async fn queue_jobs(
         k.dedup();
         k
     };
+    // On PostgreSQL the rows are locked here, in id order, so replicas queueing for the same
+    // PRs wait for each other instead of deadlocking, and a claim skips them meanwhile.
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
     let sql = format!(
-        "SELECT id, dedupe_key FROM jobs WHERE state = 'queued' AND requested = 0 AND dedupe_key IN ({}) ORDER BY id",
+        "SELECT id, dedupe_key, attempts FROM jobs WHERE state = 'queued' AND requested = 0 AND dedupe_key IN ({}) ORDER BY id{lock}",
         placeholders(1, keys.len())
     );
     let mut q = sqlx::query(&sql);
@@ -1078,24 +1088,33 @@ async fn queue_jobs(
         q = q.bind(*k);
     }
     let mut waiting: HashMap<String, Vec<i64>> = HashMap::new();
+    let mut retrying = Vec::new();
     for row in q.fetch_all(&mut **tx).await? {
-        waiting
-            .entry(row.try_get("dedupe_key")?)
-            .or_default()
-            .push(row.try_get("id")?);
+        let id: i64 = row.try_get("id")?;
+        if row.try_get::<i64, _>("attempts")? > 0 {
+            retrying.push(id);
+        } else {
+            waiting
+                .entry(row.try_get("dedupe_key")?)
+                .or_default()
+                .push(id);
+        }
     }
-    queue_planned(tx, jobs, waiting, now).await
+    queue_planned(tx, jobs, waiting, retrying, now).await
 }
 
-/// The rest of [`queue_jobs`], given the queued rows nobody asked for per key (oldest first),
-/// as read in this transaction; on PostgreSQL another replica may have claimed one since.
+/// The rest of [`queue_jobs`], given the queued rows nobody asked for and nobody claimed yet
+/// per key (oldest first), and those waiting for a retry (superseded), as read in this
+/// transaction. Should a row have been claimed since, its job gets a row of its own.
 async fn queue_planned(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     jobs: &[(Option<&str>, &NewJob)],
     waiting: HashMap<String, Vec<i64>>,
+    retrying: Vec<i64>,
     now: i64,
 ) -> Result<Vec<QueuedJob>, StoreError> {
     let mut plan = QueuePlan::new(jobs, waiting);
+    plan.supersede.extend(retrying);
 
     if !plan.supersede.is_empty() {
         let sql = format!(
@@ -1254,8 +1273,9 @@ async fn replace_jobs(
     }
     let sql = format!(
         "UPDATE jobs SET kind = v.kind, payload = v.payload, delivery_id = v.delivery_id, \
-         run_at = v.run_at, attempts = 0, lease_until = NULL, last_error = NULL, updated_at = $1 \
-         FROM ({}) AS v WHERE jobs.id = v.id AND jobs.state = 'queued' RETURNING jobs.id, jobs.run_at",
+         run_at = v.run_at, updated_at = $1 \
+         FROM ({}) AS v WHERE jobs.id = v.id AND jobs.state = 'queued' AND jobs.attempts = 0 \
+         RETURNING jobs.id, jobs.run_at",
         rows.join(" UNION ALL ")
     );
     let mut q = sqlx::query(&sql).bind(now);
@@ -1494,7 +1514,7 @@ mod tests {
         delivery_dedupe_queues_once,
         concurrent_deliveries_batch_correctly,
         newer_job_takes_over_the_queued_one,
-        a_job_waiting_for_its_retry_is_taken_over_afresh,
+        a_job_waiting_for_its_retry_is_superseded_not_taken_over,
         a_row_claimed_since_it_was_read_is_not_taken_over,
         a_batch_takes_over_in_its_order,
         a_burst_for_one_pr_runs_once_after_the_window,
@@ -1669,7 +1689,7 @@ mod tests {
         let stale = HashMap::from([("r#1".to_string(), vec![a])]);
         let push = job_with("r#1", "b");
         let mut tx = store.pool.begin().await.expect("tx");
-        let queued = queue_planned(&mut tx, &[(None, &push)], stale, now_ms())
+        let queued = queue_planned(&mut tx, &[(None, &push)], stale, Vec::new(), now_ms())
             .await
             .expect("queue");
         tx.commit().await.expect("commit");
@@ -1683,7 +1703,7 @@ mod tests {
         assert_eq!(next.state, state::QUEUED);
     }
 
-    async fn a_job_waiting_for_its_retry_is_taken_over_afresh(store: Store) {
+    async fn a_job_waiting_for_its_retry_is_superseded_not_taken_over(store: Store) {
         let lease = Duration::from_secs(60);
         let a = store.enqueue(job_with("r#1", "a")).await.expect("a");
         let claimed = store.claim(lease).await.expect("claim").expect("due");
@@ -1691,11 +1711,15 @@ mod tests {
             .fail(&claimed, "GitHub said 502", Some(Duration::from_secs(600)))
             .await
             .expect("fail");
-        // A push replaces the failed work: it is due now, at its first attempt, with no error.
+        // A push replaces the failed work with a row of its own, due now; the failed row
+        // keeps its attempts and its error.
         let b = store.enqueue(job_with("r#1", "b")).await.expect("b");
-        assert_eq!(a, b);
-        let row = store.job(b).await.expect("job").expect("row");
-        assert_eq!((row.attempts, row.last_error.as_deref()), (0, None));
+        assert_ne!(a, b);
+        let old = store.job(a).await.expect("job").expect("row");
+        assert_eq!(
+            (old.state.as_str(), old.attempts, old.last_error.as_deref()),
+            (state::SUPERSEDED, 1, Some("GitHub said 502"))
+        );
         let claimed = store.claim(lease).await.expect("claim").expect("due now");
         assert_eq!(
             (claimed.id, claimed.payload.as_str(), claimed.attempts),

@@ -104,16 +104,21 @@ async fn main() {
         .expect("addr")
         .port();
     // Critic's defaults, coalescing window included, unless this process's environment sets
-    // it (`CRITIC_REVIEW__COALESCE_SECS=0` reviews every delivery's job at once).
+    // them: any `CRITIC_...` setting given to the benchmark goes to the server (not the
+    // benchmark's own `CRITIC_BENCH_...`, nor `CRITIC_TEST_...` and `CRITIC_LOG`)
+    // (`CRITIC_REVIEW__COALESCE_SECS=0` reviews every delivery's job at once).
     let coalesce = "CRITIC_REVIEW__COALESCE_SECS";
-    let options = world
+    let mut options = world
         .options()
-        .set("CRITIC_SERVER__LISTEN", &format!("127.0.0.1:{port}"));
-    let mut env = match std::env::var(coalesce) {
-        Ok(secs) => options.set(coalesce, &secs),
-        Err(_) => options.unset(coalesce),
+        .set("CRITIC_SERVER__LISTEN", &format!("127.0.0.1:{port}"))
+        .unset(coalesce);
+    for (key, value) in std::env::vars() {
+        let ours = ["CRITIC_BENCH_", "CRITIC_TEST_", "CRITIC_LOG"];
+        if key.starts_with("CRITIC_") && !ours.iter().any(|p| key.starts_with(p)) {
+            options = options.set(&key, &value);
+        }
     }
-    .env;
+    let mut env = options.env;
     // `CRITIC_BENCH_LOG=critic=debug` shows the server's own logs (timings of each review).
     let log = std::env::var("CRITIC_BENCH_LOG").ok();
     let show_log = log.is_some();

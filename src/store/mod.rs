@@ -48,15 +48,17 @@ pub struct ClaimedJob {
 #[derive(Debug, Clone)]
 pub struct NewJob {
     pub kind: String,
-    /// Queued jobs with the same key are superseded by this one, except those someone asked
-    /// for (`requested`); jobs with one key never run at the same time.
+    /// A queued job with the same key that nobody asked for gives way to this one (taken over
+    /// in place, or superseded by a job someone asked for); jobs with one key never run at the
+    /// same time.
     pub dedupe_key: String,
     pub payload: String,
     /// The job is due no sooner than this after the latest job with its key that has started
     /// was due, so a burst of events for one PR runs once, for the newest (zero: at once).
     pub min_gap: Duration,
     /// Someone asked for it (a slash command, `/review`, a reply) and waits for its answer:
-    /// it is never superseded, though it supersedes queued jobs that nobody asked for.
+    /// it is never taken over or superseded, though it supersedes the queued job that nobody
+    /// asked for.
     pub requested: bool,
 }
 
@@ -1258,15 +1260,11 @@ async fn replace_jobs(
     replace: &[(i64, usize)],
     now: i64,
 ) -> Result<HashMap<i64, i64>, StoreError> {
-    let mut n = 1;
-    let mut next = || {
-        n += 1;
-        format!("${n}")
-    };
+    let mut next = params();
     let mut rows = Vec::with_capacity(replace.len());
     for (_, i) in replace {
-        let (id, kind, payload, delivery) = (next(), next(), next(), next());
-        let run_at = due_at(jobs[*i].1.min_gap, &mut next);
+        let (id, kind, payload, delivery, key) = (next(), next(), next(), next(), next());
+        let run_at = due_at(jobs[*i].1.min_gap, &key, &mut next);
         rows.push(format!(
             "SELECT {id} AS id, {kind} AS kind, {payload} AS payload, {delivery} AS delivery_id, {run_at} AS run_at"
         ));
@@ -1285,9 +1283,10 @@ async fn replace_jobs(
             .bind(*row)
             .bind(j.kind.as_str())
             .bind(j.payload.as_str())
-            .bind(delivery);
+            .bind(delivery)
+            .bind(j.dedupe_key.as_str());
         if !j.min_gap.is_zero() {
-            q = q.bind(j.dedupe_key.as_str()).bind(gap_ms(j.min_gap));
+            q = q.bind(gap_ms(j.min_gap));
         }
     }
     q.fetch_all(&mut **tx)
@@ -1310,20 +1309,11 @@ async fn insert_jobs(
     let mut sql = String::from(
         "INSERT INTO jobs (kind, dedupe_key, payload, state, attempts, run_at, delivery_id, requested, created_at, updated_at) VALUES ",
     );
-    let mut n = 1;
-    let mut next = || {
-        n += 1;
-        format!("${n}")
-    };
+    let mut next = params();
     for (k, (i, _)) in insert.iter().enumerate() {
         let (kind, key, payload, state, delivery, requested) =
             (next(), next(), next(), next(), next(), next());
-        let j = jobs[*i].1;
-        let run_at = if j.min_gap.is_zero() {
-            "$1".to_string()
-        } else {
-            run_at_after_gap("$1", &key, &next())
-        };
+        let run_at = due_at(jobs[*i].1.min_gap, &key, &mut next);
         sql.push_str(&format!(
             "{}({kind}, {key}, {payload}, {state}, 0, {run_at}, {delivery}, {requested}, $1, $1)",
             if k > 0 { ", " } else { "" },
@@ -1361,15 +1351,22 @@ async fn insert_jobs(
     Ok(rows)
 }
 
-/// SQL for when a job with this gap is due, taking the placeholders it needs (its key and the
-/// gap, in that order) from `next`.
-fn due_at(gap: Duration, next: &mut impl FnMut() -> String) -> String {
+/// Numbered SQL placeholders from `$2` on (`$1` is always now).
+fn params() -> impl FnMut() -> String {
+    let mut n = 1;
+    move || {
+        n += 1;
+        format!("${n}")
+    }
+}
+
+/// SQL for when a job with this gap and the key in placeholder `key` is due: now, or after
+/// the gap, whose placeholder it takes from `next`.
+fn due_at(gap: Duration, key: &str, next: &mut impl FnMut() -> String) -> String {
     if gap.is_zero() {
         "$1".to_string()
     } else {
-        let key = next();
-        let gap = next();
-        run_at_after_gap("$1", &key, &gap)
+        run_at_after_gap("$1", key, &next())
     }
 }
 

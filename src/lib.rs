@@ -121,7 +121,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let stop = CancellationToken::new();
-    let pool = WorkerPool(Some(jobs::worker_runtime()?));
+    let pool = WorkerPool::new()?;
     let workers = pool.spawn(jobs::run_workers(critic.clone(), stop.clone()));
     // Aborting this task (a crash in tests) must take the workers down with it.
     let workers_guard = AbortOnDrop(workers);
@@ -143,23 +143,32 @@ pub async fn run(
 
 /// The workers' runtime, shut down without waiting when `run` ends or is dropped (a runtime
 /// dropped the ordinary way inside async code would panic).
-struct WorkerPool(Option<tokio::runtime::Runtime>);
+struct WorkerPool {
+    handle: tokio::runtime::Handle,
+    /// Taken in `drop`.
+    runtime: Option<tokio::runtime::Runtime>,
+}
 
 impl WorkerPool {
+    fn new() -> std::io::Result<WorkerPool> {
+        let runtime = jobs::worker_runtime()?;
+        Ok(WorkerPool {
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+        })
+    }
+
     fn spawn(
         &self,
         task: impl Future<Output = ()> + Send + 'static,
     ) -> tokio::task::JoinHandle<()> {
-        match &self.0 {
-            Some(rt) => rt.spawn(task),
-            None => tokio::spawn(task),
-        }
+        self.handle.spawn(task)
     }
 }
 
 impl Drop for WorkerPool {
     fn drop(&mut self) {
-        if let Some(rt) = self.0.take() {
+        if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
         }
     }

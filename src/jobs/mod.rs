@@ -142,8 +142,8 @@ impl Job {
         }
     }
 
-    /// The queue's view of this job. Reviews of one PR share a key, so a newer push
-    /// supersedes queued work (and `/review` is the same work); each command is its own. An
+    /// The queue's view of this job. Reviews of one PR share a key, so a newer push takes
+    /// over queued work (and `/review` is the same work); each command is its own. An
     /// automatic review keeps `coalesce` after the previous review of its PR (see
     /// `review.coalesce_secs`); `/review` and every other job are due at once.
     pub fn to_new_job(&self, coalesce: Duration) -> Result<NewJob, serde_json::Error> {

@@ -67,7 +67,7 @@ async fn review(
         }
         return Ok(Outcome::Skipped(format!("pull request is {}", pr.state)));
     }
-    // Deliveries can arrive out of order and a newer one supersedes older queued jobs, so
+    // Deliveries can arrive out of order and a newer one takes over the queued job, so
     // whatever the event said, the head to review is the PR's head now.
     let head = pr.head.sha.as_str();
     if head != job.head_sha && !job.head_sha.is_empty() {

@@ -667,6 +667,31 @@ async fn workers_keep_dying(number: u64, asked: bool) {
 }
 
 #[tokio::test]
+async fn a_job_due_now_wakes_a_worker_at_once() {
+    // Idle workers look for due jobs only every ten minutes here: the delivery must wake one.
+    let world = World::new().await;
+    let app = world
+        .start_with(
+            world
+                .options()
+                .set("CRITIC_WORKER__POLL_INTERVAL_MS", "600000"),
+        )
+        .await;
+    app.llm().respond_with(|_| findings());
+    // A first review, so the workers have looked at the queue and are waiting.
+    add_pr(&app, 41, "d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4");
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 41))
+        .await;
+    app.github().wait_for_reviews(REPO, 41, 1, WAIT).await;
+    app.wait_idle().await;
+    add_pr(&app, 43, "e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5");
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 43))
+        .await;
+    let reviews = app.github().wait_for_reviews(REPO, 43, 1, WAIT).await;
+    assert_eq!(reviews.len(), 1);
+}
+
+#[tokio::test]
 async fn a_burst_of_pushes_is_reviewed_once_at_its_newest_head() {
     let world = World::new().await;
     let window = Duration::from_secs(2);

@@ -86,6 +86,15 @@ pub struct GithubSettings {
     pub webhook_secret_file: Option<PathBuf>,
     /// Timeout of one GitHub API call, seconds.
     pub timeout_secs: u64,
+    /// Retries of one call that GitHub answered with a server error, a rate limit or not at
+    /// all; a job fails only when a call still fails after these.
+    pub max_retries: u32,
+    /// First wait before retrying a server error, milliseconds; doubled each retry (with
+    /// jitter), at most ten seconds.
+    pub retry_base_ms: u64,
+    /// Longest rate-limit wait (`Retry-After`, `x-ratelimit-reset`) a call sleeps through;
+    /// a longer one puts the job back in the queue until the limit lifts.
+    pub max_retry_wait_secs: u64,
 }
 
 /// A setting that takes one value or a list (TOML string or array; env `a,b`).
@@ -145,10 +154,15 @@ impl std::fmt::Debug for StoreSettings {
 pub struct WorkerSettings {
     /// Jobs run at once by this process.
     pub concurrency: usize,
-    /// A claimed job whose worker has not finished after this many seconds is taken again.
+    /// A running job's lease, seconds. Its worker renews it every third of this while the
+    /// job runs (however long a model call takes), so a job whose process died is taken
+    /// again within one lease.
     pub lease_secs: u64,
-    /// Attempts before a job is marked dead.
+    /// Attempts before a job is marked dead. A GitHub outage costs one attempt however
+    /// long it lasts, and a rate limit none.
     pub max_attempts: u32,
+    /// Longest GitHub outage a job waits through before it is marked dead, seconds.
+    pub max_outage_secs: u64,
     /// First retry delay, seconds; doubles on each attempt (with jitter), capped at one hour.
     pub retry_base_secs: u64,
     /// How often idle workers look for due jobs, milliseconds (new jobs also wake them at once).
@@ -207,6 +221,9 @@ max_body_bytes = 26214400
 [github]
 api_url = "https://api.github.com"
 timeout_secs = 30
+max_retries = 4
+retry_base_ms = 1000
+max_retry_wait_secs = 60
 
 [llm]
 max_concurrent_per_installation = 4
@@ -219,8 +236,9 @@ retention_days = 30
 
 [worker]
 concurrency = 4
-lease_secs = 600
+lease_secs = 30
 max_attempts = 5
+max_outage_secs = 21600
 retry_base_secs = 5
 poll_interval_ms = 1000
 
@@ -381,6 +399,12 @@ impl Config {
             return Err(ConfigError::invalid(
                 "github.timeout_secs",
                 "must be at least 1",
+            ));
+        }
+        if gh.max_retries > 20 {
+            return Err(ConfigError::invalid(
+                "github.max_retries",
+                "must be at most 20 (a call's retries back off up to ten seconds each)",
             ));
         }
         let s = &settings.server;

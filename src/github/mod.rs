@@ -19,6 +19,12 @@ use serde_json::json;
 use crate::config::Config;
 use crate::diff::Side;
 
+mod retry;
+mod transport;
+
+pub use retry::RetryPolicy;
+use transport::{Answer, Call, send, send_idempotent};
+
 /// A GitHub call that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubError {
@@ -32,6 +38,16 @@ pub enum GitHubError {
     Transport(String),
     #[error("GitHub client setup failed: {0}")]
     Setup(String),
+    /// An answer that is not what GitHub documents (not JSON, a missing field).
+    #[error("GitHub's answer could not be read: {0}")]
+    Decode(String),
+    /// A rate limit that lifts later than a call may wait (`github.max_retry_wait_secs`):
+    /// the job goes back to the queue until then instead of holding a worker.
+    #[error("GitHub rate limit until {until}: {message}")]
+    RateLimited {
+        until: DateTime<Utc>,
+        message: String,
+    },
     /// GraphQL answers errors with 200 and an `errors` array; `kinds` are their `type`s
     /// (`NOT_FOUND`, `FORBIDDEN`, `RATE_LIMITED`, ...) where GitHub gives one.
     #[error("GitHub GraphQL error: {}", .messages.join("; "))]
@@ -61,8 +77,8 @@ impl GitHubError {
                     // Secondary rate limits answer 403 with this in the message.
                     || (*status == 403 && message.to_ascii_lowercase().contains("rate limit"))
             }
-            GitHubError::Transport(_) => true,
-            GitHubError::Setup(_) => false,
+            GitHubError::Transport(_) | GitHubError::RateLimited { .. } => true,
+            GitHubError::Setup(_) | GitHubError::Decode(_) => false,
             // A GraphQL error is about the query or the data, except GraphQL's own rate limit.
             GitHubError::GraphQl { kinds, .. } => kinds.iter().any(|k| k == "RATE_LIMITED"),
         }
@@ -92,7 +108,13 @@ impl From<octocrab::Error> for GitHubError {
                     })
                     .collect(),
             },
-            other => GitHubError::Transport(other.to_string()),
+            // The network: worth another try.
+            e @ (octocrab::Error::Hyper { .. }
+            | octocrab::Error::Service { .. }
+            | octocrab::Error::Encoder { .. }
+            | octocrab::Error::Other { .. }) => GitHubError::Transport(e.to_string()),
+            // Our own request or setup (a bad URI, header, key): another try changes nothing.
+            other => GitHubError::Setup(other.to_string()),
         }
     }
 }
@@ -453,12 +475,18 @@ pub struct ReviewThread {
 /// Authenticated as the App; hands out per-installation clients.
 #[derive(Clone)]
 pub struct GitHub {
+    shared: Arc<Shared>,
+}
+
+/// What every installation's client shares with the App's.
+struct Shared {
     app: Octocrab,
-    installations: Arc<Mutex<HashMap<u64, Arc<Octocrab>>>>,
-    bot_login: Arc<tokio::sync::OnceCell<String>>,
+    installations: Mutex<HashMap<u64, Arc<Octocrab>>>,
+    bot_login: tokio::sync::OnceCell<String>,
     /// GitHub Enterprise Server only: see [`ghes_graphql_base`].
-    ghes_graphql: Option<Arc<Octocrab>>,
-    files: Arc<FileCache>,
+    ghes_graphql: Option<Octocrab>,
+    files: FileCache,
+    policy: RetryPolicy,
 }
 
 impl std::fmt::Debug for GitHub {
@@ -472,14 +500,9 @@ impl GitHub {
         let key =
             jsonwebtoken::EncodingKey::from_rsa_pem(config.private_key.expose_secret().as_bytes())
                 .map_err(|e| GitHubError::Setup(format!("github.private_key: {e}")))?;
-        let timeout = Duration::from_secs(config.settings.github.timeout_secs);
-        let api = config
-            .settings
-            .github
-            .api_url
-            .as_str()
-            .trim_end_matches('/')
-            .to_string();
+        let gh = &config.settings.github;
+        let timeout = Duration::from_secs(gh.timeout_secs);
+        let api = gh.api_url.as_str().trim_end_matches('/').to_string();
         let app = Octocrab::builder()
             .base_uri(api)
             .map_err(|e| GitHubError::Setup(format!("github.api_url: {e}")))?
@@ -489,8 +512,8 @@ impl GitHub {
             .set_write_timeout(Some(timeout))
             .build()
             .map_err(|e| GitHubError::Setup(e.to_string()))?;
-        let ghes_graphql = match ghes_graphql_base(&config.settings.github.api_url) {
-            Some(base) => Some(Arc::new(
+        let ghes_graphql = match ghes_graphql_base(&gh.api_url) {
+            Some(base) => Some(
                 Octocrab::builder()
                     .base_uri(base)
                     .map_err(|e| GitHubError::Setup(format!("github.api_url (GraphQL): {e}")))?
@@ -499,58 +522,72 @@ impl GitHub {
                     .set_write_timeout(Some(timeout))
                     .build()
                     .map_err(|e| GitHubError::Setup(e.to_string()))?,
-            )),
+            ),
             None => None,
         };
+        let policy = RetryPolicy {
+            retries: gh.max_retries,
+            base: Duration::from_millis(gh.retry_base_ms),
+            max_wait: Duration::from_secs(gh.max_retry_wait_secs),
+        };
         Ok(GitHub {
-            app,
-            installations: Arc::new(Mutex::new(HashMap::new())),
-            bot_login: Arc::new(tokio::sync::OnceCell::new()),
-            ghes_graphql,
-            files: Arc::new(FileCache::default()),
+            shared: Arc::new(Shared {
+                app,
+                installations: Mutex::new(HashMap::new()),
+                bot_login: tokio::sync::OnceCell::new(),
+                ghes_graphql,
+                files: FileCache::default(),
+                policy,
+            }),
         })
     }
 
     /// The login Critic's reviews and comments appear under (`SLUG[bot]`), asked once.
     pub async fn bot_login(&self) -> Result<String, GitHubError> {
-        self.bot_login
-            .get_or_try_init(|| async {
-                let app: serde_json::Value = self.app.get("/app", None::<&()>).await?;
-                let slug = app["slug"]
-                    .as_str()
-                    .ok_or_else(|| GitHubError::Transport("GET /app returned no slug".into()))?;
-                Ok::<_, GitHubError>(format!("{slug}[bot]"))
-            })
-            .await
-            .cloned()
+        self.shared.bot_login().await
     }
 
     /// A client acting as the given installation.
     pub fn installation(&self, id: u64) -> Result<Installation, GitHubError> {
         let mut cache = self
+            .shared
             .installations
             .lock()
             .map_err(|_| GitHubError::Setup("installation cache poisoned".into()))?;
-        let ghes_graphql = self.ghes_graphql.clone();
-        let files = self.files.clone();
-        if let Some(crab) = cache.get(&id) {
-            return Ok(Installation {
-                crab: crab.clone(),
-                ghes_graphql,
-                files,
-            });
-        }
-        let crab = Arc::new(
-            self.app
-                .installation(InstallationId(id))
-                .map_err(GitHubError::from)?,
-        );
-        cache.insert(id, crab.clone());
+        let crab = match cache.get(&id) {
+            Some(crab) => crab.clone(),
+            None => {
+                let crab = Arc::new(
+                    self.shared
+                        .app
+                        .installation(InstallationId(id))
+                        .map_err(GitHubError::from)?,
+                );
+                cache.insert(id, crab.clone());
+                crab
+            }
+        };
         Ok(Installation {
             crab,
-            ghes_graphql,
-            files,
+            owner: self.shared.clone(),
         })
+    }
+}
+
+impl Shared {
+    async fn bot_login(&self) -> Result<String, GitHubError> {
+        self.bot_login
+            .get_or_try_init(|| async {
+                let app: serde_json::Value =
+                    send_idempotent(&self.app, &self.policy, &Call::get("/app"), Answer::json)
+                        .await?;
+                let slug = app["slug"]
+                    .as_str()
+                    .ok_or_else(|| GitHubError::Decode("GET /app returned no slug".into()))?;
+                Ok::<_, GitHubError>(format!("{slug}[bot]"))
+            })
+            .await
+            .cloned()
     }
 }
 
@@ -609,8 +646,7 @@ fn ghes_graphql_base(api: &url::Url) -> Option<String> {
 #[derive(Clone)]
 pub struct Installation {
     crab: Arc<Octocrab>,
-    ghes_graphql: Option<Arc<Octocrab>>,
-    files: Arc<FileCache>,
+    owner: Arc<Shared>,
 }
 
 const PER_PAGE: &str = "100";
@@ -710,13 +746,23 @@ struct ResolveData {
 }
 
 impl Installation {
+    /// A GET answered as JSON, retried while GitHub says it is temporary.
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, call: Call) -> Result<T, GitHubError> {
+        send_idempotent(&self.crab, &self.owner.policy, &call, Answer::json).await
+    }
+
+    /// A call safe to repeat whose answer is not needed.
+    async fn send_ignoring_answer(&self, call: Call) -> Result<(), GitHubError> {
+        send_idempotent(&self.crab, &self.owner.policy, &call, |_| Ok(())).await
+    }
+
     pub async fn pull_request(
         &self,
         repo: &RepoName,
         number: u64,
     ) -> Result<PullRequest, GitHubError> {
-        let route = format!("/repos/{repo}/pulls/{number}");
-        Ok(self.crab.get(route, None::<&()>).await?)
+        self.get_json(Call::get(format!("/repos/{repo}/pulls/{number}")))
+            .await
     }
 
     /// Every changed file of the PR, all pages.
@@ -735,22 +781,24 @@ impl Installation {
             .await
     }
 
-    /// Follows pagination by page number on the same route. octocrab's `all_pages` follows the
-    /// `Link` URL, and drops the token when that URL's host is not api.github.com (GitHub
-    /// Enterprise Server), so we keep our own route and only read whether a next page exists.
+    /// Follows pagination by page number on the same route, reading from the `Link` header
+    /// only whether a next page exists: its URL may name another host (GitHub Enterprise
+    /// Server behind a proxy) to which the token must not go.
     async fn all_pages<T: serde::de::DeserializeOwned>(
         &self,
         route: &str,
     ) -> Result<Vec<T>, GitHubError> {
         let mut items = Vec::new();
         for page in 1u32.. {
-            let params = [
-                ("per_page", PER_PAGE.to_string()),
-                ("page", page.to_string()),
-            ];
-            let mut got: octocrab::Page<T> = self.crab.get(route, Some(&params)).await?;
-            let more = got.next.is_some() && !got.items.is_empty();
-            items.append(&mut got.items);
+            let call =
+                Call::get(route).query(&[("per_page", PER_PAGE), ("page", &page.to_string())]);
+            let (mut got, next) =
+                send_idempotent(&self.crab, &self.owner.policy, &call, |answer| {
+                    Ok((answer.json::<Vec<T>>()?, answer.has_next_page()))
+                })
+                .await?;
+            let more = next && !got.is_empty();
+            items.append(&mut got);
             if !more || page >= MAX_PAGES {
                 break;
             }
@@ -766,12 +814,14 @@ impl Installation {
         path: &str,
         sha: &str,
     ) -> Result<Option<Vec<u8>>, GitHubError> {
-        let response = self
-            .crab
-            .repos(repo.owner(), repo.name())
-            .raw_file(sha.to_string(), encode_path(path))
-            .await;
-        raw_body(response).await
+        let call = Call::get(format!("/repos/{repo}/contents/{}", encode_path(path)))
+            .query(&[("ref", sha)])
+            .header(http::header::ACCEPT, raw_media_type());
+        let got = send_idempotent(&self.crab, &self.owner.policy, &call, |a| {
+            Ok(a.body.to_vec())
+        })
+        .await;
+        none_if_missing(got)
     }
 
     /// A file on the repository's default branch (the contents API's default without a
@@ -783,39 +833,45 @@ impl Installation {
         path: &str,
     ) -> Result<Option<Vec<u8>>, GitHubError> {
         let route = format!("/repos/{repo}/contents/{}", encode_path(path));
-        let mut headers = http::HeaderMap::new();
-        headers.insert(
-            http::header::ACCEPT,
-            http::HeaderValue::from_static("application/vnd.github.v3.raw"),
-        );
-        let cached = self.files.get(&route);
+        let mut call = Call::get(route.clone()).header(http::header::ACCEPT, raw_media_type());
+        let cached = self.owner.files.get(&route);
         if let Some(etag) = cached
             .as_ref()
             .and_then(|(etag, _)| http::HeaderValue::from_str(etag).ok())
         {
-            headers.insert(http::header::IF_NONE_MATCH, etag);
+            call = call.header(http::header::IF_NONE_MATCH, etag);
         }
-        let response = self
-            .crab
-            ._get_with_headers(route.clone(), Some(headers))
-            .await?;
-        if response.status() == http::StatusCode::NOT_MODIFIED
+        let got = send_idempotent(&self.crab, &self.owner.policy, &call, |a| {
+            let etag = a
+                .headers
+                .get(http::header::ETAG)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            Ok((a.status, etag, a.body.to_vec()))
+        })
+        .await;
+        let (status, etag, body) = match none_if_missing(got) {
+            Ok(Some(got)) => got,
+            Ok(None) => {
+                self.owner.files.put(&route, None);
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        if status == http::StatusCode::NOT_MODIFIED
             && let Some((_, bytes)) = cached
         {
             return Ok(Some(bytes));
         }
-        let etag = response
-            .headers()
-            .get(http::header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let body = raw_body(Ok(response)).await?;
-        self.files.put(&route, etag.zip(body.clone()));
-        Ok(body)
+        self.owner
+            .files
+            .put(&route, etag.map(|e| (e, body.clone())));
+        Ok(Some(body))
     }
 
-    /// Posts a review with its inline threads. octocrab's typed review builder cannot carry
-    /// inline comments, so the JSON goes through the generic `post`.
+    /// Posts a review with its inline threads. A post that failed in a way that may have
+    /// created it (a 5xx, a dropped connection) is looked for before it is sent again: the
+    /// bot's review of the same commit with the same body.
     pub async fn create_review(
         &self,
         repo: &RepoName,
@@ -823,11 +879,24 @@ impl Installation {
         review: &NewReview,
     ) -> Result<Review, GitHubError> {
         let route = format!("/repos/{repo}/pulls/{number}/reviews");
-        Ok(self.crab.post(route, Some(review)).await?)
+        let call = Call::new(http::Method::POST, route, Some(to_json(review)?));
+        let pending = review.event.is_none();
+        let find = || async {
+            let bot = self.owner.bot_login().await?;
+            let reviews = self.reviews(repo, number).await?;
+            Ok(reviews.into_iter().rev().find(|r| {
+                r.user.as_ref().is_some_and(|u| u.login == bot)
+                    && r.commit_id.as_deref() == Some(review.commit_id.as_str())
+                    && r.body.as_deref().map(str::trim) == Some(review.body.trim())
+                    && (r.state.as_deref() == Some("PENDING")) == pending
+            }))
+        };
+        send(&self.crab, &self.owner.policy, &call, Answer::json, find).await
     }
 
     /// Adds a reaction (`eyes`, `+1`, `confused`, ...) to a conversation comment: how Critic
-    /// says "seen, working on it" to a slash command. GitHub answers 200 when it was there.
+    /// says "seen, working on it" to a slash command. GitHub answers 200 when it was there,
+    /// so sending it again is harmless.
     pub async fn add_reaction(
         &self,
         repo: &RepoName,
@@ -835,14 +904,16 @@ impl Installation {
         content: &str,
     ) -> Result<(), GitHubError> {
         let route = format!("/repos/{repo}/issues/comments/{comment_id}/reactions");
-        let _: serde_json::Value = self
-            .crab
-            .post(route, Some(&json!({ "content": content })))
-            .await?;
-        Ok(())
+        self.send_ignoring_answer(Call::new(
+            http::Method::POST,
+            route,
+            Some(json!({ "content": content })),
+        ))
+        .await
     }
 
     /// Deletes a review that is still PENDING (GitHub refuses with 422 once it is submitted).
+    /// A review already gone (404, e.g. deleted by a try whose answer was lost) is fine.
     pub async fn delete_pending_review(
         &self,
         repo: &RepoName,
@@ -850,10 +921,14 @@ impl Installation {
         review_id: u64,
     ) -> Result<(), GitHubError> {
         let route = format!("/repos/{repo}/pulls/{number}/reviews/{review_id}");
-        let _: Review = self.crab.delete(route, None::<&()>).await?;
-        Ok(())
+        let got = self
+            .send_ignoring_answer(Call::new(http::Method::DELETE, route, None))
+            .await;
+        none_if_missing(got.map(Some)).map(|_| ())
     }
 
+    /// Posts a conversation comment. A post that may have been performed is looked for
+    /// first: the bot's comment with the same body, made since this call began.
     pub async fn post_issue_comment(
         &self,
         repo: &RepoName,
@@ -861,10 +936,19 @@ impl Installation {
         body: &str,
     ) -> Result<IssueComment, GitHubError> {
         let route = format!("/repos/{repo}/issues/{number}/comments");
-        Ok(self
-            .crab
-            .post(route, Some(&json!({ "body": body })))
-            .await?)
+        let call = Call::new(http::Method::POST, route, Some(json!({ "body": body })));
+        // GitHub's clock and ours may disagree a little.
+        let since = Utc::now() - chrono::Duration::seconds(60);
+        let find = || async {
+            let bot = self.owner.bot_login().await?;
+            let comments = self.issue_comments(repo, number).await?;
+            Ok(comments.into_iter().rev().find(|c| {
+                c.user.as_ref().is_some_and(|u| u.login == bot)
+                    && c.body.as_deref().map(str::trim) == Some(body.trim())
+                    && c.created_at.is_none_or(|t| t >= since)
+            }))
+        };
+        send(&self.crab, &self.owner.policy, &call, Answer::json, find).await
     }
 
     /// Every conversation comment on the PR, oldest first (to find the one Critic keeps updating).
@@ -885,10 +969,8 @@ impl Installation {
         body: &str,
     ) -> Result<IssueComment, GitHubError> {
         let route = format!("/repos/{repo}/issues/comments/{comment_id}");
-        Ok(self
-            .crab
-            .patch(route, Some(&json!({ "body": body })))
-            .await?)
+        let call = Call::new(http::Method::PATCH, route, Some(json!({ "body": body })));
+        send_idempotent(&self.crab, &self.owner.policy, &call, Answer::json).await
     }
 
     /// Every inline comment on the PR (roots and replies), all pages.
@@ -902,7 +984,8 @@ impl Installation {
     }
 
     /// Answers in an existing thread. `comment_id` must be the thread's root: GitHub does not
-    /// take replies to replies. GitHub files the reply under a new review of its own.
+    /// take replies to replies. GitHub files the reply under a new review of its own. A
+    /// reply that may have been posted is looked for in the thread before it is sent again.
     pub async fn reply_to_review_comment(
         &self,
         repo: &RepoName,
@@ -911,19 +994,57 @@ impl Installation {
         body: &str,
     ) -> Result<PullReviewComment, GitHubError> {
         let route = format!("/repos/{repo}/pulls/{number}/comments/{comment_id}/replies");
-        Ok(self
-            .crab
-            .post(route, Some(&json!({ "body": body })))
-            .await?)
+        let call = Call::new(http::Method::POST, route, Some(json!({ "body": body })));
+        let find = || async {
+            let bot = self.owner.bot_login().await?;
+            let comments = self.review_comments(repo, number).await?;
+            Ok(comments.into_iter().rev().find(|c| {
+                c.in_reply_to_id == Some(comment_id)
+                    && c.user.as_ref().is_some_and(|u| u.login == bot)
+                    && c.body.trim() == body.trim()
+            }))
+        };
+        send(&self.crab, &self.owner.policy, &call, Answer::json, find).await
     }
 
+    /// Creates a check run. One that may have been created is looked for first, by name on
+    /// the same head commit (only this App's runs are listed to it).
     pub async fn create_check_run(
         &self,
         repo: &RepoName,
         run: &NewCheckRun,
     ) -> Result<CheckRun, GitHubError> {
-        let route = format!("/repos/{repo}/check-runs");
-        Ok(self.crab.post(route, Some(run)).await?)
+        let call = Call::new(
+            http::Method::POST,
+            format!("/repos/{repo}/check-runs"),
+            Some(to_json(run)?),
+        );
+        let find = || async {
+            let runs = self.check_runs_for(repo, &run.head_sha, &run.name).await?;
+            Ok(runs.into_iter().max_by_key(|r| r.id))
+        };
+        send(&self.crab, &self.owner.policy, &call, Answer::json, find).await
+    }
+
+    /// The check runs named `name` on a commit, newest first (GitHub's `filter=latest`
+    /// default keeps only the newest run of each name per app).
+    pub async fn check_runs_for(
+        &self,
+        repo: &RepoName,
+        sha: &str,
+        name: &str,
+    ) -> Result<Vec<CheckRun>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Listing {
+            check_runs: Vec<CheckRun>,
+        }
+        let call = Call::get(format!(
+            "/repos/{repo}/commits/{}/check-runs",
+            encode_path(sha)
+        ))
+        .query(&[("check_name", name), ("per_page", PER_PAGE)]);
+        let listing: Listing = self.get_json(call).await?;
+        Ok(listing.check_runs)
     }
 
     pub async fn update_check_run(
@@ -933,7 +1054,8 @@ impl Installation {
         update: &CheckRunUpdate,
     ) -> Result<CheckRun, GitHubError> {
         let route = format!("/repos/{repo}/check-runs/{id}");
-        Ok(self.crab.patch(route, Some(update)).await?)
+        let call = Call::new(http::Method::PATCH, route, Some(to_json(update)?));
+        send_idempotent(&self.crab, &self.owner.policy, &call, Answer::json).await
     }
 
     /// What changed from `base` to `head` (e.g. since the last reviewed head), with patches.
@@ -943,18 +1065,19 @@ impl Installation {
         base: &str,
         head: &str,
     ) -> Result<Comparison, GitHubError> {
-        let route = format!(
+        self.get_json(Call::get(format!(
             "/repos/{repo}/compare/{}...{}",
             encode_path(base),
             encode_path(head)
-        );
-        Ok(self.crab.get(route, None::<&()>).await?)
+        )))
+        .await
     }
 
     /// Every path of a commit (or tree) in one call; check `truncated` on huge repositories.
     pub async fn tree(&self, repo: &RepoName, sha: &str) -> Result<Tree, GitHubError> {
-        let route = format!("/repos/{repo}/git/trees/{}", encode_path(sha));
-        Ok(self.crab.get(route, Some(&[("recursive", "1")])).await?)
+        let call = Call::get(format!("/repos/{repo}/git/trees/{}", encode_path(sha)))
+            .query(&[("recursive", "1")]);
+        self.get_json(call).await
     }
 
     /// Every review thread of the PR with its resolution state, all pages.
@@ -1018,29 +1141,27 @@ impl Installation {
         }
     }
 
-    /// Runs one GraphQL operation; any `errors` entry fails it.
+    /// Runs one GraphQL operation (queries and Critic's one mutation are safe to repeat);
+    /// any `errors` entry fails it.
     async fn graphql<T: serde::de::DeserializeOwned>(
         &self,
         query: &str,
         variables: serde_json::Value,
     ) -> Result<T, GitHubError> {
         let payload = json!({ "query": query, "variables": variables });
-        let response: GraphQlResponse<T> = match &self.ghes_graphql {
-            // Same as `crab.graphql()`, which would hide the errors' `type`s.
-            None => self.crab.post("/graphql", Some(&payload)).await?,
+        let call = Call::new(http::Method::POST, "/graphql", Some(payload));
+        let parse = Answer::json::<GraphQlResponse<T>>;
+        let response = match &self.owner.ghes_graphql {
+            None => send_idempotent(&self.crab, &self.owner.policy, &call, parse).await?,
             Some(ghes) => {
+                // This client is not the installation's: it gets the token from us.
                 let token = self.crab.installation_token().await?;
                 let mut auth =
                     http::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
                         .map_err(|e| GitHubError::Setup(format!("installation token: {e}")))?;
                 auth.set_sensitive(true);
-                let request = http::Request::builder()
-                    .method(http::Method::POST)
-                    .uri("/graphql")
-                    .header(http::header::AUTHORIZATION, auth);
-                let request = ghes.build_request(request, Some(&payload))?;
-                let response = octocrab::map_github_error(ghes.execute(request).await?).await?;
-                <GraphQlResponse<T> as octocrab::FromResponse>::from_response(response).await?
+                let call = call.header(http::header::AUTHORIZATION, auth);
+                send_idempotent(ghes, &self.owner.policy, &call, parse).await?
             }
         };
         if !response.errors.is_empty() {
@@ -1064,31 +1185,22 @@ fn graphql_error(message: String) -> GitHubError {
     }
 }
 
-/// octocrab's body of a raw response (`axum::body::Bytes` is `bytes::Bytes`).
-type RawBody = http_body_util::combinators::BoxBody<axum::body::Bytes, octocrab::Error>;
+/// `application/vnd.github.raw`: a file's bytes rather than its JSON description.
+fn raw_media_type() -> http::HeaderValue {
+    http::HeaderValue::from_static("application/vnd.github.v3.raw")
+}
 
-/// The bytes of a raw-media response; None for a 404.
-async fn raw_body(
-    response: octocrab::Result<http::Response<RawBody>>,
-) -> Result<Option<Vec<u8>>, GitHubError> {
-    use http_body_util::BodyExt;
-    let response = match octocrab::map_github_error(response?).await {
-        Ok(r) => r,
-        Err(e) => {
-            let e = GitHubError::from(e);
-            return if e.status() == Some(404) {
-                Ok(None)
-            } else {
-                Err(e)
-            };
-        }
-    };
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| GitHubError::Transport(e.to_string()))?;
-    Ok(Some(body.to_bytes().to_vec()))
+/// A 404 read as "not there".
+fn none_if_missing<T>(got: Result<T, GitHubError>) -> Result<Option<T>, GitHubError> {
+    match got {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.status() == Some(404) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn to_json(value: &impl Serialize) -> Result<serde_json::Value, GitHubError> {
+    serde_json::to_value(value).map_err(|e| GitHubError::Setup(format!("request body: {e}")))
 }
 
 /// Percent-encodes each segment of a repository path (spaces, `#`, `?`, non-ASCII) and keeps

@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::ReviewJob;
 use crate::Critic;
 use crate::github::{
     CheckConclusion, CheckOutput, CheckRunUpdate, CheckStatus, Installation,
@@ -152,8 +153,9 @@ impl CheckRun {
 
     /// Completes the check runs job `job_id` left open and will not come back to (it failed
     /// for good, panicked on its last attempt, or its workers kept dying), whichever head it
-    /// was reviewing (a `/review` job names none in advance).
-    pub async fn give_up(critic: &Critic, job_id: i64, installation_id: u64, why: &str) {
+    /// was reviewing (a `/review` job names none in advance), and says why on the pull
+    /// request, once per head, if GitHub takes it.
+    pub async fn give_up(critic: &Critic, job_id: i64, job: &ReviewJob, why: &str) {
         let open = match critic.store.open_check_runs_of_job(job_id).await {
             Ok(open) if !open.is_empty() => open,
             Ok(_) => return,
@@ -162,7 +164,7 @@ impl CheckRun {
                 return;
             }
         };
-        let gh = match critic.github.installation(installation_id) {
+        let gh = match critic.github.installation(job.installation_id) {
             Ok(gh) => gh,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot complete the check run");
@@ -188,6 +190,18 @@ impl CheckRun {
                 &format!("Critic could not finish this review: {why}"),
             )
             .await;
+            let note = format!(
+                "{}Critic could not review {}: it gave up after repeated failures. A new push or `/review` tries again.\n\n<details><summary>Why</summary>\n\n{}\n</details>",
+                super::review_pr::notice_marker("failed"),
+                crate::github::short_sha(&run.head),
+                crate::llm::truncate(why, 500).replace('<', "&lt;")
+            );
+            let posted =
+                super::review_pr::post_once(critic, &gh, job.pr(), "failed", &run.head, &note)
+                    .await;
+            if let Err(e) = posted {
+                tracing::warn!(error = %e, "cannot say on the pull request why it was not reviewed");
+            }
         }
     }
 }

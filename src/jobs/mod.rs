@@ -11,10 +11,10 @@ use tracing::Instrument;
 
 use crate::Critic;
 use crate::commands::{Command, may_run};
-use crate::config::Settings;
+use crate::config::{Settings, WorkerSettings};
 use crate::github::{GitHubError, RepoName};
 use crate::review::ReviewError;
-use crate::store::{ClaimedJob, NewJob, StoreError, state};
+use crate::store::{ClaimedJob, NewJob, Next, StoreError, state};
 use crate::webhook::{Event, PullRequestAction};
 
 mod check_run;
@@ -288,16 +288,78 @@ pub enum JobError {
     LeaseLost,
 }
 
+/// What a failed attempt says about the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// Another attempt would fail the same way.
+    Permanent,
+    /// Worth another attempt, which it costs.
+    Transient,
+    /// GitHub was unavailable even after the client's own retries: costs an attempt once
+    /// per outage, however long it lasts (up to `worker.max_outage_secs`).
+    Outage,
+    /// A rate limit that lifts at this time: the job waits for it at no cost.
+    Deferred(chrono::DateTime<chrono::Utc>),
+}
+
 impl JobError {
     fn is_transient(&self) -> bool {
+        self.failure() != Failure::Permanent
+    }
+
+    fn failure(&self) -> Failure {
         match self {
-            JobError::GitHub(e) => e.is_transient(),
-            JobError::Review(ReviewError::Ask(e)) => e.is_transient(),
-            JobError::Review(ReviewError::Template { .. }) => false,
-            JobError::Store(_) => true,
-            JobError::Payload(_) | JobError::Abandoned(_) | JobError::LeaseLost => false,
-            JobError::Panicked(_) => true,
+            JobError::GitHub(GitHubError::RateLimited { until, .. }) => Failure::Deferred(*until),
+            JobError::GitHub(e) if e.is_transient() => Failure::Outage,
+            JobError::GitHub(_) => Failure::Permanent,
+            JobError::Review(ReviewError::Ask(e)) if e.is_transient() => Failure::Transient,
+            JobError::Review(_) => Failure::Permanent,
+            JobError::Store(_) | JobError::Panicked(_) => Failure::Transient,
+            JobError::Payload(_) | JobError::Abandoned(_) | JobError::LeaseLost => {
+                Failure::Permanent
+            }
         }
+    }
+}
+
+/// What becomes of a job after a failed attempt (pure, for testing): `now` in Unix ms.
+fn next_after(e: &JobError, claimed: &ClaimedJob, worker: &WorkerSettings, now: i64) -> Next {
+    let counted = claimed.counted_attempts();
+    let more = counted < i64::from(worker.max_attempts);
+    let base = Duration::from_secs(worker.retry_base_secs);
+    let delay = || retry_delay(base, claimed.attempts.clamp(1, 64) as u32);
+    match e.failure() {
+        Failure::Permanent => Next::Dead,
+        Failure::Transient if more => Next::Retry {
+            after: delay(),
+            counted: true,
+            outage: false,
+        },
+        Failure::Transient => Next::Dead,
+        Failure::Deferred(until) => Next::Retry {
+            // A moment after, so that jobs limited together do not all return at once.
+            after: Duration::from_millis((until.timestamp_millis() - now).max(0) as u64)
+                + retry_delay(Duration::from_secs(1), 1),
+            counted: false,
+            outage: claimed.outage_since.is_some(),
+        },
+        Failure::Outage => match claimed.outage_since {
+            // The outage was charged when it began.
+            Some(since) if now - since <= (worker.max_outage_secs as i64).saturating_mul(1000) => {
+                Next::Retry {
+                    after: delay(),
+                    counted: false,
+                    outage: true,
+                }
+            }
+            Some(_) => Next::Dead,
+            None if more => Next::Retry {
+                after: delay(),
+                counted: true,
+                outage: true,
+            },
+            None => Next::Dead,
+        },
     }
 }
 
@@ -392,9 +454,9 @@ async fn worker(critic: Arc<Critic>, shutdown: CancellationToken) {
 
 async fn process(critic: &Arc<Critic>, claimed: ClaimedJob) {
     let max = i64::from(critic.config.settings.worker.max_attempts);
-    let result = if claimed.attempts > max {
+    let result = if claimed.counted_attempts() > max {
         // Only reachable when leases kept expiring: the worker died mid-job each time.
-        Err(JobError::Abandoned(claimed.attempts - 1))
+        Err(JobError::Abandoned(claimed.counted_attempts() - 1))
     } else {
         match serde_json::from_str::<Job>(&claimed.payload) {
             Ok(job) => run_leased(critic, &claimed, job).await,
@@ -411,30 +473,26 @@ async fn process(critic: &Arc<Critic>, claimed: ClaimedJob) {
             critic.store.finish(&claimed, state::DONE, &result).await
         }
         Err(e) => {
-            let retry = (e.is_transient() && claimed.attempts < max).then(|| {
-                retry_delay(
-                    Duration::from_secs(critic.config.settings.worker.retry_base_secs),
-                    claimed.attempts as u32,
-                )
-            });
-            match retry {
-                Some(d) => tracing::warn!(error = %e, retry_in = ?d, "job failed; will retry"),
-                None => {
+            let next = next_after(
+                &e,
+                &claimed,
+                &critic.config.settings.worker,
+                crate::store::now_ms(),
+            );
+            match next {
+                Next::Retry { after, counted, .. } => {
+                    tracing::warn!(error = %e, retry_in = ?after, counted, "job failed; will retry")
+                }
+                Next::Dead => {
                     tracing::error!(error = %e, "job failed for good");
                     // A review whose task panicked or whose workers kept dying could not
                     // finish its check run itself.
                     if let Ok(Job::Review(r)) = serde_json::from_str::<Job>(&claimed.payload) {
-                        check_run::CheckRun::give_up(
-                            critic,
-                            claimed.id,
-                            r.installation_id,
-                            &e.to_string(),
-                        )
-                        .await;
+                        check_run::CheckRun::give_up(critic, claimed.id, &r, &e.to_string()).await;
                     }
                 }
             }
-            critic.store.fail(&claimed, &e.to_string(), retry).await
+            critic.store.fail(&claimed, &e.to_string(), next).await
         }
     };
     match stored {
@@ -456,13 +514,12 @@ async fn run_leased(
     let lease = critic.config.lease();
     let task_critic = critic.clone();
     let job_id = claimed.id;
-    let last_attempt = claimed.attempts >= i64::from(critic.config.settings.worker.max_attempts);
     let task = tokio::spawn(
         async move {
             match job {
                 Job::Review(job) => {
                     let span = tracing::info_span!("review", repo = %job.repo, pr = job.number, sha = %job.head_sha);
-                    review_pr::run(&task_critic, job_id, &job, last_attempt).instrument(span).await
+                    review_pr::run(&task_critic, job_id, &job).instrument(span).await
                 }
                 Job::Reply(job) => {
                     let span = tracing::info_span!("reply", repo = %job.repo, pr = job.number, thread = job.root_id, by = %job.requested.login);
@@ -683,6 +740,97 @@ mod tests {
             e.action = "edited".into();
         }
         assert_eq!(plan(&edited, &s), None, "an edit does not run it again");
+    }
+
+    fn claimed(attempts: i64, refunds: i64, outage_since: Option<i64>) -> ClaimedJob {
+        ClaimedJob {
+            id: 1,
+            kind: "review".into(),
+            payload: "{}".into(),
+            attempts,
+            refunds,
+            outage_since,
+            delivery_id: None,
+        }
+    }
+
+    #[test]
+    fn an_outage_costs_one_attempt_a_rate_limit_none() {
+        let mut worker = Settings::defaults().expect("defaults").worker;
+        worker.max_attempts = 2;
+        worker.max_outage_secs = 60;
+        let outage = JobError::GitHub(GitHubError::Status {
+            status: 502,
+            message: "Server Error".into(),
+            errors: vec![],
+        });
+        let now = 1_000_000;
+        // The first failure of an outage counts and starts it.
+        assert!(matches!(
+            next_after(&outage, &claimed(1, 0, None), &worker, now),
+            Next::Retry {
+                counted: true,
+                outage: true,
+                ..
+            }
+        ));
+        // Within the outage, failures cost nothing, even past max_attempts...
+        assert!(matches!(
+            next_after(&outage, &claimed(5, 3, Some(now - 59_000)), &worker, now),
+            Next::Retry {
+                counted: false,
+                outage: true,
+                ..
+            }
+        ));
+        // ...until it has lasted longer than max_outage_secs.
+        assert_eq!(
+            next_after(&outage, &claimed(5, 3, Some(now - 61_000)), &worker, now),
+            Next::Dead
+        );
+        // A new outage after the attempts are spent: dead.
+        assert_eq!(
+            next_after(&outage, &claimed(2, 0, None), &worker, now),
+            Next::Dead
+        );
+        // A rate limit waits until it lifts, free.
+        let limited = JobError::GitHub(GitHubError::RateLimited {
+            until: chrono::DateTime::from_timestamp_millis(now + 30_000).expect("time"),
+            message: "limit".into(),
+        });
+        match next_after(&limited, &claimed(2, 0, None), &worker, now) {
+            Next::Retry { after, counted, .. } => {
+                assert!(!counted);
+                assert!(
+                    after >= Duration::from_secs(30) && after < Duration::from_secs(32),
+                    "{after:?}"
+                );
+            }
+            Next::Dead => panic!("a rate limit never kills a job"),
+        }
+        // A model failure counts each time; a bad payload never retries.
+        let model = JobError::Panicked("boom".into());
+        assert!(matches!(
+            next_after(&model, &claimed(1, 0, Some(now)), &worker, now),
+            Next::Retry {
+                counted: true,
+                outage: false,
+                ..
+            }
+        ));
+        assert_eq!(
+            next_after(&model, &claimed(2, 0, None), &worker, now),
+            Next::Dead
+        );
+        assert_eq!(
+            next_after(
+                &JobError::Payload("x".into()),
+                &claimed(1, 0, None),
+                &worker,
+                now
+            ),
+            Next::Dead
+        );
     }
 
     #[test]

@@ -20,16 +20,16 @@ use crate::store::PostedReview;
 
 use super::{JobError, Outcome, PrRef, ReviewJob};
 
-/// `last_attempt`: no retry follows a failure of this attempt, so whatever it started on
-/// GitHub (the check run) must be finished now.
+/// A failure that another attempt will not mend completes the check run here; one that
+/// leaves the job dead after its last attempt is completed by the worker
+/// ([`CheckRun::give_up`]).
 pub(super) async fn run(
     critic: &Critic,
     job_id: i64,
     job: &ReviewJob,
-    last_attempt: bool,
 ) -> Result<Outcome, JobError> {
     let meter = Meter::new();
-    let result = review(critic, job_id, job, &meter, last_attempt).await;
+    let result = review(critic, job_id, job, &meter).await;
     super::book_usage(critic, job_id, job.installation_id, job.pr(), &meter).await;
     result
 }
@@ -39,7 +39,6 @@ async fn review(
     job_id: i64,
     job: &ReviewJob,
     meter: &Meter,
-    last_attempt: bool,
 ) -> Result<Outcome, JobError> {
     let started = Instant::now();
     let repo = job.repo.to_string();
@@ -161,7 +160,7 @@ async fn review(
     };
     let result = review_head(&ready).await;
     if let (Err(e), Some(check)) = (&result, &check)
-        && (last_attempt || !e.is_transient())
+        && !e.is_transient()
         && !check.is_completed()
     {
         check

@@ -24,6 +24,8 @@ pub enum StoreError {
     Batch(String),
     #[error("unsupported store url scheme `{0}`: use sqlite://PATH or postgres://...")]
     Url(String),
+    #[error("cannot open the database's lock file {0}")]
+    Lock(String),
 }
 
 /// Which SQL dialect the pool speaks, for the few queries that differ.
@@ -39,9 +41,36 @@ pub struct ClaimedJob {
     pub id: i64,
     pub kind: String,
     pub payload: String,
-    /// Attempts so far including this one; also fences completion against a reclaimed lease.
+    /// Claims so far including this one; also fences completion against a reclaimed lease.
     pub attempts: i64,
+    /// Attempts given back (rate limits, a GitHub outage already charged once): the
+    /// attempts that count against `worker.max_attempts` are `attempts - refunds`.
+    pub refunds: i64,
+    /// When the GitHub outage that failed the previous attempt began (Unix ms).
+    pub outage_since: Option<i64>,
     pub delivery_id: Option<String>,
+}
+
+impl ClaimedJob {
+    /// Attempts that count against `worker.max_attempts`, this one included.
+    pub fn counted_attempts(&self) -> i64 {
+        self.attempts - self.refunds
+    }
+}
+
+/// What becomes of a job whose attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Queued again after `after`. `counted: false` gives the attempt back. `outage`
+    /// says whether the failure was GitHub being unavailable (the outage starts now unless
+    /// it had already begun), or something else (which ends it).
+    Retry {
+        after: Duration,
+        counted: bool,
+        outage: bool,
+    },
+    /// No more attempts: the job is dead, its error kept.
+    Dead,
 }
 
 /// A job to add to the queue.
@@ -159,6 +188,9 @@ pub struct Store {
     /// Bumped whenever this process changes a job or records a delivery, so observers
     /// (tests, an admin view) wait for changes instead of polling.
     changes: Arc<tokio::sync::watch::Sender<u64>>,
+    /// SQLite: the lock file this process holds while it uses the database (see
+    /// [`Store::connect`]); released by the OS when the process dies, however it dies.
+    _owner: Option<Arc<std::fs::File>>,
 }
 
 /// One delivery waiting for the writer.
@@ -175,6 +207,37 @@ const CLAIM_LOCK: i64 = 0x6372_6974_6963;
 
 /// Most deliveries in one transaction; keeps bind parameters far below both databases' caps.
 const MAX_BATCH: usize = 256;
+
+/// Takes the lock file beside a SQLite database (`PATH-critic.lock`) if no other process
+/// holds it. `None` for an in-memory database, or when another live process has it.
+fn sole_owner(url: &str) -> Result<Option<std::fs::File>, StoreError> {
+    use sqlx::sqlite::SqliteConnectOptions;
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return Ok(None);
+    }
+    let options = SqliteConnectOptions::from_str(url)?;
+    let db = options.get_filename();
+    if db.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    let mut path = db.as_os_str().to_owned();
+    path.push("-critic.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::Lock(format!("{}: {e}", std::path::Path::new(&path).display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => {
+            // A file system without locks: behave as if shared, and leave it to leases.
+            tracing::warn!(error = %e, "cannot lock the database's lock file; jobs of a dead process wait for their leases");
+            Ok(None)
+        }
+    }
+}
 
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -250,13 +313,31 @@ impl Store {
                 .await?;
             tokio::spawn(checkpoint(conn, Arc::downgrade(&alive)));
         }
-        Ok(Store {
+        let owner = match backend {
+            Backend::Sqlite => sole_owner(&url)?,
+            Backend::Postgres => None,
+        };
+        let store = Store {
             pool,
             backend,
             deliveries,
             _alive: alive,
             changes: Arc::new(tokio::sync::watch::Sender::new(0)),
-        })
+            _owner: owner.map(Arc::new),
+        };
+        if store._owner.is_some() {
+            // No other live process uses this database: a job still `running` belonged to
+            // a process that died (killed, out of memory, a lost node), and need not wait
+            // for its lease.
+            let released = store.release_running().await?;
+            if released > 0 {
+                tracing::info!(
+                    jobs = released,
+                    "took back jobs left running by a process that stopped"
+                );
+            }
+        }
+        Ok(store)
     }
 
     /// A receiver that sees a new value after every job or delivery change made here.
@@ -352,7 +433,7 @@ impl Store {
                 AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.dedupe_key = j.dedupe_key AND r.id <> j.id \
                     AND r.state = 'running' AND r.lease_until >= $2) \
                 ORDER BY j.run_at, j.id LIMIT 1{lock}) \
-             RETURNING id, kind, payload, attempts, delivery_id"
+             RETURNING id, kind, payload, attempts, refunds, outage_since, delivery_id"
         );
         let query = sqlx::query(&sql)
             .bind(now + lease.as_millis() as i64)
@@ -380,6 +461,8 @@ impl Store {
                 kind: row.try_get("kind")?,
                 payload: row.try_get("payload")?,
                 attempts: row.try_get("attempts")?,
+                refunds: row.try_get("refunds")?,
+                outage_since: row.try_get("outage_since")?,
                 delivery_id: row.try_get("delivery_id")?,
             }),
             None => None,
@@ -428,20 +511,32 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Records a failed attempt: queued again at `retry_at`, or dead when `retry_at` is None.
+    /// Records a failed attempt: queued again, or dead.
     pub async fn fail(
         &self,
         job: &ClaimedJob,
         error: &str,
-        retry_in: Option<Duration>,
+        next: Next,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
-        let (state, run_at) = match retry_in {
-            Some(d) => (state::QUEUED, now + d.as_millis() as i64),
-            None => (state::DEAD, now),
+        // outage: 1 starts (or continues) an outage, 0 ends it.
+        let (state, run_at, refund, outage) = match next {
+            Next::Retry {
+                after,
+                counted,
+                outage,
+            } => (
+                state::QUEUED,
+                now.saturating_add(after.as_millis().min(i64::MAX as u128) as i64),
+                i64::from(!counted),
+                i64::from(outage),
+            ),
+            Next::Dead => (state::DEAD, now, 0, 0),
         };
         let n = sqlx::query(
-            "UPDATE jobs SET state = $1, run_at = $2, last_error = $3, lease_until = NULL, updated_at = $4 \
+            "UPDATE jobs SET state = $1, run_at = $2, last_error = $3, lease_until = NULL, updated_at = $4, \
+                refunds = refunds + $7, \
+                outage_since = CASE WHEN $8 = 1 THEN COALESCE(outage_since, $4) ELSE NULL END \
              WHERE id = $5 AND state = 'running' AND attempts = $6",
         )
         .bind(state)
@@ -450,11 +545,32 @@ impl Store {
         .bind(now)
         .bind(job.id)
         .bind(job.attempts)
+        .bind(refund)
+        .bind(outage)
         .execute(&self.pool)
         .await?
         .rows_affected();
         self.changed();
         Ok(n == 1)
+    }
+
+    /// Makes every running job claimable at once: for a process that knows no other live
+    /// process holds this database (SQLite, under its lock file), so the jobs a killed
+    /// process was running need not wait for their leases to expire. Returns how many.
+    pub async fn release_running(&self) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let n = sqlx::query(
+            "UPDATE jobs SET lease_until = $1, updated_at = $2 WHERE state = 'running'",
+        )
+        .bind(now - 1)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if n > 0 {
+            self.changed();
+        }
+        Ok(n)
     }
 
     /// Forgets deliveries older than `before_ms` (GitHub redelivers only recent ones) and
@@ -1421,6 +1537,14 @@ fn job_record(r: &sqlx::any::AnyRow) -> Result<JobRecord, StoreError> {
 mod tests {
     use super::*;
 
+    fn retry_in(after: Duration) -> Next {
+        Next::Retry {
+            after,
+            counted: true,
+            outage: false,
+        }
+    }
+
     async fn sqlite() -> (Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
@@ -1522,6 +1646,7 @@ mod tests {
         renew_keeps_a_live_lease_and_reports_a_lost_one,
         expired_lease_is_claimed_again,
         failure_retries_then_dies_with_error_kept,
+        refunded_attempts_and_outages_are_remembered,
         review_state_round_trip,
         prune_forgets_old_deliveries_and_finished_jobs_only,
         findings_summary_check_runs_usage_and_notices,
@@ -1705,7 +1830,11 @@ mod tests {
         let a = store.enqueue(job_with("r#1", "a")).await.expect("a");
         let claimed = store.claim(lease).await.expect("claim").expect("due");
         store
-            .fail(&claimed, "GitHub said 502", Some(Duration::from_secs(600)))
+            .fail(
+                &claimed,
+                "GitHub said 502",
+                retry_in(Duration::from_secs(600)),
+            )
             .await
             .expect("fail");
         // A push replaces the failed work with a row of its own, due now; the failed row
@@ -2062,6 +2191,95 @@ mod tests {
         );
     }
 
+    async fn claim_due(store: &Store) -> ClaimedJob {
+        sqlx::query("UPDATE jobs SET run_at = 0 WHERE state = 'queued'")
+            .execute(&store.pool)
+            .await
+            .expect("due");
+        store
+            .claim(Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .expect("job")
+    }
+
+    async fn refunded_attempts_and_outages_are_remembered(store: Store) {
+        store.enqueue(job("k")).await.expect("enqueue");
+        let retry = |counted, outage| Next::Retry {
+            after: Duration::ZERO,
+            counted,
+            outage,
+        };
+        let c = claim_due(&store).await;
+        assert_eq!((c.attempts, c.refunds, c.outage_since), (1, 0, None));
+        // GitHub is down: counted, and the outage begins.
+        assert!(
+            store
+                .fail(&c, "502", retry(true, true))
+                .await
+                .expect("fail")
+        );
+        let c = claim_due(&store).await;
+        let began = c.outage_since.expect("outage remembered");
+        assert_eq!((c.attempts, c.counted_attempts()), (2, 2));
+        // Still down: given back, and the outage keeps its start.
+        assert!(
+            store
+                .fail(&c, "502", retry(false, true))
+                .await
+                .expect("fail")
+        );
+        let c = claim_due(&store).await;
+        assert_eq!((c.attempts, c.counted_attempts()), (3, 2));
+        assert_eq!(c.outage_since, Some(began));
+        // Something else: the outage is over.
+        assert!(
+            store
+                .fail(&c, "model", retry(true, false))
+                .await
+                .expect("fail")
+        );
+        let c = claim_due(&store).await;
+        assert_eq!((c.counted_attempts(), c.outage_since), (3, None));
+    }
+
+    #[tokio::test]
+    async fn a_restart_on_a_database_no_one_holds_takes_back_running_jobs_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let first = Store::connect(&url).await.expect("connect");
+        first.enqueue(job("k")).await.expect("enqueue");
+        let running = first
+            .claim(Duration::from_secs(3600))
+            .await
+            .expect("claim")
+            .expect("job");
+        // A second process while the first lives: it holds the lock, the lease stands.
+        let second = Store::connect(&url).await.expect("connect");
+        assert!(second._owner.is_none());
+        assert!(
+            second
+                .claim(Duration::from_secs(60))
+                .await
+                .expect("claim")
+                .is_none()
+        );
+        drop(second);
+        // The first dies (its lock goes with it); the next process takes the job back.
+        drop(first);
+        let restarted = Store::connect(&url).await.expect("connect");
+        assert!(restarted._owner.is_some());
+        let again = restarted
+            .claim(Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .expect("taken back without waiting an hour");
+        assert_eq!((again.id, again.attempts), (running.id, 2));
+        // An in-memory database has nothing to share and takes no lock file.
+        let memory = Store::connect("sqlite::memory:").await.expect("memory");
+        assert!(memory._owner.is_none());
+    }
+
     async fn failure_retries_then_dies_with_error_kept(store: Store) {
         let id = store.enqueue(job("k")).await.expect("enqueue");
         let c = store
@@ -2071,7 +2289,7 @@ mod tests {
             .expect("job");
         assert!(
             store
-                .fail(&c, "boom", Some(Duration::from_secs(3600)))
+                .fail(&c, "boom", retry_in(Duration::from_secs(3600)))
                 .await
                 .expect("fail")
         );
@@ -2090,7 +2308,7 @@ mod tests {
         );
         let c2 = ClaimedJob { attempts: 1, ..c };
         // Failing a job that is not running (queued again) changes nothing.
-        assert!(!store.fail(&c2, "boom", None).await.expect("fail"));
+        assert!(!store.fail(&c2, "boom", Next::Dead).await.expect("fail"));
         let row = store.job(id).await.expect("job").expect("row");
         assert_eq!(
             row.state,
@@ -2106,7 +2324,12 @@ mod tests {
             .await
             .expect("claim")
             .expect("job");
-        assert!(store.fail(&c3, "final boom", None).await.expect("fail"));
+        assert!(
+            store
+                .fail(&c3, "final boom", Next::Dead)
+                .await
+                .expect("fail")
+        );
         let row = store.job(id).await.expect("job").expect("row");
         assert_eq!(
             (row.state.as_str(), row.last_error.as_deref()),

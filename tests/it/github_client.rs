@@ -85,14 +85,25 @@ async fn a_github_error_is_typed_with_status_and_message() {
             ..Default::default()
         },
     );
+    // A blip is retried inside the call; an outage that outlasts the retries comes back
+    // as a transient error for the job to retry later.
     world
         .github
         .fail_next("GET", &format!("/repos/{REPO}/pulls/6"), 503, 1);
+    let pr = gh
+        .pull_request(&REPO.parse().expect("repo"), 6)
+        .await
+        .expect("retried");
+    assert_eq!(pr.number, 6);
+    world
+        .github
+        .fail_next("GET", &format!("/repos/{REPO}/pulls/6"), 503, 5);
     let err = gh
         .pull_request(&REPO.parse().expect("repo"), 6)
         .await
         .expect_err("503");
     assert!(err.is_transient(), "{err}");
+    assert_eq!(err.status(), Some(503));
 }
 
 /// RIGHT lines 1-3 are in the diff.
@@ -568,8 +579,8 @@ async fn graphql_errors_are_typed_and_not_retried() {
         "{err:?}"
     );
 
-    // HTTP-level failures of the endpoint stay HTTP errors.
-    world.github.fail_next("POST", "/graphql", 502, 1);
+    // HTTP-level failures of the endpoint stay HTTP errors (once they outlast the retries).
+    world.github.fail_next("POST", "/graphql", 502, 5);
     let err = gh.review_threads(&repo(), 404).await.expect_err("502");
     assert_eq!(err.status(), Some(502));
     assert!(err.is_transient());

@@ -9,6 +9,7 @@ mod commands;
 mod context;
 mod diff_git;
 mod fake_github;
+mod faults;
 mod github_client;
 mod llm_anthropic;
 mod llm_responses;

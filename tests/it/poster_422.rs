@@ -33,13 +33,14 @@ struct Client {
 }
 
 impl Client {
-    /// Arms a failure of the next matching request when this is the `nth` call (1-based).
+    /// Arms a failure of the next matching request when this is the `nth` call (1-based):
+    /// one that lasts through all the client's own retries (GitHub down, not a blip).
     fn maybe_fail(&self, calls: &AtomicUsize, at: Option<(usize, u16)>, method: &str, path: &str) {
         let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
         if let Some((nth, status)) = at
             && nth == n
         {
-            self.fake.fail_next(method, path, status, 1);
+            self.fake.fail_next(method, path, status, CLIENT_TRIES);
         }
     }
 }
@@ -349,8 +350,30 @@ async fn a_422_about_the_review_itself_is_an_error_not_a_search() {
     no_review_left(&world);
 }
 
+/// Tries of one call by Critic's client with the default `github.max_retries` (4).
+const CLIENT_TRIES: usize = 5;
+
 #[tokio::test]
-async fn a_5xx_is_returned_at_once() {
+async fn a_5xx_that_outlasts_the_clients_retries_is_returned_without_a_search() {
+    let world = world().await;
+    let gh = client(&world).await;
+    world.github.fail_next(
+        "POST",
+        &format!("/repos/{REPO}/pulls/{NUMBER}/reviews"),
+        502,
+        CLIENT_TRIES,
+    );
+    let err = post_resilient(&gh, &repo(), NUMBER, &review(&[1, 300]))
+        .await
+        .expect_err("502");
+    assert_eq!(err.status(), Some(502));
+    // The same post, tried again (after looking whether GitHub had made it), not split up.
+    assert_eq!(review_posts(&world), CLIENT_TRIES);
+    no_review_left(&world);
+}
+
+#[tokio::test]
+async fn a_5xx_blip_is_retried_by_the_client_and_the_review_posted_once() {
     let world = world().await;
     let gh = client(&world).await;
     world.github.fail_next(
@@ -359,12 +382,11 @@ async fn a_5xx_is_returned_at_once() {
         502,
         1,
     );
-    let err = post_resilient(&gh, &repo(), NUMBER, &review(&[1, 300]))
+    let got = post_resilient(&gh, &repo(), NUMBER, &review(&[1, 300]))
         .await
-        .expect_err("502");
-    assert_eq!(err.status(), Some(502));
-    assert_eq!(repo_requests(&world), 1);
-    no_review_left(&world);
+        .expect("posted");
+    assert_eq!(got.refused, vec![thread(300)]);
+    assert_eq!(the_one_review(&world).comments.len(), 1);
 }
 
 #[tokio::test]

@@ -95,6 +95,8 @@ impl World {
                 ("CRITIC_STORE__URL".into(), self.db_url()),
                 ("CRITIC_WORKER__CONCURRENCY".into(), "2".into()),
                 ("CRITIC_WORKER__RETRY_BASE_SECS".into(), "0".into()),
+                // GitHub's failures are retried at once, not after a second.
+                ("CRITIC_GITHUB__RETRY_BASE_MS".into(), "10".into()),
                 ("CRITIC_WORKER__POLL_INTERVAL_MS".into(), "50".into()),
                 // Tests push several times in a row and expect each push reviewed; the
                 // coalescing window has its own test.

@@ -42,6 +42,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use super::faults::{Fault, FaultCounts, FaultPlan, Faults};
+
 /// The GitHub App id the fake accepts in JWTs (`iss`).
 pub const APP_ID: u64 = 4242;
 /// The app's slug; its bot user is `critic[bot]`.
@@ -794,6 +796,26 @@ impl FakeGitHub {
         });
     }
 
+    /// From now on, calls fail as `plan` says (seeded; see [`FaultPlan`]). Calls answered
+    /// by [`fail_next`](Self::fail_next) rules come first.
+    pub fn set_faults(&self, plan: FaultPlan) {
+        self.update(|w| w.faults = Some(Faults::new(plan)));
+    }
+
+    /// Stops injecting faults; returns what was injected.
+    pub fn clear_faults(&self) -> FaultCounts {
+        self.update(|w| w.faults.take().map(|f| f.counts).unwrap_or_default())
+    }
+
+    /// What [`set_faults`](Self::set_faults) injected so far.
+    pub fn fault_counts(&self) -> FaultCounts {
+        self.world()
+            .faults
+            .as_ref()
+            .map(|f| f.counts)
+            .unwrap_or_default()
+    }
+
     // ----- inspection ------------------------------------------------------------------------
 
     /// Every request answered so far, in order.
@@ -1014,6 +1036,7 @@ pub struct World {
     relative_links: bool,
     tree_entry_limit: usize,
     failures: Vec<Failure>,
+    faults: Option<Faults>,
     requests: Vec<RecordedRequest>,
     next_id: u64,
 }
@@ -1097,6 +1120,7 @@ impl World {
             relative_links: false,
             tree_entry_limit: MAX_TREE_ENTRIES,
             failures: Vec::new(),
+            faults: None,
             requests: Vec::new(),
             next_id: 1_000_000,
         }
@@ -1248,6 +1272,20 @@ impl World {
         }
         out
     }
+}
+
+/// A server error as GitHub's front end gives it (a 502's body is not always JSON there, but
+/// it is often enough; the client must not depend on either).
+fn server_error(status: u16) -> Reply {
+    let message = match status {
+        500 => "Internal Server Error",
+        502 => "Server Error",
+        503 => "Service Unavailable",
+        _ => {
+            "We couldn't respond to your request in time. Sorry about that. Please try resubmitting your request and contact us if the problem persists."
+        }
+    };
+    Reply::error(status, message, DOCS)
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -1488,7 +1526,60 @@ fn into_response(reply: Reply) -> Response {
 }
 
 impl World {
+    /// Answers a request, or fails it as the fault plan draws.
     fn respond(
+        &mut self,
+        method: &Method,
+        uri: &http::Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Reply {
+        if let Some(reply) = self.expired_token(headers) {
+            return reply;
+        }
+        let path = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+        let fault = match self.faults.as_mut() {
+            Some(faults) => faults.draw(method.as_str(), path),
+            None => None,
+        };
+        match fault {
+            None => self.respond_now(method, uri, headers, body),
+            Some(Fault::Before(status)) => server_error(status),
+            Some(Fault::After(status)) => {
+                // The answer is lost, not the write.
+                let _ = self.respond_now(method, uri, headers, body);
+                server_error(status)
+            }
+            Some(Fault::RateLimited { retry_after_secs }) => Reply::error(
+                403,
+                "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID.",
+                "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+            )
+            .with_header("retry-after", retry_after_secs.to_string()),
+        }
+    }
+
+    /// A token the fault plan says has died (GitHub still told the client it was good):
+    /// GitHub's 401, and the token stays dead.
+    fn expired_token(&mut self, headers: &HeaderMap) -> Option<Reply> {
+        let lifetime = self.faults.as_ref()?.plan.token_dies_after?;
+        let Credential::Token(token) = credential(headers) else {
+            return None;
+        };
+        let info = self.tokens.get_mut(&token)?;
+        let issued = info.expires_at - self.token_lifetime;
+        let dead = Utc::now() - issued > chrono::Duration::from_std(lifetime).ok()?;
+        if !dead || info.revoked {
+            return None;
+        }
+        info.revoked = true;
+        if let Some(faults) = self.faults.as_mut() {
+            faults.counts.token_expired += 1;
+        }
+        Some(Reply::bad_credentials())
+    }
+
+    fn respond_now(
         &mut self,
         method: &Method,
         uri: &http::Uri,
@@ -1893,6 +1984,7 @@ impl World {
                 Some(id) => self.update_check_run(ctx, full, id),
                 None => Reply::not_found(),
             },
+            ("GET", ["commits", git_ref, "check-runs"]) => self.list_check_runs(ctx, full, git_ref),
             ("GET", ["check-runs", id]) => {
                 let repo = &self.repos[&full.to_ascii_lowercase()];
                 match repo.check_runs.iter().find(|r| Some(r.id) == number(id)) {
@@ -2522,6 +2614,57 @@ impl World {
     }
 
     // ----- check runs ------------------------------------------------------------------------
+
+    /// `GET /repos/{o}/{r}/commits/{ref}/check-runs`: the runs on a commit (a SHA or a
+    /// branch name), filtered by `check_name`, `status` and `app_id`; `filter=latest` (the
+    /// default) keeps only the newest run of each name; newest first, paginated by
+    /// `per_page` (at most 100) and `page`.
+    fn list_check_runs(&self, ctx: &Ctx, full: &str, git_ref: &str) -> Reply {
+        let doc = format!("{DOCS_CHECK_RUNS}#list-check-runs-for-a-git-reference");
+        let repo = &self.repos[&full.to_ascii_lowercase()];
+        let shas = ref_candidates(repo, git_ref);
+        if !shas.iter().any(|sha| self.knows_commit(repo, sha)) {
+            return Reply::error(422, &format!("No commit found for SHA: {git_ref}"), &doc);
+        }
+        let filter = ctx.query("filter").unwrap_or("latest");
+        if !["latest", "all"].contains(&filter) {
+            return Reply::error(422, "Invalid filter", &doc);
+        }
+        let app_ok = ctx
+            .query("app_id")
+            .is_none_or(|id| id.parse::<u64>().ok() == Some(APP_ID));
+        let mut runs: Vec<&CheckRun> = repo
+            .check_runs
+            .iter()
+            .filter(|r| shas.contains(&r.head_sha) && app_ok)
+            .filter(|r| ctx.query("check_name").is_none_or(|n| r.name == n))
+            .filter(|r| ctx.query("status").is_none_or(|st| r.status == st))
+            .collect();
+        runs.sort_by_key(|r| std::cmp::Reverse(r.id));
+        if filter == "latest" {
+            let mut seen = BTreeSet::new();
+            runs.retain(|r| seen.insert(r.name.clone()));
+        }
+        let per_page = ctx
+            .query("per_page")
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(30)
+            .min(100);
+        let page = ctx
+            .query("page")
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(1);
+        let total = runs.len();
+        let items: Vec<Value> = runs
+            .into_iter()
+            .skip((page - 1).saturating_mul(per_page))
+            .take(per_page)
+            .map(|r| self.check_run_json(repo, r))
+            .collect();
+        Reply::json(200, json!({ "total_count": total, "check_runs": items }))
+    }
 
     fn create_check_run(&mut self, ctx: &Ctx, full: &str) -> Reply {
         let key = full.to_ascii_lowercase();

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod faults;
 pub mod github;
 pub mod llm;
 pub mod wire;

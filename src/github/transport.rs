@@ -1,0 +1,305 @@
+//! One GitHub call: sent through octocrab (which signs it and renews the installation token,
+//! retrying once on a 401 with a fresh one), its answer read whole, and retried as
+//! [`super::retry`] says. Every method of [`super::Installation`] goes through here, so the
+//! pipeline never sees a failure GitHub calls temporary unless it lasted.
+
+use axum::body::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+use http_body_util::BodyExt;
+use octocrab::Octocrab;
+use serde::de::DeserializeOwned;
+
+use super::GitHubError;
+use super::retry::{RetryPolicy, Temporary, temporary};
+
+/// A request, kept whole so it can be sent again.
+#[derive(Debug, Clone)]
+pub(super) struct Call {
+    pub method: Method,
+    /// Path and query, relative to the API base (`/repos/o/r/pulls/1?per_page=100`).
+    pub route: String,
+    pub body: Option<serde_json::Value>,
+    pub headers: HeaderMap,
+}
+
+impl Call {
+    pub fn get(route: impl Into<String>) -> Call {
+        Call::new(Method::GET, route, None)
+    }
+
+    pub fn new(method: Method, route: impl Into<String>, body: Option<serde_json::Value>) -> Call {
+        Call {
+            method,
+            route: route.into(),
+            body,
+            headers: HeaderMap::new(),
+        }
+    }
+
+    pub fn header(mut self, name: http::HeaderName, value: http::HeaderValue) -> Call {
+        self.headers.insert(name, value);
+        self
+    }
+
+    /// Appends query parameters (already safe for a URL: numbers and plain words).
+    pub fn query(mut self, params: &[(&str, &str)]) -> Call {
+        for (k, v) in params {
+            let sep = if self.route.contains('?') { '&' } else { '?' };
+            self.route = format!("{}{sep}{k}={}", self.route, super::encode_path(v));
+        }
+        self
+    }
+
+    /// A POST that creates something: if it fails in a way that may have created it
+    /// anyway, the caller looks before posting again.
+    fn creates(&self) -> bool {
+        self.method == Method::POST
+    }
+}
+
+/// A successful answer (2xx, or 304 to a conditional request).
+#[derive(Debug)]
+pub(super) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, GitHubError> {
+        let mut de = serde_json::Deserializer::from_slice(&self.body);
+        serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| GitHubError::Decode(format!("{} at {}", e.inner(), e.path())))
+    }
+
+    /// Whether the `Link` header names a next page.
+    pub fn has_next_page(&self) -> bool {
+        self.headers
+            .get_all(http::header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|link| {
+                link.split(';')
+                    .skip(1)
+                    .any(|p| p.trim().replace(' ', "") == "rel=\"next\"")
+            })
+    }
+}
+
+/// A try that failed, and whether it is worth another.
+struct Failed {
+    error: GitHubError,
+    temporary: Option<Temporary>,
+}
+
+/// Sends once; the status decides success.
+async fn send_once(crab: &Octocrab, call: &Call) -> Result<Answer, Failed> {
+    let mut builder = http::Request::builder()
+        .method(call.method.clone())
+        .uri(call.route.as_str());
+    for (name, value) in &call.headers {
+        builder = builder.header(name, value);
+    }
+    let request = crab
+        .build_request(builder, call.body.as_ref())
+        .map_err(failed_octocrab)?;
+    let response = crab.execute(request).await.map_err(failed_octocrab)?;
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.map_err(|e| Failed {
+        // The connection dropped mid-answer: as temporary as a refused one.
+        error: GitHubError::Transport(e.to_string()),
+        temporary: Some(Temporary::Server),
+    })?;
+    let body = body.to_bytes();
+    if parts.status.is_success() || parts.status == StatusCode::NOT_MODIFIED {
+        return Ok(Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        });
+    }
+    let error = status_error(parts.status, &body);
+    let message = match &error {
+        GitHubError::Status { message, .. } => message.as_str(),
+        _ => "",
+    };
+    let temporary = temporary(
+        parts.status,
+        &parts.headers,
+        message,
+        chrono::Utc::now().timestamp(),
+    );
+    Err(Failed { error, temporary })
+}
+
+/// GitHub's error body (`{"message": ..., "errors": [...]}`), or the status's own words.
+fn status_error(status: StatusCode, body: &[u8]) -> GitHubError {
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        #[serde(default)]
+        message: Option<String>,
+        #[serde(default)]
+        errors: Option<Vec<serde_json::Value>>,
+    }
+    let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
+    let text = String::from_utf8_lossy(body).trim().to_string();
+    let message = parsed
+        .as_ref()
+        .and_then(|b| b.message.clone())
+        .or_else(|| (!text.is_empty()).then(|| crate::llm::truncate(&text, 300).to_string()))
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string());
+    let errors = parsed
+        .and_then(|b| b.errors)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| match v {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        })
+        .collect();
+    GitHubError::Status {
+        status: status.as_u16(),
+        message,
+        errors,
+    }
+}
+
+/// An octocrab error before any answer: the network (temporary) or our own setup (not).
+/// octocrab reports a failed token request as a GitHub error of that request.
+fn failed_octocrab(e: octocrab::Error) -> Failed {
+    let error = GitHubError::from(e);
+    let temporary = match &error {
+        GitHubError::Transport(_) => Some(Temporary::Server),
+        GitHubError::Status {
+            status, message, ..
+        } => StatusCode::from_u16(*status)
+            .ok()
+            .and_then(|s| temporary(s, &HeaderMap::new(), message, 0)),
+        _ => None,
+    };
+    Failed { error, temporary }
+}
+
+/// Sends `call`, retrying what is temporary. A POST that may have been performed (a server
+/// error or a dropped connection) is not sent again before `find` looked for what it
+/// would have created: found, that is the answer, so nothing is ever created twice.
+pub(super) async fn send<T, F>(
+    crab: &Octocrab,
+    policy: &RetryPolicy,
+    call: &Call,
+    parse: impl Fn(&Answer) -> Result<T, GitHubError>,
+    find: impl Fn() -> F,
+) -> Result<T, GitHubError>
+where
+    F: Future<Output = Result<Option<T>, GitHubError>>,
+{
+    let mut retry = 0;
+    let mut maybe_performed = false;
+    loop {
+        let failed = match send_once(crab, call).await {
+            Ok(answer) => return parse(&answer),
+            Err(failed) => failed,
+        };
+        let Some(kind) = failed.temporary else {
+            return Err(failed.error);
+        };
+        retry += 1;
+        if retry > policy.retries {
+            return Err(failed.error);
+        }
+        let wait = match kind {
+            Temporary::Server => {
+                maybe_performed |= call.creates();
+                policy.backoff(retry)
+            }
+            Temporary::Limited { wait } if wait > policy.max_wait => {
+                tracing::warn!(route = %call.route, ?wait, "GitHub rate limit outlasts github.max_retry_wait_secs; the job goes back to the queue");
+                return Err(GitHubError::RateLimited {
+                    until: chrono::Utc::now()
+                        + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX),
+                    message: failed.error.to_string(),
+                });
+            }
+            // A little more than asked, so that many calls limited together spread out.
+            Temporary::Limited { wait } => wait + policy.backoff(1) / 4,
+        };
+        tracing::info!(method = %call.method, route = %call.route, retry, ?wait, error = %failed.error, "GitHub call failed; retrying");
+        tokio::time::sleep(wait).await;
+        if maybe_performed && let Some(found) = find().await? {
+            tracing::info!(route = %call.route, "the failed call had been performed; not sending it again");
+            return Ok(found);
+        }
+    }
+}
+
+/// [`send`] for calls that are safe to repeat (reads, edits, deletes, reactions).
+pub(super) async fn send_idempotent<T>(
+    crab: &Octocrab,
+    policy: &RetryPolicy,
+    call: &Call,
+    parse: impl Fn(&Answer) -> Result<T, GitHubError>,
+) -> Result<T, GitHubError> {
+    send(crab, policy, call, parse, || async { Ok(None) }).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(link: Option<&str>) -> Answer {
+        let mut headers = HeaderMap::new();
+        if let Some(link) = link {
+            headers.insert(http::header::LINK, link.parse().expect("header"));
+        }
+        Answer {
+            status: StatusCode::OK,
+            headers,
+            body: Bytes::from_static(b"[]"),
+        }
+    }
+
+    #[test]
+    fn a_next_page_is_read_from_the_link_header_only() {
+        assert!(answer(Some(
+            r#"<https://api.github.com/repositories/1/pulls/1/files?page=2>; rel="next", <https://api.github.com/repositories/1/pulls/1/files?page=3>; rel="last""#
+        ))
+        .has_next_page());
+        assert!(!answer(Some(
+            r#"<https://api.github.com/repositories/1/pulls/1/files?page=1>; rel="prev", <https://x/?page=1>; rel="first""#
+        ))
+        .has_next_page());
+        assert!(!answer(None).has_next_page());
+    }
+
+    #[test]
+    fn error_bodies_keep_githubs_message_or_the_status() {
+        let e = status_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            br#"{"message":"Validation Failed","errors":["Line could not be resolved",{"code":"x"}]}"#,
+        );
+        assert_eq!(e.status(), Some(422));
+        assert_eq!(
+            e.to_string(),
+            r#"GitHub answered 422: Validation Failed (Line could not be resolved; {"code":"x"})"#
+        );
+        // A proxy's HTML page, or nothing at all.
+        let e = status_error(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>");
+        assert!(e.to_string().contains("<html>bad gateway</html>"), "{e}");
+        let e = status_error(StatusCode::SERVICE_UNAVAILABLE, b"");
+        assert!(e.to_string().contains("Service Unavailable"), "{e}");
+    }
+
+    #[test]
+    fn only_posts_are_looked_for_before_they_are_sent_again() {
+        assert!(Call::new(Method::POST, "/x", None).creates());
+        assert!(!Call::get("/x").creates());
+        assert!(!Call::new(Method::PATCH, "/x", None).creates());
+        assert_eq!(
+            Call::get("/a")
+                .query(&[("ref", "feature/x y"), ("page", "2")])
+                .route,
+            "/a?ref=feature/x%20y&page=2"
+        );
+    }
+}

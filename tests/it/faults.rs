@@ -1,0 +1,317 @@
+//! GitHub on a bad day: server errors (some after the write was done), secondary rate
+//! limits, tokens that die early. Every review still lands exactly once.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::app::{INSTALLATION, REPO, World};
+use crate::support::faults::{Fault, FaultPlan, Faults};
+use crate::support::github::{FakeGitHub, PullFile, PullRequest, scenario_dir, scenario_names};
+use crate::support::llm::{Chat, Reply};
+
+const SUMMARY_MARKER: &str = "<!-- critic:summary -->";
+/// A bad day is slower: retries back off, rate limits are waited for.
+const LONG_WAIT: Duration = Duration::from_secs(120);
+
+/// One finding on the first added line the prompt shows.
+fn scripted_model(chat: &Chat) -> Reply {
+    let prompt = chat.message("user");
+    let mut path = None;
+    for line in prompt.lines() {
+        if let Some(rest) = line.strip_prefix("## ") {
+            path = rest.rsplit_once(" (").map(|(p, _)| p.to_string());
+            continue;
+        }
+        let trimmed = line.trim_start();
+        if let (Some(p), Some((num, rest))) = (&path, trimmed.split_once(' '))
+            && rest.starts_with('+')
+            && let Ok(line) = num.parse::<u32>()
+        {
+            return Reply::findings(json!([
+                {"path": p, "line": line, "severity": "warning", "category": "bug", "body": "Check this added line."}
+            ]));
+        }
+    }
+    Reply::findings(json!([]))
+}
+
+fn summaries(github: &FakeGitHub, number: u64) -> usize {
+    github
+        .issue_comments(REPO, number)
+        .iter()
+        .filter(|c| c.body.starts_with(SUMMARY_MARKER))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_real_pull_request_gets_one_review_through_thirty_percent_faults() {
+    let world = World::new().await;
+    let app = world
+        .start_with(world.options().set("CRITIC_WORKER__CONCURRENCY", "4"))
+        .await;
+    app.llm().respond_with(scripted_model);
+    let github = app.github().clone();
+    let mut loaded = Vec::new();
+    for (i, name) in scenario_names().iter().enumerate() {
+        let s = github.load_scenario(&scenario_dir(name), REPO, 100 + i as u64, INSTALLATION);
+        loaded.push((name.clone(), s));
+    }
+    assert_eq!(loaded.len(), 40);
+    github.set_faults(FaultPlan {
+        token_dies_after: Some(Duration::from_secs(3)),
+        ..FaultPlan::bad_day(13, 0.3)
+    });
+    for (_, s) in &loaded {
+        let (status, _) = app
+            .deliver(
+                "pull_request",
+                &app.pull_request_event("opened", REPO, s.number),
+            )
+            .await;
+        assert_eq!(status, 202);
+    }
+    for (name, s) in &loaded {
+        let reviews = github.wait_for_reviews(REPO, s.number, 1, LONG_WAIT).await;
+        assert_eq!(reviews[0].commit_id, s.head_sha, "{name}");
+    }
+    let jobs = app.wait_idle().await;
+    let faults = github.clear_faults();
+    assert!(
+        jobs.iter().all(|j| j.state == "done"),
+        "every job done: {jobs:?}"
+    );
+    // Faults of every kind were met on the way.
+    assert!(faults.before > 20 && faults.after > 5, "{faults:?}");
+    assert!(
+        faults.rate_limited > 10 && faults.token_expired > 0,
+        "{faults:?}"
+    );
+    for (name, s) in &loaded {
+        let reviews = github.reviews(REPO, s.number);
+        assert_eq!(reviews.len(), 1, "{name}: exactly one review");
+        assert_eq!(reviews[0].state, "COMMENTED", "{name}");
+        assert_eq!(
+            summaries(&github, s.number),
+            1,
+            "{name}: one summary comment"
+        );
+        let runs: Vec<_> = github
+            .check_runs(REPO)
+            .into_iter()
+            .filter(|r| r.head_sha == s.head_sha)
+            .collect();
+        assert_eq!(runs.len(), 1, "{name}: one check run: {runs:?}");
+        assert_eq!(runs[0].status, "completed", "{name}");
+    }
+    // Faulted calls were retried, and the writes GitHub had performed were not sent again:
+    // the POSTs that succeeded, and those whose answer was lost after GitHub did them, add
+    // up to exactly one of each per pull request.
+    let requests = github.requests();
+    let done = |suffix: &str| {
+        requests
+            .iter()
+            .filter(|r| r.method == "POST" && r.path_only().ends_with(suffix) && r.status < 300)
+            .count()
+    };
+    assert!(done("/check-runs") <= 40 && done("/reviews") <= 40);
+    assert!(
+        requests
+            .iter()
+            .filter(|r| r.status >= 500 || r.status == 403)
+            .count()
+            > 50,
+        "the faults were met"
+    );
+}
+
+fn small_pull(github: &FakeGitHub, number: u64) -> PullRequest {
+    let pr = PullRequest {
+        number,
+        head_sha: format!("{number:0>40}"),
+        ..Default::default()
+    };
+    github.add_pull(REPO, pr.clone());
+    github.set_pull_files(
+        REPO,
+        number,
+        vec![PullFile::from_patch(
+            "src/lib.rs",
+            "@@ -1,2 +1,3 @@\n fn a() {}\n+fn b() { let x = 1 / 0; }\n fn c() {}",
+        )],
+    );
+    pr
+}
+
+#[tokio::test]
+async fn a_review_whose_answer_was_lost_is_found_not_posted_again() {
+    let world = World::new().await;
+    let app = world.start().await;
+    let github = app.github().clone();
+    let pr = small_pull(&github, 3);
+    app.llm().respond_with(scripted_model);
+    let reviews_path = format!("/repos/{REPO}/pulls/3/reviews");
+    let comments_path = format!("/repos/{REPO}/issues/3/comments");
+    let checks_path = format!("/repos/{REPO}/check-runs");
+    // Each write is performed, and its answer lost, once.
+    github.set_faults(FaultPlan {
+        rate: 1.0,
+        after_write: 1.0,
+        rate_limited: 0.0,
+        max_in_a_row: 1,
+        only: vec![
+            ("POST".into(), reviews_path.clone()),
+            ("POST".into(), comments_path.clone()),
+            ("POST".into(), checks_path.clone()),
+        ],
+        ..FaultPlan::bad_day(1, 1.0)
+    });
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 3))
+        .await;
+    github.wait_for_reviews(REPO, 3, 1, LONG_WAIT).await;
+    let jobs = app.wait_idle().await;
+    assert!(jobs.iter().all(|j| j.state == "done"), "{jobs:?}");
+    assert_eq!(
+        github.clear_faults().after,
+        3,
+        "each write failed after it was done"
+    );
+    assert_eq!(github.reviews(REPO, 3).len(), 1);
+    assert_eq!(summaries(&github, 3), 1);
+    let runs = github.check_runs(REPO);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].status, "completed");
+    assert_eq!(runs[0].head_sha, pr.head_sha);
+    // Each was sent once: the retry looked first and found it.
+    let posts = |path: &str| {
+        github
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path_only() == path)
+            .count()
+    };
+    assert_eq!(posts(&reviews_path), 1);
+    assert_eq!(posts(&comments_path), 1);
+    assert_eq!(posts(&checks_path), 1);
+}
+
+#[tokio::test]
+async fn faults_that_never_stop_end_in_a_dead_job_and_a_not_reviewed_check_run() {
+    let world = World::new().await;
+    let app = world
+        .start_with(
+            world
+                .options()
+                .set("CRITIC_WORKER__MAX_ATTEMPTS", "2")
+                .set("CRITIC_WORKER__MAX_OUTAGE_SECS", "0")
+                .set("CRITIC_GITHUB__MAX_RETRIES", "2"),
+        )
+        .await;
+    let github = app.github().clone();
+    let pr = small_pull(&github, 4);
+    app.llm().respond_with(scripted_model);
+    github.set_faults(FaultPlan::always(
+        "POST",
+        &format!("/repos/{REPO}/pulls/4/reviews"),
+    ));
+    let (_, body) = app
+        .deliver("pull_request", &app.pull_request_event("opened", REPO, 4))
+        .await;
+    let id = body["job"].as_i64().expect("job id");
+    let job = app.wait_job(id, "dead").await;
+    assert!(
+        job.last_error.as_deref().is_some_and(|e| e.contains("50")),
+        "{job:?}"
+    );
+    let runs = github
+        .wait_for_check_runs(REPO, 1, crate::support::app::WAIT)
+        .await;
+    let run = github
+        .wait_until("the check run completed", crate::support::app::WAIT, |w| {
+            w.check_runs(REPO)
+                .iter()
+                .find(|r| r.head_sha == pr.head_sha && r.status == "completed")
+                .cloned()
+        })
+        .await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(run.conclusion.as_deref(), Some("neutral"));
+    assert_eq!(
+        run.output.as_ref().map(|o| o.title.as_str()),
+        Some("Not reviewed")
+    );
+    assert!(github.reviews(REPO, 4).is_empty());
+    // And the pull request says why.
+    let notes = github
+        .wait_for_issue_comments(REPO, 4, 1, crate::support::app::WAIT)
+        .await;
+    assert!(
+        notes.iter().any(|c| c.body.contains("could not review")),
+        "{notes:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_long_rate_limit_hands_the_job_back_without_spending_an_attempt() {
+    let world = World::new().await;
+    let app = world
+        .start_with(
+            world
+                .options()
+                .set("CRITIC_WORKER__MAX_ATTEMPTS", "1")
+                .set("CRITIC_GITHUB__MAX_RETRY_WAIT_SECS", "0"),
+        )
+        .await;
+    let github = app.github().clone();
+    small_pull(&github, 5);
+    app.llm().respond_with(scripted_model);
+    github.fail_next_with_headers(
+        "GET",
+        &format!("/repos/{REPO}/pulls/5"),
+        403,
+        1,
+        &[("retry-after", "1")],
+    );
+    let (_, body) = app
+        .deliver("pull_request", &app.pull_request_event("opened", REPO, 5))
+        .await;
+    let id = body["job"].as_i64().expect("job id");
+    // One attempt allowed, yet the job outlives the limit: waiting cost it nothing.
+    let job = app.wait_job(id, "done").await;
+    assert_eq!(job.attempts, 2, "{job:?}");
+    assert_eq!(github.reviews(REPO, 5).len(), 1);
+}
+
+// The fake's fault injection itself.
+
+#[test]
+fn never_more_than_the_bound_in_a_row_and_the_same_seed_draws_the_same() {
+    let mut faults = Faults::new(FaultPlan {
+        rate: 1.0,
+        ..FaultPlan::bad_day(7, 1.0)
+    });
+    let draws: Vec<bool> = (0..8)
+        .map(|_| faults.draw("GET", "/repos/o/r/pulls/1").is_some())
+        .collect();
+    assert_eq!(draws, [true, true, true, false, true, true, true, false]);
+    let run = |seed| {
+        let mut f = Faults::new(FaultPlan::bad_day(seed, 0.3));
+        (0..200)
+            .map(|i| f.draw("POST", &format!("/x/{i}")))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(1), run(1));
+    let failed = run(1).iter().filter(|f| f.is_some()).count();
+    assert!((30..=90).contains(&failed), "{failed} of 200 at 30 %");
+}
+
+#[test]
+fn a_scoped_plan_fails_only_its_calls() {
+    let mut faults = Faults::new(FaultPlan::always("POST", "/repos/o/r/pulls/1/reviews"));
+    assert_eq!(faults.draw("GET", "/repos/o/r/pulls/1/reviews"), None);
+    assert_eq!(faults.draw("POST", "/repos/o/r/issues/1/comments"), None);
+    for _ in 0..10 {
+        let fault = faults.draw("POST", "/repos/o/r/pulls/1/reviews");
+        assert!(matches!(fault, Some(Fault::Before(500..=504))), "{fault:?}");
+    }
+}

@@ -301,7 +301,9 @@ fn with_suggestion(
         return thread;
     };
     let start = thread.start_line.unwrap_or(thread.line);
-    match suggestion::check_suggestion(head, start, thread.line, proposed) {
+    let cited = (f.start_line.unwrap_or(f.line), f.line);
+    let proposed = suggestion::fit_to_thread(head, cited, (start, thread.line), proposed);
+    match suggestion::check_suggestion(head, start, thread.line, &proposed) {
         Ok(checked) => {
             thread.body.push_str("\n\n");
             thread.body.push_str(&checked.block);
@@ -692,6 +694,41 @@ mod tests {
         assert!(!leaked.review.comments[0].body.contains("```suggestion"));
         let no_head = draft_review(&[with("z = 2")], &files(), &input());
         assert!(!no_head.review.comments[0].body.contains("```suggestion"));
+    }
+
+    #[test]
+    fn a_suggestion_loses_the_blank_lines_its_thread_lost() {
+        let patch = "@@ -1,2 +1,5 @@\n fn f() {\n+\n+    b();\n+    c();\n }";
+        let file = vec![PrFile::from_github(ChangedFile {
+            filename: "a.rs".into(),
+            status: "modified".into(),
+            additions: 3,
+            deletions: 0,
+            patch: Some(patch.into()),
+            previous_filename: None,
+        })];
+        let head = "fn f() {\n\n    b();\n    c();\n}\n";
+        let heads = HashMap::from([("a.rs".to_string(), head.as_bytes().to_vec())]);
+        let s = DraftInput {
+            heads: &heads,
+            ..input()
+        };
+        // The range 2..=4 starts on the blank line; the thread is the quoted code, 3..=4.
+        let f = Finding {
+            path: "a.rs".into(),
+            quote: Some("b();\nc();".into()),
+            suggestion: Some("\n    b(1);\n    c();\n".into()),
+            ..finding(4, Some(2))
+        };
+        let d = draft_review(&[f], &file, &s);
+        let c = &d.review.comments[0];
+        assert_eq!((c.start_line, c.line), (Some(3), 4));
+        assert!(
+            c.body
+                .ends_with("\n\n```suggestion\n    b(1);\n    c();\n```"),
+            "{}",
+            c.body
+        );
     }
 
     #[test]

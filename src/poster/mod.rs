@@ -118,8 +118,11 @@ pub fn draft_review(findings: &[Finding], files: &[PrFile], s: &DraftInput<'_>) 
     sorted.sort_by_key(|f| f.severity);
     for f in sorted {
         let thread = anchor(f, files).map(|c| with_suggestion(c, f, s.heads));
-        let fingerprint = fingerprint_of(f, thread.as_ref(), files);
-        if s.known.contains(&fingerprint) || !seen.insert(fingerprint.clone()) {
+        let (fingerprint, legacy) = fingerprints_of(f, thread.as_ref(), files);
+        if s.known.contains(&fingerprint)
+            || s.known.contains(&legacy)
+            || !seen.insert(fingerprint.clone())
+        {
             repeated += 1;
             continue;
         }
@@ -217,9 +220,15 @@ pub fn finding_records(
         .collect()
 }
 
-/// The code a finding points at: the lines of its thread when it has one, else what the
-/// model quoted, else (weakest) the cited line's number.
-fn fingerprint_of(f: &Finding, thread: Option<&ReviewComment>, files: &[PrFile]) -> String {
+/// The finding's fingerprint and its legacy one (see [`fingerprint`]). The code is the lines
+/// of its thread when it has one, else what the model quoted, else (weakest) the cited line's
+/// number; a quote that holds more than the thread's lines is added, since it tells apart
+/// findings on look-alike lines.
+fn fingerprints_of(
+    f: &Finding,
+    thread: Option<&ReviewComment>,
+    files: &[PrFile],
+) -> (String, String) {
     let shown = thread.and_then(|c| {
         let patch = files
             .iter()
@@ -237,10 +246,20 @@ fn fingerprint_of(f: &Finding, thread: Option<&ReviewComment>, files: &[PrFile])
                 .join("\n")
         })
     });
+    let extra = match (&shown, &f.quote) {
+        (Some(code), Some(quote)) if !fingerprint::covers(code, quote) => Some(quote),
+        _ => None,
+    };
     let code = shown
         .or_else(|| f.quote.clone())
         .unwrap_or_else(|| format!("line {}", f.line));
-    fingerprint::fingerprint(&f.path, &code, &f.category)
+    let legacy = fingerprint::legacy_fingerprint(&f.path, &code, &f.category);
+    let context = match extra {
+        Some(quote) => format!("{code}\n{quote}"),
+        None => code,
+    };
+    let current = fingerprint::fingerprint(&f.path, &context, &f.category, &f.title);
+    (current, legacy)
 }
 
 /// The thread for a finding, if its lines are shown in the diff. When the model quoted the
@@ -729,6 +748,77 @@ mod tests {
             "{}",
             c.body
         );
+    }
+
+    #[test]
+    fn distinct_findings_on_identical_lines_are_both_posted_and_each_known_once() {
+        // Lines 11 and 13 of the new file are both `@Override`.
+        let java = vec![PrFile::from_github(ChangedFile {
+            filename: "A.java".into(),
+            status: "modified".into(),
+            additions: 2,
+            deletions: 0,
+            patch: Some("@@ -10,2 +10,4 @@\n class A {\n+@Override\n x\n+@Override".into()),
+            previous_filename: None,
+        })];
+        let on = |line: u32, title: &str| Finding {
+            path: "A.java".into(),
+            title: title.into(),
+            quote: Some("@Override".into()),
+            ..finding(line, None)
+        };
+        let found = [
+            on(11, "equals without hashCode"),
+            on(13, "toString leaks a secret"),
+        ];
+        let d = draft_review(&found, &java, &input());
+        let lines: Vec<u32> = d.review.comments.iter().map(|c| c.line).collect();
+        assert_eq!((lines, d.repeated), (vec![11, 13], 0));
+        // Raised again after a push, reworded and shifted: both known.
+        let known: HashSet<String> = d.placed.iter().map(|p| p.fingerprint.clone()).collect();
+        let again = found.map(|f| Finding {
+            body: "Other words.".into(),
+            line: f.line + 1,
+            ..f
+        });
+        let s = DraftInput {
+            known: &known,
+            ..input()
+        };
+        let d = draft_review(&again, &java, &s);
+        assert_eq!((d.placed.len(), d.repeated), (0, 2), "{:?}", d.placed);
+    }
+
+    #[test]
+    fn findings_stored_under_the_old_fingerprint_are_not_repeated() {
+        let f = finding(11, None);
+        // The thread's code is `+z`: what the old formula hashed, without the title.
+        let known = HashSet::from([fingerprint::legacy_fingerprint("a.py", "z", "bug")]);
+        let s = DraftInput {
+            known: &known,
+            ..input()
+        };
+        let d = draft_review(std::slice::from_ref(&f), &files(), &s);
+        assert_eq!((d.placed.len(), d.repeated), (0, 1));
+        assert_eq!(draft_review(&[f], &files(), &input()).inline(), 1);
+    }
+
+    #[test]
+    fn a_quote_that_holds_more_than_the_thread_tells_findings_apart() {
+        // Both cite line 11 (`+z`) with the same title; their quotes are found nowhere.
+        let quoting = |q: &str| Finding {
+            quote: Some(q.into()),
+            ..finding(11, None)
+        };
+        let d = draft_review(
+            &[quoting("z = f(a)"), quoting("z = g(b)")],
+            &files(),
+            &input(),
+        );
+        assert_eq!((d.inline(), d.repeated), (2, 0), "{:?}", d.placed);
+        // A quote that is part of the thread's code adds nothing: still one finding.
+        let d = draft_review(&[quoting("z"), finding(11, None)], &files(), &input());
+        assert_eq!((d.inline(), d.repeated), (1, 1));
     }
 
     #[test]

@@ -27,7 +27,8 @@ pub fn review_marker(head_sha: &str) -> String {
 pub enum Place {
     /// A thread; the index into the review's comments.
     Inline(usize),
-    /// Listed in the review body: its lines are not part of the diff.
+    /// Listed in the review body: its lines are not part of the diff, or its path names no
+    /// file of the PR.
     Body,
     /// Counted and listed collapsed: below the severity threshold or over the thread cap.
     Collapsed,
@@ -105,8 +106,8 @@ pub struct DraftInput<'a> {
 }
 
 /// Places each new finding: inline if GitHub will accept it there and it is severe enough
-/// and under the cap, in the body if its lines are not in the diff, collapsed otherwise.
-/// Findings posted before (same fingerprint) are dropped.
+/// and under the cap, in the body if its lines are not in the diff or its path is no file of
+/// the PR, collapsed otherwise. Findings posted before (same fingerprint) are dropped.
 pub fn draft_review(findings: &[Finding], files: &[PrFile], s: &DraftInput<'_>) -> DraftReview {
     let mut comments = Vec::new();
     let mut placed = Vec::new();
@@ -126,7 +127,9 @@ pub fn draft_review(findings: &[Finding], files: &[PrFile], s: &DraftInput<'_>) 
             repeated += 1;
             continue;
         }
-        if let Some(in_scope) = s.in_scope {
+        // A path that names no file of the PR has no changed code to scope by: listed.
+        let on_pr_file = files.iter().any(|p| p.file.filename == f.path);
+        if let Some(in_scope) = s.in_scope.filter(|_| on_pr_file) {
             let (start, end) = match &thread {
                 Some(c) if c.side == Side::Right => (c.start_line.unwrap_or(c.line), c.line),
                 _ => (f.start_line.unwrap_or(f.line), f.line),
@@ -401,10 +404,14 @@ fn list_section(out: &mut String, title: &str, findings: &[&Finding]) {
             Some(start) => format!("{start}-{}", f.line),
             None => f.line.to_string(),
         };
+        // A path the model made up is shown as it gave it, and must not break the list.
+        let path = match f.path.as_str() {
+            "" => "(no file named)".to_string(),
+            path => markdown::inline_code(path),
+        };
         let _ = writeln!(
             out,
-            "- `{}` line {lines}{side}: {}\n",
-            f.path,
+            "- {path} line {lines}{side}: {}\n",
             finding_markdown(f).replace("\n\n", "\n  ")
         );
     }
@@ -716,37 +723,37 @@ mod tests {
     }
 
     #[test]
-    fn a_suggestion_loses_the_blank_lines_its_thread_lost() {
-        let patch = "@@ -1,2 +1,5 @@\n fn f() {\n+\n+    b();\n+    c();\n }";
-        let file = vec![PrFile::from_github(ChangedFile {
-            filename: "a.rs".into(),
-            status: "modified".into(),
-            additions: 3,
-            deletions: 0,
-            patch: Some(patch.into()),
-            previous_filename: None,
-        })];
-        let head = "fn f() {\n\n    b();\n    c();\n}\n";
-        let heads = HashMap::from([("a.rs".to_string(), head.as_bytes().to_vec())]);
+    fn a_path_outside_the_pr_is_listed_in_the_body_as_the_model_gave_it() {
+        let stray = Finding {
+            path: "src/elsewhere.py".into(),
+            ..finding(11, None)
+        };
+        let nameless = Finding {
+            path: String::new(),
+            ..finding(3, None)
+        };
+        // After a push that changed nothing: a path outside the PR has no code to scope by.
+        let nothing = |_: &str, _: u32, _: u32| false;
         let s = DraftInput {
-            heads: &heads,
+            in_scope: Some(&nothing),
             ..input()
         };
-        // The range 2..=4 starts on the blank line; the thread is the quoted code, 3..=4.
-        let f = Finding {
-            path: "a.rs".into(),
-            quote: Some("b();\nc();".into()),
-            suggestion: Some("\n    b(1);\n    c();\n".into()),
-            ..finding(4, Some(2))
-        };
-        let d = draft_review(&[f], &file, &s);
-        let c = &d.review.comments[0];
-        assert_eq!((c.start_line, c.line), (Some(3), 4));
+        let d = draft_review(&[stray, nameless], &files(), &s);
+        assert_eq!((d.inline(), d.in_body()), (0, 2), "{:?}", d.placed);
         assert!(
-            c.body
-                .ends_with("\n\n```suggestion\n    b(1);\n    c();\n```"),
+            d.review.body.contains("- `src/elsewhere.py` line 11: "),
             "{}",
-            c.body
+            d.review.body
+        );
+        assert!(
+            d.review.body.contains("- (no file named) line 3: "),
+            "{}",
+            d.review.body
+        );
+        assert!(
+            d.review.body.contains("2 not on a changed line"),
+            "{}",
+            d.review.body
         );
     }
 
@@ -819,6 +826,41 @@ mod tests {
         // A quote that is part of the thread's code adds nothing: still one finding.
         let d = draft_review(&[quoting("z"), finding(11, None)], &files(), &input());
         assert_eq!((d.inline(), d.repeated), (1, 1));
+    }
+
+    #[test]
+    fn a_suggestion_loses_the_blank_lines_its_thread_lost() {
+        let patch = "@@ -1,2 +1,5 @@\n fn f() {\n+\n+    b();\n+    c();\n }";
+        let file = vec![PrFile::from_github(ChangedFile {
+            filename: "a.rs".into(),
+            status: "modified".into(),
+            additions: 3,
+            deletions: 0,
+            patch: Some(patch.into()),
+            previous_filename: None,
+        })];
+        let head = "fn f() {\n\n    b();\n    c();\n}\n";
+        let heads = HashMap::from([("a.rs".to_string(), head.as_bytes().to_vec())]);
+        let s = DraftInput {
+            heads: &heads,
+            ..input()
+        };
+        // The range 2..=4 starts on the blank line; the thread is the quoted code, 3..=4.
+        let f = Finding {
+            path: "a.rs".into(),
+            quote: Some("b();\nc();".into()),
+            suggestion: Some("\n    b(1);\n    c();\n".into()),
+            ..finding(4, Some(2))
+        };
+        let d = draft_review(&[f], &file, &s);
+        let c = &d.review.comments[0];
+        assert_eq!((c.start_line, c.line), (Some(3), 4));
+        assert!(
+            c.body
+                .ends_with("\n\n```suggestion\n    b(1);\n    c();\n```"),
+            "{}",
+            c.body
+        );
     }
 
     #[test]

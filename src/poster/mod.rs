@@ -27,7 +27,8 @@ pub fn review_marker(head_sha: &str) -> String {
 pub enum Place {
     /// A thread; the index into the review's comments.
     Inline(usize),
-    /// Listed in the review body: its lines are not part of the diff.
+    /// Listed in the review body: its lines are not part of the diff, or its path names no
+    /// file of the PR.
     Body,
     /// Counted and listed collapsed: below the severity threshold or over the thread cap.
     Collapsed,
@@ -105,8 +106,8 @@ pub struct DraftInput<'a> {
 }
 
 /// Places each new finding: inline if GitHub will accept it there and it is severe enough
-/// and under the cap, in the body if its lines are not in the diff, collapsed otherwise.
-/// Findings posted before (same fingerprint) are dropped.
+/// and under the cap, in the body if its lines are not in the diff or its path is no file of
+/// the PR, collapsed otherwise. Findings posted before (same fingerprint) are dropped.
 pub fn draft_review(findings: &[Finding], files: &[PrFile], s: &DraftInput<'_>) -> DraftReview {
     let mut comments = Vec::new();
     let mut placed = Vec::new();
@@ -118,12 +119,17 @@ pub fn draft_review(findings: &[Finding], files: &[PrFile], s: &DraftInput<'_>) 
     sorted.sort_by_key(|f| f.severity);
     for f in sorted {
         let thread = anchor(f, files).map(|c| with_suggestion(c, f, s.heads));
-        let fingerprint = fingerprint_of(f, thread.as_ref(), files);
-        if s.known.contains(&fingerprint) || !seen.insert(fingerprint.clone()) {
+        let (fingerprint, legacy) = fingerprints_of(f, thread.as_ref(), files);
+        if s.known.contains(&fingerprint)
+            || s.known.contains(&legacy)
+            || !seen.insert(fingerprint.clone())
+        {
             repeated += 1;
             continue;
         }
-        if let Some(in_scope) = s.in_scope {
+        // A path that names no file of the PR has no changed code to scope by: listed.
+        let on_pr_file = files.iter().any(|p| p.file.filename == f.path);
+        if let Some(in_scope) = s.in_scope.filter(|_| on_pr_file) {
             let (start, end) = match &thread {
                 Some(c) if c.side == Side::Right => (c.start_line.unwrap_or(c.line), c.line),
                 _ => (f.start_line.unwrap_or(f.line), f.line),
@@ -217,9 +223,15 @@ pub fn finding_records(
         .collect()
 }
 
-/// The code a finding points at: the lines of its thread when it has one, else what the
-/// model quoted, else (weakest) the cited line's number.
-fn fingerprint_of(f: &Finding, thread: Option<&ReviewComment>, files: &[PrFile]) -> String {
+/// The finding's fingerprint and its legacy one (see [`fingerprint`]). The code is the lines
+/// of its thread when it has one, else what the model quoted, else (weakest) the cited line's
+/// number; a quote that holds more than the thread's lines is added, since it tells apart
+/// findings on look-alike lines.
+fn fingerprints_of(
+    f: &Finding,
+    thread: Option<&ReviewComment>,
+    files: &[PrFile],
+) -> (String, String) {
     let shown = thread.and_then(|c| {
         let patch = files
             .iter()
@@ -237,10 +249,20 @@ fn fingerprint_of(f: &Finding, thread: Option<&ReviewComment>, files: &[PrFile])
                 .join("\n")
         })
     });
+    let extra = match (&shown, &f.quote) {
+        (Some(code), Some(quote)) if !fingerprint::covers(code, quote) => Some(quote),
+        _ => None,
+    };
     let code = shown
         .or_else(|| f.quote.clone())
         .unwrap_or_else(|| format!("line {}", f.line));
-    fingerprint::fingerprint(&f.path, &code, &f.category)
+    let legacy = fingerprint::legacy_fingerprint(&f.path, &code, &f.category);
+    let context = match extra {
+        Some(quote) => format!("{code}\n{quote}"),
+        None => code,
+    };
+    let current = fingerprint::fingerprint(&f.path, &context, &f.category, &f.title);
+    (current, legacy)
 }
 
 /// The thread for a finding, if its lines are shown in the diff. When the model quoted the
@@ -301,7 +323,9 @@ fn with_suggestion(
         return thread;
     };
     let start = thread.start_line.unwrap_or(thread.line);
-    match suggestion::check_suggestion(head, start, thread.line, proposed) {
+    let cited = (f.start_line.unwrap_or(f.line), f.line);
+    let proposed = suggestion::fit_to_thread(head, cited, (start, thread.line), proposed);
+    match suggestion::check_suggestion(head, start, thread.line, &proposed) {
         Ok(checked) => {
             thread.body.push_str("\n\n");
             thread.body.push_str(&checked.block);
@@ -380,10 +404,14 @@ fn list_section(out: &mut String, title: &str, findings: &[&Finding]) {
             Some(start) => format!("{start}-{}", f.line),
             None => f.line.to_string(),
         };
+        // A path the model made up is shown as it gave it, and must not break the list.
+        let path = match f.path.as_str() {
+            "" => "(no file named)".to_string(),
+            path => markdown::inline_code(path),
+        };
         let _ = writeln!(
             out,
-            "- `{}` line {lines}{side}: {}\n",
-            f.path,
+            "- {path} line {lines}{side}: {}\n",
             finding_markdown(f).replace("\n\n", "\n  ")
         );
     }
@@ -692,6 +720,147 @@ mod tests {
         assert!(!leaked.review.comments[0].body.contains("```suggestion"));
         let no_head = draft_review(&[with("z = 2")], &files(), &input());
         assert!(!no_head.review.comments[0].body.contains("```suggestion"));
+    }
+
+    #[test]
+    fn a_path_outside_the_pr_is_listed_in_the_body_as_the_model_gave_it() {
+        let stray = Finding {
+            path: "src/elsewhere.py".into(),
+            ..finding(11, None)
+        };
+        let nameless = Finding {
+            path: String::new(),
+            ..finding(3, None)
+        };
+        // After a push that changed nothing: a path outside the PR has no code to scope by.
+        let nothing = |_: &str, _: u32, _: u32| false;
+        let s = DraftInput {
+            in_scope: Some(&nothing),
+            ..input()
+        };
+        let d = draft_review(&[stray, nameless], &files(), &s);
+        assert_eq!((d.inline(), d.in_body()), (0, 2), "{:?}", d.placed);
+        assert!(
+            d.review.body.contains("- `src/elsewhere.py` line 11: "),
+            "{}",
+            d.review.body
+        );
+        assert!(
+            d.review.body.contains("- (no file named) line 3: "),
+            "{}",
+            d.review.body
+        );
+        assert!(
+            d.review.body.contains("2 not on a changed line"),
+            "{}",
+            d.review.body
+        );
+    }
+
+    #[test]
+    fn distinct_findings_on_identical_lines_are_both_posted_and_each_known_once() {
+        // Lines 11 and 13 of the new file are both `@Override`.
+        let java = vec![PrFile::from_github(ChangedFile {
+            filename: "A.java".into(),
+            status: "modified".into(),
+            additions: 2,
+            deletions: 0,
+            patch: Some("@@ -10,2 +10,4 @@\n class A {\n+@Override\n x\n+@Override".into()),
+            previous_filename: None,
+        })];
+        let on = |line: u32, title: &str| Finding {
+            path: "A.java".into(),
+            title: title.into(),
+            quote: Some("@Override".into()),
+            ..finding(line, None)
+        };
+        let found = [
+            on(11, "equals without hashCode"),
+            on(13, "toString leaks a secret"),
+        ];
+        let d = draft_review(&found, &java, &input());
+        let lines: Vec<u32> = d.review.comments.iter().map(|c| c.line).collect();
+        assert_eq!((lines, d.repeated), (vec![11, 13], 0));
+        // Raised again after a push, reworded and shifted: both known.
+        let known: HashSet<String> = d.placed.iter().map(|p| p.fingerprint.clone()).collect();
+        let again = found.map(|f| Finding {
+            body: "Other words.".into(),
+            line: f.line + 1,
+            ..f
+        });
+        let s = DraftInput {
+            known: &known,
+            ..input()
+        };
+        let d = draft_review(&again, &java, &s);
+        assert_eq!((d.placed.len(), d.repeated), (0, 2), "{:?}", d.placed);
+    }
+
+    #[test]
+    fn findings_stored_under_the_old_fingerprint_are_not_repeated() {
+        let f = finding(11, None);
+        // The thread's code is `+z`: what the old formula hashed, without the title.
+        let known = HashSet::from([fingerprint::legacy_fingerprint("a.py", "z", "bug")]);
+        let s = DraftInput {
+            known: &known,
+            ..input()
+        };
+        let d = draft_review(std::slice::from_ref(&f), &files(), &s);
+        assert_eq!((d.placed.len(), d.repeated), (0, 1));
+        assert_eq!(draft_review(&[f], &files(), &input()).inline(), 1);
+    }
+
+    #[test]
+    fn a_quote_that_holds_more_than_the_thread_tells_findings_apart() {
+        // Both cite line 11 (`+z`) with the same title; their quotes are found nowhere.
+        let quoting = |q: &str| Finding {
+            quote: Some(q.into()),
+            ..finding(11, None)
+        };
+        let d = draft_review(
+            &[quoting("z = f(a)"), quoting("z = g(b)")],
+            &files(),
+            &input(),
+        );
+        assert_eq!((d.inline(), d.repeated), (2, 0), "{:?}", d.placed);
+        // A quote that is part of the thread's code adds nothing: still one finding.
+        let d = draft_review(&[quoting("z"), finding(11, None)], &files(), &input());
+        assert_eq!((d.inline(), d.repeated), (1, 1));
+    }
+
+    #[test]
+    fn a_suggestion_loses_the_blank_lines_its_thread_lost() {
+        let patch = "@@ -1,2 +1,5 @@\n fn f() {\n+\n+    b();\n+    c();\n }";
+        let file = vec![PrFile::from_github(ChangedFile {
+            filename: "a.rs".into(),
+            status: "modified".into(),
+            additions: 3,
+            deletions: 0,
+            patch: Some(patch.into()),
+            previous_filename: None,
+        })];
+        let head = "fn f() {\n\n    b();\n    c();\n}\n";
+        let heads = HashMap::from([("a.rs".to_string(), head.as_bytes().to_vec())]);
+        let s = DraftInput {
+            heads: &heads,
+            ..input()
+        };
+        // The range 2..=4 starts on the blank line; the thread is the quoted code, 3..=4.
+        let f = Finding {
+            path: "a.rs".into(),
+            quote: Some("b();\nc();".into()),
+            suggestion: Some("\n    b(1);\n    c();\n".into()),
+            ..finding(4, Some(2))
+        };
+        let d = draft_review(&[f], &file, &s);
+        let c = &d.review.comments[0];
+        assert_eq!((c.start_line, c.line), (Some(3), 4));
+        assert!(
+            c.body
+                .ends_with("\n\n```suggestion\n    b(1);\n    c();\n```"),
+            "{}",
+            c.body
+        );
     }
 
     #[test]

@@ -110,6 +110,57 @@ pub fn check_suggestion(
     })
 }
 
+/// The proposal for the thread's lines `thread`, when the model proposed it for `cited`.
+///
+/// A thread found by its quoted code leaves out blank lines at the edges of the model's range
+/// (`cited` may start or end on one). The proposal replaced those too, so its leading
+/// (trailing) blank lines, up to as many as the range lost above (below) the thread, go as
+/// well: kept, they would insert a stray blank line. Anything else is returned as it is;
+/// [`check_suggestion`] still has the last word.
+pub fn fit_to_thread(head: &str, cited: (u32, u32), thread: (u32, u32), proposed: &str) -> String {
+    let old: Vec<&str> = head.split_inclusive('\n').map(content).collect();
+    // Lines `from..=to` (1-based) are all in the file and blank.
+    let blank = |from: u32, to: u32| {
+        (from..=to).all(|n| {
+            (n as usize)
+                .checked_sub(1)
+                .and_then(|i| old.get(i))
+                .is_some_and(|l| l.trim().is_empty())
+        })
+    };
+    let lost_above = if cited.0 < thread.0 && blank(cited.0, thread.0 - 1) {
+        thread.0 - cited.0
+    } else {
+        0
+    };
+    let lost_below = if cited.1 > thread.1 && blank(thread.1 + 1, cited.1) {
+        cited.1 - thread.1
+    } else {
+        0
+    };
+    let lines = split_replacement(proposed);
+    let is_blank = |l: &&&str| l.trim().is_empty();
+    let lead = lines
+        .iter()
+        .take_while(is_blank)
+        .count()
+        .min(lost_above as usize);
+    let rest = &lines[lead..];
+    let trail = rest
+        .iter()
+        .rev()
+        .take_while(is_blank)
+        .count()
+        .min(lost_below as usize);
+    if lead == 0 && trail == 0 {
+        return proposed.to_owned();
+    }
+    rest[..rest.len() - trail]
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// A line without its terminator (`\n` or `\r\n`).
 fn content(line: &str) -> &str {
     let line = line.strip_suffix('\n').unwrap_or(line);
@@ -549,6 +600,50 @@ mod tests {
             Err(Rejected::OutOfFile { .. })
         ));
         assert!(check_suggestion(FILE, 5, 5, "};").is_ok());
+    }
+
+    #[test]
+    fn blank_lines_the_thread_left_out_leave_the_suggestion_too() {
+        let head = "fn f() {\n    a();\n\n    b();\n    c();\n\n}\n";
+        // The model's range 3..=5 starts on the blank line 3; its thread is 4..=5.
+        let fit = fit_to_thread(head, (3, 5), (4, 5), "\n    b(1);\n    c();\n");
+        assert_eq!(fit, "    b(1);\n    c();\n");
+        let c = ok(head, 4, 5, &fit);
+        let applied = splice(head, 3, 5, &c.replacement);
+        assert_eq!(applied, "fn f() {\n    a();\n\n    b(1);\n    c();\n\n}\n");
+        // Untrimmed, the same proposal passes the check but adds a second blank line.
+        let stray = ok(head, 4, 5, "\n    b(1);\n    c();\n");
+        assert_eq!(stray.replacement.lines().next(), Some(""));
+        // Trailing blank lines likewise, and a range of blank lines and code both ways.
+        assert_eq!(
+            fit_to_thread(head, (4, 6), (4, 5), "    b();\n    d();\n\n"),
+            "    b();\n    d();\n"
+        );
+        assert_eq!(
+            fit_to_thread(head, (3, 6), (4, 5), "\n    b();\n\n"),
+            "    b();\n"
+        );
+        // Replacing a blank line and the code with one blank line deletes the code.
+        assert_eq!(fit_to_thread(head, (3, 4), (4, 4), "\n"), "");
+    }
+
+    #[test]
+    fn only_the_blank_lines_the_thread_left_out_are_trimmed() {
+        let head = "fn f() {\n    a();\n\n    b();\n    c();\n\n}\n";
+        // The thread is the model's range: a leading blank line is the model's own.
+        let p = "\n    b(1);\n";
+        assert_eq!(fit_to_thread(head, (4, 4), (4, 4), p), p);
+        // The thread moved to its quote, away from the range: nothing to go by.
+        assert_eq!(fit_to_thread(head, (1, 2), (4, 4), p), p);
+        // Lines above the thread that are not blank were not trimmed.
+        assert_eq!(fit_to_thread(head, (2, 4), (4, 4), p), p);
+        // One blank line lost, two in the proposal: one stays.
+        assert_eq!(
+            fit_to_thread(head, (3, 4), (4, 4), "\n\n    b(1);"),
+            "\n    b(1);\n"
+        );
+        // Lines past the end of the file are not blank lines.
+        assert_eq!(fit_to_thread(head, (7, 9), (7, 7), "};\n\n"), "};\n\n");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::github::ChangedFile;
 use crate::llm::router::Answer;
 use crate::llm::{AskError, ChatRequest, Llm, Meter, OutputSchema, Task};
 
+pub mod paths;
 pub mod tasks;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,10 +40,13 @@ impl Severity {
     }
 }
 
-/// One problem the model reported, checked: path is a file of the PR, numbers are numbers,
-/// body is non-empty and capped.
+/// One problem the model reported, checked: numbers are numbers, body is non-empty and
+/// capped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
+    /// The PR file's own name when the model's path names one (see [`paths::resolve`]);
+    /// otherwise the model's path, tidied, and the finding can only be listed in the review
+    /// body.
     pub path: String,
     pub line: u32,
     pub start_line: Option<u32>,
@@ -91,6 +95,7 @@ const MAX_BODY_CHARS: usize = 4000;
 const MAX_FINDINGS: usize = 50;
 const MAX_TITLE_CHARS: usize = 200;
 const MAX_QUOTE_CHARS: usize = 2000;
+const MAX_PATH_CHARS: usize = 300;
 
 /// Every template, compiled into the binary: the shared rules and file layout, then a
 /// system and a user part per task (`{task}.system`, `{task}.user`).
@@ -358,10 +363,9 @@ pub fn validate(value: &serde_json::Value, files: &[PrFile]) -> Result<ModelRevi
         .into_iter()
         .flatten()
         .filter_map(|item| {
-            let path = item.get("path")?.as_str()?.trim().trim_start_matches("./");
+            let path = paths::resolve(item.get("path")?.as_str()?, files)?;
             let change = item.get("change")?.as_str()?.trim();
-            (files.iter().any(|f| f.file.filename == path) && !change.is_empty())
-                .then(|| (path.to_string(), prose(change, 300)))
+            (!change.is_empty()).then(|| (path.to_string(), prose(change, 300)))
         })
         .collect();
     let mut out = ModelReview {
@@ -386,13 +390,13 @@ pub fn validate(value: &serde_json::Value, files: &[PrFile]) -> Result<ModelRevi
 fn validate_finding(item: serde_json::Value, files: &[PrFile]) -> Result<Finding, String> {
     let raw: RawFinding =
         serde_json::from_value(item).map_err(|e| format!("not a finding object: {e}"))?;
-    let path = raw
-        .path
-        .map(|p| p.trim().trim_start_matches("./").to_string())
-        .unwrap_or_default();
-    if !files.iter().any(|f| f.file.filename == path) {
-        return Err(format!("`{path}` is not a file of this pull request"));
-    }
+    let raw_path = raw.path.unwrap_or_default();
+    // A path that names no file of the PR is kept as the model gave it: the finding is still
+    // worth reading, in the review body.
+    let path = match paths::resolve(&raw_path, files) {
+        Some(name) => name.to_string(),
+        None => cap(&paths::tidy(&raw_path), MAX_PATH_CHARS),
+    };
     let line = raw
         .line
         .as_ref()
@@ -532,11 +536,34 @@ mod tests {
         ]});
         let r = validate(&v, &files()).expect("usable");
         assert_eq!(r.summary, "Adds c.");
-        assert_eq!(r.findings.len(), 2, "{:?}", r.rejected);
+        assert_eq!(r.findings.len(), 3, "{:?}", r.rejected);
         assert_eq!(r.findings[0].severity, Severity::Critical);
         assert_eq!((r.findings[1].start_line, r.findings[1].line), (Some(1), 3));
-        assert_eq!(r.rejected.len(), 4);
-        assert!(r.rejected.iter().any(|m| m.contains("nope.rs")));
+        assert_eq!(r.rejected.len(), 3);
+    }
+
+    #[test]
+    fn paths_are_resolved_to_the_pr_files_and_unknown_ones_kept_as_given() {
+        let v = json!({
+            "walkthrough": [
+                {"path": "b/src/a.rs", "change": "Adds c."},
+                {"path": "src/gone.rs", "change": "Not in the PR."}
+            ],
+            "findings": [
+                {"path": "b/src/a.rs", "line": 2, "body": "x"},
+                {"path": "./SRC/A.rs", "line": 2, "body": "x"},
+                {"path": " /lib\\nope.rs ", "line": 1, "body": "x"},
+                {"line": 1, "body": "no path at all"}
+            ]
+        });
+        let r = validate(&v, &files()).expect("usable");
+        let paths: Vec<&str> = r.findings.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["src/a.rs", "src/a.rs", "lib/nope.rs", ""]);
+        assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+        assert_eq!(
+            r.walkthrough,
+            [("src/a.rs".to_string(), "Adds c.".to_string())]
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::{Arc, LazyLock};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{PrFile, as_line, cap, prose};
+use super::{PrFile, as_line, cap, paths, prose};
 use crate::llm::{OutputSchema, Task};
 
 const CATEGORIES: [&str; 6] = [
@@ -167,14 +167,6 @@ pub struct TestSuggestion {
     pub code: String,
 }
 
-fn is_pr_file(files: &[PrFile], path: &str) -> bool {
-    files.iter().any(|f| f.file.filename == path)
-}
-
-fn clean_path(p: &str) -> String {
-    p.trim().trim_start_matches("./").to_string()
-}
-
 fn text(v: &Value, key: &str) -> String {
     v.get(key)
         .and_then(Value::as_str)
@@ -206,9 +198,9 @@ pub fn parse_description(v: &Value, files: &[PrFile]) -> Result<Description, Str
         .into_iter()
         .flatten()
         .filter_map(|item| {
-            let path = clean_path(&text(item, "path"));
+            let path = paths::resolve(&text(item, "path"), files)?.to_string();
             let change = text(item, "change");
-            (is_pr_file(files, &path) && !change.is_empty()).then(|| (path, prose(&change, 300)))
+            (!change.is_empty()).then(|| (path, prose(&change, 300)))
         })
         .take(500)
         .collect();
@@ -250,14 +242,15 @@ pub fn parse_improvements(v: &Value, files: &[PrFile]) -> Result<Vec<Improvement
         let Ok(raw) = serde_json::from_value::<Raw>(item.clone()) else {
             continue;
         };
-        let path = clean_path(&raw.path);
+        let Some(path) = paths::resolve(&raw.path, files).map(str::to_string) else {
+            continue;
+        };
         let Some(line) = raw.line.as_ref().and_then(as_line) else {
             continue;
         };
         let start = raw.start_line.as_ref().and_then(as_line).unwrap_or(line);
         let (start_line, line) = (start.min(line), start.max(line));
-        if !is_pr_file(files, &path)
-            || raw.existing_code.trim().is_empty()
+        if raw.existing_code.trim().is_empty()
             || raw.improved_code.trim_end() == raw.existing_code.trim_end()
         {
             continue;
@@ -295,9 +288,9 @@ pub fn parse_answer(v: &Value, files: &[PrFile]) -> Result<AnswerText, String> {
         .into_iter()
         .flatten()
         .filter_map(|r| {
-            let path = clean_path(&text(r, "path"));
+            let path = paths::resolve(&text(r, "path"), files)?.to_string();
             let line = r.get("line").and_then(as_line)?;
-            is_pr_file(files, &path).then_some((path, line))
+            Some((path, line))
         })
         .take(MAX_ITEMS)
         .collect();
@@ -314,7 +307,7 @@ pub fn parse_tests(v: &Value) -> Result<Vec<TestSuggestion>, String> {
             let name = text(t, "name");
             let code = t.get("code").and_then(Value::as_str).unwrap_or_default();
             (!name.is_empty() && !code.trim().is_empty()).then(|| TestSuggestion {
-                path: cap(&clean_path(&text(t, "path")), 300),
+                path: cap(&paths::tidy(&text(t, "path")), 300),
                 name: prose(&name, 200),
                 covers: prose(&text(t, "covers"), 500),
                 code: cap(code.trim_end(), MAX_CODE),

@@ -16,6 +16,7 @@ mod llm_responses;
 mod llm_wire;
 mod poster_422;
 mod poster_flow;
+mod poster_paths;
 mod review;
 mod scenarios;
 mod webhook;

@@ -7,6 +7,7 @@ mod support;
 mod binary;
 mod commands;
 mod context;
+mod crash;
 mod diff_git;
 mod fake_github;
 mod faults;

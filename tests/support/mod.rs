@@ -5,4 +5,5 @@ pub mod app;
 pub mod faults;
 pub mod github;
 pub mod llm;
+pub mod postgres;
 pub mod wire;

@@ -1,0 +1,129 @@
+//! What GitHub's bad days cost: the forty real pull requests of `../shared/data/scenarios/`
+//! reviewed one after another, first against a GitHub that behaves, then against one that
+//! fails 30 % of calls (5xx before or after performing a write, 403 secondary limits with
+//! `Retry-After: 1`, installation tokens that die after 30 s). Critic runs in this process
+//! with its production retry settings (`github.retry_base_ms` 1000, `github.max_retries` 4).
+//!
+//! `cargo bench --bench faults` prints, per run: GitHub calls per review (all, and those
+//! answered with an error), and the time from delivery to posted review (median, p90, max).
+//! Without `--bench` it reviews three pull requests (a smoke run).
+
+#![recursion_limit = "512"]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::app::{INSTALLATION, REPO, World};
+use support::faults::FaultPlan;
+use support::github::{scenario_dir, scenario_names};
+use support::llm::{Chat, Reply};
+
+/// One finding on the first added line the prompt shows (as the scenario tests' model).
+fn model(chat: &Chat) -> Reply {
+    let prompt = chat.message("user");
+    let mut path = None;
+    for line in prompt.lines() {
+        if let Some(rest) = line.strip_prefix("## ") {
+            path = rest.rsplit_once(" (").map(|(p, _)| p.to_string());
+            continue;
+        }
+        if let (Some(p), Some((num, rest))) = (&path, line.trim_start().split_once(' '))
+            && rest.starts_with('+')
+            && let Ok(line) = num.parse::<u32>()
+        {
+            return Reply::findings(json!([
+                {"path": p, "line": line, "severity": "warning", "category": "bug", "body": "Check this added line."}
+            ]));
+        }
+    }
+    Reply::findings(json!([]))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(idx).copied().unwrap_or_default()
+}
+
+struct Run {
+    calls: usize,
+    errors: usize,
+    times: Vec<Duration>,
+}
+
+async fn run(prs: usize, faults: Option<FaultPlan>) -> Run {
+    let world = World::new().await;
+    world.llm.respond_with(model);
+    let app = world
+        .start_with(world.options().unset("CRITIC_GITHUB__RETRY_BASE_MS"))
+        .await;
+    let github = app.github().clone();
+    let names = scenario_names();
+    let loaded: Vec<_> = names
+        .iter()
+        .take(prs)
+        .enumerate()
+        .map(|(i, name)| {
+            github.load_scenario(&scenario_dir(name), REPO, 100 + i as u64, INSTALLATION)
+        })
+        .collect();
+    if let Some(plan) = faults {
+        github.set_faults(plan);
+    }
+    github.clear_requests();
+    let mut times = Vec::new();
+    for s in &loaded {
+        let started = Instant::now();
+        app.deliver(
+            "pull_request",
+            &app.pull_request_event("opened", REPO, s.number),
+        )
+        .await;
+        github
+            .wait_for_reviews(REPO, s.number, 1, Duration::from_secs(300))
+            .await;
+        app.wait_idle().await;
+        times.push(started.elapsed());
+    }
+    let requests = github.requests();
+    let failed = app
+        .jobs()
+        .await
+        .iter()
+        .filter(|j| j.state != "done")
+        .count();
+    assert_eq!(failed, 0, "every review job done");
+    times.sort();
+    Run {
+        calls: requests.len(),
+        errors: requests.iter().filter(|r| r.status >= 400).count(),
+        times,
+    }
+}
+
+fn report(label: &str, prs: usize, r: &Run) {
+    println!(
+        "{label}: {prs} reviews, {:.1} GitHub calls per review ({:.1} answered with an error); delivery to review: median {:.2} s, p90 {:.2} s, max {:.2} s",
+        r.calls as f64 / prs as f64,
+        r.errors as f64 / prs as f64,
+        percentile(&r.times, 0.5).as_secs_f64(),
+        percentile(&r.times, 0.9).as_secs_f64(),
+        r.times.last().copied().unwrap_or_default().as_secs_f64(),
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let prs = if full { 40 } else { 3 };
+    let calm = run(prs, None).await;
+    report("no faults", prs, &calm);
+    let plan = FaultPlan {
+        token_dies_after: Some(Duration::from_secs(30)),
+        ..FaultPlan::bad_day(13, 0.3)
+    };
+    let bad = run(prs, Some(plan)).await;
+    report("30 % faults", prs, &bad);
+}

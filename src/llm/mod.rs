@@ -12,6 +12,7 @@ pub mod anthropic;
 pub mod cost;
 pub mod json;
 pub mod openai;
+pub mod prefix;
 pub mod responses;
 pub mod retry;
 pub mod router;

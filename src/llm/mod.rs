@@ -21,7 +21,7 @@ pub use cost::{Meter, Spent};
 pub use json::extract_json;
 pub use router::{AskError, Llm, Task};
 
-use crate::config::{Endpoint, ProviderKind};
+use crate::config::{Endpoint, ProviderKind, StructuredOutput};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {
@@ -114,6 +114,10 @@ pub struct ChatRequest {
     pub turns: Vec<Turn>,
     /// None: free text.
     pub schema: Option<Arc<OutputSchema>>,
+    /// Steps below the endpoint's structured-output mode for this call (schema, object,
+    /// prompt): a last repair round loosens the mode, since constrained decoding is where
+    /// some small models loop.
+    pub step_down: u8,
 }
 
 impl ChatRequest {
@@ -122,6 +126,7 @@ impl ChatRequest {
             system: system.into(),
             turns: vec![Turn::user(user)],
             schema: None,
+            step_down: 0,
         }
     }
 
@@ -184,6 +189,14 @@ pub fn connect(endpoint: &Endpoint) -> Result<Arc<dyn ChatModel>, LlmError> {
         }
         ProviderKind::OpenaiResponses => Arc::new(responses::Responses::new(endpoint)?),
         ProviderKind::Anthropic => Arc::new(anthropic::Messages::new(endpoint)?),
+    })
+}
+
+/// The mode one call asks in: the endpoint's, loosened `steps` times.
+pub(crate) fn stepped_down(mode: StructuredOutput, steps: u8) -> StructuredOutput {
+    (0..steps).fold(mode, |mode, _| match mode {
+        StructuredOutput::JsonSchema => StructuredOutput::JsonObject,
+        StructuredOutput::JsonObject | StructuredOutput::Prompt => StructuredOutput::Prompt,
     })
 }
 
@@ -308,6 +321,16 @@ mod tests {
         ] {
             assert_eq!(error_message(body), want, "{body}");
         }
+    }
+
+    #[test]
+    fn modes_step_down_to_the_prompt_and_stay_there() {
+        use StructuredOutput::*;
+        assert_eq!(stepped_down(JsonSchema, 0), JsonSchema);
+        assert_eq!(stepped_down(JsonSchema, 1), JsonObject);
+        assert_eq!(stepped_down(JsonSchema, 2), Prompt);
+        assert_eq!(stepped_down(JsonObject, 1), Prompt);
+        assert_eq!(stepped_down(Prompt, 3), Prompt);
     }
 
     #[test]

@@ -13,12 +13,14 @@ pub mod cost;
 pub mod json;
 pub mod openai;
 pub mod prefix;
+pub mod repair;
 pub mod responses;
 pub mod retry;
 pub mod router;
 
 pub use cost::{Meter, Spent};
 pub use json::extract_json;
+pub use repair::Parts;
 pub use router::{AskError, Llm, Task};
 
 use crate::config::{Endpoint, ProviderKind, StructuredOutput};
@@ -37,6 +39,10 @@ pub enum LlmError {
     },
     #[error("model server unreachable: {0}")]
     Transport(String),
+    /// A well-formed reply with nothing in it: a failed call, retried like a 5xx, not a
+    /// bad answer to show the model.
+    #[error("the model sent an empty reply")]
+    EmptyReply,
     /// The HTTP exchange worked but the body is not the provider's reply shape (a truncated
     /// body, an HTML error page from a proxy).
     #[error("model reply unusable: {0}")]
@@ -53,7 +59,10 @@ impl LlmError {
     /// overloaded among them), timeouts, dropped connections and truncated bodies.
     pub fn is_transient(&self) -> bool {
         match self {
-            LlmError::Timeout(_) | LlmError::Transport(_) | LlmError::BadReply(_) => true,
+            LlmError::Timeout(_)
+            | LlmError::Transport(_)
+            | LlmError::BadReply(_)
+            | LlmError::EmptyReply => true,
             LlmError::Status { status, .. } => matches!(*status, 408 | 409 | 429) || *status >= 500,
             LlmError::Refused(_) | LlmError::Setup(_) => false,
         }
@@ -292,6 +301,7 @@ mod tests {
         }
         assert!(LlmError::Timeout(Duration::from_secs(1)).is_transient());
         assert!(LlmError::Transport("reset".into()).is_transient());
+        assert!(LlmError::EmptyReply.is_transient());
         assert!(!LlmError::Refused("no".into()).is_transient());
     }
 

@@ -16,5 +16,6 @@ mod llm_wire;
 mod poster_422;
 mod poster_flow;
 mod review;
+mod review_replies;
 mod scenarios;
 mod webhook;

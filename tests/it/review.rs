@@ -282,7 +282,7 @@ async fn a_malformed_reply_is_asked_again_then_noted_once_on_the_pr_never_half_p
     let notes = app.github().issue_comments(REPO, 8);
     assert_eq!(notes.len(), 1);
     assert!(
-        notes[0].body.contains("did not return a usable answer"),
+        notes[0].body.contains("replies could not be read"),
         "{}",
         notes[0].body
     );

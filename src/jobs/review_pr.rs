@@ -304,7 +304,7 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
     }
     if let Some((model, reason)) = unusable {
         let note = format!(
-            "{}Critic could not review {}: the model ({model}) did not return a usable answer, even when asked again. Nothing was posted; a new push will try again.\n\n<details><summary>Why</summary>\n\n{}\n</details>",
+            "{}Critic could not review {}: the model's replies could not be read ({model}), even when asked again. Nothing was posted; a new push will try again.\n\n<details><summary>Why</summary>\n\n{}\n</details>",
             notice_marker("unusable"),
             short_sha(head),
             crate::llm::truncate(&reason, 500).replace('<', "&lt;")
@@ -317,7 +317,10 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
                     gh,
                     "neutral",
                     "Not reviewed",
-                    "The model's reply could not be used.",
+                    &format!(
+                        "The model's replies could not be read ({model}): {}",
+                        crate::llm::truncate(&reason, 300)
+                    ),
                 )
                 .await;
         }

@@ -70,7 +70,8 @@ impl Messages {
             "messages": messages(&request.turns),
         });
         if let Some(schema) = &request.schema
-            && self.structured == StructuredOutput::JsonSchema
+            && super::stepped_down(self.structured, request.step_down)
+                == StructuredOutput::JsonSchema
         {
             body["tools"] = json!([{
                 "name": schema.name,
@@ -430,6 +431,15 @@ mod tests {
             body["tool_choice"],
             json!({"type": "tool", "name": "review"})
         );
+    }
+
+    #[test]
+    fn a_stepped_down_call_sends_no_tool() {
+        let m = Messages::new(&endpoint(StructuredOutput::JsonSchema)).expect("client");
+        let mut request = ChatRequest::new("sys", "review").with_schema(schema());
+        request.step_down = 1;
+        let body = m.body(&request);
+        assert!(body.get("tools").is_none() && body.get("tool_choice").is_none());
     }
 
     #[test]

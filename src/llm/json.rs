@@ -43,7 +43,7 @@ pub fn extract_json(text: &str) -> Result<serde_json::Value, LlmError> {
     )))
 }
 
-fn strip_thinking(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn strip_thinking(text: &str) -> std::borrow::Cow<'_, str> {
     match (text.find("<think>"), text.find("</think>")) {
         (Some(start), Some(end)) if start < end => {
             let mut out = String::with_capacity(text.len());

@@ -12,15 +12,18 @@ pub mod anthropic;
 pub mod cost;
 pub mod json;
 pub mod openai;
+pub mod prefix;
+pub mod repair;
 pub mod responses;
 pub mod retry;
 pub mod router;
 
 pub use cost::{Meter, Spent};
 pub use json::extract_json;
+pub use repair::Parts;
 pub use router::{AskError, Llm, Task};
 
-use crate::config::{Endpoint, ProviderKind};
+use crate::config::{Endpoint, ProviderKind, StructuredOutput};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {
@@ -36,6 +39,10 @@ pub enum LlmError {
     },
     #[error("model server unreachable: {0}")]
     Transport(String),
+    /// A well-formed reply with nothing in it: a failed call, retried like a 5xx, not a
+    /// bad answer to show the model.
+    #[error("the model sent an empty reply")]
+    EmptyReply,
     /// The HTTP exchange worked but the body is not the provider's reply shape (a truncated
     /// body, an HTML error page from a proxy).
     #[error("model reply unusable: {0}")]
@@ -52,7 +59,10 @@ impl LlmError {
     /// overloaded among them), timeouts, dropped connections and truncated bodies.
     pub fn is_transient(&self) -> bool {
         match self {
-            LlmError::Timeout(_) | LlmError::Transport(_) | LlmError::BadReply(_) => true,
+            LlmError::Timeout(_)
+            | LlmError::Transport(_)
+            | LlmError::BadReply(_)
+            | LlmError::EmptyReply => true,
             LlmError::Status { status, .. } => matches!(*status, 408 | 409 | 429) || *status >= 500,
             LlmError::Refused(_) | LlmError::Setup(_) => false,
         }
@@ -113,6 +123,10 @@ pub struct ChatRequest {
     pub turns: Vec<Turn>,
     /// None: free text.
     pub schema: Option<Arc<OutputSchema>>,
+    /// Steps below the endpoint's structured-output mode for this call (schema, object,
+    /// prompt): a last repair round loosens the mode, since constrained decoding is where
+    /// some small models loop.
+    pub step_down: u8,
 }
 
 impl ChatRequest {
@@ -121,6 +135,7 @@ impl ChatRequest {
             system: system.into(),
             turns: vec![Turn::user(user)],
             schema: None,
+            step_down: 0,
         }
     }
 
@@ -183,6 +198,14 @@ pub fn connect(endpoint: &Endpoint) -> Result<Arc<dyn ChatModel>, LlmError> {
         }
         ProviderKind::OpenaiResponses => Arc::new(responses::Responses::new(endpoint)?),
         ProviderKind::Anthropic => Arc::new(anthropic::Messages::new(endpoint)?),
+    })
+}
+
+/// The mode one call asks in: the endpoint's, loosened `steps` times.
+pub(crate) fn stepped_down(mode: StructuredOutput, steps: u8) -> StructuredOutput {
+    (0..steps).fold(mode, |mode, _| match mode {
+        StructuredOutput::JsonSchema => StructuredOutput::JsonObject,
+        StructuredOutput::JsonObject | StructuredOutput::Prompt => StructuredOutput::Prompt,
     })
 }
 
@@ -278,6 +301,7 @@ mod tests {
         }
         assert!(LlmError::Timeout(Duration::from_secs(1)).is_transient());
         assert!(LlmError::Transport("reset".into()).is_transient());
+        assert!(LlmError::EmptyReply.is_transient());
         assert!(!LlmError::Refused("no".into()).is_transient());
     }
 
@@ -307,6 +331,16 @@ mod tests {
         ] {
             assert_eq!(error_message(body), want, "{body}");
         }
+    }
+
+    #[test]
+    fn modes_step_down_to_the_prompt_and_stay_there() {
+        use StructuredOutput::*;
+        assert_eq!(stepped_down(JsonSchema, 0), JsonSchema);
+        assert_eq!(stepped_down(JsonSchema, 1), JsonObject);
+        assert_eq!(stepped_down(JsonSchema, 2), Prompt);
+        assert_eq!(stepped_down(JsonObject, 1), Prompt);
+        assert_eq!(stepped_down(Prompt, 3), Prompt);
     }
 
     #[test]

@@ -113,7 +113,10 @@ impl ChatCompletions {
 
     async fn call(&self, request: &ChatRequest) -> Result<ChatReply, LlmError> {
         loop {
-            let mode = code_mode(self.structured.load(Ordering::Relaxed));
+            let mode = super::stepped_down(
+                code_mode(self.structured.load(Ordering::Relaxed)),
+                request.step_down,
+            );
             match self.call_once(request, mode).await {
                 Err(LlmError::Status {
                     status: 400 | 422,

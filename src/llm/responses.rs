@@ -68,7 +68,7 @@ impl Responses {
             body["temperature"] = json!(self.temperature);
         }
         if let Some(schema) = &request.schema {
-            match self.structured {
+            match super::stepped_down(self.structured, request.step_down) {
                 // The Responses API flattens Chat Completions' `json_schema` wrapper into
                 // `text.format` itself.
                 StructuredOutput::JsonSchema => {

@@ -1,6 +1,8 @@
 //! [`Llm`]: the one way the pipeline asks a model. It picks the task's endpoint, holds the
-//! concurrency caps, retries transient failures with backoff, falls back down the chain,
-//! asks once more when a reply cannot be parsed, and meters every call.
+//! concurrency caps, retries transient failures (an empty reply among them) with backoff,
+//! falls back down the chain, keeps the complete part of a reply cut off at the output limit
+//! and asks for the rest, asks again (twice at most) when a reply cannot be read, and meters
+//! every call.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,10 +11,10 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use super::cost::{PriceTable, Spent, cost_micros};
+use super::json::strip_thinking;
+use super::repair::{Joiner, MAX_FOLLOW_UPS, MAX_REPAIRS, Parts, Read, follow_up, read, repair};
 use super::retry::Backoff;
-use super::{
-    ChatModel, ChatReply, ChatRequest, LlmError, Meter, Turn, Usage, extract_json, truncate,
-};
+use super::{ChatModel, ChatReply, ChatRequest, LlmError, Meter, Usage};
 use crate::config::{DEFAULT_ENDPOINT_NAME, LlmConfig, ProviderKind};
 
 /// What a model is asked to do; each task has its own prompt, schema and endpoint.
@@ -51,8 +53,8 @@ pub enum AskError {
     /// Every endpoint failed to answer at all; `transient` when trying later may work.
     #[error("no model answered: {}", summary(.0))]
     Failed(Vec<(String, LlmError)>),
-    /// A model answered, but even after being asked again its reply could not be used.
-    #[error("the model's reply could not be used ({model}): {reason}")]
+    /// A model answered, but even after being asked again its replies could not be read.
+    #[error("the model's replies could not be read ({model}): {reason}")]
     Unusable { model: String, reason: String },
 }
 
@@ -80,6 +82,9 @@ pub struct Answer<T> {
     pub value: T,
     /// `provider/model` of the endpoint that answered.
     pub model: String,
+    /// Set when `value` is only the complete part of a reply cut off at the output limit,
+    /// because asking for the rest failed: why the rest is missing.
+    pub incomplete: Option<String>,
 }
 
 struct Slot {
@@ -245,17 +250,61 @@ impl Llm {
         meter: &Meter,
         parse: impl Fn(&serde_json::Value) -> Result<T, String>,
     ) -> Result<Answer<T>, AskError> {
+        self.ask_chain(task, endpoint, installation, request, meter, &parse, None)
+            .await
+    }
+
+    /// Like [`Llm::ask_on`], for answers that can be read in parts: the complete part of a
+    /// reply cut off at the output limit is kept, the rest asked for, and the parts joined;
+    /// when the rest cannot be had, the kept part is the answer (marked incomplete).
+    pub async fn ask_in_parts<T: Parts>(
+        &self,
+        task: Task,
+        endpoint: Option<&str>,
+        installation: u64,
+        request: &ChatRequest,
+        meter: &Meter,
+        parse: impl Fn(&serde_json::Value) -> Result<T, String>,
+    ) -> Result<Answer<T>, AskError> {
+        let joiner = Joiner::of();
+        self.ask_chain(
+            task,
+            endpoint,
+            installation,
+            request,
+            meter,
+            &parse,
+            Some(&joiner),
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn ask_chain<T>(
+        &self,
+        task: Task,
+        endpoint: Option<&str>,
+        installation: u64,
+        request: &ChatRequest,
+        meter: &Meter,
+        parse: &impl Fn(&serde_json::Value) -> Result<T, String>,
+        joiner: Option<&Joiner<T>>,
+    ) -> Result<Answer<T>, AskError> {
         let mut failures = Vec::new();
         let mut unusable = None;
         for slot in self.chain_for(task, endpoint) {
             match self
-                .ask_slot(slot, task, installation, request, meter, &parse)
+                .ask_slot(slot, task, installation, request, meter, parse, joiner)
                 .await
             {
-                Ok(value) => {
+                Ok((value, incomplete)) => {
+                    if let Some(why) = &incomplete {
+                        tracing::warn!(endpoint = %slot.name, task = task.label(), %why, "using the complete part of a cut-off reply");
+                    }
                     return Ok(Answer {
                         value,
                         model: slot.model.describe(),
+                        incomplete,
                     });
                 }
                 Err(SlotError::Call(e)) => {
@@ -278,6 +327,10 @@ impl Llm {
         }
     }
 
+    /// One endpoint's answer, and why it is incomplete if it is. After the first reply come
+    /// at most [`MAX_FOLLOW_UPS`] asks for the rest of a cut-off answer and [`MAX_REPAIRS`]
+    /// repairs of an unreadable one; each repair shows the model only its latest bad reply.
+    #[allow(clippy::too_many_arguments)]
     async fn ask_slot<T>(
         &self,
         slot: &Slot,
@@ -286,38 +339,65 @@ impl Llm {
         request: &ChatRequest,
         meter: &Meter,
         parse: &impl Fn(&serde_json::Value) -> Result<T, String>,
-    ) -> Result<T, SlotError> {
-        let mut request = request.clone();
-        let mut reason = String::new();
-        for round in 0..2 {
-            let reply = self
-                .call(slot, task, installation, &request, meter)
-                .await
-                .map_err(SlotError::Call)?;
-            let parsed = extract_json(&reply.content)
-                .map_err(|e| e.to_string())
-                .and_then(|v| parse(&v));
-            match parsed {
-                Ok(value) => return Ok(value),
-                Err(why) => {
-                    reason = if reply.truncated {
-                        format!("the reply was cut off at the output token limit ({why})")
-                    } else {
-                        why
+        joiner: Option<&Joiner<T>>,
+    ) -> Result<(T, Option<String>), SlotError> {
+        // The conversation a repair is added to: the request, or the ask for the rest.
+        let mut base = request.clone();
+        let mut next = request.clone();
+        let mut kept: Option<T> = None;
+        let (mut follow_ups, mut repairs) = (0, 0);
+        let reason = loop {
+            let reply = match self.call(slot, task, installation, &next, meter).await {
+                Ok(reply) => reply,
+                Err(e) => {
+                    return match kept {
+                        Some(value) => {
+                            Ok((value, Some(format!("asking for the rest failed: {e}"))))
+                        }
+                        // Retried as failed calls, and still nothing: a model that answers
+                        // badly, not a server that is down for a while.
+                        None if matches!(e, LlmError::EmptyReply) => Err(SlotError::Unusable(
+                            format!("{e}, every time it was called"),
+                        )),
+                        None => Err(SlotError::Call(e)),
                     };
-                    if round == 0 {
-                        tracing::info!(endpoint = %slot.name, %reason, "asking the model again");
-                        request
-                            .turns
-                            .push(Turn::assistant(truncate(&reply.content, 8000)));
-                        request
-                            .turns
-                            .push(Turn::user(reask(&reason, reply.truncated)));
+                }
+            };
+            match read(&reply, parse, joiner) {
+                Read::Whole(value) => {
+                    let value = match (kept, joiner) {
+                        (Some(part), Some(joiner)) => (joiner.join)(part, value),
+                        _ => value,
+                    };
+                    return Ok((value, None));
+                }
+                Read::Part { value, shown } => {
+                    kept = Some(match (kept.take(), joiner) {
+                        (Some(part), Some(joiner)) => (joiner.join)(part, value),
+                        _ => value,
+                    });
+                    if follow_ups == MAX_FOLLOW_UPS {
+                        break "the reply was cut off at the output token limit again".to_string();
                     }
+                    follow_ups += 1;
+                    tracing::info!(endpoint = %slot.name, "reply cut off at the output limit; kept its complete part, asking for the rest");
+                    base = follow_up(request, &shown);
+                    next = base.clone();
+                }
+                Read::Bad(why) => {
+                    if repairs == MAX_REPAIRS {
+                        break why;
+                    }
+                    repairs += 1;
+                    tracing::info!(endpoint = %slot.name, reason = %why, repairs, "asking the model again");
+                    next = repair(&base, &reply, &why, repairs == MAX_REPAIRS);
                 }
             }
+        };
+        match kept {
+            Some(value) => Ok((value, Some(reason))),
+            None => Err(SlotError::Unusable(reason)),
         }
-        Err(SlotError::Unusable(reason))
     }
 
     /// One call with retries; every reply is metered.
@@ -339,25 +419,30 @@ impl Llm {
                 let _endpoint = slot.limit.acquire().await;
                 slot.model.complete(request).await
             };
-            match result {
+            let e = match result {
                 Ok(reply) => {
+                    // Paid for even when empty.
                     meter.record(self.spent(slot, task, request, &reply));
-                    return Ok(reply);
-                }
-                Err(e) if e.is_transient() && attempt < self.max_retries => {
-                    if let Some(wait) = e.retry_after()
-                        && wait > self.max_retry_wait
-                    {
-                        tracing::warn!(endpoint = %slot.name, ?wait, "server asks for a longer pause than llm.max_retry_wait_secs");
-                        return Err(e);
+                    if !strip_thinking(&reply.content).trim().is_empty() {
+                        return Ok(reply);
                     }
-                    let delay = self.backoff.delay(attempt, e.retry_after());
-                    tracing::info!(endpoint = %slot.name, attempt, ?delay, error = %e, "retrying model call");
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
+                    LlmError::EmptyReply
                 }
-                Err(e) => return Err(e),
+                Err(e) => e,
+            };
+            if !e.is_transient() || attempt >= self.max_retries {
+                return Err(e);
             }
+            if let Some(wait) = e.retry_after()
+                && wait > self.max_retry_wait
+            {
+                tracing::warn!(endpoint = %slot.name, ?wait, "server asks for a longer pause than llm.max_retry_wait_secs");
+                return Err(e);
+            }
+            let delay = self.backoff.delay(attempt, e.retry_after());
+            tracing::info!(endpoint = %slot.name, attempt, ?delay, error = %e, "retrying model call");
+            tokio::time::sleep(delay).await;
+            attempt += 1;
         }
     }
 
@@ -411,17 +496,6 @@ enum SlotError {
     Unusable(String),
 }
 
-/// The correction sent with the model's unusable reply.
-fn reask(reason: &str, truncated: bool) -> String {
-    let mut text = format!(
-        "Your reply could not be used: {reason}\n\nAnswer again with only the JSON object, exactly in the required shape, and nothing else."
-    );
-    if truncated {
-        text.push_str(" Your reply was cut off at the output limit: report fewer items and keep each one short.");
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::VecDeque;
@@ -431,6 +505,7 @@ mod tests {
     use crate::config::Price;
     use crate::config::llm::TaskModels;
     use crate::llm::BoxFuture;
+    use crate::llm::Turn;
 
     type Script = VecDeque<Result<ChatReply, LlmError>>;
 
@@ -760,10 +835,17 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn twice_unusable_is_a_permanent_unusable_error() {
+    async fn thrice_unusable_is_a_permanent_unusable_error() {
         let mut cut = reply("{\"ok\": [1, 2,");
         cut.truncated = true;
-        let m = Scripted::new("m", vec![Ok(cut), Ok(reply("{\"nope\": 1}"))]);
+        let m = Scripted::new(
+            "m",
+            vec![
+                Ok(cut),
+                Ok(reply("{\"nope\": 1}")),
+                Ok(reply("{\"nope\": 2}")),
+            ],
+        );
         let llm = llm(&config(&[]), &[("default", m.clone())]);
         let err = llm
             .ask(
@@ -783,11 +865,257 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(!err.is_transient());
+        assert_eq!(m.requests().len(), 3, "the first call and two repairs");
         let correction = &m.requests()[1].turns[2].content;
         assert!(
             correction.contains("cut off at the output limit"),
             "{correction}"
         );
+    }
+
+    /// A test answer read in parts: `{"items": [numbers]}`.
+    #[derive(Debug, PartialEq)]
+    struct Items(Vec<i64>);
+
+    impl Parts for Items {
+        fn is_empty(&self) -> bool {
+            self.0.is_empty()
+        }
+
+        fn join(mut self, later: Items) -> Items {
+            for i in later.0 {
+                if !self.0.contains(&i) {
+                    self.0.push(i);
+                }
+            }
+            self
+        }
+    }
+
+    fn items(v: &serde_json::Value) -> Result<Items, String> {
+        v.get("items")
+            .and_then(|i| serde_json::from_value(i.clone()).ok())
+            .map(Items)
+            .ok_or_else(|| "reply has no `items` list".into())
+    }
+
+    fn cut(content: &str) -> ChatReply {
+        ChatReply {
+            truncated: true,
+            ..reply(content)
+        }
+    }
+
+    async fn ask_items(llm: &Llm, request: &ChatRequest) -> Result<Answer<Items>, AskError> {
+        llm.ask_in_parts(Task::Review, None, 1, request, &Meter::new(), items)
+            .await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cut_off_reply_keeps_its_complete_part_and_asks_only_for_the_rest() {
+        let m = Scripted::new(
+            "m",
+            vec![
+                Ok(cut("```json\n{\"items\": [1, 2, 3")),
+                Ok(reply("{\"items\": [3, 4]}")),
+            ],
+        );
+        let llm = llm(&config(&[]), &[("default", m.clone())]);
+        let answer = ask_items(&llm, &ChatRequest::new("s", "u"))
+            .await
+            .expect("joined");
+        assert_eq!(answer.value, Items(vec![1, 2, 3, 4]));
+        assert_eq!(answer.incomplete, None);
+        let second = &m.requests()[1];
+        assert_eq!(second.turns.len(), 3);
+        assert_eq!(second.turns[1], Turn::assistant("{\"items\":[1,2]}"));
+        assert!(
+            second.turns[2]
+                .content
+                .contains("only what is still missing"),
+            "{:?}",
+            second.turns[2]
+        );
+        assert_eq!(second.step_down, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_kept_part_is_the_answer_when_the_rest_never_comes() {
+        // The rest is cut off too: both complete parts are kept, nothing more is asked.
+        let m = Scripted::new(
+            "m",
+            vec![
+                Ok(cut("{\"items\": [1, 2, 3")),
+                Ok(cut("{\"items\": [5, 6")),
+            ],
+        );
+        let llm = llm(&config(&[]), &[("default", m.clone())]);
+        let answer = ask_items(&llm, &ChatRequest::new("s", "u"))
+            .await
+            .expect("kept part");
+        assert_eq!(answer.value, Items(vec![1, 2, 5]));
+        assert!(answer.incomplete.expect("incomplete").contains("again"));
+        assert_eq!(m.requests().len(), 2);
+
+        // The rest is unreadable, twice repaired: the kept part stays.
+        let m = Scripted::new(
+            "m",
+            vec![
+                Ok(cut("{\"items\": [7, 8")),
+                Ok(reply("I found nothing else.")),
+                Ok(reply("Nothing else, really.")),
+                Ok(reply("{\"nope\": 1}")),
+            ],
+        );
+        let llm = self::llm(&config(&[]), &[("default", m.clone())]);
+        let answer = ask_items(&llm, &ChatRequest::new("s", "u"))
+            .await
+            .expect("kept part");
+        assert_eq!(answer.value, Items(vec![7]));
+        assert!(
+            answer
+                .incomplete
+                .expect("incomplete")
+                .contains("no `items`"),
+            "the last reason"
+        );
+        assert_eq!(m.requests().len(), 4);
+
+        // The ask for the rest fails outright: the kept part stays.
+        let m = Scripted::new(
+            "m",
+            vec![Ok(cut("{\"items\": [9, 10")), Err(status(400, None))],
+        );
+        let llm = self::llm(&config(&[]), &[("default", m.clone())]);
+        let answer = ask_items(&llm, &ChatRequest::new("s", "u"))
+            .await
+            .expect("kept part");
+        assert_eq!(answer.value, Items(vec![9]));
+        assert!(answer.incomplete.expect("incomplete").contains("400"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cut_off_reply_with_no_complete_item_is_repaired_not_kept() {
+        let m = Scripted::new(
+            "m",
+            vec![Ok(cut("{\"items\": [12")), Ok(reply("{\"items\": [1]}"))],
+        );
+        let llm = llm(&config(&[]), &[("default", m.clone())]);
+        let answer = ask_items(&llm, &ChatRequest::new("s", "u"))
+            .await
+            .expect("repaired");
+        assert_eq!(answer.value, Items(vec![1]));
+        assert!(
+            m.requests()[1].turns[2]
+                .content
+                .contains("report fewer items")
+        );
+        // Without parts (plain `ask`), a cut-off reply is never read in parts.
+        let m = Scripted::new(
+            "m",
+            vec![
+                Ok(cut("{\"ok\": 1, \"more\": [1, 2")),
+                Ok(reply("{\"ok\": 2}")),
+            ],
+        );
+        let llm = self::llm(&config(&[]), &[("default", m.clone())]);
+        let answer = llm
+            .ask(
+                Task::Review,
+                1,
+                &ChatRequest::new("s", "u"),
+                &Meter::new(),
+                ok_json,
+            )
+            .await
+            .expect("second");
+        assert_eq!(
+            (answer.value["ok"].clone(), answer.incomplete),
+            (2.into(), None)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_second_repair_steps_the_mode_down_and_spells_out_the_schema() {
+        let m = Scripted::new(
+            "m",
+            vec![
+                Ok(reply("prose")),
+                Ok(reply("{\"nope\": 1}")),
+                Ok(reply("{\"ok\": 3}")),
+            ],
+        );
+        let llm = llm(&config(&[]), &[("default", m.clone())]);
+        let schema = Arc::new(crate::llm::OutputSchema {
+            name: "ok",
+            description: "d",
+            schema: serde_json::json!({"type": "object", "required": ["ok"]}),
+        });
+        let request = ChatRequest::new("s", "u").with_schema(schema);
+        let answer = llm
+            .ask(Task::Review, 1, &request, &Meter::new(), ok_json)
+            .await
+            .expect("third reply parses");
+        assert_eq!(answer.value["ok"], 3);
+        let sent = m.requests();
+        let steps: Vec<u8> = sent.iter().map(|r| r.step_down).collect();
+        assert_eq!(steps, [0, 0, 1]);
+        // Each repair shows only the latest bad reply.
+        assert_eq!(sent[2].turns.len(), 3);
+        assert_eq!(sent[2].turns[1], Turn::assistant("{\"nope\": 1}"));
+        assert!(!sent[1].turns[2].content.contains("JSON Schema"));
+        assert!(
+            sent[2].turns[2].content.contains("\"required\":[\"ok\"]"),
+            "{}",
+            sent[2].turns[2].content
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn empty_replies_are_retried_as_failed_calls_not_repaired() {
+        let m = Scripted::new(
+            "m",
+            vec![
+                Ok(reply("")),
+                Ok(reply("  <think>hmm</think>\n ")),
+                Ok(reply("{\"ok\": 1}")),
+            ],
+        );
+        let llm = llm(&config(&[]), &[("default", m.clone())]);
+        let meter = Meter::new();
+        llm.ask(
+            Task::Review,
+            1,
+            &ChatRequest::new("s", "u"),
+            &meter,
+            ok_json,
+        )
+        .await
+        .expect("third call answers");
+        let sent = m.requests();
+        assert_eq!(sent.len(), 3);
+        assert!(sent.iter().all(|r| r.turns.len() == 1), "no correction");
+        assert_eq!(meter.calls().len(), 3, "empty replies are paid for too");
+
+        // Only empty replies: the model is unusable, not a server to try again later.
+        let m = Scripted::new("m", (0..10).map(|_| Ok(reply(""))).collect());
+        let llm = self::llm(&config(&[]), &[("default", m.clone())]);
+        let err = llm
+            .ask(
+                Task::Review,
+                1,
+                &ChatRequest::new("s", "u"),
+                &Meter::new(),
+                ok_json,
+            )
+            .await
+            .expect_err("never answers");
+        assert!(
+            matches!(&err, AskError::Unusable { reason, .. } if reason.contains("empty")),
+            "{err}"
+        );
+        assert!(!err.is_transient());
+        assert_eq!(m.requests().len(), 4, "one call and three retries");
     }
 
     #[tokio::test(start_paused = true)]

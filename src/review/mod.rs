@@ -9,7 +9,7 @@ use crate::context::assemble::FileView;
 use crate::diff::{FilePatch, Side};
 use crate::github::ChangedFile;
 use crate::llm::router::Answer;
-use crate::llm::{AskError, ChatRequest, Llm, Meter, OutputSchema, Task};
+use crate::llm::{AskError, ChatRequest, Llm, Meter, OutputSchema, Parts, Task};
 
 pub mod paths;
 pub mod tasks;
@@ -294,8 +294,10 @@ fn defuse(text: &str) -> String {
         .replace("<<<UNTRUSTED", "<\u{200b}<<UNTRUSTED")
 }
 
-/// Asks the model and validates what comes back; a reply that fails validation is shown
-/// to the model once with the reason.
+/// Asks the model and validates what comes back (see [`Llm::ask_in_parts`]: a reply that
+/// fails validation is shown to the model with the reason; the findings a cut-off reply
+/// finished are kept). A review made of a cut-off reply's findings alone says so in its
+/// summary, so a reader does not take it for the whole review.
 pub async fn ask_model(
     llm: &Llm,
     installation: u64,
@@ -304,11 +306,62 @@ pub async fn ask_model(
     files: &[PrFile],
     meter: &Meter,
 ) -> Result<Answer<ModelReview>, ReviewError> {
-    Ok(llm
-        .ask_on(Task::Review, endpoint, installation, request, meter, |v| {
+    let mut answer = llm
+        .ask_in_parts(Task::Review, endpoint, installation, request, meter, |v| {
             validate(v, files)
         })
-        .await?)
+        .await?;
+    if let Some(why) = &answer.incomplete {
+        let note = format!(
+            "_The model's reply ({}) was cut off at its output limit and the rest could not be had ({}); this holds the findings it finished._",
+            answer.model,
+            crate::llm::truncate(why, 300)
+        );
+        let summary = &mut answer.value.summary;
+        if !summary.is_empty() {
+            summary.push_str("\n\n");
+        }
+        summary.push_str(&note);
+    }
+    Ok(answer)
+}
+
+impl Parts for ModelReview {
+    /// A cut-off reply's summary alone is not worth keeping: with no finding beside it, it
+    /// would read as a clean review.
+    fn is_empty(&self) -> bool {
+        self.findings.is_empty()
+    }
+
+    /// The summary first given, walkthrough rows of new files, and findings not already
+    /// reported (a model asked for the rest often repeats some).
+    fn join(mut self, later: ModelReview) -> ModelReview {
+        if self.summary.is_empty() {
+            self.summary = later.summary;
+        }
+        for (path, change) in later.walkthrough {
+            if !self.walkthrough.iter().any(|(p, _)| *p == path) {
+                self.walkthrough.push((path, change));
+            }
+        }
+        for f in later.findings {
+            if self.findings.len() == MAX_FINDINGS {
+                self.rejected
+                    .push(format!("later finding: over the limit of {MAX_FINDINGS}"));
+            } else if !self.findings.iter().any(|kept| same_finding(kept, &f)) {
+                self.findings.push(f);
+            }
+        }
+        self.rejected.extend(later.rejected);
+        self
+    }
+}
+
+/// The same problem reported twice: same place, and the same title or body.
+fn same_finding(a: &Finding, b: &Finding) -> bool {
+    a.path == b.path
+        && a.line == b.line
+        && ((!a.title.is_empty() && a.title.eq_ignore_ascii_case(&b.title)) || a.body == b.body)
 }
 
 #[derive(Deserialize)]
@@ -380,6 +433,10 @@ pub fn validate(value: &serde_json::Value, files: &[PrFile]) -> Result<ModelRevi
             continue;
         }
         match validate_finding(item, files) {
+            // A model stuck in a loop repeats whole findings; once is enough.
+            Ok(f) if out.findings.iter().any(|kept| same_finding(kept, &f)) => {
+                out.rejected.push(format!("finding {i}: a repeat"));
+            }
             Ok(f) => out.findings.push(f),
             Err(why) => out.rejected.push(format!("finding {i}: {why}")),
         }
@@ -658,11 +715,82 @@ mod tests {
     #[test]
     fn findings_are_capped_and_always_on_the_head_side() {
         let many: Vec<_> = (0..80)
-            .map(|_| json!({"path": "src/a.rs", "line": 2, "side": "LEFT", "body": "x"}))
+            .map(
+                |i| json!({"path": "src/a.rs", "line": 2, "side": "LEFT", "body": format!("x{i}")}),
+            )
             .collect();
         let r = validate(&json!({"findings": many}), &files()).expect("usable");
         assert_eq!(r.findings.len(), MAX_FINDINGS);
         assert!(r.findings.iter().all(|f| f.side == Side::Right));
+    }
+
+    #[test]
+    fn a_repeated_finding_is_kept_once() {
+        let same = json!({"path": "src/a.rs", "line": 2, "title": "Bad c", "body": "c is wrong"});
+        let v = json!({"findings": [same, same, {"path": "src/a.rs", "line": 2, "title": "bad C", "body": "again"}, same]});
+        let r = validate(&v, &files()).expect("usable");
+        assert_eq!(r.findings.len(), 1);
+        assert_eq!(r.rejected.len(), 3, "{:?}", r.rejected);
+    }
+
+    #[test]
+    fn a_cut_off_review_keeps_its_finished_findings_and_summary() {
+        let degenerate = "This is wrong. ".repeat(300);
+        let cut = format!(
+            r#"{{"summary": "Adds c.", "walkthrough": [{{"path": "src/a.rs", "change": "c"}}], "findings": [{{"path": "src/a.rs", "line": 2, "title": "c", "body": "c is {{wrong}} \"here\""}}, {{"path": "src/a.rs", "line": 3, "body": "{degenerate}"#
+        );
+        let part = crate::llm::prefix::complete_part(&cut).expect("complete part");
+        let r = validate(&part, &files()).expect("usable");
+        assert_eq!(r.summary, "Adds c.");
+        assert_eq!(r.walkthrough.len(), 1);
+        assert_eq!(r.findings.len(), 1);
+        assert_eq!(r.findings[0].body, r#"c is {wrong} "here""#);
+        assert!(!r.is_empty());
+        // Cut inside the first finding: no findings list, never a clean review.
+        let part = crate::llm::prefix::complete_part(
+            r#"{"summary": "Looks fine.", "findings": [{"path": "src/a.rs", "li"#,
+        )
+        .expect("complete part");
+        assert!(validate(&part, &files()).is_err(), "{part}");
+        // Complete findings that all fail validation are nothing worth keeping either.
+        let part = crate::llm::prefix::complete_part(
+            r#"{"findings": [{"path": "elsewhere.rs", "line": 2, "body": "x"}, {"#,
+        )
+        .expect("complete part");
+        assert!(validate(&part, &files()).expect("shape").is_empty());
+    }
+
+    #[test]
+    fn parts_join_without_repeats() {
+        let first = validate(
+            &json!({"summary": "", "walkthrough": [{"path": "src/a.rs", "change": "one"}], "findings": [
+                {"path": "src/a.rs", "line": 2, "title": "Bad c", "body": "c is wrong"}
+            ]}),
+            &files(),
+        )
+        .expect("first");
+        let rest = validate(
+            &json!({"summary": "Adds c.", "walkthrough": [{"path": "src/a.rs", "change": "two"}], "findings": [
+                {"path": "src/a.rs", "line": 2, "title": "bad c", "body": "said again"},
+                {"path": "src/a.rs", "line": 3, "title": "Other", "body": "new"},
+                {"path": "gone.rs", "line": 3, "body": "x"}
+            ]}),
+            &files(),
+        )
+        .expect("rest");
+        let joined = first.join(rest);
+        assert_eq!(joined.summary, "Adds c.", "the first non-empty summary");
+        assert_eq!(
+            joined.walkthrough,
+            [("src/a.rs".to_string(), "one".to_string())]
+        );
+        let bodies: Vec<&str> = joined.findings.iter().map(|f| f.body.as_str()).collect();
+        assert_eq!(bodies, ["c is wrong", "new"]);
+        assert_eq!(
+            joined.rejected.len(),
+            1,
+            "the later part's rejection is kept"
+        );
     }
 
     #[test]

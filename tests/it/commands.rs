@@ -263,9 +263,9 @@ async fn a_spent_budget_is_the_answer_and_an_unusable_reply_is_said_once() {
         mine[0].body
     );
     let calls = app.llm().received().len();
-    assert_eq!(calls, 2, "asked once more with the parse error");
+    assert_eq!(calls, 3, "asked twice more with the parse error");
 
-    // Those two calls spent the month's budget: commands now say so, without the model.
+    // Those calls spent the month's budget: commands now say so, without the model.
     app.comment(REPO, 55, "bob", "MEMBER", "/ask is it safe?")
         .await;
     app.comment(REPO, 55, "bob", "MEMBER", "/review").await;

@@ -19,5 +19,6 @@ mod poster_422;
 mod poster_flow;
 mod poster_paths;
 mod review;
+mod review_replies;
 mod scenarios;
 mod webhook;

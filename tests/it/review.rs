@@ -259,15 +259,15 @@ async fn a_malformed_reply_is_asked_again_then_noted_once_on_the_pr_never_half_p
         "{jobs:?}"
     );
     let chats = app.llm().received();
-    assert_eq!(chats.len(), 2, "asked once more with the parse error");
-    let turns = chats[1].body["messages"]
+    assert_eq!(chats.len(), 3, "asked twice more with the parse error");
+    let turns = chats[2].body["messages"]
         .as_array()
         .expect("messages")
         .clone();
     assert_eq!(
         turns.len(),
         4,
-        "system, user, the bad reply, the correction"
+        "system, user, the latest bad reply, the correction"
     );
     assert_eq!(turns[2]["role"], "assistant");
     assert!(
@@ -283,7 +283,7 @@ async fn a_malformed_reply_is_asked_again_then_noted_once_on_the_pr_never_half_p
     let notes = app.github().issue_comments(REPO, 8);
     assert_eq!(notes.len(), 1);
     assert!(
-        notes[0].body.contains("did not return a usable answer"),
+        notes[0].body.contains("replies could not be read"),
         "{}",
         notes[0].body
     );

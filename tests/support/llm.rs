@@ -46,6 +46,16 @@ impl Reply {
     /// A successful chat completion whose assistant message is `content`, shaped like
     /// OpenAI's documented example.
     pub fn content(content: &str) -> Reply {
+        Reply::finished(content, "stop")
+    }
+
+    /// A reply that ran into the output token limit (`finish_reason: length`), as
+    /// llama.cpp, vLLM and OpenAI send it.
+    pub fn cut_off(content: &str) -> Reply {
+        Reply::finished(content, "length")
+    }
+
+    fn finished(content: &str, finish_reason: &str) -> Reply {
         let body = json!({
             "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
             "object": "chat.completion",
@@ -55,7 +65,7 @@ impl Reply {
                 "index": 0,
                 "message": {"role": "assistant", "content": content, "refusal": null, "annotations": []},
                 "logprobs": null,
-                "finish_reason": "stop"
+                "finish_reason": finish_reason
             }],
             "usage": {"prompt_tokens": 19, "completion_tokens": 10, "total_tokens": 29},
             "service_tier": "default"

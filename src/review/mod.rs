@@ -608,7 +608,7 @@ mod tests {
             ],
             "findings": [
                 {"path": "b/src/a.rs", "line": 2, "body": "x"},
-                {"path": "./SRC/A.rs", "line": 2, "body": "x"},
+                {"path": "./SRC/A.rs", "line": 2, "body": "y"},
                 {"path": " /lib\\nope.rs ", "line": 1, "body": "x"},
                 {"line": 1, "body": "no path at all"}
             ]
@@ -754,7 +754,7 @@ mod tests {
         assert!(validate(&part, &files()).is_err(), "{part}");
         // Complete findings that all fail validation are nothing worth keeping either.
         let part = crate::llm::prefix::complete_part(
-            r#"{"findings": [{"path": "elsewhere.rs", "line": 2, "body": "x"}, {"#,
+            r#"{"findings": [{"path": "src/a.rs", "line": 2, "body": " "}, {"#,
         )
         .expect("complete part");
         assert!(validate(&part, &files()).expect("shape").is_empty());
@@ -773,7 +773,7 @@ mod tests {
             &json!({"summary": "Adds c.", "walkthrough": [{"path": "src/a.rs", "change": "two"}], "findings": [
                 {"path": "src/a.rs", "line": 2, "title": "bad c", "body": "said again"},
                 {"path": "src/a.rs", "line": 3, "title": "Other", "body": "new"},
-                {"path": "gone.rs", "line": 3, "body": "x"}
+                {"path": "src/a.rs", "line": 0, "body": "no such line"}
             ]}),
             &files(),
         )

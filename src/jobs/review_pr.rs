@@ -289,25 +289,29 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
             review::ask_model(&critic.llm, job.installation_id, endpoint, r, &files, meter)
         }))
         .await;
-    // Any chunk that failed means no review: never a review with part of the PR silently
-    // unreviewed. A passing failure is retried; a reply the model could not get right even
-    // when asked again gets a short note on the PR instead.
-    let (answers, failures): (Vec<_>, Vec<_>) = replies.into_iter().partition(Result::is_ok);
+    // A chunk that failed for a passing reason fails the job, to be retried whole: never a
+    // review with part of the PR silently unreviewed. A chunk whose replies the model could
+    // not get right even when asked again is named in the summary as not reviewed, and the
+    // other chunks' findings are posted; when no chunk could be read, a note says so.
+    let mut answers = Vec::new();
     let mut unusable = None;
-    for failure in failures.into_iter().filter_map(Result::err) {
-        match failure {
-            ReviewError::Ask(AskError::Unusable { model, reason }) => {
+    for (reply, chunk) in replies.into_iter().zip(&context.chunks) {
+        match reply {
+            Ok(answer) => answers.push(answer),
+            Err(ReviewError::Ask(AskError::Unusable { model, reason })) => {
+                let why = format!("the model's replies could not be read ({model})");
+                not_reviewed.extend(chunk.iter().map(|f| (f.path.clone(), why.clone())));
                 unusable.get_or_insert((model, reason));
             }
-            other => return Err(other.into()),
+            Err(other) => return Err(other.into()),
         }
     }
-    if let Some((model, reason)) = unusable {
+    if let Some((model, reason)) = unusable.as_ref().filter(|_| answers.is_empty()) {
         let note = format!(
             "{}Critic could not review {}: the model's replies could not be read ({model}), even when asked again. Nothing was posted; a new push will try again.\n\n<details><summary>Why</summary>\n\n{}\n</details>",
             notice_marker("unusable"),
             short_sha(head),
-            crate::llm::truncate(&reason, 500).replace('<', "&lt;")
+            crate::llm::truncate(reason, 500).replace('<', "&lt;")
         );
         post_once(critic, gh, job.pr(), "unusable", head, &note).await?;
         if let Some(check) = &check {
@@ -319,7 +323,7 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
                     "Not reviewed",
                     &format!(
                         "The model's replies could not be read ({model}): {}",
-                        crate::llm::truncate(&reason, 300)
+                        crate::llm::truncate(reason, 300)
                     ),
                 )
                 .await;
@@ -336,8 +340,13 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
     let mut summaries = Vec::new();
     let mut walkthrough = Vec::new();
     let mut models = Vec::new();
-    for reply in answers {
-        let answer = reply?;
+    if let Some((model, reason)) = &unusable {
+        summaries.push(format!(
+            "_Part of this pull request was not reviewed: the model's replies could not be read ({model}): {}. Its files are listed under \"Not reviewed\"._",
+            crate::llm::truncate(reason, 300)
+        ));
+    }
+    for answer in answers {
         if !models.contains(&answer.model) {
             models.push(answer.model);
         }

@@ -202,3 +202,84 @@ async fn the_model_sees_definitions_from_files_the_change_imports() {
         .collect();
     assert_eq!(fetched.len(), 3, "{fetched:?}");
 }
+
+#[tokio::test]
+async fn a_chunk_the_model_cannot_answer_is_named_and_the_other_chunks_are_posted() {
+    let world = World::new().await;
+    let app = world
+        .start_with(world.options().set("CRITIC_REVIEW__BUDGET_TOKENS", "1000"))
+        .await;
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number: 43,
+            ..Default::default()
+        },
+    );
+    let body: String = (1..=40)
+        .map(|i| format!("+    let value_{i} = compute_something({i});\n"))
+        .collect();
+    let patch = format!("@@ -0,0 +1,40 @@\n{}", body.trim_end());
+    let files: Vec<PullFile> = (0..6)
+        .map(|i| PullFile::from_patch(&format!("src/m{i}.rs"), &patch))
+        .collect();
+    app.github().set_pull_files(REPO, 43, files);
+    // The part that shows src/m0.rs only ever gets prose; the others a finding.
+    app.llm().respond_with(|chat: &Chat| {
+        let prompt = chat.message("user");
+        if prompt.contains("## src/m0.rs") {
+            return Reply::content("I looked at it and it seems mostly fine to me.");
+        }
+        let path = prompt
+            .lines()
+            .find_map(|l| l.strip_prefix("## "))
+            .and_then(|l| l.split(' ').next())
+            .unwrap_or("none");
+        Reply::findings(json!([{"path": path, "line": 1, "body": format!("Finding in {path}.")}]))
+    });
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 43))
+        .await;
+    let reviews = app.github().wait_for_reviews(REPO, 43, 1, WAIT).await;
+    let chats = app.llm().received();
+    let parts: std::collections::BTreeSet<String> = chats
+        .iter()
+        .filter_map(|c| {
+            let prompt = c.message("user");
+            prompt
+                .lines()
+                .find_map(|l| l.strip_prefix("## "))
+                .and_then(|l| l.split(' ').next())
+                .map(str::to_string)
+        })
+        .collect();
+    assert!(parts.len() >= 2, "split into parts: {parts:?}");
+    // Every readable part's finding is posted; none about the unreadable part.
+    assert_eq!(
+        reviews[0].comments.len(),
+        parts.len() - 1,
+        "{:?}",
+        reviews[0]
+    );
+    assert!(reviews[0].comments.iter().all(|c| c.path != "src/m0.rs"));
+    let head = PullRequest::default().head_sha;
+    let summary = app.github().wait_for_summary(REPO, 43, &head, WAIT).await;
+    assert!(
+        summary
+            .body
+            .contains("`src/m0.rs`: the model's replies could not be read"),
+        "{}",
+        summary.body
+    );
+    assert!(
+        summary
+            .body
+            .contains("Part of this pull request was not reviewed")
+    );
+    // Nothing else was noted: the review itself carries the news.
+    assert!(
+        app.github()
+            .issue_comments(REPO, 43)
+            .iter()
+            .all(|c| !c.body.contains("could not review")),
+    );
+}

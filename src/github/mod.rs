@@ -69,14 +69,11 @@ impl GitHubError {
     /// Worth retrying later: server errors, rate limits, network trouble.
     pub fn is_transient(&self) -> bool {
         match self {
+            // The client's own rule (without the headers, which only say how long to wait).
             GitHubError::Status {
                 status, message, ..
-            } => {
-                *status >= 500
-                    || *status == 429
-                    // Secondary rate limits answer 403 with this in the message.
-                    || (*status == 403 && message.to_ascii_lowercase().contains("rate limit"))
-            }
+            } => http::StatusCode::from_u16(*status)
+                .is_ok_and(|s| retry::temporary(s, &http::HeaderMap::new(), message, 0).is_some()),
             GitHubError::Transport(_) | GitHubError::RateLimited { .. } => true,
             GitHubError::Setup(_) | GitHubError::Decode(_) => false,
             // A GraphQL error is about the query or the data, except GraphQL's own rate limit.
@@ -401,11 +398,19 @@ pub struct CheckRunUpdate {
 #[derive(Debug, Clone, Deserialize)]
 pub struct CheckRun {
     pub id: u64,
+    /// The App that made it; absent on some GitHub Enterprise Server versions' answers.
+    #[serde(default)]
+    pub app: Option<CheckRunApp>,
     pub name: String,
     pub head_sha: String,
     pub status: String,
     #[serde(default)]
     pub conclusion: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CheckRunApp {
+    pub id: u64,
 }
 
 /// `base...head` as GitHub compares it: changes on `head` since the merge base.
@@ -487,6 +492,8 @@ struct Shared {
     ghes_graphql: Option<Octocrab>,
     files: FileCache,
     policy: RetryPolicy,
+    /// This App's id: a commit's check runs include other Apps'.
+    app_id: u64,
 }
 
 impl std::fmt::Debug for GitHub {
@@ -538,6 +545,7 @@ impl GitHub {
                 ghes_graphql,
                 files: FileCache::default(),
                 policy,
+                app_id: config.app_id,
             }),
         })
     }
@@ -1007,8 +1015,8 @@ impl Installation {
         send(&self.crab, &self.owner.policy, &call, Answer::json, find).await
     }
 
-    /// Creates a check run. One that may have been created is looked for first, by name on
-    /// the same head commit (only this App's runs are listed to it).
+    /// Creates a check run. One that may have been created is looked for first: this App's
+    /// run of that name on the same head commit.
     pub async fn create_check_run(
         &self,
         repo: &RepoName,
@@ -1026,8 +1034,9 @@ impl Installation {
         send(&self.crab, &self.owner.policy, &call, Answer::json, find).await
     }
 
-    /// The check runs named `name` on a commit, newest first (GitHub's `filter=latest`
-    /// default keeps only the newest run of each name per app).
+    /// This App's check runs named `name` on a commit (GitHub's `filter=latest` default
+    /// keeps only the newest of each name). GitHub lists every App's runs unless asked for
+    /// one App's, so the answer is checked too.
     pub async fn check_runs_for(
         &self,
         repo: &RepoName,
@@ -1042,9 +1051,14 @@ impl Installation {
             "/repos/{repo}/commits/{}/check-runs",
             encode_path(sha)
         ))
-        .query(&[("check_name", name), ("per_page", PER_PAGE)]);
+        .query(&[
+            ("check_name", name),
+            ("app_id", &self.owner.app_id.to_string()),
+            ("per_page", PER_PAGE),
+        ]);
         let listing: Listing = self.get_json(call).await?;
-        Ok(listing.check_runs)
+        let ours = |r: &CheckRun| r.app.as_ref().is_none_or(|a| a.id == self.owner.app_id);
+        Ok(listing.check_runs.into_iter().filter(ours).collect())
     }
 
     pub async fn update_check_run(

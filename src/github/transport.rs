@@ -182,8 +182,10 @@ fn failed_octocrab(e: octocrab::Error) -> Failed {
 }
 
 /// Sends `call`, retrying what is temporary. A POST that may have been performed (a server
-/// error or a dropped connection) is not sent again before `find` looked for what it
-/// would have created: found, that is the answer, so nothing is ever created twice.
+/// error or no answer) is not sent again before `find` looked for what it would have
+/// created: found, that is the answer, so nothing is created twice. The look-up waits a
+/// little after an answer that says GitHub may still be at work (a gateway timeout, or none
+/// at all), and it is made once more before a failure is returned.
 pub(super) async fn send<T, F>(
     crab: &Octocrab,
     policy: &RetryPolicy,
@@ -201,35 +203,63 @@ where
             Ok(answer) => return parse(&answer),
             Err(failed) => failed,
         };
-        let Some(kind) = failed.temporary else {
-            return Err(failed.error);
-        };
-        retry += 1;
-        if retry > policy.retries {
-            return Err(failed.error);
+        if failed.temporary == Some(Temporary::Server) && call.creates() {
+            maybe_performed = true;
         }
-        let wait = match kind {
-            Temporary::Server => {
-                maybe_performed |= call.creates();
-                policy.backoff(retry)
-            }
-            Temporary::Limited { wait } if wait > policy.max_wait => {
-                tracing::warn!(route = %call.route, ?wait, "GitHub rate limit outlasts github.max_retry_wait_secs; the job goes back to the queue");
-                return Err(GitHubError::RateLimited {
-                    until: chrono::Utc::now()
-                        + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX),
-                    message: failed.error.to_string(),
-                });
+        let wait = match failed.temporary {
+            Some(Temporary::Limited { wait })
+                if wait > policy.max_wait || retry >= policy.retries =>
+            {
+                tracing::warn!(route = %call.route, ?wait, "GitHub rate limit outlasts what a call waits for; the job goes back to the queue");
+                return Err(rate_limited(wait, &failed.error));
             }
             // A little more than asked, so that many calls limited together spread out.
-            Temporary::Limited { wait } => wait + policy.backoff(1) / 4,
+            Some(Temporary::Limited { wait }) => wait + policy.backoff(1) / 4,
+            Some(Temporary::Server) if retry < policy.retries => {
+                let backoff = policy.backoff(retry + 1);
+                if maybe_performed && still_at_work(&failed.error) {
+                    backoff.max(policy.base.saturating_mul(SETTLE_BASES))
+                } else {
+                    backoff
+                }
+            }
+            _ => {
+                if maybe_performed && let Some(found) = find().await? {
+                    tracing::info!(route = %call.route, "the failed call had been performed");
+                    return Ok(found);
+                }
+                return Err(failed.error);
+            }
         };
+        retry += 1;
         tracing::info!(method = %call.method, route = %call.route, retry, ?wait, error = %failed.error, "GitHub call failed; retrying");
         tokio::time::sleep(wait).await;
         if maybe_performed && let Some(found) = find().await? {
             tracing::info!(route = %call.route, "the failed call had been performed; not sending it again");
             return Ok(found);
         }
+    }
+}
+
+/// How long (in backoff bases: 5 s by default) a write that may still be under way at
+/// GitHub gets before it is looked for.
+const SETTLE_BASES: u32 = 5;
+
+/// A gateway timeout or no answer at all: GitHub may still be performing the request.
+fn still_at_work(error: &GitHubError) -> bool {
+    matches!(error, GitHubError::Transport(_)) || error.status() == Some(504)
+}
+
+/// The longest rate-limit wait handed back to the queue: beyond it, a reset time is wrong.
+const MAX_LIMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+fn rate_limited(wait: std::time::Duration, error: &GitHubError) -> GitHubError {
+    let wait = chrono::Duration::from_std(wait.min(MAX_LIMIT_WAIT)).unwrap_or_default();
+    GitHubError::RateLimited {
+        until: chrono::Utc::now()
+            .checked_add_signed(wait)
+            .unwrap_or_else(chrono::Utc::now),
+        message: error.to_string(),
     }
 }
 

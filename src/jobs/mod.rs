@@ -322,6 +322,13 @@ impl JobError {
     }
 }
 
+/// The job's GitHub outage (or rate limit) has lasted longer than `worker.max_outage_secs`.
+fn outlasted(claimed: &ClaimedJob, worker: &WorkerSettings, now: i64) -> bool {
+    claimed
+        .outage_since
+        .is_some_and(|since| now - since > (worker.max_outage_secs as i64).saturating_mul(1000))
+}
+
 /// What becomes of a job after a failed attempt (pure, for testing): `now` in Unix ms.
 fn next_after(e: &JobError, claimed: &ClaimedJob, worker: &WorkerSettings, now: i64) -> Next {
     let counted = claimed.counted_attempts();
@@ -336,23 +343,23 @@ fn next_after(e: &JobError, claimed: &ClaimedJob, worker: &WorkerSettings, now: 
             outage: false,
         },
         Failure::Transient => Next::Dead,
+        // A limit that never lifts (a proxy that always answers 429) is an outage too.
+        Failure::Deferred(_) if outlasted(claimed, worker, now) => Next::Dead,
         Failure::Deferred(until) => Next::Retry {
             // A moment after, so that jobs limited together do not all return at once.
             after: Duration::from_millis((until.timestamp_millis() - now).max(0) as u64)
                 + retry_delay(Duration::from_secs(1), 1),
             counted: false,
-            outage: claimed.outage_since.is_some(),
+            outage: true,
         },
         Failure::Outage => match claimed.outage_since {
+            Some(_) if outlasted(claimed, worker, now) => Next::Dead,
             // The outage was charged when it began.
-            Some(since) if now - since <= (worker.max_outage_secs as i64).saturating_mul(1000) => {
-                Next::Retry {
-                    after: delay(),
-                    counted: false,
-                    outage: true,
-                }
-            }
-            Some(_) => Next::Dead,
+            Some(_) => Next::Retry {
+                after: delay(),
+                counted: false,
+                outage: true,
+            },
             None if more => Next::Retry {
                 after: delay(),
                 counted: true,
@@ -479,20 +486,27 @@ async fn process(critic: &Arc<Critic>, claimed: ClaimedJob) {
                 &critic.config.settings.worker,
                 crate::store::now_ms(),
             );
+            if matches!(e, JobError::LeaseLost) {
+                // Another worker runs the job now: nothing here is ours to record or finish.
+                tracing::warn!("lease lost; another worker owns the job");
+                return;
+            }
             match next {
                 Next::Retry { after, counted, .. } => {
                     tracing::warn!(error = %e, retry_in = ?after, counted, "job failed; will retry")
                 }
-                Next::Dead => {
-                    tracing::error!(error = %e, "job failed for good");
-                    // A review whose task panicked or whose workers kept dying could not
-                    // finish its check run itself.
-                    if let Ok(Job::Review(r)) = serde_json::from_str::<Job>(&claimed.payload) {
-                        check_run::CheckRun::give_up(critic, claimed.id, &r, &e.to_string()).await;
-                    }
-                }
+                Next::Dead => tracing::error!(error = %e, "job failed for good"),
             }
-            critic.store.fail(&claimed, &e.to_string(), next).await
+            let stored = critic.store.fail(&claimed, &e.to_string(), next).await;
+            // Only the job's last owner says it gave up: a review whose task panicked or
+            // whose workers kept dying could not finish its check run itself.
+            if next == Next::Dead
+                && matches!(stored, Ok(true))
+                && let Ok(Job::Review(r)) = serde_json::from_str::<Job>(&claimed.payload)
+            {
+                check_run::CheckRun::give_up(critic, claimed.id, &r, &e.to_string()).await;
+            }
+            stored
         }
     };
     match stored {
@@ -806,8 +820,13 @@ mod tests {
                     "{after:?}"
                 );
             }
-            Next::Dead => panic!("a rate limit never kills a job"),
+            Next::Dead => panic!("a rate limit costs no attempt"),
         }
+        // But a limit that never lifts ends like an outage that never does.
+        assert_eq!(
+            next_after(&limited, &claimed(9, 8, Some(now - 61_000)), &worker, now),
+            Next::Dead
+        );
         // A model failure counts each time; a bad payload never retries.
         let model = JobError::Panicked("boom".into());
         assert!(matches!(

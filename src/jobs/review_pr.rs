@@ -172,6 +172,7 @@ async fn review(
                 &format!("Critic could not finish this review: {e}"),
             )
             .await;
+        super::check_run::say_not_reviewed(critic, &gh, job, head, &e.to_string()).await;
     }
     result
 }

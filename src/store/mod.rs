@@ -188,8 +188,8 @@ pub struct Store {
     /// Bumped whenever this process changes a job or records a delivery, so observers
     /// (tests, an admin view) wait for changes instead of polling.
     changes: Arc<tokio::sync::watch::Sender<u64>>,
-    /// SQLite: the lock file this process holds while it uses the database (see
-    /// [`Store::connect`]); released by the OS when the process dies, however it dies.
+    /// SQLite: the lock file this process holds (shared) while it uses the database (see
+    /// [`hold_lock`]); released by the OS when the process dies, however it dies.
     _owner: Option<Arc<std::fs::File>>,
 }
 
@@ -208,10 +208,14 @@ const CLAIM_LOCK: i64 = 0x6372_6974_6963;
 /// Most deliveries in one transaction; keeps bind parameters far below both databases' caps.
 const MAX_BATCH: usize = 256;
 
-/// Takes the lock file beside a SQLite database (`PATH-critic.lock`) if no other process
-/// holds it. `None` for an in-memory database, or when another live process has it.
-fn sole_owner(url: &str) -> Result<Option<std::fs::File>, StoreError> {
+/// The lock file beside a SQLite database (`PATH-critic.lock`), held shared by every
+/// process that uses the database for as long as it lives. A process that starts and can
+/// take it exclusively knows no other live process uses the database: it returns
+/// `(file, true)`, and holds it shared from then on (taken back by the OS when the process
+/// dies, however it dies). `None` for an in-memory database.
+async fn hold_lock(url: &str) -> Result<Option<(std::fs::File, bool)>, StoreError> {
     use sqlx::sqlite::SqliteConnectOptions;
+    use std::fs::TryLockError;
     if url.contains(":memory:") || url.contains("mode=memory") {
         return Ok(None);
     }
@@ -222,21 +226,37 @@ fn sole_owner(url: &str) -> Result<Option<std::fs::File>, StoreError> {
     }
     let mut path = db.as_os_str().to_owned();
     path.push("-critic.lock");
+    let lock_error = |e: std::io::Error| {
+        StoreError::Lock(format!("{}: {e}", std::path::Path::new(&path).display()))
+    };
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| StoreError::Lock(format!("{}: {e}", std::path::Path::new(&path).display())))?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-        Err(std::fs::TryLockError::Error(e)) => {
+        .map_err(lock_error)?;
+    let alone = match file.try_lock() {
+        Ok(()) => true,
+        Err(TryLockError::WouldBlock) => false,
+        Err(TryLockError::Error(e)) => {
             // A file system without locks: behave as if shared, and leave it to leases.
             tracing::warn!(error = %e, "cannot lock the database's lock file; jobs of a dead process wait for their leases");
-            Ok(None)
+            return Ok(None);
+        }
+    };
+    // From exclusive (or nothing) to shared. Another process that starts in between sees
+    // the exclusive lock or none of ours; ours has no running jobs yet either way.
+    for _ in 0..100 {
+        match file.try_lock_shared() {
+            Ok(()) => return Ok(Some((file, alone))),
+            Err(TryLockError::WouldBlock) => tokio::time::sleep(Duration::from_millis(10)).await,
+            Err(TryLockError::Error(e)) => return Err(lock_error(e)),
         }
     }
+    Err(StoreError::Lock(format!(
+        "{}: held exclusively by another process for a second",
+        std::path::Path::new(&path).display()
+    )))
 }
 
 pub fn now_ms() -> i64 {
@@ -313,9 +333,12 @@ impl Store {
                 .await?;
             tokio::spawn(checkpoint(conn, Arc::downgrade(&alive)));
         }
-        let owner = match backend {
-            Backend::Sqlite => sole_owner(&url)?,
-            Backend::Postgres => None,
+        let (owner, alone) = match backend {
+            Backend::Sqlite => match hold_lock(&url).await? {
+                Some((file, alone)) => (Some(file), alone),
+                None => (None, false),
+            },
+            Backend::Postgres => (None, false),
         };
         let store = Store {
             pool,
@@ -325,7 +348,7 @@ impl Store {
             changes: Arc::new(tokio::sync::watch::Sender::new(0)),
             _owner: owner.map(Arc::new),
         };
-        if store._owner.is_some() {
+        if alone {
             // No other live process uses this database: a job still `running` belonged to
             // a process that died (killed, out of memory, a lost node), and need not wait
             // for its lease.
@@ -2254,9 +2277,8 @@ mod tests {
             .await
             .expect("claim")
             .expect("job");
-        // A second process while the first lives: it holds the lock, the lease stands.
+        // A second process while the first lives: the lease stands.
         let second = Store::connect(&url).await.expect("connect");
-        assert!(second._owner.is_none());
         assert!(
             second
                 .claim(Duration::from_secs(60))
@@ -2264,11 +2286,21 @@ mod tests {
                 .expect("claim")
                 .is_none()
         );
-        drop(second);
-        // The first dies (its lock goes with it); the next process takes the job back.
+        // The first dies; a third starts while the second lives: the second may be running
+        // that job by now, so it is not taken back.
         drop(first);
+        let third = Store::connect(&url).await.expect("connect");
+        assert!(
+            third
+                .claim(Duration::from_secs(60))
+                .await
+                .expect("claim")
+                .is_none()
+        );
+        drop(second);
+        drop(third);
+        // Alone on the database: what was left running is taken back at once.
         let restarted = Store::connect(&url).await.expect("connect");
-        assert!(restarted._owner.is_some());
         let again = restarted
             .claim(Duration::from_secs(60))
             .await

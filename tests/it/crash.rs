@@ -142,6 +142,8 @@ async fn a_killed_process_reviews_are_posted_soon_after_a_restart_on_sqlite() {
         world
             .options()
             .set("CRITIC_WORKER__CONCURRENCY", &IN_FLIGHT.to_string())
+            // Leases far longer than the wait: only the restart's takeover can be in time.
+            .set("CRITIC_WORKER__LEASE_SECS", "600")
             .set(
                 "CRITIC_LLM__MAX_CONCURRENT_PER_INSTALLATION",
                 &IN_FLIGHT.to_string(),

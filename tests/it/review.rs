@@ -345,7 +345,10 @@ async fn a_model_that_keeps_failing_fails_the_job_for_a_later_retry() {
     );
     assert!(app.github().reviews(REPO, 11).is_empty());
     // Given up: the pull request says so, once.
-    let notes = app.github().issue_comments(REPO, 11);
+    let notes = app
+        .github()
+        .wait_for_issue_comments(REPO, 11, 1, WAIT)
+        .await;
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(
         notes[0].body.contains("could not review"),
@@ -664,7 +667,16 @@ async fn workers_keep_dying(number: u64, asked: bool) {
     let app = world.start_with(options()).await;
     let jobs = app.wait_idle().await;
     assert_eq!(jobs[0].state, "dead", "{jobs:?}");
-    let runs = app.github().check_runs(REPO);
+    // Completed by the worker once the job is recorded dead.
+    let runs = app
+        .github()
+        .wait_until("the check run completed", WAIT, |w| {
+            let runs = w.check_runs(REPO);
+            runs.iter()
+                .all(|r| r.status == "completed")
+                .then(|| runs.to_vec())
+        })
+        .await;
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, "completed");
     assert_eq!(runs[0].conclusion.as_deref(), Some("neutral"));

@@ -240,6 +240,8 @@ pub struct ReviewComment {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckRun {
     pub id: u64,
+    /// The App that created it (GitHub lists every App's runs on a commit).
+    pub app_id: u64,
     pub name: String,
     pub head_sha: String,
     /// `queued`, `in_progress` or `completed`.
@@ -290,6 +292,8 @@ pub struct RecordedRequest {
     /// Path and query exactly as requested (before `/repositories/{id}` is resolved).
     pub path: String,
     pub status: u16,
+    /// The fake did what was asked: a success, or a fault injected after performing it.
+    pub performed: bool,
     pub auth: AuthKind,
     /// The request body (lossy UTF-8), handy when a test needs to see what was sent.
     pub body: String,
@@ -757,6 +761,35 @@ impl FakeGitHub {
                 "unknown installation {installation_id}"
             );
             w.issue_token(installation_id, None).0
+        })
+    }
+
+    /// A check run made by another App (a CI system, another reviewer) on a commit of the
+    /// repository; returns its id.
+    pub fn add_foreign_check_run(
+        &self,
+        full_name: &str,
+        head_sha: &str,
+        name: &str,
+        app_id: u64,
+    ) -> u64 {
+        self.update(|w| {
+            let id = w.next_id();
+            let run = CheckRun {
+                id,
+                app_id,
+                name: name.to_string(),
+                head_sha: head_sha.to_string(),
+                status: "in_progress".into(),
+                conclusion: None,
+                external_id: None,
+                details_url: None,
+                output: None,
+                started_at: Utc::now(),
+                completed_at: None,
+            };
+            w.repo_mut(full_name).check_runs.push(run);
+            id
         })
     }
 
@@ -1304,6 +1337,8 @@ struct Reply {
     status: u16,
     headers: Vec<(String, String)>,
     body: ReplyBody,
+    /// Performed although the status says otherwise (a fault injected after the work).
+    performed: bool,
 }
 
 enum ReplyBody {
@@ -1322,6 +1357,7 @@ impl Reply {
     fn json(status: u16, body: Value) -> Reply {
         Reply {
             status,
+            performed: false,
             headers: Vec::new(),
             body: ReplyBody::Json(body),
         }
@@ -1362,6 +1398,20 @@ impl Reply {
     fn with_header(mut self, name: &str, value: String) -> Reply {
         self.headers.push((name.to_owned(), value));
         self
+    }
+
+    /// Adds a header unless the reply already has one of that name (an injected failure's
+    /// `x-ratelimit-remaining: 0` stays what the test said).
+    fn with_default_header(self, name: &str, value: String) -> Reply {
+        if self
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            self
+        } else {
+            self.with_header(name, value)
+        }
     }
 }
 
@@ -1463,19 +1513,20 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             method: parts.method.as_str().to_owned(),
             path,
             status: reply.status,
+            performed: reply.status < 400 || reply.performed,
             auth: auth_kind(&parts.headers),
             body: String::from_utf8_lossy(&body).into_owned(),
         });
         let used = world.requests.len() % 5000;
         reply
-            .with_header("x-ratelimit-limit", "5000".to_owned())
-            .with_header("x-ratelimit-used", used.to_string())
-            .with_header("x-ratelimit-remaining", (5000 - used).to_string())
-            .with_header(
+            .with_default_header("x-ratelimit-limit", "5000".to_owned())
+            .with_default_header("x-ratelimit-used", used.to_string())
+            .with_default_header("x-ratelimit-remaining", (5000 - used).to_string())
+            .with_default_header(
                 "x-ratelimit-reset",
                 (Utc::now().timestamp() + 3600).to_string(),
             )
-            .with_header(
+            .with_default_header(
                 "x-ratelimit-resource",
                 if parts.uri.path().ends_with("/graphql") {
                     "graphql"
@@ -1509,7 +1560,7 @@ fn into_response(reply: Reply) -> Response {
         http::header::CONTENT_TYPE,
         HeaderValue::from_static(content_type),
     );
-    // Later headers win, so injected failure headers override the default rate-limit ones.
+    // A name given twice keeps its last value.
     let mut seen = BTreeSet::new();
     for (name, value) in reply.headers.into_iter().rev() {
         let name = name.to_ascii_lowercase();
@@ -1547,8 +1598,11 @@ impl World {
             Some(Fault::Before(status)) => server_error(status),
             Some(Fault::After(status)) => {
                 // The answer is lost, not the write.
-                let _ = self.respond_now(method, uri, headers, body);
-                server_error(status)
+                let done = self.respond_now(method, uri, headers, body).status < 400;
+                Reply {
+                    performed: done,
+                    ..server_error(status)
+                }
             }
             Some(Fault::RateLimited { retry_after_secs }) => Reply::error(
                 403,
@@ -1607,6 +1661,7 @@ impl World {
         {
             return Reply {
                 status: 403,
+                performed: false,
                 headers: Vec::new(),
                 body: ReplyBody::Text {
                     content_type: "text/plain; charset=utf-8",
@@ -2121,6 +2176,7 @@ impl World {
         }
         Reply {
             status: 200,
+            performed: false,
             headers: Vec::new(),
             body: ReplyBody::Text {
                 content_type: "application/vnd.github.diff; charset=utf-8",
@@ -2223,6 +2279,7 @@ impl World {
             if unchanged {
                 return Reply {
                     status: 304,
+                    performed: false,
                     headers: vec![("etag".into(), etag)],
                     body: ReplyBody::Bytes {
                         content_type: "application/vnd.github.raw",
@@ -2232,6 +2289,7 @@ impl World {
             }
             return Reply {
                 status: 200,
+                performed: false,
                 headers: vec![("etag".into(), etag)],
                 body: ReplyBody::Bytes {
                     content_type: "application/vnd.github.raw",
@@ -2630,13 +2688,12 @@ impl World {
         if !["latest", "all"].contains(&filter) {
             return Reply::error(422, "Invalid filter", &doc);
         }
-        let app_ok = ctx
-            .query("app_id")
-            .is_none_or(|id| id.parse::<u64>().ok() == Some(APP_ID));
+        let app = ctx.query("app_id").map(|id| id.parse::<u64>().ok());
         let mut runs: Vec<&CheckRun> = repo
             .check_runs
             .iter()
-            .filter(|r| shas.contains(&r.head_sha) && app_ok)
+            .filter(|r| shas.contains(&r.head_sha))
+            .filter(|r| app.is_none_or(|id| id == Some(r.app_id)))
             .filter(|r| ctx.query("check_name").is_none_or(|n| r.name == n))
             .filter(|r| ctx.query("status").is_none_or(|st| r.status == st))
             .collect();
@@ -2686,6 +2743,7 @@ impl World {
         let status = input.status.clone().unwrap_or_else(|| "queued".to_owned());
         let run = CheckRun {
             id,
+            app_id: APP_ID,
             name: input.name.clone().unwrap_or_default(),
             head_sha,
             completed_at: (status == "completed").then_some(now),
@@ -2785,7 +2843,7 @@ impl World {
             "annotations_url": format!("{api}/check-runs/{}/annotations", run.id),
         });
         let mut app = json!({
-            "id": APP_ID,
+            "id": run.app_id,
             "slug": APP_SLUG,
             "node_id": format!("A_{APP_ID}"),
             "name": "Critic",

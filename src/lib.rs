@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod context;
 pub mod diff;
+pub mod domain;
 pub mod github;
 pub mod jobs;
 pub mod llm;

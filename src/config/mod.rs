@@ -200,7 +200,7 @@ pub struct ReviewSettings {
     /// Language of the comments (default: the model's, usually English).
     pub language: Option<String>,
     /// The lowest severity posted as a thread; lower ones are counted in the summary.
-    pub min_severity: crate::review::Severity,
+    pub min_severity: crate::domain::Severity,
     /// Resolve a thread whose code a later push changed (after replying to it).
     pub resolve_addressed: bool,
     /// The "Critic" check run fails when a critical finding is posted (else it is neutral).

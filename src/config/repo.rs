@@ -33,8 +33,8 @@ use serde::Deserialize;
 
 use super::ReviewSettings;
 use crate::context::filter::IgnoreGlobs;
-use crate::llm::Task;
-use crate::review::Severity;
+use crate::domain::Severity;
+use crate::domain::Task;
 
 /// One settings file as written; every key optional, unknown keys an error.
 #[derive(Debug, Clone, Default, Deserialize)]

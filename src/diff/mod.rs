@@ -29,15 +29,7 @@ pub use hunks::{ApplyError, RawHunk, RawLine, RawPatch};
 pub use patch::{Coverage, DiffLine, FilePatch, Hunk};
 pub use snippet::SnippetMatch;
 
-/// Which version of the file a line belongs to, as GitHub's review API names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Side {
-    /// The base (old) file: removed and context lines.
-    Left,
-    /// The head (new) file: added and context lines.
-    Right,
-}
+pub use crate::domain::Side;
 
 /// What a hunk line does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -8,8 +8,9 @@ use std::fmt::Write;
 
 use crate::Critic;
 use crate::commands::{Command, HELP};
+use crate::domain::Task;
 use crate::github::{Installation, RepoName, short_sha};
-use crate::llm::{AskError, Meter, Task};
+use crate::llm::{AskError, Meter};
 use crate::poster::markdown::{fence_for, table_cell as cell};
 use crate::review::tasks::{
     AnswerText, Description, Improvement, TestSuggestion, parse_answer, parse_description,

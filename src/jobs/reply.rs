@@ -5,8 +5,9 @@
 use std::fmt::Write;
 
 use crate::Critic;
+use crate::domain::Task;
 use crate::github::{Installation, PullReviewComment};
-use crate::llm::{AskError, Meter, Task};
+use crate::llm::{AskError, Meter};
 use crate::review::tasks::parse_answer;
 use crate::review::{self, PrFile, PromptInput, ReviewError};
 

@@ -4,11 +4,12 @@ use std::time::Instant;
 
 use crate::Critic;
 use crate::config::repo::{PrFacts, RepoPolicy};
+use crate::domain::Severity;
+use crate::domain::Task;
 use crate::github::{GitHubError, Installation, PullRequest, Review, short_sha};
-use crate::llm::{AskError, Meter, Task};
+use crate::llm::{AskError, Meter};
 use crate::poster::summary::{Counts, RunSummary};
 use crate::poster::{self, DraftInput, review_marker};
-use crate::review::Severity;
 use std::collections::HashSet;
 
 use super::check_run::CheckRun;

@@ -21,7 +21,7 @@ pub mod router;
 pub use cost::{Meter, Spent};
 pub use json::extract_json;
 pub use repair::Parts;
-pub use router::{AskError, Llm, Task};
+pub use router::{AskError, Llm};
 
 use crate::config::{Endpoint, ProviderKind, StructuredOutput};
 

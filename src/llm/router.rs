@@ -16,36 +16,7 @@ use super::repair::{Joiner, MAX_FOLLOW_UPS, MAX_REPAIRS, Parts, Read, follow_up,
 use super::retry::Backoff;
 use super::{ChatModel, ChatReply, ChatRequest, LlmError, Meter, Usage};
 use crate::config::{DEFAULT_ENDPOINT_NAME, LlmConfig, ProviderKind};
-
-/// What a model is asked to do; each task has its own prompt, schema and endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Task {
-    Review,
-    Describe,
-    Improve,
-    Ask,
-    Tests,
-}
-
-impl Task {
-    pub const ALL: [Task; 5] = [
-        Task::Review,
-        Task::Describe,
-        Task::Improve,
-        Task::Ask,
-        Task::Tests,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Task::Review => "review",
-            Task::Describe => "describe",
-            Task::Improve => "improve",
-            Task::Ask => "ask",
-            Task::Tests => "tests",
-        }
-    }
-}
+use crate::domain::Task;
 
 /// Why no usable answer came back.
 #[derive(Debug, thiserror::Error)]

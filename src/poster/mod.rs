@@ -7,8 +7,9 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
 use crate::diff::Side;
+use crate::domain::{Finding, Severity};
 use crate::github::{NewReview, PullReviewComment, ReviewComment};
-use crate::review::{Finding, PrFile, Severity};
+use crate::review::PrFile;
 use crate::store::StoredFinding;
 
 pub mod fingerprint;
@@ -476,8 +477,8 @@ pub(crate) fn left_out(kept: &str, omitted: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Severity;
     use crate::github::ChangedFile;
-    use crate::review::Severity;
 
     #[test]
     fn cut_at_line_counts_characters_and_cuts_mid_line_only_when_it_must() {

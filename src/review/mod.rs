@@ -3,13 +3,14 @@
 use std::sync::{Arc, LazyLock};
 
 use minijinja::Environment;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::context::assemble::FileView;
-use crate::diff::{FilePatch, Side};
+use crate::diff::FilePatch;
+use crate::domain::{Finding, Severity, Side, Task};
 use crate::github::ChangedFile;
 use crate::llm::router::Answer;
-use crate::llm::{AskError, ChatRequest, Llm, Meter, OutputSchema, Parts, Task};
+use crate::llm::{AskError, ChatRequest, Llm, Meter, OutputSchema, Parts};
 
 pub mod paths;
 pub mod tasks;
@@ -20,47 +21,6 @@ pub enum ReviewError {
     Template { name: String, message: String },
     #[error(transparent)]
     Ask(#[from] AskError),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Critical,
-    Warning,
-    Nit,
-}
-
-impl Severity {
-    pub fn label(self) -> &'static str {
-        match self {
-            Severity::Critical => "critical",
-            Severity::Warning => "warning",
-            Severity::Nit => "nit",
-        }
-    }
-}
-
-/// One problem the model reported, checked: numbers are numbers, body is non-empty and
-/// capped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    /// The PR file's own name when the model's path names one (see [`paths::resolve`]);
-    /// otherwise the model's path, tidied, and the finding can only be listed in the review
-    /// body.
-    pub path: String,
-    pub line: u32,
-    pub start_line: Option<u32>,
-    pub side: Side,
-    pub severity: Severity,
-    pub category: String,
-    pub title: String,
-    pub body: String,
-    /// The code the finding is about, as the model quoted it: where it really is in the diff
-    /// wins over a line number the model got wrong.
-    pub quote: Option<String>,
-    /// Code to replace exactly the lines the thread covers, if the model offered a fix; posted
-    /// as a ```` ```suggestion ```` block only after it is checked against the head file.
-    pub suggestion: Option<String>,
 }
 
 /// What the model said about the whole PR.

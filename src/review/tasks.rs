@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{PrFile, as_line, cap, paths, prose};
-use crate::llm::{OutputSchema, Task};
+use crate::domain::Task;
+use crate::llm::OutputSchema;
 
 const CATEGORIES: [&str; 6] = [
     "bug",

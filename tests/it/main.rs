@@ -12,6 +12,7 @@ mod diff_git;
 mod fake_github;
 mod faults;
 mod github_client;
+mod layers;
 mod llm_anthropic;
 mod llm_responses;
 mod llm_wire;

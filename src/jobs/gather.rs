@@ -93,21 +93,25 @@ pub(super) async fn gather(
             Some(bytes) => GitAttributes::parse(&String::from_utf8_lossy(&bytes)),
             None => GitAttributes::default(),
         },
-        // Checked when the settings were read, so this only fails for a bad glob that
-        // slipped through; then nothing extra is ignored.
-        IgnoreGlobs::new(&policy.ignore).unwrap_or_default(),
+        // Checked when the settings were read; a bad glob that slipped through fails the
+        // job rather than ignoring nothing (files the repository asked to keep out would
+        // reach the model).
+        IgnoreGlobs::new(&policy.ignore).map_err(|e| JobError::Settings(e.to_string()))?,
     );
-    let only = IgnoreGlobs::new(&policy.paths).unwrap_or_default();
+    let only = IgnoreGlobs::new(&policy.paths).map_err(|e| JobError::Settings(e.to_string()))?;
     let mut not_reviewed: Vec<(String, String)> = Vec::new();
     let to_review: Vec<PrFile> = files
         .iter()
         .filter(|f| since.is_none_or(|changes| changes.touches(&f.file.filename)))
         .filter(|f| {
-            let keep = policy.paths.is_empty() || only.first_match(&f.file.filename).is_some();
-            if !keep {
-                not_reviewed.push((f.file.filename.clone(), "outside `review.paths`".into()));
-            }
-            keep
+            let outside = !policy.paths.is_empty() && only.first_match(&f.file.filename).is_none();
+            let why = match &f.patch_error {
+                _ if outside => "outside `review.paths`".to_string(),
+                Some(e) => format!("the patch could not be read ({e})"),
+                None => return true,
+            };
+            not_reviewed.push((f.file.filename.clone(), why));
+            false
         })
         .cloned()
         .collect();

@@ -35,7 +35,15 @@ impl Changes {
                 if let Some(old) = &f.previous_filename {
                     renamed_from.insert(old.clone(), f.filename.clone());
                 }
-                let patch = f.patch.as_deref().and_then(|p| FilePatch::parse(p).ok());
+                // An unreadable patch counts as changed throughout: findings on the file are
+                // kept rather than dropped as out of scope.
+                let patch = match f.patch.as_deref().map(FilePatch::parse).transpose() {
+                    Ok(patch) => patch,
+                    Err(e) => {
+                        tracing::warn!(path = %f.filename, error = %e, "the push's patch could not be read; the whole file counts as changed");
+                        None
+                    }
+                };
                 (f.filename, patch)
             })
             .collect();

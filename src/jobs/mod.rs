@@ -172,6 +172,18 @@ impl Job {
     }
 }
 
+/// The event's repository, or None (logged) when GitHub sent a name that is not
+/// `owner/name`: such an event cannot be acted on, and saying so beats dropping it unseen.
+fn repo_of(full_name: &str) -> Option<RepoName> {
+    match full_name.parse() {
+        Ok(repo) => Some(repo),
+        Err(e) => {
+            tracing::warn!(repo = full_name, error = %e, "event ignored: malformed repository name");
+            None
+        }
+    }
+}
+
 /// Which job, if any, an event asks for. Pure: no I/O.
 pub fn plan(event: &Event, settings: &Settings) -> Option<Job> {
     let review_drafts = settings.review.review_drafts;
@@ -191,7 +203,7 @@ pub fn plan(event: &Event, settings: &Settings) -> Option<Job> {
             }
             Some(Job::Reply(ReplyJob {
                 installation_id: e.installation.as_ref()?.id,
-                repo: e.repository.full_name.parse().ok()?,
+                repo: repo_of(&e.repository.full_name)?,
                 number: e.pull_request.number,
                 root_id,
                 requested: Requester {
@@ -221,7 +233,7 @@ pub fn plan(event: &Event, settings: &Settings) -> Option<Job> {
                 return None;
             }
             let installation_id = e.installation.as_ref()?.id;
-            let repo: RepoName = e.repository.full_name.parse().ok()?;
+            let repo: RepoName = repo_of(&e.repository.full_name)?;
             let requested = Requester {
                 comment_id: e.comment.id,
                 login: e.comment.user.login.clone(),
@@ -256,7 +268,7 @@ pub fn plan(event: &Event, settings: &Settings) -> Option<Job> {
                 return None;
             }
             let installation_id = e.installation.as_ref()?.id;
-            let repo = e.repository.full_name.parse().ok()?;
+            let repo = repo_of(&e.repository.full_name)?;
             Some(Job::Review(ReviewJob {
                 installation_id,
                 repo,
@@ -286,6 +298,9 @@ pub enum JobError {
     Panicked(String),
     #[error("lease lost: another worker took the job over")]
     LeaseLost,
+    /// Settings that passed their checks but cannot be used (a glob that does not compile).
+    #[error("invalid settings: {0}")]
+    Settings(String),
 }
 
 /// What a failed attempt says about the next one.
@@ -315,9 +330,10 @@ impl JobError {
             JobError::Review(ReviewError::Ask(e)) if e.is_transient() => Failure::Transient,
             JobError::Review(_) => Failure::Permanent,
             JobError::Store(_) | JobError::Panicked(_) => Failure::Transient,
-            JobError::Payload(_) | JobError::Abandoned(_) | JobError::LeaseLost => {
-                Failure::Permanent
-            }
+            JobError::Payload(_)
+            | JobError::Abandoned(_)
+            | JobError::LeaseLost
+            | JobError::Settings(_) => Failure::Permanent,
         }
     }
 }

@@ -41,12 +41,26 @@ pub struct PrFile {
     pub file: ChangedFile,
     /// None for binary files, files GitHub shows no patch for, and unparseable patches.
     pub patch: Option<FilePatch>,
+    /// Why GitHub's patch could not be read, when it could not: the file is then named as
+    /// not reviewed for that reason, not taken for a binary one.
+    pub patch_error: Option<String>,
 }
 
 impl PrFile {
     pub fn from_github(file: ChangedFile) -> PrFile {
-        let patch = file.patch.as_deref().and_then(|p| FilePatch::parse(p).ok());
-        PrFile { file, patch }
+        let parsed = file.patch.as_deref().map(FilePatch::parse).transpose();
+        let (patch, patch_error) = match parsed {
+            Ok(patch) => (patch, None),
+            Err(e) => {
+                tracing::warn!(path = %file.filename, error = %e, "GitHub's patch could not be read; the file is not reviewed");
+                (None, Some(e.to_string()))
+            }
+        };
+        PrFile {
+            file,
+            patch,
+            patch_error,
+        }
     }
 }
 

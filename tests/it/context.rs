@@ -283,3 +283,42 @@ async fn a_chunk_the_model_cannot_answer_is_named_and_the_other_chunks_are_poste
             .all(|c| !c.body.contains("could not review")),
     );
 }
+
+#[tokio::test]
+async fn a_patch_that_cannot_be_read_is_named_not_taken_for_a_binary_file() {
+    let app = TestApp::start().await;
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number: 44,
+            ..Default::default()
+        },
+    );
+    let mut broken = PullFile::from_patch("src/broken.rs", "@@ -1 +1 @@\n-a\n+b");
+    broken.patch = Some("@@ this is not a hunk header @@\n+b".into());
+    app.github().set_pull_files(
+        REPO,
+        44,
+        vec![
+            PullFile::from_patch("src/ok.rs", "@@ -1,2 +1,3 @@\n a\n+b\n c"),
+            broken,
+        ],
+    );
+    app.llm().respond_with(|_| {
+        Reply::findings(json!([{"path": "src/ok.rs", "line": 2, "body": "Hm."}]))
+    });
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 44))
+        .await;
+    app.github().wait_for_reviews(REPO, 44, 1, WAIT).await;
+    let head = PullRequest::default().head_sha;
+    let summary = app.github().wait_for_summary(REPO, 44, &head, WAIT).await;
+    assert!(
+        summary
+            .body
+            .contains("`src/broken.rs`: the patch could not be read"),
+        "{}",
+        summary.body
+    );
+    let prompt = app.llm().received()[0].message("user");
+    assert!(!prompt.contains("## src/broken.rs"), "{prompt}");
+}

@@ -7,7 +7,8 @@
 //!
 //! `CRITIC_BENCH_MODEL_URL=http://127.0.0.1:8081/v1 CRITIC_BENCH_MODEL=qwen2.5-coder-1.5b \
 //!  cargo bench --bench model_trial` (`CRITIC_BENCH_PRS` limits the count, default all;
-//! `CRITIC_BENCH_STRUCTURED` sets `llm.structured_output`, default the provider's). Without
+//! `CRITIC_BENCH_STRUCTURED` sets `llm.structured_output`, default the provider's; any other
+//! `CRITIC_...` setting goes to Critic). Without
 //! `CRITIC_BENCH_MODEL_URL` it says so and stops: it never reaches beyond 127.0.0.1 unless
 //! told to.
 
@@ -44,6 +45,14 @@ async fn main() {
         .set("CRITIC_WORKER__CONCURRENCY", "1");
     if let Ok(mode) = std::env::var("CRITIC_BENCH_STRUCTURED") {
         options = options.set("CRITIC_LLM__STRUCTURED_OUTPUT", &mode);
+    }
+    // Any other Critic setting in the benchmark's environment goes to Critic
+    // (`CRITIC_LLM__MAX_OUTPUT_TOKENS=1024` keeps a looping small model's calls short).
+    for (key, value) in std::env::vars() {
+        let ours = ["CRITIC_BENCH_", "CRITIC_TEST_", "CRITIC_LOG"];
+        if key.starts_with("CRITIC_") && !ours.iter().any(|p| key.starts_with(p)) {
+            options = options.set(&key, &value);
+        }
     }
     let app = world.start_with(options).await;
     let github = app.github().clone();

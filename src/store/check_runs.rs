@@ -2,23 +2,18 @@
 //! or job updates the same run instead of creating another, and a job that gives up
 //! completes the runs it left open.
 
-use sqlx::Row;
-
 use super::{Store, StoreError, now_ms};
 
 impl Store {
     /// The "Critic" check run of a head, once created.
     pub async fn check_run(&self, repo: &str, head_sha: &str) -> Result<Option<i64>, StoreError> {
-        let row =
-            sqlx::query("SELECT check_run_id FROM check_runs WHERE repo = $1 AND head_sha = $2")
-                .bind(repo)
-                .bind(head_sha)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(match row {
-            Some(r) => Some(r.try_get("check_run_id")?),
-            None => None,
-        })
+        Ok(sqlx::query_scalar(
+            "SELECT check_run_id FROM check_runs WHERE repo = $1 AND head_sha = $2",
+        )
+        .bind(repo)
+        .bind(head_sha)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// The check runs job `job_id` uses and has not completed: (repo, head SHA, run id).
@@ -26,21 +21,13 @@ impl Store {
         &self,
         job_id: i64,
     ) -> Result<Vec<(String, String, i64)>, StoreError> {
-        let rows = sqlx::query(
+        // Tuples map columns by position, in the SELECT's order.
+        Ok(sqlx::query_as(
             "SELECT repo, head_sha, check_run_id FROM check_runs WHERE job_id = $1 AND completed_at IS NULL",
         )
         .bind(job_id)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("repo")?,
-                    r.try_get("head_sha")?,
-                    r.try_get("check_run_id")?,
-                ))
-            })
-            .collect()
+        .await?)
     }
 
     pub async fn check_run_completed(&self, repo: &str, head_sha: &str) -> Result<(), StoreError> {

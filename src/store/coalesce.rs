@@ -6,8 +6,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use sqlx::Row;
-
 use super::queue_writes::{insert_jobs, placeholders, replace_jobs};
 use super::{Backend, StoreError, state};
 
@@ -30,7 +28,7 @@ pub struct NewJob {
 }
 
 /// Where a delivery's job went: the row that carries its work, and when that is due.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct QueuedJob {
     pub id: i64,
     /// Milliseconds since the epoch; later than now while a burst of pushes is coalesced.
@@ -72,24 +70,28 @@ pub(super) async fn queue_jobs(
         "SELECT id, dedupe_key, attempts FROM jobs WHERE state = 'queued' AND requested = 0 AND dedupe_key IN ({}) ORDER BY id{lock}",
         placeholders(1, keys.len())
     );
-    let mut q = sqlx::query(&sql);
+    let mut q = sqlx::query_as::<_, QueuedRow>(&sql);
     for k in &keys {
         q = q.bind(*k);
     }
     let mut waiting: HashMap<String, Vec<i64>> = HashMap::new();
     let mut retrying = Vec::new();
     for row in q.fetch_all(&mut **tx).await? {
-        let id: i64 = row.try_get("id")?;
-        if row.try_get::<i64, _>("attempts")? > 0 {
-            retrying.push(id);
+        if row.attempts > 0 {
+            retrying.push(row.id);
         } else {
-            waiting
-                .entry(row.try_get("dedupe_key")?)
-                .or_default()
-                .push(id);
+            waiting.entry(row.dedupe_key).or_default().push(row.id);
         }
     }
     queue_planned(tx, jobs, waiting, retrying, now).await
+}
+
+/// A queued row nobody asked for, as [`queue_jobs`] reads it.
+#[derive(sqlx::FromRow)]
+struct QueuedRow {
+    id: i64,
+    dedupe_key: String,
+    attempts: i64,
 }
 
 /// The rest of [`queue_jobs`], given the queued rows nobody asked for and nobody claimed yet

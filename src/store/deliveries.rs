@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::coalesce::queue_jobs;
@@ -59,10 +59,9 @@ impl Store {
     }
 
     pub async fn delivery_count(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM deliveries")
+        Ok(sqlx::query_scalar("SELECT COUNT(*) AS n FROM deliveries")
             .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get("n")?)
+            .await?)
     }
 }
 
@@ -122,16 +121,11 @@ async fn write_batch(
         ));
     }
     sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
-    let mut q = sqlx::query(&sql).bind(now);
+    let mut q = sqlx::query_scalar(&sql).bind(now);
     for w in &unique {
         q = q.bind(w.id.as_str()).bind(w.event.as_str());
     }
-    let inserted: HashSet<String> = q
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| r.try_get::<String, _>("id"))
-        .collect::<Result<_, _>>()?;
+    let inserted: HashSet<String> = q.fetch_all(&mut *tx).await?.into_iter().collect();
 
     // New jobs, in arrival order.
     let jobs: Vec<(Option<&str>, &NewJob)> = unique

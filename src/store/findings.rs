@@ -1,12 +1,10 @@
 //! Findings posted on each PR, by fingerprint: so a later run does not post one again,
 //! learns the thread a finding was posted in, and knows which were addressed.
 
-use sqlx::Row;
-
 use super::{Store, StoreError, now_ms};
 
 /// A finding as stored for a PR.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredFinding {
     pub fingerprint: String,
     pub path: String,
@@ -26,29 +24,14 @@ impl Store {
         repo: &str,
         number: u64,
     ) -> Result<Vec<StoredFinding>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT fingerprint, path, line, severity, place, head_sha, review_id, comment_id, addressed_sha \
              FROM findings WHERE repo = $1 AND number = $2 ORDER BY created_at, fingerprint",
         )
         .bind(repo)
         .bind(number as i64)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredFinding {
-                    fingerprint: r.try_get("fingerprint")?,
-                    path: r.try_get("path")?,
-                    line: r.try_get("line")?,
-                    severity: r.try_get("severity")?,
-                    place: r.try_get("place")?,
-                    head_sha: r.try_get("head_sha")?,
-                    review_id: r.try_get("review_id")?,
-                    comment_id: r.try_get("comment_id")?,
-                    addressed_sha: r.try_get("addressed_sha")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     /// Remembers posted findings; one already known keeps its first record.

@@ -2,6 +2,9 @@
 //!
 //! One set of queries runs on SQLite (embedded default) and PostgreSQL through sqlx's `Any`
 //! driver; placeholders are `$N`, which both accept, and times are Unix milliseconds.
+//! Rows are read with `#[derive(sqlx::FromRow)]` (generic over the row type, so it serves
+//! `AnyRow`), tuples (by position) or `query_scalar`; every column is an integer or text
+//! the Any driver decodes (sums are cast back to BIGINT, see `usage.rs`).
 //!
 //! This file holds the [`Store`] itself: connecting (SQLite's pragmas, its lock file and
 //! WAL checkpoints), the dialect, errors and the clock. Each concern's queries live in a

@@ -2,12 +2,10 @@
 //! summary comment, the reviews it posted, and once-only notices (claimed before posting,
 //! so two runs never post the same note).
 
-use sqlx::Row;
-
 use super::{Store, StoreError, now_ms};
 
 /// A review Critic posted.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PostedReview {
     pub review_id: i64,
     pub repo: String,
@@ -39,17 +37,14 @@ impl Store {
     where
         T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any> + Send + Unpin,
     {
-        let row = sqlx::query(&format!(
+        let value: Option<Option<T>> = sqlx::query_scalar(&format!(
             "SELECT {column} FROM pull_requests WHERE repo = $1 AND number = $2"
         ))
         .bind(repo)
         .bind(number as i64)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(match row {
-            Some(r) => r.try_get(column)?,
-            None => None,
-        })
+        Ok(value.flatten())
     }
 
     /// Moves the PR's reviewed head forward when the run posted no review (nothing new).
@@ -140,27 +135,14 @@ impl Store {
         repo: &str,
         number: u64,
     ) -> Result<Vec<PostedReview>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT review_id, repo, number, head_sha, job_id, inline_comments, body_findings \
              FROM posted_reviews WHERE repo = $1 AND number = $2 ORDER BY created_at",
         )
         .bind(repo)
         .bind(number as i64)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(PostedReview {
-                    review_id: r.try_get("review_id")?,
-                    repo: r.try_get("repo")?,
-                    number: r.try_get("number")?,
-                    head_sha: r.try_get("head_sha")?,
-                    job_id: r.try_get("job_id")?,
-                    inline_comments: r.try_get("inline_comments")?,
-                    body_findings: r.try_get("body_findings")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     /// Whether a once-only note was claimed (posted, or being posted).

@@ -6,13 +6,11 @@
 
 use std::time::Duration;
 
-use sqlx::Row;
-
 use super::coalesce::queue_jobs;
 use super::{Backend, NewJob, Store, StoreError, now_ms};
 
 /// A job in the queue as a worker sees it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClaimedJob {
     pub id: i64,
     pub kind: String,
@@ -35,7 +33,7 @@ impl ClaimedJob {
 }
 
 /// A row of the jobs table, for operators and tests.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct JobRecord {
     pub id: i64,
     pub kind: String,
@@ -103,10 +101,10 @@ impl Store {
                 ORDER BY j.run_at, j.id LIMIT 1{lock}) \
              RETURNING id, kind, payload, attempts, refunds, outage_since, delivery_id"
         );
-        let query = sqlx::query(&sql)
+        let query = sqlx::query_as::<_, ClaimedJob>(&sql)
             .bind(now + lease.as_millis() as i64)
             .bind(now);
-        let row = match self.backend {
+        let job = match self.backend {
             Backend::Sqlite => query.fetch_optional(&self.pool).await?,
             Backend::Postgres => {
                 // Replicas claim one at a time. The row lock alone would let two claims that
@@ -118,23 +116,12 @@ impl Store {
                     .bind(CLAIM_LOCK)
                     .execute(&mut *tx)
                     .await?;
-                let row = query.fetch_optional(&mut *tx).await?;
+                let job = query.fetch_optional(&mut *tx).await?;
                 tx.commit().await?;
-                row
+                job
             }
         };
-        Ok(match row {
-            Some(row) => Some(ClaimedJob {
-                id: row.try_get("id")?,
-                kind: row.try_get("kind")?,
-                payload: row.try_get("payload")?,
-                attempts: row.try_get("attempts")?,
-                refunds: row.try_get("refunds")?,
-                outage_since: row.try_get("outage_since")?,
-                delivery_id: row.try_get("delivery_id")?,
-            }),
-            None => None,
-        })
+        Ok(job)
     }
 
     /// Extends a running job's lease. False when the lease was lost (the job was reclaimed
@@ -217,36 +204,21 @@ impl Store {
     }
 
     pub async fn job(&self, id: i64) -> Result<Option<JobRecord>, StoreError> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT id, kind, dedupe_key, state, attempts, run_at, last_error, result FROM jobs WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| job_record(&r)).transpose()
+        .await?)
     }
 
     pub async fn jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT id, kind, dedupe_key, state, attempts, run_at, last_error, result FROM jobs ORDER BY id",
         )
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(job_record).collect()
+        .await?)
     }
-}
-
-fn job_record(r: &sqlx::any::AnyRow) -> Result<JobRecord, StoreError> {
-    Ok(JobRecord {
-        id: r.try_get("id")?,
-        kind: r.try_get("kind")?,
-        dedupe_key: r.try_get("dedupe_key")?,
-        state: r.try_get("state")?,
-        attempts: r.try_get("attempts")?,
-        run_at: r.try_get("run_at")?,
-        last_error: r.try_get("last_error")?,
-        result: r.try_get("result")?,
-    })
 }
 
 #[cfg(test)]

@@ -5,8 +5,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use sqlx::Row;
-
 use super::{NewJob, QueuedJob, StoreError};
 
 /// `$first, $first+1, ...`: `count` SQL placeholders.
@@ -42,7 +40,7 @@ pub(super) async fn replace_jobs(
          RETURNING jobs.id, jobs.run_at",
         rows.join(" UNION ALL ")
     );
-    let mut q = sqlx::query(&sql).bind(now);
+    let mut q = sqlx::query_as::<_, QueuedJob>(&sql).bind(now);
     for (row, i) in replace {
         let (delivery, j) = jobs[*i];
         q = q
@@ -55,11 +53,11 @@ pub(super) async fn replace_jobs(
             q = q.bind(gap_ms(j.min_gap));
         }
     }
-    q.fetch_all(&mut **tx)
+    Ok(q.fetch_all(&mut **tx)
         .await?
-        .iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get("run_at")?)))
-        .collect()
+        .into_iter()
+        .map(|r| (r.id, r.run_at))
+        .collect())
 }
 
 /// Inserts new rows (`(index in jobs, state)`) in one statement; returns them in order.
@@ -86,7 +84,7 @@ pub(super) async fn insert_jobs(
         ));
     }
     sql.push_str(" RETURNING id, run_at");
-    let mut q = sqlx::query(&sql).bind(now);
+    let mut q = sqlx::query_as::<_, QueuedJob>(&sql).bind(now);
     for (i, state) in insert {
         let (delivery, j) = jobs[*i];
         q = q
@@ -102,17 +100,7 @@ pub(super) async fn insert_jobs(
     }
     // Ids grow in insertion order, which is the list's order; RETURNING's order is not
     // promised, so sort.
-    let mut rows: Vec<QueuedJob> = q
-        .fetch_all(&mut **tx)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(QueuedJob {
-                id: r.try_get("id")?,
-                run_at: r.try_get("run_at")?,
-            })
-        })
-        .collect::<Result<_, StoreError>>()?;
+    let mut rows = q.fetch_all(&mut **tx).await?;
     rows.sort_unstable_by_key(|q| q.id);
     Ok(rows)
 }

@@ -1,12 +1,10 @@
 //! What the model calls cost: each call booked to its job, installation and PR (failed
 //! jobs' calls too: they were paid for), and summed for budgets and reports.
 
-use sqlx::Row;
-
 use super::{Store, StoreError, now_ms};
 
 /// Tokens and cost summed over some model calls.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct UsageTotals {
     pub calls: i64,
     pub prompt_tokens: i64,
@@ -77,14 +75,14 @@ impl Store {
 
     /// What all of a pull request's calls cost.
     pub async fn pr_usage(&self, repo: &str, number: u64) -> Result<UsageTotals, StoreError> {
-        let row = sqlx::query(&format!(
+        let totals = sqlx::query_as(&format!(
             "SELECT {USAGE_SUMS} FROM llm_usage WHERE repo = $1 AND number = $2"
         ))
         .bind(repo)
         .bind(number as i64)
         .fetch_one(&self.pool)
         .await?;
-        usage_totals(&row)
+        Ok(totals)
     }
 
     /// What one job's calls cost, over all its attempts.
@@ -94,11 +92,11 @@ impl Store {
 
     async fn usage_totals(&self, filter: &str, binds: &[i64]) -> Result<UsageTotals, StoreError> {
         let sql = format!("SELECT {USAGE_SUMS} FROM llm_usage {filter}");
-        let mut q = sqlx::query(&sql);
+        let mut q = sqlx::query_as(&sql);
         for b in binds {
             q = q.bind(*b);
         }
-        usage_totals(&q.fetch_one(&self.pool).await?)
+        Ok(q.fetch_one(&self.pool).await?)
     }
 }
 
@@ -108,16 +106,6 @@ const USAGE_SUMS: &str = "CAST(COUNT(*) AS BIGINT) AS calls, \
      CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT) AS output_tokens, \
      CAST(COALESCE(SUM(cached_tokens), 0) AS BIGINT) AS cached_tokens, \
      CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT) AS cost_micros";
-
-fn usage_totals(r: &sqlx::any::AnyRow) -> Result<UsageTotals, StoreError> {
-    Ok(UsageTotals {
-        calls: r.try_get("calls")?,
-        prompt_tokens: r.try_get("prompt_tokens")?,
-        output_tokens: r.try_get("output_tokens")?,
-        cached_tokens: r.try_get("cached_tokens")?,
-        cost_micros: r.try_get("cost_micros")?,
-    })
-}
 
 #[cfg(test)]
 mod tests {

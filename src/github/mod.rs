@@ -6,21 +6,27 @@
 //! from minting a token per call.
 
 use chrono::{DateTime, Utc};
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::diff::Side;
 
+mod checks;
 mod client;
 mod error;
+mod graphql;
 mod names;
 mod retry;
 mod transport;
 
+pub use checks::{
+    CheckConclusion, CheckOutput, CheckRun, CheckRunApp, CheckRunUpdate, CheckStatus,
+    MAX_CHECK_OUTPUT_CHARS, NewCheckRun,
+};
 pub use client::{GitHub, Installation};
-use client::{MAX_PAGES, PER_PAGE, encode_path, none_if_missing, to_json};
+use client::{encode_path, none_if_missing, to_json};
 pub use error::GitHubError;
+pub use graphql::ReviewThread;
 pub use names::{RepoName, short_sha};
 pub use retry::RetryPolicy;
 use transport::{Answer, Call, send, send_idempotent};
@@ -186,88 +192,6 @@ pub struct PullReviewComment {
     pub pull_request_review_id: Option<u64>,
 }
 
-/// GitHub rejects a check run output `summary` or `text` longer than this (in characters).
-pub const MAX_CHECK_OUTPUT_CHARS: usize = 65_535;
-
-/// The statuses an app may set on its check run (`waiting`, `pending`, `requested` are
-/// reserved to GitHub Actions).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckStatus {
-    Queued,
-    InProgress,
-    Completed,
-}
-
-/// The conclusions an app may set (`stale` is GitHub's own).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckConclusion {
-    Success,
-    Failure,
-    Neutral,
-    Cancelled,
-    Skipped,
-    TimedOut,
-    ActionRequired,
-}
-
-/// What a check run shows on its page. `summary` and `text` are Markdown, each at most
-/// [`MAX_CHECK_OUTPUT_CHARS`].
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct CheckOutput {
-    pub title: String,
-    pub summary: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-}
-
-/// A check run to create. GitHub requires `conclusion` when `status` is `completed`.
-#[derive(Debug, Clone, Serialize)]
-pub struct NewCheckRun {
-    pub name: String,
-    pub head_sha: String,
-    pub status: CheckStatus,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub conclusion: Option<CheckConclusion>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub output: Option<CheckOutput>,
-    /// Our own reference (e.g. the job id), echoed back in check run webhooks.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub external_id: Option<String>,
-}
-
-/// Changes to a check run; absent fields are left as they are (no `null`s are sent).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct CheckRunUpdate {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<CheckStatus>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub conclusion: Option<CheckConclusion>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub output: Option<CheckOutput>,
-}
-
-/// A check run as GitHub returns it. Status and conclusion stay strings: GitHub may report
-/// values we never set (`stale`, Actions' `waiting`).
-#[derive(Debug, Clone, Deserialize)]
-pub struct CheckRun {
-    pub id: u64,
-    /// The App that made it; absent on some GitHub Enterprise Server versions' answers.
-    #[serde(default)]
-    pub app: Option<CheckRunApp>,
-    pub name: String,
-    pub head_sha: String,
-    pub status: String,
-    #[serde(default)]
-    pub conclusion: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct CheckRunApp {
-    pub id: u64,
-}
-
 /// `base...head` as GitHub compares it: changes on `head` since the merge base.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Comparison {
@@ -314,114 +238,6 @@ pub enum TreeEntryKind {
     Tree,
     /// A submodule.
     Commit,
-}
-
-/// An inline review thread, as only GraphQL knows it (REST has no threads nor resolution).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReviewThread {
-    /// GraphQL node id, what [`Installation::resolve_review_thread`] takes.
-    pub id: String,
-    pub is_resolved: bool,
-    pub is_outdated: bool,
-    pub path: String,
-    /// `None` when outdated.
-    pub line: Option<u32>,
-    /// REST ids of the thread's comments (first 100), root first.
-    pub comment_ids: Vec<u64>,
-    /// Login of the root comment's author; `None` for deleted accounts.
-    pub first_author: Option<String>,
-}
-
-const REVIEW_THREADS_QUERY: &str = "\
-query($owner: String!, $name: String!, $number: Int!, $cursor: String) {
-  repository(owner: $owner, name: $name) {
-    pullRequest(number: $number) {
-      reviewThreads(first: 100, after: $cursor) {
-        pageInfo { hasNextPage endCursor }
-        nodes {
-          id isResolved isOutdated path line
-          comments(first: 100) { nodes { databaseId author { login } } }
-        }
-      }
-    }
-  }
-}";
-
-const RESOLVE_THREAD_MUTATION: &str = "\
-mutation($threadId: ID!) {
-  resolveReviewThread(input: { threadId: $threadId }) { thread { id isResolved } }
-}";
-
-/// A GraphQL answer: `data` may come with `errors` (a partial result), which we treat as failed.
-#[derive(Deserialize)]
-struct GraphQlResponse<T> {
-    data: Option<T>,
-    #[serde(default)]
-    errors: Vec<GraphQlErrorItem>,
-}
-
-#[derive(Deserialize)]
-struct GraphQlErrorItem {
-    message: String,
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ThreadsData {
-    repository: Option<ThreadsRepository>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ThreadsRepository {
-    pull_request: Option<ThreadsPull>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ThreadsPull {
-    review_threads: Connection<ThreadNode>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Connection<T> {
-    #[serde(default)]
-    page_info: Option<PageInfo>,
-    nodes: Vec<Option<T>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PageInfo {
-    has_next_page: bool,
-    end_cursor: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ThreadNode {
-    id: String,
-    is_resolved: bool,
-    is_outdated: bool,
-    path: String,
-    line: Option<u32>,
-    comments: Connection<ThreadCommentNode>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ThreadCommentNode {
-    database_id: Option<u64>,
-    author: Option<User>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ResolveData {
-    resolve_review_thread: Option<serde_json::Value>,
 }
 
 impl Installation {
@@ -651,63 +467,6 @@ impl Installation {
         send(&self.crab, &self.owner.policy, &call, Answer::json, find).await
     }
 
-    /// Creates a check run. One that may have been created is looked for first: this App's
-    /// run of that name on the same head commit.
-    pub async fn create_check_run(
-        &self,
-        repo: &RepoName,
-        run: &NewCheckRun,
-    ) -> Result<CheckRun, GitHubError> {
-        let call = Call::new(
-            http::Method::POST,
-            format!("/repos/{repo}/check-runs"),
-            Some(to_json(run)?),
-        );
-        let find = || async {
-            let runs = self.check_runs_for(repo, &run.head_sha, &run.name).await?;
-            Ok(runs.into_iter().max_by_key(|r| r.id))
-        };
-        send(&self.crab, &self.owner.policy, &call, Answer::json, find).await
-    }
-
-    /// This App's check runs named `name` on a commit (GitHub's `filter=latest` default
-    /// keeps only the newest of each name). GitHub lists every App's runs unless asked for
-    /// one App's, so the answer is checked too.
-    pub async fn check_runs_for(
-        &self,
-        repo: &RepoName,
-        sha: &str,
-        name: &str,
-    ) -> Result<Vec<CheckRun>, GitHubError> {
-        #[derive(Deserialize)]
-        struct Listing {
-            check_runs: Vec<CheckRun>,
-        }
-        let call = Call::get(format!(
-            "/repos/{repo}/commits/{}/check-runs",
-            encode_path(sha)
-        ))
-        .query(&[
-            ("check_name", name),
-            ("app_id", &self.owner.app_id.to_string()),
-            ("per_page", PER_PAGE),
-        ]);
-        let listing: Listing = self.get_json(call).await?;
-        let ours = |r: &CheckRun| r.app.as_ref().is_none_or(|a| a.id == self.owner.app_id);
-        Ok(listing.check_runs.into_iter().filter(ours).collect())
-    }
-
-    pub async fn update_check_run(
-        &self,
-        repo: &RepoName,
-        id: u64,
-        update: &CheckRunUpdate,
-    ) -> Result<CheckRun, GitHubError> {
-        let route = format!("/repos/{repo}/check-runs/{id}");
-        let call = Call::new(http::Method::PATCH, route, Some(to_json(update)?));
-        send_idempotent(&self.crab, &self.owner.policy, &call, Answer::json).await
-    }
-
     /// What changed from `base` to `head` (e.g. since the last reviewed head), with patches.
     pub async fn compare(
         &self,
@@ -728,110 +487,6 @@ impl Installation {
         let call = Call::get(format!("/repos/{repo}/git/trees/{}", encode_path(sha)))
             .query(&[("recursive", "1")]);
         self.get_json(call).await
-    }
-
-    /// Every review thread of the PR with its resolution state, all pages.
-    pub async fn review_threads(
-        &self,
-        repo: &RepoName,
-        number: u64,
-    ) -> Result<Vec<ReviewThread>, GitHubError> {
-        let mut threads = Vec::new();
-        let mut cursor: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let variables = json!({
-                "owner": repo.owner(),
-                "name": repo.name(),
-                "number": number,
-                "cursor": cursor,
-            });
-            let data: ThreadsData = self.graphql(REVIEW_THREADS_QUERY, variables).await?;
-            let connection = data
-                .repository
-                .and_then(|r| r.pull_request)
-                .ok_or_else(|| graphql_error(format!("no pull request {repo}#{number}")))?
-                .review_threads;
-            threads.extend(connection.nodes.into_iter().flatten().map(|t| {
-                let comments: Vec<ThreadCommentNode> =
-                    t.comments.nodes.into_iter().flatten().collect();
-                ReviewThread {
-                    id: t.id,
-                    is_resolved: t.is_resolved,
-                    is_outdated: t.is_outdated,
-                    path: t.path,
-                    line: t.line,
-                    first_author: comments
-                        .first()
-                        .and_then(|c| c.author.as_ref())
-                        .map(|a| a.login.clone()),
-                    comment_ids: comments.iter().filter_map(|c| c.database_id).collect(),
-                }
-            }));
-            match connection.page_info {
-                Some(PageInfo {
-                    has_next_page: true,
-                    end_cursor: Some(next),
-                }) if cursor.as_ref() != Some(&next) => cursor = Some(next),
-                _ => break,
-            }
-        }
-        Ok(threads)
-    }
-
-    /// Marks a thread resolved (idempotent on GitHub's side).
-    pub async fn resolve_review_thread(&self, thread_id: &str) -> Result<(), GitHubError> {
-        let data: ResolveData = self
-            .graphql(RESOLVE_THREAD_MUTATION, json!({ "threadId": thread_id }))
-            .await?;
-        match data.resolve_review_thread {
-            Some(serde_json::Value::Null) | None => Err(graphql_error(format!(
-                "thread {thread_id} was not resolved"
-            ))),
-            Some(_) => Ok(()),
-        }
-    }
-
-    /// Runs one GraphQL operation (queries and Critic's one mutation are safe to repeat);
-    /// any `errors` entry fails it.
-    async fn graphql<T: serde::de::DeserializeOwned>(
-        &self,
-        query: &str,
-        variables: serde_json::Value,
-    ) -> Result<T, GitHubError> {
-        let payload = json!({ "query": query, "variables": variables });
-        let call = Call::new(http::Method::POST, "/graphql", Some(payload));
-        let parse = Answer::json::<GraphQlResponse<T>>;
-        let response = match &self.owner.ghes_graphql {
-            None => send_idempotent(&self.crab, &self.owner.policy, &call, parse).await?,
-            Some(ghes) => {
-                // This client is not the installation's: it gets the token from us.
-                let token = self.crab.installation_token().await?;
-                let mut auth =
-                    http::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
-                        .map_err(|e| GitHubError::Setup(format!("installation token: {e}")))?;
-                auth.set_sensitive(true);
-                let call = call.header(http::header::AUTHORIZATION, auth);
-                send_idempotent(ghes, &self.owner.policy, &call, parse).await?
-            }
-        };
-        if !response.errors.is_empty() {
-            let (kinds, messages) = response
-                .errors
-                .into_iter()
-                .map(|e| (e.kind.unwrap_or_default(), e.message))
-                .unzip();
-            return Err(GitHubError::GraphQl { kinds, messages });
-        }
-        response
-            .data
-            .ok_or_else(|| graphql_error("GraphQL answered neither data nor errors".into()))
-    }
-}
-
-fn graphql_error(message: String) -> GitHubError {
-    GitHubError::GraphQl {
-        kinds: Vec::new(),
-        messages: vec![message],
     }
 }
 
@@ -862,36 +517,5 @@ mod tests {
         assert_eq!(v["event"], "COMMENT");
         assert_eq!(v["comments"][0]["side"], "RIGHT");
         assert!(v["comments"][0].get("start_line").is_none());
-    }
-
-    #[test]
-    fn check_run_json_has_no_nulls() {
-        let run = NewCheckRun {
-            name: "critic".into(),
-            head_sha: "abc".into(),
-            status: CheckStatus::InProgress,
-            conclusion: None,
-            output: None,
-            external_id: None,
-        };
-        let v = serde_json::to_value(&run).expect("json");
-        assert_eq!(
-            v,
-            json!({ "name": "critic", "head_sha": "abc", "status": "in_progress" })
-        );
-        let update = CheckRunUpdate {
-            conclusion: Some(CheckConclusion::ActionRequired),
-            output: Some(CheckOutput {
-                title: "t".into(),
-                summary: "s".into(),
-                text: None,
-            }),
-            ..Default::default()
-        };
-        let v = serde_json::to_value(&update).expect("json");
-        assert_eq!(
-            v,
-            json!({ "conclusion": "action_required", "output": { "title": "t", "summary": "s" } })
-        );
     }
 }

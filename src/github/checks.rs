@@ -1,0 +1,186 @@
+//! Check runs: Critic's status on a pull request's head commit, created, found again and
+//! updated.
+
+use serde::{Deserialize, Serialize};
+
+use super::client::{PER_PAGE, encode_path, to_json};
+use super::transport::{Answer, Call, send, send_idempotent};
+use super::{GitHubError, Installation, RepoName};
+
+/// GitHub rejects a check run output `summary` or `text` longer than this (in characters).
+pub const MAX_CHECK_OUTPUT_CHARS: usize = 65_535;
+
+/// The statuses an app may set on its check run (`waiting`, `pending`, `requested` are
+/// reserved to GitHub Actions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Queued,
+    InProgress,
+    Completed,
+}
+
+/// The conclusions an app may set (`stale` is GitHub's own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckConclusion {
+    Success,
+    Failure,
+    Neutral,
+    Cancelled,
+    Skipped,
+    TimedOut,
+    ActionRequired,
+}
+
+/// What a check run shows on its page. `summary` and `text` are Markdown, each at most
+/// [`MAX_CHECK_OUTPUT_CHARS`].
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CheckOutput {
+    pub title: String,
+    pub summary: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+/// A check run to create. GitHub requires `conclusion` when `status` is `completed`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewCheckRun {
+    pub name: String,
+    pub head_sha: String,
+    pub status: CheckStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conclusion: Option<CheckConclusion>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<CheckOutput>,
+    /// Our own reference (e.g. the job id), echoed back in check run webhooks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+}
+
+/// Changes to a check run; absent fields are left as they are (no `null`s are sent).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CheckRunUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<CheckStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conclusion: Option<CheckConclusion>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<CheckOutput>,
+}
+
+/// A check run as GitHub returns it. Status and conclusion stay strings: GitHub may report
+/// values we never set (`stale`, Actions' `waiting`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CheckRun {
+    pub id: u64,
+    /// The App that made it; absent on some GitHub Enterprise Server versions' answers.
+    #[serde(default)]
+    pub app: Option<CheckRunApp>,
+    pub name: String,
+    pub head_sha: String,
+    pub status: String,
+    #[serde(default)]
+    pub conclusion: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CheckRunApp {
+    pub id: u64,
+}
+
+impl Installation {
+    /// Creates a check run. One that may have been created is looked for first: this App's
+    /// run of that name on the same head commit.
+    pub async fn create_check_run(
+        &self,
+        repo: &RepoName,
+        run: &NewCheckRun,
+    ) -> Result<CheckRun, GitHubError> {
+        let call = Call::new(
+            http::Method::POST,
+            format!("/repos/{repo}/check-runs"),
+            Some(to_json(run)?),
+        );
+        let find = || async {
+            let runs = self.check_runs_for(repo, &run.head_sha, &run.name).await?;
+            Ok(runs.into_iter().max_by_key(|r| r.id))
+        };
+        send(&self.crab, &self.owner.policy, &call, Answer::json, find).await
+    }
+
+    /// This App's check runs named `name` on a commit (GitHub's `filter=latest` default
+    /// keeps only the newest of each name). GitHub lists every App's runs unless asked for
+    /// one App's, so the answer is checked too.
+    pub async fn check_runs_for(
+        &self,
+        repo: &RepoName,
+        sha: &str,
+        name: &str,
+    ) -> Result<Vec<CheckRun>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Listing {
+            check_runs: Vec<CheckRun>,
+        }
+        let call = Call::get(format!(
+            "/repos/{repo}/commits/{}/check-runs",
+            encode_path(sha)
+        ))
+        .query(&[
+            ("check_name", name),
+            ("app_id", &self.owner.app_id.to_string()),
+            ("per_page", PER_PAGE),
+        ]);
+        let listing: Listing = self.get_json(call).await?;
+        let ours = |r: &CheckRun| r.app.as_ref().is_none_or(|a| a.id == self.owner.app_id);
+        Ok(listing.check_runs.into_iter().filter(ours).collect())
+    }
+
+    pub async fn update_check_run(
+        &self,
+        repo: &RepoName,
+        id: u64,
+        update: &CheckRunUpdate,
+    ) -> Result<CheckRun, GitHubError> {
+        let route = format!("/repos/{repo}/check-runs/{id}");
+        let call = Call::new(http::Method::PATCH, route, Some(to_json(update)?));
+        send_idempotent(&self.crab, &self.owner.policy, &call, Answer::json).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn check_run_json_has_no_nulls() {
+        let run = NewCheckRun {
+            name: "critic".into(),
+            head_sha: "abc".into(),
+            status: CheckStatus::InProgress,
+            conclusion: None,
+            output: None,
+            external_id: None,
+        };
+        let v = serde_json::to_value(&run).expect("json");
+        assert_eq!(
+            v,
+            json!({ "name": "critic", "head_sha": "abc", "status": "in_progress" })
+        );
+        let update = CheckRunUpdate {
+            conclusion: Some(CheckConclusion::ActionRequired),
+            output: Some(CheckOutput {
+                title: "t".into(),
+                summary: "s".into(),
+                text: None,
+            }),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&update).expect("json");
+        assert_eq!(
+            v,
+            json!({ "conclusion": "action_required", "output": { "title": "t", "summary": "s" } })
+        );
+    }
+}

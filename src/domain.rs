@@ -1,5 +1,5 @@
 //! The shared vocabulary every layer may use: what a finding is, how severe, which side of
-//! a diff, which task a model is asked for. It imports nothing of the crate, so any module
+//! a diff, which task a model is asked for, what a model call used. It imports nothing of the crate, so any module
 //! can depend on it without tying itself to another stage of the pipeline.
 
 use serde::{Deserialize, Serialize};
@@ -84,4 +84,27 @@ pub struct Finding {
     /// Code to replace exactly the lines the thread covers, if the model offered a fix; posted
     /// as a ```` ```suggestion ```` block only after it is checked against the head file.
     pub suggestion: Option<String>,
+}
+
+/// Tokens one reply used, normalised across providers: `prompt_tokens` counts every input
+/// token, `cached_tokens` the part of them served from the provider's prompt cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub output_tokens: u64,
+    pub cached_tokens: u64,
+}
+
+/// One model call as metered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spent {
+    pub endpoint: String,
+    pub model: String,
+    pub task: &'static str,
+    pub usage: Usage,
+    pub cost_micros: i64,
+    /// The server reported no usage; the tokens are an estimate from the text's length.
+    pub estimated: bool,
+    /// No price was known for the model; the cost counts as 0.
+    pub unpriced: bool,
 }

@@ -147,7 +147,7 @@ fn status_error(status: StatusCode, body: &[u8]) -> GitHubError {
     let message = parsed
         .as_ref()
         .and_then(|b| b.message.clone())
-        .or_else(|| (!text.is_empty()).then(|| crate::llm::truncate(&text, 300).to_string()))
+        .or_else(|| (!text.is_empty()).then(|| text.chars().take(300).collect::<String>()))
         .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string());
     let errors = parsed
         .and_then(|b| b.errors)

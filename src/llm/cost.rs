@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use super::Usage;
 use crate::config::Price;
+use crate::domain::{Spent, Usage};
 
 /// USD per million tokens: (model prefix, input, output, cached input). Public list prices
 /// as of late 2026; settings override any of them (`[llm.prices."MODEL"]`).
@@ -87,20 +87,6 @@ pub fn cost_micros(usage: &Usage, price: &Price) -> i64 {
         + cached as f64 * price.cached_input.unwrap_or(price.input)
         + usage.output_tokens as f64 * price.output;
     micros.round() as i64
-}
-
-/// One model call as metered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Spent {
-    pub endpoint: String,
-    pub model: String,
-    pub task: &'static str,
-    pub usage: Usage,
-    pub cost_micros: i64,
-    /// The server reported no usage; the tokens are an estimate from the text's length.
-    pub estimated: bool,
-    /// No price was known for the model; the cost counts as 0.
-    pub unpriced: bool,
 }
 
 /// Collects what one job's calls spent, failed ones included (they were paid for too).

@@ -18,7 +18,8 @@ pub mod responses;
 pub mod retry;
 pub mod router;
 
-pub use cost::{Meter, Spent};
+pub use crate::domain::{Spent, Usage};
+pub use cost::Meter;
 pub use json::extract_json;
 pub use repair::Parts;
 pub use router::{AskError, Llm};
@@ -152,15 +153,6 @@ impl ChatRequest {
             .map(|t| t.content.as_str())
             .unwrap_or_default()
     }
-}
-
-/// Tokens one reply used, normalised across providers: `prompt_tokens` counts every input
-/// token, `cached_tokens` the part of them served from the provider's prompt cache.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Usage {
-    pub prompt_tokens: u64,
-    pub output_tokens: u64,
-    pub cached_tokens: u64,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use super::cost::{PriceTable, Spent, cost_micros};
+use super::cost::{PriceTable, cost_micros};
 use super::json::strip_thinking;
 use super::repair::{Joiner, MAX_FOLLOW_UPS, MAX_REPAIRS, Parts, Read, follow_up, read, repair};
 use super::retry::Backoff;
 use super::{ChatModel, ChatReply, ChatRequest, LlmError, Meter, Usage};
 use crate::config::{DEFAULT_ENDPOINT_NAME, LlmConfig, ProviderKind};
+use crate::domain::Spent;
 use crate::domain::Task;
 
 /// Why no usable answer came back.

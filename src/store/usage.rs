@@ -27,7 +27,7 @@ impl Store {
     pub async fn record_usage(
         &self,
         owner: &UsageOwner<'_>,
-        calls: &[crate::llm::Spent],
+        calls: &[crate::domain::Spent],
     ) -> Result<(), StoreError> {
         if calls.is_empty() {
             return Ok(());
@@ -115,11 +115,11 @@ mod tests {
     on_both_backends!(usage_is_summed_per_pr_job_and_installation);
 
     async fn usage_is_summed_per_pr_job_and_installation(store: Store) {
-        let spent = crate::llm::Spent {
+        let spent = crate::domain::Spent {
             endpoint: "default".into(),
             model: "m".into(),
             task: "review",
-            usage: crate::llm::Usage {
+            usage: crate::domain::Usage {
                 prompt_tokens: 100,
                 output_tokens: 20,
                 cached_tokens: 5,

@@ -1,6 +1,7 @@
 //! The walls between Critic's modules: data flows one way, so no top-level module may reach
 //! (through any chain of `crate::` paths in non-test code) a module that reaches it back,
-//! and the shared vocabulary (`domain`) depends on nothing of the crate.
+//! the shared vocabulary (`domain`) depends on nothing of the crate, and the store on the
+//! vocabulary alone.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -132,6 +133,17 @@ fn no_top_level_module_reaches_one_that_reaches_it_back() {
 fn the_shared_vocabulary_depends_on_nothing_of_the_crate() {
     let edges = graph(&src());
     assert_eq!(edges.get("domain"), Some(&BTreeSet::new()), "{edges:?}");
+}
+
+#[test]
+fn the_store_depends_only_on_the_shared_vocabulary() {
+    // So it can be read, tested and changed without knowing any stage of the pipeline.
+    let edges = graph(&src());
+    assert_eq!(
+        edges.get("store"),
+        Some(&BTreeSet::from(["domain".to_string()])),
+        "{edges:?}"
+    );
 }
 
 #[test]

@@ -5,9 +5,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use super::FilePatch;
 use super::hunks::{RawPatch, Short, check_size, parse_hunks};
 use super::lines::{Cursor, excerpt, trim_cr};
-use super::patch::FilePatch;
 use super::{DiffError, quote};
 
 /// A path in the repository, as bytes: git paths need not be UTF-8.

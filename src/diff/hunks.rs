@@ -7,8 +7,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use super::lines::{Cursor, excerpt, trim_cr};
-use super::patch::{DiffLine, FilePatch, Hunk};
-use super::{DiffError, LineKind, Side, numbered};
+use super::{DiffError, DiffLine, FilePatch, Hunk, LineKind, Side, numbered};
 
 /// One file's hunks with their bytes exactly as written (not necessarily UTF-8; a CRLF
 /// file's `\r` kept), each line indexed by its numbers in the old and new file.

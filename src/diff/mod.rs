@@ -26,8 +26,49 @@ mod tests;
 
 pub use git::{Binary, FileDiff, FileMode, FileStatus, RepoPath, parse_diff};
 pub use hunks::{ApplyError, RawHunk, RawLine, RawPatch};
-pub use patch::{Coverage, DiffLine, FilePatch, Hunk};
 pub use snippet::SnippetMatch;
+
+// The text model the module's files share (kept here, so that none of them imports
+// another for its types).
+
+/// One line of a hunk with its numbers in the old and new file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiffLine {
+    pub kind: LineKind,
+    pub old: Option<u32>,
+    pub new: Option<u32>,
+    /// The line without its diff marker and line end; invalid UTF-8 replaced (the bytes are
+    /// kept in [`RawPatch`]).
+    pub text: String,
+}
+
+/// A hunk: its header's numbers and its lines, which fill exactly those ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hunk {
+    pub old_start: u32,
+    pub old_len: u32,
+    pub new_start: u32,
+    pub new_len: u32,
+    /// The text after the second `@@` (often the enclosing function).
+    pub section: String,
+    pub lines: Vec<DiffLine>,
+}
+
+/// One file's hunks, as in GitHub's `patch` field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilePatch {
+    pub hunks: Vec<Hunk>,
+}
+
+/// What a range of lines on one side covers in a patch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coverage<'a> {
+    /// The lines of the range that are shown on that side, in order (lines between hunks are
+    /// not shown and so not here).
+    pub lines: Vec<&'a DiffLine>,
+    /// The hunk that shows the whole range, if one does: then one thread can span it.
+    pub hunk: Option<usize>,
+}
 
 pub use crate::domain::Side;
 

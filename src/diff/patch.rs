@@ -1,32 +1,10 @@
-//! The text model of one file's hunks ([`FilePatch`]) and the questions the poster asks of
-//! it: is a line commentable, which hunk holds it, what a range covers.
+//! The questions the poster asks of one file's hunks ([`FilePatch`], defined in the module's
+//! root with the other types its files share): is a line commentable, which hunk holds it,
+//! what a range covers.
 
 use super::hunks::{RawPatch, Spans, shows};
 use super::snippet::{self, SnippetMatch};
-use super::{DiffError, LineKind, Side, numbered};
-
-/// One line of a hunk with its numbers in the old and new file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DiffLine {
-    pub kind: LineKind,
-    pub old: Option<u32>,
-    pub new: Option<u32>,
-    /// The line without its diff marker and line end; invalid UTF-8 replaced (the bytes are
-    /// kept in [`RawPatch`]).
-    pub text: String,
-}
-
-/// A hunk: its header's numbers and its lines, which fill exactly those ranges.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hunk {
-    pub old_start: u32,
-    pub old_len: u32,
-    pub new_start: u32,
-    pub new_len: u32,
-    /// The text after the second `@@` (often the enclosing function).
-    pub section: String,
-    pub lines: Vec<DiffLine>,
-}
+use super::{Coverage, DiffError, DiffLine, FilePatch, Hunk, LineKind, Side, numbered};
 
 impl Hunk {
     /// Whether this hunk shows `line` of `side` (as a context line or a changed one).
@@ -55,22 +33,6 @@ fn number(line: &DiffLine, side: Side) -> Option<u32> {
         Side::Left => line.old,
         Side::Right => line.new,
     }
-}
-
-/// One file's hunks, as in GitHub's `patch` field.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FilePatch {
-    pub hunks: Vec<Hunk>,
-}
-
-/// What a range of lines on one side covers in a patch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Coverage<'a> {
-    /// The lines of the range that are shown on that side, in order (lines between hunks are
-    /// not shown and so not here).
-    pub lines: Vec<&'a DiffLine>,
-    /// The hunk that shows the whole range, if one does: then one thread can span it.
-    pub hunk: Option<usize>,
 }
 
 impl FilePatch {

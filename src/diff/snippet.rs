@@ -1,8 +1,7 @@
 //! Finding quoted code in a patch. Models often cite a line a few off from the code they
 //! quote; the quote is the better witness, so the poster can move the finding to it.
 
-use super::patch::FilePatch;
-use super::{LineKind, Side};
+use super::{FilePatch, LineKind, Side};
 
 /// Where a quoted snippet sits: right-side (new-file) lines `start..=end`, all in one hunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::client::{PER_PAGE, encode_path, to_json};
+use super::client::{PER_PAGE, to_json};
+use super::names::encode_path;
 use super::transport::{Answer, Call, send, send_idempotent};
 use super::{GitHubError, Installation, RepoName};
 

@@ -252,21 +252,6 @@ pub(super) fn to_json(value: &impl Serialize) -> Result<serde_json::Value, GitHu
     serde_json::to_value(value).map_err(|e| GitHubError::Setup(format!("request body: {e}")))
 }
 
-/// Percent-encodes each segment of a repository path (spaces, `#`, `?`, non-ASCII) and keeps
-/// the slashes between them.
-pub(super) fn encode_path(path: &str) -> String {
-    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-    const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~');
-    path.split('/')
-        .map(|seg| utf8_percent_encode(seg, SEGMENT).to_string())
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,16 +272,6 @@ mod tests {
         cache.put("/new", Some(("n".into(), Vec::new())));
         assert!(cache.get("/f0").is_none());
         assert!(cache.get("/new").is_some());
-    }
-
-    #[test]
-    fn paths_are_encoded_per_segment() {
-        assert_eq!(encode_path("src/a b/c#d.rs"), "src/a%20b/c%23d.rs");
-        assert_eq!(encode_path("docs/é.md"), "docs/%C3%A9.md");
-        assert_eq!(
-            encode_path("plain/file-name_1.txt"),
-            "plain/file-name_1.txt"
-        );
     }
 
     #[test]

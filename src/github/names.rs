@@ -56,9 +56,34 @@ pub fn short_sha(sha: &str) -> &str {
     sha.get(..7).unwrap_or(sha)
 }
 
+/// Percent-encodes each segment of a repository path (spaces, `#`, `?`, non-ASCII) and keeps
+/// the slashes between them.
+pub(super) fn encode_path(path: &str) -> String {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    path.split('/')
+        .map(|seg| utf8_percent_encode(seg, SEGMENT).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_encoded_per_segment() {
+        assert_eq!(encode_path("src/a b/c#d.rs"), "src/a%20b/c%23d.rs");
+        assert_eq!(encode_path("docs/é.md"), "docs/%C3%A9.md");
+        assert_eq!(
+            encode_path("plain/file-name_1.txt"),
+            "plain/file-name_1.txt"
+        );
+    }
 
     #[test]
     fn repo_names() {

@@ -3,7 +3,8 @@
 
 use serde::Deserialize;
 
-use super::client::{encode_path, none_if_missing};
+use super::client::none_if_missing;
+use super::names::encode_path;
 use super::transport::{Call, send_idempotent};
 use super::{GitHubError, Installation, RepoName};
 

@@ -45,7 +45,7 @@ impl Call {
     pub fn query(mut self, params: &[(&str, &str)]) -> Call {
         for (k, v) in params {
             let sep = if self.route.contains('?') { '&' } else { '?' };
-            self.route = format!("{}{sep}{k}={}", self.route, super::client::encode_path(v));
+            self.route = format!("{}{sep}{k}={}", self.route, super::names::encode_path(v));
         }
         self
     }

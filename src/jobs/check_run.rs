@@ -190,28 +190,7 @@ impl CheckRun {
                 &format!("Critic could not finish this review: {why}"),
             )
             .await;
-            say_not_reviewed(critic, &gh, job, &run.head, why).await;
+            super::notes::say_not_reviewed(critic, &gh, job, &run.head, why).await;
         }
-    }
-}
-
-/// Says on the pull request, once per head, that Critic gave up on reviewing it and why;
-/// best effort (GitHub may be what failed).
-pub async fn say_not_reviewed(
-    critic: &Critic,
-    gh: &Installation,
-    job: &ReviewJob,
-    head: &str,
-    why: &str,
-) {
-    let note = format!(
-        "{}Critic could not review {}: it gave up. A new push or `/review` tries again.\n\n<details><summary>Why</summary>\n\n{}\n</details>",
-        super::review_pr::notice_marker("failed"),
-        crate::github::short_sha(head),
-        crate::llm::truncate(why, 500).replace('<', "&lt;")
-    );
-    let posted = super::review_pr::post_once(critic, gh, job.pr(), "failed", head, &note).await;
-    if let Err(e) = posted {
-        tracing::warn!(error = %e, "cannot say on the pull request why it was not reviewed");
     }
 }

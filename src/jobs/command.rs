@@ -9,7 +9,7 @@ use std::fmt::Write;
 use crate::Critic;
 use crate::commands::{Command, HELP};
 use crate::domain::Task;
-use crate::github::{Installation, RepoName, short_sha};
+use crate::github::{Installation, short_sha};
 use crate::llm::{AskError, Meter};
 use crate::poster::markdown::{fence_for, table_cell as cell};
 use crate::review::tasks::{
@@ -19,14 +19,11 @@ use crate::review::tasks::{
 use crate::review::{self, PrFile, PromptInput, ReviewError};
 
 use super::gather::{Gathered, gather, own_marked_comment, pr_files};
-use super::review_pr::{next_month_start, notice_marker, post_once};
-use super::{CommandJob, JobError, Outcome, PrRef, Requester, repo_settings};
+use super::notes::{acknowledge, answer, budget_spent_text, fit};
+use super::{CommandJob, JobError, Outcome, Requester, repo_settings};
 
 /// Marks Critic's `/describe` comment, edited in place when asked again.
 pub const DESCRIBE_MARKER: &str = "<!-- critic:describe -->";
-
-/// GitHub's limit on a comment is 65,536 characters; answers stay well under it.
-const MAX_ANSWER_CHARS: usize = 60_000;
 
 pub(super) async fn run(
     critic: &Critic,
@@ -37,33 +34,6 @@ pub(super) async fn run(
     let result = execute(critic, job, &meter).await;
     super::book_usage(critic, job_id, job.installation_id, job.pr(), &meter).await;
     result
-}
-
-/// Says "seen" to the comment that asked (a reaction); best effort.
-pub(super) async fn acknowledge(gh: &Installation, repo: &RepoName, by: &Requester) {
-    if let Err(e) = gh.add_reaction(repo, by.comment_id, "eyes").await {
-        tracing::warn!(error = %e, comment = by.comment_id, "cannot react to the command");
-    }
-}
-
-/// Answers the command comment, once however often the job runs.
-pub(super) async fn answer(
-    critic: &Critic,
-    gh: &Installation,
-    pr: PrRef<'_>,
-    by: &Requester,
-    text: &str,
-) -> Result<(), JobError> {
-    let body = format!("{}@{} {}", notice_marker("command"), by.login, fit(text));
-    post_once(critic, gh, pr, "command", &by.comment_id.to_string(), &body).await
-}
-
-/// What a command gets when the month's budget is spent.
-pub(super) fn budget_spent_text(budget: f64) -> String {
-    format!(
-        "Critic cannot run this: the installation's model budget for the month (${budget:.2}) is spent. It is available again on {}, or when an administrator raises `llm.monthly_budget_usd`.",
-        next_month_start().format("%B %-d")
-    )
 }
 
 async fn execute(critic: &Critic, job: &CommandJob, meter: &Meter) -> Result<Outcome, JobError> {
@@ -278,11 +248,6 @@ fn list_paths(paths: &[String]) -> String {
     } else {
         shown.join(", ")
     }
-}
-
-/// Within GitHub's comment limit, cut on a character boundary.
-fn fit(text: &str) -> String {
-    crate::llm::truncate(text, MAX_ANSWER_CHARS)
 }
 
 fn language_of(path: &str) -> &'static str {

@@ -21,6 +21,7 @@ mod check_run;
 mod command;
 mod gather;
 mod incremental;
+mod notes;
 mod reply;
 mod repo_settings;
 mod review_pr;

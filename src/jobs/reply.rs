@@ -11,9 +11,9 @@ use crate::llm::{AskError, Meter};
 use crate::review::tasks::parse_answer;
 use crate::review::{self, PrFile, PromptInput, ReviewError};
 
-use super::command::budget_spent_text;
 use super::gather::{Gathered, gather, pr_files};
-use super::review_pr::once;
+use super::notes::budget_spent_text;
+use super::notes::once;
 use super::{JobError, Outcome, ReplyJob, repo_settings};
 
 /// The messages of a thread shown to the model: the finding and the last ones before the

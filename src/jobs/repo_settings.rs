@@ -47,18 +47,11 @@ pub async fn load(
             let digest = hex::encode(&Sha256::digest(text.as_bytes())[..8]);
             let note = format!(
                 "{}Critic could not use the settings in `{name}`, so it reviewed with the settings without that file:\n\n```\n{}\n```",
-                super::review_pr::notice_marker("config"),
+                super::notes::notice_marker("config"),
                 e.message.replace("```", "'''")
             );
-            super::review_pr::post_once(
-                critic,
-                gh,
-                pr,
-                "config",
-                &format!("{name}@{digest}"),
-                &note,
-            )
-            .await?;
+            super::notes::post_once(critic, gh, pr, "config", &format!("{name}@{digest}"), &note)
+                .await?;
         }
     }
     Ok(policy)

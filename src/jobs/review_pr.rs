@@ -6,7 +6,7 @@ use crate::Critic;
 use crate::config::repo::{PrFacts, RepoPolicy};
 use crate::domain::Severity;
 use crate::domain::Task;
-use crate::github::{GitHubError, Installation, PullRequest, Review, short_sha};
+use crate::github::{Installation, PullRequest, Review, short_sha};
 use crate::llm::{AskError, Meter};
 use crate::poster::summary::{Counts, RunSummary};
 use crate::poster::{self, DraftInput, review_marker};
@@ -14,12 +14,13 @@ use std::collections::HashSet;
 
 use super::check_run::CheckRun;
 use super::gather::{Gathered, gather, own_marked_comment, pr_files};
+use super::notes::{month_key, next_month_start, notice_marker, post_once};
 use super::{incremental, repo_settings};
 use crate::review::ReviewError;
 use crate::review::{self, PrFile, PromptInput};
 use crate::store::PostedReview;
 
-use super::{JobError, Outcome, PrRef, ReviewJob};
+use super::{JobError, Outcome, ReviewJob};
 
 /// A failure that another attempt will not mend completes the check run here; one that
 /// leaves the job dead after its last attempt is completed by the worker
@@ -63,7 +64,7 @@ async fn review(
                 "this pull request is {}; Critic reviews open ones.",
                 pr.state
             );
-            super::command::answer(critic, &gh, job.pr(), by, &text).await?;
+            super::notes::answer(critic, &gh, job.pr(), by, &text).await?;
         }
         return Ok(Outcome::Skipped(format!("pull request is {}", pr.state)));
     }
@@ -74,7 +75,7 @@ async fn review(
         tracing::info!(event_sha = %job.head_sha, head, "head moved since the event; reviewing the current head");
     }
     if let Some(by) = &job.requested {
-        super::command::acknowledge(&gh, &job.repo, by).await;
+        super::notes::acknowledge(&gh, &job.repo, by).await;
     }
     let policy = repo_settings::load(critic, &gh, job.pr()).await?;
     let labels: Vec<String> = pr.labels.iter().map(|l| l.name.clone()).collect();
@@ -98,7 +99,7 @@ async fn review(
     );
     if last_reviewed.as_deref() == Some(head) {
         if let Some(by) = &job.requested {
-            super::command::answer(critic, &gh, job.pr(), by, &already).await?;
+            super::notes::answer(critic, &gh, job.pr(), by, &already).await?;
         }
         return Ok(Outcome::Skipped(format!(
             "head {head} was already reviewed"
@@ -110,7 +111,7 @@ async fn review(
     if let Some(found) = own_review_of(&existing, &bot, head) {
         record(critic, job_id, job, head, found.id, 0, 0).await?;
         if let Some(by) = &job.requested {
-            super::command::answer(critic, &gh, job.pr(), by, &already).await?;
+            super::notes::answer(critic, &gh, job.pr(), by, &already).await?;
         }
         return Ok(Outcome::Skipped(format!(
             "review {} already posted",
@@ -121,12 +122,12 @@ async fn review(
     if let Some(by) = &job.requested
         && let Some(budget) = critic.budget_spent(job.installation_id).await?
     {
-        super::command::answer(
+        super::notes::answer(
             critic,
             &gh,
             job.pr(),
             by,
-            &super::command::budget_spent_text(budget),
+            &super::notes::budget_spent_text(budget),
         )
         .await?;
         return Ok(Outcome::Skipped("monthly model budget spent".into()));
@@ -173,7 +174,7 @@ async fn review(
                 &format!("Critic could not finish this review: {e}"),
             )
             .await;
-        super::check_run::say_not_reviewed(critic, &gh, job, head, &e.to_string()).await;
+        super::notes::say_not_reviewed(critic, &gh, job, head, &e.to_string()).await;
     }
     result
 }
@@ -541,73 +542,6 @@ async fn upsert_summary(
         .store
         .set_summary_comment(&repo, job.number, posted.id as i64)
         .await?;
-    Ok(())
-}
-
-/// Hidden in notes so they can be found again.
-pub(super) fn notice_marker(kind: &str) -> String {
-    format!("<!-- critic:notice:{kind} -->\n")
-}
-
-/// `2026-11`: budgets are per calendar month, UTC.
-fn month_key() -> String {
-    chrono::Utc::now().format("%Y-%m").to_string()
-}
-
-pub(crate) fn next_month_start() -> chrono::NaiveDate {
-    use chrono::Datelike;
-    let today = chrono::Utc::now().date_naive();
-    let (y, m) = if today.month() == 12 {
-        (today.year() + 1, 1)
-    } else {
-        (today.year(), today.month() + 1)
-    };
-    chrono::NaiveDate::from_ymd_opt(y, m, 1).unwrap_or(today)
-}
-
-/// Posts a note on the PR once per (kind, key), however often the job runs.
-pub(super) async fn post_once(
-    critic: &Critic,
-    gh: &Installation,
-    pr: PrRef<'_>,
-    kind: &str,
-    key: &str,
-    body: &str,
-) -> Result<(), JobError> {
-    once(
-        critic,
-        pr,
-        kind,
-        key,
-        gh.post_issue_comment(pr.repo, pr.number, body),
-    )
-    .await
-}
-
-/// Runs `post` once per (kind, key) on the PR, however often the job runs: the right to post
-/// is claimed in the store first, and given back if the post fails, so a retry posts it.
-pub(super) async fn once<T>(
-    critic: &Critic,
-    pr: PrRef<'_>,
-    kind: &str,
-    key: &str,
-    post: impl Future<Output = Result<T, GitHubError>>,
-) -> Result<(), JobError> {
-    let repo = pr.repo.to_string();
-    if !critic
-        .store
-        .claim_notice(&repo, pr.number, kind, key)
-        .await?
-    {
-        return Ok(());
-    }
-    if let Err(e) = post.await {
-        critic
-            .store
-            .release_notice(&repo, pr.number, kind, key)
-            .await?;
-        return Err(e.into());
-    }
     Ok(())
 }
 

@@ -146,6 +146,69 @@ fn the_store_depends_only_on_the_shared_vocabulary() {
     );
 }
 
+/// For each folder of `src/`, its files (not `mod.rs`) -> the sibling files they name
+/// (`super::x`, `use super::{x, ..}`).
+fn sibling_graphs(src: &Path) -> Vec<(PathBuf, BTreeMap<String, BTreeSet<String>>)> {
+    let path_use = regex::Regex::new(r"super::(\w+)").expect("regex");
+    let group_use = regex::Regex::new(r"use super::\{([^}]*)\}").expect("regex");
+    let mut dirs: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
+    for (_, path) in sources(src) {
+        if let Some(dir) = path.parent().filter(|d| *d != src) {
+            dirs.entry(dir.to_path_buf()).or_default().push(path);
+        }
+    }
+    dirs.into_iter()
+        .map(|(dir, files)| {
+            let stem = |p: &Path| p.file_stem().map(|s| s.to_string_lossy().to_string());
+            let siblings: BTreeSet<String> = files
+                .iter()
+                .filter_map(|p| stem(p))
+                .filter(|s| s != "mod")
+                .collect();
+            let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for path in &files {
+                let Some(me) = stem(path).filter(|s| s != "mod") else {
+                    continue;
+                };
+                let code = non_test_code(path);
+                let mut named: Vec<String> = path_use
+                    .captures_iter(&code)
+                    .map(|c| c[1].to_string())
+                    .collect();
+                for group in group_use.captures_iter(&code) {
+                    named.extend(
+                        group[1]
+                            .split(',')
+                            .filter_map(|i| i.trim().split("::").next().map(str::to_string)),
+                    );
+                }
+                edges.entry(me.clone()).or_default().extend(
+                    named
+                        .into_iter()
+                        .filter(|n| *n != me && siblings.contains(n)),
+                );
+            }
+            (dir, edges)
+        })
+        .collect()
+}
+
+#[test]
+fn no_file_reaches_a_sibling_that_reaches_it_back() {
+    let graphs = sibling_graphs(&src());
+    assert!(graphs.len() > 5, "the folders were found");
+    let cycles: Vec<(PathBuf, Vec<String>)> = graphs
+        .iter()
+        .flat_map(|(dir, edges)| {
+            edges
+                .keys()
+                .filter_map(|f| cycle_through(edges, f))
+                .map(|c| (dir.clone(), c))
+        })
+        .collect();
+    assert!(cycles.is_empty(), "import cycles between files: {cycles:?}");
+}
+
 #[test]
 fn the_cycle_check_sees_a_cycle() {
     // A check that never fails checks nothing: a made-up source tree with a cycle.
@@ -170,4 +233,13 @@ fn the_cycle_check_sees_a_cycle() {
     );
     // Test code does not count.
     assert_eq!(edges["c"], BTreeSet::from(["a".to_string()]));
+    // Between the files of one folder too.
+    write("a/x.rs", "use super::y::Y;\n");
+    write("a/y.rs", "use super::{x, mod_item};\n");
+    let graphs = sibling_graphs(dir.path());
+    let (_, a) = graphs
+        .iter()
+        .find(|(d, _)| d.ends_with("a"))
+        .expect("folder a");
+    assert!(cycle_through(a, "x").is_some(), "{a:?}");
 }

@@ -1,0 +1,131 @@
+//! What jobs say on a pull request besides reviews: notes posted once per (kind, key) however
+//! often a job runs, answers to the comment that asked, and the markers that find them again.
+//! Every job kind uses these; none of them knows another job kind.
+
+use crate::Critic;
+use crate::github::{GitHubError, Installation, RepoName};
+
+use super::{JobError, PrRef, Requester, ReviewJob};
+
+/// GitHub's limit on a comment is 65,536 characters; answers stay well under it.
+const MAX_ANSWER_CHARS: usize = 60_000;
+
+/// Hidden in notes so they can be found again.
+pub(super) fn notice_marker(kind: &str) -> String {
+    format!("<!-- critic:notice:{kind} -->\n")
+}
+
+/// `2026-11`: budgets are per calendar month, UTC.
+pub(super) fn month_key() -> String {
+    chrono::Utc::now().format("%Y-%m").to_string()
+}
+
+pub(crate) fn next_month_start() -> chrono::NaiveDate {
+    use chrono::Datelike;
+    let today = chrono::Utc::now().date_naive();
+    let (y, m) = if today.month() == 12 {
+        (today.year() + 1, 1)
+    } else {
+        (today.year(), today.month() + 1)
+    };
+    chrono::NaiveDate::from_ymd_opt(y, m, 1).unwrap_or(today)
+}
+
+/// Posts a note on the PR once per (kind, key), however often the job runs.
+pub(super) async fn post_once(
+    critic: &Critic,
+    gh: &Installation,
+    pr: PrRef<'_>,
+    kind: &str,
+    key: &str,
+    body: &str,
+) -> Result<(), JobError> {
+    once(
+        critic,
+        pr,
+        kind,
+        key,
+        gh.post_issue_comment(pr.repo, pr.number, body),
+    )
+    .await
+}
+
+/// Runs `post` once per (kind, key) on the PR, however often the job runs: the right to post
+/// is claimed in the store first, and given back if the post fails, so a retry posts it.
+pub(super) async fn once<T>(
+    critic: &Critic,
+    pr: PrRef<'_>,
+    kind: &str,
+    key: &str,
+    post: impl Future<Output = Result<T, GitHubError>>,
+) -> Result<(), JobError> {
+    let repo = pr.repo.to_string();
+    if !critic
+        .store
+        .claim_notice(&repo, pr.number, kind, key)
+        .await?
+    {
+        return Ok(());
+    }
+    if let Err(e) = post.await {
+        critic
+            .store
+            .release_notice(&repo, pr.number, kind, key)
+            .await?;
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+/// Says "seen" to the comment that asked (a reaction); best effort.
+pub(super) async fn acknowledge(gh: &Installation, repo: &RepoName, by: &Requester) {
+    if let Err(e) = gh.add_reaction(repo, by.comment_id, "eyes").await {
+        tracing::warn!(error = %e, comment = by.comment_id, "cannot react to the command");
+    }
+}
+
+/// Answers the command comment, once however often the job runs.
+pub(super) async fn answer(
+    critic: &Critic,
+    gh: &Installation,
+    pr: PrRef<'_>,
+    by: &Requester,
+    text: &str,
+) -> Result<(), JobError> {
+    let body = format!("{}@{} {}", notice_marker("command"), by.login, fit(text));
+    post_once(critic, gh, pr, "command", &by.comment_id.to_string(), &body).await
+}
+
+/// What a command gets when the month's budget is spent.
+pub(super) fn budget_spent_text(budget: f64) -> String {
+    format!(
+        "Critic cannot run this: the installation's model budget for the month (${budget:.2}) is spent. It is available again on {}, or when an administrator raises `llm.monthly_budget_usd`.",
+        next_month_start().format("%B %-d")
+    )
+}
+
+/// Says on the pull request, once per head, that Critic gave up on reviewing it and why;
+/// best effort (GitHub may be what failed).
+pub(super) async fn say_not_reviewed(
+    critic: &Critic,
+    gh: &Installation,
+    job: &ReviewJob,
+    head: &str,
+    why: &str,
+) {
+    let note = format!(
+        "{}Critic could not review {}: it gave up. A new push or `/review` tries again.\n\n<details><summary>Why</summary>\n\n{}\n</details>",
+        notice_marker("failed"),
+        crate::github::short_sha(head),
+        crate::llm::truncate(why, 500).replace('<', "&lt;")
+    );
+    let posted = post_once(critic, gh, job.pr(), "failed", head, &note).await;
+    if let Err(e) = posted {
+        tracing::warn!(error = %e, "cannot say on the pull request why it was not reviewed");
+    }
+}
+
+/// Within GitHub's comment limit, cut on a character boundary.
+pub(super) fn fit(text: &str) -> String {
+    crate::llm::truncate(text, MAX_ANSWER_CHARS)
+}

@@ -12,6 +12,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+pub mod globs;
 pub mod llm;
 pub mod repo;
 
@@ -460,7 +461,7 @@ impl Config {
                 "must be at most 3600 (an hour)",
             ));
         }
-        if let Err(e) = crate::context::filter::IgnoreGlobs::new(&r.ignore) {
+        if let Err(e) = globs::IgnoreGlobs::new(&r.ignore) {
             return Err(ConfigError::invalid("review.ignore", e.to_string()));
         }
         let w = &settings.worker;

@@ -32,7 +32,7 @@
 use serde::Deserialize;
 
 use super::ReviewSettings;
-use crate::context::filter::IgnoreGlobs;
+use super::globs::IgnoreGlobs;
 use crate::domain::Severity;
 use crate::domain::Task;
 

@@ -505,7 +505,8 @@ fn enclosing_code(file: &SourceFile<'_>, patch: &FilePatch, settings: &ContextSe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::context::filter::{GitAttributes, IgnoreGlobs};
+    use crate::config::globs::IgnoreGlobs;
+    use crate::context::filter::GitAttributes;
 
     const SOURCE: &str = "use std::io;\n\nfn parse(input: &str) -> usize {\n    let a = 1;\n    let b = 2;\n    let c = a + b;\n    c * input.len()\n}\n\nfn other() {}\n";
     const PATCH: &str = "@@ -5,2 +5,2 @@ fn parse(input: &str) -> usize {\n     let b = 2;\n-    let c = a - b;\n+    let c = a + b;";

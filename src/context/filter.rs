@@ -10,12 +10,17 @@
 //! An explicit `linguist-generated=false` / `linguist-vendored=false` in `.gitattributes` wins
 //! over our heuristics, as it does for GitHub's own diff view: a team that asks to see a
 //! lock file or a `vendor/` fork gets it reviewed.
+//!
+//! Patterns are matched by the `ignore` crate, with git's rules: the settings globs (compiled
+//! in [`crate::config::globs`], where the settings are checked) and `.gitattributes` lines.
 
 use std::fmt;
-
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-use regex::bytes::Regex;
 use std::sync::LazyLock;
+
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use regex::bytes::Regex;
+
+use crate::config::globs::IgnoreGlobs;
 
 /// How many leading bytes of content the content rules read (binary sniffing, generated
 /// markers, minified lines); git sniffs binaries over the same 8 KB.
@@ -99,22 +104,6 @@ impl FileVerdict {
     }
 }
 
-/// The user's ignore globs could not be used; said so to whoever edits the settings.
-#[derive(Debug, thiserror::Error)]
-pub enum FilterError {
-    #[error("ignore glob `{glob}` is not a valid glob: {source}")]
-    BadGlob {
-        glob: String,
-        source: globset::Error,
-    },
-    #[error(
-        "ignore glob `{glob}`: negated globs (`!...`) are not supported; list only what to skip"
-    )]
-    Negated { glob: String },
-    #[error("ignore glob `{glob}` matches nothing; remove it or name a path")]
-    Empty { glob: String },
-}
-
 /// A repository's per-file settings and the user's ignore globs: everything [`classify`]
 /// needs besides the file itself, built once per review.
 #[derive(Debug, Clone, Default)]
@@ -159,10 +148,9 @@ pub fn classify(
             glob: glob.to_string(),
         });
     }
-    let matched = attributes.matched(path);
-    let vendored = attributes.linguist_flag(&matched, "linguist-vendored");
-    let generated = attributes.linguist_flag(&matched, "linguist-generated");
-    let binary = attributes.linguist_flag(&matched, "binary");
+    let vendored = attributes.linguist_flag(path, "linguist-vendored");
+    let generated = attributes.linguist_flag(path, "linguist-generated");
+    let binary = attributes.linguist_flag(path, "binary");
     if vendored == Some(true) {
         return skip(SkipReason::Vendored);
     }
@@ -326,117 +314,6 @@ static GENERATED_MARKER: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Glob patterns
-
-/// Which file's rules a pattern follows.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Dialect {
-    /// `.gitattributes`: a pattern that names a directory matches nothing inside it (git:
-    /// "use `dir/**`"), so `vendor/` there is a no-op.
-    Attributes,
-    /// Settings globs, read like `.gitignore`: a pattern naming a directory covers
-    /// everything under it, which is what a user writing `docs/` means.
-    Ignore,
-}
-
-/// Turns a gitignore-style pattern into globset globs (path-relative to the repository
-/// root, `*` not crossing `/`): a pattern with no inner `/` matches at any depth, a leading
-/// `/` anchors it. Returns no glob for a pattern that can match no file.
-fn to_globs(pattern: &str, dialect: Dialect) -> Vec<String> {
-    let (pattern, directory_only) = match pattern.strip_suffix('/') {
-        Some(dir) => (dir, true),
-        None => (pattern, false),
-    };
-    if directory_only && dialect == Dialect::Attributes {
-        return Vec::new();
-    }
-    let (pattern, anchored) = match pattern.strip_prefix('/') {
-        Some(rest) => (rest, true),
-        None => (pattern, false),
-    };
-    if pattern.is_empty() {
-        return Vec::new();
-    }
-    let glob = if anchored || pattern.contains('/') {
-        pattern.to_string()
-    } else {
-        format!("**/{pattern}")
-    };
-    match (dialect, directory_only) {
-        (Dialect::Attributes, _) => vec![glob],
-        (Dialect::Ignore, true) => vec![format!("{glob}/**")],
-        (Dialect::Ignore, false) if glob.ends_with("/**") => vec![glob],
-        (Dialect::Ignore, false) => vec![format!("{glob}/**"), glob],
-    }
-}
-
-fn build_glob(glob: &str) -> Result<globset::Glob, globset::Error> {
-    GlobBuilder::new(glob)
-        .literal_separator(true)
-        .backslash_escape(true)
-        .build()
-}
-
-/// The repository's `ignore` globs from settings, compiled once.
-#[derive(Debug, Clone, Default)]
-pub struct IgnoreGlobs {
-    set: GlobSet,
-    /// For each glob in `set`, the index of the user's glob it came from.
-    origin: Vec<usize>,
-    globs: Vec<String>,
-}
-
-impl IgnoreGlobs {
-    /// Compiles the user's globs, read like `.gitignore` lines without negation: `*.snap`
-    /// matches at any depth, `/CHANGELOG.md` only at the root, `docs/` or `docs` everything
-    /// under `docs`.
-    pub fn new(globs: &[String]) -> Result<IgnoreGlobs, FilterError> {
-        let mut builder = GlobSetBuilder::new();
-        let mut origin = Vec::new();
-        for (index, glob) in globs.iter().enumerate() {
-            let trimmed = glob.trim();
-            if trimmed.starts_with('!') {
-                return Err(FilterError::Negated { glob: glob.clone() });
-            }
-            let converted = to_globs(trimmed, Dialect::Ignore);
-            if converted.is_empty() {
-                return Err(FilterError::Empty { glob: glob.clone() });
-            }
-            for pattern in converted {
-                let compiled = build_glob(&pattern).map_err(|source| FilterError::BadGlob {
-                    glob: glob.clone(),
-                    source,
-                })?;
-                builder.add(compiled);
-                origin.push(index);
-            }
-        }
-        let set = builder.build().map_err(|source| FilterError::BadGlob {
-            glob: globs.join(", "),
-            source,
-        })?;
-        Ok(IgnoreGlobs {
-            set,
-            origin,
-            globs: globs.to_vec(),
-        })
-    }
-
-    /// The first of the user's globs (in their order) that matches `path`.
-    pub fn first_match(&self, path: &str) -> Option<&str> {
-        if self.set.is_empty() {
-            return None;
-        }
-        self.set
-            .matches(path)
-            .into_iter()
-            .map(|i| self.origin[i])
-            .min()
-            .map(|i| self.globs[i].as_str())
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // .gitattributes
 
 /// One attribute's value on a `.gitattributes` line. An attribute that no line mentions, or
@@ -469,11 +346,15 @@ struct AttrRule {
 
 /// The root `.gitattributes` of the head commit, parsed. Later lines override earlier ones,
 /// attribute by attribute, as in git.
+///
+/// Ours rather than `gix-attributes`: that crate drops a line with one bad attribute name
+/// whole, reads an unterminated quote as a literal pattern, and only logs what it skipped,
+/// where a review must keep a line's good attributes and be able to say which lines had no
+/// effect. The patterns themselves are matched by the `ignore` crate, as settings globs are.
 #[derive(Debug, Clone, Default)]
 pub struct GitAttributes {
-    set: GlobSet,
-    /// The attributes of each glob in `set`, in file order.
-    rules: Vec<Vec<AttrRule>>,
+    /// Each usable line's pattern and attributes, in file order.
+    rules: Vec<(Gitignore, Vec<AttrRule>)>,
     skipped: Vec<SkippedLine>,
 }
 
@@ -483,62 +364,28 @@ impl GitAttributes {
     /// Macro definitions (`[attr]name ...`) are not expanded; the built-in `binary` macro is
     /// read as an attribute of its own.
     pub fn parse(text: &str) -> GitAttributes {
-        let mut builder = GlobSetBuilder::new();
         let mut rules = Vec::new();
         let mut skipped = Vec::new();
         for (index, raw) in text.lines().enumerate() {
-            let mut skip = |reason| {
-                skipped.push(SkippedLine {
-                    line: index + 1,
-                    reason,
-                })
-            };
             let line = raw.trim_start();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let Some((pattern, rest)) = split_pattern(line) else {
-                skip("unterminated quoted pattern");
-                continue;
-            };
-            if pattern.starts_with("[attr]") {
-                skip("macro definitions are not supported");
-                continue;
-            }
-            if pattern.starts_with('!') {
-                skip("negative patterns are not allowed in .gitattributes");
-                continue;
-            }
-            let attrs: Vec<AttrRule> = rest
-                .split_ascii_whitespace()
-                .filter_map(parse_attr)
-                .collect();
-            let globs = to_globs(&pattern, Dialect::Attributes);
-            let Some(glob) = globs.first() else {
-                skip("a directory pattern matches no file in .gitattributes; use `dir/**`");
-                continue;
-            };
-            match build_glob(glob) {
-                Ok(glob) => {
-                    builder.add(glob);
-                    rules.push(attrs);
+            let rule = split_pattern(line)
+                .ok_or("unterminated quoted pattern")
+                .and_then(|(pattern, rest)| Ok((pattern_matcher(&pattern)?, rest)));
+            match rule {
+                Ok((matcher, rest)) => {
+                    let attrs = rest.split_ascii_whitespace().filter_map(parse_attr);
+                    rules.push((matcher, attrs.collect()));
                 }
-                Err(_) => skip("invalid pattern"),
+                Err(reason) => skipped.push(SkippedLine {
+                    line: index + 1,
+                    reason,
+                }),
             }
         }
-        let set = match builder.build() {
-            Ok(set) => set,
-            Err(error) => {
-                tracing::warn!(%error, ".gitattributes patterns could not be combined; ignoring them");
-                rules.clear();
-                GlobSet::default()
-            }
-        };
-        GitAttributes {
-            set,
-            rules,
-            skipped,
-        }
+        GitAttributes { rules, skipped }
     }
 
     /// Lines that were left out, and why.
@@ -546,36 +393,55 @@ impl GitAttributes {
         &self.skipped
     }
 
-    /// The state of attribute `name` for `path`, or `None` when unspecified.
+    /// The state of attribute `name` for the file at `path`, or `None` when unspecified:
+    /// what the last line naming the attribute and matching the path says.
     pub fn get(&self, path: &str, name: &str) -> Option<&AttrState> {
-        self.state(&self.matched(path), name)
-    }
-
-    /// Indices of the rules matching `path`, in file order.
-    fn matched(&self, path: &str) -> Vec<usize> {
-        if self.set.is_empty() {
-            return Vec::new();
-        }
-        self.set.matches(path)
-    }
-
-    fn state(&self, matched: &[usize], name: &str) -> Option<&AttrState> {
-        matched
+        let path = path.trim_start_matches('/');
+        self.rules
             .iter()
             .rev()
-            .find_map(|&rule| self.rules[rule].iter().rev().find(|a| a.name == name))
+            .find_map(|(matcher, attrs)| {
+                let attr = attrs.iter().rev().find(|a| a.name == name)?;
+                matcher.matched(path, false).is_ignore().then_some(attr)
+            })
             .and_then(|a| a.state.as_ref())
     }
 
     /// Linguist's reading of a boolean attribute: set or any value but `false` is true,
     /// unset or `=false` is false.
-    fn linguist_flag(&self, matched: &[usize], name: &str) -> Option<bool> {
-        self.state(matched, name).map(|state| match state {
+    fn linguist_flag(&self, path: &str, name: &str) -> Option<bool> {
+        self.get(path, name).map(|state| match state {
             AttrState::Set => true,
             AttrState::Unset => false,
             AttrState::Value(value) => value != "false",
         })
     }
+}
+
+/// A `.gitattributes` pattern as a matcher, or why the line cannot be used. Its syntax is
+/// a `.gitignore` line's, but without negation, and a directory pattern matches nothing
+/// in it (git: "use `dir/**`").
+fn pattern_matcher(pattern: &str) -> Result<Gitignore, &'static str> {
+    if pattern.starts_with("[attr]") {
+        return Err("macro definitions are not supported");
+    }
+    if pattern.starts_with('!') {
+        return Err("negative patterns are not allowed in .gitattributes");
+    }
+    if pattern.is_empty() || pattern.ends_with('/') {
+        return Err("a directory pattern matches no file in .gitattributes; use `dir/**`");
+    }
+    // A quoted pattern may start with `#`, which is no comment here.
+    let escaped = if pattern.starts_with('#') {
+        format!("\\{pattern}")
+    } else {
+        pattern.to_string()
+    };
+    let mut builder = GitignoreBuilder::new("");
+    builder
+        .add_line(None, &escaped)
+        .and_then(|builder| builder.build())
+        .map_err(|_| "invalid pattern")
 }
 
 /// Splits a line into its pattern (unquoted) and the attributes text after it.
@@ -1040,19 +906,6 @@ build/ linguist-generated
                 glob: "*.lock".into()
             })
         );
-    }
-
-    #[test]
-    fn bad_ignore_globs_are_typed_errors() {
-        let bad = |glob: &str| IgnoreGlobs::new(&[glob.to_string()]).err();
-        assert!(
-            matches!(bad("src/[a-"), Some(FilterError::BadGlob { glob, .. }) if glob == "src/[a-")
-        );
-        assert!(matches!(bad("!keep.md"), Some(FilterError::Negated { .. })));
-        assert!(matches!(bad("/"), Some(FilterError::Empty { .. })));
-        let message = bad("src/[a-").map(|e| e.to_string()).unwrap_or_default();
-        assert!(message.contains("`src/[a-`"), "{message}");
-        assert!(IgnoreGlobs::new(&[]).is_ok());
     }
 
     #[test]

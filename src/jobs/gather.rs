@@ -5,13 +5,14 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::Critic;
+use crate::config::globs::IgnoreGlobs;
 use crate::config::repo::RepoPolicy;
 use crate::context::assemble::{
     ChangedFileInput, ContextSettings, FetchCandidate, ReviewContext, assemble_with_imports,
     files_to_fetch,
 };
 use crate::context::budget::Tokenizer;
-use crate::context::filter::{FileFilter, FileStatus, GitAttributes, IgnoreGlobs};
+use crate::context::filter::{FileFilter, FileStatus, GitAttributes};
 use crate::context::imports::{self, MAX_IMPORTED_FILES, RepoFiles};
 use crate::context::scope::SourceFile;
 use crate::github::{GitHubError, Installation, RepoName, TreeEntryKind};

@@ -1,7 +1,7 @@
 //! The walls between Critic's modules: data flows one way, so no top-level module may reach
 //! (through any chain of `crate::` paths in non-test code) a module that reaches it back,
-//! the shared vocabulary (`domain`) depends on nothing of the crate, and the store on the
-//! vocabulary alone.
+//! the shared vocabulary (`domain`) depends on nothing of the crate, and the store and the
+//! settings (`config`) on the vocabulary alone.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -135,12 +135,10 @@ fn the_shared_vocabulary_depends_on_nothing_of_the_crate() {
     assert_eq!(edges.get("domain"), Some(&BTreeSet::new()), "{edges:?}");
 }
 
-#[test]
-fn the_store_depends_only_on_the_shared_vocabulary() {
-    // So it can be read, tested and changed without knowing any stage of the pipeline.
+fn assert_depends_only_on_the_shared_vocabulary(module: &str) {
     let edges = graph(&src());
     assert_eq!(
-        edges.get("store"),
+        edges.get(module),
         Some(&BTreeSet::from(["domain".to_string()])),
         "{edges:?}"
     );
@@ -207,6 +205,19 @@ fn no_file_reaches_a_sibling_that_reaches_it_back() {
         })
         .collect();
     assert!(cycles.is_empty(), "import cycles between files: {cycles:?}");
+}
+
+#[test]
+fn the_store_depends_only_on_the_shared_vocabulary() {
+    // So it can be read, tested and changed without knowing any stage of the pipeline.
+    assert_depends_only_on_the_shared_vocabulary("store");
+}
+
+#[test]
+fn settings_depend_only_on_the_shared_vocabulary() {
+    // Settings sit below every stage: what a setting means (its globs included) is decided
+    // in `config`, and the stages read it from there.
+    assert_depends_only_on_the_shared_vocabulary("config");
 }
 
 #[test]

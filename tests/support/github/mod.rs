@@ -29,6 +29,7 @@ mod auth;
 mod checks;
 mod contents;
 mod encoding;
+pub mod faults;
 mod graphql;
 mod graphql_parser;
 mod graphql_schema;
@@ -63,8 +64,7 @@ use axum::Router;
 use http::StatusCode;
 use tokio::sync::watch;
 
-use crate::support::faults::{FaultCounts, FaultPlan, Faults};
-
+use faults::{FaultCounts, FaultPlan, Faults};
 use server::handle;
 use world::Failure;
 

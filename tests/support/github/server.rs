@@ -11,7 +11,7 @@ use chrono::Utc;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::faults::Fault;
+use super::faults::Fault;
 
 use super::encoding::percent_decode;
 use super::world::{AuthKind, Pull, RecordedRequest, Repo, World};

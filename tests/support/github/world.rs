@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::DecodingKey;
 
-use crate::support::faults::Faults;
+use super::faults::Faults;
 
 use super::MAX_TREE_ENTRIES;
 use super::auth::app_public_key_pem;

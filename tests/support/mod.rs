@@ -2,8 +2,11 @@
 #![allow(dead_code)]
 
 pub mod app;
-pub mod faults;
 pub mod github;
 pub mod llm;
 pub mod postgres;
 pub mod wire;
+
+// Seeded faults are the fake GitHub's (`github/faults.rs`); tests name them `support::faults`.
+#[allow(unused_imports)]
+pub use github::faults;

@@ -25,18 +25,12 @@ use super::{CommandJob, JobError, Outcome, Requester, repo_settings};
 /// Marks Critic's `/describe` comment, edited in place when asked again.
 pub const DESCRIBE_MARKER: &str = "<!-- critic:describe -->";
 
+/// Model calls go on `meter`, booked by the worker with the job's outcome.
 pub(super) async fn run(
     critic: &Critic,
-    job_id: i64,
     job: &CommandJob,
+    meter: &Meter,
 ) -> Result<Outcome, JobError> {
-    let meter = Meter::new();
-    let result = execute(critic, job, &meter).await;
-    super::book_usage(critic, job_id, job.installation_id, job.pr(), &meter).await;
-    result
-}
-
-async fn execute(critic: &Critic, job: &CommandJob, meter: &Meter) -> Result<Outcome, JobError> {
     let gh = critic.github.installation(job.installation_id)?;
     let by = &job.requested;
     acknowledge(&gh, &job.repo, by).await;

@@ -13,8 +13,9 @@ use crate::Critic;
 use crate::commands::{Command, may_run};
 use crate::config::{Settings, WorkerSettings};
 use crate::github::{GitHubError, RepoName};
+use crate::llm::Meter;
 use crate::review::ReviewError;
-use crate::store::{ClaimedJob, NewJob, Next, StoreError, state};
+use crate::store::{Booking, ClaimedJob, NewJob, Next, StoreError, UsageOwner, state};
 use crate::webhook::{Event, PullRequestAction};
 
 mod check_run;
@@ -96,28 +97,6 @@ impl CommandJob {
     }
 }
 
-/// Books what a job's model calls cost, whatever happened to the job: failed attempts were
-/// paid for too. A store error is logged, not returned: the job's own outcome matters more.
-pub(crate) async fn book_usage(
-    critic: &Critic,
-    job_id: i64,
-    installation_id: u64,
-    pr: PrRef<'_>,
-    meter: &crate::llm::Meter,
-) {
-    let calls = meter.calls();
-    let repo = pr.repo.to_string();
-    let owner = crate::store::UsageOwner {
-        job_id: Some(job_id),
-        installation_id,
-        repo: &repo,
-        number: pr.number,
-    };
-    if let Err(e) = critic.store.record_usage(&owner, &calls).await {
-        tracing::error!(error = %e, calls = calls.len(), "cannot record model usage");
-    }
-}
-
 /// The comment that asked for a job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Requester {
@@ -135,6 +114,15 @@ pub struct CommandJob {
 }
 
 impl Job {
+    /// Who a job's model calls are booked to: its installation and pull request.
+    fn usage_owner(&self, job_id: i64) -> (u64, PrRef<'_>, i64) {
+        match self {
+            Job::Review(j) => (j.installation_id, j.pr(), job_id),
+            Job::Command(j) => (j.installation_id, j.pr(), job_id),
+            Job::Reply(j) => (j.installation_id, j.pr(), job_id),
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Job::Review(_) => "review",
@@ -478,14 +466,32 @@ async fn worker(critic: Arc<Critic>, shutdown: CancellationToken) {
 
 async fn process(critic: &Arc<Critic>, claimed: ClaimedJob) {
     let max = i64::from(critic.config.settings.worker.max_attempts);
-    let result = if claimed.counted_attempts() > max {
+    let job = serde_json::from_str::<Job>(&claimed.payload);
+    let meter = Arc::new(Meter::new());
+    let result = match &job {
         // Only reachable when leases kept expiring: the worker died mid-job each time.
-        Err(JobError::Abandoned(claimed.counted_attempts() - 1))
-    } else {
-        match serde_json::from_str::<Job>(&claimed.payload) {
-            Ok(job) => run_leased(critic, &claimed, job).await,
-            Err(e) => Err(JobError::Payload(e.to_string())),
+        _ if claimed.counted_attempts() > max => {
+            Err(JobError::Abandoned(claimed.counted_attempts() - 1))
         }
+        Ok(job) => run_leased(critic, &claimed, job.clone(), meter.clone()).await,
+        Err(e) => Err(JobError::Payload(e.to_string())),
+    };
+    // What the attempt's model calls cost, booked with its outcome (failed attempts were
+    // paid for too).
+    let calls = meter.calls();
+    let owner = job.as_ref().ok().map(|j| j.usage_owner(claimed.id));
+    let repo = owner.as_ref().map(|(_, pr, _)| pr.repo.to_string());
+    let booking = match (&owner, &repo) {
+        (Some((installation_id, pr, job_id)), Some(repo)) if !calls.is_empty() => Some(Booking {
+            owner: UsageOwner {
+                job_id: Some(*job_id),
+                installation_id: *installation_id,
+                repo,
+                number: pr.number,
+            },
+            calls: &calls,
+        }),
+        _ => None,
     };
     let stored = match result {
         Ok(outcome) => {
@@ -494,7 +500,21 @@ async fn process(critic: &Arc<Critic>, claimed: ClaimedJob) {
                 Outcome::Done(s) => s.clone(),
                 Outcome::Skipped(s) => format!("skipped: {s}"),
             };
-            critic.store.finish(&claimed, state::DONE, &result).await
+            critic
+                .store
+                .finish(&claimed, state::DONE, &result, booking.as_ref())
+                .await
+        }
+        Err(JobError::LeaseLost) => {
+            // Another worker runs the job now: nothing here is ours to record or finish but
+            // what this attempt spent.
+            tracing::warn!("lease lost; another worker owns the job");
+            if let Some(b) = &booking
+                && let Err(e) = critic.store.record_usage(&b.owner, b.calls).await
+            {
+                tracing::error!(error = %e, calls = b.calls.len(), "cannot record model usage");
+            }
+            return;
         }
         Err(e) => {
             let next = next_after(
@@ -503,25 +523,23 @@ async fn process(critic: &Arc<Critic>, claimed: ClaimedJob) {
                 &critic.config.settings.worker,
                 crate::store::now_ms(),
             );
-            if matches!(e, JobError::LeaseLost) {
-                // Another worker runs the job now: nothing here is ours to record or finish.
-                tracing::warn!("lease lost; another worker owns the job");
-                return;
-            }
             match next {
                 Next::Retry { after, counted, .. } => {
                     tracing::warn!(error = %e, retry_in = ?after, counted, "job failed; will retry")
                 }
                 Next::Dead => tracing::error!(error = %e, "job failed for good"),
             }
-            let stored = critic.store.fail(&claimed, &e.to_string(), next).await;
+            let stored = critic
+                .store
+                .fail(&claimed, &e.to_string(), next, booking.as_ref())
+                .await;
             // Only the job's last owner says it gave up: a review whose task panicked or
             // whose workers kept dying could not finish its check run itself.
             if next == Next::Dead
                 && matches!(stored, Ok(true))
-                && let Ok(Job::Review(r)) = serde_json::from_str::<Job>(&claimed.payload)
+                && let Ok(Job::Review(r)) = &job
             {
-                check_run::CheckRun::give_up(critic, claimed.id, &r, &e.to_string()).await;
+                check_run::CheckRun::give_up(critic, claimed.id, r, &e.to_string()).await;
             }
             stored
         }
@@ -541,6 +559,7 @@ async fn run_leased(
     critic: &Arc<Critic>,
     claimed: &ClaimedJob,
     job: Job,
+    meter: Arc<Meter>,
 ) -> Result<Outcome, JobError> {
     let lease = critic.config.lease();
     let task_critic = critic.clone();
@@ -550,15 +569,15 @@ async fn run_leased(
             match job {
                 Job::Review(job) => {
                     let span = tracing::info_span!("review", repo = %job.repo, pr = job.number, sha = %job.head_sha);
-                    review_pr::run(&task_critic, job_id, &job).instrument(span).await
+                    review_pr::run(&task_critic, job_id, &job, &meter).instrument(span).await
                 }
                 Job::Reply(job) => {
                     let span = tracing::info_span!("reply", repo = %job.repo, pr = job.number, thread = job.root_id, by = %job.requested.login);
-                    reply::run(&task_critic, job_id, &job).instrument(span).await
+                    reply::run(&task_critic, &job, &meter).instrument(span).await
                 }
                 Job::Command(job) => {
                     let span = tracing::info_span!("command", repo = %job.repo, pr = job.number, command = job.command.name(), by = %job.requested.login);
-                    command::run(&task_critic, job_id, &job).instrument(span).await
+                    command::run(&task_critic, &job, &meter).instrument(span).await
                 }
             }
         }

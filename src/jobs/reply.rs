@@ -25,14 +25,12 @@ const MAX_ANSWERS_PER_THREAD: usize = 5;
 const MAX_MESSAGE_CHARS: usize = 2000;
 const NOTICE_KIND: &str = "reply";
 
-pub(super) async fn run(critic: &Critic, job_id: i64, job: &ReplyJob) -> Result<Outcome, JobError> {
-    let meter = Meter::new();
-    let result = execute(critic, job, &meter).await;
-    super::book_usage(critic, job_id, job.installation_id, job.pr(), &meter).await;
-    result
-}
-
-async fn execute(critic: &Critic, job: &ReplyJob, meter: &Meter) -> Result<Outcome, JobError> {
+/// Model calls go on `meter`, booked by the worker with the job's outcome.
+pub(super) async fn run(
+    critic: &Critic,
+    job: &ReplyJob,
+    meter: &Meter,
+) -> Result<Outcome, JobError> {
     let repo = job.repo.to_string();
     let ours = critic
         .store

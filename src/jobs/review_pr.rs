@@ -24,16 +24,15 @@ use super::{JobError, Outcome, ReviewJob};
 
 /// A failure that another attempt will not mend completes the check run here; one that
 /// leaves the job dead after its last attempt is completed by the worker
-/// ([`CheckRun::give_up`]).
+/// ([`CheckRun::give_up`]). Model calls go on `meter`, booked by the worker with the job's
+/// outcome.
 pub(super) async fn run(
     critic: &Critic,
     job_id: i64,
     job: &ReviewJob,
+    meter: &Meter,
 ) -> Result<Outcome, JobError> {
-    let meter = Meter::new();
-    let result = review(critic, job_id, job, &meter).await;
-    super::book_usage(critic, job_id, job.installation_id, job.pr(), &meter).await;
-    result
+    review(critic, job_id, job, meter).await
 }
 
 async fn review(

@@ -330,6 +330,7 @@ mod tests {
                 &claimed,
                 "GitHub said 502",
                 retry_in(Duration::from_secs(600)),
+                None,
             )
             .await
             .expect("fail");
@@ -377,7 +378,7 @@ mod tests {
         let claimed = store.claim(lease).await.expect("claim").expect("due");
         assert_eq!(claimed.id, first);
         store
-            .finish(&claimed, state::DONE, "reviewed")
+            .finish(&claimed, state::DONE, "reviewed", None)
             .await
             .expect("finish");
 
@@ -497,7 +498,10 @@ mod tests {
         let mut ran = Vec::new();
         while let Some(j) = store.claim(lease).await.expect("claim") {
             ran.push(j.payload.clone());
-            store.finish(&j, state::DONE, "ok").await.expect("finish");
+            store
+                .finish(&j, state::DONE, "ok", None)
+                .await
+                .expect("finish");
         }
         ran.sort();
         assert_eq!(ran, ["p3", "q1", "q2"]);

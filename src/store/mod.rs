@@ -43,7 +43,7 @@ pub use findings::StoredFinding;
 pub use pr_state::PostedReview;
 pub use queue::{ClaimedJob, JobRecord};
 pub use retry::Next;
-pub use usage::{UsageOwner, UsageTotals};
+pub use usage::{Booking, UsageOwner, UsageTotals};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use super::coalesce::queue_jobs;
+use super::usage::{Booking, insert_usage};
 use super::{Backend, NewJob, Store, StoreError, now_ms};
 
 /// A job in the queue as a worker sees it.
@@ -144,12 +145,19 @@ impl Store {
 
     /// Marks a claimed job finished. Returns false if the lease was lost meanwhile
     /// (another worker reclaimed it), in which case nothing changes.
+    /// The job's model calls are booked in the same transaction, whoever owns the job now:
+    /// they were paid for either way.
     pub async fn finish(
         &self,
         job: &ClaimedJob,
         final_state: &str,
         result: &str,
+        usage: Option<&Booking<'_>>,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(b) = usage {
+            insert_usage(&mut tx, &b.owner, b.calls).await?;
+        }
         let n = sqlx::query(
             "UPDATE jobs SET state = $1, lease_until = NULL, updated_at = $2, result = $5 \
              WHERE id = $3 AND state = 'running' AND attempts = $4",
@@ -159,9 +167,10 @@ impl Store {
         .bind(job.id)
         .bind(job.attempts)
         .bind(result)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        tx.commit().await?;
         self.changed();
         Ok(n == 1)
     }
@@ -234,7 +243,64 @@ mod tests {
         renew_keeps_a_live_lease_and_reports_a_lost_one,
         expired_lease_is_claimed_again,
         prune_forgets_old_deliveries_and_finished_jobs_only,
+        a_jobs_usage_is_booked_with_its_outcome_even_when_its_lease_was_lost,
     );
+
+    async fn a_jobs_usage_is_booked_with_its_outcome_even_when_its_lease_was_lost(store: Store) {
+        let spent = crate::domain::Spent {
+            endpoint: "default".into(),
+            model: "m".into(),
+            task: "review",
+            usage: crate::domain::Usage {
+                prompt_tokens: 100,
+                output_tokens: 10,
+                cached_tokens: 0,
+            },
+            cost_micros: 7,
+            estimated: false,
+            unpriced: false,
+        };
+        let id = store.enqueue(job("k")).await.expect("enqueue");
+        let claimed = store
+            .claim(Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .expect("job");
+        let calls = [spent.clone()];
+        let booking = Booking {
+            owner: crate::store::UsageOwner {
+                job_id: Some(id),
+                installation_id: 1,
+                repo: "o/r",
+                number: 2,
+            },
+            calls: &calls,
+        };
+        // Finished: the job is done and its cost booked, in one transaction.
+        assert!(
+            store
+                .finish(&claimed, state::DONE, "ok", Some(&booking))
+                .await
+                .expect("finish")
+        );
+        assert_eq!(store.job_usage(id).await.expect("usage").cost_micros, 7);
+        // A worker whose lease was taken over changes nothing of the job, but what it spent
+        // was paid for: booked all the same.
+        let stale = ClaimedJob {
+            attempts: 0,
+            ..claimed
+        };
+        assert!(
+            !store
+                .fail(&stale, "late", crate::store::Next::Dead, Some(&booking))
+                .await
+                .expect("fail")
+        );
+        let row = store.job(id).await.expect("job").expect("row");
+        assert_eq!(row.state, state::DONE);
+        let usage = store.job_usage(id).await.expect("usage");
+        assert_eq!((usage.calls, usage.cost_micros), (2, 14));
+    }
 
     async fn claims_at_the_same_time_take_one_job_per_pr(store: Store) {
         // Several jobs of one PR can wait together when people asked for them.
@@ -290,12 +356,15 @@ mod tests {
             ..claimed.clone()
         };
         assert!(
-            !store.finish(&stale, state::DONE, "").await.expect("finish"),
+            !store
+                .finish(&stale, state::DONE, "", None)
+                .await
+                .expect("finish"),
             "fenced"
         );
         assert!(
             store
-                .finish(&claimed, state::DONE, "ok")
+                .finish(&claimed, state::DONE, "ok", None)
                 .await
                 .expect("finish")
         );
@@ -327,7 +396,10 @@ mod tests {
                 .expect("claim")
                 .is_none()
         );
-        store.finish(&first, state::DONE, "").await.expect("finish");
+        store
+            .finish(&first, state::DONE, "", None)
+            .await
+            .expect("finish");
         let later = store
             .claim(Duration::from_secs(60))
             .await
@@ -392,14 +464,14 @@ mod tests {
         assert_eq!(second.attempts, 2);
         assert!(
             !store
-                .finish(&first, state::DONE, "")
+                .finish(&first, state::DONE, "", None)
                 .await
                 .expect("old worker"),
             "old lease lost"
         );
         assert!(
             store
-                .finish(&second, state::DONE, "")
+                .finish(&second, state::DONE, "", None)
                 .await
                 .expect("new worker")
         );
@@ -416,7 +488,10 @@ mod tests {
             .await
             .expect("claim")
             .expect("job");
-        store.finish(&c, state::DONE, "").await.expect("finish");
+        store
+            .finish(&c, state::DONE, "", None)
+            .await
+            .expect("finish");
         let queued = store.enqueue(job("b")).await.expect("b");
         let (d, j) = store.prune(now_ms() + 1).await.expect("prune");
         assert_eq!((d, j), (1, 1));

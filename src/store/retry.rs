@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use super::usage::{Booking, insert_usage};
 use super::{ClaimedJob, Store, StoreError, now_ms, state};
 
 /// What becomes of a job whose attempt failed.
@@ -29,8 +30,13 @@ impl Store {
         job: &ClaimedJob,
         error: &str,
         next: Next,
+        usage: Option<&Booking<'_>>,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        if let Some(b) = usage {
+            insert_usage(&mut tx, &b.owner, b.calls).await?;
+        }
         // outage: 1 starts (or continues) an outage, 0 ends it.
         let (state, run_at, refund, outage) = match next {
             Next::Retry {
@@ -59,9 +65,10 @@ impl Store {
         .bind(job.attempts)
         .bind(refund)
         .bind(outage)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        tx.commit().await?;
         self.changed();
         Ok(n == 1)
     }
@@ -101,7 +108,7 @@ mod tests {
         // GitHub is down: counted, and the outage begins.
         assert!(
             store
-                .fail(&c, "502", retry(true, true))
+                .fail(&c, "502", retry(true, true), None)
                 .await
                 .expect("fail")
         );
@@ -111,7 +118,7 @@ mod tests {
         // Still down: given back, and the outage keeps its start.
         assert!(
             store
-                .fail(&c, "502", retry(false, true))
+                .fail(&c, "502", retry(false, true), None)
                 .await
                 .expect("fail")
         );
@@ -121,7 +128,7 @@ mod tests {
         // Something else: the outage is over.
         assert!(
             store
-                .fail(&c, "model", retry(true, false))
+                .fail(&c, "model", retry(true, false), None)
                 .await
                 .expect("fail")
         );
@@ -138,7 +145,7 @@ mod tests {
             .expect("job");
         assert!(
             store
-                .fail(&c, "boom", retry_in(Duration::from_secs(3600)))
+                .fail(&c, "boom", retry_in(Duration::from_secs(3600)), None)
                 .await
                 .expect("fail")
         );
@@ -157,7 +164,12 @@ mod tests {
         );
         let c2 = ClaimedJob { attempts: 1, ..c };
         // Failing a job that is not running (queued again) changes nothing.
-        assert!(!store.fail(&c2, "boom", Next::Dead).await.expect("fail"));
+        assert!(
+            !store
+                .fail(&c2, "boom", Next::Dead, None)
+                .await
+                .expect("fail")
+        );
         let row = store.job(id).await.expect("job").expect("row");
         assert_eq!(
             row.state,
@@ -175,7 +187,7 @@ mod tests {
             .expect("job");
         assert!(
             store
-                .fail(&c3, "final boom", Next::Dead)
+                .fail(&c3, "final boom", Next::Dead, None)
                 .await
                 .expect("fail")
         );

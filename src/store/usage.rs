@@ -22,6 +22,13 @@ pub struct UsageOwner<'a> {
     pub number: u64,
 }
 
+/// A job's model calls, booked with the job's outcome ([`Store::finish`], [`Store::fail`]).
+#[derive(Debug, Clone)]
+pub struct Booking<'a> {
+    pub owner: UsageOwner<'a>,
+    pub calls: &'a [crate::domain::Spent],
+}
+
 impl Store {
     /// Books model calls (failed jobs' calls too: they were paid for).
     pub async fn record_usage(
@@ -32,30 +39,8 @@ impl Store {
         if calls.is_empty() {
             return Ok(());
         }
-        let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        for c in calls {
-            sqlx::query(
-                "INSERT INTO llm_usage (job_id, installation_id, repo, number, task, endpoint, model, \
-                 prompt_tokens, output_tokens, cached_tokens, cost_micros, estimated, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )
-            .bind(owner.job_id)
-            .bind(owner.installation_id as i64)
-            .bind(owner.repo)
-            .bind(owner.number as i64)
-            .bind(c.task)
-            .bind(&c.endpoint)
-            .bind(&c.model)
-            .bind(c.usage.prompt_tokens as i64)
-            .bind(c.usage.output_tokens as i64)
-            .bind(c.usage.cached_tokens as i64)
-            .bind(c.cost_micros)
-            .bind(i64::from(c.estimated))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_usage(&mut tx, owner, calls).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -106,6 +91,39 @@ const USAGE_SUMS: &str = "CAST(COUNT(*) AS BIGINT) AS calls, \
      CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT) AS output_tokens, \
      CAST(COALESCE(SUM(cached_tokens), 0) AS BIGINT) AS cached_tokens, \
      CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT) AS cost_micros";
+
+/// Inserts the rows of `calls` in the caller's transaction: a job's usage is booked together
+/// with its outcome, so a finished job never lacks the cost of its calls.
+pub(super) async fn insert_usage(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    owner: &UsageOwner<'_>,
+    calls: &[crate::domain::Spent],
+) -> Result<(), StoreError> {
+    let now = now_ms();
+    for c in calls {
+        sqlx::query(
+            "INSERT INTO llm_usage (job_id, installation_id, repo, number, task, endpoint, model, \
+                 prompt_tokens, output_tokens, cached_tokens, cost_micros, estimated, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(owner.job_id)
+        .bind(owner.installation_id as i64)
+        .bind(owner.repo)
+        .bind(owner.number as i64)
+        .bind(c.task)
+        .bind(&c.endpoint)
+        .bind(&c.model)
+        .bind(c.usage.prompt_tokens as i64)
+        .bind(c.usage.output_tokens as i64)
+        .bind(c.usage.cached_tokens as i64)
+        .bind(c.cost_micros)
+        .bind(i64::from(c.estimated))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {

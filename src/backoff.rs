@@ -54,14 +54,12 @@ mod tests {
         assert_eq!(secs, [1, 1, 2, 4, 8, 10]);
         assert_eq!(b.ceiling(u32::MAX), Duration::from_secs(10));
         assert_eq!(b.delay(4), Duration::from_secs(8), "no jitter asked for");
-    }
 
-    #[test]
-    fn waits_are_drawn_between_the_jitter_factors() {
+        // Waits are drawn between the jitter factors of the ceiling.
         let b = Backoff {
             base: Duration::from_millis(400),
-            max: Duration::from_secs(60),
             jitter: (0.75, 1.25),
+            ..b
         };
         let waits: std::collections::HashSet<Duration> = (0..50).map(|_| b.delay(3)).collect();
         assert!(waits.len() > 10, "jittered: {waits:?}");

@@ -193,10 +193,7 @@ pub(crate) fn parse_reply(text: &str, requested_model: &str) -> Result<ChatReply
         usage: parsed.usage.map(|u| Usage {
             prompt_tokens: u.prompt_tokens,
             output_tokens: u.completion_tokens,
-            cached_tokens: u
-                .prompt_tokens_details
-                .and_then(|d| d.cached_tokens)
-                .unwrap_or(0),
+            cached_tokens: InputDetails::cached(u.prompt_tokens_details),
         }),
         truncated: finish == "length",
         model: http::answered_model(parsed.model, requested_model),
@@ -290,13 +287,22 @@ struct CompletionUsage {
     #[serde(default)]
     completion_tokens: u64,
     #[serde(default)]
-    prompt_tokens_details: Option<PromptDetails>,
+    prompt_tokens_details: Option<InputDetails>,
 }
 
+/// The input tokens' details, alike in both of OpenAI's APIs (Chat Completions'
+/// `prompt_tokens_details`, Responses' `input_tokens_details`).
 #[derive(Deserialize)]
-struct PromptDetails {
+pub(crate) struct InputDetails {
     #[serde(default)]
     cached_tokens: Option<u64>,
+}
+
+impl InputDetails {
+    /// How many input tokens the prompt cache served; 0 when the server does not say.
+    pub(crate) fn cached(details: Option<InputDetails>) -> u64 {
+        details.and_then(|d| d.cached_tokens).unwrap_or(0)
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::http::{self, Client};
-use super::openai::is_reasoning_model;
+use super::openai::{InputDetails, is_reasoning_model};
 use super::{BoxFuture, ChatModel, ChatReply, ChatRequest, LlmError, Usage};
 use crate::config::{Endpoint, StructuredOutput};
 
@@ -175,10 +175,7 @@ pub(crate) fn parse_reply(text: &str, requested_model: &str) -> Result<ChatReply
         usage: parsed.usage.map(|u| Usage {
             prompt_tokens: u.input_tokens,
             output_tokens: u.output_tokens,
-            cached_tokens: u
-                .input_tokens_details
-                .and_then(|d| d.cached_tokens)
-                .unwrap_or(0),
+            cached_tokens: InputDetails::cached(u.input_tokens_details),
         }),
         truncated,
         model: http::answered_model(parsed.model, requested_model),
@@ -259,12 +256,6 @@ struct ResponseUsage {
     output_tokens: u64,
     #[serde(default)]
     input_tokens_details: Option<InputDetails>,
-}
-
-#[derive(Deserialize)]
-struct InputDetails {
-    #[serde(default)]
-    cached_tokens: Option<u64>,
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! [`store`]; workers run them: [`github`] fetches the PR, [`review`] asks the model through
 //! [`llm`], [`poster`] writes one review back.
 
+pub mod backoff;
 pub mod commands;
 pub mod config;
 pub mod context;

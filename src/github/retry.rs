@@ -9,7 +9,8 @@
 use std::time::Duration;
 
 use http::{HeaderMap, StatusCode};
-use rand::Rng;
+
+use crate::backoff::Backoff;
 
 /// How the client retries; from `github.max_retries`, `github.retry_base_ms` and
 /// `github.max_retry_wait_secs`.
@@ -46,11 +47,12 @@ impl RetryPolicy {
     /// connection: `base * 2^(retry-1)`, at most [`MAX_BACKOFF`], of which a random half
     /// ("equal jitter"), so that many jobs failing together do not come back together.
     pub fn backoff(&self, retry: u32) -> Duration {
-        let exp = self
-            .base
-            .saturating_mul(1u32 << retry.saturating_sub(1).min(16))
-            .min(MAX_BACKOFF);
-        exp.mul_f64(rand::rng().random_range(0.5..=1.0))
+        Backoff {
+            base: self.base,
+            max: MAX_BACKOFF,
+            jitter: (0.5, 1.0),
+        }
+        .delay(retry)
     }
 }
 

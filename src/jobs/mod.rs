@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::Critic;
+use crate::backoff::Backoff;
 use crate::commands::{Command, may_run};
 use crate::config::{Settings, WorkerSettings};
 use crate::github::{GitHubError, RepoName};
@@ -382,12 +382,14 @@ pub enum Outcome {
     Skipped(String),
 }
 
-/// Delay before attempt `attempts + 1`: base doubled per attempt, ±25% jitter, at most an hour.
+/// Delay before attempt `attempts + 1`: base doubled per attempt, at most an hour, ±25% jitter.
 pub fn retry_delay(base: Duration, attempts: u32) -> Duration {
-    let exp = base.saturating_mul(1u32 << attempts.saturating_sub(1).min(16));
-    let capped = exp.min(Duration::from_secs(3600));
-    let jitter = rand::rng().random_range(0.75..=1.25);
-    capped.mul_f64(jitter)
+    Backoff {
+        base,
+        max: Duration::from_secs(3600),
+        jitter: (0.75, 1.25),
+    }
+    .delay(attempts)
 }
 
 /// The runtime the workers run on: threads of their own, so that reviews (parsing,

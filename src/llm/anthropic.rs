@@ -2,13 +2,12 @@
 //! the API has no JSON response mode, but a tool's `input_schema` is followed and its input
 //! arrives as a parsed JSON object.
 
-use std::time::Duration;
-
 use reqwest::header::HeaderValue;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::http::{self, Client};
 use super::{BoxFuture, ChatModel, ChatReply, ChatRequest, LlmError, Role, Turn, Usage, truncate};
 use crate::config::{Endpoint, StructuredOutput};
 
@@ -20,12 +19,10 @@ const API_VERSION: &str = "2023-06-01";
 const EMPTY_TURN: &str = "(empty)";
 
 pub struct Messages {
-    http: reqwest::Client,
-    url: String,
+    client: Client,
     model: String,
     /// `x-api-key`, marked sensitive so it never shows in debug output.
     api_key: HeaderValue,
-    timeout: Duration,
     max_tokens: u32,
     temperature: f32,
     structured: StructuredOutput,
@@ -43,11 +40,9 @@ impl Messages {
             .map_err(|_| LlmError::Setup("anthropic: the api_key is not a valid header".into()))?;
         api_key.set_sensitive(true);
         Ok(Messages {
-            http: super::http_client(endpoint)?,
-            url: format!("{base}/messages"),
+            client: Client::new(endpoint, format!("{base}/messages"))?,
             model: endpoint.model.clone(),
             api_key,
-            timeout: endpoint.timeout,
             max_tokens: endpoint.max_output_tokens,
             temperature: endpoint.temperature,
             structured: endpoint.structured_output,
@@ -56,7 +51,7 @@ impl Messages {
 
     /// The endpoint's URL (for logs and tests).
     pub fn url(&self) -> &str {
-        &self.url
+        self.client.url()
     }
 
     fn body(&self, request: &ChatRequest) -> Value {
@@ -85,16 +80,12 @@ impl Messages {
     }
 
     async fn call(&self, request: &ChatRequest) -> Result<ChatReply, LlmError> {
-        let resp = self
-            .http
-            .post(&self.url)
+        let req = self
+            .client
+            .post(&self.body(request))
             .header("x-api-key", self.api_key.clone())
-            .header("anthropic-version", API_VERSION)
-            .json(&self.body(request))
-            .send()
-            .await
-            .map_err(|e| super::transport_error(e, self.timeout))?;
-        let text = super::read_body(resp, self.timeout).await?;
+            .header("anthropic-version", API_VERSION);
+        let text = self.client.send(req).await?;
         parse_reply(&text, &self.model)
     }
 }
@@ -122,7 +113,7 @@ fn messages(turns: &[Turn]) -> Vec<Value> {
         .into_iter()
         .map(|(role, content)| {
             json!({
-                "role": match role { Role::User => "user", Role::Assistant => "assistant" },
+                "role": role.label(),
                 "content": content,
             })
         })
@@ -132,12 +123,7 @@ fn messages(turns: &[Turn]) -> Vec<Value> {
 /// Reads a Messages reply: a tool call's input as JSON text when there is one, else the
 /// text blocks joined.
 pub(crate) fn parse_reply(text: &str, requested_model: &str) -> Result<ChatReply, LlmError> {
-    let parsed: Reply = serde_json::from_str(text).map_err(|e| {
-        LlmError::BadReply(format!(
-            "not a Messages reply ({e}): {}",
-            truncate(text, 200)
-        ))
-    })?;
+    let parsed: Reply = http::parse_json(text, "a Messages reply")?;
     // Proxies (and the API itself, mid-stream) can deliver an error event with a 200.
     if parsed.kind.as_deref() == Some("error") {
         let overloaded = parsed
@@ -147,7 +133,7 @@ pub(crate) fn parse_reply(text: &str, requested_model: &str) -> Result<ChatReply
             .is_some_and(|k| k == "overloaded_error");
         return Err(LlmError::Status {
             status: if overloaded { 529 } else { 500 },
-            message: super::error_message(text),
+            message: http::error_message(text),
             retry_after: None,
         });
     }
@@ -193,10 +179,7 @@ pub(crate) fn parse_reply(text: &str, requested_model: &str) -> Result<ChatReply
         }),
         // `model_context_window_exceeded` also stops mid-answer, at the context limit.
         truncated: matches!(stop, "max_tokens" | "model_context_window_exceeded"),
-        model: parsed
-            .model
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| requested_model.to_string()),
+        model: http::answered_model(parsed.model, requested_model),
     })
 }
 
@@ -266,6 +249,7 @@ struct ReplyUsage {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+    use std::time::Duration;
 
     use super::*;
     use crate::config::ProviderKind;

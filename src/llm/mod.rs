@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub mod anthropic;
 pub mod cost;
+mod http;
 pub mod json;
 pub mod openai;
 pub mod prefix;
@@ -82,6 +83,16 @@ impl LlmError {
 pub enum Role {
     User,
     Assistant,
+}
+
+impl Role {
+    /// The role's name on the wire, the same for every provider.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,68 +212,6 @@ pub(crate) fn stepped_down(mode: StructuredOutput, steps: u8) -> StructuredOutpu
     })
 }
 
-/// The HTTP client every provider uses: the endpoint's timeout for the whole call.
-pub(crate) fn http_client(endpoint: &Endpoint) -> Result<reqwest::Client, LlmError> {
-    reqwest::Client::builder()
-        .timeout(endpoint.timeout)
-        .connect_timeout(Duration::from_secs(10).min(endpoint.timeout))
-        .build()
-        .map_err(|e| LlmError::Setup(e.to_string()))
-}
-
-/// Maps a reqwest failure: a timeout is its own error so the retry policy and the job
-/// record say what happened.
-pub(crate) fn transport_error(e: reqwest::Error, timeout: Duration) -> LlmError {
-    if e.is_timeout() {
-        LlmError::Timeout(timeout)
-    } else if e.is_decode() || e.is_body() {
-        LlmError::BadReply(format!("reply body cut short: {e}"))
-    } else {
-        LlmError::Transport(e.to_string())
-    }
-}
-
-/// Reads a response: the body on success, a [`LlmError::Status`] with the provider's error
-/// message and `Retry-After` otherwise.
-pub(crate) async fn read_body(
-    resp: reqwest::Response,
-    timeout: Duration,
-) -> Result<String, LlmError> {
-    let status = resp.status();
-    let retry_after = retry::parse_retry_after(resp.headers());
-    let text = resp.text().await.map_err(|e| transport_error(e, timeout))?;
-    if status.is_success() {
-        return Ok(text);
-    }
-    Err(LlmError::Status {
-        status: status.as_u16(),
-        message: error_message(&text),
-        retry_after,
-    })
-}
-
-/// The human part of an error body, whichever provider wrote it: OpenAI and OpenRouter
-/// (`{"error": {"message"}}`), Anthropic (`{"type": "error", "error": {"type", "message"}}`),
-/// Ollama and llama.cpp (`{"error": "..."}`), vLLM (`{"message"}`), or plain text.
-pub(crate) fn error_message(body: &str) -> String {
-    if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
-        let err = &v["error"];
-        let message = err["message"]
-            .as_str()
-            .or_else(|| err.as_str())
-            .or_else(|| v["message"].as_str())
-            .or_else(|| v["detail"].as_str());
-        if let Some(m) = message {
-            let kind = err["type"].as_str().or_else(|| err["code"].as_str());
-            return match kind {
-                Some(k) if !m.contains(k) => truncate(&format!("{k}: {m}"), 500),
-                _ => truncate(m, 500),
-            };
-        }
-    }
-    truncate(body.trim(), 500)
-}
-
 pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
@@ -295,34 +244,6 @@ mod tests {
         assert!(LlmError::Transport("reset".into()).is_transient());
         assert!(LlmError::EmptyReply.is_transient());
         assert!(!LlmError::Refused("no".into()).is_transient());
-    }
-
-    #[test]
-    fn error_messages_of_every_provider() {
-        for (body, want) in [
-            (
-                r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#,
-                "invalid_request_error: Incorrect API key provided",
-            ),
-            (
-                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
-                "overloaded_error: Overloaded",
-            ),
-            (
-                r#"{"error":"model \"llama9\" not found, try pulling it first"}"#,
-                "model \"llama9\" not found, try pulling it first",
-            ),
-            (
-                r#"{"object":"error","message":"The model `x` does not exist.","type":"NotFoundError","code":404}"#,
-                "The model `x` does not exist.",
-            ),
-            (
-                "<html>502 Bad Gateway</html>",
-                "<html>502 Bad Gateway</html>",
-            ),
-        ] {
-            assert_eq!(error_message(body), want, "{body}");
-        }
     }
 
     #[test]

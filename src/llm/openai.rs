@@ -2,22 +2,20 @@
 //! (Ollama, vLLM, llama.cpp's server, LiteLLM, OpenRouter).
 
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{BoxFuture, ChatModel, ChatReply, ChatRequest, LlmError, Role, Usage, truncate};
+use super::http::{self, Client};
+use super::{BoxFuture, ChatModel, ChatReply, ChatRequest, LlmError, Usage};
 use crate::config::{Endpoint, ProviderKind, StructuredOutput};
 
 pub struct ChatCompletions {
-    http: reqwest::Client,
-    url: String,
+    client: Client,
     provider: ProviderKind,
     model: String,
     api_key: Option<SecretString>,
-    timeout: Duration,
     max_tokens: u32,
     temperature: f32,
     /// The structured-output mode in use; stepped down (schema, object, prompt) when a
@@ -48,12 +46,10 @@ impl ChatCompletions {
             _ => format!("{base}/chat/completions"),
         };
         Ok(ChatCompletions {
-            http: super::http_client(endpoint)?,
-            url,
+            client: Client::new(endpoint, url)?,
             provider: endpoint.provider,
             model: endpoint.model.clone(),
             api_key: endpoint.api_key.clone(),
-            timeout: endpoint.timeout,
             max_tokens: endpoint.max_output_tokens,
             temperature: endpoint.temperature,
             structured: AtomicU8::new(mode_code(endpoint.structured_output)),
@@ -62,14 +58,14 @@ impl ChatCompletions {
 
     /// The endpoint's URL (for logs and tests).
     pub fn url(&self) -> &str {
-        &self.url
+        self.client.url()
     }
 
     fn body(&self, request: &ChatRequest, mode: StructuredOutput) -> Value {
         let mut messages = vec![json!({"role": "system", "content": request.system})];
         messages.extend(request.turns.iter().map(|t| {
             json!({
-                "role": match t.role { Role::User => "user", Role::Assistant => "assistant" },
+                "role": t.role.label(),
                 "content": t.content,
             })
         }));
@@ -147,30 +143,21 @@ impl ChatCompletions {
         request: &ChatRequest,
         mode: StructuredOutput,
     ) -> Result<ChatReply, LlmError> {
-        let mut req = self.http.post(&self.url).json(&self.body(request, mode));
+        let mut req = self.client.post(&self.body(request, mode));
         if let Some(key) = &self.api_key {
             req = match self.provider {
                 ProviderKind::Azure => req.header("api-key", key.expose_secret()),
                 _ => req.bearer_auth(key.expose_secret()),
             };
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| super::transport_error(e, self.timeout))?;
-        let text = super::read_body(resp, self.timeout).await?;
+        let text = self.client.send(req).await?;
         parse_reply(&text, &self.model)
     }
 }
 
 /// Reads a chat completion body.
 pub(crate) fn parse_reply(text: &str, requested_model: &str) -> Result<ChatReply, LlmError> {
-    let parsed: Completion = serde_json::from_str(text).map_err(|e| {
-        LlmError::BadReply(format!(
-            "not a chat completion ({e}): {}",
-            truncate(text, 200)
-        ))
-    })?;
+    let parsed: Completion = http::parse_json(text, "a chat completion")?;
     // OpenRouter and some proxies answer 200 with an error object instead of choices.
     if parsed.choices.is_empty() {
         if let Some(err) = parsed.error {
@@ -206,16 +193,10 @@ pub(crate) fn parse_reply(text: &str, requested_model: &str) -> Result<ChatReply
         usage: parsed.usage.map(|u| Usage {
             prompt_tokens: u.prompt_tokens,
             output_tokens: u.completion_tokens,
-            cached_tokens: u
-                .prompt_tokens_details
-                .and_then(|d| d.cached_tokens)
-                .unwrap_or(0),
+            cached_tokens: InputDetails::cached(u.prompt_tokens_details),
         }),
         truncated: finish == "length",
-        model: parsed
-            .model
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| requested_model.to_string()),
+        model: http::answered_model(parsed.model, requested_model),
     })
 }
 
@@ -306,13 +287,22 @@ struct CompletionUsage {
     #[serde(default)]
     completion_tokens: u64,
     #[serde(default)]
-    prompt_tokens_details: Option<PromptDetails>,
+    prompt_tokens_details: Option<InputDetails>,
 }
 
+/// The input tokens' details, alike in both of OpenAI's APIs (Chat Completions'
+/// `prompt_tokens_details`, Responses' `input_tokens_details`).
 #[derive(Deserialize)]
-struct PromptDetails {
+pub(crate) struct InputDetails {
     #[serde(default)]
     cached_tokens: Option<u64>,
+}
+
+impl InputDetails {
+    /// How many input tokens the prompt cache served; 0 when the server does not say.
+    pub(crate) fn cached(details: Option<InputDetails>) -> u64 {
+        details.and_then(|d| d.cached_tokens).unwrap_or(0)
+    }
 }
 
 #[cfg(test)]

@@ -2,22 +2,19 @@
 //! models are documented against. Stateless here: every call sends the whole conversation
 //! and `store: false`, so nothing of a review is kept at OpenAI.
 
-use std::time::Duration;
-
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::openai::is_reasoning_model;
-use super::{BoxFuture, ChatModel, ChatReply, ChatRequest, LlmError, Role, Usage, truncate};
+use super::http::{self, Client};
+use super::openai::{InputDetails, is_reasoning_model};
+use super::{BoxFuture, ChatModel, ChatReply, ChatRequest, LlmError, Usage};
 use crate::config::{Endpoint, StructuredOutput};
 
 pub struct Responses {
-    http: reqwest::Client,
-    url: String,
+    client: Client,
     model: String,
     api_key: Option<SecretString>,
-    timeout: Duration,
     max_tokens: u32,
     temperature: f32,
     structured: StructuredOutput,
@@ -27,11 +24,9 @@ impl Responses {
     pub fn new(endpoint: &Endpoint) -> Result<Self, LlmError> {
         let base = endpoint.base_url.as_str().trim_end_matches('/');
         Ok(Responses {
-            http: super::http_client(endpoint)?,
-            url: format!("{base}/responses"),
+            client: Client::new(endpoint, format!("{base}/responses"))?,
             model: endpoint.model.clone(),
             api_key: endpoint.api_key.clone(),
-            timeout: endpoint.timeout,
             max_tokens: endpoint.max_output_tokens,
             temperature: endpoint.temperature,
             structured: endpoint.structured_output,
@@ -40,7 +35,7 @@ impl Responses {
 
     /// The endpoint's URL (for logs and tests).
     pub fn url(&self) -> &str {
-        &self.url
+        self.client.url()
     }
 
     fn body(&self, request: &ChatRequest) -> Value {
@@ -49,7 +44,7 @@ impl Responses {
             .iter()
             .map(|t| {
                 json!({
-                    "role": match t.role { Role::User => "user", Role::Assistant => "assistant" },
+                    "role": t.role.label(),
                     "content": t.content,
                 })
             })
@@ -92,15 +87,11 @@ impl Responses {
     }
 
     async fn call(&self, request: &ChatRequest) -> Result<ChatReply, LlmError> {
-        let mut req = self.http.post(&self.url).json(&self.body(request));
+        let mut req = self.client.post(&self.body(request));
         if let Some(key) = &self.api_key {
             req = req.bearer_auth(key.expose_secret());
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| super::transport_error(e, self.timeout))?;
-        let text = super::read_body(resp, self.timeout).await?;
+        let text = self.client.send(req).await?;
         parse_reply(&text, &self.model)
     }
 }
@@ -108,12 +99,7 @@ impl Responses {
 /// Reads a response object: the text of its `message` items (reasoning items are skipped),
 /// with `status` deciding between a reply, a truncated reply, a refusal and an error.
 pub(crate) fn parse_reply(text: &str, requested_model: &str) -> Result<ChatReply, LlmError> {
-    let parsed: Response = serde_json::from_str(text).map_err(|e| {
-        LlmError::BadReply(format!(
-            "not a response object ({e}): {}",
-            truncate(text, 200)
-        ))
-    })?;
+    let parsed: Response = http::parse_json(text, "a response object")?;
     let status = parsed.status.as_deref().unwrap_or("completed");
     let reason = parsed
         .incomplete_details
@@ -189,16 +175,10 @@ pub(crate) fn parse_reply(text: &str, requested_model: &str) -> Result<ChatReply
         usage: parsed.usage.map(|u| Usage {
             prompt_tokens: u.input_tokens,
             output_tokens: u.output_tokens,
-            cached_tokens: u
-                .input_tokens_details
-                .and_then(|d| d.cached_tokens)
-                .unwrap_or(0),
+            cached_tokens: InputDetails::cached(u.input_tokens_details),
         }),
         truncated,
-        model: parsed
-            .model
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| requested_model.to_string()),
+        model: http::answered_model(parsed.model, requested_model),
     })
 }
 
@@ -276,12 +256,6 @@ struct ResponseUsage {
     output_tokens: u64,
     #[serde(default)]
     input_tokens_details: Option<InputDetails>,
-}
-
-#[derive(Deserialize)]
-struct InputDetails {
-    #[serde(default)]
-    cached_tokens: Option<u64>,
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@ use tokio::sync::Semaphore;
 use super::cost::{PriceTable, cost_micros};
 use super::json::strip_thinking;
 use super::repair::{Joiner, MAX_FOLLOW_UPS, MAX_REPAIRS, Parts, Read, follow_up, read, repair};
-use super::retry::Backoff;
+use super::retry;
 use super::{ChatModel, ChatReply, ChatRequest, LlmError, Meter, Usage};
+use crate::backoff::Backoff;
 use crate::config::{DEFAULT_ENDPOINT_NAME, LlmConfig, ProviderKind};
 use crate::domain::Spent;
 use crate::domain::Task;
@@ -141,7 +142,7 @@ impl Llm {
             per_installation: config.max_concurrent_per_installation.max(1),
             max_retries: config.max_retries,
             max_retry_wait: config.max_retry_wait,
-            backoff: Backoff::default(),
+            backoff: retry::MODEL_CALLS,
             prices: PriceTable::new(&config.prices),
         }
     }
@@ -411,7 +412,7 @@ impl Llm {
                 tracing::warn!(endpoint = %slot.name, ?wait, "server asks for a longer pause than llm.max_retry_wait_secs");
                 return Err(e);
             }
-            let delay = self.backoff.delay(attempt, e.retry_after());
+            let delay = retry::delay(&self.backoff, attempt, e.retry_after());
             tracing::info!(endpoint = %slot.name, attempt, ?delay, error = %e, "retrying model call");
             tokio::time::sleep(delay).await;
             attempt += 1;
@@ -643,7 +644,7 @@ mod tests {
         let m = Scripted::new("m", (0..10).map(|_| Err(status(503, None))).collect());
         let llm = llm(&config(&[]), &[("default", m.clone())]).with_backoff(Backoff {
             base: Duration::from_secs(1),
-            cap: Duration::from_secs(30),
+            ..retry::MODEL_CALLS
         });
         let start = tokio::time::Instant::now();
         let err = llm

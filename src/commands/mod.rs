@@ -3,11 +3,11 @@
 //! A command is the first line of a comment, starting with `/`. Commands of other bots
 //! (`/deploy`, `/assign`) are not ours and are ignored, not answered: several bots share a
 //! pull request's conversation.
+//!
+//! Parsing is pure: no I/O and no redaction. `/ask` carries its question as written; secrets
+//! are taken out where the question goes to a model (see `jobs::command`).
 
 use serde::{Deserialize, Serialize};
-
-/// Longest question `/ask` passes on; the rest is cut (the model's budget is for code).
-const MAX_QUESTION_CHARS: usize = 2000;
 
 /// What a comment asks Critic to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,7 +19,8 @@ pub enum Command {
     Describe,
     /// Suggest code improvements for the changed lines.
     Improve,
-    /// Answer a question about the pull request.
+    /// Answer a question about the pull request. The question is the comment's text after
+    /// `/ask`, as written: not redacted and not cut (GitHub bounds a comment's length).
     Ask { question: String },
     /// Suggest tests for the change.
     Test,
@@ -53,11 +54,7 @@ impl Command {
                 if question.is_empty() {
                     return Some(Command::Help);
                 }
-                // Redacted before it is cut: a cut secret would no longer look like one.
-                let question = crate::context::redact::redact(&question).text;
-                Command::Ask {
-                    question: crate::llm::truncate(&question, MAX_QUESTION_CHARS),
-                }
+                Command::Ask { question }
             }
             _ => return None,
         };
@@ -142,26 +139,18 @@ mod tests {
     }
 
     #[test]
-    fn a_secret_in_a_question_is_redacted_before_it_is_cut() {
+    fn the_question_is_carried_as_written() {
         let token = concat!("ghp_", "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa");
-        let q = format!("/ask {} {token}", "x".repeat(MAX_QUESTION_CHARS - 20));
-        let Some(Command::Ask { question }) = Command::parse(&q) else {
+        let long = "é".repeat(5000);
+        let Some(Command::Ask { question }) = Command::parse(&format!("/ask {long} {token}"))
+        else {
             panic!("ask");
         };
-        assert!(
-            !question.contains("ghp_Zx9"),
-            "{}",
-            &question[question.len() - 60..]
+        assert_eq!(
+            question,
+            format!("{long} {token}"),
+            "redacted and cut where it goes to a model"
         );
-    }
-
-    #[test]
-    fn long_questions_are_cut() {
-        let q = format!("/ask {}", "é".repeat(5000));
-        let Some(Command::Ask { question }) = Command::parse(&q) else {
-            panic!("ask");
-        };
-        assert!(question.chars().count() <= MAX_QUESTION_CHARS + 1);
     }
 
     #[test]

@@ -125,6 +125,35 @@ async fn ask_answers_the_question_which_reaches_the_model_as_data() {
 }
 
 #[tokio::test]
+async fn a_secret_in_a_question_reaches_neither_the_model_nor_the_answer() {
+    let app = TestApp::start().await;
+    add_pr(&app, 59, false);
+    app.llm()
+        .respond_with(|_| Reply::json(json!({"answer": "Rotate it.", "references": []})));
+    let token = concat!("ghp_", "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa");
+    app.comment(
+        REPO,
+        59,
+        "bob",
+        "MEMBER",
+        &format!("/ask Is this token still used?\n\n```\n{token}\n```"),
+    )
+    .await;
+    app.wait_idle().await;
+    let user = app.llm().received()[0].message("user");
+    assert!(!user.contains("ghp_Zx9"), "{user}");
+    assert!(user.contains("[REDACTED github-token]"), "{user}");
+    let mine = critics(&app, 59);
+    assert_eq!(mine.len(), 1);
+    assert!(!mine[0].body.contains("ghp_Zx9"), "{}", mine[0].body);
+    assert!(
+        mine[0].body.contains("> Is this token still used?"),
+        "{}",
+        mine[0].body
+    );
+}
+
+#[tokio::test]
 async fn outsiders_and_bots_cannot_spend_the_organisations_tokens() {
     let app = TestApp::start().await;
     add_pr(&app, 52, false);

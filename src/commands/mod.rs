@@ -6,6 +6,13 @@
 //!
 //! Parsing is pure: no I/O and no redaction. `/ask` carries its question as written; secrets
 //! are taken out where the question goes to a model (see `jobs::command`).
+//!
+//! The commands and their help come from one list, [`CommandKind::ALL`]: the parser knows only
+//! the names on it and [`help`] lists each one's usage and description, so a command that can
+//! be run is always in the help.
+
+use std::fmt::Write;
+use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +35,93 @@ pub enum Command {
     Help,
 }
 
+/// Critic's commands by name, without their arguments: what the parser knows and the help
+/// lists. Each property is an exhaustive `match`, so a new kind cannot lack one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandKind {
+    Review,
+    Describe,
+    Improve,
+    Ask,
+    Test,
+    Help,
+}
+
+impl CommandKind {
+    /// Every command, in the order the help lists them. The parser looks names up here, so a
+    /// kind left off this list can be neither run nor listed.
+    pub const ALL: [CommandKind; 6] = [
+        CommandKind::Review,
+        CommandKind::Describe,
+        CommandKind::Improve,
+        CommandKind::Ask,
+        CommandKind::Test,
+        CommandKind::Help,
+    ];
+
+    /// The name after the `/`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CommandKind::Review => "review",
+            CommandKind::Describe => "describe",
+            CommandKind::Improve => "improve",
+            CommandKind::Ask => "ask",
+            CommandKind::Test => "test",
+            CommandKind::Help => "help",
+        }
+    }
+
+    /// Other names the parser takes for it (not listed in the help).
+    fn aliases(self) -> &'static [&'static str] {
+        match self {
+            CommandKind::Test => &["tests"],
+            CommandKind::Review
+            | CommandKind::Describe
+            | CommandKind::Improve
+            | CommandKind::Ask
+            | CommandKind::Help => &[],
+        }
+    }
+
+    /// How it is written in a comment.
+    pub fn usage(self) -> &'static str {
+        match self {
+            CommandKind::Review => "/review",
+            CommandKind::Describe => "/describe",
+            CommandKind::Improve => "/improve",
+            CommandKind::Ask => "/ask QUESTION",
+            CommandKind::Test => "/test",
+            CommandKind::Help => "/help",
+        }
+    }
+
+    /// What it does, in one sentence (a cell of the help's table: no `|`, no line break).
+    pub fn about(self) -> &'static str {
+        match self {
+            CommandKind::Review => {
+                "Reviews the pull request now, also a draft or one automatic reviews skip, without repeating findings already posted."
+            }
+            CommandKind::Describe => {
+                "Describes the pull request: a title, its type, a summary and a walkthrough of its files."
+            }
+            CommandKind::Improve => "Suggests improvements to the changed code.",
+            CommandKind::Ask => {
+                "Answers a question about the pull request (the rest of the comment is the question)."
+            }
+            CommandKind::Test => "Suggests tests for the change.",
+            CommandKind::Help => "Shows this list.",
+        }
+    }
+
+    /// The kind a name (or alias) stands for, case-blind; `None` for other bots' commands.
+    fn named(name: &str) -> Option<CommandKind> {
+        CommandKind::ALL.into_iter().find(|k| {
+            k.name().eq_ignore_ascii_case(name)
+                || k.aliases().iter().any(|a| a.eq_ignore_ascii_case(name))
+        })
+    }
+}
+
 impl Command {
     /// The command a comment starts with, if it is one of Critic's. `/ask` without a
     /// question is `Help` (the answer shows how to ask).
@@ -39,13 +133,13 @@ impl Command {
             Some((name, args)) => (name, args),
             None => (rest_of_line, ""),
         };
-        let command = match name.to_ascii_lowercase().as_str() {
-            "review" => Command::Review,
-            "describe" => Command::Describe,
-            "improve" => Command::Improve,
-            "test" | "tests" => Command::Test,
-            "help" => Command::Help,
-            "ask" => {
+        let command = match CommandKind::named(name)? {
+            CommandKind::Review => Command::Review,
+            CommandKind::Describe => Command::Describe,
+            CommandKind::Improve => Command::Improve,
+            CommandKind::Test => Command::Test,
+            CommandKind::Help => Command::Help,
+            CommandKind::Ask => {
                 // The question is the rest of the first line and every line after it.
                 let after_first = trimmed.split_once('\n').map(|(_, r)| r).unwrap_or("");
                 let question = format!("{}\n{}", args.trim(), after_first.trim())
@@ -56,20 +150,23 @@ impl Command {
                 }
                 Command::Ask { question }
             }
-            _ => return None,
         };
         Some(command)
     }
 
-    pub fn name(&self) -> &'static str {
+    pub fn kind(&self) -> CommandKind {
         match self {
-            Command::Review => "review",
-            Command::Describe => "describe",
-            Command::Improve => "improve",
-            Command::Ask { .. } => "ask",
-            Command::Test => "test",
-            Command::Help => "help",
+            Command::Review => CommandKind::Review,
+            Command::Describe => CommandKind::Describe,
+            Command::Improve => CommandKind::Improve,
+            Command::Ask { .. } => CommandKind::Ask,
+            Command::Test => CommandKind::Test,
+            Command::Help => CommandKind::Help,
         }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
     }
 }
 
@@ -81,40 +178,50 @@ pub fn may_run(association: Option<&str>, allowed: &[String]) -> bool {
     association.is_some_and(|a| allowed.iter().any(|x| x.eq_ignore_ascii_case(a)))
 }
 
-/// The answer to `/help`.
-pub const HELP: &str = "\
-**Critic's commands** (in a comment on the pull request, on the first line):
-
-| Command | What it does |
-| --- | --- |
-| `/review` | Reviews the pull request now (also drafts, and pull requests automatic reviews skip). Findings already posted are not repeated. |
-| `/describe` | Describes the pull request: a title, its type, a summary and a walkthrough of its files. |
-| `/improve` | Suggests improvements to the changed code. |
-| `/ask QUESTION` | Answers a question about the pull request. |
-| `/test` | Suggests tests for the change. |
-| `/help` | Shows this list. |
-
-Critic reads the pull request's diff and the code around it. It only ever comments: it never approves, requests changes or merges.";
+/// The answer to `/help`: every command of [`CommandKind::ALL`], its usage and what it does.
+pub fn help() -> &'static str {
+    static HELP: LazyLock<String> = LazyLock::new(|| {
+        let mut out = String::from(
+            "**Critic's commands** (in a comment on the pull request, on the first line):\n\n\
+             | Command | What it does |\n| --- | --- |\n",
+        );
+        for kind in CommandKind::ALL {
+            let _ = writeln!(out, "| `{}` | {} |", kind.usage(), kind.about());
+        }
+        out.push_str(
+            "\nCritic reads the pull request's diff and the code around it. It only ever \
+             comments: it never approves, requests changes or merges.",
+        );
+        out
+    });
+    &HELP
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn ask(question: &str) -> Option<Command> {
+        Some(Command::Ask {
+            question: question.into(),
+        })
+    }
+
     #[test]
     fn commands_are_the_first_line_and_case_blind() {
         assert_eq!(Command::parse("/review"), Some(Command::Review));
+        assert_eq!(Command::parse("/REVIEW"), Some(Command::Review));
         assert_eq!(
             Command::parse("  /Describe please\nthanks"),
             Some(Command::Describe)
         );
         assert_eq!(Command::parse("\n\n/improve"), Some(Command::Improve));
         assert_eq!(Command::parse("/tests"), Some(Command::Test));
+        assert_eq!(Command::parse("/Test"), Some(Command::Test));
         assert_eq!(Command::parse("/help"), Some(Command::Help));
         assert_eq!(
             Command::parse("/ask why a mutex here?\nIt looks unused."),
-            Some(Command::Ask {
-                question: "why a mutex here?\nIt looks unused.".into()
-            })
+            ask("why a mutex here?\nIt looks unused.")
         );
         assert_eq!(
             Command::parse("/ask"),
@@ -151,6 +258,26 @@ mod tests {
             format!("{long} {token}"),
             "redacted and cut where it goes to a model"
         );
+    }
+
+    #[test]
+    fn every_command_is_in_the_help_and_parses_from_its_usage() {
+        let help = help();
+        for kind in CommandKind::ALL {
+            let row = format!("| `{}` | {} |", kind.usage(), kind.about());
+            assert!(help.contains(&row), "{kind:?} missing: {help}");
+            assert!(!kind.about().contains(['|', '\n']), "{kind:?}");
+            assert_eq!(
+                CommandKind::ALL.iter().filter(|k| **k == kind).count(),
+                1,
+                "{kind:?} listed once"
+            );
+            // The usage, with a question where one is asked for, runs that very command.
+            let written = kind.usage().replace("QUESTION", "why?");
+            let parsed = Command::parse(&written).expect("a command");
+            assert_eq!(parsed.kind(), kind, "{written}");
+            assert_eq!(parsed.name(), kind.name());
+        }
     }
 
     #[test]

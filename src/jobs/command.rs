@@ -7,7 +7,7 @@
 use std::fmt::Write;
 
 use crate::Critic;
-use crate::commands::{Command, HELP};
+use crate::commands::{Command, help};
 use crate::domain::Task;
 use crate::github::{Installation, short_sha};
 use crate::llm::{AskError, Meter};
@@ -59,7 +59,7 @@ async fn execute(critic: &Critic, job: &CommandJob, meter: &Meter) -> Result<Out
     }
     let task = match &job.command {
         Command::Help => {
-            answer(critic, &gh, job.pr(), by, HELP).await?;
+            answer(critic, &gh, job.pr(), by, help()).await?;
             return Ok(Outcome::Done("help posted".into()));
         }
         // Planned as a review job; a stored payload of another version may still say so.

@@ -1,8 +1,12 @@
 //! Slash commands in pull request comments: what a comment asks for, and who may ask.
 //!
-//! A command is the first line of a comment, starting with `/`. Commands of other bots
-//! (`/deploy`, `/assign`) are not ours and are ignored, not answered: several bots share a
-//! pull request's conversation.
+//! Which text counts: a command opens the comment. The comment, read as Markdown (CommonMark
+//! with GitHub's tables and strikethrough), must start with an ordinary paragraph whose first
+//! line starts with `/name` (indentation before it is fine, and so is text after the name).
+//! A command anywhere else is not one: a later line or paragraph, inline code, a fenced or
+//! indented code block, a block quote (someone else's `> /review`, quoted), a heading, a list
+//! or HTML. Names are case-blind. Commands of other bots (`/deploy`, `/assign`) are not ours
+//! and are ignored, not answered: several bots share a pull request's conversation.
 //!
 //! Parsing is pure: no I/O and no redaction. `/ask` carries its question as written; secrets
 //! are taken out where the question goes to a model (see `jobs::command`).
@@ -14,6 +18,7 @@
 use std::fmt::Write;
 use std::sync::LazyLock;
 
+use pulldown_cmark::{Event, Options, Parser, Tag};
 use serde::{Deserialize, Serialize};
 
 /// What a comment asks Critic to do.
@@ -123,16 +128,16 @@ impl CommandKind {
 }
 
 impl Command {
-    /// The command a comment starts with, if it is one of Critic's. `/ask` without a
-    /// question is `Help` (the answer shows how to ask).
+    /// The command a comment opens with, if it is one of Critic's (see the module's doc for
+    /// which text counts). `/ask` without a question is `Help` (the answer shows how to ask).
     pub fn parse(comment: &str) -> Option<Command> {
-        let trimmed = comment.trim_start();
-        let first = trimmed.lines().next()?.trim();
-        let rest_of_line = first.strip_prefix('/')?;
-        let (name, args) = match rest_of_line.split_once(char::is_whitespace) {
-            Some((name, args)) => (name, args),
-            None => (rest_of_line, ""),
-        };
+        let start = opening_text(comment)?;
+        let line = comment[start..].lines().next()?;
+        let rest_of_line = line.strip_prefix('/')?;
+        let name = rest_of_line
+            .split(char::is_whitespace)
+            .next()
+            .unwrap_or_default();
         let command = match CommandKind::named(name)? {
             CommandKind::Review => Command::Review,
             CommandKind::Describe => Command::Describe,
@@ -140,15 +145,15 @@ impl Command {
             CommandKind::Test => Command::Test,
             CommandKind::Help => Command::Help,
             CommandKind::Ask => {
-                // The question is the rest of the first line and every line after it.
-                let after_first = trimmed.split_once('\n').map(|(_, r)| r).unwrap_or("");
-                let question = format!("{}\n{}", args.trim(), after_first.trim())
-                    .trim()
-                    .to_string();
+                // The question is the rest of the line and every line after it, as written
+                // (code blocks and all).
+                let question = comment[start + 1 + name.len()..].trim();
                 if question.is_empty() {
                     return Some(Command::Help);
                 }
-                Command::Ask { question }
+                Command::Ask {
+                    question: question.replace("\r\n", "\n"),
+                }
             }
         };
         Some(command)
@@ -170,6 +175,26 @@ impl Command {
     }
 }
 
+/// Where the comment's opening text starts (a byte offset into `comment`), if the comment
+/// opens with an ordinary paragraph whose first line starts with plain text: not a quote, a
+/// code block, a heading, a list or HTML, and not inline code, a link, emphasis or an escape.
+fn opening_text(comment: &str) -> Option<usize> {
+    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
+    let mut events = Parser::new_ext(comment, options).into_offset_iter();
+    let (Event::Start(Tag::Paragraph), _) = events.next()? else {
+        return None;
+    };
+    let (Event::Text(_), text) = events.next()? else {
+        return None;
+    };
+    // Only indentation before it on its line (a backslash before `/review` escapes it).
+    let line_start = comment[..text.start].rfind('\n').map_or(0, |i| i + 1);
+    comment[line_start..text.start]
+        .trim()
+        .is_empty()
+        .then_some(text.start)
+}
+
 /// Whether a commenter whose relation to the repository is `association` (GitHub's
 /// `author_association`: `OWNER`, `MEMBER`, `COLLABORATOR`, `CONTRIBUTOR`, `NONE`, ...) may
 /// run commands. Comments are open to anyone who can see a public repository; only the
@@ -182,7 +207,7 @@ pub fn may_run(association: Option<&str>, allowed: &[String]) -> bool {
 pub fn help() -> &'static str {
     static HELP: LazyLock<String> = LazyLock::new(|| {
         let mut out = String::from(
-            "**Critic's commands** (in a comment on the pull request, on the first line):\n\n\
+            "**Critic's commands** (at the start of a comment on the pull request):\n\n\
              | Command | What it does |\n| --- | --- |\n",
         );
         for kind in CommandKind::ALL {
@@ -216,6 +241,7 @@ mod tests {
             Some(Command::Describe)
         );
         assert_eq!(Command::parse("\n\n/improve"), Some(Command::Improve));
+        assert_eq!(Command::parse("/improve\r\n"), Some(Command::Improve));
         assert_eq!(Command::parse("/tests"), Some(Command::Test));
         assert_eq!(Command::parse("/Test"), Some(Command::Test));
         assert_eq!(Command::parse("/help"), Some(Command::Help));
@@ -228,6 +254,34 @@ mod tests {
             Some(Command::Help),
             "usage, not a model call"
         );
+        assert_eq!(Command::parse("/Ask   \n\n  "), Some(Command::Help));
+    }
+
+    #[test]
+    fn text_after_the_name_is_ignored_except_by_ask() {
+        assert_eq!(
+            Command::parse("/review please, and *quickly*"),
+            Some(Command::Review)
+        );
+        assert_eq!(Command::parse("/review\n\nThanks!"), Some(Command::Review));
+        assert_eq!(Command::parse("/help `me`"), Some(Command::Help));
+        assert_eq!(Command::parse("/ask is `x` used?"), ask("is `x` used?"));
+    }
+
+    #[test]
+    fn ask_keeps_the_lines_and_blocks_after_it_as_written() {
+        assert_eq!(
+            Command::parse("/ask\nWhy is this slow?"),
+            ask("Why is this slow?")
+        );
+        assert_eq!(
+            Command::parse(
+                "/ask Why is this slow?\r\n\r\n```rust\nfor x in v {\n    f(x);\n}\n```\r\n\r\n> it was fast before\n"
+            ),
+            ask(
+                "Why is this slow?\n\n```rust\nfor x in v {\n    f(x);\n}\n```\n\n> it was fast before"
+            )
+        );
     }
 
     #[test]
@@ -238,8 +292,60 @@ mod tests {
             "> /review\nquoted",
             "/deploy staging",
             "/reviewer",
+            "/review.",
             "",
             "/",
+            "/ review",
+        ] {
+            assert_eq!(Command::parse(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_command_not_first_is_not_one() {
+        for text in [
+            "LGTM\n/review",
+            "LGTM\n\n/review",
+            "Thanks! /ask why?",
+            "> /review\n\n/review",
+            "```\nlog\n```\n/review",
+        ] {
+            assert_eq!(Command::parse(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn commands_in_code_are_not_commands() {
+        for text in [
+            "`/review`",
+            "`/review` runs a review",
+            "```\n/review\n```",
+            "~~~\n/ask why?\n~~~",
+            "```text\n/describe\n```\nthat is how",
+            "    /review",
+            "\t/review",
+            "\n\n    /ask why?\n",
+        ] {
+            assert_eq!(Command::parse(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn quoted_and_marked_up_commands_are_not_commands() {
+        for text in [
+            "> /review",
+            ">/review",
+            "> > /ask why?",
+            "  > /describe\n\nquoting bob",
+            "- /review",
+            "1. /review",
+            "# /review",
+            "**/review**",
+            "~~/review~~",
+            "[/review](https://example.com)",
+            "\\/review",
+            "<b>/review</b>",
+            "<!-- hi -->\n/review",
         ] {
             assert_eq!(Command::parse(text), None, "{text:?}");
         }

@@ -154,6 +154,25 @@ async fn a_secret_in_a_question_reaches_neither_the_model_nor_the_answer() {
 }
 
 #[tokio::test]
+async fn commands_quoted_or_in_code_are_not_run() {
+    let app = TestApp::start().await;
+    add_pr(&app, 62, false);
+    for body in [
+        "> /review\n\nbob asked for a review above",
+        "`/describe` writes the description",
+        "```\n/ask why?\n```",
+        "    /improve",
+        "Thanks!\n/review",
+    ] {
+        app.comment(REPO, 62, "bob", "MEMBER", body).await;
+    }
+    let jobs = app.wait_idle().await;
+    assert!(jobs.is_empty(), "{jobs:?}");
+    assert!(app.llm().received().is_empty());
+    assert!(critics(&app, 62).is_empty());
+}
+
+#[tokio::test]
 async fn outsiders_and_bots_cannot_spend_the_organisations_tokens() {
     let app = TestApp::start().await;
     add_pr(&app, 52, false);

@@ -284,9 +284,15 @@ mod tests {
         );
     }
 
+    fn assert_none(texts: &[&str]) {
+        for text in texts {
+            assert_eq!(Command::parse(text), None, "{text:?}");
+        }
+    }
+
     #[test]
     fn other_text_and_other_bots_commands_are_not_ours() {
-        for text in [
+        assert_none(&[
             "LGTM",
             "please /review this",
             "> /review\nquoted",
@@ -296,27 +302,23 @@ mod tests {
             "",
             "/",
             "/ review",
-        ] {
-            assert_eq!(Command::parse(text), None, "{text:?}");
-        }
+        ]);
     }
 
     #[test]
     fn a_command_not_first_is_not_one() {
-        for text in [
+        assert_none(&[
             "LGTM\n/review",
             "LGTM\n\n/review",
             "Thanks! /ask why?",
             "> /review\n\n/review",
             "```\nlog\n```\n/review",
-        ] {
-            assert_eq!(Command::parse(text), None, "{text:?}");
-        }
+        ]);
     }
 
     #[test]
     fn commands_in_code_are_not_commands() {
-        for text in [
+        assert_none(&[
             "`/review`",
             "`/review` runs a review",
             "```\n/review\n```",
@@ -325,14 +327,12 @@ mod tests {
             "    /review",
             "\t/review",
             "\n\n    /ask why?\n",
-        ] {
-            assert_eq!(Command::parse(text), None, "{text:?}");
-        }
+        ]);
     }
 
     #[test]
     fn quoted_and_marked_up_commands_are_not_commands() {
-        for text in [
+        assert_none(&[
             "> /review",
             ">/review",
             "> > /ask why?",
@@ -346,9 +346,7 @@ mod tests {
             "\\/review",
             "<b>/review</b>",
             "<!-- hi -->\n/review",
-        ] {
-            assert_eq!(Command::parse(text), None, "{text:?}");
-        }
+        ]);
     }
 
     #[test]

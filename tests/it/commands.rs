@@ -128,9 +128,10 @@ async fn ask_answers_the_question_which_reaches_the_model_as_data() {
 async fn a_secret_in_a_question_reaches_neither_the_model_nor_the_answer() {
     let app = TestApp::start().await;
     add_pr(&app, 59, false);
-    app.llm()
-        .respond_with(|_| Reply::json(json!({"answer": "Rotate it.", "references": []})));
     let token = concat!("ghp_", "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa");
+    app.llm().push(Reply::json(
+        json!({"answer": "Rotate it.", "references": []}),
+    ));
     app.comment(
         REPO,
         59,
@@ -143,14 +144,9 @@ async fn a_secret_in_a_question_reaches_neither_the_model_nor_the_answer() {
     let user = app.llm().received()[0].message("user");
     assert!(!user.contains("ghp_Zx9"), "{user}");
     assert!(user.contains("[REDACTED github-token]"), "{user}");
-    let mine = critics(&app, 59);
-    assert_eq!(mine.len(), 1);
-    assert!(!mine[0].body.contains("ghp_Zx9"), "{}", mine[0].body);
-    assert!(
-        mine[0].body.contains("> Is this token still used?"),
-        "{}",
-        mine[0].body
-    );
+    let answer = critics(&app, 59).remove(0).body;
+    assert!(!answer.contains("ghp_Zx9"), "{answer}");
+    assert!(answer.contains("> Is this token still used?"), "{answer}");
 }
 
 #[tokio::test]

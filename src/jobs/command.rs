@@ -7,7 +7,7 @@
 use std::fmt::Write;
 
 use crate::Critic;
-use crate::commands::{Command, HELP};
+use crate::commands::{Command, help};
 use crate::domain::Task;
 use crate::github::{Installation, short_sha};
 use crate::llm::{AskError, Meter};
@@ -24,6 +24,10 @@ use super::{CommandJob, JobError, Outcome, Requester, repo_settings};
 
 /// Marks Critic's `/describe` comment, edited in place when asked again.
 pub const DESCRIBE_MARKER: &str = "<!-- critic:describe -->";
+
+/// Longest question `/ask` passes on, in bytes; the rest is cut (the model's budget is for
+/// code).
+const MAX_QUESTION_BYTES: usize = 2000;
 
 /// Model calls go on `meter`, booked by the worker with the job's outcome.
 pub(super) async fn run(
@@ -49,7 +53,7 @@ pub(super) async fn run(
     }
     let task = match &job.command {
         Command::Help => {
-            answer(critic, &gh, job.pr(), by, HELP).await?;
+            answer(critic, &gh, job.pr(), by, help()).await?;
             return Ok(Outcome::Done("help posted".into()));
         }
         // Planned as a review job; a stored payload of another version may still say so.
@@ -114,9 +118,10 @@ pub(super) async fn run(
     for chunk in context.chunks.iter().skip(1) {
         not_shown.extend(chunk.iter().map(|f| f.path.clone()));
     }
-    // Redacted when the command was read (before it was cut).
+    // What the model reads and the answer quotes: the command carries the question as
+    // written.
     let question = match &job.command {
-        Command::Ask { question } => Some(question.as_str()),
+        Command::Ask { question } => Some(question_for_model(question)),
         _ => None,
     };
     let instructions = policy.instructions_for(shown.iter().map(|f| f.path.as_str()));
@@ -131,7 +136,7 @@ pub(super) async fn run(
             files: shown,
             part: (1, 1),
             not_shown: &not_shown,
-            question,
+            question: question.as_deref(),
             instructions: Some(instructions.as_str()),
             since: None,
         },
@@ -214,7 +219,7 @@ pub(super) async fn run(
         Reply::Ask(a, model) => {
             let text = format!(
                 "{}{left_out}",
-                render_answer(question.unwrap_or_default(), &a, &model)
+                render_answer(question.as_deref().unwrap_or_default(), &a, &model)
             );
             answer(critic, &gh, job.pr(), by, &text).await?;
             Ok(Outcome::Done("answer posted".into()))
@@ -225,6 +230,13 @@ pub(super) async fn run(
             Ok(Outcome::Done(format!("{} test(s) suggested", tests.len())))
         }
     }
+}
+
+/// A question as it goes to the model (and is quoted in the answer): secrets out first, then
+/// cut on a char boundary. In that order, as a cut secret would no longer look like one.
+fn question_for_model(question: &str) -> String {
+    let redacted = crate::context::redact::redact(question).text;
+    crate::llm::truncate(&redacted, MAX_QUESTION_BYTES)
 }
 
 enum Reply {
@@ -393,6 +405,28 @@ async fn upsert_description(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_in_a_question_is_redacted_before_it_is_cut() {
+        let token = concat!("ghp_", "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa");
+        // The token straddles the cut: cut first, its head would no longer look like one.
+        let q = format!("{} {token}", "x".repeat(MAX_QUESTION_BYTES - 20));
+        let question = question_for_model(&q);
+        assert!(
+            !question.contains("ghp_Zx9"),
+            "{}",
+            &question[question.len() - 60..]
+        );
+        assert!(question.len() <= MAX_QUESTION_BYTES + '…'.len_utf8());
+    }
+
+    #[test]
+    fn long_questions_are_cut_on_a_char_boundary() {
+        let question = question_for_model(&"é".repeat(5000));
+        assert!(question.len() <= MAX_QUESTION_BYTES + '…'.len_utf8());
+        assert!(question.ends_with("é…"), "{question}");
+        assert_eq!(question_for_model("why?"), "why?");
+    }
 
     #[test]
     fn code_fences_cannot_be_closed_by_the_code() {

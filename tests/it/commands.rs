@@ -125,6 +125,50 @@ async fn ask_answers_the_question_which_reaches_the_model_as_data() {
 }
 
 #[tokio::test]
+async fn a_secret_in_a_question_reaches_neither_the_model_nor_the_answer() {
+    let app = TestApp::start().await;
+    add_pr(&app, 59, false);
+    let token = concat!("ghp_", "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa");
+    app.llm().push(Reply::json(
+        json!({"answer": "Rotate it.", "references": []}),
+    ));
+    app.comment(
+        REPO,
+        59,
+        "bob",
+        "MEMBER",
+        &format!("/ask Is this token still used?\n\n```\n{token}\n```"),
+    )
+    .await;
+    app.wait_idle().await;
+    let user = app.llm().received()[0].message("user");
+    assert!(!user.contains("ghp_Zx9"), "{user}");
+    assert!(user.contains("[REDACTED github-token]"), "{user}");
+    let answer = critics(&app, 59).remove(0).body;
+    assert!(!answer.contains("ghp_Zx9"), "{answer}");
+    assert!(answer.contains("> Is this token still used?"), "{answer}");
+}
+
+#[tokio::test]
+async fn commands_quoted_or_in_code_are_not_run() {
+    let app = TestApp::start().await;
+    add_pr(&app, 62, false);
+    for body in [
+        "> /review\n\nbob asked for a review above",
+        "`/describe` writes the description",
+        "```\n/ask why?\n```",
+        "    /improve",
+        "Thanks!\n/review",
+    ] {
+        app.comment(REPO, 62, "bob", "MEMBER", body).await;
+    }
+    let jobs = app.wait_idle().await;
+    assert!(jobs.is_empty(), "{jobs:?}");
+    assert!(app.llm().received().is_empty());
+    assert!(critics(&app, 62).is_empty());
+}
+
+#[tokio::test]
 async fn outsiders_and_bots_cannot_spend_the_organisations_tokens() {
     let app = TestApp::start().await;
     add_pr(&app, 52, false);

@@ -76,16 +76,20 @@ async fn secrets_in_the_diff_and_the_description_never_reach_the_model() {
     assert!(sent.contains("[REDACTED github-token]"), "{sent}");
 }
 
-#[tokio::test]
-async fn a_large_pull_request_is_reviewed_in_chunks_and_merged_into_one_review() {
+/// Critic with a budget of 1,000 tokens per request, so a PR of a few files is split.
+async fn app_with_small_budget() -> TestApp {
     let world = World::new().await;
-    let app = world
+    world
         .start_with(world.options().set("CRITIC_REVIEW__BUDGET_TOKENS", "1000"))
-        .await;
+        .await
+}
+
+/// PR `number`, and six files of forty added lines each for it (not yet set on the PR).
+fn large_pull(app: &TestApp, number: u64) -> Vec<PullFile> {
     app.github().add_pull(
         REPO,
         PullRequest {
-            number: 42,
+            number,
             ..Default::default()
         },
     );
@@ -93,9 +97,15 @@ async fn a_large_pull_request_is_reviewed_in_chunks_and_merged_into_one_review()
         .map(|i| format!("+    let value_{i} = compute_something({i});\n"))
         .collect();
     let patch = format!("@@ -0,0 +1,40 @@\n{}", body.trim_end());
-    let mut files: Vec<PullFile> = (0..6)
+    (0..6)
         .map(|i| PullFile::from_patch(&format!("src/m{i}.rs"), &patch))
-        .collect();
+        .collect()
+}
+
+#[tokio::test]
+async fn a_large_pull_request_is_reviewed_in_chunks_and_merged_into_one_review() {
+    let app = app_with_small_budget().await;
+    let mut files = large_pull(&app, 42);
     files.push(PullFile::from_patch("Cargo.lock", "@@ -1 +1 @@\n-a\n+b"));
     app.github().set_pull_files(REPO, 42, files);
     // Each request gets one finding on the first file it was shown.
@@ -205,24 +215,8 @@ async fn the_model_sees_definitions_from_files_the_change_imports() {
 
 #[tokio::test]
 async fn a_chunk_the_model_cannot_answer_is_named_and_the_other_chunks_are_posted() {
-    let world = World::new().await;
-    let app = world
-        .start_with(world.options().set("CRITIC_REVIEW__BUDGET_TOKENS", "1000"))
-        .await;
-    app.github().add_pull(
-        REPO,
-        PullRequest {
-            number: 43,
-            ..Default::default()
-        },
-    );
-    let body: String = (1..=40)
-        .map(|i| format!("+    let value_{i} = compute_something({i});\n"))
-        .collect();
-    let patch = format!("@@ -0,0 +1,40 @@\n{}", body.trim_end());
-    let files: Vec<PullFile> = (0..6)
-        .map(|i| PullFile::from_patch(&format!("src/m{i}.rs"), &patch))
-        .collect();
+    let app = app_with_small_budget().await;
+    let files = large_pull(&app, 43);
     app.github().set_pull_files(REPO, 43, files);
     // The part that shows src/m0.rs only ever gets prose; the others a finding.
     app.llm().respond_with(|chat: &Chat| {

@@ -15,6 +15,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use critic::domain::JobState;
 use serde_json::json;
 use support::app::{INSTALLATION, REPO, World};
 use support::faults::FaultPlan;
@@ -92,7 +93,7 @@ async fn run(prs: usize, faults: Option<FaultPlan>) -> Run {
         .jobs()
         .await
         .iter()
-        .filter(|j| j.state != "done")
+        .filter(|j| j.state != JobState::Done)
         .count();
     assert_eq!(failed, 0, "every review job done");
     times.sort();

@@ -13,6 +13,7 @@ mod support;
 use std::process::Stdio;
 
 use axum::body::Bytes;
+use critic::domain::JobState;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -280,10 +281,7 @@ async fn main() {
     let drain_start = Instant::now();
     loop {
         let jobs = store.jobs().await.expect("jobs");
-        if jobs
-            .iter()
-            .all(|j| j.state != "queued" && j.state != "running")
-        {
+        if jobs.iter().all(|j| j.state.is_final()) {
             break;
         }
         assert!(
@@ -294,7 +292,7 @@ async fn main() {
     }
     let drained_in = drain_start.elapsed();
     let jobs = store.jobs().await.expect("jobs");
-    let ran = jobs.iter().filter(|j| j.state == "done").count();
+    let ran = jobs.iter().filter(|j| j.state == JobState::Done).count();
     let rows = jobs.len();
 
     // The time Critic adds to one review: deliveries one at a time, fakes answering at once,

@@ -19,6 +19,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use critic::domain::JobState;
 use support::app::{INSTALLATION, REPO, World};
 use support::github::{scenario_dir, scenario_names};
 
@@ -76,8 +77,8 @@ async fn main() {
                 .iter()
                 .rev()
                 .find(|j| j.dedupe_key.ends_with(&format!("#{number}")));
-            match job.map(|j| j.state.as_str()) {
-                Some("done" | "dead") => break job.cloned(),
+            match job.map(|j| j.state) {
+                Some(JobState::Done | JobState::Dead) => break job.cloned(),
                 _ if Instant::now() > deadline => break None,
                 _ => tokio::time::sleep(Duration::from_millis(500)).await,
             }
@@ -95,7 +96,7 @@ async fn main() {
                     .contains("Part of this pull request was not reviewed")
         });
         let what = match (&outcome, reviews.first(), &summary) {
-            (Some(j), _, _) if j.state == "dead" => {
+            (Some(j), _, _) if j.state == JobState::Dead => {
                 failed += 1;
                 format!("dead: {}", j.last_error.clone().unwrap_or_default())
             }

@@ -1,5 +1,5 @@
 //! The shared vocabulary every layer may use: what a finding is, how severe, which side of
-//! a diff, which task a model is asked for, what a model call used. It imports nothing of the crate, so any module
+//! a diff, which task a model is asked for, what a model call used, where a job stands. It imports nothing of the crate, so any module
 //! can depend on it without tying itself to another stage of the pipeline.
 
 use serde::{Deserialize, Serialize};
@@ -107,4 +107,101 @@ pub struct Spent {
     pub estimated: bool,
     /// No price was known for the model; the cost counts as 0.
     pub unpriced: bool,
+}
+
+/// Where a job stands in the queue. The store keeps it as text (the `jobs.state` column);
+/// everything above the store sees only this type, so a misspelt state is a compile error
+/// rather than a query that silently matches nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobState {
+    /// Waiting for its `run_at` and a worker.
+    Queued,
+    /// Claimed by a worker under a lease.
+    Running,
+    /// Finished; its result is kept.
+    Done,
+    /// Out of attempts; its last error is kept.
+    Dead,
+    /// Never ran: a newer job for the same key does its work.
+    Superseded,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 5] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Done,
+        JobState::Dead,
+        JobState::Superseded,
+    ];
+
+    /// The name stored in the database; the SQL's literals (`'queued'`, ...) must match.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Dead => "dead",
+            JobState::Superseded => "superseded",
+        }
+    }
+
+    /// No longer queued or running: nothing more will happen to it.
+    pub fn is_final(self) -> bool {
+        matches!(self, JobState::Done | JobState::Dead | JobState::Superseded)
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A state name that is none of [`JobState`]'s: a row written by another version of Critic,
+/// or by hand. Reading it is an error the caller sees, not a panic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown job state `{0}`")]
+pub struct UnknownJobState(pub String);
+
+impl std::str::FromStr for JobState {
+    type Err = UnknownJobState;
+
+    fn from_str(s: &str) -> Result<JobState, UnknownJobState> {
+        JobState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| UnknownJobState(s.to_owned()))
+    }
+}
+
+/// For a name read as an owned string: the store decodes the `state` column with it.
+impl TryFrom<String> for JobState {
+    type Error = UnknownJobState;
+
+    fn try_from(s: String) -> Result<JobState, UnknownJobState> {
+        s.parse()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_states_round_trip_through_their_names() {
+        for state in JobState::ALL {
+            assert_eq!(state.as_str().parse::<JobState>(), Ok(state));
+            assert_eq!(JobState::try_from(state.to_string()), Ok(state));
+        }
+    }
+
+    #[test]
+    fn an_unknown_job_state_is_an_error() {
+        assert_eq!(
+            "Done".parse::<JobState>(),
+            Err(UnknownJobState("Done".into()))
+        );
+        assert!(JobState::try_from(String::new()).is_err());
+    }
 }

@@ -12,10 +12,11 @@ use crate::Critic;
 use crate::backoff::Backoff;
 use crate::commands::{Command, may_run};
 use crate::config::{Settings, WorkerSettings};
+use crate::domain::JobState;
 use crate::github::{GitHubError, RepoName};
 use crate::llm::Meter;
 use crate::review::ReviewError;
-use crate::store::{Booking, ClaimedJob, NewJob, Next, StoreError, UsageOwner, state};
+use crate::store::{Booking, ClaimedJob, NewJob, Next, StoreError, UsageOwner};
 use crate::webhook::{Event, PullRequestAction};
 
 mod check_run;
@@ -504,7 +505,7 @@ async fn process(critic: &Arc<Critic>, claimed: ClaimedJob) {
             };
             critic
                 .store
-                .finish(&claimed, state::DONE, &result, booking.as_ref())
+                .finish(&claimed, JobState::Done, &result, booking.as_ref())
                 .await
         }
         Err(JobError::LeaseLost) => {

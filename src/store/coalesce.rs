@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::queue_writes::{insert_jobs, placeholders, replace_jobs};
-use super::{Backend, StoreError, state};
+use super::{Backend, StoreError};
+use crate::domain::JobState;
 
 /// A job to add to the queue.
 #[derive(Debug, Clone)]
@@ -126,7 +127,7 @@ async fn queue_planned(
         // own after all.
         for (row, job) in std::mem::take(&mut plan.replace) {
             if !taken.contains_key(&row) {
-                plan.insert.push((job, state::QUEUED));
+                plan.insert.push((job, JobState::Queued));
                 let slot = Slot::New(plan.insert.len() - 1);
                 for s in plan.slots.iter_mut() {
                     if *s == Slot::Row(row) {
@@ -168,7 +169,7 @@ struct QueuePlan {
     /// Queued rows that take the payload of the job at this index of the list.
     replace: Vec<(i64, usize)>,
     /// New rows: the job at this index of the list, and its state.
-    insert: Vec<(usize, &'static str)>,
+    insert: Vec<(usize, JobState)>,
     /// Per job of the list, the row that carries its work.
     slots: Vec<Slot>,
 }
@@ -194,14 +195,14 @@ impl QueuePlan {
             if j.requested {
                 // The question's job does the work of the automatic one it supersedes.
                 let asked = Slot::New(plan.insert.len());
-                plan.insert.push((i, state::QUEUED));
+                plan.insert.push((i, JobState::Queued));
                 if let Some(superseded) = open.remove(key) {
                     match superseded {
                         Slot::Row(id) => {
                             plan.replace.retain(|(row, _)| *row != id);
                             plan.supersede.push(id);
                         }
-                        Slot::New(n) => plan.insert[n].1 = state::SUPERSEDED,
+                        Slot::New(n) => plan.insert[n].1 = JobState::Superseded,
                     }
                     for s in plan.slots.iter_mut().filter(|s| **s == superseded) {
                         *s = asked;
@@ -221,7 +222,7 @@ impl QueuePlan {
                     Slot::New(*n)
                 }
                 None => {
-                    plan.insert.push((i, state::QUEUED));
+                    plan.insert.push((i, JobState::Queued));
                     Slot::New(plan.insert.len() - 1)
                 }
             };
@@ -291,12 +292,12 @@ mod tests {
         // A running job is not taken over: the next push queues a row of its own.
         let c = store.enqueue(job_with("r#1", "c")).await.expect("c");
         assert_ne!(c, b);
-        let states: Vec<String> = rows_of(&store, "r#1")
+        let states: Vec<JobState> = rows_of(&store, "r#1")
             .await
             .into_iter()
             .map(|j| j.state)
             .collect();
-        assert_eq!(states, [state::RUNNING, state::QUEUED]);
+        assert_eq!(states, [JobState::Running, JobState::Queued]);
     }
 
     async fn a_row_claimed_since_it_was_read_is_not_taken_over(store: Store) {
@@ -314,11 +315,11 @@ mod tests {
         assert_eq!(queued.len(), 1);
         assert_ne!(queued[0].id, a);
         let rows = rows_of(&store, "r#1").await;
-        let states: Vec<&str> = rows.iter().map(|j| j.state.as_str()).collect();
-        assert_eq!(states, [state::RUNNING, state::QUEUED]);
+        let states: Vec<JobState> = rows.iter().map(|j| j.state).collect();
+        assert_eq!(states, [JobState::Running, JobState::Queued]);
         assert_eq!(claimed.payload, "a");
         let next = store.job(queued[0].id).await.expect("job").expect("row");
-        assert_eq!(next.state, state::QUEUED);
+        assert_eq!(next.state, JobState::Queued);
     }
 
     async fn a_job_waiting_for_its_retry_is_superseded_not_taken_over(store: Store) {
@@ -340,8 +341,8 @@ mod tests {
         assert_ne!(a, b);
         let old = store.job(a).await.expect("job").expect("row");
         assert_eq!(
-            (old.state.as_str(), old.attempts, old.last_error.as_deref()),
-            (state::SUPERSEDED, 1, Some("GitHub said 502"))
+            (old.state, old.attempts, old.last_error.as_deref()),
+            (JobState::Superseded, 1, Some("GitHub said 502"))
         );
         let claimed = store.claim(lease).await.expect("claim").expect("due now");
         assert_eq!(
@@ -378,7 +379,7 @@ mod tests {
         let claimed = store.claim(lease).await.expect("claim").expect("due");
         assert_eq!(claimed.id, first);
         store
-            .finish(&claimed, state::DONE, "reviewed", None)
+            .finish(&claimed, JobState::Done, "reviewed", None)
             .await
             .expect("finish");
 
@@ -397,8 +398,8 @@ mod tests {
         assert_eq!([third, fourth, fifth], [second; 3]);
         let last = row(second).await;
         assert_eq!(
-            (last.state.as_str(), last.run_at),
-            (state::QUEUED, first_due + 60_000)
+            (last.state, last.run_at),
+            (JobState::Queued, first_due + 60_000)
         );
         assert_eq!(rows_of(&store, "r#1").await.len(), 2);
 
@@ -413,7 +414,7 @@ mod tests {
             })
             .await
             .expect("asked");
-        assert_eq!(row(last.id).await.state, state::SUPERSEDED);
+        assert_eq!(row(last.id).await.state, JobState::Superseded);
         let mut due = Vec::new();
         while let Some(j) = store.claim(lease).await.expect("claim") {
             due.push(j.id);
@@ -434,18 +435,18 @@ mod tests {
         // A push, then `/review`: the question replaces the push's job.
         let push = store.enqueue(job("r#1")).await.expect("push");
         let review = store.enqueue(asked("r#1")).await.expect("review");
-        assert_eq!(state_of(push).await, state::SUPERSEDED);
+        assert_eq!(state_of(push).await, JobState::Superseded);
         // Later events queue beside it; the last automatic one still takes over the earlier.
         let push = store.enqueue(job("r#1")).await.expect("push");
         let newer = store.enqueue(job("r#1")).await.expect("newer");
         assert_eq!(push, newer);
-        assert_eq!(state_of(review).await, state::QUEUED);
-        assert_eq!(state_of(newer).await, state::QUEUED);
+        assert_eq!(state_of(review).await, JobState::Queued);
+        assert_eq!(state_of(newer).await, JobState::Queued);
         // A second question does not replace the first.
         let again = store.enqueue(asked("r#1")).await.expect("again");
-        assert_eq!(state_of(review).await, state::QUEUED);
-        assert_eq!(state_of(again).await, state::QUEUED);
-        assert_eq!(state_of(newer).await, state::SUPERSEDED);
+        assert_eq!(state_of(review).await, JobState::Queued);
+        assert_eq!(state_of(again).await, JobState::Queued);
+        assert_eq!(state_of(newer).await, JobState::Superseded);
 
         // The same within one batch of deliveries.
         let (a, b, c) = tokio::join!(
@@ -458,9 +459,9 @@ mod tests {
             other => panic!("{other:?}"),
         };
         let (a, b, c) = (id(a), id(b), id(c));
-        assert_eq!(state_of(a).await, state::QUEUED);
+        assert_eq!(state_of(a).await, JobState::Queued);
         assert_eq!(b, c);
-        assert_eq!(state_of(c).await, state::QUEUED);
+        assert_eq!(state_of(c).await, JobState::Queued);
     }
 
     async fn a_batch_takes_over_in_its_order(store: Store) {
@@ -499,7 +500,7 @@ mod tests {
         while let Some(j) = store.claim(lease).await.expect("claim") {
             ran.push(j.payload.clone());
             store
-                .finish(&j, state::DONE, "ok", None)
+                .finish(&j, JobState::Done, "ok", None)
                 .await
                 .expect("finish");
         }
@@ -517,8 +518,8 @@ mod tests {
         };
         assert_eq!(
             states("r#1").await,
-            [state::SUPERSEDED, state::DONE, state::DONE]
+            [JobState::Superseded, JobState::Done, JobState::Done]
         );
-        assert_eq!(states("r#2").await, [state::SUPERSEDED, state::DONE]);
+        assert_eq!(states("r#2").await, [JobState::Superseded, JobState::Done]);
     }
 }

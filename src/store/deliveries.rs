@@ -158,7 +158,7 @@ async fn write_batch(
 mod tests {
     use super::super::test_support::{job, on_both_backends};
     use super::*;
-    use crate::store::state;
+    use crate::domain::JobState;
 
     on_both_backends!(
         delivery_dedupe_queues_once,
@@ -247,10 +247,10 @@ mod tests {
             let key = format!("pr#{pr}");
             let queued = jobs
                 .iter()
-                .filter(|j| j.dedupe_key == key && j.state == state::QUEUED)
+                .filter(|j| j.dedupe_key == key && j.state == JobState::Queued)
                 .count();
             assert!(queued <= 1, "{key}: {queued} queued");
         }
-        assert!(jobs.iter().any(|j| j.state == state::QUEUED));
+        assert!(jobs.iter().any(|j| j.state == JobState::Queued));
     }
 }

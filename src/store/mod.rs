@@ -4,7 +4,9 @@
 //! driver; placeholders are `$N`, which both accept, and times are Unix milliseconds.
 //! Rows are read with `#[derive(sqlx::FromRow)]` (generic over the row type, so it serves
 //! `AnyRow`), tuples (by position) or `query_scalar`; every column is an integer or text
-//! the Any driver decodes (sums are cast back to BIGINT, see `usage.rs`).
+//! the Any driver decodes (sums are cast back to BIGINT, see `usage.rs`). A job's state is
+//! text in the table and [`JobState`](crate::domain::JobState) everywhere else; it is
+//! encoded and decoded in one place, `queue.rs`.
 //!
 //! This file holds the [`Store`] itself: connecting (SQLite's pragmas, its lock file and
 //! WAL checkpoints), the dialect, errors and the clock. Each concern's queries live in a
@@ -64,14 +66,6 @@ pub enum StoreError {
 pub enum Backend {
     Sqlite,
     Postgres,
-}
-
-pub mod state {
-    pub const QUEUED: &str = "queued";
-    pub const RUNNING: &str = "running";
-    pub const DONE: &str = "done";
-    pub const DEAD: &str = "dead";
-    pub const SUPERSEDED: &str = "superseded";
 }
 
 #[derive(Clone, Debug)]

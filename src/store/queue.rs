@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::coalesce::queue_jobs;
 use super::usage::{Booking, insert_usage};
 use super::{Backend, NewJob, Store, StoreError, now_ms};
+use crate::domain::JobState;
 
 /// A job in the queue as a worker sees it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -39,13 +40,40 @@ pub struct JobRecord {
     pub id: i64,
     pub kind: String,
     pub dedupe_key: String,
-    pub state: String,
+    /// Stored as text; a name this version does not know fails the read (see below).
+    pub state: JobState,
     pub attempts: i64,
     /// When it is (or was) due, in milliseconds since the epoch.
     pub run_at: i64,
     pub last_error: Option<String>,
     /// How a finished job ended.
     pub result: Option<String>,
+}
+
+// A job's state crosses the database edge here, as the text the SQL's literals
+// (`'queued'`, ...) name. `#[sqlx(try_from = "String")]` would do too, but sqlx 0.8.6 drops
+// the conversion's error message ("unprintable error"); decoding here keeps "unknown job
+// state `x`" in the `ColumnDecode` error an operator sees.
+impl sqlx::Type<sqlx::Any> for JobState {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <String as sqlx::Type<sqlx::Any>>::type_info()
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Any> for JobState {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let name = <String as sqlx::Decode<'r, sqlx::Any>>::decode(value)?;
+        Ok(JobState::try_from(name)?)
+    }
+}
+
+impl<'q> sqlx::Encode<'q, sqlx::Any> for JobState {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer<'q>,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <&str as sqlx::Encode<'q, sqlx::Any>>::encode(self.as_str(), buf)
+    }
 }
 
 /// PostgreSQL advisory lock taken by every claim ("critic" in ASCII).
@@ -150,7 +178,7 @@ impl Store {
     pub async fn finish(
         &self,
         job: &ClaimedJob,
-        final_state: &str,
+        final_state: JobState,
         result: &str,
         usage: Option<&Booking<'_>>,
     ) -> Result<bool, StoreError> {
@@ -234,7 +262,7 @@ impl Store {
 mod tests {
     use super::super::test_support::{job, on_both_backends};
     use super::*;
-    use crate::store::{DeliveryOutcome, state};
+    use crate::store::DeliveryOutcome;
 
     on_both_backends!(
         claims_at_the_same_time_take_one_job_per_pr,
@@ -244,7 +272,28 @@ mod tests {
         expired_lease_is_claimed_again,
         prune_forgets_old_deliveries_and_finished_jobs_only,
         a_jobs_usage_is_booked_with_its_outcome_even_when_its_lease_was_lost,
+        a_state_this_version_does_not_know_is_an_error_when_read,
     );
+
+    async fn a_state_this_version_does_not_know_is_an_error_when_read(store: Store) {
+        let id = store.enqueue(job("o/r#1")).await.expect("enqueue");
+        // As a newer (or hand-edited) database might hold.
+        sqlx::query("UPDATE jobs SET state = 'paused' WHERE id = $1")
+            .bind(id)
+            .execute(&store.pool)
+            .await
+            .expect("update");
+        let error = store.job(id).await.expect_err("an unknown state");
+        assert!(
+            matches!(&error, StoreError::Database(sqlx::Error::ColumnDecode { index, .. }) if index.contains("state")),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().contains("unknown job state `paused`"),
+            "{error}"
+        );
+        assert!(store.jobs().await.is_err());
+    }
 
     async fn a_jobs_usage_is_booked_with_its_outcome_even_when_its_lease_was_lost(store: Store) {
         let spent = crate::domain::Spent {
@@ -279,7 +328,7 @@ mod tests {
         // Finished: the job is done and its cost booked, in one transaction.
         assert!(
             store
-                .finish(&claimed, state::DONE, "ok", Some(&booking))
+                .finish(&claimed, JobState::Done, "ok", Some(&booking))
                 .await
                 .expect("finish")
         );
@@ -297,7 +346,7 @@ mod tests {
                 .expect("fail")
         );
         let row = store.job(id).await.expect("job").expect("row");
-        assert_eq!(row.state, state::DONE);
+        assert_eq!(row.state, JobState::Done);
         let usage = store.job_usage(id).await.expect("usage");
         assert_eq!((usage.calls, usage.cost_micros), (2, 14));
     }
@@ -326,7 +375,7 @@ mod tests {
             .await
             .expect("jobs")
             .into_iter()
-            .filter(|j| j.state == state::RUNNING)
+            .filter(|j| j.state == JobState::Running)
             .map(|j| j.dedupe_key)
             .collect();
         assert_eq!(claimed.len(), 2, "{running:?}");
@@ -357,20 +406,20 @@ mod tests {
         };
         assert!(
             !store
-                .finish(&stale, state::DONE, "", None)
+                .finish(&stale, JobState::Done, "", None)
                 .await
                 .expect("finish"),
             "fenced"
         );
         assert!(
             store
-                .finish(&claimed, state::DONE, "ok", None)
+                .finish(&claimed, JobState::Done, "ok", None)
                 .await
                 .expect("finish")
         );
         assert_eq!(
             store.job(id).await.expect("job").expect("row").state,
-            state::DONE
+            JobState::Done
         );
     }
 
@@ -397,7 +446,7 @@ mod tests {
                 .is_none()
         );
         store
-            .finish(&first, state::DONE, "", None)
+            .finish(&first, JobState::Done, "", None)
             .await
             .expect("finish");
         let later = store
@@ -464,14 +513,14 @@ mod tests {
         assert_eq!(second.attempts, 2);
         assert!(
             !store
-                .finish(&first, state::DONE, "", None)
+                .finish(&first, JobState::Done, "", None)
                 .await
                 .expect("old worker"),
             "old lease lost"
         );
         assert!(
             store
-                .finish(&second, state::DONE, "", None)
+                .finish(&second, JobState::Done, "", None)
                 .await
                 .expect("new worker")
         );
@@ -489,7 +538,7 @@ mod tests {
             .expect("claim")
             .expect("job");
         store
-            .finish(&c, state::DONE, "", None)
+            .finish(&c, JobState::Done, "", None)
             .await
             .expect("finish");
         let queued = store.enqueue(job("b")).await.expect("b");

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::{NewJob, QueuedJob, StoreError};
+use crate::domain::JobState;
 
 /// `$first, $first+1, ...`: `count` SQL placeholders.
 pub(super) fn placeholders(first: usize, count: usize) -> String {
@@ -64,7 +65,7 @@ pub(super) async fn replace_jobs(
 pub(super) async fn insert_jobs(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     jobs: &[(Option<&str>, &NewJob)],
-    insert: &[(usize, &'static str)],
+    insert: &[(usize, JobState)],
     now: i64,
 ) -> Result<Vec<QueuedJob>, StoreError> {
     if insert.is_empty() {

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use super::usage::{Booking, insert_usage};
-use super::{ClaimedJob, Store, StoreError, now_ms, state};
+use super::{ClaimedJob, Store, StoreError, now_ms};
+use crate::domain::JobState;
 
 /// What becomes of a job whose attempt failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,12 +45,12 @@ impl Store {
                 counted,
                 outage,
             } => (
-                state::QUEUED,
+                JobState::Queued,
                 now.saturating_add(after.as_millis().min(i64::MAX as u128) as i64),
                 i64::from(!counted),
                 i64::from(outage),
             ),
-            Next::Dead => (state::DEAD, now, 0, 0),
+            Next::Dead => (JobState::Dead, now, 0, 0),
         };
         let n = sqlx::query(
             "UPDATE jobs SET state = $1, run_at = $2, last_error = $3, lease_until = NULL, updated_at = $4, \
@@ -159,8 +160,8 @@ mod tests {
         );
         let row = store.job(id).await.expect("job").expect("row");
         assert_eq!(
-            (row.state.as_str(), row.last_error.as_deref()),
-            (state::QUEUED, Some("boom"))
+            (row.state, row.last_error.as_deref()),
+            (JobState::Queued, Some("boom"))
         );
         let c2 = ClaimedJob { attempts: 1, ..c };
         // Failing a job that is not running (queued again) changes nothing.
@@ -173,7 +174,7 @@ mod tests {
         let row = store.job(id).await.expect("job").expect("row");
         assert_eq!(
             row.state,
-            state::QUEUED,
+            JobState::Queued,
             "fail on a non-running job changes nothing"
         );
         sqlx::query("UPDATE jobs SET run_at = 0")
@@ -193,8 +194,8 @@ mod tests {
         );
         let row = store.job(id).await.expect("job").expect("row");
         assert_eq!(
-            (row.state.as_str(), row.last_error.as_deref()),
-            (state::DEAD, Some("final boom"))
+            (row.state, row.last_error.as_deref()),
+            (JobState::Dead, Some("final boom"))
         );
     }
 }

@@ -1,5 +1,6 @@
 //! Slash commands: who may run them, what each answers, and that a spent budget is said.
 
+use critic::domain::JobState;
 use serde_json::json;
 
 use crate::support::app::{REPO, TestApp, World};
@@ -298,7 +299,7 @@ async fn a_spent_budget_is_the_answer_and_an_unusable_reply_is_said_once() {
         .respond_with(|_| Reply::content("Sorry, I cannot produce JSON right now."));
     app.comment(REPO, 55, "bob", "MEMBER", "/describe").await;
     let jobs = app.wait_idle().await;
-    assert_eq!(jobs[0].state, "done", "{jobs:?}");
+    assert_eq!(jobs[0].state, JobState::Done, "{jobs:?}");
     let mine = critics(&app, 55);
     assert_eq!(mine.len(), 1);
     assert!(
@@ -525,8 +526,8 @@ async fn review_asked_for_while_a_review_runs_is_not_lost_to_a_push() {
     )
     .await;
     let jobs = app.wait_idle().await;
-    let states: Vec<&str> = jobs.iter().map(|j| j.state.as_str()).collect();
-    assert_eq!(states, ["done", "done", "done"], "{jobs:?}");
+    let states: Vec<JobState> = jobs.iter().map(|j| j.state).collect();
+    assert_eq!(states, [JobState::Done; 3], "{jobs:?}");
     assert_eq!(app.github().reactions(REPO, asked), ["eyes"]);
     // The question reviewed the newest head (its finding was posted already: nothing new);
     // the push's own job then found that head reviewed and spent nothing.

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use critic::domain::JobState;
 use serde_json::json;
 
 use crate::support::app::{INSTALLATION, REPO, World};
@@ -78,7 +79,7 @@ async fn every_real_pull_request_gets_one_review_through_thirty_percent_faults()
     let jobs = app.wait_idle().await;
     let faults = github.clear_faults();
     assert!(
-        jobs.iter().all(|j| j.state == "done"),
+        jobs.iter().all(|j| j.state == JobState::Done),
         "every job done: {jobs:?}"
     );
     // Faults of every kind were met on the way.
@@ -169,7 +170,7 @@ async fn a_review_whose_answer_was_lost_is_found_not_posted_again() {
         .await;
     github.wait_for_reviews(REPO, 3, 1, LONG_WAIT).await;
     let jobs = app.wait_idle().await;
-    assert!(jobs.iter().all(|j| j.state == "done"), "{jobs:?}");
+    assert!(jobs.iter().all(|j| j.state == JobState::Done), "{jobs:?}");
     assert_eq!(
         github.clear_faults().after,
         3,
@@ -217,7 +218,7 @@ async fn faults_that_never_stop_end_in_a_dead_job_and_a_not_reviewed_check_run()
         .deliver("pull_request", &app.pull_request_event("opened", REPO, 4))
         .await;
     let id = body["job"].as_i64().expect("job id");
-    let job = app.wait_job(id, "dead").await;
+    let job = app.wait_job(id, JobState::Dead).await;
     assert!(
         job.last_error.as_deref().is_some_and(|e| e.contains("50")),
         "{job:?}"
@@ -276,7 +277,7 @@ async fn a_long_rate_limit_hands_the_job_back_without_spending_an_attempt() {
         .await;
     let id = body["job"].as_i64().expect("job id");
     // One attempt allowed, yet the job outlives the limit: waiting cost it nothing.
-    let job = app.wait_job(id, "done").await;
+    let job = app.wait_job(id, JobState::Done).await;
     assert_eq!(job.attempts, 2, "{job:?}");
     assert_eq!(github.reviews(REPO, 5).len(), 1);
 }
@@ -347,7 +348,7 @@ async fn an_outage_longer_than_the_attempts_costs_one_and_the_review_lands_when_
         })
         .await;
     github.clear_faults();
-    let job = app.wait_job(id, "done").await;
+    let job = app.wait_job(id, JobState::Done).await;
     assert!(job.attempts > 2, "{job:?}");
     assert_eq!(github.reviews(REPO, 6).len(), 1);
 }
@@ -374,7 +375,7 @@ async fn a_primary_rate_limit_is_waited_out_until_its_reset() {
         .await;
     let id = body["job"].as_i64().expect("job id");
     // Not the minute a limit without a reset time waits: the reset, within the attempt.
-    let job = app.wait_job(id, "done").await;
+    let job = app.wait_job(id, JobState::Done).await;
     assert_eq!(job.attempts, 1, "{job:?}");
     let limited = github
         .requests()

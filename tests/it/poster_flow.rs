@@ -2,6 +2,7 @@
 //! comment kept current, the check run, incremental reviews after a push with no repeats and
 //! answered threads, and per-repository settings.
 
+use critic::domain::JobState;
 use serde_json::{Value, json};
 
 use crate::support::app::{REPO, TestApp, World};
@@ -601,7 +602,7 @@ async fn a_review_that_fails_for_good_still_completes_its_check_run() {
         .fail_next("POST", &format!("/repos/{REPO}/pulls/10/reviews"), 403, 10);
     run(&app, "opened", 10).await;
     let jobs = app.jobs().await;
-    assert_eq!(jobs[0].state, "dead", "{jobs:?}");
+    assert_eq!(jobs[0].state, JobState::Dead, "{jobs:?}");
     let runs = app.github().check_runs(REPO);
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, "completed");
@@ -635,8 +636,8 @@ async fn a_summary_failure_after_posting_keeps_the_review_and_the_check_run() {
     run(&app, "opened", 11).await;
     let jobs = app.jobs().await;
     assert_eq!(
-        (jobs[0].state.as_str(), jobs[0].attempts),
-        ("done", 1),
+        (jobs[0].state, jobs[0].attempts),
+        (JobState::Done, 1),
         "{jobs:?}"
     );
     let reviews = app.github().reviews(REPO, 11);

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use critic::domain::JobState;
 use serde_json::json;
 
 use crate::support::app::{REPO, TestApp, WAIT, World};
@@ -94,7 +95,7 @@ async fn opened_pull_request_gets_one_comment_review_and_redelivery_adds_nothing
     assert_eq!((status, reply["status"].as_str()), (200, Some("duplicate")));
     let jobs = app.wait_idle().await;
     assert_eq!(jobs.len(), 1, "{jobs:?}");
-    assert_eq!(jobs[0].state, "done");
+    assert_eq!(jobs[0].state, JobState::Done);
     assert_eq!(app.github().reviews(REPO, 7).len(), 1);
     assert_eq!(app.llm().received().len(), 1);
 
@@ -162,7 +163,7 @@ async fn a_worker_that_dies_mid_job_still_gets_the_review_posted_once() {
     let reviews = app.github().wait_for_reviews(REPO, 3, 1, WAIT).await;
     assert_eq!(reviews.len(), 1);
     let jobs = app.wait_idle().await;
-    assert_eq!(jobs[0].state, "done");
+    assert_eq!(jobs[0].state, JobState::Done);
     assert_eq!(jobs[0].attempts, 2);
     assert_eq!(app.github().reviews(REPO, 3).len(), 1);
 }
@@ -189,7 +190,7 @@ async fn a_retried_job_finds_the_review_it_already_posted() {
     )
     .await;
     let jobs = app.wait_idle().await;
-    assert_eq!(jobs[0].state, "done");
+    assert_eq!(jobs[0].state, JobState::Done);
     assert_eq!(app.github().reviews(REPO, 4).len(), 1);
     assert!(
         app.llm().received().is_empty(),
@@ -219,7 +220,7 @@ async fn github_5xx_is_retried_and_the_review_lands() {
     assert_eq!(reviews[0].comments.len(), 2);
     let jobs = app.wait_idle().await;
     // Retried by the client, inside the one attempt.
-    assert_eq!((jobs[0].state.as_str(), jobs[0].attempts), ("done", 1));
+    assert_eq!((jobs[0].state, jobs[0].attempts), (JobState::Done, 1));
     assert_eq!(app.github().reviews(REPO, 5).len(), 1);
 }
 
@@ -233,7 +234,7 @@ async fn a_passing_422_from_github_loses_no_thread() {
     app.deliver("pull_request", &app.pull_request_event("opened", REPO, 6))
         .await;
     let reviews = app.github().wait_for_reviews(REPO, 6, 1, WAIT).await;
-    assert_eq!(app.wait_idle().await[0].state, "done");
+    assert_eq!(app.wait_idle().await[0].state, JobState::Done);
     // GitHub accepted every thread when the poster tried them again: all stay inline, the
     // probes are gone, and one review is submitted.
     let reviews_now = app.github().reviews(REPO, 6);
@@ -252,7 +253,7 @@ async fn a_malformed_reply_is_asked_again_then_noted_once_on_the_pr_never_half_p
     app.deliver("pull_request", &app.pull_request_event("opened", REPO, 8))
         .await;
     let jobs = app.wait_idle().await;
-    assert_eq!((jobs[0].state.as_str(), jobs[0].attempts), ("done", 1));
+    assert_eq!((jobs[0].state, jobs[0].attempts), (JobState::Done, 1));
     let result = jobs[0].result.as_deref().unwrap_or_default();
     assert!(
         result.contains("unusable") && result.contains("no JSON object"),
@@ -309,7 +310,7 @@ async fn a_model_server_error_is_retried_inside_the_job() {
         .await;
     app.github().wait_for_reviews(REPO, 9, 1, WAIT).await;
     let jobs = app.wait_idle().await;
-    assert_eq!((jobs[0].state.as_str(), jobs[0].attempts), ("done", 1));
+    assert_eq!((jobs[0].state, jobs[0].attempts), (JobState::Done, 1));
     assert_eq!(app.llm().received().len(), 2);
 }
 
@@ -329,7 +330,7 @@ async fn a_model_that_keeps_failing_fails_the_job_for_a_later_retry() {
     app.deliver("pull_request", &app.pull_request_event("opened", REPO, 11))
         .await;
     let jobs = app.wait_idle().await;
-    assert_eq!((jobs[0].state.as_str(), jobs[0].attempts), ("dead", 2));
+    assert_eq!((jobs[0].state, jobs[0].attempts), (JobState::Dead, 2));
     assert!(
         jobs[0]
             .last_error
@@ -535,8 +536,8 @@ async fn a_job_slower_than_its_lease_keeps_it_and_posts_once() {
     app.github().wait_for_reviews(REPO, 12, 1, WAIT).await;
     let jobs = app.wait_idle().await;
     assert_eq!(
-        (jobs[0].state.as_str(), jobs[0].attempts),
-        ("done", 1),
+        (jobs[0].state, jobs[0].attempts),
+        (JobState::Done, 1),
         "the lease was renewed"
     );
     assert_eq!(app.github().reviews(REPO, 12).len(), 1);
@@ -666,7 +667,7 @@ async fn workers_keep_dying(number: u64, asked: bool) {
     // run it left is completed, not left in progress for good.
     let app = world.start_with(options()).await;
     let jobs = app.wait_idle().await;
-    assert_eq!(jobs[0].state, "dead", "{jobs:?}");
+    assert_eq!(jobs[0].state, JobState::Dead, "{jobs:?}");
     // Completed by the worker once the job is recorded dead.
     let runs = app
         .github()
@@ -744,9 +745,9 @@ async fn a_burst_of_pushes_is_reviewed_once_at_its_newest_head() {
     app.llm().wait_for_requests(2, WAIT).await;
     assert!(opened.elapsed() >= window, "{:?}", opened.elapsed());
     let jobs = app.wait_idle().await;
-    let states: Vec<&str> = jobs.iter().map(|j| j.state.as_str()).collect();
+    let states: Vec<JobState> = jobs.iter().map(|j| j.state).collect();
     // The second push took over the first one's queued job: two jobs in all.
-    assert_eq!(states, ["done", "done"]);
+    assert_eq!(states, [JobState::Done; 2]);
     assert_eq!(jobs[1].run_at, jobs[0].run_at + 2000);
     let first = jobs[0].result.as_deref().unwrap_or_default();
     assert!(first.contains(heads[0]), "{first}");

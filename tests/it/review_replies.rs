@@ -2,6 +2,7 @@
 //! limit, empty, prose, the wrong shape. Every usable part of its answers reaches the review;
 //! a model that never answers usefully gets a note and a completed check run.
 
+use critic::domain::JobState;
 use serde_json::{Value, json};
 
 use crate::support::app::{INSTALLATION, REPO, TestApp, WAIT};
@@ -91,7 +92,7 @@ async fn every_finding_the_replies_carried_is_posted_despite_a_cut_off_an_empty_
     .await;
     let reviews = app.github().wait_for_reviews(REPO, s.number, 1, WAIT).await;
     let jobs = app.wait_idle().await;
-    assert_eq!(jobs[0].state, "done", "{jobs:?}");
+    assert_eq!(jobs[0].state, JobState::Done, "{jobs:?}");
 
     let review = &reviews[0];
     assert_eq!(review.commit_id, s.head_sha);
@@ -177,8 +178,8 @@ async fn a_model_that_never_answers_usefully_gets_a_note_and_a_completed_check_r
     .await;
     let jobs = app.wait_idle().await;
     assert_eq!(
-        (jobs[0].state.as_str(), jobs[0].attempts),
-        ("done", 1),
+        (jobs[0].state, jobs[0].attempts),
+        (JobState::Done, 1),
         "{jobs:?}"
     );
     assert!(app.github().reviews(REPO, s.number).is_empty());
@@ -238,7 +239,7 @@ async fn the_complete_finding_of_a_cut_off_reply_is_posted_when_the_rest_never_c
     .await;
     let reviews = app.github().wait_for_reviews(REPO, s.number, 1, WAIT).await;
     let jobs = app.wait_idle().await;
-    assert_eq!(jobs[0].state, "done", "{jobs:?}");
+    assert_eq!(jobs[0].state, JobState::Done, "{jobs:?}");
     let lines: Vec<u64> = reviews[0].comments.iter().map(|c| c.line).collect();
     assert_eq!(lines, [185], "{}", reviews[0].body);
     assert_eq!(

@@ -1,6 +1,7 @@
 //! All forty real pull requests from `../shared/data/scenarios/` get exactly one accepted
 //! review from a scripted model that cites real lines (and one line outside the diff).
 
+use critic::domain::JobState;
 use serde_json::json;
 
 use crate::support::app::{INSTALLATION, REPO, WAIT, World};
@@ -85,7 +86,7 @@ async fn every_scenario_gets_exactly_one_accepted_review() {
         }
     }
     let jobs = app.wait_idle().await;
-    assert!(jobs.iter().all(|j| j.state == "done"), "{jobs:?}");
+    assert!(jobs.iter().all(|j| j.state == JobState::Done), "{jobs:?}");
     for (name, s) in &loaded {
         assert_eq!(app.github().reviews(REPO, s.number).len(), 1, "{name}");
     }

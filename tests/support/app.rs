@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use critic::Critic;
 use critic::config::Config;
-use critic::store::{JobRecord, state};
+use critic::domain::JobState;
+use critic::store::JobRecord;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
@@ -271,14 +272,13 @@ impl TestApp {
     /// Waits until no job is queued or running: the queue has settled.
     pub async fn wait_idle(&self) -> Vec<JobRecord> {
         self.wait_jobs("the queue to settle", |jobs| {
-            jobs.iter()
-                .all(|j| j.state != state::QUEUED && j.state != state::RUNNING)
+            jobs.iter().all(|j| j.state.is_final())
         })
         .await
     }
 
     /// Waits until job `id` reaches `want`.
-    pub async fn wait_job(&self, id: i64, want: &str) -> JobRecord {
+    pub async fn wait_job(&self, id: i64, want: JobState) -> JobRecord {
         let jobs = self
             .wait_jobs(&format!("job {id} to be {want}"), |jobs| {
                 jobs.iter().any(|j| j.id == id && j.state == want)

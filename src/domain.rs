@@ -1,6 +1,7 @@
 //! The shared vocabulary every layer may use: what a finding is, how severe, which side of
-//! a diff, which task a model is asked for, what a model call used, where a job stands. It imports nothing of the crate, so any module
-//! can depend on it without tying itself to another stage of the pipeline.
+//! a diff, which task a model is asked for, what a model call used, where a job stands,
+//! which pull request and commit. It imports nothing of the crate, so any module can
+//! depend on it without tying itself to another stage of the pipeline.
 
 use serde::{Deserialize, Serialize};
 
@@ -181,6 +182,63 @@ impl TryFrom<String> for JobState {
 
     fn try_from(s: String) -> Result<JobState, UnknownJobState> {
         s.parse()
+    }
+}
+
+/// A pull request's number in its repository. Its own type in the jobs' payloads so it is
+/// not mistaken for the installation or comment ids beside it; serialised as the bare
+/// number (`serde(transparent)`), so payloads already stored read the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PrNumber(pub u64);
+
+impl PrNumber {
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// The bare number, as in `#12` and in the jobs' dedupe keys.
+impl std::fmt::Display for PrNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A commit's SHA as GitHub gives it (40 hex digits). Its own type in the jobs' payloads so
+/// it is not mistaken for another string; serialised as the bare string
+/// (`serde(transparent)`), so payloads already stored read the same. Not checked: it is
+/// only ever compared with what GitHub says.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CommitSha(pub String);
+
+impl CommitSha {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Empty where no commit was named (a job that takes the head when it runs).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Display for CommitSha {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<String> for CommitSha {
+    fn from(sha: String) -> CommitSha {
+        CommitSha(sha)
+    }
+}
+
+impl From<&str> for CommitSha {
+    fn from(sha: &str) -> CommitSha {
+        CommitSha(sha.to_owned())
     }
 }
 

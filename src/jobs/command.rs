@@ -43,7 +43,7 @@ pub(super) async fn run(
         .store
         .notice_claimed(
             &job.repo.to_string(),
-            job.number,
+            job.number.get(),
             "command",
             &by.comment_id.to_string(),
         )
@@ -68,13 +68,13 @@ pub(super) async fn run(
         return Ok(Outcome::Skipped("monthly model budget spent".into()));
     }
 
-    let pr = gh.pull_request(&job.repo, job.number).await?;
+    let pr = gh.pull_request(&job.repo, job.number.get()).await?;
     let head = pr.head.sha.clone();
     let policy = repo_settings::load(critic, &gh, job.pr()).await?;
     // A repository that chose a model for this task (say, one on its own servers) gets it.
     let endpoint = policy.model_for(task);
 
-    let files: Vec<PrFile> = pr_files(&gh, &job.repo, job.number).await?;
+    let files: Vec<PrFile> = pr_files(&gh, &job.repo, job.number.get()).await?;
     let Gathered { context, .. } = gather(
         critic,
         &gh,
@@ -201,7 +201,7 @@ pub(super) async fn run(
                 .store
                 .claim_notice(
                     &job.repo.to_string(),
-                    job.number,
+                    job.number.get(),
                     "command",
                     &by.comment_id.to_string(),
                 )
@@ -390,7 +390,8 @@ async fn upsert_description(
     text: &str,
 ) -> Result<(), JobError> {
     let bot = critic.github.bot_login().await?;
-    let existing = own_marked_comment(gh, &job.repo, job.number, &bot, DESCRIBE_MARKER).await?;
+    let existing =
+        own_marked_comment(gh, &job.repo, job.number.get(), &bot, DESCRIBE_MARKER).await?;
     if let Some(id) = existing {
         match gh.update_issue_comment(&job.repo, id, text).await {
             Ok(_) => return Ok(()),
@@ -398,7 +399,8 @@ async fn upsert_description(
             Err(e) => return Err(e.into()),
         }
     }
-    gh.post_issue_comment(&job.repo, job.number, text).await?;
+    gh.post_issue_comment(&job.repo, job.number.get(), text)
+        .await?;
     Ok(())
 }
 

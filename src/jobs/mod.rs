@@ -12,7 +12,7 @@ use crate::Critic;
 use crate::backoff::Backoff;
 use crate::commands::{Command, may_run};
 use crate::config::{Settings, WorkerSettings};
-use crate::domain::JobState;
+use crate::domain::{CommitSha, JobState, PrNumber};
 use crate::github::{GitHubError, RepoName};
 use crate::llm::Meter;
 use crate::review::ReviewError;
@@ -44,7 +44,7 @@ pub enum Job {
 pub struct ReplyJob {
     pub installation_id: u64,
     pub repo: RepoName,
-    pub number: u64,
+    pub number: PrNumber,
     /// The thread's first comment (Critic's, if the thread is Critic's).
     pub root_id: u64,
     /// The reply to answer.
@@ -55,7 +55,7 @@ impl ReplyJob {
     pub fn pr(&self) -> PrRef<'_> {
         PrRef {
             repo: &self.repo,
-            number: self.number,
+            number: self.number.get(),
         }
     }
 }
@@ -64,9 +64,9 @@ impl ReplyJob {
 pub struct ReviewJob {
     pub installation_id: u64,
     pub repo: RepoName,
-    pub number: u64,
+    pub number: PrNumber,
     /// The head the event named; empty for `/review` (the PR's head when the job runs).
-    pub head_sha: String,
+    pub head_sha: CommitSha,
     /// Set when someone asked with `/review`: the automatic review's skip rules do not
     /// apply, and the comment gets an answer when there is nothing to review.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,7 +84,7 @@ impl ReviewJob {
     pub fn pr(&self) -> PrRef<'_> {
         PrRef {
             repo: &self.repo,
-            number: self.number,
+            number: self.number.get(),
         }
     }
 }
@@ -93,7 +93,7 @@ impl CommandJob {
     pub fn pr(&self) -> PrRef<'_> {
         PrRef {
             repo: &self.repo,
-            number: self.number,
+            number: self.number.get(),
         }
     }
 }
@@ -109,7 +109,7 @@ pub struct Requester {
 pub struct CommandJob {
     pub installation_id: u64,
     pub repo: RepoName,
-    pub number: u64,
+    pub number: PrNumber,
     pub requested: Requester,
     pub command: Command,
 }
@@ -194,7 +194,7 @@ pub fn plan(event: &Event, settings: &Settings) -> Option<Job> {
             Some(Job::Reply(ReplyJob {
                 installation_id: e.installation.as_ref()?.id,
                 repo: repo_of(&e.repository.full_name)?,
-                number: e.pull_request.number,
+                number: PrNumber(e.pull_request.number),
                 root_id,
                 requested: Requester {
                     comment_id: e.comment.id,
@@ -232,14 +232,14 @@ pub fn plan(event: &Event, settings: &Settings) -> Option<Job> {
                 Command::Review => Job::Review(ReviewJob {
                     installation_id,
                     repo,
-                    number: e.issue.number,
-                    head_sha: String::new(),
+                    number: PrNumber(e.issue.number),
+                    head_sha: CommitSha::default(),
                     requested: Some(requested),
                 }),
                 command => Job::Command(CommandJob {
                     installation_id,
                     repo,
-                    number: e.issue.number,
+                    number: PrNumber(e.issue.number),
                     requested,
                     command,
                 }),
@@ -262,8 +262,8 @@ pub fn plan(event: &Event, settings: &Settings) -> Option<Job> {
             Some(Job::Review(ReviewJob {
                 installation_id,
                 repo,
-                number: e.number,
-                head_sha: pr.head.sha.clone(),
+                number: PrNumber(e.number),
+                head_sha: CommitSha::from(pr.head.sha.as_str()),
                 requested: None,
             }))
         }
@@ -571,15 +571,15 @@ async fn run_leased(
         async move {
             match job {
                 Job::Review(job) => {
-                    let span = tracing::info_span!("review", repo = %job.repo, pr = job.number, sha = %job.head_sha);
+                    let span = tracing::info_span!("review", repo = %job.repo, pr = job.number.get(), sha = %job.head_sha);
                     review_pr::run(&task_critic, job_id, &job, &meter).instrument(span).await
                 }
                 Job::Reply(job) => {
-                    let span = tracing::info_span!("reply", repo = %job.repo, pr = job.number, thread = job.root_id, by = %job.requested.login);
+                    let span = tracing::info_span!("reply", repo = %job.repo, pr = job.number.get(), thread = job.root_id, by = %job.requested.login);
                     reply::run(&task_critic, &job, &meter).instrument(span).await
                 }
                 Job::Command(job) => {
-                    let span = tracing::info_span!("command", repo = %job.repo, pr = job.number, command = job.command.name(), by = %job.requested.login);
+                    let span = tracing::info_span!("command", repo = %job.repo, pr = job.number.get(), command = job.command.name(), by = %job.requested.login);
                     command::run(&task_critic, &job, &meter).instrument(span).await
                 }
             }
@@ -655,7 +655,7 @@ mod tests {
             panic!("expected a review")
         };
         assert_eq!(job.installation_id, 1);
-        assert_eq!(job.head_sha.len(), 40);
+        assert_eq!(job.head_sha.as_str().len(), 40);
     }
 
     #[test]
@@ -692,7 +692,7 @@ mod tests {
             Job::Review(ReviewJob {
                 installation_id: 1,
                 repo: "o/r".parse().expect("repo"),
-                number: 3,
+                number: PrNumber(3),
                 head_sha: sha.into(),
                 requested: None,
             })
@@ -707,6 +707,44 @@ mod tests {
         assert!(!a.requested);
         let back: Job = serde_json::from_str(&a.payload).expect("round trip");
         assert_eq!(back, job("a"));
+    }
+
+    /// Payloads as they were stored before the pull request's number and the commit had
+    /// types of their own: jobs queued by an older Critic must still run, and the newtypes
+    /// must write the same JSON back.
+    #[test]
+    fn payloads_stored_before_the_newtypes_read_and_write_the_same() {
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        let stored = [
+            format!(
+                r#"{{"kind":"review","installation_id":1,"repo":"o/r","number":3,"head_sha":"{sha}"}}"#
+            ),
+            r#"{"kind":"review","installation_id":1,"repo":"o/r","number":3,"head_sha":"","requested":{"comment_id":9,"login":"a"}}"#.to_owned(),
+            r#"{"kind":"command","installation_id":5,"repo":"o/r","number":7,"requested":{"comment_id":9,"login":"a"},"command":{"name":"ask","question":"why?"}}"#.to_owned(),
+            r#"{"kind":"reply","installation_id":1,"repo":"o/r","number":2,"root_id":11,"requested":{"comment_id":12,"login":"b"}}"#.to_owned(),
+        ];
+        let jobs: Vec<Job> = stored
+            .iter()
+            .map(|s| serde_json::from_str(s).expect("an old payload"))
+            .collect();
+        let Job::Review(review) = &jobs[0] else {
+            panic!("a review: {jobs:?}")
+        };
+        assert_eq!(
+            (review.number, review.head_sha.as_str()),
+            (PrNumber(3), sha)
+        );
+        let Job::Reply(reply) = &jobs[3] else {
+            panic!("a reply: {jobs:?}")
+        };
+        assert_eq!((reply.number, reply.root_id), (PrNumber(2), 11));
+        for (job, old) in jobs.iter().zip(&stored) {
+            assert_eq!(&serde_json::to_string(job).expect("json"), old);
+        }
+        assert_eq!(
+            jobs[2].to_new_job(Duration::ZERO).expect("job").dedupe_key,
+            "command:o/r#7:9"
+        );
     }
 
     fn comment(file: &str, body: &str, association: &str) -> Event {

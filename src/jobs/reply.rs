@@ -34,7 +34,7 @@ pub(super) async fn run(
     let repo = job.repo.to_string();
     let ours = critic
         .store
-        .findings(&repo, job.number)
+        .findings(&repo, job.number.get())
         .await?
         .iter()
         .any(|f| f.comment_id == Some(job.root_id as i64));
@@ -44,7 +44,7 @@ pub(super) async fn run(
     let key = job.requested.comment_id.to_string();
     if critic
         .store
-        .notice_claimed(&repo, job.number, NOTICE_KIND, &key)
+        .notice_claimed(&repo, job.number.get(), NOTICE_KIND, &key)
         .await?
     {
         return Ok(Outcome::Skipped("already answered".into()));
@@ -55,12 +55,12 @@ pub(super) async fn run(
         return Ok(Outcome::Skipped("monthly model budget spent".into()));
     }
 
-    let pr = gh.pull_request(&job.repo, job.number).await?;
+    let pr = gh.pull_request(&job.repo, job.number.get()).await?;
     let policy = repo_settings::load(critic, &gh, job.pr()).await?;
     // The thread up to the reply being answered: a later message (maybe by someone who may
     // not run Critic) is not this job's to answer.
     let mut thread: Vec<PullReviewComment> = gh
-        .review_comments(&job.repo, job.number)
+        .review_comments(&job.repo, job.number.get())
         .await?
         .into_iter()
         .filter(|c| c.id == job.root_id || c.in_reply_to_id == Some(job.root_id))
@@ -95,7 +95,7 @@ pub(super) async fn run(
     };
     let question = thread_text(&thread, &bot, &path, &place, job.requested.comment_id);
 
-    let files: Vec<PrFile> = pr_files(&gh, &job.repo, job.number).await?;
+    let files: Vec<PrFile> = pr_files(&gh, &job.repo, job.number.get()).await?;
     let endpoint = policy.model_for(Task::Ask);
     let Gathered { context, .. } = gather(
         critic,
@@ -219,7 +219,7 @@ async fn reply_once(
         job.pr(),
         NOTICE_KIND,
         &job.requested.comment_id.to_string(),
-        gh.reply_to_review_comment(&job.repo, job.number, job.root_id, &body),
+        gh.reply_to_review_comment(&job.repo, job.number.get(), job.root_id, &body),
     )
     .await
 }

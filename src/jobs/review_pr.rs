@@ -45,7 +45,10 @@ async fn review(
     let repo = job.repo.to_string();
     // A redelivery or a duplicate event of a head already reviewed costs no GitHub call. If
     // the PR has moved on since, the push that moved it brings its own event.
-    let last_reviewed = critic.store.last_reviewed_sha(&repo, job.number).await?;
+    let last_reviewed = critic
+        .store
+        .last_reviewed_sha(&repo, job.number.get())
+        .await?;
     if job.requested.is_none()
         && !job.head_sha.is_empty()
         && last_reviewed.as_deref() == Some(job.head_sha.as_str())
@@ -56,7 +59,7 @@ async fn review(
         )));
     }
     let gh = critic.github.installation(job.installation_id)?;
-    let pr = gh.pull_request(&job.repo, job.number).await?;
+    let pr = gh.pull_request(&job.repo, job.number.get()).await?;
     if pr.state != "open" {
         if let Some(by) = &job.requested {
             let text = format!(
@@ -70,7 +73,7 @@ async fn review(
     // Deliveries can arrive out of order and a newer one takes over the queued job, so
     // whatever the event said, the head to review is the PR's head now.
     let head = pr.head.sha.as_str();
-    if head != job.head_sha && !job.head_sha.is_empty() {
+    if head != job.head_sha.as_str() && !job.head_sha.is_empty() {
         tracing::info!(event_sha = %job.head_sha, head, "head moved since the event; reviewing the current head");
     }
     if let Some(by) = &job.requested {
@@ -106,7 +109,7 @@ async fn review(
     }
     // A previous attempt may have posted and then died before recording it.
     let bot = critic.github.bot_login().await?;
-    let existing = gh.reviews(&job.repo, job.number).await?;
+    let existing = gh.reviews(&job.repo, job.number.get()).await?;
     if let Some(found) = own_review_of(&existing, &bot, head) {
         record(critic, job_id, job, head, found.id, 0, 0).await?;
         if let Some(by) = &job.requested {
@@ -214,7 +217,7 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
         check,
     } = *r;
 
-    let files: Vec<PrFile> = pr_files(gh, &job.repo, job.number).await?;
+    let files: Vec<PrFile> = pr_files(gh, &job.repo, job.number.get()).await?;
     // On a push after a review, only what changed since the reviewed head is reviewed
     // (the PR's whole diff stays the context of each file).
     let since = match last_reviewed {
@@ -370,7 +373,7 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
     not_reviewed.extend(context.left_out.iter().cloned());
     let model = models.join(", ");
     let summary = summaries.join("\n\n");
-    let stored = critic.store.findings(repo, job.number).await?;
+    let stored = critic.store.findings(repo, job.number.get()).await?;
     let known: HashSet<String> = stored.iter().map(|f| f.fingerprint.clone()).collect();
     let in_scope = since.as_ref().map(|changes| {
         move |path: &str, start: u32, end: u32| changes.changed_line(path, start, end)
@@ -394,20 +397,20 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
     let mut outcome = format!("{head} reviewed: nothing new to post");
     if !draft.is_empty() {
         let posted =
-            poster::bisect::post_resilient(gh, &job.repo, job.number, &draft.review).await?;
+            poster::bisect::post_resilient(gh, &job.repo, job.number.get(), &draft.review).await?;
         // Remembered at once, so that nothing after the post can make a retry post them
         // again; the threads' ids (for answering them after a push) are added next.
         let records = poster::finding_records(&draft, &posted, &[], head);
         critic
             .store
-            .record_findings(repo, job.number, &records)
+            .record_findings(repo, job.number.get(), &records)
             .await?;
-        match gh.review_comments(&job.repo, job.number).await {
+        match gh.review_comments(&job.repo, job.number.get()).await {
             Ok(comments) => {
                 let records = poster::finding_records(&draft, &posted, &comments, head);
                 critic
                     .store
-                    .record_findings(repo, job.number, &records)
+                    .record_findings(repo, job.number.get(), &records)
                     .await?;
             }
             Err(e) => {
@@ -490,7 +493,12 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
         Some((id, inline, in_body)) => {
             record(critic, job_id, job, head, id, inline, in_body).await?;
         }
-        None => critic.store.mark_reviewed(repo, job.number, head).await?,
+        None => {
+            critic
+                .store
+                .mark_reviewed(repo, job.number.get(), head)
+                .await?
+        }
     }
     Ok(Outcome::Done(outcome))
 }
@@ -506,14 +514,17 @@ async fn upsert_summary(
     text: &str,
 ) -> Result<(), JobError> {
     let repo = job.repo.to_string();
-    let known = critic.store.summary_comment(&repo, job.number).await?;
+    let known = critic
+        .store
+        .summary_comment(&repo, job.number.get())
+        .await?;
     let id = match known {
         Some(id) => Some(id as u64),
         None => {
             own_marked_comment(
                 gh,
                 &job.repo,
-                job.number,
+                job.number.get(),
                 bot,
                 poster::summary::SUMMARY_MARKER,
             )
@@ -526,7 +537,7 @@ async fn upsert_summary(
                 if known.is_none() {
                     critic
                         .store
-                        .set_summary_comment(&repo, job.number, id as i64)
+                        .set_summary_comment(&repo, job.number.get(), id as i64)
                         .await?;
                 }
                 return Ok(());
@@ -536,10 +547,12 @@ async fn upsert_summary(
             Err(e) => return Err(e.into()),
         }
     }
-    let posted = gh.post_issue_comment(&job.repo, job.number, text).await?;
+    let posted = gh
+        .post_issue_comment(&job.repo, job.number.get(), text)
+        .await?;
     critic
         .store
-        .set_summary_comment(&repo, job.number, posted.id as i64)
+        .set_summary_comment(&repo, job.number.get(), posted.id as i64)
         .await?;
     Ok(())
 }
@@ -569,7 +582,7 @@ async fn record(
         .record_review(&PostedReview {
             review_id: review_id as i64,
             repo: job.repo.to_string(),
-            number: job.number as i64,
+            number: job.number.get() as i64,
             head_sha: head.to_string(),
             job_id: Some(job_id),
             inline_comments: inline as i64,

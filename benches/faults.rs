@@ -16,32 +16,10 @@ mod support;
 use std::time::{Duration, Instant};
 
 use critic::domain::JobState;
-use serde_json::json;
 use support::app::{INSTALLATION, REPO, World};
 use support::faults::FaultPlan;
 use support::github::{scenario_dir, scenario_names};
-use support::llm::{Chat, Reply};
-
-/// One finding on the first added line the prompt shows (as the scenario tests' model).
-fn model(chat: &Chat) -> Reply {
-    let prompt = chat.message("user");
-    let mut path = None;
-    for line in prompt.lines() {
-        if let Some(rest) = line.strip_prefix("## ") {
-            path = rest.rsplit_once(" (").map(|(p, _)| p.to_string());
-            continue;
-        }
-        if let (Some(p), Some((num, rest))) = (&path, line.trim_start().split_once(' '))
-            && rest.starts_with('+')
-            && let Ok(line) = num.parse::<u32>()
-        {
-            return Reply::findings(json!([
-                {"path": p, "line": line, "severity": "warning", "category": "bug", "body": "Check this added line."}
-            ]));
-        }
-    }
-    Reply::findings(json!([]))
-}
+use support::llm::Reply;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -56,7 +34,7 @@ struct Run {
 
 async fn run(prs: usize, faults: Option<FaultPlan>) -> Run {
     let world = World::new().await;
-    world.llm.respond_with(model);
+    world.llm.respond_with(Reply::finding_on_first_added_line);
     let app = world
         .start_with(world.options().unset("CRITIC_GITHUB__RETRY_BASE_MS"))
         .await;

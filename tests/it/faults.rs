@@ -4,38 +4,15 @@
 use std::time::Duration;
 
 use critic::domain::JobState;
-use serde_json::json;
 
 use crate::support::app::{INSTALLATION, REPO, World};
 use crate::support::faults::{Fault, FaultPlan, Faults};
 use crate::support::github::{FakeGitHub, PullFile, PullRequest, scenario_dir, scenario_names};
-use crate::support::llm::{Chat, Reply};
+use crate::support::llm::Reply;
 
 const SUMMARY_MARKER: &str = "<!-- critic:summary -->";
 /// A bad day is slower: retries back off, rate limits are waited for.
 const LONG_WAIT: Duration = Duration::from_secs(120);
-
-/// One finding on the first added line the prompt shows.
-fn scripted_model(chat: &Chat) -> Reply {
-    let prompt = chat.message("user");
-    let mut path = None;
-    for line in prompt.lines() {
-        if let Some(rest) = line.strip_prefix("## ") {
-            path = rest.rsplit_once(" (").map(|(p, _)| p.to_string());
-            continue;
-        }
-        let trimmed = line.trim_start();
-        if let (Some(p), Some((num, rest))) = (&path, trimmed.split_once(' '))
-            && rest.starts_with('+')
-            && let Ok(line) = num.parse::<u32>()
-        {
-            return Reply::findings(json!([
-                {"path": p, "line": line, "severity": "warning", "category": "bug", "body": "Check this added line."}
-            ]));
-        }
-    }
-    Reply::findings(json!([]))
-}
 
 fn summaries(github: &FakeGitHub, number: u64) -> usize {
     github
@@ -51,7 +28,7 @@ async fn every_real_pull_request_gets_one_review_through_thirty_percent_faults()
     let app = world
         .start_with(world.options().set("CRITIC_WORKER__CONCURRENCY", "4"))
         .await;
-    app.llm().respond_with(scripted_model);
+    app.llm().respond_with(Reply::finding_on_first_added_line);
     let github = app.github().clone();
     let mut loaded = Vec::new();
     for (i, name) in scenario_names().iter().enumerate() {
@@ -149,23 +126,16 @@ async fn a_review_whose_answer_was_lost_is_found_not_posted_again() {
     let app = world.start().await;
     let github = app.github().clone();
     let pr = small_pull(&github, 3);
-    app.llm().respond_with(scripted_model);
+    app.llm().respond_with(Reply::finding_on_first_added_line);
     let reviews_path = format!("/repos/{REPO}/pulls/3/reviews");
     let comments_path = format!("/repos/{REPO}/issues/3/comments");
     let checks_path = format!("/repos/{REPO}/check-runs");
     // Each write is performed, and its answer lost, once.
-    github.set_faults(FaultPlan {
-        rate: 1.0,
-        after_write: 1.0,
-        rate_limited: 0.0,
-        max_in_a_row: 1,
-        only: vec![
-            ("POST".into(), reviews_path.clone()),
-            ("POST".into(), comments_path.clone()),
-            ("POST".into(), checks_path.clone()),
-        ],
-        ..FaultPlan::bad_day(1, 1.0)
-    });
+    github.set_faults(FaultPlan::lose_answers(&[
+        &reviews_path,
+        &comments_path,
+        &checks_path,
+    ]));
     app.deliver("pull_request", &app.pull_request_event("opened", REPO, 3))
         .await;
     github.wait_for_reviews(REPO, 3, 1, LONG_WAIT).await;
@@ -209,7 +179,7 @@ async fn faults_that_never_stop_end_in_a_dead_job_and_a_not_reviewed_check_run()
         .await;
     let github = app.github().clone();
     let pr = small_pull(&github, 4);
-    app.llm().respond_with(scripted_model);
+    app.llm().respond_with(Reply::finding_on_first_added_line);
     github.set_faults(FaultPlan::always(
         "POST",
         &format!("/repos/{REPO}/pulls/4/reviews"),
@@ -264,7 +234,7 @@ async fn a_long_rate_limit_hands_the_job_back_without_spending_an_attempt() {
         .await;
     let github = app.github().clone();
     small_pull(&github, 5);
-    app.llm().respond_with(scripted_model);
+    app.llm().respond_with(Reply::finding_on_first_added_line);
     github.fail_next_with_headers(
         "GET",
         &format!("/repos/{REPO}/pulls/5"),
@@ -329,7 +299,7 @@ async fn an_outage_longer_than_the_attempts_costs_one_and_the_review_lands_when_
         .await;
     let github = app.github().clone();
     small_pull(&github, 6);
-    app.llm().respond_with(scripted_model);
+    app.llm().respond_with(Reply::finding_on_first_added_line);
     let reviews_path = format!("/repos/{REPO}/pulls/6/reviews");
     github.set_faults(FaultPlan::always("POST", &reviews_path));
     let (_, body) = app
@@ -358,7 +328,7 @@ async fn a_primary_rate_limit_is_waited_out_until_its_reset() {
     let app = crate::support::app::TestApp::start().await;
     let github = app.github().clone();
     small_pull(&github, 7);
-    app.llm().respond_with(scripted_model);
+    app.llm().respond_with(Reply::finding_on_first_added_line);
     let reset = (chrono::Utc::now().timestamp() + 1).to_string();
     github.fail_next_with_headers(
         "GET",
@@ -392,18 +362,11 @@ async fn another_apps_check_run_of_the_same_name_is_never_taken_for_ours() {
     let app = world.start().await;
     let github = app.github().clone();
     let pr = small_pull(&github, 8);
-    app.llm().respond_with(scripted_model);
+    app.llm().respond_with(Reply::finding_on_first_added_line);
     let foreign = github.add_foreign_check_run(REPO, &pr.head_sha, "Critic", 999);
     let checks_path = format!("/repos/{REPO}/check-runs");
     // Our run's creation is performed and its answer lost: the look-up must find ours.
-    github.set_faults(FaultPlan {
-        rate: 1.0,
-        after_write: 1.0,
-        rate_limited: 0.0,
-        max_in_a_row: 1,
-        only: vec![("POST".into(), checks_path)],
-        ..FaultPlan::bad_day(2, 1.0)
-    });
+    github.set_faults(FaultPlan::lose_answers(&[&checks_path]));
     app.deliver("pull_request", &app.pull_request_event("opened", REPO, 8))
         .await;
     github.wait_for_reviews(REPO, 8, 1, LONG_WAIT).await;

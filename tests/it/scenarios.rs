@@ -11,25 +11,13 @@ use crate::support::llm::{Chat, Reply};
 /// Plays a model that read the prompt: one finding on the first added line it was shown, one
 /// on a line far outside any hunk of the same file.
 fn scripted_model(chat: &Chat) -> Reply {
-    let prompt = chat.message("user");
-    let mut path = None;
-    for line in prompt.lines() {
-        if let Some(rest) = line.strip_prefix("## ") {
-            path = rest.rsplit_once(" (").map(|(p, _)| p.to_string());
-            continue;
-        }
-        let trimmed = line.trim_start();
-        if let (Some(p), Some((num, rest))) = (&path, trimmed.split_once(' '))
-            && rest.starts_with('+')
-            && let Ok(line) = num.parse::<u32>()
-        {
-            return Reply::findings(json!([
-                {"path": p, "line": line, "severity": "warning", "category": "bug", "body": "Check this added line."},
-                {"path": p, "line": 999_999, "severity": "nit", "body": "Far outside the diff."}
-            ]));
-        }
-    }
-    Reply::findings(json!([]))
+    Reply::findings(match chat.first_added_line() {
+        Some((p, line)) => json!([
+            {"path": p, "line": line, "severity": "warning", "category": "bug", "body": "Check this added line."},
+            {"path": p, "line": 999_999, "severity": "nit", "body": "Far outside the diff."}
+        ]),
+        None => json!([]),
+    })
 }
 
 #[tokio::test]

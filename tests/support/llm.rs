@@ -21,6 +21,27 @@ pub struct Chat {
 }
 
 impl Chat {
+    /// The path and new-side number of the first added line the review prompt shows (its
+    /// files are `## PATH (...)` headings over numbered hunk lines): what a scripted model
+    /// that "read the prompt" comments on.
+    pub fn first_added_line(&self) -> Option<(String, u32)> {
+        let prompt = self.message("user");
+        let mut path = None;
+        for line in prompt.lines() {
+            if let Some(rest) = line.strip_prefix("## ") {
+                path = rest.rsplit_once(" (").map(|(p, _)| p.to_string());
+                continue;
+            }
+            if let (Some(p), Some((num, rest))) = (&path, line.trim_start().split_once(' '))
+                && rest.starts_with('+')
+                && let Ok(number) = num.parse::<u32>()
+            {
+                return Some((p.clone(), number));
+            }
+        }
+        None
+    }
+
     /// Content of the message with this role.
     pub fn message(&self, role: &str) -> String {
         self.body["messages"]
@@ -80,6 +101,17 @@ impl Reply {
     /// A reply whose content is this JSON value.
     pub fn json(value: Value) -> Reply {
         Reply::content(&value.to_string())
+    }
+
+    /// A review with one warning on the first added line the prompt shows (none when it
+    /// shows no added line).
+    pub fn finding_on_first_added_line(chat: &Chat) -> Reply {
+        Reply::findings(match chat.first_added_line() {
+            Some((path, line)) => json!([
+                {"path": path, "line": line, "severity": "warning", "category": "bug", "body": "Check this added line."}
+            ]),
+            None => json!([]),
+        })
     }
 
     /// A review with a summary and these findings.

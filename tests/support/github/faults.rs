@@ -50,6 +50,22 @@ impl FaultPlan {
         }
     }
 
+    /// Each POST to a path starting with one of `prefixes` is performed and its answer lost
+    /// (a 5xx) once; the next POST of that path goes through.
+    pub fn lose_answers(prefixes: &[&str]) -> FaultPlan {
+        FaultPlan {
+            rate: 1.0,
+            rate_limited: 0.0,
+            after_write: 1.0,
+            max_in_a_row: 1,
+            only: prefixes
+                .iter()
+                .map(|p| ("POST".to_string(), p.to_string()))
+                .collect(),
+            ..FaultPlan::bad_day(1, 1.0)
+        }
+    }
+
     /// Every call of `method` to a path starting with `prefix` answers 502, for ever.
     pub fn always(method: &str, prefix: &str) -> FaultPlan {
         FaultPlan {

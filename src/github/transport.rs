@@ -321,6 +321,44 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_that_is_not_what_github_documents_is_a_decode_error_naming_the_field() {
+        let answer = Answer {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: Bytes::from_static(br#"{"number": "seven"}"#),
+        };
+        #[derive(Debug, serde::Deserialize)]
+        struct Pull {
+            #[allow(dead_code)]
+            number: u64,
+        }
+        let err = answer.json::<Pull>().expect_err("not a number");
+        assert!(
+            matches!(&err, GitHubError::Decode(m) if m.contains("number")),
+            "{err}"
+        );
+        assert!(!err.is_transient());
+    }
+
+    #[test]
+    fn a_rate_limit_far_off_or_absurd_is_capped_not_a_panic() {
+        let e = GitHubError::Transport("x".into());
+        for wait in [
+            std::time::Duration::MAX,
+            std::time::Duration::from_secs(3 * 86_400),
+        ] {
+            match rate_limited(wait, &e) {
+                GitHubError::RateLimited { until, .. } => {
+                    let ahead = until - chrono::Utc::now();
+                    assert!(ahead <= chrono::Duration::seconds(86_400), "{ahead}");
+                    assert!(ahead > chrono::Duration::seconds(86_000), "{ahead}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn only_posts_are_looked_for_before_they_are_sent_again() {
         assert!(Call::new(Method::POST, "/x", None).creates());
         assert!(!Call::get("/x").creates());

@@ -609,6 +609,14 @@ async fn a_review_that_fails_for_good_still_completes_its_check_run() {
     assert_eq!(runs[0].conclusion.as_deref(), Some("neutral"));
     let output = runs[0].output.as_ref().expect("output");
     assert_eq!(output.title, "Not reviewed");
+    // And the pull request says why, once.
+    let notes = app.github().issue_comments(REPO, 10);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].body.contains("could not review") && notes[0].body.contains("403"),
+        "{}",
+        notes[0].body
+    );
 }
 
 #[tokio::test]

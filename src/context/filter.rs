@@ -438,6 +438,8 @@ fn pattern_matcher(pattern: &str) -> Result<Gitignore, &'static str> {
         pattern.to_string()
     };
     let mut builder = GitignoreBuilder::new("");
+    // As globset did before: `src/[a-` is an error, not a literal name.
+    builder.allow_unclosed_class(false);
     builder
         .add_line(None, &escaped)
         .and_then(|builder| builder.build())
@@ -783,6 +785,15 @@ build/ linguist-generated
             parsed.get("bin/run.sh", "eol"),
             Some(&AttrState::Value("lf".to_string()))
         );
+        // An unclosed class is a bad pattern, reported, not a file named `[a-`.
+        let parsed = GitAttributes::parse("src/[a- linguist-generated\n");
+        assert_eq!(parsed.get("src/[a-", "linguist-generated"), None);
+        let skipped: Vec<(usize, &str)> = parsed
+            .skipped()
+            .iter()
+            .map(|s| (s.line, s.reason))
+            .collect();
+        assert_eq!(skipped, vec![(1, "invalid pattern")]);
     }
 
     #[test]

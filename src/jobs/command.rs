@@ -75,7 +75,11 @@ pub(super) async fn run(
     let endpoint = policy.model_for(task);
 
     let files: Vec<PrFile> = pr_files(&gh, &job.repo, job.number.get()).await?;
-    let Gathered { context, .. } = gather(
+    let Gathered {
+        context,
+        not_reviewed,
+        ..
+    } = gather(
         critic,
         &gh,
         &job.repo,
@@ -92,9 +96,9 @@ pub(super) async fn run(
     if shown.is_empty() {
         // Nothing to show the model (no files, or only lock, generated, binary... files): an
         // answer about nothing would be invented.
-        let skipped: Vec<String> = context
-            .skipped
+        let skipped: Vec<String> = not_reviewed
             .iter()
+            .chain(&context.skipped)
             .chain(&context.left_out)
             .map(|(p, why)| format!("`{p}` ({why})"))
             .take(20)

@@ -71,7 +71,8 @@ pub(super) struct Gathered {
     pub context: ReviewContext,
     /// Head versions fetched, by path (suggestions are checked against them).
     pub contents: HashMap<String, Vec<u8>>,
-    /// Files left out by the repository's `paths` filter, with the reason.
+    /// Files left out before the context was built, with the reason: outside the
+    /// repository's `paths`, or a patch that could not be read.
     pub not_reviewed: Vec<(String, String)>,
 }
 

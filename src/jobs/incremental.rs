@@ -37,13 +37,8 @@ impl Changes {
                 }
                 // An unreadable patch counts as changed throughout: findings on the file are
                 // kept rather than dropped as out of scope.
-                let patch = match f.patch.as_deref().map(FilePatch::parse).transpose() {
-                    Ok(patch) => patch,
-                    Err(e) => {
-                        tracing::warn!(path = %f.filename, error = %e, "the push's patch could not be read; the whole file counts as changed");
-                        None
-                    }
-                };
+                let patch = crate::review::read_patch(&f, "the whole file counts as changed")
+                    .unwrap_or(None);
                 (f.filename, patch)
             })
             .collect();

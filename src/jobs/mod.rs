@@ -116,11 +116,11 @@ pub struct CommandJob {
 
 impl Job {
     /// Who a job's model calls are booked to: its installation and pull request.
-    fn usage_owner(&self, job_id: i64) -> (u64, PrRef<'_>, i64) {
+    fn usage_owner(&self) -> (u64, PrRef<'_>) {
         match self {
-            Job::Review(j) => (j.installation_id, j.pr(), job_id),
-            Job::Command(j) => (j.installation_id, j.pr(), job_id),
-            Job::Reply(j) => (j.installation_id, j.pr(), job_id),
+            Job::Review(j) => (j.installation_id, j.pr()),
+            Job::Command(j) => (j.installation_id, j.pr()),
+            Job::Reply(j) => (j.installation_id, j.pr()),
         }
     }
 
@@ -482,12 +482,12 @@ async fn process(critic: &Arc<Critic>, claimed: ClaimedJob) {
     // What the attempt's model calls cost, booked with its outcome (failed attempts were
     // paid for too).
     let calls = meter.calls();
-    let owner = job.as_ref().ok().map(|j| j.usage_owner(claimed.id));
-    let repo = owner.as_ref().map(|(_, pr, _)| pr.repo.to_string());
+    let owner = job.as_ref().ok().map(Job::usage_owner);
+    let repo = owner.as_ref().map(|(_, pr)| pr.repo.to_string());
     let booking = match (&owner, &repo) {
-        (Some((installation_id, pr, job_id)), Some(repo)) if !calls.is_empty() => Some(Booking {
+        (Some((installation_id, pr)), Some(repo)) if !calls.is_empty() => Some(Booking {
             owner: UsageOwner {
-                job_id: Some(*job_id),
+                job_id: Some(claimed.id),
                 installation_id: *installation_id,
                 repo,
                 number: pr.number,

@@ -32,15 +32,6 @@ pub(super) async fn run(
     job: &ReviewJob,
     meter: &Meter,
 ) -> Result<Outcome, JobError> {
-    review(critic, job_id, job, meter).await
-}
-
-async fn review(
-    critic: &Critic,
-    job_id: i64,
-    job: &ReviewJob,
-    meter: &Meter,
-) -> Result<Outcome, JobError> {
     let started = Instant::now();
     let repo = job.repo.to_string();
     // A redelivery or a duplicate event of a head already reviewed costs no GitHub call. If

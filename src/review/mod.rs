@@ -46,15 +46,24 @@ pub struct PrFile {
     pub patch_error: Option<String>,
 }
 
+/// A GitHub file entry's patch, parsed: `Ok(None)` when GitHub gave none (binary, too
+/// large), `Err` (logged, with what the caller does about it) when it cannot be read.
+pub fn read_patch(file: &ChangedFile, then: &str) -> Result<Option<FilePatch>, String> {
+    file.patch
+        .as_deref()
+        .map(FilePatch::parse)
+        .transpose()
+        .map_err(|e| {
+            tracing::warn!(path = %file.filename, error = %e, "GitHub's patch could not be read; {then}");
+            e.to_string()
+        })
+}
+
 impl PrFile {
     pub fn from_github(file: ChangedFile) -> PrFile {
-        let parsed = file.patch.as_deref().map(FilePatch::parse).transpose();
-        let (patch, patch_error) = match parsed {
+        let (patch, patch_error) = match read_patch(&file, "the file is not reviewed") {
             Ok(patch) => (patch, None),
-            Err(e) => {
-                tracing::warn!(path = %file.filename, error = %e, "GitHub's patch could not be read; the file is not reviewed");
-                (None, Some(e.to_string()))
-            }
+            Err(e) => (None, Some(e)),
         };
         PrFile {
             file,

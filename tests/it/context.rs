@@ -316,3 +316,35 @@ async fn a_patch_that_cannot_be_read_is_named_not_taken_for_a_binary_file() {
     let prompt = app.llm().received()[0].message("user");
     assert!(!prompt.contains("## src/broken.rs"), "{prompt}");
 }
+
+#[tokio::test]
+async fn a_command_on_a_pr_whose_only_patch_cannot_be_read_names_the_file() {
+    let app = TestApp::start().await;
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number: 45,
+            ..Default::default()
+        },
+    );
+    let mut broken = PullFile::from_patch("src/broken.rs", "@@ -1 +1 @@\n-a\n+b");
+    broken.patch = Some("@@ this is not a hunk header @@\n+b".into());
+    app.github().set_pull_files(REPO, 45, vec![broken]);
+    app.comment(REPO, 45, "alice", "OWNER", "/describe").await;
+    let comments = app
+        .github()
+        .wait_for_issue_comments(REPO, 45, 2, WAIT)
+        .await;
+    let answer = comments.last().expect("an answer");
+    assert!(
+        answer
+            .body
+            .contains("`src/broken.rs` (the patch could not be read"),
+        "{}",
+        answer.body
+    );
+    assert!(
+        app.llm().received().is_empty(),
+        "no model call about nothing"
+    );
+}

@@ -77,6 +77,15 @@ impl Critic {
 }
 
 impl Critic {
+    /// The review pipeline with this server's settings, prompts and models.
+    pub fn pipeline(&self) -> review::Pipeline<'_> {
+        review::Pipeline {
+            settings: &self.config.settings.review,
+            prompts: &self.prompts,
+            llm: &self.llm,
+        }
+    }
+
     /// The installation's monthly budget in USD when it is spent (calendar month, UTC);
     /// None while there is budget left or no budget is set.
     pub async fn budget_spent(&self, installation_id: u64) -> Result<Option<f64>, StoreError> {

@@ -16,10 +16,11 @@ use crate::review::tasks::{
     AnswerText, Description, Improvement, TestSuggestion, parse_answer, parse_description,
     parse_improvements, parse_tests,
 };
-use crate::review::{self, PrFile, PromptInput, ReviewError};
+use crate::review::{
+    self, Gathered, GitHubSource, PrFile, PromptInput, ReviewError, Source, gather,
+};
 
-use super::gather::{Gathered, gather, own_marked_comment, pr_files};
-use super::notes::{acknowledge, answer, budget_spent_text, fit};
+use super::notes::{acknowledge, answer, budget_spent_text, fit, own_marked_comment};
 use super::{CommandJob, JobError, Outcome, Requester, repo_settings};
 
 /// Marks Critic's `/describe` comment, edited in place when asked again.
@@ -74,16 +75,20 @@ pub(super) async fn run(
     // A repository that chose a model for this task (say, one on its own servers) gets it.
     let endpoint = policy.model_for(task);
 
-    let files: Vec<PrFile> = pr_files(&gh, &job.repo, job.number.get()).await?;
+    let source = GitHubSource {
+        gh: &gh,
+        repo: &job.repo,
+        number: job.number.get(),
+        head: &head,
+    };
+    let files: Vec<PrFile> = source.changed_files().await.map_err(ReviewError::from)?;
     let Gathered {
         context,
         not_reviewed,
         ..
     } = gather(
-        critic,
-        &gh,
-        &job.repo,
-        &head,
+        &critic.config.settings.review,
+        &source,
         &files,
         None,
         &policy,

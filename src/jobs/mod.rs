@@ -15,13 +15,12 @@ use crate::config::{Settings, WorkerSettings};
 use crate::domain::{CommitSha, JobState, PrNumber};
 use crate::github::{GitHubError, RepoName};
 use crate::llm::Meter;
-use crate::review::ReviewError;
+use crate::review::{ReviewError, SourceError};
 use crate::store::{Booking, ClaimedJob, NewJob, Next, StoreError, UsageOwner};
 use crate::webhook::{Event, PullRequestAction};
 
 mod check_run;
 mod command;
-mod gather;
 mod incremental;
 mod notes;
 mod reply;
@@ -277,7 +276,7 @@ pub enum JobError {
     #[error(transparent)]
     GitHub(#[from] GitHubError),
     #[error(transparent)]
-    Review(#[from] ReviewError),
+    Review(ReviewError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("job payload unreadable: {0}")]
@@ -291,6 +290,17 @@ pub enum JobError {
     /// Settings that passed their checks but cannot be used (a glob that does not compile).
     #[error("invalid settings: {0}")]
     Settings(String),
+}
+
+/// GitHub's failures and bad settings met inside the pipeline are judged as if met here.
+impl From<ReviewError> for JobError {
+    fn from(e: ReviewError) -> JobError {
+        match e {
+            ReviewError::Source(SourceError::GitHub(e)) => JobError::GitHub(e),
+            ReviewError::Settings(why) => JobError::Settings(why),
+            other => JobError::Review(other),
+        }
+    }
 }
 
 /// What a failed attempt says about the next one.

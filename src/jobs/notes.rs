@@ -129,3 +129,22 @@ pub(super) async fn say_not_reviewed(
 pub(super) fn fit(text: &str) -> String {
     crate::llm::truncate(text, MAX_ANSWER_CHARS)
 }
+/// Critic's own conversation comment on the PR that starts with `marker` (a comment someone
+/// else wrote with the marker pasted in does not count).
+pub(super) async fn own_marked_comment(
+    gh: &Installation,
+    repo: &RepoName,
+    number: u64,
+    bot: &str,
+    marker: &str,
+) -> Result<Option<u64>, GitHubError> {
+    Ok(gh
+        .issue_comments(repo, number)
+        .await?
+        .into_iter()
+        .find(|c| {
+            c.user.as_ref().is_some_and(|u| u.login == bot)
+                && c.body.as_deref().is_some_and(|b| b.starts_with(marker))
+        })
+        .map(|c| c.id))
+}

@@ -9,9 +9,10 @@ use crate::domain::Task;
 use crate::github::{Installation, PullReviewComment};
 use crate::llm::{AskError, Meter};
 use crate::review::tasks::parse_answer;
-use crate::review::{self, PrFile, PromptInput, ReviewError};
+use crate::review::{
+    self, Gathered, GitHubSource, PrFile, PromptInput, ReviewError, Source, gather,
+};
 
-use super::gather::{Gathered, gather, pr_files};
 use super::notes::budget_spent_text;
 use super::notes::once;
 use super::{JobError, Outcome, ReplyJob, repo_settings};
@@ -95,13 +96,17 @@ pub(super) async fn run(
     };
     let question = thread_text(&thread, &bot, &path, &place, job.requested.comment_id);
 
-    let files: Vec<PrFile> = pr_files(&gh, &job.repo, job.number.get()).await?;
+    let source = GitHubSource {
+        gh: &gh,
+        repo: &job.repo,
+        number: job.number.get(),
+        head: &pr.head.sha,
+    };
+    let files: Vec<PrFile> = source.changed_files().await.map_err(ReviewError::from)?;
     let endpoint = policy.model_for(Task::Ask);
     let Gathered { context, .. } = gather(
-        critic,
-        &gh,
-        &job.repo,
-        &pr.head.sha,
+        &critic.config.settings.review,
+        &source,
         &files,
         None,
         &policy,

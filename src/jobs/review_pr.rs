@@ -5,19 +5,16 @@ use std::time::Instant;
 use crate::Critic;
 use crate::config::repo::{PrFacts, RepoPolicy};
 use crate::domain::Severity;
-use crate::domain::Task;
 use crate::github::{Installation, PullRequest, Review, short_sha};
-use crate::llm::{AskError, Meter};
+use crate::llm::Meter;
 use crate::poster::summary::{Counts, RunSummary};
 use crate::poster::{self, DraftInput, review_marker};
 use std::collections::HashSet;
 
 use super::check_run::CheckRun;
-use super::gather::{Gathered, gather, own_marked_comment, pr_files};
-use super::notes::{month_key, next_month_start, notice_marker, post_once};
+use super::notes::{month_key, next_month_start, notice_marker, own_marked_comment, post_once};
 use super::{incremental, repo_settings};
-use crate::review::ReviewError;
-use crate::review::{self, PrFile, PromptInput};
+use crate::review::{self, Change, GitHubSource, Reviewed, Unusable};
 use crate::store::PostedReview;
 
 use super::{JobError, Outcome, ReviewJob};
@@ -208,7 +205,6 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
         check,
     } = *r;
 
-    let files: Vec<PrFile> = pr_files(gh, &job.repo, job.number.get()).await?;
     // On a push after a review, only what changed since the reviewed head is reviewed
     // (the PR's whole diff stays the context of each file).
     let since = match last_reviewed {
@@ -216,93 +212,34 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
         None => None,
     };
     let settings = &critic.config.settings;
-    let endpoint = policy.model_for(Task::Review);
-    let Gathered {
-        context,
-        contents,
-        mut not_reviewed,
-    } = gather(
-        critic,
-        gh,
-        &job.repo,
-        head,
-        &files,
-        since.as_ref(),
-        policy,
-        critic.llm.model_name_for(Task::Review, endpoint),
+    if let Some(check) = &check {
+        check.in_progress(gh).await;
+    }
+    let reviewed = review::pipeline::run(
+        critic.pipeline(),
+        &GitHubSource {
+            gh,
+            repo: &job.repo,
+            number: job.number.get(),
+            head,
+        },
+        &Change {
+            repo,
+            title: &pr.title,
+            description: pr.body.as_deref().unwrap_or(""),
+            policy,
+            since: since.as_ref(),
+            installation: job.installation_id,
+            meter,
+        },
     )
     .await?;
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
-        files = files.len(),
-        "context built"
+        files = reviewed.files.len(),
+        "model answered"
     );
-    let mut not_shown: Vec<String> = context.left_out.iter().map(|(p, _)| p.clone()).collect();
-    if let Some(changes) = &since {
-        // The PR's other files, reviewed before: named, so the model knows they exist.
-        not_shown.extend(
-            files
-                .iter()
-                .filter(|f| !changes.touches(&f.file.filename))
-                .map(|f| f.file.filename.clone()),
-        );
-    }
-    let since_short = since.as_ref().map(|c| short_sha(&c.base).to_string());
-    let parts = context.chunks.len();
-    let description = pr.body.as_deref().unwrap_or("");
-    let instructions: Vec<String> = context
-        .chunks
-        .iter()
-        .map(|chunk| policy.instructions_for(chunk.iter().map(|f| f.path.as_str())))
-        .collect();
-    let requests = context
-        .chunks
-        .iter()
-        .zip(&instructions)
-        .enumerate()
-        .map(|(n, (chunk, instructions))| {
-            review::build_request(
-                &critic.prompts,
-                &PromptInput {
-                    repo,
-                    title: &pr.title,
-                    description,
-                    files: chunk,
-                    part: (n + 1, parts),
-                    not_shown: &not_shown,
-                    question: None,
-                    instructions: Some(instructions.as_str()),
-                    since: since_short.as_deref(),
-                },
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if let Some(check) = &check {
-        check.in_progress(gh).await;
-    }
-    let replies =
-        futures_util::future::join_all(requests.iter().map(|r| {
-            review::ask_model(&critic.llm, job.installation_id, endpoint, r, &files, meter)
-        }))
-        .await;
-    // A chunk that failed for a passing reason fails the job, to be retried whole: never a
-    // review with part of the PR silently unreviewed. A chunk whose replies the model could
-    // not get right even when asked again is named in the summary as not reviewed, and the
-    // other chunks' findings are posted; when no chunk could be read, a note says so.
-    let mut answers = Vec::new();
-    let mut unusable = None;
-    for (reply, chunk) in replies.into_iter().zip(&context.chunks) {
-        match reply {
-            Ok(answer) => answers.push(answer),
-            Err(ReviewError::Ask(AskError::Unusable { model, reason })) => {
-                let why = format!("the model's replies could not be read ({model})");
-                not_reviewed.extend(chunk.iter().map(|f| (f.path.clone(), why.clone())));
-                unusable.get_or_insert((model, reason));
-            }
-            Err(other) => return Err(other.into()),
-        }
-    }
-    if let Some((model, reason)) = unusable.as_ref().filter(|_| answers.is_empty()) {
+    if let Some(Unusable { model, reason }) = reviewed.nothing_read() {
         let note = format!(
             "{}Critic could not review {}: the model's replies could not be read ({model}), even when asked again. Nothing was posted; a new push will try again.\n\n<details><summary>Why</summary>\n\n{}\n</details>",
             notice_marker("unusable"),
@@ -328,42 +265,16 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
             "not reviewed: the model's reply was unusable ({model}): {reason}"
         )));
     }
-    tracing::debug!(
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "model answered"
-    );
-    let mut findings = Vec::new();
-    let mut summaries = Vec::new();
-    let mut walkthrough = Vec::new();
-    let mut models = Vec::new();
-    if let Some((model, reason)) = &unusable {
-        summaries.push(format!(
-            "_Part of this pull request was not reviewed: the model's replies could not be read ({model}): {}. Its files are listed under \"Not reviewed\"._",
-            crate::llm::truncate(reason, 300)
-        ));
-    }
-    for answer in answers {
-        if !models.contains(&answer.model) {
-            models.push(answer.model);
-        }
-        let model_review = answer.value;
-        if !model_review.rejected.is_empty() {
-            tracing::info!(rejected = ?model_review.rejected, "model findings dropped by validation");
-        }
-        if !model_review.summary.is_empty() {
-            summaries.push(model_review.summary);
-        }
-        walkthrough.extend(model_review.walkthrough);
-        for f in model_review.findings {
-            if !findings.contains(&f) {
-                findings.push(f);
-            }
-        }
-    }
-    not_reviewed.extend(context.skipped.iter().cloned());
-    not_reviewed.extend(context.left_out.iter().cloned());
-    let model = models.join(", ");
-    let summary = summaries.join("\n\n");
+    let Reviewed {
+        files,
+        contents,
+        findings,
+        summary,
+        walkthrough,
+        model,
+        not_reviewed,
+        ..
+    } = reviewed;
     let stored = critic.store.findings(repo, job.number.get()).await?;
     let known: HashSet<String> = stored.iter().map(|f| f.fingerprint.clone()).collect();
     let in_scope = since.as_ref().map(|changes| {

@@ -1,4 +1,7 @@
-//! The review task: a pull request's diff -> prompt -> model -> validated findings.
+//! The review pipeline: a change's files (from a [`Source`]) -> the context within the
+//! budget (`gather`) -> prompts -> model -> validated findings ([`pipeline::run`]). It posts
+//! nothing and knows nothing of the queue: jobs call it for pull requests, `critic review`
+//! for a local repository. The slash commands share its gathering and prompts (`tasks`).
 
 use std::sync::{Arc, LazyLock};
 
@@ -12,8 +15,19 @@ use crate::github::ChangedFile;
 use crate::llm::router::Answer;
 use crate::llm::{AskError, ChatRequest, Llm, Meter, OutputSchema, Parts};
 
+mod changes;
+mod gather;
+pub mod local;
 pub mod paths;
+pub mod pipeline;
+pub mod source;
 pub mod tasks;
+
+pub use changes::Changes;
+pub use gather::{Gathered, gather};
+pub use local::LocalSource;
+pub use pipeline::{Change, Pipeline, Reviewed, Unusable};
+pub use source::{GitHubSource, RepoTree, Source, SourceError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
@@ -21,6 +35,12 @@ pub enum ReviewError {
     Template { name: String, message: String },
     #[error(transparent)]
     Ask(#[from] AskError),
+    /// The change or its repository could not be read.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// Settings that passed their checks but cannot be used (a glob that does not compile).
+    #[error("invalid settings: {0}")]
+    Settings(String),
 }
 
 /// What the model said about the whole PR.

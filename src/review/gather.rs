@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::Critic;
+use crate::config::ReviewSettings;
 use crate::config::globs::IgnoreGlobs;
 use crate::config::repo::RepoPolicy;
 use crate::context::assemble::{
@@ -15,11 +15,9 @@ use crate::context::budget::Tokenizer;
 use crate::context::filter::{FileFilter, FileStatus, GitAttributes};
 use crate::context::imports::{self, MAX_IMPORTED_FILES, RepoFiles};
 use crate::context::scope::SourceFile;
-use crate::github::{GitHubError, Installation, RepoName, TreeEntryKind};
-use crate::review::PrFile;
 
-use super::JobError;
-use super::incremental::Changes;
+use super::source::{Source, SourceError};
+use super::{Changes, PrFile, ReviewError};
 
 /// Runs CPU-heavy work (parsing a large PR takes tens to hundreds of milliseconds) so that
 /// it does not hold up the runtime's other tasks, webhook acknowledgements among them: on a
@@ -33,41 +31,7 @@ fn cpu_bound<R>(work: impl FnOnce() -> R) -> R {
     }
 }
 
-/// The PR's changed files (all pages), with their patches parsed.
-pub(super) async fn pr_files(
-    gh: &Installation,
-    repo: &RepoName,
-    number: u64,
-) -> Result<Vec<PrFile>, GitHubError> {
-    Ok(gh
-        .pull_request_files(repo, number)
-        .await?
-        .into_iter()
-        .map(PrFile::from_github)
-        .collect())
-}
-
-/// Critic's own conversation comment on the PR that starts with `marker` (a comment someone
-/// else wrote with the marker pasted in does not count).
-pub(super) async fn own_marked_comment(
-    gh: &Installation,
-    repo: &RepoName,
-    number: u64,
-    bot: &str,
-    marker: &str,
-) -> Result<Option<u64>, GitHubError> {
-    Ok(gh
-        .issue_comments(repo, number)
-        .await?
-        .into_iter()
-        .find(|c| {
-            c.user.as_ref().is_some_and(|u| u.login == bot)
-                && c.body.as_deref().is_some_and(|b| b.starts_with(marker))
-        })
-        .map(|c| c.id))
-}
-
-pub(super) struct Gathered {
+pub struct Gathered {
     pub context: ReviewContext,
     /// Head versions fetched, by path (suggestions are checked against them).
     pub contents: HashMap<String, Vec<u8>>,
@@ -78,29 +42,25 @@ pub(super) struct Gathered {
 
 /// Builds the context of `files` at `head` for a model called `model` (its tokenizer counts
 /// the budget). With `since`, only files that push touched are shown.
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn gather(
-    critic: &Critic,
-    gh: &Installation,
-    repo: &RepoName,
-    head: &str,
+pub async fn gather(
+    settings: &ReviewSettings,
+    source: &impl Source,
     files: &[PrFile],
     since: Option<&Changes>,
     policy: &RepoPolicy,
     model: &str,
-) -> Result<Gathered, JobError> {
-    let settings = &critic.config.settings;
+) -> Result<Gathered, ReviewError> {
     let filter = FileFilter::new(
-        match gh.file_content(repo, ".gitattributes", head).await? {
+        match source.file(".gitattributes").await? {
             Some(bytes) => GitAttributes::parse(&String::from_utf8_lossy(&bytes)),
             None => GitAttributes::default(),
         },
         // Checked when the settings were read; a bad glob that slipped through fails the
         // job rather than ignoring nothing (files the repository asked to keep out would
         // reach the model).
-        IgnoreGlobs::new(&policy.ignore).map_err(|e| JobError::Settings(e.to_string()))?,
+        IgnoreGlobs::new(&policy.ignore).map_err(|e| ReviewError::Settings(e.to_string()))?,
     );
-    let only = IgnoreGlobs::new(&policy.paths).map_err(|e| JobError::Settings(e.to_string()))?;
+    let only = IgnoreGlobs::new(&policy.paths).map_err(|e| ReviewError::Settings(e.to_string()))?;
     let mut not_reviewed: Vec<(String, String)> = Vec::new();
     let to_review: Vec<PrFile> = files
         .iter()
@@ -117,8 +77,8 @@ pub(super) async fn gather(
         })
         .cloned()
         .collect();
-    let total_budget = settings.review.budget_tokens * settings.review.max_chunks;
-    let contents = fetch_heads(gh, repo, head, &to_review, &filter, total_budget).await?;
+    let total_budget = settings.budget_tokens * settings.max_chunks;
+    let contents = fetch_heads(source, &to_review, &filter, total_budget).await?;
     // Parsed once here, for the imports and then for the context's scopes and calls.
     let parsed: HashMap<String, SourceFile<'_>> = cpu_bound(|| {
         contents
@@ -130,7 +90,7 @@ pub(super) async fn gather(
             .collect()
     });
     tracing::debug!(fetched = contents.len(), "head files fetched and parsed");
-    let imported = fetch_imported(gh, repo, head, files, &parsed, &filter, total_budget).await;
+    let imported = fetch_imported(source, files, &parsed, &filter, total_budget).await;
     tracing::debug!(imported = imported.len(), "imported files fetched");
     let inputs: Vec<ChangedFileInput<'_>> = to_review
         .iter()
@@ -150,10 +110,10 @@ pub(super) async fn gather(
             &parsed,
             &filter,
             &ContextSettings {
-                budget_tokens: settings.review.budget_tokens,
-                max_chunks: settings.review.max_chunks,
-                extra_lines: settings.review.extra_lines,
-                max_scope_lines: settings.review.max_scope_lines,
+                budget_tokens: settings.budget_tokens,
+                max_chunks: settings.max_chunks,
+                extra_lines: settings.extra_lines,
+                max_scope_lines: settings.max_scope_lines,
             },
             Tokenizer::for_model(model),
         )
@@ -177,13 +137,11 @@ const FETCH_CONCURRENCY: usize = 8;
 /// Head contents of the files worth reviewing, most valuable first, each fetched once, and
 /// only while the diffs seen so far still fit the total budget (roughly: three bytes a token).
 async fn fetch_heads(
-    gh: &Installation,
-    repo: &RepoName,
-    head: &str,
+    source: &impl Source,
     files: &[PrFile],
     filter: &FileFilter,
     total_budget_tokens: usize,
-) -> Result<HashMap<String, Vec<u8>>, GitHubError> {
+) -> Result<HashMap<String, Vec<u8>>, SourceError> {
     let paths = files_to_fetch(
         files.iter().map(|f| FetchCandidate {
             path: &f.file.filename,
@@ -195,7 +153,7 @@ async fn fetch_heads(
         total_budget_tokens,
     );
     let mut out = HashMap::new();
-    for (path, content) in fetch_contents(gh, repo, head, paths).await {
+    for (path, content) in fetch_contents(source, paths).await {
         if let Some(bytes) = content? {
             out.insert(path, bytes);
         }
@@ -205,15 +163,13 @@ async fn fetch_heads(
 
 /// The contents of `paths` at `head`, [`FETCH_CONCURRENCY`] requests in flight, in order.
 async fn fetch_contents(
-    gh: &Installation,
-    repo: &RepoName,
-    head: &str,
+    source: &impl Source,
     paths: Vec<String>,
-) -> Vec<(String, Result<Option<Vec<u8>>, GitHubError>)> {
+) -> Vec<(String, Result<Option<Vec<u8>>, SourceError>)> {
     use futures_util::StreamExt;
     futures_util::stream::iter(paths)
         .map(|path| async move {
-            let content = gh.file_content(repo, &path, head).await;
+            let content = source.file(&path).await;
             (path, content)
         })
         .buffered(FETCH_CONCURRENCY)
@@ -230,9 +186,7 @@ const MAX_IMPORTED_BYTES: u64 = 256 * 1024;
 /// the diffs leave at least half of the budget; best effort: without them the review is
 /// only less informed, so a failure is logged, not fatal.
 async fn fetch_imported(
-    gh: &Installation,
-    repo: &RepoName,
-    head: &str,
+    source: &impl Source,
     files: &[PrFile],
     parsed: &HashMap<String, SourceFile<'_>>,
     filter: &FileFilter,
@@ -247,7 +201,7 @@ async fn fetch_imported(
     if !room || !followed {
         return Vec::new();
     }
-    let tree = match gh.tree(repo, head).await {
+    let tree = match source.tree().await {
         Ok(tree) => tree,
         Err(e) => {
             tracing::warn!(error = %e, "no repository tree; reviewing without imported files");
@@ -257,16 +211,15 @@ async fn fetch_imported(
     if tree.truncated {
         // Imports are still looked up, among the paths GitHub listed; the others are missed.
         tracing::debug!(
-            listed = tree.entries.len(),
+            listed = tree.files.len(),
             "repository tree truncated by GitHub; some imported files may be missed"
         );
     }
     let repo_files = RepoFiles::new(
-        tree.entries
+        tree.files
             .into_iter()
-            .filter(|e| e.kind == TreeEntryKind::Blob)
-            .filter(|e| e.size.is_none_or(|s| s <= MAX_IMPORTED_BYTES))
-            .map(|e| e.path),
+            .filter(|(_, size)| size.is_none_or(|s| s <= MAX_IMPORTED_BYTES))
+            .map(|(path, _)| path),
     );
     let in_pr: HashSet<&str> = files.iter().map(|f| f.file.filename.as_str()).collect();
     let mut sources: Vec<(&String, &SourceFile<'_>)> = parsed.iter().collect();
@@ -288,7 +241,7 @@ async fn fetch_imported(
         }
     }
     let mut out = Vec::new();
-    for (path, content) in fetch_contents(gh, repo, head, wanted).await {
+    for (path, content) in fetch_contents(source, wanted).await {
         match content {
             Ok(Some(bytes)) => out.push((path, bytes)),
             Ok(None) => {}

@@ -1,0 +1,205 @@
+//! The review pipeline as one call: a change from a [`Source`] -> the context within the
+//! token budget -> one model request per chunk -> validated findings. It posts nothing: the
+//! review job hands the result to the poster, `critic review` prints it.
+
+use std::collections::HashMap;
+
+use crate::config::ReviewSettings;
+use crate::config::repo::RepoPolicy;
+use crate::domain::{Finding, Task};
+use crate::llm::{AskError, Llm, Meter};
+
+use super::gather::{Gathered, gather};
+use super::source::Source;
+use super::{Changes, PrFile, PromptInput, Prompts, ReviewError, ask_model, build_request};
+
+/// What the pipeline works with, the same for every change.
+#[derive(Clone, Copy)]
+pub struct Pipeline<'a> {
+    pub settings: &'a ReviewSettings,
+    pub prompts: &'a Prompts,
+    pub llm: &'a Llm,
+}
+
+/// The change to review, besides its files.
+pub struct Change<'a> {
+    /// `owner/name`, as the prompt names it.
+    pub repo: &'a str,
+    pub title: &'a str,
+    pub description: &'a str,
+    pub policy: &'a RepoPolicy,
+    /// On a push after a review: what the push changed. Only the files it touched are
+    /// shown, and the model is told which head was reviewed before.
+    pub since: Option<&'a Changes>,
+    /// Whose rate limits and budget the model calls count against (0 for local runs).
+    pub installation: u64,
+    /// Every model call is metered here, to be booked by the caller.
+    pub meter: &'a Meter,
+}
+
+/// What the model found in a change, before anything is posted.
+#[derive(Debug)]
+pub struct Reviewed {
+    /// The change's files (all of them, not only those a push touched).
+    pub files: Vec<PrFile>,
+    /// Head versions fetched, by path: suggestions are checked against them.
+    pub contents: HashMap<String, Vec<u8>>,
+    /// Validated findings, each once, in the order the model gave them.
+    pub findings: Vec<Finding>,
+    pub summary: String,
+    /// (path, what changed there), for the walkthrough table.
+    pub walkthrough: Vec<(String, String)>,
+    /// The models that answered, `provider/model`, comma-separated.
+    pub model: String,
+    /// Files not reviewed, with the reason.
+    pub not_reviewed: Vec<(String, String)>,
+    /// Set when the model's replies to some chunk could not be read, even when asked again:
+    /// its files are in `not_reviewed`.
+    pub unusable: Option<Unusable>,
+    /// Chunks whose replies were read.
+    pub parts_read: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Unusable {
+    pub model: String,
+    pub reason: String,
+}
+
+impl Reviewed {
+    /// No chunk could be read: there is no review, only the reason why not.
+    pub fn nothing_read(&self) -> Option<&Unusable> {
+        self.unusable.as_ref().filter(|_| self.parts_read == 0)
+    }
+}
+
+/// Reviews the change `source` holds. A chunk that failed for a passing reason fails the
+/// whole call, to be retried whole: never a review with part of the change silently
+/// unreviewed. A chunk whose replies the model could not get right even when asked again is
+/// listed as not reviewed, and the other chunks' findings are kept.
+pub async fn run(
+    p: Pipeline<'_>,
+    source: &impl Source,
+    change: &Change<'_>,
+) -> Result<Reviewed, ReviewError> {
+    let files = source.changed_files().await?;
+    let endpoint = change.policy.model_for(Task::Review);
+    let Gathered {
+        context,
+        contents,
+        mut not_reviewed,
+    } = gather(
+        p.settings,
+        source,
+        &files,
+        change.since,
+        change.policy,
+        p.llm.model_name_for(Task::Review, endpoint),
+    )
+    .await?;
+    let mut not_shown: Vec<String> = context.left_out.iter().map(|(p, _)| p.clone()).collect();
+    if let Some(changes) = change.since {
+        // The change's other files, reviewed before: named, so the model knows they exist.
+        not_shown.extend(
+            files
+                .iter()
+                .filter(|f| !changes.touches(&f.file.filename))
+                .map(|f| f.file.filename.clone()),
+        );
+    }
+    let since_short = change
+        .since
+        .map(|c| crate::github::short_sha(&c.base).to_string());
+    let parts = context.chunks.len();
+    let requests = context
+        .chunks
+        .iter()
+        .enumerate()
+        .map(|(n, chunk)| {
+            let instructions = change
+                .policy
+                .instructions_for(chunk.iter().map(|f| f.path.as_str()));
+            build_request(
+                p.prompts,
+                &PromptInput {
+                    repo: change.repo,
+                    title: change.title,
+                    description: change.description,
+                    files: chunk,
+                    part: (n + 1, parts),
+                    not_shown: &not_shown,
+                    question: None,
+                    instructions: Some(instructions.as_str()),
+                    since: since_short.as_deref(),
+                },
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let replies = futures_util::future::join_all(requests.iter().map(|r| {
+        ask_model(
+            p.llm,
+            change.installation,
+            endpoint,
+            r,
+            &files,
+            change.meter,
+        )
+    }))
+    .await;
+    let mut answers = Vec::new();
+    let mut unusable = None;
+    for (reply, chunk) in replies.into_iter().zip(&context.chunks) {
+        match reply {
+            Ok(answer) => answers.push(answer),
+            Err(ReviewError::Ask(AskError::Unusable { model, reason })) => {
+                let why = format!("the model's replies could not be read ({model})");
+                not_reviewed.extend(chunk.iter().map(|f| (f.path.clone(), why.clone())));
+                unusable.get_or_insert(Unusable { model, reason });
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    let parts_read = answers.len();
+    let mut findings = Vec::new();
+    let mut summaries = Vec::new();
+    let mut walkthrough = Vec::new();
+    let mut models = Vec::new();
+    if let Some(u) = unusable.as_ref().filter(|_| parts_read > 0) {
+        summaries.push(format!(
+            "_Part of this pull request was not reviewed: the model's replies could not be read ({}): {}. Its files are listed under \"Not reviewed\"._",
+            u.model,
+            crate::llm::truncate(&u.reason, 300)
+        ));
+    }
+    for answer in answers {
+        if !models.contains(&answer.model) {
+            models.push(answer.model);
+        }
+        let model_review = answer.value;
+        if !model_review.rejected.is_empty() {
+            tracing::info!(rejected = ?model_review.rejected, "model findings dropped by validation");
+        }
+        if !model_review.summary.is_empty() {
+            summaries.push(model_review.summary);
+        }
+        walkthrough.extend(model_review.walkthrough);
+        for f in model_review.findings {
+            if !findings.contains(&f) {
+                findings.push(f);
+            }
+        }
+    }
+    not_reviewed.extend(context.skipped.iter().cloned());
+    not_reviewed.extend(context.left_out.iter().cloned());
+    Ok(Reviewed {
+        files,
+        contents,
+        findings,
+        summary: summaries.join("\n\n"),
+        walkthrough,
+        model: models.join(", "),
+        not_reviewed,
+        unusable,
+        parts_read,
+    })
+}

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::ReviewJob;
+use super::plan::ReviewJob;
 use crate::Critic;
 use crate::github::{
     CheckConclusion, CheckOutput, CheckRunUpdate, CheckStatus, Installation,

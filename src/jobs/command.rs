@@ -20,8 +20,10 @@ use crate::review::{
     self, Gathered, GitHubSource, PrFile, PromptInput, ReviewError, Source, gather,
 };
 
+use super::error::{JobError, Outcome};
 use super::notes::{acknowledge, answer, budget_spent_text, fit, own_marked_comment};
-use super::{CommandJob, JobError, Outcome, Requester, repo_settings};
+use super::plan::{CommandJob, Requester};
+use super::repo_settings;
 
 /// Marks Critic's `/describe` comment, edited in place when asked again.
 pub const DESCRIBE_MARKER: &str = "<!-- critic:describe -->";

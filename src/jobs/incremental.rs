@@ -7,7 +7,8 @@ use crate::github::{GitHubError, Installation, RepoName};
 use crate::review::Changes;
 use crate::store::StoredFinding;
 
-use super::{JobError, ReviewJob};
+use super::error::JobError;
+use super::plan::ReviewJob;
 /// The changes since `base`, or None when an incremental review would mislead: the base is
 /// gone or not an ancestor (a force push), or GitHub's list is cut at 300 files.
 pub async fn changes_since(

@@ -5,7 +5,8 @@
 use crate::Critic;
 use crate::github::{GitHubError, Installation, RepoName};
 
-use super::{JobError, PrRef, Requester, ReviewJob};
+use super::error::JobError;
+use super::plan::{PrRef, Requester, ReviewJob};
 
 /// GitHub's limit on a comment is 65,536 characters; answers stay well under it.
 const MAX_ANSWER_CHARS: usize = 60_000;

@@ -13,9 +13,11 @@ use crate::review::{
     self, Gathered, GitHubSource, PrFile, PromptInput, ReviewError, Source, gather,
 };
 
+use super::error::{JobError, Outcome};
 use super::notes::budget_spent_text;
 use super::notes::once;
-use super::{JobError, Outcome, ReplyJob, repo_settings};
+use super::plan::ReplyJob;
+use super::repo_settings;
 
 /// The messages of a thread shown to the model: the finding and the last ones before the
 /// reply being answered; the ones between add little.

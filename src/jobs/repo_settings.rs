@@ -9,7 +9,8 @@ use crate::Critic;
 use crate::config::repo::RepoPolicy;
 use crate::github::{Installation, RepoName};
 
-use super::{JobError, PrRef};
+use super::error::JobError;
+use super::plan::PrRef;
 
 /// The repository's own settings file.
 pub const REPO_FILE: &str = ".github/critic.toml";

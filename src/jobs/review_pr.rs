@@ -1,23 +1,22 @@
-//! The review job: fetch the PR, ask the model, post one review, remember it.
+//! The review job: decide whether the head needs a review (state, skip rules, already
+//! reviewed, budget), run the pipeline on it through GitHub, and hand the result to
+//! `publish`.
 
 use std::time::Instant;
 
 use crate::Critic;
 use crate::config::repo::{PrFacts, RepoPolicy};
-use crate::domain::Severity;
 use crate::github::{Installation, PullRequest, Review, short_sha};
 use crate::llm::Meter;
-use crate::poster::summary::{Counts, RunSummary};
-use crate::poster::{self, DraftInput, review_marker};
-use std::collections::HashSet;
+use crate::poster::review_marker;
+use crate::review::{self, Change, GitHubSource, Unusable};
 
 use super::check_run::CheckRun;
-use super::notes::{month_key, next_month_start, notice_marker, own_marked_comment, post_once};
+use super::error::{JobError, Outcome};
+use super::notes::{month_key, next_month_start, notice_marker, post_once};
+use super::plan::ReviewJob;
+use super::publish::{self, Publish, record};
 use super::{incremental, repo_settings};
-use crate::review::{self, Change, GitHubSource, Reviewed, Unusable};
-use crate::store::PostedReview;
-
-use super::{JobError, Outcome, ReviewJob};
 
 /// A failure that another attempt will not mend completes the check run here; one that
 /// leaves the job dead after its last attempt is completed by the worker
@@ -211,7 +210,6 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
         Some(base) => incremental::changes_since(gh, &job.repo, base, head).await?,
         None => None,
     };
-    let settings = &critic.config.settings;
     if let Some(check) = &check {
         check.in_progress(gh).await;
     }
@@ -265,198 +263,24 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
             "not reviewed: the model's reply was unusable ({model}): {reason}"
         )));
     }
-    let Reviewed {
-        files,
-        contents,
-        findings,
-        summary,
-        walkthrough,
-        model,
-        not_reviewed,
-        ..
-    } = reviewed;
-    let stored = critic.store.findings(repo, job.number.get()).await?;
-    let known: HashSet<String> = stored.iter().map(|f| f.fingerprint.clone()).collect();
-    let in_scope = since.as_ref().map(|changes| {
-        move |path: &str, start: u32, end: u32| changes.changed_line(path, start, end)
-    });
-    let draft = poster::draft_review(
-        &findings,
-        &files,
-        &DraftInput {
-            head_sha: head,
-            max_inline: policy.max_comments,
-            min_severity: policy.min_severity,
-            known: &known,
-            // Findings on code this push did not touch were the last review's business.
-            in_scope: in_scope.as_ref().map(|f| f as &poster::InScope),
-            heads: &contents,
+    publish::publish(
+        &Publish {
+            critic,
+            gh,
+            job,
+            job_id,
+            head,
+            repo,
+            policy,
+            since: since.as_ref(),
+            bot,
+            meter,
+            started,
+            check,
         },
-    );
-    let mut review_url = None;
-    let mut posted_review = None;
-    let mut refused = 0;
-    let mut outcome = format!("{head} reviewed: nothing new to post");
-    if !draft.is_empty() {
-        let posted =
-            poster::bisect::post_resilient(gh, &job.repo, job.number.get(), &draft.review).await?;
-        // Remembered at once, so that nothing after the post can make a retry post them
-        // again; the threads' ids (for answering them after a push) are added next.
-        let records = poster::finding_records(&draft, &posted, &[], head);
-        critic
-            .store
-            .record_findings(repo, job.number.get(), &records)
-            .await?;
-        match gh.review_comments(&job.repo, job.number.get()).await {
-            Ok(comments) => {
-                let records = poster::finding_records(&draft, &posted, &comments, head);
-                critic
-                    .store
-                    .record_findings(repo, job.number.get(), &records)
-                    .await?;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "threads' ids unknown; they will not be answered after a push")
-            }
-        }
-        refused = posted.refused.len();
-        let inline = draft.review.comments.len() - refused;
-        let in_body = draft.placed.len() - inline;
-        posted_review = Some((posted.review.id, inline, in_body));
-        review_url = posted.review.html_url.clone();
-        outcome = format!(
-            "review {} of {head} posted: {inline} inline, {in_body} in body ({} refused by GitHub)",
-            posted.review.id,
-            posted.refused.len()
-        );
-    }
-    let (usage, cost) = meter.total();
-    let counts = Counts {
-        critical: draft.of_severity(Severity::Critical),
-        warning: draft.of_severity(Severity::Warning),
-        nit: draft.of_severity(Severity::Nit),
-        // Threads GitHub refused went into the review body.
-        inline: draft.inline() - refused,
-        in_body: draft.in_body() + refused,
-        collapsed: draft.collapsed(),
-        repeated: draft.repeated,
-    };
-    let summary_text = poster::summary::render(&RunSummary {
-        head_sha: head,
-        since_sha: since.as_ref().map(|c| c.base.as_str()),
-        summary: &summary,
-        walkthrough: &walkthrough,
-        files: &files,
-        counts,
-        review_url: review_url.as_deref(),
-        not_reviewed: &not_reviewed,
-        model: &model,
-        usage,
-        cost_micros: cost,
-    });
-    tracing::debug!(
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "review posted"
-    );
-    // The check run first: whatever fails after this, it does not stay in progress.
-    if let Some(check) = &check {
-        let conclusion = if counts.critical > 0 && settings.review.fail_on_critical {
-            "failure"
-        } else {
-            "neutral"
-        };
-        let title = if counts.critical + counts.warning + counts.nit == 0 {
-            "No new findings".to_string()
-        } else {
-            format!(
-                "{} critical, {} warning, {} nit",
-                counts.critical, counts.warning, counts.nit
-            )
-        };
-        check
-            .complete(critic, gh, conclusion, &title, &summary_text)
-            .await;
-    }
-    if let Some(changes) = &since {
-        incremental::answer_addressed(critic, gh, job, policy, changes, &stored, head).await?;
-    }
-    if let Err(e) = upsert_summary(critic, gh, job, bot, &summary_text).await {
-        // With a review posted, a retry would find it and stop there, so the summary would
-        // not come either way: it is brought up to date by the next run. Without one, the
-        // summary is all this run says, and a retry redoes it.
-        if posted_review.is_none() {
-            return Err(e);
-        }
-        tracing::warn!(error = %e, "summary comment not updated; the next run will");
-    }
-    // Last, the head counts as reviewed: a retry of anything above runs again (the posted
-    // review is found by its marker, the findings by their fingerprints).
-    match posted_review {
-        Some((id, inline, in_body)) => {
-            record(critic, job_id, job, head, id, inline, in_body).await?;
-        }
-        None => {
-            critic
-                .store
-                .mark_reviewed(repo, job.number.get(), head)
-                .await?
-        }
-    }
-    Ok(Outcome::Done(outcome))
-}
-
-/// Edits the PR's summary comment in place, or posts it the first time. The comment is
-/// found by its id once known, else by its marker among the bot's own comments (a marker
-/// pasted by someone else does not count).
-async fn upsert_summary(
-    critic: &Critic,
-    gh: &Installation,
-    job: &ReviewJob,
-    bot: &str,
-    text: &str,
-) -> Result<(), JobError> {
-    let repo = job.repo.to_string();
-    let known = critic
-        .store
-        .summary_comment(&repo, job.number.get())
-        .await?;
-    let id = match known {
-        Some(id) => Some(id as u64),
-        None => {
-            own_marked_comment(
-                gh,
-                &job.repo,
-                job.number.get(),
-                bot,
-                poster::summary::SUMMARY_MARKER,
-            )
-            .await?
-        }
-    };
-    if let Some(id) = id {
-        match gh.update_issue_comment(&job.repo, id, text).await {
-            Ok(_) => {
-                if known.is_none() {
-                    critic
-                        .store
-                        .set_summary_comment(&repo, job.number.get(), id as i64)
-                        .await?;
-                }
-                return Ok(());
-            }
-            // Deleted by someone: post a new one.
-            Err(e) if e.status() == Some(404) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let posted = gh
-        .post_issue_comment(&job.repo, job.number.get(), text)
-        .await?;
-    critic
-        .store
-        .set_summary_comment(&repo, job.number.get(), posted.id as i64)
-        .await?;
-    Ok(())
+        reviewed,
+    )
+    .await
 }
 
 /// Critic's own review of `head`: carries the marker and was posted by Critic's bot, so a
@@ -468,30 +292,6 @@ fn own_review_of<'a>(reviews: &'a [Review], bot_login: &str, head: &str) -> Opti
             && r.state.as_deref() != Some("PENDING")
             && r.body.as_deref().is_some_and(|b| b.contains(&marker))
     })
-}
-
-async fn record(
-    critic: &Critic,
-    job_id: i64,
-    job: &ReviewJob,
-    head: &str,
-    review_id: u64,
-    inline: usize,
-    in_body: usize,
-) -> Result<(), JobError> {
-    critic
-        .store
-        .record_review(&PostedReview {
-            review_id: review_id as i64,
-            repo: job.repo.to_string(),
-            number: job.number.get() as i64,
-            head_sha: head.to_string(),
-            job_id: Some(job_id),
-            inline_comments: inline as i64,
-            body_findings: in_body as i64,
-        })
-        .await?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -82,6 +82,7 @@ async fn describe_is_answered_once_seen_with_a_reaction_and_kept_in_one_comment(
     assert_eq!(mine.len(), 1, "{mine:?}");
     assert!(mine[0].body.contains("take two"), "{}", mine[0].body);
     assert_eq!(app.llm().received().len(), 2);
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -123,6 +124,7 @@ async fn ask_answers_the_question_which_reaches_the_model_as_data() {
         app.github().reviews(REPO, 51).is_empty(),
         "never an approval"
     );
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -148,6 +150,7 @@ async fn a_secret_in_a_question_reaches_neither_the_model_nor_the_answer() {
     let answer = critics(&app, 59).remove(0).body;
     assert!(!answer.contains("ghp_Zx9"), "{answer}");
     assert!(answer.contains("> Is this token still used?"), "{answer}");
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -167,6 +170,7 @@ async fn commands_quoted_or_in_code_are_not_run() {
     assert!(jobs.is_empty(), "{jobs:?}");
     assert!(app.llm().received().is_empty());
     assert!(critics(&app, 62).is_empty());
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -192,6 +196,7 @@ async fn outsiders_and_bots_cannot_spend_the_organisations_tokens() {
     assert!(app.llm().received().is_empty());
     assert!(critics(&app, 52).is_empty());
     assert!(app.github().reactions(REPO, outsider).is_empty());
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -225,6 +230,7 @@ async fn review_on_request_reviews_a_draft_and_says_when_there_is_nothing_new() 
     assert_eq!(answers.len(), 1, "{:?}", critics(&app, 53));
     assert!(answers[0].body.contains("@alice"));
     assert_eq!(app.github().reactions(REPO, again), ["eyes"]);
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -280,6 +286,7 @@ async fn help_test_and_improve_answer_in_comments() {
         .map(|c| c.message("system"))
         .collect();
     assert_ne!(systems[0], systems[1], "each task has its own prompt");
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -322,6 +329,7 @@ async fn a_spent_budget_is_the_answer_and_an_unusable_reply_is_said_once() {
         .collect();
     assert_eq!(spent.len(), 2, "{:?}", critics(&app, 55));
     assert!(app.github().reviews(REPO, 55).is_empty());
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -343,6 +351,7 @@ async fn a_pull_request_with_nothing_readable_is_answered_without_the_model() {
         "{}",
         mine[0].body
     );
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -377,6 +386,7 @@ async fn a_command_run_again_is_not_answered_or_paid_again() {
     let mine = critics(&app, 58);
     assert_eq!(mine.len(), 1);
     assert!(mine[0].body.contains("closed"), "{}", mine[0].body);
+    app.finish().await;
 }
 
 /// A `pull_request_review_comment.created` delivery for `login`'s reply `id` in the thread
@@ -454,6 +464,9 @@ async fn a_reply_in_critics_thread_is_answered_there_once() {
     app.wait_idle().await;
     assert_eq!(critic_replies(&app, 60, root).len(), 1);
     assert_eq!(app.llm().received().len(), 2);
+    app.summary_says(REPO, 60, "c0c0c0c", "**1 new finding(s)**")
+        .await;
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -491,6 +504,7 @@ async fn replies_in_other_threads_or_by_outsiders_are_left_alone() {
     );
     assert!(app.llm().received().is_empty());
     assert!(critic_replies(&app, 61, human_root).is_empty());
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -548,4 +562,12 @@ async fn review_asked_for_while_a_review_runs_is_not_lost_to_a_push() {
         "{jobs:?}"
     );
     assert_eq!(app.llm().received().len(), 2);
+    assert_eq!(
+        app.github().reviews(REPO, 60).len(),
+        1,
+        "one review, at the first head"
+    );
+    app.summary_says(REPO, 60, "c1c1c1c", "**No new findings** in c1c1c1c")
+        .await;
+    app.finish().await;
 }

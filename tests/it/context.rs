@@ -31,6 +31,7 @@ async fn the_model_sees_the_enclosing_function_of_a_real_change() {
         "{prompt}"
     );
     assert!(prompt.contains("## lib/response.js (modified)"));
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -74,6 +75,7 @@ async fn secrets_in_the_diff_and_the_description_never_reach_the_model() {
     assert!(!sent.contains(token), "the GitHub token reached the model");
     assert!(!sent.contains(aws), "the AWS key reached the model");
     assert!(sent.contains("[REDACTED github-token]"), "{sent}");
+    app.finish().await;
 }
 
 /// Critic with a budget of 1,000 tokens per request, so a PR of a few files is split.
@@ -150,6 +152,7 @@ async fn a_large_pull_request_is_reviewed_in_chunks_and_merged_into_one_review()
             .all(|c| !c.message("user").contains("## Cargo.lock"))
     );
     assert_eq!(app.wait_idle().await.len(), 1);
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -211,6 +214,7 @@ async fn the_model_sees_definitions_from_files_the_change_imports() {
         .filter(|p| p.contains("/contents/app/") || p.contains("/git/trees/"))
         .collect();
     assert_eq!(fetched.len(), 3, "{fetched:?}");
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -276,6 +280,7 @@ async fn a_chunk_the_model_cannot_answer_is_named_and_the_other_chunks_are_poste
             .iter()
             .all(|c| !c.body.contains("could not review")),
     );
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -315,6 +320,7 @@ async fn a_patch_that_cannot_be_read_is_named_not_taken_for_a_binary_file() {
     );
     let prompt = app.llm().received()[0].message("user");
     assert!(!prompt.contains("## src/broken.rs"), "{prompt}");
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -347,4 +353,5 @@ async fn a_command_on_a_pr_whose_only_patch_cannot_be_read_names_the_file() {
         app.llm().received().is_empty(),
         "no model call about nothing"
     );
+    app.finish().await;
 }

@@ -100,6 +100,7 @@ async fn every_real_pull_request_gets_one_review_through_thirty_percent_faults()
             .any(|r| r.method == "POST" && r.performed && r.status >= 500),
         "some writes were performed and their answers lost"
     );
+    app.finish().await;
 }
 
 fn small_pull(github: &FakeGitHub, number: u64) -> PullRequest {
@@ -163,6 +164,7 @@ async fn a_review_whose_answer_was_lost_is_found_not_posted_again() {
     assert_eq!(posts(&reviews_path), 1);
     assert_eq!(posts(&comments_path), 1);
     assert_eq!(posts(&checks_path), 1);
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -219,6 +221,7 @@ async fn faults_that_never_stop_end_in_a_dead_job_and_a_not_reviewed_check_run()
         notes.iter().any(|c| c.body.contains("could not review")),
         "{notes:?}"
     );
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -250,6 +253,9 @@ async fn a_long_rate_limit_hands_the_job_back_without_spending_an_attempt() {
     let job = app.wait_job(id, JobState::Done).await;
     assert_eq!(job.attempts, 2, "{job:?}");
     assert_eq!(github.reviews(REPO, 5).len(), 1);
+    app.summary_says(REPO, 5, "0000000", "**1 new finding(s)**")
+        .await;
+    app.finish().await;
 }
 
 // The fake's fault injection itself.
@@ -321,6 +327,9 @@ async fn an_outage_longer_than_the_attempts_costs_one_and_the_review_lands_when_
     let job = app.wait_job(id, JobState::Done).await;
     assert!(job.attempts > 2, "{job:?}");
     assert_eq!(github.reviews(REPO, 6).len(), 1);
+    app.summary_says(REPO, 6, "0000000", "**1 new finding(s)**")
+        .await;
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -354,6 +363,9 @@ async fn a_primary_rate_limit_is_waited_out_until_its_reset() {
         .expect("the limit was met");
     assert!(limited.path_only().ends_with("/pulls/7"));
     assert_eq!(github.reviews(REPO, 7).len(), 1);
+    app.summary_says(REPO, 7, "0000000", "**1 new finding(s)**")
+        .await;
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -377,4 +389,7 @@ async fn another_apps_check_run_of_the_same_name_is_never_taken_for_ours() {
     let ours: Vec<_> = runs.iter().filter(|r| r.app_id != 999).collect();
     assert_eq!(ours.len(), 1, "{runs:?}");
     assert_eq!(ours[0].status, "completed");
+    app.summary_says(REPO, 8, "0000000", "**1 new finding(s)**")
+        .await;
+    app.finish().await;
 }

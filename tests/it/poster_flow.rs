@@ -118,6 +118,9 @@ async fn whatever_lines_the_model_cites_the_review_is_accepted_with_threads_wher
     );
     assert!(r.body.contains("`src/lib.rs` line 90"), "{}", r.body);
     assert!(r.comments.iter().all(|c| c.side == "RIGHT"));
+    app.summary_says(REPO, 1, "a1a1a1a", "**6 new finding(s)**")
+        .await;
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -275,6 +278,7 @@ async fn a_push_reviews_only_the_new_change_never_repeats_and_answers_the_fixed_
     run(&app, "synchronize", 2).await;
     assert_eq!(app.github().reviews(REPO, 2).len(), before);
     assert_eq!(app.llm().received().len(), 2);
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -334,6 +338,7 @@ async fn the_summary_and_the_check_run_say_what_happened() {
     let output = run.output.as_ref().expect("output");
     assert_eq!(output.title, "1 critical, 0 warning, 1 nit");
     assert!(output.summary.contains("Parses input"));
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -363,6 +368,7 @@ async fn a_push_with_nothing_new_edits_the_summary_and_posts_no_review() {
     run(&app, "synchronize", 4).await;
     assert_eq!(app.llm().received().len(), 1);
     assert_eq!(app.github().issue_comments(REPO, 4).len(), 1);
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -446,6 +452,9 @@ async fn repository_settings_from_the_default_branch_steer_and_broken_ones_are_r
     assert_eq!(repo[..2], [200, 200], "{repo:?}");
     let system = app.llm().received()[1].message("system");
     assert!(system.contains("in German"), "{system}");
+    app.summary_says(REPO, 5, "a1a1a1a", "**No new findings**")
+        .await;
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -488,6 +497,7 @@ async fn skip_rules_stop_automatic_reviews() {
         results.iter().any(|r| r.contains("[skip review]")),
         "{results:?}"
     );
+    app.finish().await;
 }
 
 /// The head of `src/lib.rs` that PATCH1 leads to.
@@ -578,6 +588,9 @@ async fn only_suggestions_that_replace_exactly_their_lines_are_posted_as_suggest
             "the finding itself is kept: {body}"
         );
     }
+    app.summary_says(REPO, 9, "a1a1a1a", "**3 new finding(s)**")
+        .await;
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -617,6 +630,8 @@ async fn a_review_that_fails_for_good_still_completes_its_check_run() {
         "{}",
         notes[0].body
     );
+    app.expect_dead(jobs[0].id);
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -662,4 +677,7 @@ async fn a_summary_failure_after_posting_keeps_the_review_and_the_check_run() {
         title, "1 critical, 0 warning, 0 nit",
         "the real outcome, not 'Not reviewed'"
     );
+    app.summary_says(REPO, 11, "a1a1a1a", "**1 new finding(s)**")
+        .await;
+    app.finish().await;
 }

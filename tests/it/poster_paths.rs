@@ -215,4 +215,5 @@ async fn every_finding_of_a_sloppy_model_is_posted_inline_or_in_the_body() {
         summary.contains("🟠 7 warning, ⚪ 0 nit. 5 inline, 2 in the review body."),
         "{summary}"
     );
+    app.finish().await;
 }

@@ -114,6 +114,9 @@ async fn opened_pull_request_gets_one_comment_review_and_redelivery_adds_nothing
         .expect("store");
     assert_eq!(posted.len(), 1);
     assert_eq!((posted[0].inline_comments, posted[0].body_findings), (2, 1));
+    app.summary_says(REPO, 7, "aaaaaaa", "**3 new finding(s)**")
+        .await;
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -139,6 +142,7 @@ async fn bad_signature_is_401_and_stores_nothing() {
     assert_eq!(app.critic.store.delivery_count().await.expect("count"), 0);
     assert!(app.jobs().await.is_empty());
     assert!(app.github().reviews(REPO, 1).is_empty());
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -205,6 +209,7 @@ async fn a_retried_job_finds_the_review_it_already_posted() {
             .as_deref(),
         Some(sha)
     );
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -222,6 +227,9 @@ async fn github_5xx_is_retried_and_the_review_lands() {
     // Retried by the client, inside the one attempt.
     assert_eq!((jobs[0].state, jobs[0].attempts), (JobState::Done, 1));
     assert_eq!(app.github().reviews(REPO, 5).len(), 1);
+    app.summary_says(REPO, 5, "eeeeeee", "**3 new finding(s)**")
+        .await;
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -242,6 +250,9 @@ async fn a_passing_422_from_github_loses_no_thread() {
     assert_eq!(reviews_now[0].state, "COMMENTED");
     assert_eq!(reviews[0].comments.len(), 2, "{}", reviews[0].body);
     assert!(reviews[0].body.contains("Outside the diff"));
+    app.summary_says(REPO, 6, "fffffff", "**3 new finding(s)**")
+        .await;
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -298,6 +309,7 @@ async fn a_malformed_reply_is_asked_again_then_noted_once_on_the_pr_never_half_p
     .await;
     app.wait_idle().await;
     assert_eq!(app.github().issue_comments(REPO, 8).len(), 1);
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -312,6 +324,9 @@ async fn a_model_server_error_is_retried_inside_the_job() {
     let jobs = app.wait_idle().await;
     assert_eq!((jobs[0].state, jobs[0].attempts), (JobState::Done, 1));
     assert_eq!(app.llm().received().len(), 2);
+    app.summary_says(REPO, 9, "9999999", "**3 new finding(s)**")
+        .await;
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -356,6 +371,8 @@ async fn a_model_that_keeps_failing_fails_the_job_for_a_later_retry() {
         "{}",
         notes[0].body
     );
+    app.expect_dead(jobs[0].id);
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -415,6 +432,9 @@ async fn usage_is_recorded_and_a_spent_budget_stops_reviews_with_one_note() {
             >= 1,
         "{jobs:?}"
     );
+    app.summary_says(REPO, 12, "1212121", "**3 new finding(s)**")
+        .await;
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -482,6 +502,7 @@ async fn instructions_inside_the_diff_change_nothing_critic_posts() {
     assert!(!user[fence_open..injected].contains("UNTRUSTED>>>"));
     assert!(fence_close > 0);
     assert_eq!(chat.body["response_format"]["type"], "json_object");
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -519,6 +540,9 @@ async fn an_event_for_an_outdated_head_reviews_the_current_head_and_drafts_are_s
     assert_eq!(jobs.len(), 1);
     assert_eq!(app.github().reviews(REPO, 10).len(), 1);
     assert_eq!(app.llm().received().len(), 1);
+    app.summary_says(REPO, 10, "2020202", "**3 new finding(s)**")
+        .await;
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -546,6 +570,9 @@ async fn a_job_slower_than_its_lease_keeps_it_and_posts_once() {
         1,
         "no second worker took it over"
     );
+    app.summary_says(REPO, 12, "1212121", "**3 new finding(s)**")
+        .await;
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -578,6 +605,7 @@ async fn installation_tokens_are_cached_and_renewed() {
             .iter()
             .all(|r| r.status != 401 || r.path.starts_with("/repos"))
     );
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -603,6 +631,9 @@ async fn a_finding_citing_a_wrong_line_lands_on_the_code_it_quotes() {
     assert_eq!(lines[0].0, 3);
     assert!(lines[0].1.contains("Division by zero."));
     assert_eq!(lines[1].0, 5);
+    app.summary_says(REPO, 13, "1313131", "**2 new finding(s)**")
+        .await;
+    app.finish().await;
 }
 
 /// The server's own runtime is multi-threaded: there, context building steps off the
@@ -624,6 +655,9 @@ async fn a_review_on_a_multi_threaded_runtime_builds_its_context_off_the_async_t
     assert!(!reviews[0].comments.is_empty());
     let prompt = app.llm().received()[0].message("user");
     assert!(prompt.contains("Enclosing code at head"), "{prompt}");
+    app.summary_says(REPO, 70, "7070707", "**3 new finding(s)**")
+        .await;
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -710,6 +744,11 @@ async fn a_job_due_now_wakes_a_worker_at_once() {
         .await;
     let reviews = app.github().wait_for_reviews(REPO, 43, 1, WAIT).await;
     assert_eq!(reviews.len(), 1);
+    app.summary_says(REPO, 41, "d4d4d4d", "**3 new finding(s)**")
+        .await;
+    app.summary_says(REPO, 43, "e5e5e5e", "**3 new finding(s)**")
+        .await;
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -769,5 +808,54 @@ async fn a_burst_of_pushes_is_reviewed_once_at_its_newest_head() {
             .expect("store")
             .as_deref(),
         Some(heads[2])
+    );
+    assert_eq!(
+        app.github().reviews(REPO, 40).len(),
+        1,
+        "one review of the burst"
+    );
+    app.summary_says(REPO, 40, "c3c3c3c", "**No new findings** in c3c3c3c")
+        .await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_test_that_leaves_what_critic_said_unread_fails_at_finish() {
+    // The teardown's own check: a test that never looks at the summary, or leaves a job
+    // dead unannounced, must fail.
+    let run = tokio::spawn(async {
+        let app = TestApp::start().await;
+        add_pr(&app, 90, "9090909090909090909090909090909090909090");
+        app.llm().push(findings());
+        let event = app.pull_request_event("opened", REPO, 90);
+        app.deliver("pull_request", &event).await;
+        app.github().wait_for_reviews(REPO, 90, 1, WAIT).await;
+        app.wait_idle().await;
+        app.finish().await;
+    });
+    let panic = run.await.expect_err("finish fails").into_panic();
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("Critic wrote what no assertion read")
+            && message.contains("critic:summary")
+            && message.contains("acme/widgets#90"),
+        "{message}"
+    );
+
+    let run = tokio::spawn(async {
+        let app = TestApp::start().await;
+        add_pr(&app, 91, "9191919191919191919191919191919191919191");
+        app.llm().respond_with(|_| Reply::error(400));
+        let event = app.pull_request_event("opened", REPO, 91);
+        app.deliver("pull_request", &event).await;
+        app.wait_idle().await;
+        app.github().issue_comments(REPO, 91);
+        app.finish().await;
+    });
+    let panic = run.await.expect_err("finish fails").into_panic();
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("jobs died that the test did not expect"),
+        "{message}"
     );
 }

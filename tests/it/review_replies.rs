@@ -156,6 +156,7 @@ async fn every_finding_the_replies_carried_is_posted_despite_a_cut_off_an_empty_
     // The prose was shown with the reason.
     assert!(last_user(&chats[3]).contains("no JSON object"));
     assert_eq!(format_of(&chats[0]).as_deref(), Some("json_object"));
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -216,6 +217,7 @@ async fn a_model_that_never_answers_usefully_gets_a_note_and_a_completed_check_r
         "{}",
         output.summary
     );
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -258,4 +260,5 @@ async fn the_complete_finding_of_a_cut_off_reply_is_posted_when_the_rest_never_c
             && summary.contains("openai-compatible/fake-model"),
         "the review says it is partial, and whose: {summary}"
     );
+    app.finish().await;
 }

@@ -77,6 +77,18 @@ async fn every_scenario_gets_exactly_one_accepted_review() {
     assert!(jobs.iter().all(|j| j.state == JobState::Done), "{jobs:?}");
     for (name, s) in &loaded {
         assert_eq!(app.github().reviews(REPO, s.number).len(), 1, "{name}");
+        let summaries: Vec<_> = app
+            .github()
+            .issue_comments(REPO, s.number)
+            .into_iter()
+            .filter(|c| c.body.starts_with("<!-- critic:summary -->"))
+            .collect();
+        assert_eq!(summaries.len(), 1, "{name}: one summary");
+        assert!(
+            summaries[0].body.contains("new finding(s)"),
+            "{name}: {}",
+            summaries[0].body
+        );
     }
     let rejected: Vec<_> = app
         .github()
@@ -85,4 +97,5 @@ async fn every_scenario_gets_exactly_one_accepted_review() {
         .filter(|r| r.status == 422)
         .collect();
     assert!(rejected.is_empty(), "GitHub refused: {rejected:?}");
+    app.finish().await;
 }

@@ -100,6 +100,7 @@ async fn bad_deliveries_get_clear_errors_and_store_nothing() {
 
     assert_eq!(app.critic.store.delivery_count().await.expect("count"), 0);
     assert!(app.jobs().await.is_empty());
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -130,6 +131,7 @@ async fn unhandled_and_informational_events_are_acknowledged() {
     }
     assert_eq!(app.critic.store.delivery_count().await.expect("count"), 8);
     assert!(app.jobs().await.is_empty());
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -153,6 +155,7 @@ async fn form_encoded_deliveries_are_accepted() {
         .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(app.critic.store.delivery_count().await.expect("count"), 1);
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -179,6 +182,7 @@ async fn rotated_secrets_are_both_accepted() {
         )
         .await;
     assert_eq!(resp.status(), 200);
+    app.finish().await;
 }
 
 #[tokio::test]

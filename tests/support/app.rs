@@ -129,6 +129,7 @@ impl World {
             http: reqwest::Client::new(),
             stop: Some(stop),
             task,
+            dead_seen: Default::default(),
         }
     }
 }
@@ -140,6 +141,8 @@ pub struct TestApp {
     http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), critic::StartError>>,
+    /// Dead jobs the test waited for (see [`TestApp::finish`]).
+    dead_seen: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
 
 impl TestApp {
@@ -277,14 +280,68 @@ impl TestApp {
         .await
     }
 
-    /// Waits until job `id` reaches `want`.
+    /// Waits until job `id` reaches `want`. A test that waits for a job to die expects it
+    /// dead, so [`TestApp::finish`] does not count it.
     pub async fn wait_job(&self, id: i64, want: JobState) -> JobRecord {
         let jobs = self
             .wait_jobs(&format!("job {id} to be {want}"), |jobs| {
                 jobs.iter().any(|j| j.id == id && j.state == want)
             })
             .await;
+        if want == JobState::Dead {
+            self.expect_dead(id);
+        }
         jobs.into_iter().find(|j| j.id == id).expect("job exists")
+    }
+
+    /// Waits for Critic's summary of `head` (a full SHA or its start) on PR `number` and
+    /// checks that it says `says`; returns its text.
+    pub async fn summary_says(&self, repo: &str, number: u64, head: &str, says: &str) -> String {
+        let summary = self
+            .github()
+            .wait_for_summary(repo, number, head, WAIT)
+            .await
+            .body;
+        assert!(
+            summary.contains(says),
+            "the summary does not say {says:?}: {summary}"
+        );
+        summary
+    }
+
+    /// Job `id` is meant to end dead: [`TestApp::finish`] does not count it.
+    pub fn expect_dead(&self, id: i64) {
+        self.dead_seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id);
+    }
+
+    /// Ends a test as bors's harness does: waits for the queue to settle, fails on a job
+    /// that died without the test expecting it and on anything Critic wrote on a pull
+    /// request that the test never looked at, then stops Critic.
+    pub async fn finish(self) -> World {
+        let jobs = self.wait_idle().await;
+        let expected = self
+            .dead_seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let dead: Vec<&JobRecord> = jobs
+            .iter()
+            .filter(|j| j.state == JobState::Dead && !expected.contains(&j.id))
+            .collect();
+        assert!(
+            dead.is_empty(),
+            "jobs died that the test did not expect (wait_job(id, Dead) or expect_dead(id) says it does): {dead:#?}"
+        );
+        let unread = self.github().unread_by_test();
+        assert!(
+            unread.is_empty(),
+            "Critic wrote what no assertion read (read it with the fake's reviews(), issue_comments(), review_comments() or wait_for_*):\n{}",
+            unread.join("\n")
+        );
+        self.stop().await
     }
 
     /// Re-checks the jobs each time the store reports a change (no polling), until `done`.

@@ -36,6 +36,7 @@ mod graphql_schema;
 mod issues;
 mod patches;
 mod pulls;
+mod read;
 mod reviews;
 mod scenarios;
 mod server;
@@ -108,6 +109,8 @@ pub struct FakeGitHub {
 
 struct Shared {
     world: Mutex<World>,
+    /// What the test has looked at of what Critic wrote (see `read.rs`).
+    read: Mutex<read::Read>,
     /// Bumped after every state change and every request so waiters re-check without polling.
     version: watch::Sender<u64>,
 }
@@ -123,6 +126,7 @@ impl FakeGitHub {
         let (version, _) = watch::channel(0u64);
         let shared = Arc::new(Shared {
             world: Mutex::new(World::new(url)),
+            read: Mutex::default(),
             version,
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
@@ -149,6 +153,13 @@ impl FakeGitHub {
     }
 
     /// Applies a change to the world and wakes waiters.
+    fn read(&self) -> MutexGuard<'_, read::Read> {
+        self.shared
+            .read
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn update<T>(&self, change: impl FnOnce(&mut World) -> T) -> T {
         let out = change(&mut self.world());
         self.shared.version.send_modify(|v| *v += 1);
@@ -225,18 +236,24 @@ impl FakeGitHub {
 
     /// Reviews of a PR in creation order (empty if the PR does not exist).
     pub fn reviews(&self, full_name: &str, number: u64) -> Vec<Review> {
-        self.world()
+        let reviews = self
+            .world()
             .pull(full_name, number)
             .map(|p| p.reviews.clone())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        self.saw_reviews(&reviews);
+        reviews
     }
 
     /// Conversation comments of a PR in creation order (empty if the PR does not exist).
     pub fn issue_comments(&self, full_name: &str, number: u64) -> Vec<IssueComment> {
-        self.world()
+        let comments = self
+            .world()
             .pull(full_name, number)
             .map(|p| p.issue_comments.clone())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        self.saw_issue_comments(&comments);
+        comments
     }
 
     /// The PR as currently stored.
@@ -251,7 +268,9 @@ impl FakeGitHub {
 
     /// Inline comments of a PR (roots and replies) in creation order.
     pub fn review_comments(&self, full_name: &str, number: u64) -> Vec<ReviewComment> {
-        self.world().review_comments(full_name, number)
+        let comments = self.world().review_comments(full_name, number);
+        self.saw_review_comments(&comments);
+        comments
     }
 
     /// Whether the thread rooted at `root_comment_id` is resolved.
@@ -275,17 +294,20 @@ impl FakeGitHub {
         timeout: Duration,
     ) -> Vec<Review> {
         let what = format!("{count} review(s) on {full_name}#{number}");
-        self.wait_until(&what, timeout, |w| {
-            let reviews: Vec<Review> = w
-                .pull(full_name, number)
-                .map(|p| p.reviews.clone())
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|r| r.state != "PENDING")
-                .collect();
-            (reviews.len() >= count).then_some(reviews)
-        })
-        .await
+        let reviews = self
+            .wait_until(&what, timeout, |w| {
+                let reviews: Vec<Review> = w
+                    .pull(full_name, number)
+                    .map(|p| p.reviews.clone())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|r| r.state != "PENDING")
+                    .collect();
+                (reviews.len() >= count).then_some(reviews)
+            })
+            .await;
+        self.saw_reviews(&reviews);
+        reviews
     }
 
     /// Returns the PR's conversation comments as soon as there are at least `count`.
@@ -297,14 +319,17 @@ impl FakeGitHub {
         timeout: Duration,
     ) -> Vec<IssueComment> {
         let what = format!("{count} issue comment(s) on {full_name}#{number}");
-        self.wait_until(&what, timeout, |w| {
-            let comments = w
-                .pull(full_name, number)
-                .map(|p| p.issue_comments.clone())
-                .unwrap_or_default();
-            (comments.len() >= count).then_some(comments)
-        })
-        .await
+        let comments = self
+            .wait_until(&what, timeout, |w| {
+                let comments = w
+                    .pull(full_name, number)
+                    .map(|p| p.issue_comments.clone())
+                    .unwrap_or_default();
+                (comments.len() >= count).then_some(comments)
+            })
+            .await;
+        self.saw_issue_comments(&comments);
+        comments
     }
 
     /// Returns Critic's summary comment on the PR as soon as it covers `head_sha` (the run
@@ -317,19 +342,23 @@ impl FakeGitHub {
         timeout: Duration,
     ) -> IssueComment {
         let what = format!("Critic's summary of {head_sha} on {full_name}#{number}");
-        let head = format!("<!-- critic:summary-head sha={head_sha} -->");
-        self.wait_until(&what, timeout, |w| {
-            w.pull(full_name, number)?
-                .issue_comments
-                .iter()
-                .find(|c| {
-                    c.user_login == BOT_LOGIN
-                        && c.body.starts_with("<!-- critic:summary -->")
-                        && c.body.contains(&head)
-                })
-                .cloned()
-        })
-        .await
+        // A full SHA or its start.
+        let head = format!("<!-- critic:summary-head sha={head_sha}");
+        let summary = self
+            .wait_until(&what, timeout, |w| {
+                w.pull(full_name, number)?
+                    .issue_comments
+                    .iter()
+                    .find(|c| {
+                        c.user_login == BOT_LOGIN
+                            && c.body.starts_with("<!-- critic:summary -->")
+                            && c.body.contains(&head)
+                    })
+                    .cloned()
+            })
+            .await;
+        self.saw_issue_comments(std::slice::from_ref(&summary));
+        summary
     }
 
     /// Returns the repo's check runs as soon as there are at least `count`.

@@ -17,6 +17,7 @@ use critic::context::assemble::{
 use critic::context::budget::Tokenizer;
 use critic::context::filter::FileFilter;
 use critic::diff::FilePatch;
+use critic::domain::FileStatus;
 
 const FILES: usize = 3_000;
 const CHANGED_LINES: usize = 100_000;
@@ -96,7 +97,7 @@ fn build(c: &mut Criterion) {
             let fetch = files_to_fetch(
                 files.iter().map(|(p, patch, _)| FetchCandidate {
                     path: p,
-                    status: "modified",
+                    status: FileStatus::Modified,
                     patch_bytes: Some(patch.len()),
                     changed_lines: (per_file * 2) as u64,
                 }),
@@ -112,7 +113,7 @@ fn build(c: &mut Criterion) {
                 .zip(&patches)
                 .map(|((p, _, _), patch)| ChangedFileInput {
                     path: p,
-                    status: "modified",
+                    status: FileStatus::Modified,
                     previous_path: None,
                     patch: Some(patch),
                     changed_lines: (per_file * 2) as u64,

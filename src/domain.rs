@@ -196,6 +196,11 @@ impl PrNumber {
     pub fn get(self) -> u64 {
         self.0
     }
+
+    /// As the store keeps it (GitHub's numbers are far below `i64::MAX`).
+    pub fn to_i64(self) -> i64 {
+        i64::try_from(self.0).unwrap_or(i64::MAX)
+    }
 }
 
 /// The bare number, as in `#12` and in the jobs' dedupe keys.
@@ -242,6 +247,55 @@ impl From<&str> for CommitSha {
     }
 }
 
+/// How a file changed, in the terms of GitHub's files API (`added`, `removed`, `modified`,
+/// `renamed`, `copied`; its `changed` and `unchanged` read as modified). A local `git diff`
+/// gives the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileStatus {
+    Added,
+    Deleted,
+    /// Changed in place: content, mode, or both.
+    Modified,
+    Renamed,
+    Copied,
+}
+
+impl FileStatus {
+    pub fn from_github(status: &str) -> FileStatus {
+        match status {
+            "added" => FileStatus::Added,
+            "removed" => FileStatus::Deleted,
+            "renamed" => FileStatus::Renamed,
+            "copied" => FileStatus::Copied,
+            _ => FileStatus::Modified,
+        }
+    }
+
+    /// The name GitHub's files API gives this status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileStatus::Added => "added",
+            FileStatus::Deleted => "removed",
+            FileStatus::Modified => "modified",
+            FileStatus::Renamed => "renamed",
+            FileStatus::Copied => "copied",
+        }
+    }
+}
+
+impl std::fmt::Display for FileStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for FileStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<FileStatus, D::Error> {
+        let name = String::deserialize(d)?;
+        Ok(FileStatus::from_github(&name))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,5 +315,25 @@ mod tests {
             Err(UnknownJobState("Done".into()))
         );
         assert!(JobState::try_from(String::new()).is_err());
+    }
+
+    #[test]
+    fn a_file_status_reads_every_name_github_gives() {
+        let read = |name: &str| -> FileStatus {
+            serde_json::from_value(serde_json::json!(name)).expect("status")
+        };
+        for (name, status) in [
+            ("added", FileStatus::Added),
+            ("removed", FileStatus::Deleted),
+            ("modified", FileStatus::Modified),
+            ("renamed", FileStatus::Renamed),
+            ("copied", FileStatus::Copied),
+        ] {
+            assert_eq!(read(name), status);
+            assert_eq!(status.as_str(), name);
+        }
+        // A mode or content change GitHub calls `changed`, and a name it may add later.
+        assert_eq!(read("changed"), FileStatus::Modified);
+        assert_eq!(read("unchanged"), FileStatus::Modified);
     }
 }

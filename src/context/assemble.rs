@@ -32,7 +32,7 @@ pub struct ContextSettings {
 #[derive(Debug, Clone)]
 pub struct ChangedFileInput<'a> {
     pub path: &'a str,
-    pub status: &'a str,
+    pub status: FileStatus,
     pub previous_path: Option<&'a str>,
     pub patch: Option<&'a FilePatch>,
     pub changed_lines: u64,
@@ -69,7 +69,7 @@ pub struct ReviewContext {
 #[derive(Debug, Clone, Copy)]
 pub struct FetchCandidate<'a> {
     pub path: &'a str,
-    pub status: &'a str,
+    pub status: FileStatus,
     /// Size of its patch; None when GitHub shows no textual diff.
     pub patch_bytes: Option<usize>,
     pub changed_lines: u64,
@@ -87,11 +87,7 @@ pub fn files_to_fetch<'a>(
     let mut wanted: Vec<FetchCandidate<'a>> = candidates
         .into_iter()
         .filter(|c| c.patch_bytes.is_some())
-        .filter(|c| {
-            filter
-                .classify(c.path, FileStatus::from_github(c.status), None)
-                .is_review()
-        })
+        .filter(|c| filter.classify(c.path, c.status, None).is_review())
         .collect();
     wanted.sort_by(|a, b| {
         FileClass::of(a.path)
@@ -139,9 +135,7 @@ pub fn assemble_with_imports(
     let mut kept: Vec<(usize, &FilePatch, Vec<String>)> = Vec::new();
     for (i, f) in files.iter().enumerate() {
         let head = f.head.map(|h| &h[..h.len().min(super::filter::HEAD_LEN)]);
-        if let FileVerdict::Skip(reason) =
-            filter.classify(f.path, FileStatus::from_github(f.status), head)
-        {
+        if let FileVerdict::Skip(reason) = filter.classify(f.path, f.status, head) {
             out.skipped.push((f.path.to_string(), reason.to_string()));
             continue;
         }
@@ -315,7 +309,7 @@ pub fn assemble_with_imports(
                 let show_context = ui == 0 && with_context.get(fi).copied().unwrap_or(false);
                 views.push(FileView {
                     path: f.path.to_string(),
-                    status: f.status.to_string(),
+                    status: f.status.as_str().to_string(),
                     previous_path: f.previous_path.map(str::to_string),
                     numbered: String::new(),
                     context: if show_context {
@@ -527,7 +521,7 @@ mod tests {
     ) -> ChangedFileInput<'a> {
         ChangedFileInput {
             path,
-            status: "modified",
+            status: FileStatus::Modified,
             previous_path: None,
             patch: Some(patch),
             changed_lines: 2,
@@ -579,7 +573,7 @@ mod tests {
         };
         let gone = ChangedFileInput {
             path: "old.rs",
-            status: "removed",
+            status: FileStatus::Deleted,
             ..input("old.rs", &patch, None)
         };
         let binary = ChangedFileInput {
@@ -624,7 +618,7 @@ mod tests {
         let c = |path: &'static str, status: &'static str, bytes: Option<usize>, changed: u64| {
             FetchCandidate {
                 path,
-                status,
+                status: FileStatus::from_github(status),
                 patch_bytes: bytes,
                 changed_lines: changed,
             }

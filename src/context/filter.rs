@@ -26,29 +26,7 @@ use crate::config::globs::IgnoreGlobs;
 /// markers, minified lines); git sniffs binaries over the same 8 KB.
 pub const HEAD_LEN: usize = 8 * 1024;
 
-/// How a file changed, as far as filtering cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileStatus {
-    Added,
-    Modified,
-    Renamed,
-    Copied,
-    Deleted,
-}
-
-impl FileStatus {
-    /// Maps the `status` field of GitHub's "list pull request files" (`added`, `removed`,
-    /// `modified`, `renamed`, `copied`, `changed`, `unchanged`).
-    pub fn from_github(status: &str) -> FileStatus {
-        match status {
-            "added" => FileStatus::Added,
-            "removed" => FileStatus::Deleted,
-            "renamed" => FileStatus::Renamed,
-            "copied" => FileStatus::Copied,
-            _ => FileStatus::Modified,
-        }
-    }
-}
+pub use crate::domain::FileStatus;
 
 /// Why a file is not sent to the model.
 #[derive(Debug, Clone, PartialEq, Eq)]

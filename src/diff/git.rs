@@ -2,6 +2,7 @@
 //! copies, modes, new and deleted files, binary files), path names in every form git writes
 //! them, and each file's hunks as a [`RawPatch`].
 
+pub use crate::domain::FileStatus;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -38,30 +39,6 @@ impl fmt::Display for RepoPath {
 impl fmt::Debug for RepoPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.to_string_lossy(), f)
-    }
-}
-
-/// What happened to a file, in the terms GitHub's files API uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FileStatus {
-    Added,
-    Deleted,
-    /// Changed in place: content, mode, or both.
-    Modified,
-    Renamed,
-    Copied,
-}
-
-impl FileStatus {
-    /// The name GitHub's files API gives this status.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FileStatus::Added => "added",
-            FileStatus::Deleted => "removed",
-            FileStatus::Modified => "modified",
-            FileStatus::Renamed => "renamed",
-            FileStatus::Copied => "copied",
-        }
     }
 }
 

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::transport::{Answer, Call, send, send_idempotent};
 use super::{GitHubError, Installation, RepoName, User};
+use crate::domain::PrNumber;
 
 /// A comment on the PR's conversation.
 #[derive(Debug, Clone, Deserialize)]
@@ -46,7 +47,7 @@ impl Installation {
     pub async fn post_issue_comment(
         &self,
         repo: &RepoName,
-        number: u64,
+        number: PrNumber,
         body: &str,
     ) -> Result<IssueComment, GitHubError> {
         let route = format!("/repos/{repo}/issues/{number}/comments");
@@ -69,7 +70,7 @@ impl Installation {
     pub async fn issue_comments(
         &self,
         repo: &RepoName,
-        number: u64,
+        number: PrNumber,
     ) -> Result<Vec<IssueComment>, GitHubError> {
         self.all_pages(&format!("/repos/{repo}/issues/{number}/comments"))
             .await

@@ -8,6 +8,7 @@ use serde_json::json;
 use super::client::MAX_PAGES;
 use super::transport::{Answer, Call, send_idempotent};
 use super::{GitHubError, Installation, RepoName, User};
+use crate::domain::PrNumber;
 
 /// An inline review thread, as only GraphQL knows it (REST has no threads nor resolution).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,7 +123,7 @@ impl Installation {
     pub async fn review_threads(
         &self,
         repo: &RepoName,
-        number: u64,
+        number: PrNumber,
     ) -> Result<Vec<ReviewThread>, GitHubError> {
         let mut threads = Vec::new();
         let mut cursor: Option<String> = None;

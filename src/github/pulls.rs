@@ -7,11 +7,12 @@ use super::client::none_if_missing;
 use super::names::encode_path;
 use super::transport::{Call, send_idempotent};
 use super::{GitHubError, Installation, RepoName};
+use crate::domain::{FileStatus, PrNumber};
 
 /// The pull request fields the pipeline uses.
 #[derive(Debug, Clone, Deserialize)]
 pub struct PullRequest {
-    pub number: u64,
+    pub number: PrNumber,
     pub title: String,
     #[serde(default)]
     pub body: Option<String>,
@@ -49,7 +50,7 @@ pub struct User {
 #[derive(Debug, Clone, Deserialize)]
 pub struct ChangedFile {
     pub filename: String,
-    pub status: String,
+    pub status: FileStatus,
     #[serde(default)]
     pub additions: u64,
     #[serde(default)]
@@ -112,7 +113,7 @@ impl Installation {
     pub async fn pull_request(
         &self,
         repo: &RepoName,
-        number: u64,
+        number: PrNumber,
     ) -> Result<PullRequest, GitHubError> {
         self.get_json(Call::get(format!("/repos/{repo}/pulls/{number}")))
             .await
@@ -122,7 +123,7 @@ impl Installation {
     pub async fn pull_request_files(
         &self,
         repo: &RepoName,
-        number: u64,
+        number: PrNumber,
     ) -> Result<Vec<ChangedFile>, GitHubError> {
         self.all_pages(&format!("/repos/{repo}/pulls/{number}/files"))
             .await

@@ -8,6 +8,7 @@ use super::client::{none_if_missing, to_json};
 use super::transport::{Answer, Call, send};
 use super::{GitHubError, Installation, RepoName, User};
 use crate::diff::Side;
+use crate::domain::PrNumber;
 
 /// A review as listed by GitHub.
 #[derive(Debug, Clone, Deserialize)]
@@ -105,7 +106,11 @@ pub struct PullReviewComment {
 
 impl Installation {
     /// Every review on the PR (to find one Critic already posted).
-    pub async fn reviews(&self, repo: &RepoName, number: u64) -> Result<Vec<Review>, GitHubError> {
+    pub async fn reviews(
+        &self,
+        repo: &RepoName,
+        number: PrNumber,
+    ) -> Result<Vec<Review>, GitHubError> {
         self.all_pages(&format!("/repos/{repo}/pulls/{number}/reviews"))
             .await
     }
@@ -116,7 +121,7 @@ impl Installation {
     pub async fn create_review(
         &self,
         repo: &RepoName,
-        number: u64,
+        number: PrNumber,
         review: &NewReview,
     ) -> Result<Review, GitHubError> {
         let route = format!("/repos/{repo}/pulls/{number}/reviews");
@@ -140,7 +145,7 @@ impl Installation {
     pub async fn delete_pending_review(
         &self,
         repo: &RepoName,
-        number: u64,
+        number: PrNumber,
         review_id: u64,
     ) -> Result<(), GitHubError> {
         let route = format!("/repos/{repo}/pulls/{number}/reviews/{review_id}");
@@ -154,7 +159,7 @@ impl Installation {
     pub async fn review_comments(
         &self,
         repo: &RepoName,
-        number: u64,
+        number: PrNumber,
     ) -> Result<Vec<PullReviewComment>, GitHubError> {
         self.all_pages(&format!("/repos/{repo}/pulls/{number}/comments"))
             .await
@@ -166,7 +171,7 @@ impl Installation {
     pub async fn reply_to_review_comment(
         &self,
         repo: &RepoName,
-        number: u64,
+        number: PrNumber,
         comment_id: u64,
         body: &str,
     ) -> Result<PullReviewComment, GitHubError> {

@@ -46,7 +46,7 @@ pub(super) async fn run(
         .store
         .notice_claimed(
             &job.repo.to_string(),
-            job.number.get(),
+            job.number,
             "command",
             &by.comment_id.to_string(),
         )
@@ -71,7 +71,7 @@ pub(super) async fn run(
         return Ok(Outcome::Skipped("monthly model budget spent".into()));
     }
 
-    let pr = gh.pull_request(&job.repo, job.number.get()).await?;
+    let pr = gh.pull_request(&job.repo, job.number).await?;
     let head = pr.head.sha.clone();
     let policy = repo_settings::load(critic, &gh, job.pr()).await?;
     // A repository that chose a model for this task (say, one on its own servers) gets it.
@@ -80,7 +80,7 @@ pub(super) async fn run(
     let source = GitHubSource {
         gh: &gh,
         repo: &job.repo,
-        number: job.number.get(),
+        number: job.number,
         head: &head,
     };
     let files: Vec<PrFile> = source.changed_files().await.map_err(ReviewError::from)?;
@@ -212,7 +212,7 @@ pub(super) async fn run(
                 .store
                 .claim_notice(
                     &job.repo.to_string(),
-                    job.number.get(),
+                    job.number,
                     "command",
                     &by.comment_id.to_string(),
                 )
@@ -401,8 +401,7 @@ async fn upsert_description(
     text: &str,
 ) -> Result<(), JobError> {
     let bot = critic.github.bot_login().await?;
-    let existing =
-        own_marked_comment(gh, &job.repo, job.number.get(), &bot, DESCRIBE_MARKER).await?;
+    let existing = own_marked_comment(gh, &job.repo, job.number, &bot, DESCRIBE_MARKER).await?;
     if let Some(id) = existing {
         match gh.update_issue_comment(&job.repo, id, text).await {
             Ok(_) => return Ok(()),
@@ -410,8 +409,7 @@ async fn upsert_description(
             Err(e) => return Err(e.into()),
         }
     }
-    gh.post_issue_comment(&job.repo, job.number.get(), text)
-        .await?;
+    gh.post_issue_comment(&job.repo, job.number, text).await?;
     Ok(())
 }
 

@@ -58,7 +58,7 @@ pub async fn answer_addressed(
     }
     let short = crate::github::short_sha(head);
     let threads = if policy.resolve_addressed {
-        match gh.review_threads(&job.repo, job.number.get()).await {
+        match gh.review_threads(&job.repo, job.number).await {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot list review threads; replying without resolving");
@@ -75,12 +75,12 @@ pub async fn answer_addressed(
         // Marked first: a crash after the reply must not reply twice.
         critic
             .store
-            .mark_addressed(&repo, job.number.get(), &f.fingerprint, head)
+            .mark_addressed(&repo, job.number, &f.fingerprint, head)
             .await?;
         let body =
             format!("The code this thread is about changed in {short}; it may be addressed.");
         if let Err(e) = gh
-            .reply_to_review_comment(&job.repo, job.number.get(), comment_id, &body)
+            .reply_to_review_comment(&job.repo, job.number, comment_id, &body)
             .await
         {
             tracing::warn!(error = %e, comment_id, "cannot reply to the thread");

@@ -3,6 +3,7 @@
 //! Every job kind uses these; none of them knows another job kind.
 
 use crate::Critic;
+use crate::domain::PrNumber;
 use crate::github::{GitHubError, Installation, RepoName};
 
 use super::error::JobError;
@@ -135,7 +136,7 @@ pub(super) fn fit(text: &str) -> String {
 pub(super) async fn own_marked_comment(
     gh: &Installation,
     repo: &RepoName,
-    number: u64,
+    number: PrNumber,
     bot: &str,
     marker: &str,
 ) -> Result<Option<u64>, GitHubError> {

@@ -38,7 +38,7 @@ impl ReplyJob {
     pub fn pr(&self) -> PrRef<'_> {
         PrRef {
             repo: &self.repo,
-            number: self.number.get(),
+            number: self.number,
         }
     }
 }
@@ -60,14 +60,14 @@ pub struct ReviewJob {
 #[derive(Debug, Clone, Copy)]
 pub struct PrRef<'a> {
     pub repo: &'a RepoName,
-    pub number: u64,
+    pub number: PrNumber,
 }
 
 impl ReviewJob {
     pub fn pr(&self) -> PrRef<'_> {
         PrRef {
             repo: &self.repo,
-            number: self.number.get(),
+            number: self.number,
         }
     }
 }
@@ -76,7 +76,7 @@ impl CommandJob {
     pub fn pr(&self) -> PrRef<'_> {
         PrRef {
             repo: &self.repo,
-            number: self.number.get(),
+            number: self.number,
         }
     }
 }
@@ -177,7 +177,7 @@ pub fn plan(event: &Event, settings: &Settings) -> Option<Job> {
             Some(Job::Reply(ReplyJob {
                 installation_id: e.installation.as_ref()?.id,
                 repo: repo_of(&e.repository.full_name)?,
-                number: PrNumber(e.pull_request.number),
+                number: e.pull_request.number,
                 root_id,
                 requested: Requester {
                     comment_id: e.comment.id,
@@ -215,14 +215,14 @@ pub fn plan(event: &Event, settings: &Settings) -> Option<Job> {
                 Command::Review => Job::Review(ReviewJob {
                     installation_id,
                     repo,
-                    number: PrNumber(e.issue.number),
+                    number: e.issue.number,
                     head_sha: CommitSha::default(),
                     requested: Some(requested),
                 }),
                 command => Job::Command(CommandJob {
                     installation_id,
                     repo,
-                    number: PrNumber(e.issue.number),
+                    number: e.issue.number,
                     requested,
                     command,
                 }),
@@ -245,7 +245,7 @@ pub fn plan(event: &Event, settings: &Settings) -> Option<Job> {
             Some(Job::Review(ReviewJob {
                 installation_id,
                 repo,
-                number: PrNumber(e.number),
+                number: e.number,
                 head_sha: CommitSha::from(pr.head.sha.as_str()),
                 requested: None,
             }))

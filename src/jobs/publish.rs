@@ -65,7 +65,7 @@ pub(super) async fn publish(p: &Publish<'_>, reviewed: Reviewed) -> Result<Outco
         not_reviewed,
         ..
     } = reviewed;
-    let stored = critic.store.findings(repo, job.number.get()).await?;
+    let stored = critic.store.findings(repo, job.number).await?;
     let known: HashSet<String> = stored.iter().map(|f| f.fingerprint.clone()).collect();
     let in_scope = since.map(|changes| {
         move |path: &str, start: u32, end: u32| changes.changed_line(path, start, end)
@@ -89,20 +89,20 @@ pub(super) async fn publish(p: &Publish<'_>, reviewed: Reviewed) -> Result<Outco
     let mut outcome = format!("{head} reviewed: nothing new to post");
     if !draft.is_empty() {
         let posted =
-            poster::bisect::post_resilient(gh, &job.repo, job.number.get(), &draft.review).await?;
+            poster::bisect::post_resilient(gh, &job.repo, job.number, &draft.review).await?;
         // Remembered at once, so that nothing after the post can make a retry post them
         // again; the threads' ids (for answering them after a push) are added next.
         let records = poster::finding_records(&draft, &posted, &[], head);
         critic
             .store
-            .record_findings(repo, job.number.get(), &records)
+            .record_findings(repo, job.number, &records)
             .await?;
-        match gh.review_comments(&job.repo, job.number.get()).await {
+        match gh.review_comments(&job.repo, job.number).await {
             Ok(comments) => {
                 let records = poster::finding_records(&draft, &posted, &comments, head);
                 critic
                     .store
-                    .record_findings(repo, job.number.get(), &records)
+                    .record_findings(repo, job.number, &records)
                     .await?;
             }
             Err(e) => {
@@ -185,12 +185,7 @@ pub(super) async fn publish(p: &Publish<'_>, reviewed: Reviewed) -> Result<Outco
         Some((id, inline, in_body)) => {
             record(critic, job_id, job, head, id, inline, in_body).await?;
         }
-        None => {
-            critic
-                .store
-                .mark_reviewed(repo, job.number.get(), head)
-                .await?
-        }
+        None => critic.store.mark_reviewed(repo, job.number, head).await?,
     }
     Ok(Outcome::Done(outcome))
 }
@@ -206,17 +201,14 @@ async fn upsert_summary(
     text: &str,
 ) -> Result<(), JobError> {
     let repo = job.repo.to_string();
-    let known = critic
-        .store
-        .summary_comment(&repo, job.number.get())
-        .await?;
+    let known = critic.store.summary_comment(&repo, job.number).await?;
     let id = match known {
         Some(id) => Some(id as u64),
         None => {
             own_marked_comment(
                 gh,
                 &job.repo,
-                job.number.get(),
+                job.number,
                 bot,
                 poster::summary::SUMMARY_MARKER,
             )
@@ -229,7 +221,7 @@ async fn upsert_summary(
                 if known.is_none() {
                     critic
                         .store
-                        .set_summary_comment(&repo, job.number.get(), id as i64)
+                        .set_summary_comment(&repo, job.number, id as i64)
                         .await?;
                 }
                 return Ok(());
@@ -239,12 +231,10 @@ async fn upsert_summary(
             Err(e) => return Err(e.into()),
         }
     }
-    let posted = gh
-        .post_issue_comment(&job.repo, job.number.get(), text)
-        .await?;
+    let posted = gh.post_issue_comment(&job.repo, job.number, text).await?;
     critic
         .store
-        .set_summary_comment(&repo, job.number.get(), posted.id as i64)
+        .set_summary_comment(&repo, job.number, posted.id as i64)
         .await?;
     Ok(())
 }
@@ -263,7 +253,7 @@ pub(super) async fn record(
         .record_review(&PostedReview {
             review_id: review_id as i64,
             repo: job.repo.to_string(),
-            number: job.number.get() as i64,
+            number: job.number.to_i64(),
             head_sha: head.to_string(),
             job_id: Some(job_id),
             inline_comments: inline as i64,

@@ -37,7 +37,7 @@ pub(super) async fn run(
     let repo = job.repo.to_string();
     let ours = critic
         .store
-        .findings(&repo, job.number.get())
+        .findings(&repo, job.number)
         .await?
         .iter()
         .any(|f| f.comment_id == Some(job.root_id as i64));
@@ -47,7 +47,7 @@ pub(super) async fn run(
     let key = job.requested.comment_id.to_string();
     if critic
         .store
-        .notice_claimed(&repo, job.number.get(), NOTICE_KIND, &key)
+        .notice_claimed(&repo, job.number, NOTICE_KIND, &key)
         .await?
     {
         return Ok(Outcome::Skipped("already answered".into()));
@@ -58,12 +58,12 @@ pub(super) async fn run(
         return Ok(Outcome::Skipped("monthly model budget spent".into()));
     }
 
-    let pr = gh.pull_request(&job.repo, job.number.get()).await?;
+    let pr = gh.pull_request(&job.repo, job.number).await?;
     let policy = repo_settings::load(critic, &gh, job.pr()).await?;
     // The thread up to the reply being answered: a later message (maybe by someone who may
     // not run Critic) is not this job's to answer.
     let mut thread: Vec<PullReviewComment> = gh
-        .review_comments(&job.repo, job.number.get())
+        .review_comments(&job.repo, job.number)
         .await?
         .into_iter()
         .filter(|c| c.id == job.root_id || c.in_reply_to_id == Some(job.root_id))
@@ -101,7 +101,7 @@ pub(super) async fn run(
     let source = GitHubSource {
         gh: &gh,
         repo: &job.repo,
-        number: job.number.get(),
+        number: job.number,
         head: &pr.head.sha,
     };
     let files: Vec<PrFile> = source.changed_files().await.map_err(ReviewError::from)?;
@@ -226,7 +226,7 @@ async fn reply_once(
         job.pr(),
         NOTICE_KIND,
         &job.requested.comment_id.to_string(),
-        gh.reply_to_review_comment(&job.repo, job.number.get(), job.root_id, &body),
+        gh.reply_to_review_comment(&job.repo, job.number, job.root_id, &body),
     )
     .await
 }

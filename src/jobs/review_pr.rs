@@ -32,10 +32,7 @@ pub(super) async fn run(
     let repo = job.repo.to_string();
     // A redelivery or a duplicate event of a head already reviewed costs no GitHub call. If
     // the PR has moved on since, the push that moved it brings its own event.
-    let last_reviewed = critic
-        .store
-        .last_reviewed_sha(&repo, job.number.get())
-        .await?;
+    let last_reviewed = critic.store.last_reviewed_sha(&repo, job.number).await?;
     if job.requested.is_none()
         && !job.head_sha.is_empty()
         && last_reviewed.as_deref() == Some(job.head_sha.as_str())
@@ -46,7 +43,7 @@ pub(super) async fn run(
         )));
     }
     let gh = critic.github.installation(job.installation_id)?;
-    let pr = gh.pull_request(&job.repo, job.number.get()).await?;
+    let pr = gh.pull_request(&job.repo, job.number).await?;
     if pr.state != "open" {
         if let Some(by) = &job.requested {
             let text = format!(
@@ -96,7 +93,7 @@ pub(super) async fn run(
     }
     // A previous attempt may have posted and then died before recording it.
     let bot = critic.github.bot_login().await?;
-    let existing = gh.reviews(&job.repo, job.number.get()).await?;
+    let existing = gh.reviews(&job.repo, job.number).await?;
     if let Some(found) = own_review_of(&existing, &bot, head) {
         record(critic, job_id, job, head, found.id, 0, 0).await?;
         if let Some(by) = &job.requested {
@@ -218,7 +215,7 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
         &GitHubSource {
             gh,
             repo: &job.repo,
-            number: job.number.get(),
+            number: job.number,
             head,
         },
         &Change {

@@ -15,6 +15,7 @@ use std::ops::Range;
 
 use super::{MAX_REVIEW_BODY, cut_at_line, fit_body, left_out, review_marker};
 use crate::diff::Side;
+use crate::domain::PrNumber;
 use crate::github::{GitHubError, Installation, NewReview, RepoName, Review, ReviewComment};
 
 /// Most pending reviews one post creates while it looks for refused threads. Threads still
@@ -27,7 +28,7 @@ pub trait ReviewApi: Sync {
     fn post_review(
         &self,
         repo: &RepoName,
-        number: u64,
+        number: PrNumber,
         review: &NewReview,
     ) -> impl Future<Output = Result<Review, GitHubError>> + Send;
 
@@ -35,7 +36,7 @@ pub trait ReviewApi: Sync {
     fn post_pending_review(
         &self,
         repo: &RepoName,
-        number: u64,
+        number: PrNumber,
         commit_id: &str,
         body: &str,
         comments: &[ReviewComment],
@@ -45,7 +46,7 @@ pub trait ReviewApi: Sync {
     fn delete_pending(
         &self,
         repo: &RepoName,
-        number: u64,
+        number: PrNumber,
         review_id: u64,
     ) -> impl Future<Output = Result<(), GitHubError>> + Send;
 
@@ -54,7 +55,7 @@ pub trait ReviewApi: Sync {
     fn list_reviews(
         &self,
         repo: &RepoName,
-        number: u64,
+        number: PrNumber,
     ) -> impl Future<Output = Result<Vec<Review>, GitHubError>> + Send;
 }
 
@@ -63,7 +64,7 @@ impl ReviewApi for Installation {
     fn post_review(
         &self,
         repo: &RepoName,
-        number: u64,
+        number: PrNumber,
         review: &NewReview,
     ) -> impl Future<Output = Result<Review, GitHubError>> + Send {
         Installation::create_review(self, repo, number, review)
@@ -72,7 +73,7 @@ impl ReviewApi for Installation {
     fn post_pending_review(
         &self,
         repo: &RepoName,
-        number: u64,
+        number: PrNumber,
         commit_id: &str,
         body: &str,
         comments: &[ReviewComment],
@@ -84,7 +85,7 @@ impl ReviewApi for Installation {
     fn delete_pending(
         &self,
         repo: &RepoName,
-        number: u64,
+        number: PrNumber,
         review_id: u64,
     ) -> impl Future<Output = Result<(), GitHubError>> + Send {
         Installation::delete_pending_review(self, repo, number, review_id)
@@ -93,7 +94,7 @@ impl ReviewApi for Installation {
     fn list_reviews(
         &self,
         repo: &RepoName,
-        number: u64,
+        number: PrNumber,
     ) -> impl Future<Output = Result<Vec<Review>, GitHubError>> + Send {
         Installation::reviews(self, repo, number)
     }
@@ -122,7 +123,7 @@ pub struct Resilient {
 pub async fn post_resilient<G: ReviewApi + ?Sized>(
     gh: &G,
     repo: &RepoName,
-    number: u64,
+    number: PrNumber,
     review: &NewReview,
 ) -> Result<Resilient, GitHubError> {
     let mut run = Run {
@@ -239,7 +240,7 @@ struct Found {
 struct Run<'a, G: ?Sized> {
     gh: &'a G,
     repo: &'a RepoName,
-    number: u64,
+    number: PrNumber,
     commit_id: &'a str,
     attempts: usize,
     probes: usize,
@@ -566,7 +567,7 @@ mod tests {
         fn post_review(
             &self,
             _: &RepoName,
-            _: u64,
+            _: PrNumber,
             review: &NewReview,
         ) -> impl Future<Output = Result<Review, GitHubError>> + Send {
             ready(self.create(
@@ -581,7 +582,7 @@ mod tests {
         fn post_pending_review(
             &self,
             _: &RepoName,
-            _: u64,
+            _: PrNumber,
             commit_id: &str,
             body: &str,
             comments: &[ReviewComment],
@@ -592,7 +593,7 @@ mod tests {
         fn delete_pending(
             &self,
             _: &RepoName,
-            _: u64,
+            _: PrNumber,
             review_id: u64,
         ) -> impl Future<Output = Result<(), GitHubError>> + Send {
             ready(self.call("delete").and_then(|mut s| {
@@ -612,7 +613,7 @@ mod tests {
         fn list_reviews(
             &self,
             _: &RepoName,
-            _: u64,
+            _: PrNumber,
         ) -> impl Future<Output = Result<Vec<Review>, GitHubError>> + Send {
             ready(
                 self.call("reviews")
@@ -648,7 +649,7 @@ mod tests {
     }
 
     async fn post(mock: &Mock, review: &NewReview) -> Result<Resilient, GitHubError> {
-        post_resilient(mock, &repo(), 1, review).await
+        post_resilient(mock, &repo(), PrNumber(1), review).await
     }
 
     fn lines(threads: &[ReviewComment]) -> Vec<u32> {

@@ -477,6 +477,7 @@ pub(crate) fn left_out(kept: &str, omitted: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::FileStatus;
     use crate::domain::Severity;
     use crate::github::ChangedFile;
 
@@ -495,7 +496,7 @@ mod tests {
     fn files() -> Vec<PrFile> {
         vec![PrFile::from_github(ChangedFile {
             filename: "a.py".into(),
-            status: "modified".into(),
+            status: FileStatus::Modified,
             additions: 2,
             deletions: 1,
             patch: Some(
@@ -643,7 +644,7 @@ mod tests {
         // The same code (`+z`) now at line 21 of a shifted hunk, cited with other words.
         let moved = vec![PrFile::from_github(ChangedFile {
             filename: "a.py".into(),
-            status: "modified".into(),
+            status: FileStatus::Modified,
             additions: 1,
             deletions: 0,
             patch: Some("@@ -20,2 +20,3 @@\n x\n+z\n q".into()),
@@ -763,7 +764,7 @@ mod tests {
         // Lines 11 and 13 of the new file are both `@Override`.
         let java = vec![PrFile::from_github(ChangedFile {
             filename: "A.java".into(),
-            status: "modified".into(),
+            status: FileStatus::Modified,
             additions: 2,
             deletions: 0,
             patch: Some("@@ -10,2 +10,4 @@\n class A {\n+@Override\n x\n+@Override".into()),
@@ -834,7 +835,7 @@ mod tests {
         let patch = "@@ -1,2 +1,5 @@\n fn f() {\n+\n+    b();\n+    c();\n }";
         let file = vec![PrFile::from_github(ChangedFile {
             filename: "a.rs".into(),
-            status: "modified".into(),
+            status: FileStatus::Modified,
             additions: 3,
             deletions: 0,
             patch: Some(patch.into()),

@@ -110,7 +110,7 @@ pub fn render(s: &RunSummary<'_>) -> String {
                 .iter()
                 .find(|(p, _)| *p == f.file.filename)
                 .map(|(_, c)| cell(c))
-                .unwrap_or_else(|| f.file.status.clone());
+                .unwrap_or_else(|| f.file.status.to_string());
             let row = format!(
                 "| `{}` | {} | +{} −{} |\n",
                 cell(&f.file.filename),
@@ -166,6 +166,7 @@ pub fn render(s: &RunSummary<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::FileStatus;
     use crate::github::ChangedFile;
 
     fn files() -> Vec<PrFile> {
@@ -174,7 +175,7 @@ mod tests {
             .map(|p| {
                 PrFile::from_github(ChangedFile {
                     filename: p.to_string(),
-                    status: "modified".into(),
+                    status: FileStatus::Modified,
                     additions: 3,
                     deletions: 1,
                     patch: None,
@@ -243,7 +244,7 @@ mod tests {
             .map(|i| {
                 PrFile::from_github(ChangedFile {
                     filename: format!("src/generated/module_{i}/file_with_a_long_name.rs"),
-                    status: "added".into(),
+                    status: FileStatus::Added,
                     additions: 10,
                     deletions: 0,
                     patch: None,

@@ -87,11 +87,12 @@ impl Changes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::FileStatus;
 
     fn file(name: &str, patch: &str) -> ChangedFile {
         ChangedFile {
             filename: name.into(),
-            status: "modified".into(),
+            status: FileStatus::Modified,
             additions: 1,
             deletions: 1,
             patch: Some(patch.into()),
@@ -131,7 +132,7 @@ mod tests {
         let c = Changes::new(
             "old",
             vec![ChangedFile {
-                status: "renamed".into(),
+                status: FileStatus::Renamed,
                 previous_filename: Some("old.rs".into()),
                 ..file("new.rs", "@@ -1,2 +1,2 @@\n a\n-b\n+c")
             }],

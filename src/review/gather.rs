@@ -96,7 +96,7 @@ pub async fn gather(
         .iter()
         .map(|f| ChangedFileInput {
             path: &f.file.filename,
-            status: &f.file.status,
+            status: f.file.status,
             previous_path: f.file.previous_filename.as_deref(),
             patch: f.patch.as_ref(),
             changed_lines: f.file.additions + f.file.deletions,
@@ -145,7 +145,7 @@ async fn fetch_heads(
     let paths = files_to_fetch(
         files.iter().map(|f| FetchCandidate {
             path: &f.file.filename,
-            status: &f.file.status,
+            status: f.file.status,
             patch_bytes: f.file.patch.as_ref().map(String::len),
             changed_lines: f.file.additions + f.file.deletions,
         }),

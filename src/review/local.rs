@@ -100,7 +100,7 @@ fn changed_file(diff: &FileDiff) -> PrFile {
         .then(|| String::from_utf8_lossy(diff.patch.as_bytes()).into_owned());
     PrFile::from_github(ChangedFile {
         filename: diff.path.to_string_lossy().into_owned(),
-        status: diff.status.as_str().to_string(),
+        status: diff.status,
         additions,
         deletions,
         patch,

@@ -571,12 +571,13 @@ pub(crate) fn cap(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::FileStatus;
     use serde_json::json;
 
     fn files() -> Vec<PrFile> {
         vec![PrFile::from_github(ChangedFile {
             filename: "src/a.rs".into(),
-            status: "modified".into(),
+            status: FileStatus::Modified,
             additions: 1,
             deletions: 1,
             patch: Some("@@ -1,3 +1,3 @@\n a\n-b\n+c\n d".into()),

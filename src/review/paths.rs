@@ -59,6 +59,7 @@ pub fn resolve<'f>(raw: &str, files: &'f [PrFile]) -> Option<&'f str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::FileStatus;
     use crate::github::ChangedFile;
 
     fn files(names: &[&str]) -> Vec<PrFile> {
@@ -67,7 +68,7 @@ mod tests {
             .map(|n| {
                 PrFile::from_github(ChangedFile {
                     filename: (*n).into(),
-                    status: "modified".into(),
+                    status: FileStatus::Modified,
                     additions: 1,
                     deletions: 0,
                     patch: None,

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 
+use crate::domain::PrNumber;
 use crate::github::{GitHubError, Installation, RepoName, TreeEntryKind};
 
 use super::PrFile;
@@ -42,7 +43,7 @@ pub enum SourceError {
 pub struct GitHubSource<'a> {
     pub gh: &'a Installation,
     pub repo: &'a RepoName,
-    pub number: u64,
+    pub number: PrNumber,
     pub head: &'a str,
 }
 

@@ -322,13 +322,14 @@ pub fn parse_tests(v: &Value) -> Result<Vec<TestSuggestion>, String> {
 mod tests {
     use super::*;
     use crate::context::assemble::FileView;
+    use crate::domain::FileStatus;
     use crate::github::ChangedFile;
     use crate::review::{PromptInput, Prompts, build_task_request};
 
     fn files() -> Vec<PrFile> {
         vec![PrFile::from_github(ChangedFile {
             filename: "src/a.rs".into(),
-            status: "modified".into(),
+            status: FileStatus::Modified,
             additions: 1,
             deletions: 0,
             patch: Some("@@ -1 +1,2 @@\n a\n+b".into()),

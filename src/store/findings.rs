@@ -2,6 +2,7 @@
 //! learns the thread a finding was posted in, and knows which were addressed.
 
 use super::{Store, StoreError, now_ms};
+use crate::domain::PrNumber;
 
 /// A finding as stored for a PR.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -22,14 +23,14 @@ impl Store {
     pub async fn findings(
         &self,
         repo: &str,
-        number: u64,
+        number: PrNumber,
     ) -> Result<Vec<StoredFinding>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT fingerprint, path, line, severity, place, head_sha, review_id, comment_id, addressed_sha \
              FROM findings WHERE repo = $1 AND number = $2 ORDER BY created_at, fingerprint",
         )
         .bind(repo)
-        .bind(number as i64)
+        .bind(number.to_i64())
         .fetch_all(&self.pool)
         .await?)
     }
@@ -38,7 +39,7 @@ impl Store {
     pub async fn record_findings(
         &self,
         repo: &str,
-        number: u64,
+        number: PrNumber,
         findings: &[StoredFinding],
     ) -> Result<(), StoreError> {
         if findings.is_empty() {
@@ -55,7 +56,7 @@ impl Store {
                  comment_id = COALESCE(findings.comment_id, excluded.comment_id)",
             )
             .bind(repo)
-            .bind(number as i64)
+            .bind(number.to_i64())
             .bind(&f.fingerprint)
             .bind(&f.path)
             .bind(f.line)
@@ -77,7 +78,7 @@ impl Store {
     pub async fn mark_addressed(
         &self,
         repo: &str,
-        number: u64,
+        number: PrNumber,
         fingerprint: &str,
         sha: &str,
     ) -> Result<(), StoreError> {
@@ -86,7 +87,7 @@ impl Store {
         )
         .bind(sha)
         .bind(repo)
-        .bind(number as i64)
+        .bind(number.to_i64())
         .bind(fingerprint)
         .execute(&self.pool)
         .await?;
@@ -113,26 +114,36 @@ mod tests {
             comment_id: comment,
             addressed_sha: None,
         };
-        assert!(store.findings("o/r", 1).await.expect("q").is_empty());
+        assert!(
+            store
+                .findings("o/r", PrNumber(1))
+                .await
+                .expect("q")
+                .is_empty()
+        );
         store
-            .record_findings("o/r", 1, &[finding("f1", Some(70)), finding("f2", None)])
+            .record_findings(
+                "o/r",
+                PrNumber(1),
+                &[finding("f1", Some(70)), finding("f2", None)],
+            )
             .await
             .expect("record");
         // The same fingerprint again is kept once, as first recorded; only a thread id
         // learnt later is added.
         store
-            .record_findings("o/r", 1, &[finding("f1", Some(99))])
+            .record_findings("o/r", PrNumber(1), &[finding("f1", Some(99))])
             .await
             .expect("record again");
         store
-            .record_findings("o/r", 1, &[finding("f2", Some(71))])
+            .record_findings("o/r", PrNumber(1), &[finding("f2", Some(71))])
             .await
             .expect("thread id learnt");
         store
-            .mark_addressed("o/r", 1, "f1", "bbb")
+            .mark_addressed("o/r", PrNumber(1), "f1", "bbb")
             .await
             .expect("addressed");
-        let got = store.findings("o/r", 1).await.expect("q");
+        let got = store.findings("o/r", PrNumber(1)).await.expect("q");
         assert_eq!(got.len(), 2);
         let f2 = got.iter().find(|f| f.fingerprint == "f2").expect("f2");
         assert_eq!(f2.comment_id, Some(71));
@@ -141,6 +152,12 @@ mod tests {
             (f1.comment_id, f1.addressed_sha.as_deref()),
             (Some(70), Some("bbb"))
         );
-        assert!(store.findings("o/r", 2).await.expect("q").is_empty());
+        assert!(
+            store
+                .findings("o/r", PrNumber(2))
+                .await
+                .expect("q")
+                .is_empty()
+        );
     }
 }

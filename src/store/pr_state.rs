@@ -3,6 +3,7 @@
 //! so two runs never post the same note).
 
 use super::{Store, StoreError, now_ms};
+use crate::domain::PrNumber;
 
 /// A review Critic posted.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -21,7 +22,7 @@ impl Store {
     pub async fn last_reviewed_sha(
         &self,
         repo: &str,
-        number: u64,
+        number: PrNumber,
     ) -> Result<Option<String>, StoreError> {
         self.pull_request_field(repo, number, "last_reviewed_sha")
             .await
@@ -31,7 +32,7 @@ impl Store {
     async fn pull_request_field<T>(
         &self,
         repo: &str,
-        number: u64,
+        number: PrNumber,
         column: &'static str,
     ) -> Result<Option<T>, StoreError>
     where
@@ -41,7 +42,7 @@ impl Store {
             "SELECT {column} FROM pull_requests WHERE repo = $1 AND number = $2"
         ))
         .bind(repo)
-        .bind(number as i64)
+        .bind(number.to_i64())
         .fetch_optional(&self.pool)
         .await?;
         Ok(value.flatten())
@@ -51,7 +52,7 @@ impl Store {
     pub async fn mark_reviewed(
         &self,
         repo: &str,
-        number: u64,
+        number: PrNumber,
         head_sha: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
@@ -59,7 +60,7 @@ impl Store {
              ON CONFLICT (repo, number) DO UPDATE SET last_reviewed_sha = $3, updated_at = $4",
         )
         .bind(repo)
-        .bind(number as i64)
+        .bind(number.to_i64())
         .bind(head_sha)
         .bind(now_ms())
         .execute(&self.pool)
@@ -71,7 +72,7 @@ impl Store {
     pub async fn summary_comment(
         &self,
         repo: &str,
-        number: u64,
+        number: PrNumber,
     ) -> Result<Option<i64>, StoreError> {
         self.pull_request_field(repo, number, "summary_comment_id")
             .await
@@ -80,7 +81,7 @@ impl Store {
     pub async fn set_summary_comment(
         &self,
         repo: &str,
-        number: u64,
+        number: PrNumber,
         id: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
@@ -88,7 +89,7 @@ impl Store {
              ON CONFLICT (repo, number) DO UPDATE SET summary_comment_id = $3, updated_at = $4",
         )
         .bind(repo)
-        .bind(number as i64)
+        .bind(number.to_i64())
         .bind(id)
         .bind(now_ms())
         .execute(&self.pool)
@@ -133,14 +134,14 @@ impl Store {
     pub async fn posted_reviews(
         &self,
         repo: &str,
-        number: u64,
+        number: PrNumber,
     ) -> Result<Vec<PostedReview>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT review_id, repo, number, head_sha, job_id, inline_comments, body_findings \
              FROM posted_reviews WHERE repo = $1 AND number = $2 ORDER BY created_at",
         )
         .bind(repo)
-        .bind(number as i64)
+        .bind(number.to_i64())
         .fetch_all(&self.pool)
         .await?)
     }
@@ -149,7 +150,7 @@ impl Store {
     pub async fn notice_claimed(
         &self,
         repo: &str,
-        number: u64,
+        number: PrNumber,
         kind: &str,
         key: &str,
     ) -> Result<bool, StoreError> {
@@ -157,7 +158,7 @@ impl Store {
             "SELECT 1 AS one FROM notices WHERE repo = $1 AND number = $2 AND kind = $3 AND notice_key = $4",
         )
         .bind(repo)
-        .bind(number as i64)
+        .bind(number.to_i64())
         .bind(kind)
         .bind(key)
         .fetch_optional(&self.pool)
@@ -170,7 +171,7 @@ impl Store {
     pub async fn claim_notice(
         &self,
         repo: &str,
-        number: u64,
+        number: PrNumber,
         kind: &str,
         key: &str,
     ) -> Result<bool, StoreError> {
@@ -179,7 +180,7 @@ impl Store {
              ON CONFLICT (repo, number, kind, notice_key) DO NOTHING",
         )
         .bind(repo)
-        .bind(number as i64)
+        .bind(number.to_i64())
         .bind(kind)
         .bind(key)
         .bind(now_ms())
@@ -192,7 +193,7 @@ impl Store {
     pub async fn release_notice(
         &self,
         repo: &str,
-        number: u64,
+        number: PrNumber,
         kind: &str,
         key: &str,
     ) -> Result<(), StoreError> {
@@ -200,7 +201,7 @@ impl Store {
             "DELETE FROM notices WHERE repo = $1 AND number = $2 AND kind = $3 AND notice_key = $4",
         )
         .bind(repo)
-        .bind(number as i64)
+        .bind(number.to_i64())
         .bind(kind)
         .bind(key)
         .execute(&self.pool)
@@ -221,7 +222,13 @@ mod tests {
     );
 
     async fn review_state_round_trip(store: Store) {
-        assert_eq!(store.last_reviewed_sha("o/r", 1).await.expect("q"), None);
+        assert_eq!(
+            store
+                .last_reviewed_sha("o/r", PrNumber(1))
+                .await
+                .expect("q"),
+            None
+        );
         for (id, sha) in [(10, "aaa"), (11, "bbb")] {
             store
                 .record_review(&PostedReview {
@@ -238,26 +245,42 @@ mod tests {
         }
         assert_eq!(
             store
-                .last_reviewed_sha("o/r", 1)
+                .last_reviewed_sha("o/r", PrNumber(1))
                 .await
                 .expect("q")
                 .as_deref(),
             Some("bbb")
         );
-        assert_eq!(store.posted_reviews("o/r", 1).await.expect("q").len(), 2);
+        assert_eq!(
+            store
+                .posted_reviews("o/r", PrNumber(1))
+                .await
+                .expect("q")
+                .len(),
+            2
+        );
     }
 
     async fn summary_comment_and_reviewed_head_round_trip(store: Store) {
-        assert_eq!(store.summary_comment("o/r", 1).await.expect("q"), None);
-        store.set_summary_comment("o/r", 1, 55).await.expect("set");
+        assert_eq!(
+            store.summary_comment("o/r", PrNumber(1)).await.expect("q"),
+            None
+        );
         store
-            .mark_reviewed("o/r", 1, "bbb")
+            .set_summary_comment("o/r", PrNumber(1), 55)
+            .await
+            .expect("set");
+        store
+            .mark_reviewed("o/r", PrNumber(1), "bbb")
             .await
             .expect("reviewed");
-        assert_eq!(store.summary_comment("o/r", 1).await.expect("q"), Some(55));
+        assert_eq!(
+            store.summary_comment("o/r", PrNumber(1)).await.expect("q"),
+            Some(55)
+        );
         assert_eq!(
             store
-                .last_reviewed_sha("o/r", 1)
+                .last_reviewed_sha("o/r", PrNumber(1))
                 .await
                 .expect("q")
                 .as_deref(),
@@ -268,23 +291,23 @@ mod tests {
     async fn a_notice_is_claimed_once_until_released(store: Store) {
         assert!(
             store
-                .claim_notice("o/r", 1, "budget", "2026-11")
+                .claim_notice("o/r", PrNumber(1), "budget", "2026-11")
                 .await
                 .expect("q")
         );
         assert!(
             !store
-                .claim_notice("o/r", 1, "budget", "2026-11")
+                .claim_notice("o/r", PrNumber(1), "budget", "2026-11")
                 .await
                 .expect("q")
         );
         store
-            .release_notice("o/r", 1, "budget", "2026-11")
+            .release_notice("o/r", PrNumber(1), "budget", "2026-11")
             .await
             .expect("release");
         assert!(
             store
-                .claim_notice("o/r", 1, "budget", "2026-11")
+                .claim_notice("o/r", PrNumber(1), "budget", "2026-11")
                 .await
                 .expect("q")
         );

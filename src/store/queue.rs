@@ -262,6 +262,7 @@ impl Store {
 mod tests {
     use super::super::test_support::{job, on_both_backends};
     use super::*;
+    use crate::domain::PrNumber;
     use crate::store::DeliveryOutcome;
 
     on_both_backends!(
@@ -321,7 +322,7 @@ mod tests {
                 job_id: Some(id),
                 installation_id: 1,
                 repo: "o/r",
-                number: 2,
+                number: PrNumber(2),
             },
             calls: &calls,
         };

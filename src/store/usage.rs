@@ -2,6 +2,7 @@
 //! jobs' calls too: they were paid for), and summed for budgets and reports.
 
 use super::{Store, StoreError, now_ms};
+use crate::domain::PrNumber;
 
 /// Tokens and cost summed over some model calls.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
@@ -19,7 +20,7 @@ pub struct UsageOwner<'a> {
     pub job_id: Option<i64>,
     pub installation_id: u64,
     pub repo: &'a str,
-    pub number: u64,
+    pub number: PrNumber,
 }
 
 /// A job's model calls, booked with the job's outcome ([`Store::finish`], [`Store::fail`]).
@@ -59,12 +60,12 @@ impl Store {
     }
 
     /// What all of a pull request's calls cost.
-    pub async fn pr_usage(&self, repo: &str, number: u64) -> Result<UsageTotals, StoreError> {
+    pub async fn pr_usage(&self, repo: &str, number: PrNumber) -> Result<UsageTotals, StoreError> {
         let totals = sqlx::query_as(&format!(
             "SELECT {USAGE_SUMS} FROM llm_usage WHERE repo = $1 AND number = $2"
         ))
         .bind(repo)
-        .bind(number as i64)
+        .bind(number.to_i64())
         .fetch_one(&self.pool)
         .await?;
         Ok(totals)
@@ -109,7 +110,7 @@ pub(super) async fn insert_usage(
         .bind(owner.job_id)
         .bind(owner.installation_id as i64)
         .bind(owner.repo)
-        .bind(owner.number as i64)
+        .bind(owner.number.to_i64())
         .bind(c.task)
         .bind(&c.endpoint)
         .bind(&c.model)
@@ -150,13 +151,13 @@ mod tests {
             job_id: Some(3),
             installation_id: 77,
             repo: "o/r",
-            number: 1,
+            number: PrNumber(1),
         };
         store
             .record_usage(&owner, &[spent.clone(), spent])
             .await
             .expect("usage");
-        let pr = store.pr_usage("o/r", 1).await.expect("q");
+        let pr = store.pr_usage("o/r", PrNumber(1)).await.expect("q");
         assert_eq!((pr.calls, pr.prompt_tokens, pr.cost_micros), (2, 200, 600));
         assert_eq!(store.job_usage(3).await.expect("q").output_tokens, 40);
         let month = store.installation_usage_since(77, 0).await.expect("q");

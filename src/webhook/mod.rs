@@ -3,6 +3,7 @@
 //! Only the fields Critic uses are modelled; everything else in GitHub's payloads is ignored,
 //! so new fields GitHub adds never break parsing.
 
+use crate::domain::PrNumber;
 use serde::Deserialize;
 
 /// Why a delivery could not be turned into an [`Event`].
@@ -59,7 +60,7 @@ pub struct GitRef {
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct PullRequest {
-    pub number: u64,
+    pub number: PrNumber,
     pub title: String,
     #[serde(default)]
     pub body: Option<String>,
@@ -89,7 +90,7 @@ pub enum PullRequestAction {
 #[derive(Debug, Clone, Deserialize)]
 pub struct PullRequestEvent {
     pub action: PullRequestAction,
-    pub number: u64,
+    pub number: PrNumber,
     pub pull_request: PullRequest,
     pub repository: Repository,
     #[serde(default)]
@@ -116,7 +117,7 @@ pub struct IssuePullRequestLink {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Issue {
-    pub number: u64,
+    pub number: PrNumber,
     pub title: String,
     #[serde(default)]
     pub pull_request: Option<IssuePullRequestLink>,
@@ -282,7 +283,7 @@ mod tests {
         for (name, body) in all {
             match Event::parse("pull_request", &body) {
                 Ok(Event::PullRequest(e)) => {
-                    assert!(e.number > 0, "{name}");
+                    assert!(e.number > PrNumber(0), "{name}");
                     assert_eq!(e.number, e.pull_request.number, "{name}");
                     assert_eq!(e.pull_request.head.sha.len(), 40, "{name}");
                 }

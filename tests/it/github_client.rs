@@ -1,6 +1,7 @@
 //! The GitHub module against the fake: what the pipeline asks of GitHub, answered like GitHub.
 
 use critic::config::Config;
+use critic::domain::PrNumber;
 use critic::github::{
     CheckConclusion, CheckOutput, CheckRunUpdate, CheckStatus, GitHub, GitHubError,
     MAX_CHECK_OUTPUT_CHARS, NewCheckRun, RepoName, TreeEntryKind,
@@ -54,7 +55,7 @@ async fn files_of_a_large_pull_request_come_from_every_page() {
     world.github.set_pull_files(REPO, 5, files);
     let gh = client(&world).await;
     let got = gh
-        .pull_request_files(&REPO.parse().expect("repo"), 5)
+        .pull_request_files(&REPO.parse().expect("repo"), PrNumber(5))
         .await
         .expect("files");
     assert_eq!(got.len(), 250);
@@ -73,7 +74,7 @@ async fn a_github_error_is_typed_with_status_and_message() {
     let world = World::new().await;
     let gh = client(&world).await;
     let err = gh
-        .pull_request(&REPO.parse().expect("repo"), 404)
+        .pull_request(&REPO.parse().expect("repo"), PrNumber(404))
         .await
         .expect_err("no such PR");
     assert_eq!(err.status(), Some(404));
@@ -91,15 +92,15 @@ async fn a_github_error_is_typed_with_status_and_message() {
         .github
         .fail_next("GET", &format!("/repos/{REPO}/pulls/6"), 503, 1);
     let pr = gh
-        .pull_request(&REPO.parse().expect("repo"), 6)
+        .pull_request(&REPO.parse().expect("repo"), PrNumber(6))
         .await
         .expect("retried");
-    assert_eq!(pr.number, 6);
+    assert_eq!(pr.number, PrNumber(6));
     world
         .github
         .fail_next("GET", &format!("/repos/{REPO}/pulls/6"), 503, 5);
     let err = gh
-        .pull_request(&REPO.parse().expect("repo"), 6)
+        .pull_request(&REPO.parse().expect("repo"), PrNumber(6))
         .await
         .expect_err("503");
     assert!(err.is_transient(), "{err}");
@@ -141,11 +142,11 @@ async fn issue_comments_come_from_every_page_and_are_edited_in_place() {
     }
     let gh = client(&world).await;
     let mine = gh
-        .post_issue_comment(&repo(), 7, "summary v1")
+        .post_issue_comment(&repo(), PrNumber(7), "summary v1")
         .await
         .expect("post");
 
-    let all = gh.issue_comments(&repo(), 7).await.expect("list");
+    let all = gh.issue_comments(&repo(), PrNumber(7)).await.expect("list");
     assert_eq!(all.len(), 121);
     assert_eq!(all[0].body.as_deref(), Some("comment 0"));
     assert_eq!(
@@ -202,7 +203,10 @@ async fn review_comments_are_listed_and_replies_join_their_thread() {
             .add_review_comment(REPO, 9, "octocat", "src/lib.rs", 1, "other PR");
     let gh = client(&world).await;
 
-    let comments = gh.review_comments(&repo(), 8).await.expect("list");
+    let comments = gh
+        .review_comments(&repo(), PrNumber(8))
+        .await
+        .expect("list");
     assert_eq!(comments.len(), 111, "every page");
     let first = &comments[0];
     assert_eq!(first.id, root);
@@ -220,7 +224,7 @@ async fn review_comments_are_listed_and_replies_join_their_thread() {
     assert!(first.node_id.starts_with("PRRC_"), "{}", first.node_id);
 
     let reply = gh
-        .reply_to_review_comment(&repo(), 8, root, "Because c needs it.")
+        .reply_to_review_comment(&repo(), PrNumber(8), root, "Because c needs it.")
         .await
         .expect("reply");
     assert_eq!(reply.in_reply_to_id, Some(root));
@@ -239,12 +243,12 @@ async fn review_comments_are_listed_and_replies_join_their_thread() {
 
     // Replies to replies, and to comments of another PR, are refused.
     let err = gh
-        .reply_to_review_comment(&repo(), 8, reply.id, "again")
+        .reply_to_review_comment(&repo(), PrNumber(8), reply.id, "again")
         .await
         .expect_err("reply to a reply");
     assert_eq!(err.status(), Some(422), "{err}");
     let err = gh
-        .reply_to_review_comment(&repo(), 8, elsewhere, "wrong PR")
+        .reply_to_review_comment(&repo(), PrNumber(8), elsewhere, "wrong PR")
         .await
         .expect_err("parent on another PR");
     assert_eq!(err.status(), Some(404), "{err}");
@@ -519,7 +523,10 @@ async fn review_threads_come_from_graphql_with_their_state_and_can_be_resolved()
         .set_thread_resolved(REPO, 12, roots[2], Some("octocat"));
     let gh = client(&world).await;
 
-    let threads = gh.review_threads(&repo(), 12).await.expect("threads");
+    let threads = gh
+        .review_threads(&repo(), PrNumber(12))
+        .await
+        .expect("threads");
     assert_eq!(threads.len(), 105);
     assert_eq!(threads[0].comment_ids, vec![roots[0], reply]);
     assert_eq!(threads[0].first_author.as_deref(), Some("octocat"));
@@ -548,7 +555,10 @@ async fn review_threads_come_from_graphql_with_their_state_and_can_be_resolved()
         .expect("resolve");
     assert!(world.github.thread_resolved(REPO, 12, roots[0]));
     assert!(!world.github.thread_resolved(REPO, 12, roots[3]));
-    let again = gh.review_threads(&repo(), 12).await.expect("threads");
+    let again = gh
+        .review_threads(&repo(), PrNumber(12))
+        .await
+        .expect("threads");
     assert!(again[0].is_resolved);
 }
 
@@ -557,7 +567,7 @@ async fn graphql_errors_are_typed_and_not_retried() {
     let world = World::new().await;
     let gh = client(&world).await;
     let err = gh
-        .review_threads(&repo(), 404)
+        .review_threads(&repo(), PrNumber(404))
         .await
         .expect_err("no such PR");
     match &err {
@@ -581,7 +591,10 @@ async fn graphql_errors_are_typed_and_not_retried() {
 
     // HTTP-level failures of the endpoint stay HTTP errors (once they outlast the retries).
     world.github.fail_next("POST", "/graphql", 502, 5);
-    let err = gh.review_threads(&repo(), 404).await.expect_err("502");
+    let err = gh
+        .review_threads(&repo(), PrNumber(404))
+        .await
+        .expect_err("502");
     assert_eq!(err.status(), Some(502));
     assert!(err.is_transient());
 }
@@ -604,11 +617,14 @@ async fn on_enterprise_server_graphql_goes_to_api_graphql_not_under_api_v3() {
         .expect("installation");
 
     let pr = gh
-        .pull_request(&repo(), 13)
+        .pull_request(&repo(), PrNumber(13))
         .await
         .expect("REST under /api/v3");
-    assert_eq!(pr.number, 13);
-    let threads = gh.review_threads(&repo(), 13).await.expect("threads");
+    assert_eq!(pr.number, PrNumber(13));
+    let threads = gh
+        .review_threads(&repo(), PrNumber(13))
+        .await
+        .expect("threads");
     assert_eq!(threads.len(), 1);
     gh.resolve_review_thread(&threads[0].id)
         .await

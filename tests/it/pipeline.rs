@@ -92,7 +92,7 @@ async fn a_local_source_reads_the_change_as_github_lists_a_pull_requests_files()
         .map(|f| {
             (
                 f.file.filename.clone(),
-                f.file.status.clone(),
+                f.file.status.to_string(),
                 f.file.previous_filename.clone(),
             )
         })

@@ -2,6 +2,7 @@
 //! probe reviews, posts the rest as the one submitted review, and lists the refused ones in
 //! its body. Against the fake GitHub, which validates threads like GitHub.
 
+use critic::domain::PrNumber;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -49,7 +50,7 @@ impl ReviewApi for Client {
     fn post_review(
         &self,
         repo: &RepoName,
-        number: u64,
+        number: PrNumber,
         review: &NewReview,
     ) -> impl Future<Output = Result<Review, GitHubError>> + Send {
         self.gh.post_review(repo, number, review)
@@ -58,7 +59,7 @@ impl ReviewApi for Client {
     fn post_pending_review(
         &self,
         repo: &RepoName,
-        number: u64,
+        number: PrNumber,
         commit_id: &str,
         body: &str,
         comments: &[ReviewComment],
@@ -72,7 +73,7 @@ impl ReviewApi for Client {
     fn delete_pending(
         &self,
         repo: &RepoName,
-        number: u64,
+        number: PrNumber,
         review_id: u64,
     ) -> impl Future<Output = Result<(), GitHubError>> + Send {
         let route = format!("/repos/{repo}/pulls/{number}/reviews/{review_id}");
@@ -83,7 +84,7 @@ impl ReviewApi for Client {
     fn list_reviews(
         &self,
         repo: &RepoName,
-        number: u64,
+        number: PrNumber,
     ) -> impl Future<Output = Result<Vec<Review>, GitHubError>> + Send {
         self.gh.list_reviews(repo, number)
     }
@@ -192,7 +193,7 @@ async fn an_accepted_review_is_posted_in_one_call() {
     let world = world().await;
     let gh = client(&world).await;
     let lines: Vec<u32> = (1..=5).collect();
-    let got = post_resilient(&gh, &repo(), NUMBER, &review(&lines))
+    let got = post_resilient(&gh, &repo(), PrNumber(NUMBER), &review(&lines))
         .await
         .expect("posted");
     assert_eq!((got.attempts, got.refused.len()), (1, 0));
@@ -206,7 +207,7 @@ async fn one_bad_thread_among_ten_goes_to_the_body_and_nine_stay_inline() {
     let gh = client(&world).await;
     let mut lines: Vec<u32> = (1..=9).collect();
     lines.insert(6, 150);
-    let got = post_resilient(&gh, &repo(), NUMBER, &review(&lines))
+    let got = post_resilient(&gh, &repo(), PrNumber(NUMBER), &review(&lines))
         .await
         .expect("posted");
     assert_eq!(got.refused, vec![thread(150)]);
@@ -244,7 +245,7 @@ async fn several_bad_threads_are_all_found() {
     let world = world().await;
     let gh = client(&world).await;
     let lines = [1, 200, 2, 3, 201, 4, 5, 6, 7, 8, 9, 10, 202, 11, 12];
-    let got = post_resilient(&gh, &repo(), NUMBER, &review(&lines))
+    let got = post_resilient(&gh, &repo(), PrNumber(NUMBER), &review(&lines))
         .await
         .expect("posted");
     let refused: Vec<u32> = got.refused.iter().map(|c| c.line).collect();
@@ -262,7 +263,7 @@ async fn when_every_thread_is_bad_the_review_still_lands_with_all_in_the_body() 
     let world = world().await;
     let gh = client(&world).await;
     let lines: Vec<u32> = (100..108).collect();
-    let got = post_resilient(&gh, &repo(), NUMBER, &review(&lines))
+    let got = post_resilient(&gh, &repo(), PrNumber(NUMBER), &review(&lines))
         .await
         .expect("posted");
     assert_eq!(got.refused.len(), 8);
@@ -278,7 +279,7 @@ async fn past_the_probe_budget_the_unchecked_threads_go_to_the_body() {
     let gh = client(&world).await;
     let mut lines: Vec<u32> = (100..140).collect();
     lines.extend(1..=GOOD_LINES);
-    let got = post_resilient(&gh, &repo(), NUMBER, &review(&lines))
+    let got = post_resilient(&gh, &repo(), PrNumber(NUMBER), &review(&lines))
         .await
         .expect("posted");
     let pending_posts = world
@@ -300,10 +301,10 @@ async fn past_the_probe_budget_the_unchecked_threads_go_to_the_body() {
 async fn a_pending_review_left_by_a_crash_is_deleted_before_probing() {
     let world = world().await;
     let gh = client(&world).await;
-    gh.post_pending_review(&repo(), NUMBER, HEAD, "", &[])
+    gh.post_pending_review(&repo(), PrNumber(NUMBER), HEAD, "", &[])
         .await
         .expect("stale pending review");
-    let got = post_resilient(&gh, &repo(), NUMBER, &review(&[1, 2, 300, 3]))
+    let got = post_resilient(&gh, &repo(), PrNumber(NUMBER), &review(&[1, 2, 300, 3]))
         .await
         .expect("posted");
     assert_eq!(got.refused, vec![thread(300)]);
@@ -314,10 +315,10 @@ async fn a_pending_review_left_by_a_crash_is_deleted_before_probing() {
 async fn a_pending_review_left_by_a_crash_does_not_block_a_review_without_threads() {
     let world = world().await;
     let gh = client(&world).await;
-    gh.post_pending_review(&repo(), NUMBER, HEAD, "", &[])
+    gh.post_pending_review(&repo(), PrNumber(NUMBER), HEAD, "", &[])
         .await
         .expect("stale pending review");
-    let got = post_resilient(&gh, &repo(), NUMBER, &review(&[]))
+    let got = post_resilient(&gh, &repo(), PrNumber(NUMBER), &review(&[]))
         .await
         .expect("posted");
     assert!(got.refused.is_empty());
@@ -330,7 +331,7 @@ async fn a_422_about_the_review_itself_is_an_error_not_a_search() {
     let gh = client(&world).await;
     let mut wrong_commit = review(&[1, 2, 300]);
     wrong_commit.commit_id = "9999999999999999999999999999999999999999".into();
-    let err = post_resilient(&gh, &repo(), NUMBER, &wrong_commit)
+    let err = post_resilient(&gh, &repo(), PrNumber(NUMBER), &wrong_commit)
         .await
         .expect_err("refused");
     assert_eq!(err.status(), Some(422));
@@ -342,7 +343,7 @@ async fn a_422_about_the_review_itself_is_an_error_not_a_search() {
 
     let mut too_long = review(&[1, 300]);
     too_long.body = "x".repeat(70_000);
-    let err = post_resilient(&gh, &repo(), NUMBER, &too_long)
+    let err = post_resilient(&gh, &repo(), PrNumber(NUMBER), &too_long)
         .await
         .expect_err("refused");
     assert_eq!(err.status(), Some(422));
@@ -363,7 +364,7 @@ async fn a_5xx_that_outlasts_the_clients_retries_is_returned_without_a_search() 
         502,
         CLIENT_TRIES,
     );
-    let err = post_resilient(&gh, &repo(), NUMBER, &review(&[1, 300]))
+    let err = post_resilient(&gh, &repo(), PrNumber(NUMBER), &review(&[1, 300]))
         .await
         .expect_err("502");
     assert_eq!(err.status(), Some(502));
@@ -382,7 +383,7 @@ async fn a_5xx_blip_is_retried_by_the_client_and_the_review_posted_once() {
         502,
         1,
     );
-    let got = post_resilient(&gh, &repo(), NUMBER, &review(&[1, 300]))
+    let got = post_resilient(&gh, &repo(), PrNumber(NUMBER), &review(&[1, 300]))
         .await
         .expect("posted");
     assert_eq!(got.refused, vec![thread(300)]);
@@ -397,7 +398,7 @@ async fn a_5xx_mid_search_is_returned_and_leaves_no_pending_review() {
     // A probe refused by a server error.
     let mut gh = client(&world).await;
     gh.fail_pending = Some((3, 502));
-    let err = post_resilient(&gh, &repo(), NUMBER, &review(&lines))
+    let err = post_resilient(&gh, &repo(), PrNumber(NUMBER), &review(&lines))
         .await
         .expect_err("502");
     assert_eq!(err.status(), Some(502));
@@ -406,7 +407,7 @@ async fn a_5xx_mid_search_is_returned_and_leaves_no_pending_review() {
     // A probe that cannot be deleted: the error comes back, the probe is deleted anyway.
     let mut gh = client(&world).await;
     gh.fail_delete = Some((2, 500));
-    let err = post_resilient(&gh, &repo(), NUMBER, &review(&lines))
+    let err = post_resilient(&gh, &repo(), PrNumber(NUMBER), &review(&lines))
         .await
         .expect_err("500");
     assert_eq!(err.status(), Some(500));
@@ -414,7 +415,7 @@ async fn a_5xx_mid_search_is_returned_and_leaves_no_pending_review() {
 
     // The job's retry then posts the review once.
     let gh = client(&world).await;
-    let got = post_resilient(&gh, &repo(), NUMBER, &review(&lines))
+    let got = post_resilient(&gh, &repo(), PrNumber(NUMBER), &review(&lines))
         .await
         .expect("posted");
     assert_eq!(got.refused, vec![thread(400)]);
@@ -425,5 +426,5 @@ async fn a_5xx_mid_search_is_returned_and_leaves_no_pending_review() {
 #[allow(dead_code)]
 fn posting_with_the_installation_client_is_send(gh: &Installation, review: &NewReview) {
     fn is_send<T: Send>(_: T) {}
-    is_send(post_resilient(gh, &repo(), NUMBER, review));
+    is_send(post_resilient(gh, &repo(), PrNumber(NUMBER), review));
 }

@@ -1,5 +1,6 @@
 //! End to end: signed deliveries to a running Critic, reviews on the fake GitHub.
 
+use critic::domain::PrNumber;
 use std::time::Duration;
 
 use critic::domain::JobState;
@@ -109,7 +110,7 @@ async fn opened_pull_request_gets_one_comment_review_and_redelivery_adds_nothing
     let posted = app
         .critic
         .store
-        .posted_reviews(REPO, 7)
+        .posted_reviews(REPO, PrNumber(7))
         .await
         .expect("store");
     assert_eq!(posted.len(), 1);
@@ -203,7 +204,7 @@ async fn a_retried_job_finds_the_review_it_already_posted() {
     assert_eq!(
         app.critic
             .store
-            .last_reviewed_sha(REPO, 4)
+            .last_reviewed_sha(REPO, PrNumber(4))
             .await
             .expect("store")
             .as_deref(),
@@ -402,7 +403,11 @@ async fn usage_is_recorded_and_a_spent_budget_stops_reviews_with_one_note() {
     );
     assert_eq!(usage.cost_micros, 118);
     assert_eq!(
-        app.critic.store.pr_usage(REPO, 12).await.expect("pr"),
+        app.critic
+            .store
+            .pr_usage(REPO, PrNumber(12))
+            .await
+            .expect("pr"),
         usage
     );
 
@@ -803,7 +808,7 @@ async fn a_burst_of_pushes_is_reviewed_once_at_its_newest_head() {
     assert_eq!(
         app.critic
             .store
-            .last_reviewed_sha(REPO, 40)
+            .last_reviewed_sha(REPO, PrNumber(40))
             .await
             .expect("store")
             .as_deref(),

@@ -3,9 +3,9 @@
 //! detection on or off, `core.quotePath`, `--binary`), and every file of the parsed diff must
 //! rebuild its new content from the old one byte for byte, under its right name and status.
 
+use crate::support::git::{git, write};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use critic::diff::{Binary, FileDiff, FileMode, FileStatus, parse_diff};
 use proptest::prelude::*;
@@ -189,36 +189,6 @@ fn case() -> impl Strategy<Value = Case> {
 struct Trees {
     base: BTreeMap<String, (Vec<u8>, bool)>,
     head: BTreeMap<String, (Vec<u8>, bool)>,
-}
-
-fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("HOME", dir)
-        .env("GIT_AUTHOR_NAME", "Critic Test")
-        .env("GIT_AUTHOR_EMAIL", "critic@example.com")
-        .env("GIT_COMMITTER_NAME", "Critic Test")
-        .env("GIT_COMMITTER_EMAIL", "critic@example.com")
-        .env("LC_ALL", "C")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) {
-    let path = dir.join(name);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).expect("mkdir");
-    }
-    std::fs::write(path, bytes).expect("write");
 }
 
 #[cfg(unix)]

@@ -1417,17 +1417,7 @@ async fn fake_github_tree_ids_are_the_ones_git_computes() {
         std::fs::write(&file, text).expect("write");
     }
     let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .expect("git runs");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8")
+        String::from_utf8(crate::support::git::git(dir.path(), args)).expect("utf-8")
     };
     git(&["init", "-q"]);
     git(&["add", "-A"]);

@@ -1,43 +1,13 @@
 //! The review pipeline as one call, without GitHub or a queue: a change in a local git
 //! repository, reviewed against the fake model. What `critic review` and `critic eval` run.
 
-use std::path::Path;
-use std::process::Command;
-
 use critic::config::Config;
 use critic::llm::{Llm, Meter};
 use critic::review::{self, Change, LocalSource, Pipeline, Prompts, Source, SourceError};
 use serde_json::json;
 
+use crate::support::git::{git, write};
 use crate::support::llm::{FakeLlm, Reply};
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=Test",
-            "-c",
-            "user.email=test@example.com",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn write(dir: &Path, path: &str, text: &str) {
-    let path = dir.join(path);
-    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-    std::fs::write(path, text).expect("write");
-}
 
 const CALC_V1: &str = "pub fn ratio(a: u32, b: u32) -> u32 {\n    a / b\n}\n";
 const CALC_V2: &str = "pub fn ratio(a: u32, b: u32) -> u32 {\n    let token = \"ghp_0123456789abcdefghijklmnopqrstuvwxyzAB\";\n    a / (b - 1)\n}\n";

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod git;
 pub mod github;
 pub mod llm;
 pub mod postgres;

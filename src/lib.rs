@@ -14,6 +14,7 @@ pub mod github;
 pub mod jobs;
 pub mod llm;
 pub mod poster;
+pub mod report;
 pub mod review;
 pub mod server;
 pub mod store;

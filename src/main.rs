@@ -28,16 +28,65 @@ enum Command {
     CheckConfig,
     /// Apply database migrations and exit.
     Migrate,
+    /// Review the change between two commits of a local git repository and print what
+    /// Critic would say, without GitHub or a database.
+    Review(ReviewArgs),
+}
+
+#[derive(clap::Args)]
+struct ReviewArgs {
+    /// The repository (any folder inside it).
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// The commit to compare with (the diff starts at its merge base with the head); default
+    /// the remote's default branch (origin/HEAD), else `main`, else `master`.
+    #[arg(long)]
+    base: Option<String>,
+    /// The commit to review.
+    #[arg(long, default_value = "HEAD")]
+    head: String,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Exit with status 1 when a finding of this severity or worse is reported.
+    #[arg(long, value_enum)]
+    fail_on: Option<FailOn>,
+    /// Most findings shown as threads on a pull request (the rest are collapsed).
+    #[arg(long)]
+    max_comments: Option<usize>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+    Markdown,
+    Sarif,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FailOn {
+    Critical,
+    Warning,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Review(args) = &cli.command {
+        // Nothing but the report on stdout: logs go to stderr, warnings only by default.
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                EnvFilter::try_from_env("CRITIC_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
+            )
+            .with_writer(std::io::stderr)
+            .init();
+        std::process::exit(review(cli.config.as_deref(), args).await);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("CRITIC_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let cli = Cli::parse();
     let config = match critic::config::Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -46,6 +95,7 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     match cli.command {
+        Command::Review(_) => Ok(()),
         Command::CheckConfig => {
             println!("settings are valid");
             Ok(())
@@ -79,6 +129,78 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `critic review`: the exit status (0, 1 when `--fail-on` is met, 2 on an error).
+async fn review(config: Option<&std::path::Path>, args: &ReviewArgs) -> i32 {
+    use critic::review::Progress;
+    use std::io::IsTerminal;
+    let (settings, llm) = match critic::config::Config::load_without_app(config, std::env::vars()) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("critic: {e}");
+            return 2;
+        }
+    };
+    let base = match &args.base {
+        Some(base) => base.clone(),
+        None => match critic::review::default_base(&args.path).await {
+            Ok(base) => base,
+            Err(e) => {
+                eprintln!("critic: {e}");
+                return 2;
+            }
+        },
+    };
+    let progress = |p: Progress| match p {
+        Progress::Asking { files, chunks } => {
+            eprintln!("critic: {files} file(s) to review in {chunks} request(s)…")
+        }
+        Progress::Answered { done, chunks } => {
+            eprintln!("critic: {done} of {chunks} request(s) finished")
+        }
+    };
+    let request = critic::report::LocalRequest {
+        dir: &args.path,
+        base: &base,
+        head: &args.head,
+        max_comments: args.max_comments,
+        progress: Some(&progress),
+    };
+    let report = match critic::report::review_local(&settings, &llm, &request).await {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("critic: {e}");
+            let model = llm.default_endpoint();
+            if llm.is_default {
+                eprintln!(
+                    "critic: the model is the default local Ollama at {}; start it and run `ollama pull {}`, or set llm.provider, llm.base_url and llm.model",
+                    model.base_url, model.model
+                );
+            } else {
+                eprintln!("critic: model {} at {}", model.model, model.base_url);
+            }
+            return 2;
+        }
+    };
+    let out = match args.format {
+        Format::Json => report.json(),
+        Format::Markdown => report.markdown.clone(),
+        Format::Sarif => {
+            serde_json::to_string_pretty(&critic::report::sarif(&report)).unwrap_or_default()
+        }
+        Format::Text => {
+            let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            critic::report::text(&report, colour)
+        }
+    };
+    println!("{}", out.trim_end());
+    let failed = match args.fail_on {
+        Some(FailOn::Critical) => report.has(critic::domain::Severity::Critical),
+        Some(FailOn::Warning) => report.has(critic::domain::Severity::Warning),
+        None => false,
+    };
+    i32::from(failed)
 }
 
 async fn shutdown_signal() {

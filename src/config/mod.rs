@@ -299,6 +299,14 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
+        Self::check(Self::read(file, env)?)
+    }
+
+    /// Defaults, then the file, then the environment, not yet checked.
+    fn read(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
         let mut env: std::collections::HashMap<String, String> = env
             .into_iter()
             // Settings are CRITIC_SECTION__KEY; CRITIC_LOG and CRITIC_CONFIG are not settings.
@@ -346,11 +354,33 @@ impl Config {
             builder = builder.set_override(key, list).map_err(map_config_error)?;
         }
         let raw = builder.build().map_err(map_config_error)?;
-        let settings: Settings = raw.try_deserialize().map_err(map_config_error)?;
-        Self::check(settings)
+        raw.try_deserialize().map_err(map_config_error)
     }
 
     fn check(settings: Settings) -> Result<Config, ConfigError> {
+        let (app_id, private_key, webhook_secrets) = Self::app(&settings)?;
+        let (settings, llm) = Self::check_without_app(settings)?;
+        Ok(Config {
+            app_id,
+            private_key,
+            webhook_secrets,
+            llm,
+            settings,
+        })
+    }
+
+    /// The settings a review without GitHub needs (`critic review` on a local change): the
+    /// same file and environment, every value checked, but no GitHub App.
+    pub fn load_without_app(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(Settings, LlmConfig), ConfigError> {
+        Self::check_without_app(Self::read(file, env)?)
+    }
+
+    /// The GitHub App's id, key and webhook secrets, each required.
+    #[allow(clippy::type_complexity)]
+    fn app(settings: &Settings) -> Result<(u64, SecretString, Vec<SecretString>), ConfigError> {
         let gh = &settings.github;
         let app_id = gh.app_id.filter(|id| *id > 0).ok_or_else(|| {
             ConfigError::invalid("github.app_id", "required: the GitHub App's numeric id")
@@ -390,6 +420,12 @@ impl Config {
                 "required: the webhook secret set on the GitHub App (or github.webhook_secret_file)",
             ));
         }
+        Ok((app_id, private_key, webhook_secrets))
+    }
+
+    /// Every setting but the GitHub App's credentials, checked.
+    fn check_without_app(settings: Settings) -> Result<(Settings, LlmConfig), ConfigError> {
+        let gh = &settings.github;
         if !matches!(gh.api_url.scheme(), "http" | "https") {
             return Err(ConfigError::invalid(
                 "github.api_url",
@@ -489,13 +525,7 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        Ok(Config {
-            app_id,
-            private_key,
-            webhook_secrets,
-            llm,
-            settings,
-        })
+        Ok((settings, llm))
     }
 
     pub fn lease(&self) -> Duration {

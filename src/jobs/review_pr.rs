@@ -226,6 +226,7 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
             since: since.as_ref(),
             installation: job.installation_id,
             meter,
+            progress: None,
         },
     )
     .await?;

@@ -38,6 +38,8 @@ pub enum Place {
 /// One new finding and where it went, with its fingerprint for the store.
 #[derive(Debug, Clone)]
 pub struct Placed {
+    /// Which of the findings given to [`draft_review`] this is.
+    pub finding: usize,
     pub fingerprint: String,
     pub path: String,
     pub line: u32,
@@ -116,9 +118,9 @@ pub fn draft_review(findings: &[Finding], files: &[PrFile], s: &DraftInput<'_>) 
     let mut collapsed: Vec<&Finding> = Vec::new();
     let mut seen = HashSet::new();
     let mut repeated = 0;
-    let mut sorted: Vec<&Finding> = findings.iter().collect();
-    sorted.sort_by_key(|f| f.severity);
-    for f in sorted {
+    let mut sorted: Vec<(usize, &Finding)> = findings.iter().enumerate().collect();
+    sorted.sort_by_key(|(_, f)| f.severity);
+    for (index, f) in sorted {
         let thread = anchor(f, files).map(|c| with_suggestion(c, f, s.heads));
         let (fingerprint, legacy) = fingerprints_of(f, thread.as_ref(), files);
         if s.known.contains(&fingerprint)
@@ -154,6 +156,7 @@ pub fn draft_review(findings: &[Finding], files: &[PrFile], s: &DraftInput<'_>) 
             Place::Inline(_) => {}
         }
         placed.push(Placed {
+            finding: index,
             fingerprint,
             path: f.path.clone(),
             line: f.line,

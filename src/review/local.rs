@@ -38,6 +38,60 @@ impl LocalSource {
     }
 }
 
+/// The revision a change is reviewed against when none is named: the remote's default branch
+/// (what `origin/HEAD` points at), else `main`, else `master`.
+pub async fn default_base(dir: &Path) -> Result<String, SourceError> {
+    if let Ok(out) = git(
+        dir,
+        &["symbolic-ref", "--quiet", "refs/remotes/origin/HEAD"],
+    )
+    .await
+    {
+        let name = text(out);
+        if let Some(branch) = name.trim().strip_prefix("refs/remotes/") {
+            return Ok(branch.to_string());
+        }
+    }
+    for branch in ["main", "master"] {
+        if resolve(dir, branch).await.is_ok() {
+            return Ok(branch.to_string());
+        }
+    }
+    Err(SourceError::Local(format!(
+        "no base to compare with in {}: no origin/HEAD, no `main`, no `master`; name one with --base",
+        dir.display()
+    )))
+}
+
+impl LocalSource {
+    /// The head commit's subject line.
+    pub async fn subject(&self) -> Result<String, SourceError> {
+        let out = git(&self.dir, &["log", "-1", "--format=%s", &self.head])
+            .await
+            .map_err(SourceError::Local)?;
+        Ok(text(out).trim().to_string())
+    }
+
+    /// A file's bytes at the base (where a repository's own settings are read: a change
+    /// must not decide how it is reviewed).
+    pub async fn base_file(&self, path: &str) -> Result<Option<Vec<u8>>, SourceError> {
+        file_at(&self.dir, &self.base, path).await
+    }
+}
+
+/// A file's bytes at commit `rev`; None when it has no such file.
+async fn file_at(dir: &Path, rev: &str, path: &str) -> Result<Option<Vec<u8>>, SourceError> {
+    let spec = format!("{rev}:{path}");
+    // `cat-file -e` tells a missing file from a failure to read one.
+    if git(dir, &["cat-file", "-e", &spec]).await.is_err() {
+        return Ok(None);
+    }
+    git(dir, &["cat-file", "blob", &spec])
+        .await
+        .map(Some)
+        .map_err(SourceError::Local)
+}
+
 /// The full commit id of `rev`.
 async fn resolve(dir: &Path, rev: &str) -> Result<String, SourceError> {
     let spec = format!("{rev}^{{commit}}");
@@ -139,15 +193,7 @@ impl Source for LocalSource {
     }
 
     async fn file(&self, path: &str) -> Result<Option<Vec<u8>>, SourceError> {
-        let spec = format!("{}:{path}", self.head);
-        // `cat-file -e` tells a missing file from a failure to read one.
-        if git(&self.dir, &["cat-file", "-e", &spec]).await.is_err() {
-            return Ok(None);
-        }
-        git(&self.dir, &["cat-file", "blob", &spec])
-            .await
-            .map(Some)
-            .map_err(SourceError::Local)
+        file_at(&self.dir, &self.head, path).await
     }
 
     async fn tree(&self) -> Result<RepoTree, SourceError> {

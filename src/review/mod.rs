@@ -25,8 +25,8 @@ pub mod tasks;
 
 pub use changes::Changes;
 pub use gather::{Gathered, gather};
-pub use local::LocalSource;
-pub use pipeline::{Change, Pipeline, Reviewed, Unusable};
+pub use local::{LocalSource, default_base};
+pub use pipeline::{Change, Pipeline, Progress, Reviewed, Unusable};
 pub use source::{GitHubSource, RepoTree, Source, SourceError};
 
 #[derive(Debug, thiserror::Error)]

@@ -35,6 +35,17 @@ pub struct Change<'a> {
     pub installation: u64,
     /// Every model call is metered here, to be booked by the caller.
     pub meter: &'a Meter,
+    /// Told as the review goes (`critic review` shows it on stderr).
+    pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
+}
+
+/// How far a review has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// The context is built: `files` to show the model in `chunks` requests.
+    Asking { files: usize, chunks: usize },
+    /// `done` of the requests have an answer (or have given up).
+    Answered { done: usize, chunks: usize },
 }
 
 /// What the model found in a change, before anything is posted.
@@ -135,8 +146,18 @@ pub async fn run(
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let replies = futures_util::future::join_all(requests.iter().map(|r| {
-        ask_model(
+    let tell = |what: Progress| {
+        if let Some(progress) = change.progress {
+            progress(what);
+        }
+    };
+    tell(Progress::Asking {
+        files: context.chunks.iter().map(Vec::len).sum(),
+        chunks: parts,
+    });
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let replies = futures_util::future::join_all(requests.iter().map(|r| async {
+        let reply = ask_model(
             p.llm,
             change.installation,
             endpoint,
@@ -144,6 +165,13 @@ pub async fn run(
             &files,
             change.meter,
         )
+        .await;
+        let done = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        tell(Progress::Answered {
+            done,
+            chunks: parts,
+        });
+        reply
     }))
     .await;
     let mut answers = Vec::new();

@@ -21,6 +21,7 @@ mod poster_422;
 mod poster_flow;
 mod poster_paths;
 mod review;
+mod review_cli;
 mod review_replies;
 mod scenarios;
 mod webhook;

@@ -160,6 +160,7 @@ async fn the_pipeline_reviews_a_local_change_with_no_github() {
             since: None,
             installation: 0,
             meter: &meter,
+            progress: None,
         },
     )
     .await

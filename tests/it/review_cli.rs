@@ -146,6 +146,7 @@ async fn a_local_change_is_reviewed_in_every_format_with_no_github() {
     .await;
     let sarif: Value = serde_json::from_str(&stdout(&sarif)).expect("SARIF is JSON");
     assert_eq!(sarif["version"], "2.1.0");
+    assert_valid_sarif(&sarif);
     let results = sarif["runs"][0]["results"].as_array().expect("results");
     assert_eq!(results.len(), 2);
     assert_eq!(results[0]["level"], "error");
@@ -244,4 +245,53 @@ async fn the_default_base_is_main_when_there_is_no_remote() {
     // branch's own change is what is reviewed.
     assert_eq!(report["files"], 1, "{report}");
     assert_eq!(report["findings"][0]["end_line"], 3, "{report}");
+}
+
+fn assert_valid_sarif(log: &Value) {
+    let errors = sarif_errors(log);
+    assert!(
+        errors.is_empty(),
+        "not valid SARIF 2.1.0: {errors:#?}\n{log:#}"
+    );
+}
+
+/// What the SARIF 2.1.0 schema (vendored in `tests/fixtures/sarif`) finds wrong in `log`.
+fn sarif_errors(log: &Value) -> Vec<String> {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sarif/sarif-schema-2.1.0.json");
+    let schema: Value =
+        serde_json::from_slice(&std::fs::read(path).expect("schema")).expect("schema is JSON");
+    // The published schema's own `language` patterns have a stray `]` that the validator's
+    // check of the schema refuses; Critic writes no `language`, so those patterns are dropped
+    // here rather than the whole schema left unchecked.
+    let mut schema = schema;
+    drop_pattern(&mut schema, "^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$");
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    validator
+        .iter_errors(log)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+fn drop_pattern(schema: &mut Value, pattern: &str) {
+    match schema {
+        Value::Object(map) => {
+            if map.get("pattern").and_then(Value::as_str) == Some(pattern) {
+                map.remove("pattern");
+            }
+            map.values_mut().for_each(|v| drop_pattern(v, pattern));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| drop_pattern(v, pattern)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_schema_check_refuses_a_log_that_is_not_sarif() {
+    // The check must be able to fail: a level SARIF does not know, and no `runs`.
+    let bad = json!({"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "Critic"}}, "results": [{"message": {"text": "x"}, "level": "fatal"}]}]});
+    let errors = sarif_errors(&bad);
+    assert!(errors.iter().any(|e| e.contains("fatal")), "{errors:?}");
+    let errors = sarif_errors(&json!({"version": "2.1.0"}));
+    assert!(errors.iter().any(|e| e.contains("runs")), "{errors:?}");
 }

@@ -17,6 +17,7 @@ pub mod poster;
 pub mod report;
 pub mod review;
 pub mod server;
+pub mod setup;
 pub mod store;
 pub mod webhook;
 
@@ -58,6 +59,10 @@ pub enum StartError {
     Prompts(#[from] ReviewError),
     #[error("http server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Config(#[from] config::ConfigError),
+    #[error("setup: {0}")]
+    Setup(#[from] setup::SetupError),
 }
 
 impl Critic {
@@ -124,6 +129,42 @@ pub async fn serve(
 ) -> Result<(), StartError> {
     let critic = Arc::new(Critic::new(config).await?);
     run(critic, listener, shutdown).await
+}
+
+/// `critic serve` with its settings in `settings_file` (which need not exist yet) and `env`:
+/// when no GitHub App is configured, the setup page (see [`setup`]) until one is, then Critic
+/// as usual, in the same process. Returns when `shutdown` completes.
+pub async fn serve_or_setup(
+    settings_file: &std::path::Path,
+    env: Vec<(String, String)>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let stop = CancellationToken::new();
+    let stop_on_signal = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stop_on_signal.cancel();
+    });
+    let file = settings_file.exists().then_some(settings_file);
+    let (settings, _) = Config::load_without_app(file, env.clone())?;
+    let listener = if settings.github.app_id.is_none() {
+        let addr = listener.local_addr()?;
+        let setup = Arc::new(setup::Setup::new(&settings, settings_file)?);
+        tracing::warn!(
+            url = %setup::page_url(addr),
+            "no GitHub App is configured: open this page to register one"
+        );
+        if !setup::serve(setup, listener, stop.clone().cancelled_owned()).await? {
+            return Ok(());
+        }
+        // The setup's server has stopped and let the address go: serve on it again.
+        TcpListener::bind(addr).await?
+    } else {
+        listener
+    };
+    let config = Config::load_from(Some(settings_file).filter(|f| f.exists()), env)?;
+    serve(config, listener, stop.cancelled_owned()).await
 }
 
 /// Like [`serve`] with a ready [`Critic`].

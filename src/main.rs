@@ -22,8 +22,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the webhook server and the workers.
+    /// Run the webhook server and the workers; with no GitHub App configured yet, first a
+    /// setup page that registers one (the settings go to --config, default ./critic.toml).
     Serve,
+    /// Register the GitHub App through the setup page, write its settings, and exit.
+    Setup,
     /// Check the settings and exit.
     CheckConfig,
     /// Apply database migrations and exit.
@@ -87,6 +90,14 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_env("CRITIC_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
+    // Where settings are read from, and where the setup writes them.
+    let settings_file = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("critic.toml"));
+    if matches!(cli.command, Command::Serve | Command::Setup) {
+        return serve(&settings_file, matches!(cli.command, Command::Setup)).await;
+    }
     let config = match critic::config::Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -95,7 +106,6 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     match cli.command {
-        Command::Review(_) => Ok(()),
         Command::CheckConfig => {
             println!("settings are valid");
             Ok(())
@@ -107,28 +117,50 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Serve => {
-            let model = config.llm.default_endpoint();
-            if config.llm.is_default {
-                tracing::warn!(
-                    base_url = %model.base_url,
-                    model = %model.model,
-                    "no LLM configured: using a local Ollama; set llm.provider, llm.base_url and llm.model to change"
-                );
-            } else {
-                tracing::info!(provider = model.provider.label(), base_url = %model.base_url, model = %model.model, "model endpoint");
-            }
-            let addr = config.settings.server.listen;
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding {addr}"))?;
-            tracing::info!(%addr, path = %config.settings.server.webhook_path, "critic listening");
-            critic::serve(config, listener, shutdown_signal())
-                .await
-                .context("critic stopped")?;
-            Ok(())
-        }
+        Command::Serve | Command::Setup | Command::Review(_) => Ok(()),
     }
+}
+
+/// `critic serve` (and `critic setup`, which stops once the App is registered).
+async fn serve(settings_file: &std::path::Path, setup_only: bool) -> anyhow::Result<()> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let existing = settings_file.exists().then_some(settings_file);
+    let (settings, llm) = match critic::config::Config::load_without_app(existing, env.clone()) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("critic: {e}");
+            std::process::exit(2);
+        }
+    };
+    let model = llm.default_endpoint();
+    if llm.is_default {
+        tracing::warn!(
+            base_url = %model.base_url,
+            model = %model.model,
+            "no LLM configured: using a local Ollama; set llm.provider, llm.base_url and llm.model to change"
+        );
+    } else {
+        tracing::info!(provider = model.provider.label(), base_url = %model.base_url, model = %model.model, "model endpoint");
+    }
+    let addr = settings.server.listen;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    if setup_only {
+        if settings.github.app_id.is_some() {
+            println!("a GitHub App is already configured (github.app_id)");
+            return Ok(());
+        }
+        let setup = std::sync::Arc::new(critic::setup::Setup::new(&settings, settings_file)?);
+        tracing::warn!(url = %critic::setup::page_url(addr), "open this page to register the GitHub App");
+        critic::setup::serve(setup, listener, shutdown_signal()).await?;
+        return Ok(());
+    }
+    tracing::info!(%addr, path = %settings.server.webhook_path, "critic listening");
+    critic::serve_or_setup(settings_file, env, listener, shutdown_signal())
+        .await
+        .context("critic stopped")?;
+    Ok(())
 }
 
 /// `critic review`: the exit status (0, 1 when `--fail-on` is met, 2 on an error).

@@ -71,6 +71,10 @@ pub struct ServerSettings {
     pub webhook_path: String,
     /// Largest webhook body accepted; GitHub caps payloads at 25 MiB.
     pub max_body_bytes: usize,
+    /// Where GitHub reaches this server (`https://critic.example.com`): the setup page's
+    /// default for the App's webhook URL.
+    #[serde(default)]
+    pub public_url: Option<url::Url>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -78,6 +82,9 @@ pub struct ServerSettings {
 pub struct GithubSettings {
     /// REST API base: `https://api.github.com`, or `https://HOST/api/v3` for GitHub Enterprise Server.
     pub api_url: url::Url,
+    /// GitHub's web pages: `https://github.com`, or `https://HOST` for GitHub Enterprise
+    /// Server (where the setup registers the App).
+    pub web_url: url::Url,
     pub app_id: Option<u64>,
     pub private_key: Option<SecretString>,
     pub private_key_file: Option<PathBuf>,
@@ -221,6 +228,7 @@ max_body_bytes = 26214400
 
 [github]
 api_url = "https://api.github.com"
+web_url = "https://github.com"
 timeout_secs = 30
 max_retries = 4
 retry_base_ms = 1000

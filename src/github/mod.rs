@@ -10,6 +10,7 @@ mod client;
 mod comments;
 mod error;
 mod graphql;
+pub mod manifest;
 mod names;
 mod pulls;
 mod retry;

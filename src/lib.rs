@@ -17,6 +17,8 @@ pub mod poster;
 pub mod review;
 pub mod server;
 pub mod store;
+#[cfg(test)]
+mod test_env;
 pub mod webhook;
 
 use std::future::Future;

@@ -5,7 +5,6 @@ pub mod app;
 pub mod git;
 pub mod github;
 pub mod llm;
-pub mod postgres;
 // The unit tests' helper, the same file: fixtures, real data and PostgreSQL when present.
 #[path = "../../src/test_env.rs"]
 pub mod test_env;

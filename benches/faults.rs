@@ -1,5 +1,5 @@
-//! What GitHub's bad days cost: the forty real pull requests of `../shared/data/scenarios/`
-//! reviewed one after another, first against a GitHub that behaves, then against one that
+//! What GitHub's bad days cost: the forty real pull requests of the test data (`scenarios/`
+//! in `CRITIC_TEST_DATA`, else in `../shared/data` beside the checkout) reviewed one after another, first against a GitHub that behaves, then against one that
 //! fails 30 % of calls (5xx before or after performing a write, 403 secondary limits with
 //! `Retry-After: 1`, installation tokens that die after 30 s). Critic runs in this process
 //! with its production retry settings (`github.retry_base_ms` 1000, `github.max_retries` 4).
@@ -13,12 +13,13 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use critic::domain::JobState;
 use support::app::{INSTALLATION, REPO, World};
 use support::faults::FaultPlan;
-use support::github::{scenario_dir, scenario_names};
+use support::github::scenario_dirs;
 use support::llm::Reply;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -32,21 +33,18 @@ struct Run {
     times: Vec<Duration>,
 }
 
-async fn run(prs: usize, faults: Option<FaultPlan>) -> Run {
+async fn run(scenarios: &Path, prs: usize, faults: Option<FaultPlan>) -> Run {
     let world = World::new().await;
     world.llm.respond_with(Reply::finding_on_first_added_line);
     let app = world
         .start_with(world.options().unset("CRITIC_GITHUB__RETRY_BASE_MS"))
         .await;
     let github = app.github().clone();
-    let names = scenario_names();
-    let loaded: Vec<_> = names
+    let loaded: Vec<_> = scenario_dirs(scenarios)
         .iter()
         .take(prs)
         .enumerate()
-        .map(|(i, name)| {
-            github.load_scenario(&scenario_dir(name), REPO, 100 + i as u64, INSTALLATION)
-        })
+        .map(|(i, dir)| github.load_scenario(dir, REPO, 100 + i as u64, INSTALLATION))
         .collect();
     if let Some(plan) = faults {
         github.set_faults(plan);
@@ -97,12 +95,13 @@ fn report(label: &str, prs: usize, r: &Run) {
 async fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let prs = if full { 40 } else { 3 };
-    let calm = run(prs, None).await;
+    let scenarios = support::test_env::required_data("scenarios");
+    let calm = run(&scenarios, prs, None).await;
     report("no faults", prs, &calm);
     let plan = FaultPlan {
         token_dies_after: Some(Duration::from_secs(30)),
         ..FaultPlan::bad_day(13, 0.3)
     };
-    let bad = run(prs, Some(plan)).await;
+    let bad = run(&scenarios, prs, Some(plan)).await;
     report("30 % faults", prs, &bad);
 }

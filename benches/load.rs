@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::app::{INSTALLATION, REPO, SECRET, World, payload, signature};
-use support::github::{PullFile, PullRequest, scenario_dir, scenario_names};
+use support::github::{PullFile, PullRequest, scenario_dirs};
 use support::llm::Reply;
 
 fn rss_kb(pid: u32, field: &str) -> u64 {
@@ -68,6 +68,7 @@ fn pr_event(number: u64, head_sha: &str) -> serde_json::Value {
 #[tokio::main]
 async fn main() {
     let full = std::env::args().any(|a| a == "--bench");
+    let scenarios = support::test_env::required_data("scenarios");
     let (deliveries, concurrency, prs) = if full {
         (20_000usize, 8usize, 200u64)
     } else {
@@ -298,15 +299,13 @@ async fn main() {
     // The time Critic adds to one review: deliveries one at a time, fakes answering at once,
     // from the delivery sent to the run's summary comment stored by the fake GitHub (the
     // last thing a run writes: settings, check run, review and summary are all in).
-    let names = scenario_names();
-    let sample: Vec<_> = names.iter().take(if full { 40 } else { 3 }).collect();
+    let dirs = scenario_dirs(&scenarios);
+    let sample: Vec<_> = dirs.iter().take(if full { 40 } else { 3 }).collect();
     let mut review_times = Vec::new();
     let mut slowest = Vec::new();
-    for (i, name) in sample.iter().enumerate() {
+    for (i, dir) in sample.iter().enumerate() {
         let number = 10_000 + i as u64;
-        let s = world
-            .github
-            .load_scenario(&scenario_dir(name), REPO, number, INSTALLATION);
+        let s = world.github.load_scenario(dir, REPO, number, INSTALLATION);
         let body = serde_json::to_vec(&pr_event(number, &s.head_sha)).expect("json");
         let sig = signature(SECRET, &body);
         let t = Instant::now();
@@ -326,7 +325,7 @@ async fn main() {
             .wait_for_summary(REPO, number, &s.head_sha, Duration::from_secs(120))
             .await;
         review_times.push(t.elapsed());
-        slowest.push((t.elapsed(), name.to_string(), s.files.len()));
+        slowest.push((t.elapsed(), s.name.clone(), s.files.len()));
     }
     review_times.sort();
     slowest.sort_by_key(|s| std::cmp::Reverse(s.0));

@@ -1,4 +1,5 @@
-//! Critic against a real model: the real pull requests of `../shared/data/scenarios/`,
+//! Critic against a real model: the real pull requests of the test data (`scenarios/` in
+//! `CRITIC_TEST_DATA`, else in `../shared/data` beside the checkout),
 //! reviewed one after another through the fake GitHub by a model server you run (for example
 //! `../shared/tools/local-model/serve.sh 8081`). What it measures is robustness to a small
 //! model's replies: how many pull requests got a review, how many of those were partial (a
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use critic::domain::JobState;
 use support::app::{INSTALLATION, REPO, World};
-use support::github::{scenario_dir, scenario_names};
+use support::github::scenario_dirs;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -31,6 +32,7 @@ async fn main() {
         );
         return;
     };
+    let scenarios = support::test_env::required_data("scenarios");
     let model = std::env::var("CRITIC_BENCH_MODEL").unwrap_or_else(|_| "qwen2.5-coder-1.5b".into());
     let limit: usize = std::env::var("CRITIC_BENCH_PRS")
         .ok()
@@ -57,12 +59,12 @@ async fn main() {
     }
     let app = world.start_with(options).await;
     let github = app.github().clone();
-    let names: Vec<String> = scenario_names().into_iter().take(limit).collect();
+    let dirs: Vec<_> = scenario_dirs(&scenarios).into_iter().take(limit).collect();
     let (mut reviewed, mut partial, mut noted, mut failed, mut threads) = (0, 0, 0, 0, 0);
     let mut times = Vec::new();
-    for (i, name) in names.iter().enumerate() {
+    for (i, dir) in dirs.iter().enumerate() {
         let number = 100 + i as u64;
-        let s = github.load_scenario(&scenario_dir(name), REPO, number, INSTALLATION);
+        let s = github.load_scenario(dir, REPO, number, INSTALLATION);
         let started = Instant::now();
         app.deliver(
             "pull_request",
@@ -125,8 +127,9 @@ async fn main() {
             }
         };
         println!(
-            "{:>2} {name} ({} files): {what} in {:.0} s",
+            "{:>2} {} ({} files): {what} in {:.0} s",
             i + 1,
+            s.name,
             s.files.len(),
             elapsed.as_secs_f64()
         );
@@ -135,7 +138,7 @@ async fn main() {
     let median = times.get(times.len() / 2).copied().unwrap_or_default();
     println!(
         "{model}: {} pull requests: {reviewed} reviewed ({partial} partial, {threads} threads in all), {noted} with a note only, {failed} failed; median {:.0} s per review",
-        names.len(),
+        dirs.len(),
         median.as_secs_f64()
     );
 }

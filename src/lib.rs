@@ -19,6 +19,8 @@ pub mod review;
 pub mod server;
 pub mod setup;
 pub mod store;
+#[cfg(test)]
+mod test_env;
 pub mod webhook;
 
 use std::future::Future;

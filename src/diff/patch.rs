@@ -251,7 +251,9 @@ mod tests {
 
     #[test]
     fn real_scenario_patches_parse() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/scenarios");
+        let Some(dir) = crate::test_env::data("scenarios") else {
+            return;
+        };
         let mut n = 0;
         for entry in std::fs::read_dir(dir).expect("scenarios") {
             let diff = std::fs::read_to_string(entry.expect("entry").path().join("pr.diff"))

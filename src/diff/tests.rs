@@ -1,17 +1,17 @@
-//! Tests on the real diffs in `../shared/data/` (read in place, never copied).
+//! Tests on the real diffs of the test data (`crate::test_env`; read in place, never copied):
+//! skipped, and saying so, on a machine without them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::*;
 
-fn data(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
-        .join(path)
+/// The real diffs' folder, or `None`: the test is skipped.
+fn diffs() -> Option<PathBuf> {
+    crate::test_env::data("diffs")
 }
 
-fn read(name: &str) -> Vec<u8> {
-    let path = data("diffs").join(name);
+fn read(diffs: &Path, name: &str) -> Vec<u8> {
+    let path = diffs.join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -66,8 +66,9 @@ fn count(files: &[FileDiff], status: FileStatus) -> usize {
 
 #[test]
 fn real_diffs_have_their_files_statuses_and_hunks() {
+    let Some(diffs) = diffs() else { return };
     for e in &EXPECTED {
-        let input = read(e.name);
+        let input = read(&diffs, e.name);
         let files = parse_diff(&input).unwrap_or_else(|err| panic!("{}: {err}", e.name));
         assert_eq!(files.len(), e.files, "{}", e.name);
         assert_eq!(count(&files, FileStatus::Added), e.added, "{}", e.name);
@@ -110,7 +111,8 @@ fn real_diffs_have_their_files_statuses_and_hunks() {
 
 #[test]
 fn jq_renames_binaries_and_crlf() {
-    let files = parse_diff(&read(JQ)).expect("parses");
+    let Some(diffs) = diffs() else { return };
+    let files = parse_diff(&read(&diffs, JQ)).expect("parses");
     let find = |path: &str| {
         files
             .iter()
@@ -165,7 +167,8 @@ fn jq_renames_binaries_and_crlf() {
 
 #[test]
 fn file_patches_from_a_whole_diff_answer_like_github_patches() {
-    let input = read(AXUM);
+    let Some(diffs) = diffs() else { return };
+    let input = read(&diffs, AXUM);
     let files = parse_diff(&input).expect("parses");
     for f in files.iter().filter(|f| !f.patch.is_empty()) {
         // GitHub's `patch` field is the hunks' text: the same model either way.
@@ -204,14 +207,15 @@ fn prompt_form(files: &[FileDiff]) -> String {
 /// count them).
 #[test]
 fn numbered_form_costs_at_most_1_3x_the_raw_diff() {
+    let Some(diffs) = diffs() else { return };
     let bpe = tiktoken_rs::o200k_base().expect("o200k_base loads");
     let ratios: Vec<(&str, usize, usize)> = std::thread::scope(|s| {
         let jobs: Vec<_> = [AXUM, FMT, JQ]
             .into_iter()
             .map(|name| {
-                let bpe = &bpe;
+                let (bpe, diffs) = (&bpe, &diffs);
                 s.spawn(move || {
-                    let input = read(name);
+                    let input = read(diffs, name);
                     let files = parse_diff(&input).expect("parses");
                     let raw = bpe.encode_ordinary(&String::from_utf8_lossy(&input)).len();
                     let numbered = bpe.encode_ordinary(&prompt_form(&files)).len();

@@ -265,10 +265,7 @@ mod tests {
     }
 
     fn event(file: &str) -> Event {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/data/webhooks")
-            .join(file);
-        Event::parse("pull_request", &std::fs::read(path).expect("payload")).expect("parse")
+        Event::parse("pull_request", &crate::test_env::webhook(file)).expect("parse")
     }
 
     #[test]
@@ -371,11 +368,8 @@ mod tests {
     }
 
     fn comment(file: &str, body: &str, association: &str) -> Event {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/data/webhooks")
-            .join(file);
         let mut v: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(path).expect("payload")).expect("json");
+            serde_json::from_slice(&crate::test_env::webhook(file)).expect("json");
         v["comment"]["body"] = body.into();
         v["comment"]["author_association"] = association.into();
         v["issue"]["pull_request"] =

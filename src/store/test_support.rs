@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use super::{NewJob, Next, Store, now_ms};
+use super::{NewJob, Next, Store};
+use crate::test_env::PgDatabase;
 
 pub(super) fn retry_in(after: Duration) -> Next {
     Next::Retry {
@@ -29,63 +30,19 @@ pub(super) async fn sqlite() -> (Store, tempfile::TempDir) {
     (Store::connect(&url).await.expect("connect"), dir)
 }
 
-/// The PostgreSQL server of these machines (CI starts it): trust auth, database `test`.
-/// `CRITIC_TEST_POSTGRES_URL` points elsewhere.
-fn postgres_url() -> String {
-    std::env::var("CRITIC_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// A fresh database per test, so tests run in parallel and start empty; dropped after.
-pub(super) struct PgDb {
-    admin: String,
-    name: String,
-}
-
-impl PgDb {
-    pub(super) async fn create() -> (Store, PgDb) {
-        use sqlx::Connection;
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let admin = postgres_url();
-        let name = format!(
-            "critic_t{}_{}_{}",
-            std::process::id(),
-            now_ms(),
-            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
-        let mut conn = sqlx::PgConnection::connect(&admin)
-            .await
-            .unwrap_or_else(|e| {
-                panic!("PostgreSQL at {admin} (start it, or set CRITIC_TEST_POSTGRES_URL): {e}")
-            });
-        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .expect("create database");
-        let (base, _) = admin.rsplit_once('/').expect("url with a database");
-        let store = Store::connect(&format!("{base}/{name}"))
-            .await
-            .expect("connect to the new database");
-        (store, PgDb { admin, name })
-    }
-
-    pub(super) async fn drop_db(self, store: Store) {
-        use sqlx::Connection;
-        store.pool.close().await;
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin).await {
-            let _ = sqlx::raw_sql(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut conn)
-            .await;
-        }
-    }
+/// A store on a fresh database of the test server (see `crate::test_env`), or `None`: the
+/// test is skipped.
+pub(super) async fn postgres() -> Option<(Store, PgDatabase)> {
+    let db = PgDatabase::create().await?;
+    let store = Store::connect(&db.url)
+        .await
+        .expect("connect to the new database");
+    Some((store, db))
 }
 
 /// Each store test runs against both backends: the same SQL must hold on SQLite and
-/// PostgreSQL. Invoked in a file's `tests` module with that module's test functions, each
-/// an `async fn(Store)`.
+/// PostgreSQL (skipped, and saying so, without `CRITIC_TEST_POSTGRES_URL`). Invoked in a
+/// file's `tests` module with that module's test functions, each an `async fn(Store)`.
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -101,9 +58,12 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let (store, db) = $crate::store::test_support::PgDb::create().await;
+                    let Some((store, db)) = $crate::store::test_support::postgres().await else {
+                        return;
+                    };
                     super::$name(store.clone()).await;
-                    db.drop_db(store).await;
+                    store.pool.close().await;
+                    db.drop().await;
                 }
             )*
         }

@@ -255,15 +255,11 @@ fn from_json<T: serde::de::DeserializeOwned>(event: &str, body: &[u8]) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
-
-    fn data_dir() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/webhooks")
-    }
+    use crate::test_env::{webhook, webhooks_dir};
 
     fn payloads(prefix: &str) -> Vec<(String, Vec<u8>)> {
-        let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(data_dir())
-            .expect("shared webhook payloads")
+        let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(webhooks_dir())
+            .expect("the webhook payloads in tests/fixtures")
             .map(|e| e.expect("entry").path())
             .filter(|p| {
                 let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
@@ -294,7 +290,7 @@ mod tests {
 
     #[test]
     fn pull_request_opened_fields() {
-        let body = std::fs::read(data_dir().join("pull_request.opened.2.json")).expect("read");
+        let body = webhook("pull_request.opened.2.json");
         let Ok(Event::PullRequest(e)) = Event::parse("pull_request", &body) else {
             panic!("not a pull_request")
         };
@@ -318,7 +314,7 @@ mod tests {
             ),
             ("pull_request.labeled.1.json", PullRequestAction::Other),
         ] {
-            let body = std::fs::read(data_dir().join(file)).expect("read");
+            let body = webhook(file);
             let Ok(Event::PullRequest(e)) = Event::parse("pull_request", &body) else {
                 panic!("{file}")
             };

@@ -8,13 +8,11 @@ use crate::support::llm::{Chat, Reply};
 
 #[tokio::test]
 async fn the_model_sees_the_enclosing_function_of_a_real_change() {
+    let Some(dir) = scenario_dir("expressjs__express__327af123a1") else {
+        return;
+    };
     let app = TestApp::start().await;
-    let s = app.github().load_scenario(
-        &scenario_dir("expressjs__express__327af123a1"),
-        REPO,
-        40,
-        INSTALLATION,
-    );
+    let s = app.github().load_scenario(&dir, REPO, 40, INSTALLATION);
     app.deliver(
         "pull_request",
         &app.pull_request_event("opened", REPO, s.number),

@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::support::app::{INSTALLATION, Options, REPO, SECRET, WAIT, World, signature};
 use crate::support::github::{FakeGitHub, PullFile, PullRequest};
 use crate::support::llm::{Chat, Reply};
+use crate::support::test_env::PgDatabase;
 
 /// Reviews in flight when the process dies.
 const IN_FLIGHT: u64 = 8;
@@ -162,14 +163,16 @@ async fn a_killed_process_reviews_are_posted_soon_after_a_restart_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_replicas_reviews_are_taken_over_by_the_other_on_postgres() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
     let world = World::new().await;
     add_pulls(&world.github);
     world.llm.respond_with(model);
-    let db = crate::support::postgres::Database::create().await;
     let options = |model: &str| {
         world
             .options()
-            .set("CRITIC_STORE__URL", db.url())
+            .set("CRITIC_STORE__URL", &db.url)
             .set("CRITIC_WORKER__CONCURRENCY", &(IN_FLIGHT / 2).to_string())
             .set("CRITIC_LLM__MODEL", model)
     };

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::support::github::{
-    APP_ID, BOT_LOGIN, FakeGitHub, PullFile, PullRequest, app_jwt, scenario_dir, scenario_names,
-    shared_data_dir, sign_app_jwt, sign_jwt_with,
+    APP_ID, BOT_LOGIN, FakeGitHub, PullFile, PullRequest, app_jwt, scenario_dir, scenario_dirs,
+    sign_app_jwt, sign_jwt_with,
 };
+use crate::support::test_env;
 
 const REPO: &str = "octo-org/widgets";
 const INSTALLATION: u64 = 77;
@@ -459,8 +460,14 @@ new mode 100755
 
 #[test]
 fn fake_github_from_diff_agrees_with_every_scenario_and_big_diff() {
-    for name in scenario_names() {
-        let dir = scenario_dir(&name);
+    let Some(scenarios) = test_env::data("scenarios") else {
+        return;
+    };
+    let Some(diffs) = test_env::data("diffs") else {
+        return;
+    };
+    for dir in scenario_dirs(&scenarios) {
+        let name = dir.display();
         let meta: Value =
             serde_json::from_slice(&std::fs::read(dir.join("meta.json")).expect("meta"))
                 .expect("JSON");
@@ -499,10 +506,8 @@ fn fake_github_from_diff_agrees_with_every_scenario_and_big_diff() {
         ("fmt-7.0.0..9.1.0.diff", 131, 0),
         ("jq-1.5..1.7.diff", 320, 5),
     ] {
-        let diff = String::from_utf8_lossy(
-            &std::fs::read(shared_data_dir().join("diffs").join(file)).expect("diff"),
-        )
-        .into_owned();
+        let diff =
+            String::from_utf8_lossy(&std::fs::read(diffs.join(file)).expect("diff")).into_owned();
         let files = PullFile::from_diff(&diff);
         assert_eq!(files.len(), count, "{file}");
         let binary = diff
@@ -529,9 +534,11 @@ fn fake_github_from_diff_agrees_with_every_scenario_and_big_diff() {
 
 #[tokio::test]
 async fn fake_github_serves_a_scenario() {
+    let Some(dir) = scenario_dir("tokio-rs__mini-redis__922919a9d4") else {
+        return;
+    };
     let fake = FakeGitHub::start().await;
-    let name = "tokio-rs__mini-redis__922919a9d4";
-    let scenario = fake.load_scenario(&scenario_dir(name), "tokio-rs/mini-redis", 7, INSTALLATION);
+    let scenario = fake.load_scenario(&dir, "tokio-rs/mini-redis", 7, INSTALLATION);
     assert_eq!(scenario.files.len(), 6);
     let token = fake.mint_token(INSTALLATION);
     let auth = format!("token {token}");
@@ -577,8 +584,7 @@ async fn fake_github_serves_a_scenario() {
     let content: octocrab::models::repos::Content =
         serde_json::from_value(content).expect("octocrab Content");
     let expected =
-        std::fs::read_to_string(scenario_dir(name).join("files/head/src/cmd/unknown.rs"))
-            .expect("head file");
+        std::fs::read_to_string(dir.join("files/head/src/cmd/unknown.rs")).expect("head file");
     assert_eq!(
         content.decoded_content().as_deref(),
         Some(expected.as_str())

@@ -7,8 +7,9 @@ use critic::domain::JobState;
 
 use crate::support::app::{INSTALLATION, REPO, World};
 use crate::support::faults::{Fault, FaultPlan, Faults};
-use crate::support::github::{FakeGitHub, PullFile, PullRequest, scenario_dir, scenario_names};
+use crate::support::github::{FakeGitHub, PullFile, PullRequest, scenario_dirs};
 use crate::support::llm::Reply;
+use crate::support::test_env;
 
 const SUMMARY_MARKER: &str = "<!-- critic:summary -->";
 /// A bad day is slower: retries back off, rate limits are waited for.
@@ -24,6 +25,9 @@ fn summaries(github: &FakeGitHub, number: u64) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_real_pull_request_gets_one_review_through_thirty_percent_faults() {
+    let Some(scenarios) = test_env::data("scenarios") else {
+        return;
+    };
     let world = World::new().await;
     let app = world
         .start_with(world.options().set("CRITIC_WORKER__CONCURRENCY", "4"))
@@ -31,9 +35,9 @@ async fn every_real_pull_request_gets_one_review_through_thirty_percent_faults()
     app.llm().respond_with(Reply::finding_on_first_added_line);
     let github = app.github().clone();
     let mut loaded = Vec::new();
-    for (i, name) in scenario_names().iter().enumerate() {
-        let s = github.load_scenario(&scenario_dir(name), REPO, 100 + i as u64, INSTALLATION);
-        loaded.push((name.clone(), s));
+    for (i, dir) in scenario_dirs(&scenarios).iter().enumerate() {
+        let s = github.load_scenario(dir, REPO, 100 + i as u64, INSTALLATION);
+        loaded.push((s.name.clone(), s));
     }
     assert_eq!(loaded.len(), 40);
     github.set_faults(FaultPlan {

@@ -56,13 +56,29 @@ fn non_test_code(path: &Path) -> String {
     out
 }
 
+/// Top-level modules compiled only for tests (`#[cfg(test)]` above their `mod` in `lib.rs`,
+/// like `test_env`): test code, which may reach anywhere and is no layer.
+fn test_only_modules(src: &Path) -> BTreeSet<String> {
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap_or_default();
+    let lines: Vec<&str> = lib.lines().map(str::trim).collect();
+    lines
+        .windows(2)
+        .filter(|pair| pair[0] == "#[cfg(test)]")
+        .filter_map(|pair| {
+            let declared = pair[1].trim_start_matches("pub ").strip_prefix("mod ")?;
+            declared.strip_suffix(';').map(str::to_string)
+        })
+        .collect()
+}
+
 /// Top-level module -> the top-level modules its code names (`crate::x`, `use crate::{x, ..}`).
 fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let files = sources(src);
+    let test_only = test_only_modules(src);
     let modules: BTreeSet<String> = files
         .iter()
         .map(|(top, _)| top.clone())
-        .filter(|m| m != "lib" && m != "main")
+        .filter(|m| m != "lib" && m != "main" && !test_only.contains(m))
         .collect();
     let path_use = regex::Regex::new(r"crate::(\w+)").expect("regex");
     let group_use = regex::Regex::new(r"use crate::\{([^}]*)\}").expect("regex");

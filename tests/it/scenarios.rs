@@ -1,12 +1,13 @@
-//! All forty real pull requests from `../shared/data/scenarios/` get exactly one accepted
+//! All forty real pull requests of the test data (`scenarios/`) get exactly one accepted
 //! review from a scripted model that cites real lines (and one line outside the diff).
 
 use critic::domain::JobState;
 use serde_json::json;
 
 use crate::support::app::{INSTALLATION, REPO, WAIT, World};
-use crate::support::github::{scenario_dir, scenario_names};
+use crate::support::github::scenario_dirs;
 use crate::support::llm::{Chat, Reply};
+use crate::support::test_env;
 
 /// Plays a model that read the prompt: one finding on the first added line it was shown, one
 /// on a line far outside any hunk of the same file.
@@ -22,20 +23,21 @@ fn scripted_model(chat: &Chat) -> Reply {
 
 #[tokio::test]
 async fn every_scenario_gets_exactly_one_accepted_review() {
+    let Some(scenarios) = test_env::data("scenarios") else {
+        return;
+    };
     let world = World::new().await;
     let app = world
         .start_with(world.options().set("CRITIC_WORKER__CONCURRENCY", "4"))
         .await;
     app.llm().respond_with(scripted_model);
-    let names = scenario_names();
-    assert_eq!(names.len(), 40);
+    let dirs = scenario_dirs(&scenarios);
+    assert_eq!(dirs.len(), 40);
     let mut loaded = Vec::new();
-    for (i, name) in names.iter().enumerate() {
+    for (i, dir) in dirs.iter().enumerate() {
         let number = 100 + i as u64;
-        let s = app
-            .github()
-            .load_scenario(&scenario_dir(name), REPO, number, INSTALLATION);
-        loaded.push((name.clone(), s));
+        let s = app.github().load_scenario(dir, REPO, number, INSTALLATION);
+        loaded.push((s.name.clone(), s));
     }
     for (_, s) in &loaded {
         let (status, _) = app

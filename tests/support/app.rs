@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 
 use super::github::{self, FakeGitHub};
 use super::llm::FakeLlm;
+use super::test_env;
 
 pub const SECRET: &str = "it-webhook-secret";
 pub const INSTALLATION: u64 = 77;
@@ -29,10 +30,9 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// A real webhook payload from `../shared/data/webhooks/`.
+/// One of GitHub's example webhook payloads (`tests/fixtures/webhooks/`).
 pub fn payload(name: &str) -> Value {
-    let path = github::shared_data_dir().join("webhooks").join(name);
-    serde_json::from_slice(&std::fs::read(&path).expect("payload file")).expect("payload json")
+    serde_json::from_slice(&test_env::webhook(name)).expect("payload json")
 }
 
 /// The environment a test's Critic runs with, on top of which a test may add its own.

@@ -5,7 +5,9 @@ pub mod app;
 pub mod git;
 pub mod github;
 pub mod llm;
-pub mod postgres;
+// The unit tests' helper, the same file: fixtures, real data and PostgreSQL when present.
+#[path = "../../src/test_env.rs"]
+pub mod test_env;
 pub mod wire;
 
 // Seeded faults are the fake GitHub's (`github/faults.rs`); tests name them `support::faults`.

@@ -51,7 +51,7 @@ pub use auth::{app_jwt, app_private_key_pem, app_public_key_pem, sign_app_jwt, s
 #[allow(unused_imports)]
 pub use encoding::{git_blob_sha, github_base64};
 #[allow(unused_imports)]
-pub use scenarios::{Scenario, scenario_dir, scenario_names, shared_data_dir};
+pub use scenarios::{Scenario, scenario_dir, scenario_dirs};
 #[allow(unused_imports)]
 pub use world::{
     AuthKind, CheckRun, CheckRunOutput, IssueComment, PullFile, PullRequest, RecordedRequest,

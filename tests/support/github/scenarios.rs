@@ -1,37 +1,29 @@
-//! Scenarios from `../shared/data` (real PRs: diffs and contents) loaded into the fake.
+//! The real pull requests of the test data (`scenarios/`: diffs and contents, see
+//! `test_env`) loaded into the fake.
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::super::test_env;
 use super::FakeGitHub;
 use super::world::{PullFile, PullRequest};
 
-/// `../shared/data` beside the checkout (see its README): real PRs, diffs and webhooks.
-pub fn shared_data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
+/// The folder of the real pull request `name`, e.g. `scenario_dir("tokio-rs__axum__2be79168d8")`,
+/// or `None` on a machine without the real data: the calling test is then skipped, and says so.
+pub fn scenario_dir(name: &str) -> Option<PathBuf> {
+    Some(test_env::data("scenarios")?.join(name))
 }
 
-/// The folder of one scenario, e.g. `scenario_dir("tokio-rs__axum__2be79168d8")`.
-pub fn scenario_dir(name: &str) -> PathBuf {
-    shared_data_dir().join("scenarios").join(name)
-}
-
-/// Names of all scenarios, sorted.
-pub fn scenario_names() -> Vec<String> {
-    let dir = shared_data_dir().join("scenarios");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|entry| {
-            entry
-                .expect("scenario dir entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
+/// The folders of all the real pull requests in `scenarios` (from `test_env::data`, or
+/// `test_env::required_data` in a bench), sorted.
+pub fn scenario_dirs(scenarios: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(scenarios)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", scenarios.display()))
+        .map(|entry| entry.expect("scenario dir entry").path())
         .collect();
-    names.sort();
-    names
+    dirs.sort();
+    dirs
 }
 
 /// What [`FakeGitHub::load_scenario`] set up.
@@ -57,7 +49,7 @@ struct ScenarioMeta {
 }
 
 impl FakeGitHub {
-    /// Loads `scenarios/<name>/` (see `../shared/data/README.md`) as PR `number` of `full_name`:
+    /// Loads a scenario's folder (see `scenario_dir`) as PR `number` of `full_name`:
     /// metadata from `meta.json`, files from `pr.diff` and contents at the base and head SHAs.
     pub fn load_scenario(
         &self,

@@ -30,6 +30,13 @@ pub fn router(critic: Arc<Critic>) -> Router {
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        // Where GitHub sends whoever installed the App (the manifest's `setup_url`).
+        .route(
+            "/setup/installed",
+            get(|| async {
+                "Critic is installed. Open or push to a pull request in a repository it can see, and it reviews it within a minute.\n"
+            }),
+        )
         .with_state(critic)
 }
 

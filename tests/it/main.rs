@@ -24,4 +24,5 @@ mod review;
 mod review_cli;
 mod review_replies;
 mod scenarios;
+mod setup;
 mod webhook;

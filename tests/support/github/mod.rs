@@ -34,6 +34,7 @@ mod graphql;
 mod graphql_parser;
 mod graphql_schema;
 mod issues;
+mod manifests;
 mod patches;
 mod pulls;
 mod read;
@@ -50,6 +51,8 @@ mod world;
 pub use auth::{app_jwt, app_private_key_pem, app_public_key_pem, sign_app_jwt, sign_jwt_with};
 #[allow(unused_imports)]
 pub use encoding::{git_blob_sha, github_base64};
+#[allow(unused_imports)]
+pub use manifests::{CREATED_WEBHOOK_SECRET, CreatedFromManifest};
 #[allow(unused_imports)]
 pub use scenarios::{Scenario, scenario_dir, scenario_dirs};
 #[allow(unused_imports)]

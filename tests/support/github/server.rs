@@ -351,12 +351,26 @@ impl World {
             _ => ("", raw_path),
         };
         let path = self.resolve_repository_id_path(rest_path);
-        let query = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
+        let query: Vec<(String, String)> =
+            url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+                .into_owned()
+                .collect();
 
         if let Some(failure) = self.take_failure(method, raw_path, &path) {
             return failure;
+        }
+        // GitHub's web pages of the manifest flow (not under the REST prefix).
+        if method == Method::POST {
+            let web: Vec<&str> = raw_path.trim_start_matches('/').split('/').collect();
+            match web.as_slice() {
+                ["settings", "apps", "new"] => {
+                    return self.new_app_from_manifest(None, &query, body);
+                }
+                ["organizations", org, "settings", "apps", "new"] => {
+                    return self.new_app_from_manifest(Some(org), &query, body);
+                }
+                _ => {}
+            }
         }
         // Real GitHub refuses requests without a User-Agent.
         if headers
@@ -395,6 +409,8 @@ impl World {
             // Not under the REST prefix: `/api/v3/graphql` is a 404 on Enterprise Server.
             ("POST", _) if graphql_path => self.graphql(&ctx),
             ("GET", ["app"]) => self.get_app(&ctx),
+            // No authentication: the one-time code is the credential.
+            ("POST", ["app-manifests", code, "conversions"]) => self.convert_manifest(code),
             ("POST", ["app", "installations", id, "access_tokens"]) => {
                 self.create_access_token(&ctx, id)
             }

@@ -187,6 +187,8 @@ pub struct World {
     pub(super) faults: Option<Faults>,
     pub(super) requests: Vec<RecordedRequest>,
     pub(super) next_id: u64,
+    /// Apps created through the manifest flow, by their one-time code.
+    pub(super) created_from_manifest: Vec<super::manifests::CreatedFromManifest>,
 }
 
 pub(super) struct Repo {
@@ -271,6 +273,7 @@ impl World {
             faults: None,
             requests: Vec::new(),
             next_id: 1_000_000,
+            created_from_manifest: Vec::new(),
         }
     }
 

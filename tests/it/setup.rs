@@ -1,0 +1,406 @@
+//! First run: `critic serve` with no GitHub App registers one through the manifest flow
+//! against the fake GitHub, writes its settings, and then reviews with them.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::support::app::{INSTALLATION, REPO, WAIT, World, payload, signature};
+use crate::support::github::{CREATED_WEBHOOK_SECRET, PullFile, PullRequest};
+use crate::support::llm::Reply;
+
+/// Critic's settings for a first run: everything but the App.
+fn first_run_env(world: &World) -> Vec<(String, String)> {
+    world
+        .options()
+        .unset("CRITIC_GITHUB__APP_ID")
+        .unset("CRITIC_GITHUB__PRIVATE_KEY")
+        .unset("CRITIC_GITHUB__WEBHOOK_SECRET")
+        .set("CRITIC_GITHUB__WEB_URL", &world.github.url())
+        .env
+}
+
+/// What a browser reads back from an attribute minijinja escaped.
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn attribute(html: &str, before: &str) -> String {
+    let start = html.find(before).expect("attribute present") + before.len();
+    let end = html[start..].find('"').expect("closing quote") + start;
+    unescape(&html[start..end])
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).expect("stat").permissions().mode() & 0o777
+}
+
+struct Running {
+    base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), critic::StartError>>,
+}
+
+async fn start(settings_file: &Path, env: Vec<(String, String)>) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let file = settings_file.to_path_buf();
+    let task = tokio::spawn(async move {
+        critic::serve_or_setup(&file, env, listener, async move {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    // Up once it serves its first page (the settings are read before that).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !reqwest::get(format!("{base}/healthz"))
+        .await
+        .is_ok_and(|r| r.status() == 200)
+    {
+        assert!(!task.is_finished(), "critic stopped at start");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "critic never served"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Running {
+        base,
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl Running {
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.await.expect("join").expect("critic ran cleanly");
+    }
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+#[tokio::test]
+async fn a_first_run_registers_the_app_writes_its_settings_and_then_reviews() {
+    let world = World::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings_file = dir.path().join("critic.toml");
+    std::fs::write(&settings_file, "# mine\n[review]\nmax_comments = 7\n").expect("write");
+    let critic = start(&settings_file, first_run_env(&world)).await;
+    let http = no_redirects();
+
+    // The setup page, and nothing else, until the App exists.
+    let page = http
+        .get(format!("{}/", critic.base))
+        .send()
+        .await
+        .expect("get /");
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.expect("html");
+    assert!(
+        page.contains(&format!(
+            "value=\"{}&#x2f;webhook\"",
+            critic.base.replace('/', "&#x2f;")
+        )) || page.contains(&format!("{}/webhook", critic.base)),
+        "{page}"
+    );
+    let webhook = http
+        .post(format!("{}/webhook", critic.base))
+        .body("{}")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(webhook.status(), 503);
+
+    let to_github = http
+        .post(format!("{}/setup", critic.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("webhook_url=https%3A%2F%2Fcritic.example.com%2Fwebhook&org=acme&name=Critic+Test")
+        .send()
+        .await
+        .expect("post /setup");
+    assert_eq!(to_github.status(), 200);
+    let html = to_github.text().await.expect("html");
+    let action = attribute(&html, "action=\"");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&attribute(&html, "name=\"manifest\" value=\""))
+            .expect("manifest JSON");
+    let github_web = world.github.url();
+    assert!(
+        action.starts_with(&format!(
+            "{github_web}/organizations/acme/settings/apps/new?state="
+        )),
+        "{action}"
+    );
+    assert_eq!(manifest["name"], "Critic Test");
+    assert_eq!(
+        manifest["hook_attributes"]["url"],
+        "https://critic.example.com/webhook"
+    );
+    assert_eq!(
+        manifest["redirect_url"],
+        format!("{}/setup/callback", critic.base)
+    );
+    assert_eq!(manifest["default_permissions"]["pull_requests"], "write");
+    assert_eq!(manifest["default_permissions"]["checks"], "write");
+    assert_eq!(manifest["public"], false);
+
+    // "Create" on GitHub: it redirects back with a code and the state.
+    let created = http
+        .post(&action)
+        .form(&[("manifest", manifest.to_string())])
+        .send()
+        .await
+        .expect("GitHub's page");
+    assert_eq!(created.status(), 302);
+    let back = created.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    assert!(
+        back.starts_with(&format!("{}/setup/callback?code=", critic.base)),
+        "{back}"
+    );
+
+    // A callback whose state this setup did not hand out writes nothing.
+    let forged = back.replace("state=", "state=forged");
+    let refused = http.get(&forged).send().await.expect("forged");
+    assert_eq!(refused.status(), 400);
+    assert_eq!(
+        std::fs::read_to_string(&settings_file).expect("read"),
+        "# mine\n[review]\nmax_comments = 7\n"
+    );
+
+    let done = http.get(&back).send().await.expect("callback");
+    assert_eq!(done.status(), 200);
+    let done = done.text().await.expect("html");
+    assert!(
+        done.contains(
+            &format!("{github_web}/apps/critic-test/installations/new").replace('/', "&#x2f;")
+        ) || done.contains(&format!("{github_web}/apps/critic-test/installations/new")),
+        "{done}"
+    );
+
+    let written = std::fs::read_to_string(&settings_file).expect("settings");
+    assert!(
+        written.starts_with("# mine\n[review]\nmax_comments = 7\n"),
+        "other keys kept: {written}"
+    );
+    let parsed: toml::Table = written.parse().expect("TOML");
+    assert_eq!(
+        parsed["github"]["app_id"].as_integer(),
+        Some(crate::support::github::APP_ID as i64)
+    );
+    assert_eq!(
+        parsed["github"]["webhook_secret"].as_str(),
+        Some(CREATED_WEBHOOK_SECRET)
+    );
+    let key_file = Path::new(
+        parsed["github"]["private_key_file"]
+            .as_str()
+            .expect("key file"),
+    );
+    assert!(
+        std::fs::read_to_string(key_file)
+            .expect("key")
+            .contains("PRIVATE KEY")
+    );
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&settings_file), 0o600);
+        assert_eq!(mode(key_file), 0o600);
+    }
+    // Now Critic serves, with the new secret, in the same process.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let ready = http.get(format!("{}/readyz", critic.base)).send().await;
+        if ready.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Critic never served after the setup"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The setup is over: its callback is gone, and GitHub's "after installation" page says so.
+    let again = http.get(&back).send().await.expect("again");
+    assert_eq!(again.status(), 404);
+    let installed = http
+        .get(format!("{}/setup/installed", critic.base))
+        .send()
+        .await
+        .expect("installed");
+    assert_eq!(installed.status(), 200);
+    world.github.add_pull(
+        REPO,
+        PullRequest {
+            number: 3,
+            ..Default::default()
+        },
+    );
+    world.github.set_pull_files(
+        REPO,
+        3,
+        vec![PullFile::from_patch(
+            "a.txt",
+            "@@ -0,0 +1,2 @@\n+hello\n+world",
+        )],
+    );
+    world.llm.push(Reply::findings(
+        serde_json::json!([{"path": "a.txt", "line": 2, "body": "Spelling?"}]),
+    ));
+    let mut event = payload("pull_request.opened.2.json");
+    event["number"] = 3.into();
+    event["pull_request"]["number"] = 3.into();
+    event["pull_request"]["head"]["sha"] = PullRequest::default().head_sha.into();
+    event["repository"]["full_name"] = REPO.into();
+    event["installation"]["id"] = INSTALLATION.into();
+    let body = serde_json::to_vec(&event).expect("json");
+    let accepted = http
+        .post(format!("{}/webhook", critic.base))
+        .header("x-github-event", "pull_request")
+        .header("x-github-delivery", "setup-1")
+        .header(
+            "x-hub-signature-256",
+            signature(CREATED_WEBHOOK_SECRET, &body),
+        )
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("deliver");
+    assert_eq!(accepted.status(), 202);
+    let reviews = world.github.wait_for_reviews(REPO, 3, 1, WAIT).await;
+    assert_eq!(reviews[0].comments.len(), 1);
+    world
+        .github
+        .wait_for_summary(REPO, 3, &PullRequest::default().head_sha, WAIT)
+        .await;
+    critic.stop().await;
+}
+
+#[tokio::test]
+async fn a_code_github_refuses_and_a_missing_state_write_nothing() {
+    let world = World::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings_file = dir.path().join("critic.toml");
+    let critic = start(&settings_file, first_run_env(&world)).await;
+    let http = no_redirects();
+
+    let no_state = http
+        .get(format!("{}/setup/callback?code=x", critic.base))
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(no_state.status(), 400);
+
+    // A state this setup handed out, with a code GitHub does not know (expired, say).
+    let to_github = http
+        .post(format!("{}/setup", critic.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("webhook_url=https%3A%2F%2Fcritic.example.com%2Fwebhook&org=&name=Critic")
+        .send()
+        .await
+        .expect("post /setup")
+        .text()
+        .await
+        .expect("html");
+    let action = attribute(&to_github, "action=\"");
+    assert!(
+        action.starts_with(&format!("{}/settings/apps/new?state=", world.github.url())),
+        "{action}"
+    );
+    let state = action.split("state=").nth(1).expect("state");
+    let refused = http
+        .get(format!(
+            "{}/setup/callback?code=unknown&state={state}",
+            critic.base
+        ))
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(refused.status(), 502);
+    let text = refused.text().await.expect("html");
+    assert!(text.contains("GitHub refused the code (404)"), "{text}");
+    assert!(!settings_file.exists(), "nothing written");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("dir").count(),
+        0,
+        "no key file or temporary file left"
+    );
+
+    // A bad form is refused with a page, not a crash.
+    let bad = http
+        .post(format!("{}/setup", critic.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("webhook_url=ftp%3A%2F%2Fx&name=Critic")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(bad.status(), 400);
+    critic.stop().await;
+}
+
+#[tokio::test]
+async fn settings_that_cannot_be_written_are_left_as_they_were() {
+    let world = World::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings_file = dir.path().join("critic.toml");
+    // Valid for Critic's settings loader? No: but the setup must not be the one to fix it.
+    let critic = start(&settings_file, first_run_env(&world)).await;
+    std::fs::write(&settings_file, "[review\nbroken = ").expect("write");
+    let http = no_redirects();
+    let html = http
+        .post(format!("{}/setup", critic.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("webhook_url=https%3A%2F%2Fcritic.example.com%2Fwebhook&name=Critic")
+        .send()
+        .await
+        .expect("post /setup")
+        .text()
+        .await
+        .expect("html");
+    let action = attribute(&html, "action=\"");
+    let manifest = attribute(&html, "name=\"manifest\" value=\"");
+    let back = http
+        .post(&action)
+        .form(&[("manifest", manifest)])
+        .send()
+        .await
+        .expect("GitHub")
+        .headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let failed = http.get(&back).send().await.expect("callback");
+    assert_eq!(failed.status(), 500);
+    let text = failed.text().await.expect("html");
+    assert!(text.contains("could not be written"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(&settings_file).expect("read"),
+        "[review\nbroken = "
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("dir").count(),
+        1,
+        "no key file or temporary file beside it"
+    );
+    critic.stop().await;
+}

@@ -180,6 +180,9 @@ pub async fn run(
     let workers = pool.spawn(jobs::run_workers(critic.clone(), stop.clone()));
     // Aborting this task (a crash in tests) must take the workers down with it.
     let workers_guard = AbortOnDrop(workers);
+    if let Some(url) = critic.config.settings.server.webhook_proxy_url.clone() {
+        tokio::spawn(server::proxy::follow(critic.clone(), url, stop.clone()));
+    }
     let app = server::router(critic);
     let stop_http = stop.clone();
     let http = axum::serve(listener, app).with_graceful_shutdown(async move {

@@ -24,7 +24,11 @@ struct Cli {
 enum Command {
     /// Run the webhook server and the workers; with no GitHub App configured yet, first a
     /// setup page that registers one (the settings go to --config, default ./critic.toml).
-    Serve,
+    Serve {
+        /// Take deliveries from this smee.io-style channel (server.webhook_proxy_url).
+        #[arg(long)]
+        webhook_proxy: Option<url::Url>,
+    },
     /// Register the GitHub App through the setup page, write its settings, and exit.
     Setup,
     /// Check the settings and exit.
@@ -95,8 +99,12 @@ async fn main() -> anyhow::Result<()> {
         .config
         .clone()
         .unwrap_or_else(|| PathBuf::from("critic.toml"));
-    if matches!(cli.command, Command::Serve | Command::Setup) {
-        return serve(&settings_file, matches!(cli.command, Command::Setup)).await;
+    match &cli.command {
+        Command::Serve { webhook_proxy } => {
+            return serve(&settings_file, false, webhook_proxy.as_ref()).await;
+        }
+        Command::Setup => return serve(&settings_file, true, None).await,
+        _ => {}
     }
     let config = match critic::config::Config::load(cli.config.as_deref()) {
         Ok(c) => c,
@@ -117,13 +125,20 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Serve | Command::Setup | Command::Review(_) => Ok(()),
+        Command::Serve { .. } | Command::Setup | Command::Review(_) => Ok(()),
     }
 }
 
 /// `critic serve` (and `critic setup`, which stops once the App is registered).
-async fn serve(settings_file: &std::path::Path, setup_only: bool) -> anyhow::Result<()> {
-    let env: Vec<(String, String)> = std::env::vars().collect();
+async fn serve(
+    settings_file: &std::path::Path,
+    setup_only: bool,
+    webhook_proxy: Option<&url::Url>,
+) -> anyhow::Result<()> {
+    let mut env: Vec<(String, String)> = std::env::vars().collect();
+    if let Some(url) = webhook_proxy {
+        env.push(("CRITIC_SERVER__WEBHOOK_PROXY_URL".into(), url.to_string()));
+    }
     let existing = settings_file.exists().then_some(settings_file);
     let (settings, llm) = match critic::config::Config::load_without_app(existing, env.clone()) {
         Ok(loaded) => loaded,

@@ -75,6 +75,10 @@ pub struct ServerSettings {
     /// default for the App's webhook URL.
     #[serde(default)]
     pub public_url: Option<url::Url>,
+    /// A smee.io-style channel to take deliveries from (server-sent events), for a Critic
+    /// that GitHub cannot reach: the App's webhook URL is then the channel's.
+    #[serde(default)]
+    pub webhook_proxy_url: Option<url::Url>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,6 +1,8 @@
 //! HTTP: the webhook endpoint and health checks. The webhook handler verifies, parses,
 //! dedupes and enqueues; it never does the work itself.
 
+pub mod proxy;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -126,6 +128,15 @@ fn json_body<'a>(
 
 async fn webhook(
     State(critic): State<Arc<Critic>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebhookError> {
+    accept(critic, headers, body).await
+}
+
+/// One delivery, from GitHub or from a webhook proxy: verified, parsed, deduped, queued.
+pub async fn accept(
+    critic: Arc<Critic>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebhookError> {

@@ -26,3 +26,4 @@ mod review_replies;
 mod scenarios;
 mod setup;
 mod webhook;
+mod webhook_proxy;

@@ -152,16 +152,24 @@ pub async fn serve_or_setup(
     let (settings, _) = Config::load_without_app(file, env.clone())?;
     let listener = if settings.github.app_id.is_none() {
         let addr = listener.local_addr()?;
-        let setup = Arc::new(setup::Setup::new(&settings, settings_file)?);
+        // A second handle on the same socket: it keeps listening while the setup's server
+        // stops, and Critic serves on it, so no delivery meets a closed port in between.
+        let socket = listener.into_std()?;
+        let kept = socket.try_clone()?;
+        let token = env
+            .iter()
+            .find(|(k, _)| k == "CRITIC_SETUP_TOKEN")
+            .map(|(_, v)| v.as_str());
+        let setup = Arc::new(setup::Setup::new(&settings, settings_file)?.with_token(token));
         tracing::warn!(
-            url = %setup::page_url(addr),
+            url = %setup.page_url(addr),
             "no GitHub App is configured: open this page to register one"
         );
+        let listener = TcpListener::from_std(socket)?;
         if !setup::serve(setup, listener, stop.clone().cancelled_owned()).await? {
             return Ok(());
         }
-        // The setup's server has stopped and let the address go: serve on it again.
-        TcpListener::bind(addr).await?
+        TcpListener::from_std(kept)?
     } else {
         listener
     };

@@ -87,26 +87,48 @@ async fn main() -> anyhow::Result<()> {
             )
             .with_writer(std::io::stderr)
             .init();
-        std::process::exit(review(cli.config.as_deref(), args).await);
+        let file = cli
+            .config
+            .clone()
+            .or_else(|| Some(PathBuf::from("critic.toml")).filter(|f| f.exists()));
+        std::process::exit(review(file.as_deref(), args).await);
     }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("CRITIC_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    // Where settings are read from, and where the setup writes them.
+    // Where settings are read from, and where the setup writes them: --config, else
+    // ./critic.toml (read when it exists), for every command alike.
     let settings_file = cli
         .config
         .clone()
         .unwrap_or_else(|| PathBuf::from("critic.toml"));
+    if cli.config.is_some()
+        && !settings_file.exists()
+        && !matches!(cli.command, Command::Serve { .. } | Command::Setup)
+    {
+        eprintln!(
+            "critic: cannot read config file {}: it does not exist",
+            settings_file.display()
+        );
+        std::process::exit(2);
+    }
+    let existing = settings_file.exists().then_some(settings_file.as_path());
     match &cli.command {
         Command::Serve { webhook_proxy } => {
-            return serve(&settings_file, false, webhook_proxy.as_ref()).await;
+            return serve(
+                &settings_file,
+                cli.config.is_some(),
+                false,
+                webhook_proxy.as_ref(),
+            )
+            .await;
         }
-        Command::Setup => return serve(&settings_file, true, None).await,
+        Command::Setup => return serve(&settings_file, cli.config.is_some(), true, None).await,
         _ => {}
     }
-    let config = match critic::config::Config::load(cli.config.as_deref()) {
+    let config = match critic::config::Config::load(existing) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("critic: {e}");
@@ -132,6 +154,7 @@ async fn main() -> anyhow::Result<()> {
 /// `critic serve` (and `critic setup`, which stops once the App is registered).
 async fn serve(
     settings_file: &std::path::Path,
+    explicit: bool,
     setup_only: bool,
     webhook_proxy: Option<&url::Url>,
 ) -> anyhow::Result<()> {
@@ -147,6 +170,15 @@ async fn serve(
             std::process::exit(2);
         }
     };
+    // A settings file that is not there is one the setup is to write; with an App already
+    // configured (from the environment), a missing file is a mistyped path.
+    if existing.is_none() && settings.github.app_id.is_some() && explicit {
+        eprintln!(
+            "critic: cannot read config file {}: it does not exist",
+            settings_file.display()
+        );
+        std::process::exit(2);
+    }
     let model = llm.default_endpoint();
     if llm.is_default {
         tracing::warn!(
@@ -166,8 +198,9 @@ async fn serve(
             println!("a GitHub App is already configured (github.app_id)");
             return Ok(());
         }
-        let setup = std::sync::Arc::new(critic::setup::Setup::new(&settings, settings_file)?);
-        tracing::warn!(url = %critic::setup::page_url(addr), "open this page to register the GitHub App");
+        let setup =
+            std::sync::Arc::new(critic::setup::Setup::new(&settings, settings_file)?.then_stop());
+        tracing::warn!(url = %setup.page_url(addr), "open this page to register the GitHub App");
         critic::setup::serve(setup, listener, shutdown_signal()).await?;
         return Ok(());
     }
@@ -219,6 +252,9 @@ async fn review(config: Option<&std::path::Path>, args: &ReviewArgs) -> i32 {
         Err(e) => {
             eprintln!("critic: {e}");
             let model = llm.default_endpoint();
+            if !e.is_model() {
+                return 2;
+            }
             if llm.is_default {
                 eprintln!(
                     "critic: the model is the default local Ollama at {}; start it and run `ollama pull {}`, or set llm.provider, llm.base_url and llm.model",

@@ -60,7 +60,9 @@ pub struct Item {
     pub title: String,
     pub body: String,
     pub path: String,
-    /// The lines the finding is about at the head (the thread's, when it has one).
+    /// `right` (the head) or `left` (lines the change removed, numbered as at the base).
+    pub side: crate::domain::Side,
+    /// The lines the finding is about (the thread's, when it has one), on `side`.
     pub start_line: u32,
     pub end_line: u32,
     pub placement: Placement,
@@ -109,6 +111,17 @@ pub struct Tokens {
     pub input: u64,
     pub output: u64,
     pub cached: u64,
+}
+
+impl ReportError {
+    /// The model could not be reached or could not answer usefully (not the repository or
+    /// the settings): worth naming the model's address.
+    pub fn is_model(&self) -> bool {
+        matches!(
+            self,
+            ReportError::Llm(_) | ReportError::Review(ReviewError::Ask(_))
+        )
+    }
 }
 
 impl Report {
@@ -213,9 +226,9 @@ fn report(source: &LocalSource, policy: &RepoPolicy, r: Reviewed, meter: &Meter)
                 Place::Inline(i) => draft.review.comments.get(i),
                 _ => None,
             };
-            let (start_line, end_line) = match thread {
-                Some(t) => (t.start_line.unwrap_or(t.line), t.line),
-                None => (f.start_line.unwrap_or(f.line), f.line),
+            let (start_line, end_line, side) = match thread {
+                Some(t) => (t.start_line.unwrap_or(t.line), t.line, t.side),
+                None => (f.start_line.unwrap_or(f.line), f.line, f.side),
             };
             Some(Item {
                 severity: f.severity,
@@ -223,6 +236,7 @@ fn report(source: &LocalSource, policy: &RepoPolicy, r: Reviewed, meter: &Meter)
                 title: f.title.clone(),
                 body: f.body.clone(),
                 path: f.path.clone(),
+                side,
                 start_line,
                 end_line,
                 placement: match p.place {

@@ -25,7 +25,16 @@ pub fn sarif(report: &Report) -> Value {
             if !rules.contains(&rule) {
                 rules.push(rule.clone());
             }
-            let region = json!({ "startLine": f.start_line, "endLine": f.end_line });
+            // SARIF regions are in the file as analysed (the head): a finding on removed
+            // lines names the file without a region.
+            let region = (f.side == crate::domain::Side::Right)
+                .then(|| json!({ "startLine": f.start_line, "endLine": f.end_line }));
+            let uri = uri_of(&f.path);
+            let mut location =
+                json!({ "artifactLocation": { "uri": uri, "uriBaseId": "SRCROOT" } });
+            if let Some(region) = &region {
+                location["region"] = region.clone();
+            }
             let mut result = json!({
                 "ruleId": rule,
                 "level": match f.severity {
@@ -34,22 +43,17 @@ pub fn sarif(report: &Report) -> Value {
                     Severity::Nit => "note",
                 },
                 "message": { "text": format!("{}\n\n{}", f.title, f.body).trim().to_string() },
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": { "uri": f.path, "uriBaseId": "SRCROOT" },
-                        "region": region,
-                    }
-                }],
+                "locations": [{ "physicalLocation": location }],
                 "properties": {
                     "severity": f.severity.label(),
                     "onChangedLine": f.placement != Placement::NotOnChangedLine,
                 },
             });
-            if let Some(s) = &f.suggestion {
+            if let (Some(s), Some(region)) = (&f.suggestion, &region) {
                 result["fixes"] = json!([{
                     "description": { "text": "Suggested change" },
                     "artifactChanges": [{
-                        "artifactLocation": { "uri": f.path, "uriBaseId": "SRCROOT" },
+                        "artifactLocation": { "uri": uri, "uriBaseId": "SRCROOT" },
                         "replacements": [{
                             "deletedRegion": region,
                             "insertedContent": { "text": format!("{s}\n") },
@@ -75,4 +79,26 @@ pub fn sarif(report: &Report) -> Value {
             "results": results,
         }]
     })
+}
+
+/// A repository path as a relative URI reference: each segment percent-encoded (a space, a
+/// `%` or a non-ASCII name would otherwise make it invalid).
+fn uri_of(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            url::form_urlencoded::byte_serialize(segment.as_bytes())
+                .collect::<String>()
+                .replace('+', "%20")
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn paths_become_valid_uri_references() {
+        assert_eq!(super::uri_of("src/a b/ü%.rs"), "src/a%20b/%C3%BC%25.rs");
+        assert_eq!(super::uri_of("src/lib.rs"), "src/lib.rs");
+    }
 }

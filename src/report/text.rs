@@ -49,7 +49,8 @@ pub fn text(report: &Report, colour: bool) -> String {
         for line in f.body.lines() {
             let _ = writeln!(out, "  {line}");
         }
-        if let Some(head) = heads(&f.path) {
+        // Lines the change removed are not in the head: nothing to quote from it.
+        if let Some(head) = heads(&f.path).filter(|_| f.side == crate::domain::Side::Right) {
             quote(&mut out, head, f);
         }
         if let Some(s) = &f.suggestion {

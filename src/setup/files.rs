@@ -41,7 +41,11 @@ pub fn write_app(settings_file: &Path, app: &CreatedApp) -> Result<PathBuf, Writ
                 message: e.to_string(),
             })?;
     let key_file = settings_file.with_file_name(format!("{}.private-key.pem", app.slug));
-    if !doc.contains_table("github") {
+    // An inline `github = { ... }` is written into as it is; only a missing one is added.
+    if !doc
+        .get("github")
+        .is_some_and(toml_edit::Item::is_table_like)
+    {
         doc["github"] = toml_edit::table();
     }
     let github = &mut doc["github"];
@@ -54,8 +58,42 @@ pub fn write_app(settings_file: &Path, app: &CreatedApp) -> Result<PathBuf, Writ
     }
     // The key first: settings that name a key file that is not there would not start.
     write_private(&key_file, app.pem.expose_secret().as_bytes())?;
-    write_private(settings_file, doc.to_string().as_bytes())?;
+    if let Err(e) = write_private(settings_file, doc.to_string().as_bytes()) {
+        let _ = std::fs::remove_file(&key_file);
+        return Err(e);
+    }
     Ok(key_file)
+}
+
+/// Whether the settings can be written: the file, if there, is TOML, and its folder takes a
+/// new file. Asked before the App is created on GitHub.
+pub fn can_write(settings_file: &Path) -> Result<(), WriteError> {
+    match std::fs::read_to_string(settings_file) {
+        Ok(text) => {
+            text.parse::<toml_edit::DocumentMut>()
+                .map_err(|e| WriteError::Toml {
+                    path: settings_file.to_path_buf(),
+                    message: e.to_string(),
+                })?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(WriteError::Io {
+                path: settings_file.to_path_buf(),
+                source,
+            });
+        }
+    }
+    let dir = settings_file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    tempfile::NamedTempFile::new_in(dir)
+        .map(drop)
+        .map_err(|source| WriteError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })
 }
 
 /// Writes `bytes` to `path` through a temporary file beside it, mode 0600.

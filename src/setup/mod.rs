@@ -55,8 +55,14 @@ pub struct Setup {
     webhook_path: String,
     pages: Environment<'static>,
     manifest: serde_json::Value,
+    /// The secret part of the setup page's address, logged at start: only someone who can
+    /// read Critic's log (the operator) can open the page, so nobody else who reaches the
+    /// port, or a page in the operator's browser, can register an App of theirs.
+    token: String,
     /// States of the forms sent to GitHub; each is good for one callback.
     states: Mutex<HashSet<String>>,
+    /// Whether serving webhooks follows the setup (`critic serve`) or not (`critic setup`).
+    serves_after: bool,
     /// Set once the App's settings are written.
     done: watch::Sender<bool>,
 }
@@ -79,9 +85,30 @@ impl Setup {
             webhook_path: settings.server.webhook_path.clone(),
             pages,
             manifest,
+            token: hex::encode(rand::random::<[u8; 16]>()),
             states: Mutex::new(HashSet::new()),
+            serves_after: true,
             done: watch::channel(false).0,
         })
+    }
+
+    /// A token chosen by the operator (`CRITIC_SETUP_TOKEN`) instead of a random one.
+    pub fn with_token(mut self, token: Option<&str>) -> Setup {
+        if let Some(token) = token.filter(|t| !t.is_empty()) {
+            self.token = token.to_string();
+        }
+        self
+    }
+
+    /// For `critic setup`, which stops once the App is registered.
+    pub fn then_stop(mut self) -> Setup {
+        self.serves_after = false;
+        self
+    }
+
+    /// The setup page's address on `listen`, with its token: what the operator opens.
+    pub fn page_url(&self, listen: SocketAddr) -> String {
+        format!("http://{listen}/?token={}", self.token)
     }
 
     fn page(&self, status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
@@ -151,8 +178,12 @@ async fn not_set_up() -> Response {
         .into_response()
 }
 
-/// `http://HOST` as the browser reached this server.
-fn base_of(headers: &HeaderMap) -> String {
+/// This server as the browser reaches it: `server.public_url` when set (it may sit behind a
+/// TLS proxy), else `http://HOST`.
+fn base_of(setup: &Setup, headers: &HeaderMap) -> String {
+    if let Some(url) = &setup.public_url {
+        return url.as_str().trim_end_matches('/').to_string();
+    }
     let host = headers
         .get("host")
         .and_then(|h| h.to_str().ok())
@@ -160,24 +191,67 @@ fn base_of(headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-async fn start(State(setup): State<Arc<Setup>>, headers: HeaderMap) -> Response {
+#[derive(Deserialize)]
+struct Token {
+    token: Option<String>,
+}
+
+/// The request carries the setup's token and names a host of this machine (a page
+/// elsewhere that resolves its own name to 127.0.0.1 does not).
+fn refusal(setup: &Setup, token: Option<&str>, headers: &HeaderMap) -> Option<Response> {
+    if token != Some(setup.token.as_str()) {
+        return Some(setup.error(
+            StatusCode::FORBIDDEN,
+            "Open the setup page with the address Critic logged at start (it carries a token).",
+        ));
+    }
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+    let public = setup.public_url.as_ref().and_then(|u| u.host_str());
+    let local = matches!(name, "127.0.0.1" | "localhost" | "[::1]") || Some(name) == public;
+    if !local {
+        return Some(setup.error(
+            StatusCode::FORBIDDEN,
+            "The setup page answers only on this machine's own address (127.0.0.1, localhost) or server.public_url.",
+        ));
+    }
+    None
+}
+
+async fn start(
+    State(setup): State<Arc<Setup>>,
+    Query(q): Query<Token>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = refusal(&setup, q.token.as_deref(), &headers) {
+        return refused;
+    }
     let webhook_url = match &setup.public_url {
         Some(url) => format!(
             "{}{}",
             url.as_str().trim_end_matches('/'),
             setup.webhook_path
         ),
-        None => format!("{}{}", base_of(&headers), setup.webhook_path),
+        None => format!("{}{}", base_of(&setup, &headers), setup.webhook_path),
     };
     setup.page(
         StatusCode::OK,
         "start.html",
-        context! { webhook_url, settings_file => setup.settings_file.display().to_string() },
+        context! {
+            webhook_url,
+            token => setup.token.clone(),
+            settings_file => setup.settings_file.display().to_string(),
+        },
     )
 }
 
 #[derive(Deserialize)]
 struct StartForm {
+    #[serde(default)]
+    token: Option<String>,
     webhook_url: String,
     #[serde(default)]
     org: String,
@@ -194,6 +268,16 @@ async fn to_github(State(setup): State<Arc<Setup>>, headers: HeaderMap, body: By
             );
         }
     };
+    if let Some(refused) = refusal(&setup, form.token.as_deref(), &headers) {
+        return refused;
+    }
+    // Checked before anyone creates an App on GitHub that could then not be recorded.
+    if let Err(e) = files::can_write(&setup.settings_file) {
+        return setup.error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("The settings could not be written, so no App was created: {e}"),
+        );
+    }
     let webhook_ok =
         url::Url::parse(&form.webhook_url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
     if !webhook_ok {
@@ -213,6 +297,9 @@ async fn to_github(State(setup): State<Arc<Setup>>, headers: HeaderMap, body: By
     }
     let state = hex::encode(rand::random::<[u8; 16]>());
     if let Ok(mut states) = setup.states.lock() {
+        if states.len() >= MAX_STATES {
+            states.clear();
+        }
         states.insert(state.clone());
     }
     let web = setup.web_url.as_str().trim_end_matches('/');
@@ -221,7 +308,7 @@ async fn to_github(State(setup): State<Arc<Setup>>, headers: HeaderMap, body: By
     } else {
         format!("{web}/organizations/{org}/settings/apps/new?state={state}")
     };
-    let manifest = setup.manifest_for(name, &form.webhook_url, &base_of(&headers));
+    let manifest = setup.manifest_for(name, &form.webhook_url, &base_of(&setup, &headers));
     setup.page(
         StatusCode::OK,
         "to_github.html",
@@ -277,13 +364,12 @@ async fn callback(State(setup): State<Arc<Setup>>, Query(q): Query<Callback>) ->
             install_url,
             settings_file => setup.settings_file.display().to_string(),
             key_file => key_file.display().to_string(),
+            serves_after => setup.serves_after,
         },
     );
     setup.done.send_replace(true);
     page
 }
 
-/// Where the setup page is, for the log line that tells the user to open it.
-pub fn page_url(listen: SocketAddr) -> String {
-    format!("http://{listen}/")
-}
+/// More forms sent to GitHub than anyone completes: older states are forgotten.
+const MAX_STATES: usize = 32;

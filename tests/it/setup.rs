@@ -8,6 +8,8 @@ use crate::support::app::{INSTALLATION, REPO, WAIT, World, payload, signature};
 use crate::support::github::{CREATED_WEBHOOK_SECRET, PullFile, PullRequest};
 use crate::support::llm::Reply;
 
+const TOKEN: &str = "setup-token-of-the-test";
+
 /// Critic's settings for a first run: everything but the App.
 fn first_run_env(world: &World) -> Vec<(String, String)> {
     world
@@ -16,6 +18,7 @@ fn first_run_env(world: &World) -> Vec<(String, String)> {
         .unset("CRITIC_GITHUB__PRIVATE_KEY")
         .unset("CRITIC_GITHUB__WEBHOOK_SECRET")
         .set("CRITIC_GITHUB__WEB_URL", &world.github.url())
+        .set("CRITIC_SETUP_TOKEN", TOKEN)
         .env
 }
 
@@ -101,13 +104,38 @@ async fn a_first_run_registers_the_app_writes_its_settings_and_then_reviews() {
     let world = World::new().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let settings_file = dir.path().join("critic.toml");
-    std::fs::write(&settings_file, "# mine\n[review]\nmax_comments = 7\n").expect("write");
+    // Settings of the operator's own, the `github` ones as an inline table: all kept.
+    let mine = "# mine\ngithub = { timeout_secs = 20 }\n\n[review]\nmax_comments = 7\n";
+    std::fs::write(&settings_file, mine).expect("write");
     let critic = start(&settings_file, first_run_env(&world)).await;
     let http = no_redirects();
 
+    // Without the token Critic logged, or from a page that names another host: refused.
+    let no_token = http
+        .get(format!("{}/", critic.base))
+        .send()
+        .await
+        .expect("get /");
+    assert_eq!(no_token.status(), 403);
+    let rebound = http
+        .get(format!("{}/?token={TOKEN}", critic.base))
+        .header("host", "attacker.example:3000")
+        .send()
+        .await
+        .expect("get /");
+    assert_eq!(rebound.status(), 403);
+    let stolen = http
+        .post(format!("{}/setup", critic.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("webhook_url=https%3A%2F%2Fevil.example%2Fwebhook&org=&name=Evil")
+        .send()
+        .await
+        .expect("post /setup");
+    assert_eq!(stolen.status(), 403, "the form needs the token too");
+
     // The setup page, and nothing else, until the App exists.
     let page = http
-        .get(format!("{}/", critic.base))
+        .get(format!("{}/?token={TOKEN}", critic.base))
         .send()
         .await
         .expect("get /");
@@ -131,7 +159,7 @@ async fn a_first_run_registers_the_app_writes_its_settings_and_then_reviews() {
     let to_github = http
         .post(format!("{}/setup", critic.base))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body("webhook_url=https%3A%2F%2Fcritic.example.com%2Fwebhook&org=acme&name=Critic+Test")
+        .body("token=setup-token-of-the-test&webhook_url=https%3A%2F%2Fcritic.example.com%2Fwebhook&org=acme&name=Critic+Test")
         .send()
         .await
         .expect("post /setup");
@@ -182,10 +210,7 @@ async fn a_first_run_registers_the_app_writes_its_settings_and_then_reviews() {
     let forged = back.replace("state=", "state=forged");
     let refused = http.get(&forged).send().await.expect("forged");
     assert_eq!(refused.status(), 400);
-    assert_eq!(
-        std::fs::read_to_string(&settings_file).expect("read"),
-        "# mine\n[review]\nmax_comments = 7\n"
-    );
+    assert_eq!(std::fs::read_to_string(&settings_file).expect("read"), mine);
 
     let done = http.get(&back).send().await.expect("callback");
     assert_eq!(done.status(), 200);
@@ -198,11 +223,17 @@ async fn a_first_run_registers_the_app_writes_its_settings_and_then_reviews() {
     );
 
     let written = std::fs::read_to_string(&settings_file).expect("settings");
+    assert!(written.starts_with("# mine\n"), "{written}");
     assert!(
-        written.starts_with("# mine\n[review]\nmax_comments = 7\n"),
+        written.contains("[review]\nmax_comments = 7\n"),
         "other keys kept: {written}"
     );
     let parsed: toml::Table = written.parse().expect("TOML");
+    assert_eq!(
+        parsed["github"]["timeout_secs"].as_integer(),
+        Some(20),
+        "{written}"
+    );
     assert_eq!(
         parsed["github"]["app_id"].as_integer(),
         Some(crate::support::github::APP_ID as i64)
@@ -315,7 +346,7 @@ async fn a_code_github_refuses_and_a_missing_state_write_nothing() {
     let to_github = http
         .post(format!("{}/setup", critic.base))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body("webhook_url=https%3A%2F%2Fcritic.example.com%2Fwebhook&org=&name=Critic")
+        .body("token=setup-token-of-the-test&webhook_url=https%3A%2F%2Fcritic.example.com%2Fwebhook&org=&name=Critic")
         .send()
         .await
         .expect("post /setup")
@@ -350,7 +381,7 @@ async fn a_code_github_refuses_and_a_missing_state_write_nothing() {
     let bad = http
         .post(format!("{}/setup", critic.base))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body("webhook_url=ftp%3A%2F%2Fx&name=Critic")
+        .body("token=setup-token-of-the-test&webhook_url=ftp%3A%2F%2Fx&name=Critic")
         .send()
         .await
         .expect("post");
@@ -359,40 +390,28 @@ async fn a_code_github_refuses_and_a_missing_state_write_nothing() {
 }
 
 #[tokio::test]
-async fn settings_that_cannot_be_written_are_left_as_they_were() {
+async fn settings_that_cannot_be_written_stop_the_setup_before_an_app_is_created() {
     let world = World::new().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let settings_file = dir.path().join("critic.toml");
-    // Valid for Critic's settings loader? No: but the setup must not be the one to fix it.
     let critic = start(&settings_file, first_run_env(&world)).await;
+    // Broken after Critic read it: the setup must not be the one to fix it.
     std::fs::write(&settings_file, "[review\nbroken = ").expect("write");
     let http = no_redirects();
-    let html = http
+    let refused = http
         .post(format!("{}/setup", critic.base))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body("webhook_url=https%3A%2F%2Fcritic.example.com%2Fwebhook&name=Critic")
+        .body("token=setup-token-of-the-test&webhook_url=https%3A%2F%2Fcritic.example.com%2Fwebhook&name=Critic")
         .send()
         .await
-        .expect("post /setup")
-        .text()
-        .await
-        .expect("html");
-    let action = attribute(&html, "action=\"");
-    let manifest = attribute(&html, "name=\"manifest\" value=\"");
-    let back = http
-        .post(&action)
-        .form(&[("manifest", manifest)])
-        .send()
-        .await
-        .expect("GitHub")
-        .headers()["location"]
-        .to_str()
-        .expect("location")
-        .to_owned();
-    let failed = http.get(&back).send().await.expect("callback");
-    assert_eq!(failed.status(), 500);
-    let text = failed.text().await.expect("html");
-    assert!(text.contains("could not be written"), "{text}");
+        .expect("post /setup");
+    assert_eq!(refused.status(), 500);
+    let text = refused.text().await.expect("html");
+    assert!(text.contains("so no App was created"), "{text}");
+    assert!(
+        !text.contains("settings&#x2f;apps&#x2f;new"),
+        "no form to GitHub: {text}"
+    );
     assert_eq!(
         std::fs::read_to_string(&settings_file).expect("read"),
         "[review\nbroken = "

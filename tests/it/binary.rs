@@ -136,3 +136,53 @@ fn invalid_settings_stop_the_start_with_the_key_named() {
         String::from_utf8_lossy(&ok.stderr)
     );
 }
+
+#[tokio::test]
+async fn a_settings_file_that_is_not_there_is_an_error_unless_the_setup_is_to_write_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("typo.toml");
+    let app_env = |cmd: &mut tokio::process::Command| {
+        cmd.env_clear()
+            .env("CRITIC_GITHUB__APP_ID", "12")
+            .env("CRITIC_GITHUB__PRIVATE_KEY", github::app_private_key_pem())
+            .env("CRITIC_GITHUB__WEBHOOK_SECRET", "x")
+            .env("CRITIC_LOG", "warn");
+    };
+    for args in [vec!["check-config"], vec!["serve"]] {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_critic"));
+        cmd.args(&args).arg("--config").arg(&missing);
+        app_env(&mut cmd);
+        let out = cmd.output().await.expect("run");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("typo.toml") && stderr.contains("does not exist"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // Without an App, `serve` takes the missing file as the one its setup writes: it serves
+    // the setup page (and is stopped here).
+    let port = free_port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_critic"))
+        .args(["serve", "--config"])
+        .arg(&missing)
+        .env_clear()
+        .env("CRITIC_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("CRITIC_SETUP_TOKEN", "t")
+        .env("CRITIC_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/?token=t")).await {
+            assert_eq!(r.status(), 200);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no setup page");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().await.expect("kill");
+}

@@ -42,9 +42,13 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ReviewArgs {
-    /// The repository (any folder inside it).
+    /// The repository (any folder inside it), or a pull request's URL
+    /// (`https://github.com/OWNER/REPO/pull/N`, with --dry-run).
     #[arg(default_value = ".")]
     path: PathBuf,
+    /// With a pull request's URL: review it through the GitHub App, posting nothing.
+    #[arg(long)]
+    dry_run: bool,
     /// The commit to compare with (the diff starts at its merge base with the head); default
     /// the remote's default branch (origin/HEAD), else `main`, else `master`.
     #[arg(long)]
@@ -222,16 +226,6 @@ async fn review(config: Option<&std::path::Path>, args: &ReviewArgs) -> i32 {
             return 2;
         }
     };
-    let base = match &args.base {
-        Some(base) => base.clone(),
-        None => match critic::review::default_base(&args.path).await {
-            Ok(base) => base,
-            Err(e) => {
-                eprintln!("critic: {e}");
-                return 2;
-            }
-        },
-    };
     let progress = |p: Progress| match p {
         Progress::Asking { files, chunks } => {
             eprintln!("critic: {files} file(s) to review in {chunks} request(s)…")
@@ -240,14 +234,42 @@ async fn review(config: Option<&std::path::Path>, args: &ReviewArgs) -> i32 {
             eprintln!("critic: {done} of {chunks} request(s) finished")
         }
     };
-    let request = critic::report::LocalRequest {
-        dir: &args.path,
-        base: &base,
-        head: &args.head,
-        max_comments: args.max_comments,
-        progress: Some(&progress),
+    let target = args.path.to_string_lossy().into_owned();
+    let result = if target.starts_with("https://") || target.starts_with("http://") {
+        if !args.dry_run {
+            eprintln!(
+                "critic: a pull request is reviewed here only with --dry-run (the server posts reviews)"
+            );
+            return 2;
+        }
+        match dry_run(config, &settings, &llm, &target, args, &progress).await {
+            Ok(result) => result,
+            Err(e) => {
+                eprintln!("critic: {e}");
+                return 2;
+            }
+        }
+    } else {
+        let base = match &args.base {
+            Some(base) => base.clone(),
+            None => match critic::review::default_base(&args.path).await {
+                Ok(base) => base,
+                Err(e) => {
+                    eprintln!("critic: {e}");
+                    return 2;
+                }
+            },
+        };
+        let request = critic::report::LocalRequest {
+            dir: &args.path,
+            base: &base,
+            head: &args.head,
+            max_comments: args.max_comments,
+            progress: Some(&progress),
+        };
+        critic::report::review_local(&settings, &llm, &request).await
     };
-    let report = match critic::report::review_local(&settings, &llm, &request).await {
+    let report = match result {
         Ok(report) => report,
         Err(e) => {
             eprintln!("critic: {e}");
@@ -284,6 +306,54 @@ async fn review(config: Option<&std::path::Path>, args: &ReviewArgs) -> i32 {
         None => false,
     };
     i32::from(failed)
+}
+
+/// `critic review URL --dry-run`: the pull request through the App's installation on its
+/// repository.
+async fn dry_run(
+    config: Option<&std::path::Path>,
+    settings: &critic::config::Settings,
+    llm: &critic::config::LlmConfig,
+    url: &str,
+    args: &ReviewArgs,
+    progress: &(dyn Fn(critic::review::Progress) + Sync),
+) -> anyhow::Result<Result<critic::report::Report, critic::report::ReportError>> {
+    let parsed = url::Url::parse(url).context("not a URL")?;
+    let web = &settings.github.web_url;
+    if parsed.host_str() != web.host_str()
+        || parsed.port_or_known_default() != web.port_or_known_default()
+    {
+        anyhow::bail!("{url} is not on {web} (set github.web_url for GitHub Enterprise Server)");
+    }
+    let segments: Vec<&str> = parsed
+        .path_segments()
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    let [owner, name, "pull", number, ..] = segments.as_slice() else {
+        anyhow::bail!("{url} is not a pull request's URL (…/OWNER/REPO/pull/NUMBER)");
+    };
+    let repo: critic::github::RepoName = format!("{owner}/{name}")
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    let number = critic::domain::PrNumber(number.parse().context("the pull request's number")?);
+    let app = critic::config::Config::load(config)
+        .context("reading a pull request needs the GitHub App's settings")?;
+    let github = critic::github::GitHub::new(&app)?;
+    let installation = github
+        .repo_installation(&repo)
+        .await
+        .with_context(|| format!("the App is not installed on {repo}"))?;
+    let gh = github.installation(installation)?;
+    Ok(critic::report::review_pull_request(
+        settings,
+        llm,
+        &gh,
+        &repo,
+        number,
+        args.max_comments,
+        Some(progress),
+    )
+    .await)
 }
 
 async fn shutdown_signal() {

@@ -88,6 +88,18 @@ impl GitHub {
         })
     }
 
+    /// The installation of this App on `repo` (`GET /repos/{repo}/installation`, as the App).
+    pub async fn repo_installation(&self, repo: &super::RepoName) -> Result<u64, GitHubError> {
+        #[derive(serde::Deserialize)]
+        struct Found {
+            id: u64,
+        }
+        let call = Call::get(format!("/repos/{repo}/installation"));
+        let found: Found =
+            send_idempotent(&self.shared.app, &self.shared.policy, &call, Answer::json).await?;
+        Ok(found.id)
+    }
+
     /// The login Critic's reviews and comments appear under (`SLUG[bot]`), asked once.
     pub async fn bot_login(&self) -> Result<String, GitHubError> {
         self.shared.bot_login().await

@@ -195,7 +195,82 @@ pub async fn review_local(
             },
         )));
     }
-    Ok(report(&source, &policy, reviewed, &meter))
+    Ok(report(
+        &source.base,
+        &source.head,
+        &policy,
+        reviewed,
+        &meter,
+    ))
+}
+
+/// A pull request on GitHub, read through `gh` and reviewed as the App would, posting
+/// nothing (`critic review URL --dry-run`). The repository's own settings file is read from
+/// its default branch, as for a real review.
+pub async fn review_pull_request(
+    settings: &Settings,
+    llm: &LlmConfig,
+    gh: &crate::github::Installation,
+    repo: &crate::github::RepoName,
+    number: crate::domain::PrNumber,
+    max_comments: Option<usize>,
+    progress: Option<&(dyn Fn(Progress) + Sync)>,
+) -> Result<Report, ReportError> {
+    let client = Llm::new(llm)?;
+    let pr = gh
+        .pull_request(repo, number)
+        .await
+        .map_err(SourceError::from)?;
+    let mut policy = RepoPolicy::from_server(&settings.review);
+    if let Some(bytes) = gh
+        .default_branch_file(repo, REPO_FILE)
+        .await
+        .map_err(SourceError::from)?
+    {
+        let endpoints = client.endpoint_names();
+        if let Err(e) = policy.apply(REPO_FILE, &String::from_utf8_lossy(&bytes), &endpoints) {
+            tracing::warn!(error = %e, "{REPO_FILE} not applied");
+        }
+    }
+    if let Some(max) = max_comments {
+        policy.max_comments = max;
+    }
+    let prompts = Prompts::new()?;
+    let meter = Meter::new();
+    let head = pr.head.sha.clone();
+    let reviewed = crate::review::pipeline::run(
+        Pipeline {
+            settings: &settings.review,
+            prompts: &prompts,
+            llm: &client,
+        },
+        &crate::review::GitHubSource {
+            gh,
+            repo,
+            number,
+            head: &head,
+        },
+        &Change {
+            repo: &repo.to_string(),
+            title: &pr.title,
+            description: pr.body.as_deref().unwrap_or(""),
+            policy: &policy,
+            since: None,
+            installation: 0,
+            meter: &meter,
+            progress,
+        },
+    )
+    .await?;
+    if let Some(u) = reviewed.nothing_read() {
+        return Err(ReportError::Review(ReviewError::Ask(
+            crate::llm::AskError::Unusable {
+                model: u.model.clone(),
+                reason: u.reason.clone(),
+            },
+        )));
+    }
+    Ok(report(&pr.base.sha, &head, &policy, reviewed, &meter))
 }
 
 /// The head commit's subject, the nearest thing a local change has to a PR's title.
@@ -203,13 +278,13 @@ async fn commit_subject(source: &LocalSource) -> String {
     source.subject().await.unwrap_or_default()
 }
 
-fn report(source: &LocalSource, policy: &RepoPolicy, r: Reviewed, meter: &Meter) -> Report {
+fn report(base: &str, head: &str, policy: &RepoPolicy, r: Reviewed, meter: &Meter) -> Report {
     let known = HashSet::new();
     let draft = poster::draft_review(
         &r.findings,
         &r.files,
         &DraftInput {
-            head_sha: &source.head,
+            head_sha: head,
             max_inline: policy.max_comments,
             min_severity: policy.min_severity,
             known: &known,
@@ -259,7 +334,7 @@ fn report(source: &LocalSource, policy: &RepoPolicy, r: Reviewed, meter: &Meter)
         repeated: 0,
     };
     let mut markdown = poster::summary::render(&RunSummary {
-        head_sha: &source.head,
+        head_sha: head,
         since_sha: None,
         summary: &r.summary,
         walkthrough: &r.walkthrough,
@@ -281,8 +356,8 @@ fn report(source: &LocalSource, policy: &RepoPolicy, r: Reviewed, meter: &Meter)
     }
     Report {
         version: JSON_VERSION,
-        base: source.base.clone(),
-        head: source.head.clone(),
+        base: base.to_string(),
+        head: head.to_string(),
         summary: r.summary,
         walkthrough: r
             .walkthrough

@@ -295,3 +295,78 @@ fn the_schema_check_refuses_a_log_that_is_not_sarif() {
     let errors = sarif_errors(&json!({"version": "2.1.0"}));
     assert!(errors.iter().any(|e| e.contains("runs")), "{errors:?}");
 }
+
+#[tokio::test]
+async fn a_pull_request_is_reviewed_dry_through_the_app_and_nothing_is_written() {
+    use crate::support::app::{REPO, World};
+    use crate::support::github::{PullFile, PullRequest};
+    let world = World::new().await;
+    world.github.add_pull(
+        REPO,
+        PullRequest {
+            number: 31,
+            title: "Ratio".into(),
+            ..Default::default()
+        },
+    );
+    world.github.set_pull_files(
+        REPO,
+        31,
+        vec![PullFile::from_patch(
+            "a.txt",
+            "@@ -0,0 +1,2 @@\n+hello\n+world",
+        )],
+    );
+    world.llm.respond_with(|_| {
+        Reply::findings(json!([{"path": "a.txt", "line": 2, "severity": "warning", "body": "Spelling?"},
+                               {"path": "a.txt", "line": 9, "severity": "nit", "body": "Not a changed line."}]))
+    });
+    world.github.clear_requests();
+    let url = format!("{}/{REPO}/pull/31", world.github.url());
+    let run = |dry: bool| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_critic"));
+        cmd.arg("review").arg(&url);
+        if dry {
+            cmd.arg("--dry-run");
+        }
+        cmd.args(["--format", "json"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(
+                world
+                    .options()
+                    .set("CRITIC_GITHUB__WEB_URL", &world.github.url())
+                    .env,
+            )
+            .output()
+    };
+    let refused = run(false).await.expect("critic runs");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("--dry-run"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let out = run(true).await.expect("critic runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let placed: Vec<&str> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| f["placement"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(placed, ["inline", "not_on_changed_line"], "{report}");
+    assert_eq!(report["head"], PullRequest::default().head_sha);
+    let writes: Vec<String> = world
+        .github
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET" && !r.path.ends_with("/access_tokens"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(writes.is_empty(), "a dry run wrote to GitHub: {writes:?}");
+    assert!(world.github.reviews(REPO, 31).is_empty());
+    assert!(world.github.issue_comments(REPO, 31).is_empty());
+}

@@ -336,14 +336,20 @@ async fn dry_run(
         .parse()
         .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
     let number = critic::domain::PrNumber(number.parse().context("the pull request's number")?);
-    let app = critic::config::Config::load(config)
-        .context("reading a pull request needs the GitHub App's settings")?;
-    let github = critic::github::GitHub::new(&app)?;
-    let installation = github
-        .repo_installation(&repo)
-        .await
-        .with_context(|| format!("the App is not installed on {repo}"))?;
-    let gh = github.installation(installation)?;
+    let gh = match std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty()) {
+        Some(token) => critic::github::GitHub::with_token(&settings.github, &token)?,
+        None => {
+            let app = critic::config::Config::load(config).context(
+                "reading a pull request needs GITHUB_TOKEN or the GitHub App's settings",
+            )?;
+            let github = critic::github::GitHub::new(&app)?;
+            let installation = github
+                .repo_installation(&repo)
+                .await
+                .with_context(|| format!("the App is not installed on {repo}"))?;
+            github.installation(installation)?
+        }
+    };
     Ok(critic::report::review_pull_request(
         settings,
         llm,

@@ -100,6 +100,41 @@ impl GitHub {
         Ok(found.id)
     }
 
+    /// Read-only calls made with a person's token (`GITHUB_TOKEN`) rather than as the App:
+    /// what `critic review URL --dry-run` uses when the token is given.
+    pub fn with_token(
+        gh: &crate::config::GithubSettings,
+        token: &str,
+    ) -> Result<Installation, GitHubError> {
+        let timeout = Duration::from_secs(gh.timeout_secs);
+        let api = gh.api_url.as_str().trim_end_matches('/').to_string();
+        let crab = Octocrab::builder()
+            .base_uri(api)
+            .map_err(|e| GitHubError::Setup(format!("github.api_url: {e}")))?
+            .personal_token(token.to_string())
+            .set_connect_timeout(Some(timeout))
+            .set_read_timeout(Some(timeout))
+            .build()
+            .map_err(|e| GitHubError::Setup(e.to_string()))?;
+        let crab = Arc::new(crab);
+        Ok(Installation {
+            owner: Arc::new(Shared {
+                app: (*crab).clone(),
+                installations: Mutex::new(HashMap::new()),
+                bot_login: tokio::sync::OnceCell::new(),
+                ghes_graphql: None,
+                files: FileCache::default(),
+                policy: RetryPolicy {
+                    retries: gh.max_retries,
+                    base: Duration::from_millis(gh.retry_base_ms),
+                    max_wait: Duration::from_secs(gh.max_retry_wait_secs),
+                },
+                app_id: 0,
+            }),
+            crab,
+        })
+    }
+
     /// The login Critic's reviews and comments appear under (`SLUG[bot]`), asked once.
     pub async fn bot_login(&self) -> Result<String, GitHubError> {
         self.shared.bot_login().await

@@ -369,4 +369,31 @@ async fn a_pull_request_is_reviewed_dry_through_the_app_and_nothing_is_written()
     assert!(writes.is_empty(), "a dry run wrote to GitHub: {writes:?}");
     assert!(world.github.reviews(REPO, 31).is_empty());
     assert!(world.github.issue_comments(REPO, 31).is_empty());
+
+    // With a person's GITHUB_TOKEN and no App settings at all.
+    world
+        .github
+        .add_personal_token("ghp_person", crate::support::app::INSTALLATION);
+    world.github.clear_requests();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_critic"))
+        .arg("review")
+        .arg(&url)
+        .args(["--dry-run", "--format", "json"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("GITHUB_TOKEN", "ghp_person")
+        .env("CRITIC_GITHUB__API_URL", world.github.url())
+        .env("CRITIC_GITHUB__WEB_URL", world.github.url())
+        .env("CRITIC_LLM__BASE_URL", world.llm.url())
+        .env("CRITIC_LLM__MODEL", "fake-model")
+        .output()
+        .await
+        .expect("critic runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(report["findings"].as_array().map(Vec::len), Some(2));
+    assert!(
+        world.github.requests().iter().all(|r| r.method == "GET"),
+        "only reads with a person's token"
+    );
 }

@@ -20,6 +20,22 @@ impl FakeGitHub {
         });
     }
 
+    /// A person's access token (`GITHUB_TOKEN`, a fine-grained token) that reaches the
+    /// repositories of `installation` as GitHub's token auth does, until revoked.
+    pub fn add_personal_token(&self, token: &str, installation: u64) {
+        self.update(|w| {
+            w.tokens.insert(
+                token.to_owned(),
+                super::world::TokenInfo {
+                    installation_id: installation,
+                    expires_at: chrono::Utc::now() + chrono::Duration::days(30),
+                    revoked: false,
+                    repositories: None,
+                },
+            );
+        });
+    }
+
     /// Adds `owner/name` to an installation (creating the installation if needed). Re-adding a
     /// repo moves it to the given installation and keeps its PRs.
     pub fn add_repo(&self, full_name: &str, installation_id: u64) {

@@ -230,9 +230,14 @@ async fn review(config: Option<&std::path::Path>, args: &ReviewArgs) -> i32 {
         Progress::Asking { files, chunks } => {
             eprintln!("critic: {files} file(s) to review in {chunks} request(s)…")
         }
-        Progress::Answered { done, chunks } => {
-            eprintln!("critic: {done} of {chunks} request(s) finished")
-        }
+        Progress::Answered {
+            done,
+            chunks,
+            input_tokens,
+            output_tokens,
+        } => eprintln!(
+            "critic: {done} of {chunks} request(s) finished ({input_tokens} input, {output_tokens} output tokens so far)"
+        ),
     };
     let target = args.path.to_string_lossy().into_owned();
     let result = if target.starts_with("https://") || target.starts_with("http://") {

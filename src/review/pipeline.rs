@@ -44,8 +44,13 @@ pub struct Change<'a> {
 pub enum Progress {
     /// The context is built: `files` to show the model in `chunks` requests.
     Asking { files: usize, chunks: usize },
-    /// `done` of the requests have an answer (or have given up).
-    Answered { done: usize, chunks: usize },
+    /// `done` of the requests have an answer (or have given up); tokens used so far.
+    Answered {
+        done: usize,
+        chunks: usize,
+        input_tokens: u64,
+        output_tokens: u64,
+    },
 }
 
 /// What the model found in a change, before anything is posted.
@@ -167,9 +172,12 @@ pub async fn run(
         )
         .await;
         let done = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let (usage, _) = change.meter.total();
         tell(Progress::Answered {
             done,
             chunks: parts,
+            input_tokens: usage.prompt_tokens,
+            output_tokens: usage.output_tokens,
         });
         reply
     }))

@@ -99,6 +99,11 @@ async fn a_local_change_is_reviewed_in_every_format_with_no_github() {
         "{report}"
     );
     assert!(
+        stderr(&out).contains("1 of 1 request(s) finished ("),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
         stderr(&out).contains("1 file(s) to review in 1 request(s)"),
         "{}",
         stderr(&out)
@@ -227,6 +232,25 @@ async fn a_base_that_does_not_resolve_and_an_unreachable_model_are_errors_that_s
         stderr(&down).contains(&closed),
         "the URL is named: {}",
         stderr(&down)
+    );
+    assert!(!stderr(&down).contains("ollama pull"), "{}", stderr(&down));
+
+    // No model configured at all: the default local Ollama at 127.0.0.1:11434, which does
+    // not run on a test machine; the message says how to get it.
+    let default = tokio::process::Command::new(env!("CARGO_BIN_EXE_critic"))
+        .arg("review")
+        .arg(dir.path())
+        .args(["--base", "main~1"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .output()
+        .await
+        .expect("critic runs");
+    assert_eq!(default.status.code(), Some(2));
+    assert!(
+        stderr(&default).contains("ollama pull qwen2.5-coder:7b"),
+        "{}",
+        stderr(&default)
     );
 }
 

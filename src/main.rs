@@ -202,8 +202,12 @@ async fn serve(
             println!("a GitHub App is already configured (github.app_id)");
             return Ok(());
         }
-        let setup =
-            std::sync::Arc::new(critic::setup::Setup::new(&settings, settings_file)?.then_stop());
+        let token = std::env::var("CRITIC_SETUP_TOKEN").ok();
+        let setup = std::sync::Arc::new(
+            critic::setup::Setup::new(&settings, settings_file)?
+                .with_token(token.as_deref())
+                .then_stop(),
+        );
         tracing::warn!(url = %setup.page_url(addr), "open this page to register the GitHub App");
         critic::setup::serve(setup, listener, shutdown_signal()).await?;
         return Ok(());

@@ -423,3 +423,82 @@ async fn settings_that_cannot_be_written_stop_the_setup_before_an_app_is_created
     );
     critic.stop().await;
 }
+
+#[tokio::test]
+async fn critic_setup_registers_the_app_and_exits() {
+    let world = World::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings_file = dir.path().join("critic.toml");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_critic"))
+        .arg("setup")
+        .arg("--config")
+        .arg(&settings_file)
+        .env_clear()
+        .envs(first_run_env(&world))
+        .env("CRITIC_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("CRITIC_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn critic setup");
+    let http = no_redirects();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let page = loop {
+        if let Ok(r) = http.get(format!("{base}/?token={TOKEN}")).send().await {
+            break r.text().await.expect("html");
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no setup page");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(page.contains("name=\"token\""), "{page}");
+    let html = http
+        .post(format!("{base}/setup"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "token={TOKEN}&webhook_url=https%3A%2F%2Fsmee.io%2Fabc&name=Critic"
+        ))
+        .send()
+        .await
+        .expect("post /setup")
+        .text()
+        .await
+        .expect("html");
+    let action = attribute(&html, "action=\"");
+    let manifest = attribute(&html, "name=\"manifest\" value=\"");
+    let back = http
+        .post(&action)
+        .form(&[("manifest", manifest)])
+        .send()
+        .await
+        .expect("GitHub")
+        .headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let done = http
+        .get(&back)
+        .send()
+        .await
+        .expect("callback")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        done.contains("critic serve"),
+        "the page says what to run next: {done}"
+    );
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("critic setup exits once the App is registered")
+        .expect("wait");
+    assert!(status.success(), "{status:?}");
+    let written = std::fs::read_to_string(&settings_file).expect("settings written");
+    assert!(written.contains("app_id = 4242"), "{written}");
+}

@@ -83,31 +83,29 @@ enum FailOn {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Command::Review(args) = &cli.command {
-        // Nothing but the report on stdout: logs go to stderr, warnings only by default.
-        tracing_subscriber::fmt()
-            .with_env_filter(
-                EnvFilter::try_from_env("CRITIC_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
-            )
-            .with_writer(std::io::stderr)
-            .init();
-        let file = cli
-            .config
-            .clone()
-            .or_else(|| Some(PathBuf::from("critic.toml")).filter(|f| f.exists()));
-        std::process::exit(review(file.as_deref(), args).await);
-    }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("CRITIC_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
     // Where settings are read from, and where the setup writes them: --config, else
     // ./critic.toml (read when it exists), for every command alike.
     let settings_file = cli
         .config
         .clone()
         .unwrap_or_else(|| PathBuf::from("critic.toml"));
+    // The log format is a setting; a settings error is reported once logging is up.
+    let format = critic::config::Config::load_without_app(
+        Some(settings_file.as_path()).filter(|f| f.exists()),
+        std::env::vars(),
+    )
+    .map(|(settings, _)| settings.log.format)
+    .unwrap_or_default();
+    if let Command::Review(args) = &cli.command {
+        // Nothing but the report on stdout: logs go to stderr, warnings only by default.
+        init_logging(format, "warn", true);
+        let file = cli
+            .config
+            .clone()
+            .or_else(|| Some(PathBuf::from("critic.toml")).filter(|f| f.exists()));
+        std::process::exit(review(file.as_deref(), args).await);
+    }
+    init_logging(format, "info", false);
     if cli.config.is_some()
         && !settings_file.exists()
         && !matches!(cli.command, Command::Serve { .. } | Command::Setup)
@@ -369,6 +367,28 @@ async fn dry_run(
         Some(progress),
     )
     .await)
+}
+
+/// Logs as text or JSON lines, at `CRITIC_LOG` (else `default_level`), to stdout or stderr.
+fn init_logging(format: critic::config::LogFormat, default_level: &str, stderr: bool) {
+    let filter =
+        EnvFilter::try_from_env("CRITIC_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match (format, stderr) {
+        (critic::config::LogFormat::Json, false) => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+        (critic::config::LogFormat::Json, true) => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_writer(std::io::stderr)
+            .init(),
+        (critic::config::LogFormat::Text, false) => builder.init(),
+        (critic::config::LogFormat::Text, true) => builder.with_writer(std::io::stderr).init(),
+    }
 }
 
 async fn shutdown_signal() {

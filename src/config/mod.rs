@@ -49,6 +49,26 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub review: ReviewSettings,
     pub commands: CommandSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+}
+
+/// How Critic logs (the level is `CRITIC_LOG`, an `EnvFilter` directive).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Lines for people, each with its span's fields (job, delivery, repository, PR, head).
+    #[default]
+    Text,
+    /// One JSON object per line, the same fields under `span` and `spans`, for log stores.
+    Json,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -710,6 +730,15 @@ mod tests {
     #[test]
     fn errors_name_the_key() {
         let cases: Vec<(Vec<(String, String)>, &str)> = vec![
+            (
+                env(&[
+                    ("CRITIC_GITHUB__APP_ID", "1"),
+                    ("CRITIC_GITHUB__PRIVATE_KEY", KEY),
+                    ("CRITIC_GITHUB__WEBHOOK_SECRET", "x"),
+                    ("CRITIC_LOG__FORMAT", "xml"),
+                ]),
+                "log.format",
+            ),
             (
                 env(&[
                     ("CRITIC_GITHUB__PRIVATE_KEY", KEY),

@@ -255,15 +255,15 @@ async fn run_leased(
         async move {
             match job {
                 Job::Review(job) => {
-                    let span = tracing::info_span!("review", repo = %job.repo, pr = job.number.get(), sha = %job.head_sha);
+                    let span = tracing::info_span!("review", installation = job.installation_id, repo = %job.repo, pr = job.number.get(), sha = %job.head_sha);
                     review_pr::run(&task_critic, job_id, &job, &meter).instrument(span).await
                 }
                 Job::Reply(job) => {
-                    let span = tracing::info_span!("reply", repo = %job.repo, pr = job.number.get(), thread = job.root_id, by = %job.requested.login);
+                    let span = tracing::info_span!("reply", installation = job.installation_id, repo = %job.repo, pr = job.number.get(), thread = job.root_id, by = %job.requested.login);
                     reply::run(&task_critic, &job, &meter).instrument(span).await
                 }
                 Job::Command(job) => {
-                    let span = tracing::info_span!("command", repo = %job.repo, pr = job.number.get(), command = job.command.name(), by = %job.requested.login);
+                    let span = tracing::info_span!("command", installation = job.installation_id, repo = %job.repo, pr = job.number.get(), command = job.command.name(), by = %job.requested.login);
                     command::run(&task_critic, &job, &meter).instrument(span).await
                 }
             }

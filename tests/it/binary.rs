@@ -13,7 +13,7 @@ fn free_port() -> u16 {
 }
 
 #[tokio::test]
-async fn critic_serve_reviews_a_pull_request_and_stops_on_sigterm() {
+async fn critic_serve_reviews_a_pull_request_logs_json_lines_and_stops_on_sigterm() {
     let world = World::new().await;
     world.github.add_pull(
         REPO,
@@ -43,12 +43,20 @@ async fn critic_serve_reviews_a_pull_request_and_stops_on_sigterm() {
                 .set("CRITIC_SERVER__LISTEN", &format!("127.0.0.1:{port}"))
                 .env,
         )
-        .env("CRITIC_LOG", "warn")
-        .stdout(Stdio::null())
+        .env("CRITIC_LOG", "critic=debug")
+        .env("CRITIC_LOG__FORMAT", "json")
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
         .expect("spawn critic");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let logs = tokio::spawn(async move {
+        let mut out = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut out)
+            .await
+            .map(|_| out)
+    });
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -101,6 +109,45 @@ async fn critic_serve_reviews_a_pull_request_and_stops_on_sigterm() {
         .expect("exits after SIGTERM")
         .expect("wait");
     assert!(status.success(), "{status:?}");
+
+    // Every line is a JSON object; the review job's lines carry the job's fields.
+    let logs = logs.await.expect("join").expect("stdout");
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let review_lines: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["span"]["name"] == "review")
+        .collect();
+    assert!(
+        !review_lines.is_empty(),
+        "no line of the review job: {logs}"
+    );
+    for line in review_lines {
+        assert!(
+            line["timestamp"].is_string() && line["level"].is_string(),
+            "{line}"
+        );
+        assert_eq!(line["span"]["repo"], REPO, "{line}");
+        assert_eq!(line["span"]["pr"], 2, "{line}");
+        assert_eq!(
+            line["span"]["installation"],
+            crate::support::app::INSTALLATION,
+            "{line}"
+        );
+        assert_eq!(
+            line["span"]["sha"],
+            PullRequest::default().head_sha,
+            "{line}"
+        );
+        let job = line["spans"]
+            .as_array()
+            .and_then(|spans| spans.iter().find(|s| s["name"] == "job"))
+            .unwrap_or_else(|| panic!("no job span: {line}"));
+        assert_eq!(job["delivery"], "bin-1", "{line}");
+        assert!(job["id"].is_number(), "{line}");
+    }
 }
 
 #[test]

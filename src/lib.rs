@@ -13,6 +13,7 @@ pub mod domain;
 pub mod github;
 pub mod jobs;
 pub mod llm;
+pub mod operator;
 pub mod poster;
 pub mod report;
 pub mod review;

@@ -35,6 +35,23 @@ enum Command {
     CheckConfig,
     /// Apply database migrations and exit.
     Migrate,
+    /// The job queue: list jobs, or put dead ones back, or cancel a queued one.
+    Jobs {
+        #[command(subcommand)]
+        action: Option<JobsAction>,
+        /// Only jobs in this state.
+        #[arg(long, value_enum)]
+        state: Option<StateArg>,
+        /// Only jobs about this repository (`owner/name`).
+        #[arg(long)]
+        repo: Option<String>,
+    },
+    /// Model calls of a month (default this one, UTC) by installation and model.
+    Usage {
+        /// `YYYY-MM`.
+        #[arg(long)]
+        month: Option<String>,
+    },
     /// Review the change between two commits of a local git repository and print what
     /// Critic would say, without GitHub or a database.
     Review(ReviewArgs),
@@ -64,6 +81,28 @@ struct ReviewArgs {
     /// Most findings shown as threads on a pull request (the rest are collapsed).
     #[arg(long)]
     max_comments: Option<usize>,
+}
+
+#[derive(clap::Subcommand)]
+enum JobsAction {
+    /// Put a dead job (or, with --dead, every dead job) back in the queue, due now.
+    Retry {
+        id: Option<i64>,
+        #[arg(long, conflicts_with = "id")]
+        dead: bool,
+    },
+    /// End a queued job without running it.
+    Cancel { id: i64 },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum StateArg {
+    Queued,
+    Running,
+    Retry,
+    Dead,
+    Done,
+    Superseded,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -117,6 +156,9 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(2);
     }
     let existing = settings_file.exists().then_some(settings_file.as_path());
+    if matches!(cli.command, Command::Jobs { .. } | Command::Usage { .. }) {
+        return operate(existing, &cli.command).await;
+    }
     match &cli.command {
         Command::Serve { webhook_proxy } => {
             return serve(
@@ -149,7 +191,11 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Serve { .. } | Command::Setup | Command::Review(_) => Ok(()),
+        Command::Serve { .. }
+        | Command::Setup
+        | Command::Review(_)
+        | Command::Jobs { .. }
+        | Command::Usage { .. } => Ok(()),
     }
 }
 
@@ -389,6 +435,62 @@ fn init_logging(format: critic::config::LogFormat, default_level: &str, stderr: 
         (critic::config::LogFormat::Text, false) => builder.init(),
         (critic::config::LogFormat::Text, true) => builder.with_writer(std::io::stderr).init(),
     }
+}
+
+/// `critic jobs` and `critic usage`: the configured database, no GitHub App needed.
+async fn operate(settings_file: Option<&std::path::Path>, command: &Command) -> anyhow::Result<()> {
+    use critic::operator::{self, StateFilter};
+    let (settings, _) = critic::config::Config::load_without_app(settings_file, std::env::vars())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = critic::store::Store::connect(&settings.store.url)
+        .await
+        .context("opening the store")?;
+    match command {
+        Command::Jobs {
+            action: Some(JobsAction::Retry { id, dead }),
+            ..
+        } => {
+            if id.is_none() && !dead {
+                anyhow::bail!("name a job (critic jobs retry ID) or --dead for every dead job");
+            }
+            let n = store.requeue_dead(*id).await?;
+            println!("{n} job(s) put back in the queue");
+            if n == 0
+                && let Some(id) = id
+            {
+                anyhow::bail!("job {id} is not dead (see critic jobs --state dead)");
+            }
+        }
+        Command::Jobs {
+            action: Some(JobsAction::Cancel { id }),
+            ..
+        } => {
+            if !store.cancel(*id).await? {
+                anyhow::bail!("job {id} is not queued (a running job is left to finish)");
+            }
+            println!("job {id} cancelled");
+        }
+        Command::Jobs { state, repo, .. } => {
+            let state = state.map(|s| match s {
+                StateArg::Queued => StateFilter::Queued,
+                StateArg::Running => StateFilter::Running,
+                StateArg::Retry => StateFilter::Retry,
+                StateArg::Dead => StateFilter::Dead,
+                StateArg::Done => StateFilter::Done,
+                StateArg::Superseded => StateFilter::Superseded,
+            });
+            print!("{}", operator::jobs(&store, state, repo.as_deref()).await?);
+        }
+        Command::Usage { month } => {
+            let month = month
+                .clone()
+                .unwrap_or_else(|| chrono::Utc::now().format("%Y-%m").to_string());
+            operator::month_bounds(&month)?;
+            print!("{}", operator::usage(&store, &month).await?);
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

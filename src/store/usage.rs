@@ -87,7 +87,7 @@ impl Store {
 }
 
 /// Postgres sums BIGINTs as NUMERIC, which the Any driver cannot read: cast back.
-const USAGE_SUMS: &str = "CAST(COUNT(*) AS BIGINT) AS calls, \
+pub(super) const USAGE_SUMS: &str = "CAST(COUNT(*) AS BIGINT) AS calls, \
      CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS prompt_tokens, \
      CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT) AS output_tokens, \
      CAST(COALESCE(SUM(cached_tokens), 0) AS BIGINT) AS cached_tokens, \

@@ -233,3 +233,120 @@ async fn a_settings_file_that_is_not_there_is_an_error_unless_the_setup_is_to_wr
     }
     child.kill().await.expect("kill");
 }
+
+#[tokio::test]
+async fn the_operators_cli_lists_requeues_and_cancels_jobs_and_sums_usage() {
+    use critic::domain::{JobState, PrNumber, Spent, Usage};
+    use critic::store::{NewJob, Next, Store, UsageOwner};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("critic.db").display());
+    let store = Store::connect(&url).await.expect("store");
+    let new = |key: &str| NewJob {
+        kind: "review".into(),
+        dedupe_key: key.into(),
+        payload: "{}".into(),
+        min_gap: Duration::ZERO,
+        requested: false,
+    };
+    let dead = store
+        .enqueue(new("review:acme/widgets#1"))
+        .await
+        .expect("enqueue");
+    let claimed = store
+        .claim(Duration::from_secs(30))
+        .await
+        .expect("claim")
+        .expect("job");
+    store
+        .fail(&claimed, "GitHub said no", Next::Dead, None)
+        .await
+        .expect("fail");
+    let queued = store
+        .enqueue(new("review:acme/gadgets#2"))
+        .await
+        .expect("enqueue");
+    store
+        .record_usage(
+            &UsageOwner {
+                job_id: Some(dead),
+                installation_id: 77,
+                repo: "acme/widgets",
+                number: PrNumber(1),
+            },
+            &[Spent {
+                endpoint: "default".into(),
+                model: "gpt-4.1".into(),
+                task: "review",
+                usage: Usage {
+                    prompt_tokens: 1200,
+                    output_tokens: 300,
+                    cached_tokens: 0,
+                },
+                cost_micros: 4_800,
+                estimated: false,
+                unpriced: false,
+            }],
+        )
+        .await
+        .expect("usage");
+    let critic = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_critic"))
+            .args(args)
+            .env_clear()
+            .env("CRITIC_STORE__URL", &url)
+            .env("CRITIC_LOG", "warn")
+            .current_dir(dir.path())
+            .output()
+            .expect("run")
+    };
+    let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).into_owned();
+
+    let listed = critic(&["jobs", "--state", "dead"]);
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let listed = text(&listed);
+    assert!(
+        listed.contains("acme/widgets#1") && listed.contains("GitHub said no"),
+        "{listed}"
+    );
+    assert!(!listed.contains("acme/gadgets#2"), "{listed}");
+    assert!(listed.contains("1 job(s)"), "{listed}");
+    let by_repo = text(&critic(&["jobs", "--repo", "acme/gadgets"]));
+    assert!(
+        by_repo.contains("acme/gadgets#2") && by_repo.contains("1 job(s)"),
+        "{by_repo}"
+    );
+
+    let not_dead = critic(&["jobs", "retry", &queued.to_string()]);
+    assert_eq!(not_dead.status.code(), Some(1), "{}", text(&not_dead));
+    let retried = critic(&["jobs", "retry", &dead.to_string()]);
+    assert!(retried.status.success());
+    assert!(text(&retried).contains("1 job(s) put back"));
+    assert_eq!(
+        store.job(dead).await.expect("q").expect("job").state,
+        JobState::Queued
+    );
+
+    let cancelled = critic(&["jobs", "cancel", &queued.to_string()]);
+    assert!(
+        cancelled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cancelled.stderr)
+    );
+    let job = store.job(queued).await.expect("q").expect("job");
+    assert_eq!(job.state, JobState::Dead);
+    assert_eq!(job.last_error.as_deref(), Some("cancelled by an operator"));
+
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let usage = text(&critic(&["usage", "--month", &month]));
+    assert!(
+        usage.contains("gpt-4.1") && usage.contains("1200") && usage.contains("1 call(s)"),
+        "{usage}"
+    );
+    let bad = critic(&["usage", "--month", "December"]);
+    assert_ne!(bad.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("YYYY-MM"));
+}

@@ -90,7 +90,15 @@ pub async fn gather(
             .collect()
     });
     tracing::debug!(fetched = contents.len(), "head files fetched and parsed");
-    let imported = fetch_imported(source, files, &parsed, &filter, total_budget).await;
+    let imported = fetch_imported(
+        source,
+        files,
+        &parsed,
+        &filter,
+        total_budget,
+        &mut not_reviewed,
+    )
+    .await;
     tracing::debug!(imported = imported.len(), "imported files fetched");
     let inputs: Vec<ChangedFileInput<'_>> = to_review
         .iter()
@@ -184,13 +192,15 @@ const MAX_IMPORTED_BYTES: u64 = 256 * 1024;
 /// Head versions of the repository files that the changed files import, for the
 /// definitions of what a change calls (see `context::imports` for what and why). Only when
 /// the diffs leave at least half of the budget; best effort: without them the review is
-/// only less informed, so a failure is logged, not fatal.
+/// only less informed, so a failure is logged, not fatal. A file list GitHub cut short is
+/// named in `not_reviewed`: imports among the unlisted files were not looked up.
 async fn fetch_imported(
     source: &impl Source,
     files: &[PrFile],
     parsed: &HashMap<String, SourceFile<'_>>,
     filter: &FileFilter,
     total_budget_tokens: usize,
+    not_reviewed: &mut Vec<(String, String)>,
 ) -> Vec<(String, Vec<u8>)> {
     let diff_bytes: usize = files
         .iter()
@@ -210,10 +220,17 @@ async fn fetch_imported(
     };
     if tree.truncated {
         // Imports are still looked up, among the paths GitHub listed; the others are missed.
-        tracing::debug!(
+        tracing::info!(
             listed = tree.files.len(),
             "repository tree truncated by GitHub; some imported files may be missed"
         );
+        not_reviewed.push((
+            "(the repository's other files)".to_string(),
+            format!(
+                "GitHub listed only {} of them, so definitions in the rest were not looked up",
+                tree.files.len()
+            ),
+        ));
     }
     let repo_files = RepoFiles::new(
         tree.files

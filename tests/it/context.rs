@@ -212,6 +212,54 @@ async fn the_model_sees_definitions_from_files_the_change_imports() {
         .filter(|p| p.contains("/contents/app/") || p.contains("/git/trees/"))
         .collect();
     assert_eq!(fetched.len(), 3, "{fetched:?}");
+    assert!(
+        !app.github()
+            .issue_comments(REPO, 43)
+            .iter()
+            .any(|c| c.body.contains("the repository's other files")),
+        "the whole tree was listed"
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_file_list_github_cut_short_is_named_in_the_summary() {
+    let app = TestApp::start().await;
+    let head = "4444444444444444444444444444444444444444";
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number: 44,
+            head_sha: head.into(),
+            ..Default::default()
+        },
+    );
+    app.github().set_pull_files(
+        REPO,
+        44,
+        vec![PullFile::from_patch(
+            "app/handler.py",
+            "@@ -4,2 +4,3 @@\n def handle(value):\n+    checked = clamp(value, 0, 10)\n     return checked",
+        )],
+    );
+    app.github().put_content(
+        REPO,
+        head,
+        "app/handler.py",
+        "from .limits import clamp\n\n\ndef handle(value):\n    checked = clamp(value, 0, 10)\n    return checked\n",
+    );
+    app.github().put_content(
+        REPO,
+        head,
+        "app/limits.py",
+        "def clamp(v, lo, hi):\n    return v\n",
+    );
+    // GitHub lists one entry of the repository's tree and says it cut the rest.
+    app.github().set_tree_entry_limit(1);
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 44))
+        .await;
+    app.summary_says(REPO, 44, head, "the repository's other files")
+        .await;
     app.finish().await;
 }
 

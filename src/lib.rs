@@ -20,6 +20,7 @@ pub mod review;
 pub mod server;
 pub mod setup;
 pub mod store;
+pub mod telemetry;
 #[cfg(test)]
 mod test_env;
 pub mod webhook;
@@ -71,6 +72,8 @@ pub enum StartError {
 impl Critic {
     /// Connects the store (applying migrations) and builds the clients.
     pub async fn new(config: Config) -> Result<Critic, StartError> {
+        // The recorder first, so the first delivery is counted.
+        let _ = telemetry::handle();
         let store = Store::connect(&config.settings.store.url).await?;
         let github = GitHub::new(&config)?;
         let llm = Llm::new(&config.llm)?;

@@ -200,9 +200,18 @@ where
     let mut maybe_performed = false;
     loop {
         let failed = match send_once(crab, call).await {
-            Ok(answer) => return parse(&answer),
+            Ok(answer) => {
+                metrics::counter!("critic_github_calls_total", "outcome" => "ok").increment(1);
+                return parse(&answer);
+            }
             Err(failed) => failed,
         };
+        let outcome = match failed.temporary {
+            Some(Temporary::Limited { .. }) => "rate_limited",
+            Some(Temporary::Server) => "server_error",
+            None => "client_error",
+        };
+        metrics::counter!("critic_github_calls_total", "outcome" => outcome).increment(1);
         if failed.temporary == Some(Temporary::Server) && call.creates() {
             maybe_performed = true;
         }

@@ -112,6 +112,10 @@ pub(super) async fn publish(p: &Publish<'_>, reviewed: Reviewed) -> Result<Outco
         refused = posted.refused.len();
         let inline = draft.review.comments.len() - refused;
         let in_body = draft.placed.len() - inline;
+        metrics::counter!("critic_reviews_posted_total").increment(1);
+        metrics::counter!("critic_findings_total", "place" => "inline").increment(inline as u64);
+        metrics::counter!("critic_findings_total", "place" => "body").increment(in_body as u64);
+        metrics::counter!("critic_threads_refused_total").increment(refused as u64);
         posted_review = Some((posted.review.id, inline, in_body));
         review_url = posted.review.html_url.clone();
         outcome = format!(

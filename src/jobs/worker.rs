@@ -155,6 +155,7 @@ async fn process(critic: &Arc<Critic>, claimed: ClaimedJob) {
     let max = i64::from(critic.config.settings.worker.max_attempts);
     let job = serde_json::from_str::<Job>(&claimed.payload);
     let meter = Arc::new(Meter::new());
+    let started = std::time::Instant::now();
     let result = match &job {
         // Only reachable when leases kept expiring: the worker died mid-job each time.
         _ if claimed.counted_attempts() > max => {
@@ -180,8 +181,19 @@ async fn process(critic: &Arc<Critic>, claimed: ClaimedJob) {
         }),
         _ => None,
     };
+    let kind = match &job {
+        Ok(j) => j.kind(),
+        Err(_) => "unreadable",
+    };
+    metrics::histogram!("critic_job_duration_seconds", "kind" => kind)
+        .record(started.elapsed().as_secs_f64());
     let stored = match result {
         Ok(outcome) => {
+            let label = match &outcome {
+                Outcome::Done(_) => "done",
+                Outcome::Skipped(_) => "skipped",
+            };
+            metrics::counter!("critic_jobs_total", "kind" => kind, "outcome" => label).increment(1);
             tracing::info!(?outcome, "job finished");
             let result = match &outcome {
                 Outcome::Done(s) => s.clone(),
@@ -210,6 +222,8 @@ async fn process(critic: &Arc<Critic>, claimed: ClaimedJob) {
                 &critic.config.settings.worker,
                 crate::store::now_ms(),
             );
+            let label = if next == Next::Dead { "dead" } else { "retry" };
+            metrics::counter!("critic_jobs_total", "kind" => kind, "outcome" => label).increment(1);
             match next {
                 Next::Retry { after, counted, .. } => {
                     tracing::warn!(error = %e, retry_in = ?after, counted, "job failed; will retry")

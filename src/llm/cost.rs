@@ -101,6 +101,19 @@ impl Meter {
     }
 
     pub fn record(&self, spent: Spent) {
+        let model = spent.model.clone();
+        metrics::counter!("critic_llm_calls_total", "model" => model.clone(), "task" => spent.task)
+            .increment(1);
+        for (kind, n) in [
+            ("input", spent.usage.prompt_tokens),
+            ("output", spent.usage.output_tokens),
+            ("cached", spent.usage.cached_tokens),
+        ] {
+            metrics::counter!("critic_llm_tokens_total", "model" => model.clone(), "kind" => kind)
+                .increment(n);
+        }
+        metrics::counter!("critic_llm_cost_micro_usd_total", "model" => model)
+            .increment(u64::try_from(spent.cost_micros).unwrap_or(0));
         self.lock().push(spent);
     }
 

@@ -32,6 +32,7 @@ pub fn router(critic: Arc<Critic>) -> Router {
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
         // Where GitHub sends whoever installed the App (the manifest's `setup_url`).
         .route(
             "/setup/installed",
@@ -40,6 +41,21 @@ pub fn router(critic: Arc<Critic>) -> Router {
             }),
         )
         .with_state(critic)
+}
+
+/// Prometheus's text format.
+async fn metrics_text(State(critic): State<Arc<Critic>>) -> Response {
+    match crate::telemetry::render(&critic.store).await {
+        Ok(text) => (
+            [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: store not reachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unreachable").into_response()
+        }
+    }
 }
 
 async fn readyz(State(critic): State<Arc<Critic>>) -> Response {
@@ -134,24 +150,36 @@ async fn webhook(
     accept(critic, headers, body).await
 }
 
+/// Counts a delivery by its event (GitHub's event names, a bounded set; `-` before the
+/// signature is checked) and how it ended.
+fn count_delivery(event: &str, outcome: &'static str) {
+    metrics::counter!("critic_deliveries_total", "event" => event.to_string(), "outcome" => outcome)
+        .increment(1);
+}
+
 /// One delivery, from GitHub or from a webhook proxy: verified, parsed, deduped, queued.
 pub async fn accept(
     critic: Arc<Critic>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebhookError> {
-    verify_signature(
+    if let Err(e) = verify_signature(
         &critic.config.webhook_secrets,
         header(&headers, "x-hub-signature-256"),
         &body,
-    )?;
+    ) {
+        count_delivery("-", "bad_signature");
+        return Err(e);
+    }
     let event_name =
         header(&headers, "x-github-event").ok_or(WebhookError::MissingHeader("X-GitHub-Event"))?;
     let delivery = header(&headers, "x-github-delivery")
         .ok_or(WebhookError::MissingHeader("X-GitHub-Delivery"))?;
     let json = json_body(&headers, &body)?;
-    let event =
-        Event::parse(event_name, &json).map_err(|e| WebhookError::BadPayload(e.to_string()))?;
+    let event = Event::parse(event_name, &json).map_err(|e| {
+        count_delivery(event_name, "bad_payload");
+        WebhookError::BadPayload(e.to_string())
+    })?;
     let span = tracing::info_span!(
         "delivery",
         id = delivery,
@@ -184,6 +212,7 @@ pub async fn accept(
         })?;
     let reply = match outcome {
         DeliveryOutcome::Duplicate => {
+            count_delivery(event_name, "duplicate");
             tracing::info!(parent: &span, "duplicate delivery ignored");
             (StatusCode::OK, axum::Json(json!({ "status": "duplicate" })))
         }
@@ -193,6 +222,7 @@ pub async fn accept(
             if job.run_at <= crate::store::now_ms() {
                 critic.wake.notify_one();
             }
+            count_delivery(event_name, "accepted");
             tracing::info!(parent: &span, job_id = job.id, "job queued");
             (
                 StatusCode::ACCEPTED,
@@ -200,6 +230,7 @@ pub async fn accept(
             )
         }
         DeliveryOutcome::Accepted(None) => {
+            count_delivery(event_name, "ignored");
             if let Event::Ping(p) = &event {
                 tracing::info!(parent: &span, hook = p.hook_id, "ping");
             }

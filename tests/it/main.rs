@@ -16,6 +16,7 @@ mod layers;
 mod llm_anthropic;
 mod llm_responses;
 mod llm_wire;
+mod metrics;
 mod pipeline;
 mod poster_422;
 mod poster_flow;

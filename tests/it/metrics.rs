@@ -1,0 +1,131 @@
+//! `/metrics`: Prometheus's text format, the counters of a scripted review moving, and no
+//! label that names a pull request, a commit or a repository.
+
+use crate::support::app::{REPO, TestApp, WAIT};
+use crate::support::github::{PullFile, PullRequest};
+use crate::support::llm::Reply;
+
+/// The scrape, parsed with a Prometheus text-format parser.
+async fn scrape(app: &TestApp) -> prometheus_parse::Scrape {
+    let resp = reqwest::get(format!("{}/metrics", app.url))
+        .await
+        .expect("scrape");
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.expect("text");
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .expect("Prometheus text format")
+}
+
+/// The sum of a counter's samples whose labels include all of `labels`.
+fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn a_review_moves_the_counters_and_no_label_names_a_pr_or_a_sha() {
+    let app = TestApp::start().await;
+    let head = "5151515151515151515151515151515151515151";
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number: 51,
+            head_sha: head.into(),
+            ..Default::default()
+        },
+    );
+    app.github().set_pull_files(
+        REPO,
+        51,
+        vec![PullFile::from_patch(
+            "a.txt",
+            "@@ -0,0 +1,2 @@\n+hello\n+world",
+        )],
+    );
+    app.llm().push(Reply::findings(
+        serde_json::json!([{"path": "a.txt", "line": 2, "body": "Spelling?"}]),
+    ));
+    // The recorder is the process's: other tests count too, so this one compares.
+    let before = scrape(&app).await;
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 51))
+        .await;
+    app.github().wait_for_reviews(REPO, 51, 1, WAIT).await;
+    app.summary_says(REPO, 51, head, "**1 new finding(s)**")
+        .await;
+    app.wait_idle().await;
+    let after = scrape(&app).await;
+    let moved = |name: &str, labels: &[(&str, &str)]| {
+        value(&after, name, labels) - value(&before, name, labels)
+    };
+    assert!(
+        moved(
+            "critic_deliveries_total",
+            &[("event", "pull_request"), ("outcome", "accepted")]
+        ) >= 1.0
+    );
+    assert!(
+        moved(
+            "critic_jobs_total",
+            &[("kind", "review"), ("outcome", "done")]
+        ) >= 1.0
+    );
+    assert!(moved("critic_reviews_posted_total", &[]) >= 1.0);
+    assert!(moved("critic_findings_total", &[("place", "inline")]) >= 1.0);
+    assert!(moved("critic_llm_calls_total", &[("task", "review")]) >= 1.0);
+    assert!(moved("critic_llm_tokens_total", &[("kind", "input")]) >= 1.0);
+    assert!(moved("critic_github_calls_total", &[("outcome", "ok")]) >= 1.0);
+    assert!(
+        after
+            .samples
+            .iter()
+            .any(|s| s.metric == "critic_queue_jobs"),
+        "the queue's depth is read at scrape time"
+    );
+    // A bad delivery is counted without its claimed event.
+    let resp = app
+        .post_webhook(
+            &[
+                ("x-github-event", "pull_request"),
+                ("x-github-delivery", "bad-1"),
+                ("x-hub-signature-256", "sha256=00"),
+                ("content-type", "application/json"),
+            ],
+            b"{}".to_vec(),
+        )
+        .await;
+    assert_eq!(resp.status(), 401);
+    let last = scrape(&app).await;
+    assert!(
+        value(
+            &last,
+            "critic_deliveries_total",
+            &[("outcome", "bad_signature")]
+        ) > value(
+            &after,
+            "critic_deliveries_total",
+            &[("outcome", "bad_signature")]
+        )
+    );
+    for s in &last.samples {
+        for (k, v) in s.labels.iter() {
+            assert!(
+                !["pr", "number", "sha", "repo", "repository"].contains(&k.as_str()),
+                "{} has label {k}",
+                s.metric
+            );
+            let sha_like = v.len() >= 7 && v.chars().all(|c| c.is_ascii_hexdigit());
+            assert!(!sha_like && !v.contains(REPO), "{} label {k}={v}", s.metric);
+        }
+    }
+    app.finish().await;
+}

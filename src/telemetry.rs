@@ -34,23 +34,23 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
 }
 
 /// The text of `/metrics`: the queue's depth by state and the age of its oldest due job,
-/// read now, then every recorded metric.
+/// counted by the store now (two small queries), then every recorded metric.
 pub async fn render(store: &Store) -> Result<String, StoreError> {
     let Some(handle) = handle() else {
         return Ok(String::new());
     };
-    let now = crate::store::now_ms();
-    let jobs = store.jobs().await?;
+    let depth = store.queue_depth().await?;
     for state in JobState::ALL {
-        let n = jobs.iter().filter(|j| j.state == state).count();
+        let n = depth
+            .by_state
+            .iter()
+            .find(|(s, _)| *s == state)
+            .map_or(0, |(_, n)| *n);
         metrics::gauge!("critic_queue_jobs", "state" => state.as_str()).set(n as f64);
     }
-    let oldest_due = jobs
-        .iter()
-        .filter(|j| j.state == JobState::Queued && j.run_at <= now)
-        .map(|j| now - j.run_at)
-        .max()
-        .unwrap_or(0);
-    metrics::gauge!("critic_queue_oldest_due_seconds").set(oldest_due as f64 / 1000.0);
+    let oldest = depth
+        .oldest_due
+        .map_or(0, |due| crate::store::now_ms().saturating_sub(due));
+    metrics::gauge!("critic_queue_oldest_due_seconds").set(oldest as f64 / 1000.0);
     Ok(handle.render())
 }

@@ -153,55 +153,19 @@ pub async fn review_local(
     request: &LocalRequest<'_>,
 ) -> Result<Report, ReportError> {
     let source = LocalSource::open(request.dir, request.base, request.head).await?;
-    let client = Llm::new(llm)?;
-    let mut policy = RepoPolicy::from_server(&settings.review);
-    if let Some(bytes) = source.base_file(REPO_FILE).await? {
-        let endpoints = client.endpoint_names();
-        if let Err(e) = policy.apply(REPO_FILE, &String::from_utf8_lossy(&bytes), &endpoints) {
-            // As on a pull request: a broken file is reported and left out.
-            tracing::warn!(error = %e, "{REPO_FILE} not applied");
-        }
-    }
-    if let Some(max) = request.max_comments {
-        policy.max_comments = max;
-    }
-    let prompts = Prompts::new()?;
-    let meter = Meter::new();
     let title = commit_subject(&source).await;
-    let reviewed = crate::review::pipeline::run(
-        Pipeline {
-            settings: &settings.review,
-            prompts: &prompts,
-            llm: &client,
-        },
-        &source,
-        &Change {
-            repo: &request.dir.display().to_string(),
-            title: &title,
-            description: "",
-            policy: &policy,
-            since: None,
-            installation: 0,
-            meter: &meter,
-            progress: request.progress,
-        },
-    )
-    .await?;
-    if let Some(u) = reviewed.nothing_read() {
-        return Err(ReportError::Review(ReviewError::Ask(
-            crate::llm::AskError::Unusable {
-                model: u.model.clone(),
-                reason: u.reason.clone(),
-            },
-        )));
-    }
-    Ok(report(
-        &source.base,
-        &source.head,
-        &policy,
-        reviewed,
-        &meter,
-    ))
+    let subject = Subject {
+        repo: &request.dir.display().to_string(),
+        title: &title,
+        description: "",
+        base: &source.base,
+        head: &source.head,
+        // Read at the base: a change must not decide how it is reviewed.
+        repo_file: source.base_file(REPO_FILE).await?,
+        max_comments: request.max_comments,
+        progress: request.progress,
+    };
+    review(settings, llm, &source, subject).await
 }
 
 /// A pull request on GitHub, read through `gh` and reviewed as the App would, posting
@@ -216,49 +180,86 @@ pub async fn review_pull_request(
     max_comments: Option<usize>,
     progress: Option<&(dyn Fn(Progress) + Sync)>,
 ) -> Result<Report, ReportError> {
-    let client = Llm::new(llm)?;
     let pr = gh
         .pull_request(repo, number)
         .await
         .map_err(SourceError::from)?;
-    let mut policy = RepoPolicy::from_server(&settings.review);
-    if let Some(bytes) = gh
+    let repo_file = gh
         .default_branch_file(repo, REPO_FILE)
         .await
-        .map_err(SourceError::from)?
+        .map_err(SourceError::from)?;
+    let source = crate::review::GitHubSource {
+        gh,
+        repo,
+        number,
+        head: &pr.head.sha,
+    };
+    let subject = Subject {
+        repo: &repo.to_string(),
+        title: &pr.title,
+        description: pr.body.as_deref().unwrap_or(""),
+        base: &pr.base.sha,
+        head: &pr.head.sha,
+        repo_file,
+        max_comments,
+        progress,
+    };
+    review(settings, llm, &source, subject).await
+}
+
+/// What a review outside the queue is about, besides its files.
+struct Subject<'a> {
+    repo: &'a str,
+    title: &'a str,
+    description: &'a str,
+    base: &'a str,
+    head: &'a str,
+    /// The repository's `.github/critic.toml`, if it has one.
+    repo_file: Option<Vec<u8>>,
+    max_comments: Option<usize>,
+    progress: Option<&'a (dyn Fn(Progress) + Sync)>,
+}
+
+/// The pipeline on `source` with the server's settings and the repository's file over them
+/// (a broken file is logged and left out, as on a pull request), placed and reported.
+async fn review(
+    settings: &Settings,
+    llm: &LlmConfig,
+    source: &impl crate::review::Source,
+    s: Subject<'_>,
+) -> Result<Report, ReportError> {
+    let client = Llm::new(llm)?;
+    let mut policy = RepoPolicy::from_server(&settings.review);
+    if let Some(bytes) = &s.repo_file
+        && let Err(e) = policy.apply(
+            REPO_FILE,
+            &String::from_utf8_lossy(bytes),
+            &client.endpoint_names(),
+        )
     {
-        let endpoints = client.endpoint_names();
-        if let Err(e) = policy.apply(REPO_FILE, &String::from_utf8_lossy(&bytes), &endpoints) {
-            tracing::warn!(error = %e, "{REPO_FILE} not applied");
-        }
+        tracing::warn!(error = %e, "{REPO_FILE} not applied");
     }
-    if let Some(max) = max_comments {
+    if let Some(max) = s.max_comments {
         policy.max_comments = max;
     }
     let prompts = Prompts::new()?;
     let meter = Meter::new();
-    let head = pr.head.sha.clone();
     let reviewed = crate::review::pipeline::run(
         Pipeline {
             settings: &settings.review,
             prompts: &prompts,
             llm: &client,
         },
-        &crate::review::GitHubSource {
-            gh,
-            repo,
-            number,
-            head: &head,
-        },
+        source,
         &Change {
-            repo: &repo.to_string(),
-            title: &pr.title,
-            description: pr.body.as_deref().unwrap_or(""),
+            repo: s.repo,
+            title: s.title,
+            description: s.description,
             policy: &policy,
             since: None,
             installation: 0,
             meter: &meter,
-            progress,
+            progress: s.progress,
         },
     )
     .await?;
@@ -270,7 +271,7 @@ pub async fn review_pull_request(
             },
         )));
     }
-    Ok(report(&pr.base.sha, &head, &policy, reviewed, &meter))
+    Ok(report(s.base, s.head, &policy, reviewed, &meter))
 }
 
 /// The head commit's subject, the nearest thing a local change has to a PR's title.

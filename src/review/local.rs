@@ -79,17 +79,15 @@ impl LocalSource {
     }
 }
 
-/// A file's bytes at commit `rev`; None when it has no such file.
+/// A file's bytes at commit `rev`; None when it has no such file. One `git` run for a file
+/// that is there; a failure is told apart from a missing file by a second.
 async fn file_at(dir: &Path, rev: &str, path: &str) -> Result<Option<Vec<u8>>, SourceError> {
     let spec = format!("{rev}:{path}");
-    // `cat-file -e` tells a missing file from a failure to read one.
-    if git(dir, &["cat-file", "-e", &spec]).await.is_err() {
-        return Ok(None);
+    match git(dir, &["cat-file", "blob", &spec]).await {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(_) if git(dir, &["cat-file", "-e", &spec]).await.is_err() => Ok(None),
+        Err(e) => Err(SourceError::Local(e)),
     }
-    git(dir, &["cat-file", "blob", &spec])
-        .await
-        .map(Some)
-        .map_err(SourceError::Local)
 }
 
 /// The full commit id of `rev`.

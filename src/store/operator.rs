@@ -17,7 +17,35 @@ pub struct ModelUsage {
     pub cost_micros: i64,
 }
 
+/// How many jobs are in each state, and when the oldest due queued job came due.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    pub by_state: Vec<(crate::domain::JobState, i64)>,
+    /// Unix ms; None when no queued job is due.
+    pub oldest_due: Option<i64>,
+}
+
 impl Store {
+    /// The queue's depth, counted by the database (what `/metrics` reports at each scrape).
+    pub async fn queue_depth(&self) -> Result<QueueDepth, StoreError> {
+        // The state column decodes as a JobState (an unknown name is an error naming it).
+        let by_state: Vec<(crate::domain::JobState, i64)> = sqlx::query_as(
+            "SELECT state, CAST(COUNT(*) AS BIGINT) FROM jobs GROUP BY state ORDER BY state",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let oldest_due: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(run_at) FROM jobs WHERE state = 'queued' AND run_at <= $1",
+        )
+        .bind(now_ms())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(QueueDepth {
+            by_state,
+            oldest_due,
+        })
+    }
+
     /// Puts dead job `id`, or every dead job, back in the queue: due now, its attempts
     /// counted afresh, its last error kept until it fails again. Returns how many.
     pub async fn requeue_dead(&self, id: Option<i64>) -> Result<u64, StoreError> {
@@ -121,6 +149,9 @@ mod tests {
         );
         // Every dead job at once.
         assert_eq!(store.requeue_dead(None).await.expect("requeue"), 1);
+        let depth = store.queue_depth().await.expect("depth");
+        assert_eq!(depth.by_state, [(JobState::Queued, 2)]);
+        assert!(depth.oldest_due.is_some_and(|t| t <= now_ms()));
     }
 
     async fn usage_is_summed_by_installation_and_model(store: Store) {

@@ -4,7 +4,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::support::app::{REPO, SECRET, WAIT, World, signature};
-use crate::support::github::{self, PullFile, PullRequest};
+use crate::support::github::{self, PullRequest};
 use crate::support::llm::Reply;
 
 fn free_port() -> u16 {
@@ -15,21 +15,7 @@ fn free_port() -> u16 {
 #[tokio::test]
 async fn critic_serve_reviews_a_pull_request_logs_json_lines_and_stops_on_sigterm() {
     let world = World::new().await;
-    world.github.add_pull(
-        REPO,
-        PullRequest {
-            number: 2,
-            ..Default::default()
-        },
-    );
-    world.github.set_pull_files(
-        REPO,
-        2,
-        vec![PullFile::from_patch(
-            "a.txt",
-            "@@ -0,0 +1,2 @@\n+hello\n+world",
-        )],
-    );
+    world.github.add_two_line_pull(REPO, 2, None);
     world.llm.push(Reply::findings(
         serde_json::json!([{"path": "a.txt", "line": 2, "body": "Spelling?"}]),
     ));

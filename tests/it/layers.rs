@@ -71,6 +71,24 @@ fn test_only_modules(src: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// The first names after `root::` in `code`: `root::x::..` and `use root::{x, y::..}`.
+fn names_under(code: &str, root: &str) -> Vec<String> {
+    let path_use = regex::Regex::new(&format!(r"\b{root}::(\w+)")).expect("regex");
+    let group_use = regex::Regex::new(&format!(r"use {root}::\{{([^}}]*)\}}")).expect("regex");
+    let mut named: Vec<String> = path_use
+        .captures_iter(code)
+        .map(|c| c[1].to_string())
+        .collect();
+    for group in group_use.captures_iter(code) {
+        named.extend(
+            group[1]
+                .split(',')
+                .filter_map(|item| item.trim().split("::").next().map(str::to_string)),
+        );
+    }
+    named
+}
+
 /// Top-level module -> the top-level modules its code names (`crate::x`, `use crate::{x, ..}`).
 fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let files = sources(src);
@@ -80,25 +98,12 @@ fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
         .map(|(top, _)| top.clone())
         .filter(|m| m != "lib" && m != "main" && !test_only.contains(m))
         .collect();
-    let path_use = regex::Regex::new(r"crate::(\w+)").expect("regex");
-    let group_use = regex::Regex::new(r"use crate::\{([^}]*)\}").expect("regex");
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (top, path) in &files {
         if !modules.contains(top) {
             continue;
         }
-        let code = non_test_code(path);
-        let mut named: Vec<String> = path_use
-            .captures_iter(&code)
-            .map(|c| c[1].to_string())
-            .collect();
-        for group in group_use.captures_iter(&code) {
-            named.extend(
-                group[1]
-                    .split(',')
-                    .filter_map(|item| item.trim().split("::").next().map(str::to_string)),
-            );
-        }
+        let named = names_under(&non_test_code(path), "crate");
         let entry = edges.entry(top.clone()).or_default();
         entry.extend(
             named
@@ -163,8 +168,6 @@ fn assert_depends_only_on_the_shared_vocabulary(module: &str) {
 /// For each folder of `src/`, its files (not `mod.rs`) -> the sibling files they name
 /// (`super::x`, `use super::{x, ..}`).
 fn sibling_graphs(src: &Path) -> Vec<(PathBuf, BTreeMap<String, BTreeSet<String>>)> {
-    let path_use = regex::Regex::new(r"super::(\w+)").expect("regex");
-    let group_use = regex::Regex::new(r"use super::\{([^}]*)\}").expect("regex");
     let mut dirs: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
     for (_, path) in sources(src) {
         if let Some(dir) = path.parent().filter(|d| *d != src) {
@@ -184,18 +187,7 @@ fn sibling_graphs(src: &Path) -> Vec<(PathBuf, BTreeMap<String, BTreeSet<String>
                 let Some(me) = stem(path).filter(|s| s != "mod") else {
                     continue;
                 };
-                let code = non_test_code(path);
-                let mut named: Vec<String> = path_use
-                    .captures_iter(&code)
-                    .map(|c| c[1].to_string())
-                    .collect();
-                for group in group_use.captures_iter(&code) {
-                    named.extend(
-                        group[1]
-                            .split(',')
-                            .filter_map(|i| i.trim().split("::").next().map(str::to_string)),
-                    );
-                }
+                let named = names_under(&non_test_code(path), "super");
                 edges.entry(me.clone()).or_default().extend(
                     named
                         .into_iter()

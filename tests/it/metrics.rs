@@ -2,7 +2,6 @@
 //! label that names a pull request, a commit or a repository.
 
 use crate::support::app::{REPO, TestApp, WAIT};
-use crate::support::github::{PullFile, PullRequest};
 use crate::support::llm::Reply;
 
 /// The scrape, parsed with a Prometheus text-format parser.
@@ -36,22 +35,7 @@ fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)])
 async fn a_review_moves_the_counters_and_no_label_names_a_pr_or_a_sha() {
     let app = TestApp::start().await;
     let head = "5151515151515151515151515151515151515151";
-    app.github().add_pull(
-        REPO,
-        PullRequest {
-            number: 51,
-            head_sha: head.into(),
-            ..Default::default()
-        },
-    );
-    app.github().set_pull_files(
-        REPO,
-        51,
-        vec![PullFile::from_patch(
-            "a.txt",
-            "@@ -0,0 +1,2 @@\n+hello\n+world",
-        )],
-    );
+    app.github().add_two_line_pull(REPO, 51, Some(head));
     app.llm().push(Reply::findings(
         serde_json::json!([{"path": "a.txt", "line": 2, "body": "Spelling?"}]),
     ));

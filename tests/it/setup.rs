@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::support::app::{INSTALLATION, REPO, WAIT, World, payload, signature};
-use crate::support::github::{CREATED_WEBHOOK_SECRET, PullFile, PullRequest};
+use crate::support::github::{CREATED_WEBHOOK_SECRET, PullRequest};
 use crate::support::llm::Reply;
 
 const TOKEN: &str = "setup-token-of-the-test";
@@ -92,6 +92,37 @@ impl Running {
     }
 }
 
+/// Posts the setup form (URL-encoded `body`) to the Critic at `base`.
+async fn post_form(
+    http: &reqwest::Client,
+    base: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    http.post(format!("{base}/setup"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("post /setup")
+}
+
+/// "Create" on GitHub's page for the form in `html`: where GitHub sends the browser back.
+async fn create_on_github(http: &reqwest::Client, html: &str) -> String {
+    let action = attribute(html, "action=\"");
+    let manifest = attribute(html, "name=\"manifest\" value=\"");
+    let created = http
+        .post(&action)
+        .form(&[("manifest", manifest)])
+        .send()
+        .await
+        .expect("GitHub's page");
+    assert_eq!(created.status(), 302);
+    created.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned()
+}
+
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -124,13 +155,12 @@ async fn a_first_run_registers_the_app_writes_its_settings_and_then_reviews() {
         .await
         .expect("get /");
     assert_eq!(rebound.status(), 403);
-    let stolen = http
-        .post(format!("{}/setup", critic.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("webhook_url=https%3A%2F%2Fevil.example%2Fwebhook&org=&name=Evil")
-        .send()
-        .await
-        .expect("post /setup");
+    let stolen = post_form(
+        &http,
+        &critic.base,
+        "webhook_url=https%3A%2F%2Fevil.example%2Fwebhook&org=&name=Evil",
+    )
+    .await;
     assert_eq!(stolen.status(), 403, "the form needs the token too");
 
     // The setup page, and nothing else, until the App exists.
@@ -156,13 +186,7 @@ async fn a_first_run_registers_the_app_writes_its_settings_and_then_reviews() {
         .expect("post");
     assert_eq!(webhook.status(), 503);
 
-    let to_github = http
-        .post(format!("{}/setup", critic.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("token=setup-token-of-the-test&webhook_url=https%3A%2F%2Fcritic.example.com%2Fwebhook&org=acme&name=Critic+Test")
-        .send()
-        .await
-        .expect("post /setup");
+    let to_github = post_form(&http, &critic.base, "token=setup-token-of-the-test&webhook_url=https%3A%2F%2Fcritic.example.com%2Fwebhook&org=acme&name=Critic+Test").await;
     assert_eq!(to_github.status(), 200);
     let html = to_github.text().await.expect("html");
     let action = attribute(&html, "action=\"");
@@ -190,17 +214,7 @@ async fn a_first_run_registers_the_app_writes_its_settings_and_then_reviews() {
     assert_eq!(manifest["public"], false);
 
     // "Create" on GitHub: it redirects back with a code and the state.
-    let created = http
-        .post(&action)
-        .form(&[("manifest", manifest.to_string())])
-        .send()
-        .await
-        .expect("GitHub's page");
-    assert_eq!(created.status(), 302);
-    let back = created.headers()["location"]
-        .to_str()
-        .expect("location")
-        .to_owned();
+    let back = create_on_github(&http, &html).await;
     assert!(
         back.starts_with(&format!("{}/setup/callback?code=", critic.base)),
         "{back}"
@@ -279,21 +293,7 @@ async fn a_first_run_registers_the_app_writes_its_settings_and_then_reviews() {
         .await
         .expect("installed");
     assert_eq!(installed.status(), 200);
-    world.github.add_pull(
-        REPO,
-        PullRequest {
-            number: 3,
-            ..Default::default()
-        },
-    );
-    world.github.set_pull_files(
-        REPO,
-        3,
-        vec![PullFile::from_patch(
-            "a.txt",
-            "@@ -0,0 +1,2 @@\n+hello\n+world",
-        )],
-    );
+    world.github.add_two_line_pull(REPO, 3, None);
     world.llm.push(Reply::findings(
         serde_json::json!([{"path": "a.txt", "line": 2, "body": "Spelling?"}]),
     ));
@@ -343,13 +343,7 @@ async fn a_code_github_refuses_and_a_missing_state_write_nothing() {
     assert_eq!(no_state.status(), 400);
 
     // A state this setup handed out, with a code GitHub does not know (expired, say).
-    let to_github = http
-        .post(format!("{}/setup", critic.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("token=setup-token-of-the-test&webhook_url=https%3A%2F%2Fcritic.example.com%2Fwebhook&org=&name=Critic")
-        .send()
-        .await
-        .expect("post /setup")
+    let to_github = post_form(&http, &critic.base, "token=setup-token-of-the-test&webhook_url=https%3A%2F%2Fcritic.example.com%2Fwebhook&org=&name=Critic").await
         .text()
         .await
         .expect("html");
@@ -378,13 +372,12 @@ async fn a_code_github_refuses_and_a_missing_state_write_nothing() {
     );
 
     // A bad form is refused with a page, not a crash.
-    let bad = http
-        .post(format!("{}/setup", critic.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("token=setup-token-of-the-test&webhook_url=ftp%3A%2F%2Fx&name=Critic")
-        .send()
-        .await
-        .expect("post");
+    let bad = post_form(
+        &http,
+        &critic.base,
+        "token=setup-token-of-the-test&webhook_url=ftp%3A%2F%2Fx&name=Critic",
+    )
+    .await;
     assert_eq!(bad.status(), 400);
     critic.stop().await;
 }
@@ -398,13 +391,12 @@ async fn settings_that_cannot_be_written_stop_the_setup_before_an_app_is_created
     // Broken after Critic read it: the setup must not be the one to fix it.
     std::fs::write(&settings_file, "[review\nbroken = ").expect("write");
     let http = no_redirects();
-    let refused = http
-        .post(format!("{}/setup", critic.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("token=setup-token-of-the-test&webhook_url=https%3A%2F%2Fcritic.example.com%2Fwebhook&name=Critic")
-        .send()
-        .await
-        .expect("post /setup");
+    let refused = post_form(
+        &http,
+        &critic.base,
+        "token=setup-token-of-the-test&webhook_url=https%3A%2F%2Fcritic.example.com%2Fwebhook&name=Critic",
+    )
+    .await;
     assert_eq!(refused.status(), 500);
     let text = refused.text().await.expect("html");
     assert!(text.contains("so no App was created"), "{text}");
@@ -458,30 +450,16 @@ async fn critic_setup_registers_the_app_and_exits() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(page.contains("name=\"token\""), "{page}");
-    let html = http
-        .post(format!("{base}/setup"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "token={TOKEN}&webhook_url=https%3A%2F%2Fsmee.io%2Fabc&name=Critic"
-        ))
-        .send()
-        .await
-        .expect("post /setup")
-        .text()
-        .await
-        .expect("html");
-    let action = attribute(&html, "action=\"");
-    let manifest = attribute(&html, "name=\"manifest\" value=\"");
-    let back = http
-        .post(&action)
-        .form(&[("manifest", manifest)])
-        .send()
-        .await
-        .expect("GitHub")
-        .headers()["location"]
-        .to_str()
-        .expect("location")
-        .to_owned();
+    let html = post_form(
+        &http,
+        &base,
+        format!("token={TOKEN}&webhook_url=https%3A%2F%2Fsmee.io%2Fabc&name=Critic"),
+    )
+    .await
+    .text()
+    .await
+    .expect("html");
+    let back = create_on_github(&http, &html).await;
     let done = http
         .get(&back)
         .send()

@@ -12,7 +12,6 @@ use axum::response::Response;
 use axum::routing::get;
 
 use crate::support::app::{REPO, SECRET, TestApp, WAIT, World, signature};
-use crate::support::github::{PullFile, PullRequest};
 use crate::support::llm::Reply;
 
 /// One channel event: the delivery's headers and its body, as smee.io relays them.
@@ -59,22 +58,7 @@ async fn deliveries_come_through_the_channel_signature_checked_across_a_reconnec
         (22, "2222222222222222222222222222222222222222"),
         (23, "2323232323232323232323232323232323232323"),
     ] {
-        world.github.add_pull(
-            REPO,
-            PullRequest {
-                number,
-                head_sha: sha.into(),
-                ..Default::default()
-            },
-        );
-        world.github.set_pull_files(
-            REPO,
-            number,
-            vec![PullFile::from_patch(
-                "a.txt",
-                "@@ -0,0 +1,2 @@\n+hello\n+world",
-            )],
-        );
+        world.github.add_two_line_pull(REPO, number, Some(sha));
     }
     world.llm.respond_with(|_| {
         Reply::findings(serde_json::json!([{"path": "a.txt", "line": 2, "body": "Spelling?"}]))

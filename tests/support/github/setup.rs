@@ -67,6 +67,27 @@ impl FakeGitHub {
         });
     }
 
+    /// Adds PR `number` of `full_name` at `head_sha` (the default's when None) whose one file,
+    /// `a.txt`, adds two lines: new lines 1 and 2 take threads.
+    pub fn add_two_line_pull(&self, full_name: &str, number: u64, head_sha: Option<&str>) {
+        let mut pull = PullRequest {
+            number,
+            ..Default::default()
+        };
+        if let Some(sha) = head_sha {
+            pull.head_sha = sha.to_owned();
+        }
+        self.add_pull(full_name, pull);
+        self.set_pull_files(
+            full_name,
+            number,
+            vec![PullFile::from_patch(
+                "a.txt",
+                "@@ -0,0 +1,2 @@\n+hello\n+world",
+            )],
+        );
+    }
+
     /// Adds or replaces a PR. Replacing keeps its files, reviews and comments; a new head SHA
     /// is remembered so reviews may still name the old head as `commit_id` (a "synchronize").
     pub fn add_pull(&self, full_name: &str, pull: PullRequest) {

@@ -326,6 +326,20 @@ async fn the_operators_cli_lists_requeues_and_cancels_jobs_and_sums_usage() {
     assert_eq!(job.state, JobState::Dead);
     assert_eq!(job.last_error.as_deref(), Some("cancelled by an operator"));
 
+    let neither = critic(&["jobs", "retry"]);
+    assert_ne!(neither.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&neither.stderr).contains("--dead"));
+    let all = critic(&["jobs", "retry", "--dead"]);
+    assert!(
+        text(&all).contains("1 job(s) put back"),
+        "the cancelled one: {}",
+        text(&all)
+    );
+    assert_eq!(
+        store.job(queued).await.expect("q").expect("job").state,
+        JobState::Queued
+    );
+
     let month = chrono::Utc::now().format("%Y-%m").to_string();
     let usage = text(&critic(&["usage", "--month", &month]));
     assert!(

@@ -41,7 +41,7 @@ enum Command {
         action: Option<JobsAction>,
         /// Only jobs in this state.
         #[arg(long, value_enum)]
-        state: Option<StateArg>,
+        state: Option<critic::operator::StateFilter>,
         /// Only jobs about this repository (`owner/name`).
         #[arg(long)]
         repo: Option<String>,
@@ -93,16 +93,6 @@ enum JobsAction {
     },
     /// End a queued job without running it.
     Cancel { id: i64 },
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum StateArg {
-    Queued,
-    Running,
-    Retry,
-    Dead,
-    Done,
-    Superseded,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -439,7 +429,7 @@ fn init_logging(format: critic::config::LogFormat, default_level: &str, stderr: 
 
 /// `critic jobs` and `critic usage`: the configured database, no GitHub App needed.
 async fn operate(settings_file: Option<&std::path::Path>, command: &Command) -> anyhow::Result<()> {
-    use critic::operator::{self, StateFilter};
+    use critic::operator;
     let (settings, _) = critic::config::Config::load_without_app(settings_file, std::env::vars())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = critic::store::Store::connect(&settings.store.url)
@@ -471,15 +461,7 @@ async fn operate(settings_file: Option<&std::path::Path>, command: &Command) -> 
             println!("job {id} cancelled");
         }
         Command::Jobs { state, repo, .. } => {
-            let state = state.map(|s| match s {
-                StateArg::Queued => StateFilter::Queued,
-                StateArg::Running => StateFilter::Running,
-                StateArg::Retry => StateFilter::Retry,
-                StateArg::Dead => StateFilter::Dead,
-                StateArg::Done => StateFilter::Done,
-                StateArg::Superseded => StateFilter::Superseded,
-            });
-            print!("{}", operator::jobs(&store, state, repo.as_deref()).await?);
+            print!("{}", operator::jobs(&store, *state, repo.as_deref()).await?);
         }
         Command::Usage { month } => {
             let month = month

@@ -10,8 +10,8 @@ use crate::domain::JobState;
 use crate::llm::cost::format_usd;
 use crate::store::{JobRecord, Store, StoreError};
 
-/// Which jobs `critic jobs` lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which jobs `critic jobs` lists (`--state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum StateFilter {
     Queued,
     Running,

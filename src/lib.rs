@@ -195,6 +195,20 @@ pub async fn run(
     if let Some(url) = critic.config.settings.server.webhook_proxy_url.clone() {
         tokio::spawn(server::proxy::follow(critic.clone(), url, stop.clone()));
     }
+    if let Some(addr) = critic.config.settings.server.metrics_listen {
+        let metrics = TcpListener::bind(addr).await?;
+        tracing::info!(%addr, "metrics listening");
+        let app = server::metrics_router(critic.clone());
+        let stop_metrics = stop.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(metrics, app)
+                .with_graceful_shutdown(stop_metrics.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "metrics listener stopped");
+            }
+        });
+    }
     let app = server::router(critic);
     let stop_http = stop.clone();
     let http = axum::serve(listener, app).with_graceful_shutdown(async move {

@@ -35,6 +35,13 @@ enum Command {
     CheckConfig,
     /// Apply database migrations and exit.
     Migrate,
+    /// Exit 0 when the running server's /healthz answers (a container's health check).
+    Health {
+        /// The URL to ask; default /healthz on server.listen (an unspecified address read
+        /// as loopback).
+        #[arg(long)]
+        url: Option<url::Url>,
+    },
     /// The job queue: list jobs, or put dead ones back, or cancel a queued one.
     Jobs {
         #[command(subcommand)]
@@ -146,6 +153,9 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(2);
     }
     let existing = settings_file.exists().then_some(settings_file.as_path());
+    if let Command::Health { url } = &cli.command {
+        std::process::exit(health(existing, url.as_ref()).await);
+    }
     if matches!(cli.command, Command::Jobs { .. } | Command::Usage { .. }) {
         return operate(existing, &cli.command).await;
     }
@@ -185,7 +195,41 @@ async fn main() -> anyhow::Result<()> {
         | Command::Setup
         | Command::Review(_)
         | Command::Jobs { .. }
+        | Command::Health { .. }
         | Command::Usage { .. } => Ok(()),
+    }
+}
+
+/// `critic health`: 0 when `/healthz` answers 200 within 5 s, else 1 (2 for bad settings).
+/// Needs no GitHub App or database, so a container's health check can run it as is.
+async fn health(existing: Option<&std::path::Path>, url: Option<&url::Url>) -> i32 {
+    let url = match url {
+        Some(url) => url.to_string(),
+        None => match critic::config::Config::load_without_app(existing, std::env::vars()) {
+            Ok((settings, _)) => critic::server::health_url(settings.server.listen),
+            Err(e) => {
+                eprintln!("critic: {e}");
+                return 2;
+            }
+        },
+    };
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build();
+    let answer = match client {
+        Ok(client) => client.get(&url).send().await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(r) if r.status().is_success() => 0,
+        Ok(r) => {
+            eprintln!("critic: {url} answered {}", r.status());
+            1
+        }
+        Err(e) => {
+            eprintln!("critic: {url}: {e}");
+            1
+        }
     }
 }
 

@@ -99,6 +99,10 @@ pub struct ServerSettings {
     /// that GitHub cannot reach: the App's webhook URL is then the channel's.
     #[serde(default)]
     pub webhook_proxy_url: Option<url::Url>,
+    /// A second address serving only `/metrics` (and `/healthz`), for a scraper on an
+    /// internal network; when set, the main listener does not serve `/metrics`.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

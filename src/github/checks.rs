@@ -107,7 +107,7 @@ impl Installation {
             let runs = self.check_runs_for(repo, &run.head_sha, &run.name).await?;
             Ok(runs.into_iter().max_by_key(|r| r.id))
         };
-        send(&self.crab, &self.owner.policy, &call, Answer::json, find).await
+        send(self.via(), &call, Answer::json, find).await
     }
 
     /// This App's check runs named `name` on a commit (GitHub's `filter=latest` default
@@ -145,7 +145,7 @@ impl Installation {
     ) -> Result<CheckRun, GitHubError> {
         let route = format!("/repos/{repo}/check-runs/{id}");
         let call = Call::new(http::Method::PATCH, route, Some(to_json(update)?));
-        send_idempotent(&self.crab, &self.owner.policy, &call, Answer::json).await
+        send_idempotent(self.via(), &call, Answer::json).await
     }
 }
 

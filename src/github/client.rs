@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::GitHubError;
 use super::retry::RetryPolicy;
-use super::transport::{Answer, Call, send_idempotent};
+use super::transport::{Answer, Call, Via, send_idempotent};
 use crate::config::Config;
 
 /// Authenticated as the App; hands out per-installation clients.
@@ -95,8 +95,16 @@ impl GitHub {
             id: u64,
         }
         let call = Call::get(format!("/repos/{repo}/installation"));
-        let found: Found =
-            send_idempotent(&self.shared.app, &self.shared.policy, &call, Answer::json).await?;
+        let found: Found = send_idempotent(
+            Via {
+                crab: &self.shared.app,
+                policy: &self.shared.policy,
+                installation: None,
+            },
+            &call,
+            Answer::json,
+        )
+        .await?;
         Ok(found.id)
     }
 
@@ -132,6 +140,7 @@ impl GitHub {
                 app_id: 0,
             }),
             crab,
+            id: None,
         })
     }
 
@@ -163,6 +172,7 @@ impl GitHub {
         Ok(Installation {
             crab,
             owner: self.shared.clone(),
+            id: Some(id),
         })
     }
 }
@@ -171,9 +181,16 @@ impl Shared {
     pub(super) async fn bot_login(&self) -> Result<String, GitHubError> {
         self.bot_login
             .get_or_try_init(|| async {
-                let app: serde_json::Value =
-                    send_idempotent(&self.app, &self.policy, &Call::get("/app"), Answer::json)
-                        .await?;
+                let app: serde_json::Value = send_idempotent(
+                    Via {
+                        crab: &self.app,
+                        policy: &self.policy,
+                        installation: None,
+                    },
+                    &Call::get("/app"),
+                    Answer::json,
+                )
+                .await?;
                 let slug = app["slug"]
                     .as_str()
                     .ok_or_else(|| GitHubError::Decode("GET /app returned no slug".into()))?;
@@ -240,6 +257,8 @@ fn ghes_graphql_base(api: &url::Url) -> Option<String> {
 pub struct Installation {
     pub(super) crab: Arc<Octocrab>,
     pub(super) owner: Arc<Shared>,
+    /// The installation's id (None for a personal token), the rate-limit gauge's label.
+    pub(super) id: Option<u64>,
 }
 
 pub(super) const PER_PAGE: &str = "100";
@@ -247,17 +266,26 @@ pub(super) const PER_PAGE: &str = "100";
 pub(super) const MAX_PAGES: u32 = 100;
 
 impl Installation {
+    /// How this installation's calls are sent.
+    pub(super) fn via(&self) -> Via<'_> {
+        Via {
+            crab: &self.crab,
+            policy: &self.owner.policy,
+            installation: self.id,
+        }
+    }
+
     /// A GET answered as JSON, retried while GitHub says it is temporary.
     pub(super) async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         call: Call,
     ) -> Result<T, GitHubError> {
-        send_idempotent(&self.crab, &self.owner.policy, &call, Answer::json).await
+        send_idempotent(self.via(), &call, Answer::json).await
     }
 
     /// A call safe to repeat whose answer is not needed.
     pub(super) async fn send_ignoring_answer(&self, call: Call) -> Result<(), GitHubError> {
-        send_idempotent(&self.crab, &self.owner.policy, &call, |_| Ok(())).await
+        send_idempotent(self.via(), &call, |_| Ok(())).await
     }
 
     /// Follows pagination by page number on the same route, reading from the `Link` header
@@ -271,11 +299,10 @@ impl Installation {
         for page in 1u32.. {
             let call =
                 Call::get(route).query(&[("per_page", PER_PAGE), ("page", &page.to_string())]);
-            let (mut got, next) =
-                send_idempotent(&self.crab, &self.owner.policy, &call, |answer| {
-                    Ok((answer.json::<Vec<T>>()?, answer.has_next_page()))
-                })
-                .await?;
+            let (mut got, next) = send_idempotent(self.via(), &call, |answer| {
+                Ok((answer.json::<Vec<T>>()?, answer.has_next_page()))
+            })
+            .await?;
             let more = next && !got.is_empty();
             items.append(&mut got);
             if !more || page >= MAX_PAGES {

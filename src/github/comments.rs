@@ -63,7 +63,7 @@ impl Installation {
                     && c.created_at.is_none_or(|t| t >= since)
             }))
         };
-        send(&self.crab, &self.owner.policy, &call, Answer::json, find).await
+        send(self.via(), &call, Answer::json, find).await
     }
 
     /// Every conversation comment on the PR, oldest first (to find the one Critic keeps updating).
@@ -85,6 +85,6 @@ impl Installation {
     ) -> Result<IssueComment, GitHubError> {
         let route = format!("/repos/{repo}/issues/comments/{comment_id}");
         let call = Call::new(http::Method::PATCH, route, Some(json!({ "body": body })));
-        send_idempotent(&self.crab, &self.owner.policy, &call, Answer::json).await
+        send_idempotent(self.via(), &call, Answer::json).await
     }
 }

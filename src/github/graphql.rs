@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::client::MAX_PAGES;
-use super::transport::{Answer, Call, send_idempotent};
+use super::transport::{Answer, Call, Via, send_idempotent};
 use super::{GitHubError, Installation, RepoName, User};
 use crate::domain::PrNumber;
 
@@ -191,7 +191,7 @@ impl Installation {
         let call = Call::new(http::Method::POST, "/graphql", Some(payload));
         let parse = Answer::json::<GraphQlResponse<T>>;
         let response = match &self.owner.ghes_graphql {
-            None => send_idempotent(&self.crab, &self.owner.policy, &call, parse).await?,
+            None => send_idempotent(self.via(), &call, parse).await?,
             Some(ghes) => {
                 // This client is not the installation's: it gets the token from us.
                 let token = self.crab.installation_token().await?;
@@ -200,7 +200,16 @@ impl Installation {
                         .map_err(|e| GitHubError::Setup(format!("installation token: {e}")))?;
                 auth.set_sensitive(true);
                 let call = call.header(http::header::AUTHORIZATION, auth);
-                send_idempotent(ghes, &self.owner.policy, &call, parse).await?
+                send_idempotent(
+                    Via {
+                        crab: ghes,
+                        policy: &self.owner.policy,
+                        installation: self.id,
+                    },
+                    &call,
+                    parse,
+                )
+                .await?
             }
         };
         if !response.errors.is_empty() {

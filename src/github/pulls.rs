@@ -140,10 +140,7 @@ impl Installation {
         let call = Call::get(format!("/repos/{repo}/contents/{}", encode_path(path)))
             .query(&[("ref", sha)])
             .header(http::header::ACCEPT, raw_media_type());
-        let got = send_idempotent(&self.crab, &self.owner.policy, &call, |a| {
-            Ok(a.body.to_vec())
-        })
-        .await;
+        let got = send_idempotent(self.via(), &call, |a| Ok(a.body.to_vec())).await;
         none_if_missing(got)
     }
 
@@ -164,7 +161,7 @@ impl Installation {
         {
             call = call.header(http::header::IF_NONE_MATCH, etag);
         }
-        let got = send_idempotent(&self.crab, &self.owner.policy, &call, |a| {
+        let got = send_idempotent(self.via(), &call, |a| {
             let etag = a
                 .headers
                 .get(http::header::ETAG)

@@ -137,7 +137,7 @@ impl Installation {
                     && (r.state.as_deref() == Some("PENDING")) == pending
             }))
         };
-        send(&self.crab, &self.owner.policy, &call, Answer::json, find).await
+        send(self.via(), &call, Answer::json, find).await
     }
 
     /// Deletes a review that is still PENDING (GitHub refuses with 422 once it is submitted).
@@ -186,7 +186,7 @@ impl Installation {
                     && c.body.trim() == body.trim()
             }))
         };
-        send(&self.crab, &self.owner.policy, &call, Answer::json, find).await
+        send(self.via(), &call, Answer::json, find).await
     }
 }
 

@@ -87,6 +87,15 @@ impl Answer {
     }
 }
 
+/// Who sends a call: the client (an installation's, or the App's own), its retry policy, and
+/// the installation whose rate limit the answer reports (None: the App or a personal token).
+#[derive(Clone, Copy)]
+pub(super) struct Via<'a> {
+    pub crab: &'a Octocrab,
+    pub policy: &'a RetryPolicy,
+    pub installation: Option<u64>,
+}
+
 /// A try that failed, and whether it is worth another.
 struct Failed {
     error: GitHubError,
@@ -94,7 +103,11 @@ struct Failed {
 }
 
 /// Sends once; the status decides success.
-async fn send_once(crab: &Octocrab, call: &Call) -> Result<Answer, Failed> {
+async fn send_once(
+    crab: &Octocrab,
+    call: &Call,
+    installation: Option<u64>,
+) -> Result<Answer, Failed> {
     let mut builder = http::Request::builder()
         .method(call.method.clone())
         .uri(call.route.as_str());
@@ -106,6 +119,7 @@ async fn send_once(crab: &Octocrab, call: &Call) -> Result<Answer, Failed> {
         .map_err(failed_octocrab)?;
     let response = crab.execute(request).await.map_err(failed_octocrab)?;
     let (parts, body) = response.into_parts();
+    record_rate_limit(&parts.headers, installation);
     let body = body.collect().await.map_err(|e| Failed {
         // The connection dropped mid-answer: as temporary as a refused one.
         error: GitHubError::Transport(e.to_string()),
@@ -131,6 +145,21 @@ async fn send_once(crab: &Octocrab, call: &Call) -> Result<Answer, Failed> {
         chrono::Utc::now().timestamp(),
     );
     Err(Failed { error, temporary })
+}
+
+/// The installation's remaining requests this hour, as GitHub's answer says; the label is
+/// the installation's id, a bounded set (one per organisation or account that installed it).
+fn record_rate_limit(headers: &HeaderMap, installation: Option<u64>) {
+    let Some(remaining) = headers
+        .get("x-ratelimit-remaining")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    else {
+        return;
+    };
+    let label = installation.map_or_else(|| "app".to_string(), |id| id.to_string());
+    metrics::gauge!("critic_github_rate_limit_remaining", "installation" => label)
+        .set(remaining as f64);
 }
 
 /// GitHub's error body (`{"message": ..., "errors": [...]}`), or the status's own words.
@@ -187,8 +216,7 @@ fn failed_octocrab(e: octocrab::Error) -> Failed {
 /// little after an answer that says GitHub may still be at work (a gateway timeout, or none
 /// at all), and it is made once more before a failure is returned.
 pub(super) async fn send<T, F>(
-    crab: &Octocrab,
-    policy: &RetryPolicy,
+    via: Via<'_>,
     call: &Call,
     parse: impl Fn(&Answer) -> Result<T, GitHubError>,
     find: impl Fn() -> F,
@@ -196,10 +224,15 @@ pub(super) async fn send<T, F>(
 where
     F: Future<Output = Result<Option<T>, GitHubError>>,
 {
+    let Via {
+        crab,
+        policy,
+        installation,
+    } = via;
     let mut retry = 0;
     let mut maybe_performed = false;
     loop {
-        let failed = match send_once(crab, call).await {
+        let failed = match send_once(crab, call, installation).await {
             Ok(answer) => {
                 metrics::counter!("critic_github_calls_total", "outcome" => "ok").increment(1);
                 return parse(&answer);
@@ -274,12 +307,11 @@ fn rate_limited(wait: std::time::Duration, error: &GitHubError) -> GitHubError {
 
 /// [`send`] for calls that are safe to repeat (reads, edits, deletes, reactions).
 pub(super) async fn send_idempotent<T>(
-    crab: &Octocrab,
-    policy: &RetryPolicy,
+    via: Via<'_>,
     call: &Call,
     parse: impl Fn(&Answer) -> Result<T, GitHubError>,
 ) -> Result<T, GitHubError> {
-    send(crab, policy, call, parse, || async { Ok(None) }).await
+    send(via, call, parse, || async { Ok(None) }).await
 }
 
 #[cfg(test)]

@@ -116,6 +116,11 @@ pub(super) async fn publish(p: &Publish<'_>, reviewed: Reviewed) -> Result<Outco
         metrics::counter!("critic_findings_total", "place" => "inline").increment(inline as u64);
         metrics::counter!("critic_findings_total", "place" => "body").increment(in_body as u64);
         metrics::counter!("critic_threads_refused_total").increment(refused as u64);
+        if posted.attempts > 1 {
+            // GitHub refused the review as first sent (422) and took it without the threads
+            // it refused.
+            metrics::counter!("critic_review_rejections_recovered_total").increment(1);
+        }
         posted_review = Some((posted.review.id, inline, in_body));
         review_url = posted.review.html_url.clone();
         outcome = format!(

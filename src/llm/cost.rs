@@ -102,8 +102,6 @@ impl Meter {
 
     pub fn record(&self, spent: Spent) {
         let model = spent.model.clone();
-        metrics::counter!("critic_llm_calls_total", "model" => model.clone(), "task" => spent.task)
-            .increment(1);
         for (kind, n) in [
             ("input", spent.usage.prompt_tokens),
             ("output", spent.usage.output_tokens),

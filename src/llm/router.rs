@@ -67,6 +67,29 @@ struct Slot {
     limit: Arc<Semaphore>,
 }
 
+/// Counts one model call and its latency by endpoint, model, task and outcome (`ok`, or the
+/// error's kind), each a bounded set: endpoints and models are the configured ones.
+fn record_call(
+    slot: &Slot,
+    task: Task,
+    result: &Result<ChatReply, LlmError>,
+    took: std::time::Duration,
+) {
+    let outcome = match result {
+        Ok(_) => "ok",
+        Err(e) if e.is_transient() => "transient_error",
+        Err(_) => "error",
+    };
+    let labels = [
+        ("endpoint", slot.name.clone()),
+        ("model", slot.model.model().to_string()),
+        ("task", task.label().to_string()),
+        ("outcome", outcome.to_string()),
+    ];
+    metrics::counter!("critic_llm_calls_total", &labels).increment(1);
+    metrics::histogram!("critic_llm_request_duration_seconds", &labels).record(took.as_secs_f64());
+}
+
 /// The models of all configured endpoints, and the rules for using them.
 pub struct Llm {
     slots: Vec<Slot>,
@@ -390,7 +413,10 @@ impl Llm {
                 // endpoint's permits while it waits for its own.
                 let _install = per_installation.acquire().await;
                 let _endpoint = slot.limit.acquire().await;
-                slot.model.complete(request).await
+                let started = std::time::Instant::now();
+                let result = slot.model.complete(request).await;
+                record_call(slot, task, &result, started.elapsed());
+                result
             };
             let e = match result {
                 Ok(reply) => {

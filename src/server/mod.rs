@@ -25,14 +25,21 @@ use crate::webhook::Event;
 /// The application's routes.
 pub fn router(critic: Arc<Critic>) -> Router {
     let settings = &critic.config.settings.server;
-    Router::new()
+    let router = Router::new()
         .route(
             &settings.webhook_path,
             post(webhook).layer(DefaultBodyLimit::max(settings.max_body_bytes)),
         )
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
+        .route("/readyz", get(readyz));
+    // With `server.metrics_listen` set, metrics are served there only (see [`metrics_router`]),
+    // so the listener GitHub reaches need not show them.
+    let router = if settings.metrics_listen.is_none() {
+        router.route("/metrics", get(metrics_text))
+    } else {
+        router
+    };
+    router
         // Where GitHub sends whoever installed the App (the manifest's `setup_url`).
         .route(
             "/setup/installed",
@@ -40,6 +47,28 @@ pub fn router(critic: Arc<Critic>) -> Router {
                 "Critic is installed. Open or push to a pull request in a repository it can see, and it reviews it within a minute.\n"
             }),
         )
+        .with_state(critic)
+}
+
+/// Where this host reaches a server listening on `listen`: an unspecified address
+/// (`0.0.0.0`, `::`) is answered on loopback.
+pub fn health_url(listen: std::net::SocketAddr) -> String {
+    let ip = match listen.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    format!(
+        "http://{}/healthz",
+        std::net::SocketAddr::new(ip, listen.port())
+    )
+}
+
+/// The routes of `server.metrics_listen`: `/metrics` and `/healthz`.
+pub fn metrics_router(critic: Arc<Critic>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .route("/healthz", get(|| async { "ok" }))
         .with_state(critic)
 }
 
@@ -248,6 +277,14 @@ mod tests {
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
         mac.update(body);
         format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    #[test]
+    fn the_health_check_asks_loopback_for_an_unspecified_address() {
+        let url = |a: &str| health_url(a.parse().expect("addr"));
+        assert_eq!(url("0.0.0.0:3000"), "http://127.0.0.1:3000/healthz");
+        assert_eq!(url("[::]:3000"), "http://[::1]:3000/healthz");
+        assert_eq!(url("10.1.2.3:8080"), "http://10.1.2.3:8080/healthz");
     }
 
     #[test]

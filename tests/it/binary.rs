@@ -3,7 +3,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::app::{REPO, SECRET, WAIT, World, signature};
+use crate::support::app::{REPO, SECRET, TestApp, WAIT, World, signature};
 use crate::support::github::{self, PullRequest};
 use crate::support::llm::Reply;
 
@@ -349,4 +349,53 @@ async fn the_operators_cli_lists_requeues_and_cancels_jobs_and_sums_usage() {
     let bad = critic(&["usage", "--month", "December"]);
     assert_ne!(bad.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("YYYY-MM"));
+}
+
+/// `critic health`, a container's health check: 0 while the server answers `/healthz` (the
+/// address read from `server.listen`, its unspecified host asked on loopback), 1 when
+/// nothing answers, 2 for settings it cannot read.
+#[tokio::test]
+async fn the_health_check_says_whether_the_server_answers() {
+    let app = TestApp::start().await;
+    let port = app.url.rsplit(':').next().expect("port").to_string();
+    let health = |env: &[(&str, &str)], args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_critic"));
+        cmd.arg("health").args(args).env_clear();
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run")
+    };
+    let listen = format!("0.0.0.0:{port}");
+    let up = tokio::task::spawn_blocking(move || {
+        health(&[("CRITIC_SERVER__LISTEN", listen.as_str())], &[])
+    })
+    .await
+    .expect("join");
+    assert_eq!(
+        up.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let url = format!("{}/healthz", app.url);
+    let named = tokio::task::spawn_blocking(move || health(&[], &["--url", url.as_str()]))
+        .await
+        .expect("join");
+    assert_eq!(named.status.code(), Some(0));
+    app.finish().await;
+
+    // Nothing listens on a port just freed.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let closed = free.local_addr().expect("addr").to_string();
+    drop(free);
+    let down = health(&[("CRITIC_SERVER__LISTEN", closed.as_str())], &[]);
+    assert_eq!(down.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&down.stderr).contains("/healthz"),
+        "says what it asked"
+    );
+    let bad = health(&[("CRITIC_SERVER__LISTEN", "not an address")], &[]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("server.listen"));
 }

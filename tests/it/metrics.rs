@@ -1,7 +1,7 @@
 //! `/metrics`: Prometheus's text format, the counters of a scripted review moving, and no
 //! label that names a pull request, a commit or a repository.
 
-use crate::support::app::{REPO, TestApp, WAIT};
+use crate::support::app::{INSTALLATION, REPO, TestApp, WAIT};
 use crate::support::llm::Reply;
 
 /// The scrape, parsed with a Prometheus text-format parser.
@@ -31,6 +31,21 @@ fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)])
         .sum()
 }
 
+/// How many observations a histogram holds over its series with `label` (its +Inf bucket).
+fn observations(scrape: &prometheus_parse::Scrape, name: &str, label: (&str, &str)) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name && s.labels.get(label.0) == Some(label.1))
+        .map(|s| match &s.value {
+            prometheus_parse::Value::Histogram(buckets) => {
+                buckets.iter().map(|b| b.count).fold(0.0, f64::max)
+            }
+            _ => 0.0,
+        })
+        .sum()
+}
+
 #[tokio::test]
 async fn a_review_moves_the_counters_and_no_label_names_a_pr_or_a_sha() {
     let app = TestApp::start().await;
@@ -39,6 +54,9 @@ async fn a_review_moves_the_counters_and_no_label_names_a_pr_or_a_sha() {
     app.llm().push(Reply::findings(
         serde_json::json!([{"path": "a.txt", "line": 2, "body": "Spelling?"}]),
     ));
+    // GitHub refuses the review once (a passing 422): it is posted whole on the next try.
+    app.github()
+        .fail_next("POST", &format!("/repos/{REPO}/pulls/51/reviews"), 422, 1);
     // The recorder is the process's: other tests count too, so this one compares.
     let before = scrape(&app).await;
     app.deliver("pull_request", &app.pull_request_event("opened", REPO, 51))
@@ -68,6 +86,30 @@ async fn a_review_moves_the_counters_and_no_label_names_a_pr_or_a_sha() {
     assert!(moved("critic_llm_calls_total", &[("task", "review")]) >= 1.0);
     assert!(moved("critic_llm_tokens_total", &[("kind", "input")]) >= 1.0);
     assert!(moved("critic_github_calls_total", &[("outcome", "ok")]) >= 1.0);
+    assert!(moved("critic_github_calls_total", &[("outcome", "client_error")]) >= 1.0);
+    assert!(moved("critic_review_rejections_recovered_total", &[]) >= 1.0);
+    assert!(
+        observations(
+            &after,
+            "critic_llm_request_duration_seconds",
+            ("task", "review")
+        ) > observations(
+            &before,
+            "critic_llm_request_duration_seconds",
+            ("task", "review")
+        ),
+        "the model call's latency is observed"
+    );
+    // The fake answers with GitHub's rate-limit headers (5,000 an hour, less what was used).
+    let remaining = value(
+        &after,
+        "critic_github_rate_limit_remaining",
+        &[("installation", &INSTALLATION.to_string())],
+    );
+    assert!(
+        remaining > 0.0 && remaining < 5000.0,
+        "remaining {remaining}"
+    );
     assert!(
         after
             .samples
@@ -111,5 +153,38 @@ async fn a_review_moves_the_counters_and_no_label_names_a_pr_or_a_sha() {
             assert!(!sha_like && !v.contains(REPO), "{} label {k}={v}", s.metric);
         }
     }
+    app.finish().await;
+}
+
+/// `server.metrics_listen`: metrics on their own address, and not on the listener GitHub
+/// reaches.
+#[tokio::test]
+async fn metrics_can_have_their_own_listener() {
+    let world = crate::support::app::World::new().await;
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = free.local_addr().expect("addr");
+    drop(free);
+    let app = world
+        .start_with(
+            world
+                .options()
+                .set("CRITIC_SERVER__METRICS_LISTEN", &addr.to_string()),
+        )
+        .await;
+    let main = reqwest::get(format!("{}/metrics", app.url))
+        .await
+        .expect("main listener");
+    assert_eq!(main.status(), 404, "not on the main listener");
+    let mut text = String::new();
+    // The metrics listener is bound as the server starts; give it a moment.
+    for _ in 0..100 {
+        if let Ok(resp) = reqwest::get(format!("http://{addr}/metrics")).await {
+            assert_eq!(resp.status(), 200);
+            text = resp.text().await.expect("text");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(text.contains("critic_queue_jobs"), "{text}");
     app.finish().await;
 }

@@ -142,7 +142,7 @@ impl PgDatabase {
 
 /// Says on stderr, past libtest's capture, that the running test is skipped and why; the
 /// banner first, once per process. One write each, so parallel tests' lines stay whole.
-fn skipped(why: &str) {
+pub fn skipped(why: &str) {
     static ONCE: std::sync::Once = std::sync::Once::new();
     let thread = std::thread::current();
     let line = format!(

@@ -285,6 +285,42 @@ mod tests {
     use super::test_support::job;
     use super::*;
 
+    /// A managed PostgreSQL asks for TLS: `sslmode=require` in `store.url` connects over it
+    /// (rustls, the system's roots for `verify-full`).
+    #[tokio::test]
+    async fn postgres_speaks_tls_when_the_url_asks_for_it() {
+        let Some(db) = crate::test_env::PgDatabase::create().await else {
+            return;
+        };
+        let plain = Store::connect(&db.url).await.expect("connect");
+        let on: String = sqlx::query_scalar("SHOW ssl")
+            .fetch_one(&plain.pool)
+            .await
+            .expect("show ssl");
+        plain.pool.close().await;
+        if on != "on" {
+            crate::test_env::skipped("the test PostgreSQL server has ssl off");
+            db.drop().await;
+            return;
+        }
+        let sep = if db.url.contains('?') { '&' } else { '?' };
+        let store = Store::connect(&format!("{}{sep}sslmode=require", db.url))
+            .await
+            .expect("a TLS connection");
+        let tls: bool =
+            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_one(&store.pool)
+                .await
+                .expect("pg_stat_ssl");
+        assert!(tls, "the connection is encrypted");
+        store
+            .enqueue(job("k"))
+            .await
+            .expect("the store works over TLS");
+        store.pool.close().await;
+        db.drop().await;
+    }
+
     #[tokio::test]
     async fn a_restart_on_a_database_no_one_holds_takes_back_running_jobs_at_once() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -8,6 +8,7 @@ mod binary;
 mod commands;
 mod context;
 mod crash;
+mod deploy;
 mod diff_git;
 mod fake_github;
 mod faults;

@@ -22,6 +22,7 @@ mod pipeline;
 mod poster_422;
 mod poster_flow;
 mod poster_paths;
+mod replicas;
 mod review;
 mod review_cli;
 mod review_replies;

@@ -344,7 +344,8 @@ impl TestApp {
         self.stop().await
     }
 
-    /// Re-checks the jobs each time the store reports a change (no polling), until `done`.
+    /// Re-checks the jobs each time this instance's store reports a change, and every
+    /// 200 ms for what another replica on the same database changed, until `done`.
     async fn wait_jobs(&self, what: &str, done: impl Fn(&[JobRecord]) -> bool) -> Vec<JobRecord> {
         let mut changes = self.critic.store.subscribe();
         let deadline = tokio::time::Instant::now() + WAIT;
@@ -354,12 +355,10 @@ impl TestApp {
             if done(&jobs) {
                 return jobs;
             }
-            if tokio::time::timeout_at(deadline, changes.changed())
-                .await
-                .is_err()
-            {
+            if tokio::time::Instant::now() >= deadline {
                 panic!("waited {WAIT:?} for {what}: {jobs:?}");
             }
+            let _ = tokio::time::timeout(Duration::from_millis(200), changes.changed()).await;
         }
     }
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::Critic;
 use crate::config::repo::RepoPolicy;
 use crate::domain::Severity;
-use crate::github::Installation;
+use crate::github::{Installation, short_sha};
 use crate::llm::Meter;
 use crate::poster::summary::{Counts, RunSummary};
 use crate::poster::{self, DraftInput};
@@ -194,7 +194,19 @@ pub(super) async fn publish(p: &Publish<'_>, reviewed: Reviewed) -> Result<Outco
         Some((id, inline, in_body)) => {
             record(critic, job_id, job, head, id, inline, in_body).await?;
         }
-        None => critic.store.mark_reviewed(repo, job.number, head).await?,
+        None => {
+            critic.store.mark_reviewed(repo, job.number, head).await?;
+            // Whoever asked with `/review` hears that it ran, though nothing was posted (a
+            // push may have moved the head since they asked, and earlier findings are never
+            // posted twice). A retry of this answer finds the head reviewed and answers too.
+            if let Some(by) = &job.requested {
+                let text = format!(
+                    "Critic reviewed {}: nothing new to post (findings already posted are not repeated); the summary is up to date.",
+                    short_sha(head)
+                );
+                super::notes::answer(critic, gh, job.pr(), by, &text).await?;
+            }
+        }
     }
     Ok(Outcome::Done(outcome))
 }

@@ -569,5 +569,17 @@ async fn review_asked_for_while_a_review_runs_is_not_lost_to_a_push() {
     );
     app.summary_says(REPO, 60, "c1c1c1c", "**No new findings** in c1c1c1c")
         .await;
+    // Whoever asked hears that their review ran, though a push moved the head meanwhile
+    // and it had nothing new to post.
+    let answers: Vec<_> = critics(&app, 60)
+        .into_iter()
+        .filter(|c| c.body.contains("@alice"))
+        .collect();
+    assert_eq!(answers.len(), 1, "{:?}", critics(&app, 60));
+    assert!(
+        answers[0].body.contains("reviewed c1c1c1c") && answers[0].body.contains("nothing new"),
+        "{}",
+        answers[0].body
+    );
     app.finish().await;
 }

@@ -190,9 +190,16 @@ def compose():
         check(f.startswith("deploy/compose/secrets/"), f"secret {name} is read from deploy/compose/secrets/ ({f})")
     check(read("deploy/compose/secrets/.gitignore").splitlines()[-2:] == ["*", "!.gitignore"],
           "deploy/compose/secrets/ is ignored by git but for its .gitignore")
-    check("store" not in settings or "url" not in settings.get("store", {}),
-          "compose's critic.toml leaves store.url to CRITIC_STORE__URL")
-    check(str(env.get("CRITIC_STORE__URL", "")).startswith("postgres://"), "CRITIC_STORE__URL is PostgreSQL")
+    store = settings.get("store", {})
+    check(str(store.get("url", "")).startswith("postgres://") and "CRITIC_STORE__URL" not in env,
+          "compose's critic.toml names PostgreSQL in store.url (no variable overrides it)")
+    check(":" not in store.get("url", "").removeprefix("postgres://").split("@")[0],
+          "store.url carries no password (store.password_file does)")
+    pg_env = services.get("postgres", {}).get("environment", {})
+    pg_secrets = {s if isinstance(s, str) else s.get("source") for s in services.get("postgres", {}).get("secrets", [])}
+    check(store.get("password_file") == pg_env.get("POSTGRES_PASSWORD_FILE") and "db-password" in pg_secrets
+          and "POSTGRES_PASSWORD" not in pg_env,
+          "Critic and PostgreSQL read the one password secret (store.password_file, POSTGRES_PASSWORD_FILE)")
     deps = critic.get("depends_on", {})
     check(deps.get("postgres", {}).get("condition") == "service_healthy" and "healthcheck" in services.get("postgres", {}),
           "critic waits until postgres is healthy (pg_isready)")
@@ -205,9 +212,6 @@ def compose():
           "critic waits for ollama-pull only when the profile is on (required: false)")
     check(settings.get("llm", {}).get("base_url", "").startswith("http://ollama:11434/"),
           "llm.base_url names the ollama service")
-    dotenv = dict(l.split("=", 1) for l in read("deploy/.env").splitlines() if l and not l.startswith("#"))
-    check("CRITIC_DB_PASSWORD" in dotenv and "DEVELOPMENT ONLY" in read("deploy/.env"),
-          "deploy/.env gives CRITIC_DB_PASSWORD and says it is for development only")
 
 
 # ---------------------------------------------------------------------------------------------

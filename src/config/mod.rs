@@ -166,6 +166,10 @@ pub struct StoreSettings {
     pub url: String,
     /// Deliveries and finished jobs older than this many days are deleted.
     pub retention_days: u64,
+    /// The PostgreSQL password, read from this file into `url` (which then names no
+    /// password), so that it can be a mounted secret like the others.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
 }
 
 /// The store URL may carry a database password: show it without.
@@ -460,7 +464,7 @@ impl Config {
     }
 
     /// Every setting but the GitHub App's credentials, checked.
-    fn check_without_app(settings: Settings) -> Result<(Settings, LlmConfig), ConfigError> {
+    fn check_without_app(mut settings: Settings) -> Result<(Settings, LlmConfig), ConfigError> {
         let gh = &settings.github;
         if !matches!(gh.api_url.scheme(), "http" | "https") {
             return Err(ConfigError::invalid(
@@ -507,6 +511,9 @@ impl Config {
                 "store.url",
                 "must be `sqlite://PATH` or `postgres://...`",
             ));
+        }
+        if let Some(path) = settings.store.password_file.take() {
+            settings.store.url = with_password(&settings.store.url, &path)?;
         }
         if settings.store.retention_days == 0 {
             return Err(ConfigError::invalid(
@@ -603,6 +610,46 @@ fn secret_from(
     }
 }
 
+/// `url` with the password in `file` (`store.password_file`), percent-encoded as a URL's
+/// user info must be. Only for PostgreSQL, and only when the URL has no password of its own.
+fn with_password(url: &str, file: &Path) -> Result<String, ConfigError> {
+    const KEY: &str = "store.password_file";
+    let password = secret_from("store.password", None, Some(file), true)?
+        .map(|s| s.expose_secret().to_string())
+        .unwrap_or_default();
+    if password.is_empty() {
+        return Err(ConfigError::invalid(
+            KEY,
+            format!("{} is empty", file.display()),
+        ));
+    }
+    let mut parsed = url::Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "postgres" | "postgresql") && u.has_host())
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                KEY,
+                "is for PostgreSQL: store.url must be postgres://USER@HOST/DB",
+            )
+        })?;
+    if parsed.password().is_some() {
+        return Err(ConfigError::invalid(
+            KEY,
+            "store.url already has a password: set one or the other",
+        ));
+    }
+    if parsed.username().is_empty() {
+        return Err(ConfigError::invalid(
+            KEY,
+            "store.url names no user to go with the password (postgres://USER@HOST/DB)",
+        ));
+    }
+    parsed
+        .set_password(Some(&password))
+        .map_err(|()| ConfigError::invalid(KEY, "store.url cannot carry a password"))?;
+    Ok(parsed.to_string())
+}
+
 /// The config crate names the key in most of its errors; keep its words but say what failed.
 fn map_config_error(e: config::ConfigError) -> ConfigError {
     match e {
@@ -648,6 +695,53 @@ mod tests {
             ("CRITIC_LOG", "debug"),
             ("CRITIC_CONFIG", "/nowhere.toml"),
         ])
+    }
+
+    #[test]
+    fn the_database_password_can_come_from_a_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("db-password");
+        std::fs::write(&file, "p@ss/w:rd\n").expect("write");
+        let with = |url: &str| {
+            let mut e = base();
+            e.extend(env(&[
+                ("CRITIC_STORE__URL", url),
+                ("CRITIC_STORE__PASSWORD_FILE", file.to_str().expect("utf-8")),
+            ]));
+            Config::load_from(None, e)
+        };
+        let c = with("postgres://critic@db:5432/critic?sslmode=require").expect("valid");
+        let url = url::Url::parse(&c.settings.store.url).expect("a URL");
+        let password = url.password().expect("a password");
+        assert_eq!(
+            password, "p%40ss%2Fw%3Ard",
+            "percent-encoded, newline trimmed"
+        );
+        assert_eq!(url.username(), "critic");
+        assert_eq!(url.query(), Some("sslmode=require"));
+        assert!(
+            !format!("{:?}", c.settings.store).contains("p%40ss"),
+            "never printed"
+        );
+        for (url, says) in [
+            (
+                "postgres://critic:inline@db/critic",
+                "already has a password",
+            ),
+            ("sqlite://critic.db", "is for PostgreSQL"),
+            ("postgres://db/critic", "names no user"),
+        ] {
+            let err = with(url).expect_err(url).to_string();
+            assert!(
+                err.contains("store.password_file") && err.contains(says),
+                "{url}: {err}"
+            );
+        }
+        std::fs::write(&file, "\n").expect("write");
+        let err = with("postgres://critic@db/critic")
+            .expect_err("empty")
+            .to_string();
+        assert!(err.contains("is empty"), "{err}");
     }
 
     #[test]

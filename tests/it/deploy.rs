@@ -32,20 +32,26 @@ fn load(file: &str, env: &[(&str, &str)]) -> Config {
 
 #[test]
 fn the_compose_settings_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let password = dir.path().join("db-password");
+    std::fs::write(&password, "from-the-secret\n").expect("password");
     let config = load(
         "deploy/compose/critic.toml",
         &[
             ("CRITIC_SERVER__LISTEN", "0.0.0.0:3000"),
             (
-                "CRITIC_STORE__URL",
-                "postgres://critic:pw@postgres:5432/critic",
+                "CRITIC_STORE__PASSWORD_FILE",
+                password.to_str().expect("utf-8"),
             ),
         ],
     );
     let s = &config.settings;
     assert_eq!(config.app_id, 123456);
     assert_eq!(config.webhook_secrets.len(), 1);
-    assert!(s.store.url.starts_with("postgres://"));
+    assert_eq!(
+        s.store.url,
+        "postgres://critic:from-the-secret@postgres:5432/critic"
+    );
     assert_eq!(
         config.llm.default_endpoint().base_url.as_str(),
         "http://ollama:11434/v1"

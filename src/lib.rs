@@ -188,6 +188,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let stop = CancellationToken::new();
+    // Bound first: a metrics address that cannot be had stops the start before any job is
+    // taken.
+    let metrics = match critic.config.settings.server.metrics_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
     let pool = WorkerPool::new()?;
     let workers = pool.spawn(jobs::run_workers(critic.clone(), stop.clone()));
     // Aborting this task (a crash in tests) must take the workers down with it.
@@ -195,13 +201,12 @@ pub async fn run(
     if let Some(url) = critic.config.settings.server.webhook_proxy_url.clone() {
         tokio::spawn(server::proxy::follow(critic.clone(), url, stop.clone()));
     }
-    if let Some(addr) = critic.config.settings.server.metrics_listen {
-        let metrics = TcpListener::bind(addr).await?;
-        tracing::info!(%addr, "metrics listening");
+    if let Some(listener) = metrics {
+        tracing::info!(addr = ?listener.local_addr().ok(), "metrics listening");
         let app = server::metrics_router(critic.clone());
         let stop_metrics = stop.clone();
         tokio::spawn(async move {
-            let served = axum::serve(metrics, app)
+            let served = axum::serve(listener, app)
                 .with_graceful_shutdown(stop_metrics.cancelled_owned())
                 .await;
             if let Err(e) = served {

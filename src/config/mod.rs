@@ -495,6 +495,14 @@ impl Config {
                 "must be a plain path such as `/webhook` (no `{`, `}`, `*`, `?`; not /healthz or /readyz)",
             ));
         }
+        if s.metrics_listen
+            .is_some_and(|m| m.port() == s.listen.port() && m.port() != 0)
+        {
+            return Err(ConfigError::invalid(
+                "server.metrics_listen",
+                "must be another port than server.listen (unset it to serve /metrics there)",
+            ));
+        }
         if s.max_body_bytes == 0 {
             return Err(ConfigError::invalid(
                 "server.max_body_bytes",
@@ -614,8 +622,9 @@ fn secret_from(
 /// user info must be. Only for PostgreSQL, and only when the URL has no password of its own.
 fn with_password(url: &str, file: &Path) -> Result<String, ConfigError> {
     const KEY: &str = "store.password_file";
-    let password = secret_from("store.password", None, Some(file), true)?
-        .map(|s| s.expose_secret().to_string())
+    // Only the line end is not the password's (PostgreSQL's image strips no more either).
+    let password = secret_from("store.password", None, Some(file), false)?
+        .map(|s| s.expose_secret().trim_end_matches(['\n', '\r']).to_string())
         .unwrap_or_default();
     if password.is_empty() {
         return Err(ConfigError::invalid(
@@ -644,8 +653,16 @@ fn with_password(url: &str, file: &Path) -> Result<String, ConfigError> {
             "store.url names no user to go with the password (postgres://USER@HOST/DB)",
         ));
     }
+    // Encoded here in full, all but RFC 3986's unreserved characters: `set_password` leaves
+    // `%` as it is, and sqlx decodes it.
+    const USERINFO: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    let encoded = percent_encoding::utf8_percent_encode(&password, USERINFO).to_string();
     parsed
-        .set_password(Some(&password))
+        .set_password(Some(&encoded))
         .map_err(|()| ConfigError::invalid(KEY, "store.url cannot carry a password"))?;
     Ok(parsed.to_string())
 }
@@ -701,7 +718,7 @@ mod tests {
     fn the_database_password_can_come_from_a_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("db-password");
-        std::fs::write(&file, "p@ss/w:rd\n").expect("write");
+        std::fs::write(&file, "p@ss/w:rd%41 #x\n").expect("write");
         let with = |url: &str| {
             let mut e = base();
             e.extend(env(&[
@@ -714,9 +731,11 @@ mod tests {
         let url = url::Url::parse(&c.settings.store.url).expect("a URL");
         let password = url.password().expect("a password");
         assert_eq!(
-            password, "p%40ss%2Fw%3Ard",
-            "percent-encoded, newline trimmed"
+            password, "p%40ss%2Fw%3Ard%2541%20%23x",
+            "percent-encoded, `%` too, the newline trimmed"
         );
+        let decoded = percent_encoding::percent_decode_str(password).decode_utf8_lossy();
+        assert_eq!(decoded, "p@ss/w:rd%41 #x", "what the driver decodes");
         assert_eq!(url.username(), "critic");
         assert_eq!(url.query(), Some("sslmode=require"));
         assert!(

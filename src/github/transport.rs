@@ -147,8 +147,9 @@ async fn send_once(
     Err(Failed { error, temporary })
 }
 
-/// The installation's remaining requests this hour, as GitHub's answer says; the label is
-/// the installation's id, a bounded set (one per organisation or account that installed it).
+/// The installation's remaining requests this hour, as GitHub's last answer said; labelled
+/// by the installation's id (a bounded set: one per organisation or account that installed
+/// the App) and the limit's resource. An idle installation's series keeps its last value.
 fn record_rate_limit(headers: &HeaderMap, installation: Option<u64>) {
     let Some(remaining) = headers
         .get("x-ratelimit-remaining")
@@ -157,9 +158,26 @@ fn record_rate_limit(headers: &HeaderMap, installation: Option<u64>) {
     else {
         return;
     };
+    // REST (`core`) and GraphQL count against different limits: one series each. GitHub's
+    // resources are a short fixed list; anything else is `other`.
+    let resource = match headers
+        .get("x-ratelimit-resource")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+    {
+        Some("core") | None => "core",
+        Some("graphql") => "graphql",
+        Some("search") => "search",
+        Some("code_search") => "code_search",
+        Some(_) => "other",
+    };
     let label = installation.map_or_else(|| "app".to_string(), |id| id.to_string());
-    metrics::gauge!("critic_github_rate_limit_remaining", "installation" => label)
-        .set(remaining as f64);
+    metrics::gauge!(
+        "critic_github_rate_limit_remaining",
+        "installation" => label,
+        "resource" => resource
+    )
+    .set(remaining as f64);
 }
 
 /// GitHub's error body (`{"message": ..., "errors": [...]}`), or the status's own words.

@@ -52,16 +52,18 @@ pub fn router(critic: Arc<Critic>) -> Router {
 
 /// Where this host reaches a server listening on `listen`: an unspecified address
 /// (`0.0.0.0`, `::`) is answered on loopback.
-pub fn health_url(listen: std::net::SocketAddr) -> String {
+pub fn local_addr(listen: std::net::SocketAddr) -> std::net::SocketAddr {
     let ip = match listen.ip() {
         std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
         std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
         ip => ip,
     };
-    format!(
-        "http://{}/healthz",
-        std::net::SocketAddr::new(ip, listen.port())
-    )
+    std::net::SocketAddr::new(ip, listen.port())
+}
+
+/// `critic health`'s default: `/healthz` on [`local_addr`].
+pub fn health_url(listen: std::net::SocketAddr) -> String {
+    format!("http://{}/healthz", local_addr(listen))
 }
 
 /// The routes of `server.metrics_listen`: `/metrics` and `/healthz`.

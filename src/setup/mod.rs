@@ -106,9 +106,14 @@ impl Setup {
         self
     }
 
-    /// The setup page's address on `listen`, with its token: what the operator opens.
+    /// The setup page's address on `listen`, with its token: what the operator opens (on
+    /// loopback when Critic listens on every address, as in a container).
     pub fn page_url(&self, listen: SocketAddr) -> String {
-        format!("http://{listen}/?token={}", self.token)
+        format!(
+            "http://{}/?token={}",
+            crate::server::local_addr(listen),
+            self.token
+        )
     }
 
     fn page(&self, status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {

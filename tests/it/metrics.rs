@@ -1,7 +1,7 @@
 //! `/metrics`: Prometheus's text format, the counters of a scripted review moving, and no
 //! label that names a pull request, a commit or a repository.
 
-use crate::support::app::{INSTALLATION, REPO, TestApp, WAIT};
+use crate::support::app::{REPO, TestApp, WAIT};
 use crate::support::llm::Reply;
 
 /// The scrape, parsed with a Prometheus text-format parser.
@@ -49,20 +49,26 @@ fn observations(scrape: &prometheus_parse::Scrape, name: &str, label: (&str, &st
 #[tokio::test]
 async fn a_review_moves_the_counters_and_no_label_names_a_pr_or_a_sha() {
     let app = TestApp::start().await;
+    // An installation and repository of this test's own: the recorder is the process's,
+    // and the rate-limit gauge is labelled by installation.
+    let (installation, repo) = (7_751, "acme/metered");
+    app.github().add_installation(installation);
+    app.github().add_repo(repo, installation);
     let head = "5151515151515151515151515151515151515151";
-    app.github().add_two_line_pull(REPO, 51, Some(head));
+    app.github().add_two_line_pull(repo, 51, Some(head));
     app.llm().push(Reply::findings(
         serde_json::json!([{"path": "a.txt", "line": 2, "body": "Spelling?"}]),
     ));
     // GitHub refuses the review once (a passing 422): it is posted whole on the next try.
     app.github()
-        .fail_next("POST", &format!("/repos/{REPO}/pulls/51/reviews"), 422, 1);
+        .fail_next("POST", &format!("/repos/{repo}/pulls/51/reviews"), 422, 1);
     // The recorder is the process's: other tests count too, so this one compares.
     let before = scrape(&app).await;
-    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 51))
-        .await;
-    app.github().wait_for_reviews(REPO, 51, 1, WAIT).await;
-    app.summary_says(REPO, 51, head, "**1 new finding(s)**")
+    let mut opened = app.pull_request_event("opened", repo, 51);
+    opened["installation"]["id"] = installation.into();
+    app.deliver("pull_request", &opened).await;
+    app.github().wait_for_reviews(repo, 51, 1, WAIT).await;
+    app.summary_says(repo, 51, head, "**1 new finding(s)**")
         .await;
     app.wait_idle().await;
     let after = scrape(&app).await;
@@ -104,7 +110,10 @@ async fn a_review_moves_the_counters_and_no_label_names_a_pr_or_a_sha() {
     let remaining = value(
         &after,
         "critic_github_rate_limit_remaining",
-        &[("installation", &INSTALLATION.to_string())],
+        &[
+            ("installation", &installation.to_string()),
+            ("resource", "core"),
+        ],
     );
     assert!(
         remaining > 0.0 && remaining < 5000.0,
@@ -150,7 +159,11 @@ async fn a_review_moves_the_counters_and_no_label_names_a_pr_or_a_sha() {
                 s.metric
             );
             let sha_like = v.len() >= 7 && v.chars().all(|c| c.is_ascii_hexdigit());
-            assert!(!sha_like && !v.contains(REPO), "{} label {k}={v}", s.metric);
+            assert!(
+                !sha_like && !v.contains(REPO) && !v.contains(repo),
+                "{} label {k}={v}",
+                s.metric
+            );
         }
     }
     app.finish().await;

@@ -32,15 +32,18 @@ pub enum Task {
     Improve,
     Ask,
     Tests,
+    /// The second look at a review's findings (see `review::verify`).
+    Verify,
 }
 
 impl Task {
-    pub const ALL: [Task; 5] = [
+    pub const ALL: [Task; 6] = [
         Task::Review,
         Task::Describe,
         Task::Improve,
         Task::Ask,
         Task::Tests,
+        Task::Verify,
     ];
 
     pub fn label(self) -> &'static str {
@@ -50,6 +53,7 @@ impl Task {
             Task::Improve => "improve",
             Task::Ask => "ask",
             Task::Tests => "tests",
+            Task::Verify => "verify",
         }
     }
 }
@@ -85,6 +89,8 @@ pub struct Finding {
     /// Code to replace exactly the lines the thread covers, if the model offered a fix; posted
     /// as a ```` ```suggestion ```` block only after it is checked against the head file.
     pub suggestion: Option<String>,
+    /// How sure the verify pass was that the finding is right (0-10); None when unverified.
+    pub confidence: Option<u8>,
 }
 
 /// Tokens one reply used, normalised across providers: `prompt_tokens` counts every input

@@ -126,6 +126,7 @@ pub struct TaskModels {
     pub improve: Option<String>,
     pub ask: Option<String>,
     pub tests: Option<String>,
+    pub verify: Option<String>,
 }
 
 /// USD per million tokens.
@@ -266,6 +267,7 @@ pub(super) fn resolve(s: &LlmSettings) -> Result<LlmConfig, ConfigError> {
         ("improve", &s.tasks.improve),
         ("ask", &s.tasks.ask),
         ("tests", &s.tasks.tests),
+        ("verify", &s.tasks.verify),
     ] {
         if let Some(name) = name
             && !known(name)

@@ -82,6 +82,7 @@ pub struct RepoModels {
     pub improve: Option<String>,
     pub ask: Option<String>,
     pub tests: Option<String>,
+    pub verify: Option<String>,
 }
 
 /// A settings file that cannot be used, said on the PR.
@@ -267,6 +268,7 @@ impl RepoPolicy {
             Task::Improve => m.improve.as_deref(),
             Task::Ask => m.ask.as_deref(),
             Task::Tests => m.tests.as_deref(),
+            Task::Verify => m.verify.as_deref(),
         }
     }
 

@@ -76,6 +76,7 @@ fn record_call(
     took: std::time::Duration,
 ) {
     let outcome = match result {
+        Ok(reply) if strip_thinking(&reply.content).trim().is_empty() => "empty",
         Ok(_) => "ok",
         Err(e) if e.is_transient() => "transient_error",
         Err(_) => "error",
@@ -142,6 +143,7 @@ impl Llm {
                 Task::Improve => &config.tasks.improve,
                 Task::Ask => &config.tasks.ask,
                 Task::Tests => &config.tasks.tests,
+                Task::Verify => &config.tasks.verify,
             }
             .as_deref()
             .unwrap_or(DEFAULT_ENDPOINT_NAME);

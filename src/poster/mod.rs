@@ -522,6 +522,7 @@ mod tests {
             body: "b".into(),
             quote: None,
             suggestion: None,
+            confidence: None,
         }
     }
 

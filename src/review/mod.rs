@@ -22,6 +22,7 @@ pub mod paths;
 pub mod pipeline;
 pub mod source;
 pub mod tasks;
+pub mod verify;
 
 pub use changes::Changes;
 pub use gather::{Gathered, gather};
@@ -110,6 +111,11 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../prompts/review.system.j2"),
     ),
     ("review.user", include_str!("../../prompts/review.user.j2")),
+    (
+        "verify.system",
+        include_str!("../../prompts/verify.system.j2"),
+    ),
+    ("verify.user", include_str!("../../prompts/verify.user.j2")),
     (
         "describe.system",
         include_str!("../../prompts/describe.system.j2"),
@@ -292,7 +298,7 @@ pub fn review_schema() -> Arc<OutputSchema> {
 }
 
 /// Untrusted text must not be able to close the fence it sits in.
-fn defuse(text: &str) -> String {
+pub(crate) fn defuse(text: &str) -> String {
     text.replace("UNTRUSTED>>>", "UNTRUSTED>>\u{200b}>")
         .replace("<<<UNTRUSTED", "<\u{200b}<<UNTRUSTED")
 }
@@ -508,6 +514,7 @@ fn validate_finding(item: serde_json::Value, files: &[PrFile]) -> Result<Finding
         suggestion: raw
             .suggestion
             .filter(|s| s.chars().count() <= MAX_QUOTE_CHARS),
+        confidence: None,
     })
 }
 

@@ -125,6 +125,7 @@ pub fn schema(task: Task) -> Arc<OutputSchema> {
         Task::Improve => IMPROVE.clone(),
         Task::Ask => ASK.clone(),
         Task::Tests => TESTS.clone(),
+        Task::Verify => super::verify::schema(),
     }
 }
 
@@ -349,7 +350,9 @@ mod tests {
             note: String::new(),
         };
         let files = [view];
-        for task in Task::ALL {
+        // The verify pass shows findings, not a chunk of the PR: its prompt has tests of its
+        // own (`review::verify`).
+        for task in Task::ALL.into_iter().filter(|t| *t != Task::Verify) {
             let req = build_task_request(
                 &prompts,
                 task,

@@ -250,6 +250,11 @@ pub struct ReviewSettings {
     /// replace each other, so a burst of pushes costs one review of its newest head. 0
     /// reviews every push at once.
     pub coalesce_secs: u64,
+    /// A second model call checks each finding against its code before it is posted (see
+    /// `review::verify`).
+    pub verify: bool,
+    /// Findings the verify pass is less sure of than this (0-10) are dropped.
+    pub min_confidence: u8,
 }
 
 const DEFAULTS: &str = r#"
@@ -300,6 +305,8 @@ min_severity = "warning"
 resolve_addressed = false
 fail_on_critical = false
 coalesce_secs = 10
+verify = true
+min_confidence = 7
 
 [commands]
 enabled = true
@@ -546,6 +553,12 @@ impl Config {
             return Err(ConfigError::invalid(
                 "review.coalesce_secs",
                 "must be at most 3600 (an hour)",
+            ));
+        }
+        if r.min_confidence > 10 {
+            return Err(ConfigError::invalid(
+                "review.min_confidence",
+                "must be from 0 to 10",
             ));
         }
         if let Err(e) = globs::IgnoreGlobs::new(&r.ignore) {

@@ -63,8 +63,11 @@ pub(super) async fn publish(p: &Publish<'_>, reviewed: Reviewed) -> Result<Outco
         walkthrough,
         model,
         not_reviewed,
+        verification,
+        no_problem,
         ..
     } = reviewed;
+    let verified = crate::review::verify::summary_line(&verification, no_problem);
     let stored = critic.store.findings(repo, job.number).await?;
     let known: HashSet<String> = stored.iter().map(|f| f.fingerprint.clone()).collect();
     let in_scope = since.map(|changes| {
@@ -152,6 +155,7 @@ pub(super) async fn publish(p: &Publish<'_>, reviewed: Reviewed) -> Result<Outco
         model: &model,
         usage,
         cost_micros: cost,
+        verification: verified.as_deref(),
     });
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,

@@ -45,6 +45,8 @@ pub struct RunSummary<'a> {
     pub model: &'a str,
     pub usage: Usage,
     pub cost_micros: i64,
+    /// What the verify pass did, in a line (see `review::verify::Verification::describe`).
+    pub verification: Option<&'a str>,
 }
 
 /// GitHub's limit on a comment body is 65,536 characters; keep well under it.
@@ -93,6 +95,9 @@ pub fn render(s: &RunSummary<'_>) -> String {
             "\n{} finding(s) already reported on this pull request were not repeated.",
             c.repeated
         );
+    }
+    if let Some(line) = s.verification {
+        let _ = writeln!(out, "\nVerification: {line}.");
     }
     if let Some(url) = s.review_url {
         let _ = writeln!(out, "\n[See the review]({url})");
@@ -210,6 +215,7 @@ mod tests {
                 cached_tokens: 200,
             },
             cost_micros: 4_800,
+            verification: None,
         }
     }
 

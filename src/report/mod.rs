@@ -69,6 +69,9 @@ pub struct Item {
     /// Replacement for lines `start_line..=end_line`, only when it applies there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggestion: Option<String>,
+    /// How sure the verify pass was that the finding is right (0-10); absent unverified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<u8>,
 }
 
 /// A review of a local change.
@@ -84,6 +87,9 @@ pub struct Report {
     pub model: String,
     pub files: usize,
     pub usage: Tokens,
+    /// What the verify pass did (absent when it did not run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<String>,
     /// Estimated cost in US dollars, from the endpoint's prices (0 when none are set).
     pub cost_usd: f64,
     /// What the pull request's summary comment would say (the Markdown format).
@@ -321,10 +327,12 @@ fn report(base: &str, head: &str, policy: &RepoPolicy, r: Reviewed, meter: &Mete
                     Place::Collapsed => Placement::Collapsed,
                 },
                 suggestion: thread.and_then(|t| suggestion_of(&t.body)),
+                confidence: f.confidence,
             })
         })
         .collect();
     let (usage, cost_micros) = meter.total();
+    let verification = crate::review::verify::summary_line(&r.verification, r.no_problem);
     let counts = Counts {
         critical: draft.of_severity(Severity::Critical),
         warning: draft.of_severity(Severity::Warning),
@@ -346,6 +354,7 @@ fn report(base: &str, head: &str, policy: &RepoPolicy, r: Reviewed, meter: &Mete
         model: &r.model,
         usage,
         cost_micros,
+        verification: verification.as_deref(),
     });
     markdown.push_str("\n\n");
     markdown.push_str(&draft.review.body);
@@ -374,6 +383,7 @@ fn report(base: &str, head: &str, policy: &RepoPolicy, r: Reviewed, meter: &Mete
         model: r.model,
         files: r.files.len(),
         usage: tokens(usage),
+        verification,
         cost_usd: cost_micros as f64 / 1e6,
         markdown,
         heads: r

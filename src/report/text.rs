@@ -83,6 +83,9 @@ pub fn text(report: &Report, colour: bool) -> String {
         report.usage.input,
         report.usage.output,
     );
+    if let Some(v) = &report.verification {
+        let _ = writeln!(out, "verification: {v}");
+    }
     for n in &report.not_reviewed {
         let _ = writeln!(out, "not reviewed: {} ({})", n.path, n.reason);
     }

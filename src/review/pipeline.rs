@@ -11,6 +11,7 @@ use crate::llm::{AskError, Llm, Meter};
 
 use super::gather::{Gathered, gather};
 use super::source::Source;
+use super::verify::{self, Asker, Evidence, Verification};
 use super::{Changes, PrFile, PromptInput, Prompts, ReviewError, ask_model, build_request};
 
 /// What the pipeline works with, the same for every change.
@@ -74,6 +75,10 @@ pub struct Reviewed {
     pub unusable: Option<Unusable>,
     /// Chunks whose replies were read.
     pub parts_read: usize,
+    /// What the verify pass did.
+    pub verification: Verification,
+    /// "Findings" that reported no problem (praise, "looks correct"), dropped.
+    pub no_problem: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +132,14 @@ pub async fn run(
         .since
         .map(|c| crate::github::short_sha(&c.base).to_string());
     let parts = context.chunks.len();
+    // What the verify pass may show of the related code: the review call's, by file.
+    let related: HashMap<String, String> = context
+        .chunks
+        .iter()
+        .flatten()
+        .filter(|f| !f.context.is_empty())
+        .map(|f| (f.path.clone(), f.context.clone()))
+        .collect();
     let requests = context
         .chunks
         .iter()
@@ -227,6 +240,38 @@ pub async fn run(
     }
     not_reviewed.extend(context.skipped.iter().cloned());
     not_reviewed.extend(context.left_out.iter().cloned());
+    let findings = verify::merge_duplicates(findings);
+    let candidates = findings.len();
+    let findings: Vec<Finding> = findings
+        .into_iter()
+        .filter(|f| !verify::reports_no_problem(f))
+        .collect();
+    let no_problem = candidates - findings.len();
+    let (findings, verification) = if p.settings.verify {
+        let prompt_chars: usize = requests
+            .iter()
+            .map(|r| r.system.len() + r.user().len())
+            .sum();
+        verify::verify(
+            &Asker {
+                llm: p.llm,
+                prompts: p.prompts,
+                installation: change.installation,
+                endpoint: change.policy.model_for(Task::Verify),
+                meter: change.meter,
+                min_confidence: p.settings.min_confidence,
+            },
+            findings,
+            &Evidence {
+                contents: &contents,
+                related: &related,
+                related_budget: prompt_chars / 4,
+            },
+        )
+        .await?
+    } else {
+        (findings, Verification::NotRun)
+    };
     Ok(Reviewed {
         files,
         contents,
@@ -237,5 +282,7 @@ pub async fn run(
         not_reviewed,
         unusable,
         parts_read,
+        verification,
+        no_problem,
     })
 }

@@ -123,6 +123,17 @@ impl Verification {
     }
 }
 
+/// The line the summary and the check run show: what verification did, and how many
+/// "findings" were dropped for reporting no problem.
+pub fn summary_line(v: &Verification, no_problem: usize) -> Option<String> {
+    let praise = (no_problem > 0)
+        .then(|| format!("{no_problem} candidate(s) that reported no problem dropped"));
+    match (v.describe(), praise) {
+        (Some(v), Some(p)) => Some(format!("{v}; {p}")),
+        (v, p) => v.or(p),
+    }
+}
+
 /// What the verifier is shown besides the findings.
 pub struct Evidence<'a> {
     /// Head versions by path.
@@ -502,18 +513,20 @@ pub fn reports_no_problem(f: &Finding) -> bool {
     (praises(&title) || praises(first_sentence)) && !BUT.iter().any(|b| body.contains(b))
 }
 
-/// Merges findings that say the same thing about the same place: the same file, lines at
-/// most two apart, and the same category and title (or body). The first is kept, with the
-/// highest severity of the group. Chunks overlap at their edges and models repeat themselves.
+/// Merges findings that say the same thing about the same place: the same file and
+/// category, and the same title on lines at most two apart, or the same body on the same
+/// line. The first is kept, with the highest severity of the group. Chunks overlap at their
+/// edges and models repeat themselves.
 pub fn merge_duplicates(findings: Vec<Finding>) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
     for f in findings {
         let same = out.iter_mut().find(|k| {
             k.path == f.path
-                && k.line.abs_diff(f.line) <= 2
                 && k.category == f.category
-                && ((!k.title.is_empty() && k.title.eq_ignore_ascii_case(&f.title))
-                    || k.body == f.body)
+                && ((k.line.abs_diff(f.line) <= 2
+                    && !k.title.is_empty()
+                    && k.title.eq_ignore_ascii_case(&f.title))
+                    || (k.line == f.line && k.body == f.body))
         });
         match same {
             Some(kept) => {

@@ -28,5 +28,6 @@ mod review_cli;
 mod review_replies;
 mod scenarios;
 mod setup;
+mod verify;
 mod webhook;
 mod webhook_proxy;

@@ -325,7 +325,12 @@ async fn the_summary_and_the_check_run_say_what_happened() {
         summary.contains("🔴 1 critical, 🟠 0 warning, ⚪ 1 nit"),
         "{summary}"
     );
-    assert!(summary.contains("Tokens: 19 in, 10 out"), "{summary}");
+    // The review call's tokens and the verify pass's.
+    assert!(summary.contains("Tokens: 38 in, 20 out"), "{summary}");
+    assert!(
+        summary.contains("Verification: 0 of 2 candidate finding(s) dropped by verification"),
+        "{summary}"
+    );
     let runs = app.github().check_runs(REPO);
     assert_eq!(runs.len(), 1);
     let run = &runs[0];

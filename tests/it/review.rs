@@ -397,11 +397,13 @@ async fn usage_is_recorded_and_a_spent_budget_stops_reviews_with_one_note() {
     app.github().wait_for_reviews(REPO, 12, 1, WAIT).await;
     let jobs = app.wait_idle().await;
     let usage = app.critic.store.job_usage(jobs[0].id).await.expect("usage");
+    // The review call and the verify pass's, each 19 in and 10 out.
     assert_eq!(
         (usage.calls, usage.prompt_tokens, usage.output_tokens),
-        (1, 19, 10)
+        (2, 38, 20)
     );
-    assert_eq!(usage.cost_micros, 118);
+    assert_eq!(usage.cost_micros, 236);
+    assert_eq!(app.llm().verify_received().len(), 1);
     assert_eq!(
         app.critic
             .store
@@ -411,7 +413,7 @@ async fn usage_is_recorded_and_a_spent_budget_stops_reviews_with_one_note() {
         usage
     );
 
-    // 118 micro-USD spent of a 100 micro-USD budget: the next PR is not reviewed.
+    // 236 micro-USD spent of a 100 micro-USD budget: the next PR is not reviewed.
     app.deliver("pull_request", &app.pull_request_event("opened", REPO, 13))
         .await;
     app.wait_idle().await;

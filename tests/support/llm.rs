@@ -42,6 +42,21 @@ impl Chat {
         None
     }
 
+    /// A request of the verify pass (`review::verify`), not a review or a command.
+    pub fn is_verify(&self) -> bool {
+        self.message("system")
+            .contains("checking another reviewer's findings")
+    }
+
+    /// The finding ids a verify request shows (`### Finding N:`).
+    pub fn finding_ids(&self) -> Vec<u64> {
+        self.message("user")
+            .lines()
+            .filter_map(|l| l.strip_prefix("### Finding "))
+            .filter_map(|rest| rest.split(':').next()?.parse().ok())
+            .collect()
+    }
+
     /// Content of the message with this role.
     pub fn message(&self, role: &str) -> String {
         self.body["messages"]
@@ -114,6 +129,22 @@ impl Reply {
         })
     }
 
+    /// A verify reply with these verdicts.
+    pub fn verdicts(verdicts: Value) -> Reply {
+        Reply::json(json!({ "verdicts": verdicts }))
+    }
+
+    /// What a verifier that agrees with everything says: every finding real, confidence 9,
+    /// its fix right. The fake's default answer to a verify request.
+    pub fn all_real(chat: &Chat) -> Reply {
+        let verdicts: Vec<Value> = chat
+            .finding_ids()
+            .into_iter()
+            .map(|id| json!({"id": id, "verdict": "real", "confidence": 9, "fix_ok": true}))
+            .collect();
+        Reply::verdicts(Value::Array(verdicts))
+    }
+
     /// A review with a summary and these findings.
     pub fn findings(findings: Value) -> Reply {
         Reply::json(json!({"summary": "The change looks focused.", "findings": findings}))
@@ -136,11 +167,17 @@ impl Reply {
 
 type Responder = Arc<dyn Fn(&Chat) -> Reply + Send + Sync>;
 
+/// Review and command requests, and apart from them the verify pass's requests (so a test
+/// that scripts a review need not script its verification: by default every finding is
+/// confirmed, see [`Reply::all_real`]).
 #[derive(Default)]
 struct Inner {
     queue: VecDeque<Reply>,
     responder: Option<Responder>,
     received: Vec<Chat>,
+    verify_queue: VecDeque<Reply>,
+    verify_responder: Option<Responder>,
+    verify_received: Vec<Chat>,
 }
 
 #[derive(Clone)]
@@ -187,8 +224,28 @@ impl FakeLlm {
         self.inner.lock().expect("lock").responder = Some(Arc::new(f));
     }
 
+    /// Review and command requests (not the verify pass's).
     pub fn received(&self) -> Vec<Chat> {
         self.inner.lock().expect("lock").received.clone()
+    }
+
+    /// Answers the next verify request with `reply`.
+    pub fn push_verify(&self, reply: Reply) {
+        self.inner
+            .lock()
+            .expect("lock")
+            .verify_queue
+            .push_back(reply);
+    }
+
+    /// Answers every verify request not served from its queue.
+    pub fn verify_with(&self, f: impl Fn(&Chat) -> Reply + Send + Sync + 'static) {
+        self.inner.lock().expect("lock").verify_responder = Some(Arc::new(f));
+    }
+
+    /// The verify pass's requests.
+    pub fn verify_received(&self) -> Vec<Chat> {
+        self.inner.lock().expect("lock").verify_received.clone()
     }
 
     /// Waits until at least `n` requests arrived.
@@ -224,13 +281,24 @@ async fn complete(State(fake): State<FakeLlm>, headers: HeaderMap, body: String)
     let chat = Chat { headers, body };
     let reply = {
         let mut inner = fake.inner.lock().expect("lock");
-        inner.received.push(chat.clone());
-        match inner.queue.pop_front() {
-            Some(r) => r,
-            None => match &inner.responder {
-                Some(f) => f(&chat),
-                None => Reply::findings(json!([])),
-            },
+        if chat.is_verify() {
+            inner.verify_received.push(chat.clone());
+            match inner.verify_queue.pop_front() {
+                Some(r) => r,
+                None => match &inner.verify_responder {
+                    Some(f) => f(&chat),
+                    None => Reply::all_real(&chat),
+                },
+            }
+        } else {
+            inner.received.push(chat.clone());
+            match inner.queue.pop_front() {
+                Some(r) => r,
+                None => match &inner.responder {
+                    Some(f) => f(&chat),
+                    None => Reply::findings(json!([])),
+                },
+            }
         }
     };
     fake.changed.notify_waiters();

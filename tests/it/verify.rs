@@ -1,0 +1,226 @@
+//! The verify pass end to end, with scripted models: what the verifier rejects is not
+//! posted, taste becomes a nit, a critical finding needs the verifier's confidence, an
+//! unreadable verify reply keeps every finding and says "unverified", praise is never a
+//! finding, and a finding two chunks both raise is posted once.
+
+use serde_json::{Value, json};
+
+use crate::support::app::{REPO, TestApp, World};
+use crate::support::github::{PullFile, PullRequest};
+use crate::support::llm::Reply;
+
+const HEAD: &str = "9e9e9e9e9e9e9e9e9e9e9e9e9e9e9e9e9e9e9e9e";
+
+/// New lines 1-6 of `src/calc.rs`, all added.
+const PATCH: &str = "@@ -0,0 +1,6 @@\n+fn ratio(a: i32, b: i32) -> i32 {\n+    let q = a / b;\n+    let r = q.pow(2);\n+    let s = r + 1;\n+    s\n+}";
+
+fn add_pr(app: &TestApp, number: u64) {
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number,
+            title: format!("PR {number}"),
+            head_sha: HEAD.into(),
+            user_login: "alice".into(),
+            ..Default::default()
+        },
+    );
+    app.github().set_pull_files(
+        REPO,
+        number,
+        vec![PullFile::from_patch("src/calc.rs", PATCH)],
+    );
+    let head: String = PATCH
+        .lines()
+        .skip(1)
+        .map(|l| format!("{}\n", &l[1..]))
+        .collect();
+    app.github().put_content(REPO, HEAD, "src/calc.rs", head);
+}
+
+fn finding(line: u64, severity: &str, title: &str) -> Value {
+    json!({"path": "src/calc.rs", "line": line, "start_line": null, "severity": severity,
+        "category": "bug", "title": title, "body": format!("{title}: explained."),
+        "code": null, "suggestion": null})
+}
+
+async fn review(app: &TestApp, number: u64) {
+    app.deliver(
+        "pull_request",
+        &app.pull_request_event("opened", REPO, number),
+    )
+    .await;
+    app.github()
+        .wait_for_reviews(REPO, number, 1, crate::support::app::WAIT)
+        .await;
+    app.wait_idle().await;
+}
+
+#[tokio::test]
+async fn the_verifier_drops_what_is_wrong_or_unsure_and_makes_taste_a_nit() {
+    let app = TestApp::start().await;
+    add_pr(&app, 1);
+    app.llm().push(Reply::findings(json!([
+        finding(2, "critical", "Division by zero"),
+        finding(3, "warning", "pow overflows"),
+        finding(4, "warning", "Off by one"),
+        finding(5, "warning", "Name it better"),
+        finding(2, "critical", "b may be negative"),
+    ])));
+    app.llm().push_verify(Reply::verdicts(json!([
+        {"id": 1, "verdict": "real", "confidence": 9, "fix_ok": null},
+        {"id": 2, "verdict": "real", "confidence": 5, "fix_ok": null},
+        {"id": 3, "verdict": "wrong", "confidence": 9, "fix_ok": null},
+        {"id": 4, "verdict": "taste", "confidence": 8, "fix_ok": null},
+        {"id": 5, "verdict": "real", "confidence": 7, "fix_ok": null}
+    ])));
+    review(&app, 1).await;
+    // The verifier saw each candidate with its code, the finding's line marked.
+    let asked = app.llm().verify_received();
+    assert_eq!(asked.len(), 1);
+    let prompt = asked[0].message("user");
+    assert!(
+        prompt.contains("### Finding 1: src/calc.rs, line 2"),
+        "{prompt}"
+    );
+    assert!(prompt.contains(">    2     let q = a / b;"), "{prompt}");
+    assert_eq!(asked[0].finding_ids(), [1, 2, 3, 4, 5]);
+
+    let reviews = app.github().reviews(REPO, 1);
+    let threads: Vec<(u64, &str)> = reviews[0]
+        .comments
+        .iter()
+        .map(|c| (c.line, c.body.as_str()))
+        .collect();
+    assert_eq!(threads.len(), 2, "{threads:#?}");
+    assert!(
+        threads[0].1.starts_with("🔴 **critical**"),
+        "9 of 10 keeps critical"
+    );
+    assert!(threads[0].1.contains("Division by zero"));
+    assert!(
+        threads[1].1.starts_with("🟠 **warning**") && threads[1].1.contains("b may be negative"),
+        "critical with 7 of 10 is a warning: {}",
+        threads[1].1
+    );
+    let all: String = reviews[0].body.clone();
+    assert!(!all.contains("pow overflows") && !all.contains("Off by one"));
+    let summary = app
+        .summary_says(
+            REPO,
+            1,
+            HEAD,
+            "Verification: 2 of 5 candidate finding(s) dropped by verification; 1 wrong, 1 not sure enough; 1 made nits; 1 critical made warnings.",
+        )
+        .await;
+    assert!(summary.contains("1 collapsed"), "the nit: {summary}");
+    let run = &app.github().check_runs(REPO)[0];
+    let output = run.output.as_ref().expect("output");
+    assert!(
+        output
+            .summary
+            .contains("2 of 5 candidate finding(s) dropped"),
+        "{output:?}"
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn an_unreadable_verify_reply_keeps_every_finding_and_says_unverified() {
+    let app = TestApp::start().await;
+    add_pr(&app, 2);
+    app.llm().push(Reply::findings(json!([
+        finding(2, "critical", "Division by zero"),
+        finding(3, "warning", "pow overflows"),
+    ])));
+    app.llm()
+        .verify_with(|_| Reply::content("I think they are both fine, mostly."));
+    review(&app, 2).await;
+    assert!(
+        app.llm().verify_received().len() >= 2,
+        "asked again with the reason before giving up"
+    );
+    let reviews = app.github().reviews(REPO, 2);
+    assert_eq!(reviews[0].comments.len(), 2, "nothing lost");
+    assert!(reviews[0].comments[0].body.starts_with("🔴 **critical**"));
+    app.summary_says(REPO, 2, HEAD, "Verification: unverified")
+        .await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn praise_is_not_posted_and_verify_can_be_off() {
+    let world = World::new().await;
+    let app = world
+        .start_with(world.options().set("CRITIC_REVIEW__VERIFY", "false"))
+        .await;
+    add_pr(&app, 3);
+    app.llm().push(Reply::findings(json!([
+        finding(2, "critical", "Division by zero"),
+        {"path": "src/calc.rs", "line": 5, "severity": "warning", "category": "bug",
+         "title": "No issues", "body": "This change does not introduce any bugs.", "code": null,
+         "suggestion": null},
+    ])));
+    review(&app, 3).await;
+    assert!(
+        app.llm().verify_received().is_empty(),
+        "review.verify = false"
+    );
+    let reviews = app.github().reviews(REPO, 3);
+    assert_eq!(reviews[0].comments.len(), 1);
+    assert!(reviews[0].comments[0].body.contains("Division by zero"));
+    assert!(
+        reviews[0].comments[0].body.starts_with("🔴 **critical**"),
+        "unverified findings keep their severity"
+    );
+    app.summary_says(
+        REPO,
+        3,
+        HEAD,
+        "Verification: 1 candidate(s) that reported no problem dropped.",
+    )
+    .await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_finding_two_chunks_both_raise_is_verified_and_posted_once() {
+    let world = World::new().await;
+    let app = world
+        .start_with(world.options().set("CRITIC_REVIEW__BUDGET_TOKENS", "1000"))
+        .await;
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number: 4,
+            head_sha: HEAD.into(),
+            ..Default::default()
+        },
+    );
+    let body: String = (1..=40)
+        .map(|i| format!("+    let value_{i} = compute_something({i});\n"))
+        .collect();
+    let patch = format!("@@ -0,0 +1,40 @@\n{}", body.trim_end());
+    let files: Vec<PullFile> = (0..4)
+        .map(|i| PullFile::from_patch(&format!("src/m{i}.rs"), &patch))
+        .collect();
+    app.github().set_pull_files(REPO, 4, files);
+    // Every chunk's model reports the same problem in src/m0.rs.
+    app.llm().respond_with(|_| {
+        Reply::findings(
+            json!([{"path": "src/m0.rs", "line": 3, "severity": "warning",
+            "category": "bug", "title": "compute_something can fail", "body": "Unchecked.",
+            "code": null, "suggestion": null}]),
+        )
+    });
+    review(&app, 4).await;
+    assert!(app.llm().received().len() >= 2, "several chunks");
+    let asked = app.llm().verify_received();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].finding_ids(), [1], "merged before verifying");
+    let reviews = app.github().reviews(REPO, 4);
+    assert_eq!(reviews[0].comments.len(), 1);
+    app.summary_says(REPO, 4, HEAD, "0 of 1 candidate finding(s) dropped")
+        .await;
+    app.finish().await;
+}

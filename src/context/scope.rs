@@ -303,6 +303,47 @@ pub fn snippets(
     SourceFile::parse(path, source).snippets(changed, options)
 }
 
+/// How many syntax errors (error or missing nodes) tree-sitter finds on lines `lines`
+/// (1-based, inclusive) of `source`; None for a language Critic does not parse. Used to
+/// check that a suggested fix leaves the code parsing as well as it did.
+pub fn syntax_errors(path: &str, source: &str, lines: RangeInclusive<u32>) -> Option<usize> {
+    let language = Language::detect(path, source)?;
+    let tree = parse_tree(language, source)?;
+    let root = tree.root_node();
+    if !root.has_error() {
+        return Some(0);
+    }
+    let (first, last) = (
+        lines.start().saturating_sub(1),
+        lines.end().saturating_sub(1),
+    );
+    let mut errors = 0;
+    let mut cursor = root.walk();
+    loop {
+        let node = cursor.node();
+        let (from, to) = (
+            node.start_position().row as u32,
+            node.end_position().row as u32,
+        );
+        let overlaps = from <= last && to >= first;
+        if overlaps && (node.is_error() || node.is_missing()) {
+            errors += 1;
+        }
+        // Only subtrees that hold an error and touch the lines are worth entering.
+        if overlaps && node.has_error() && cursor.goto_first_child() {
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return Some(errors);
+            }
+        }
+    }
+}
+
 /// One head file, parsed once and asked many questions: the builder has many hunks per file.
 pub struct SourceFile<'a> {
     path: &'a str,

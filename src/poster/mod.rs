@@ -329,7 +329,12 @@ fn with_suggestion(
     let start = thread.start_line.unwrap_or(thread.line);
     let cited = (f.start_line.unwrap_or(f.line), f.line);
     let proposed = suggestion::fit_to_thread(head, cited, (start, thread.line), proposed);
-    match suggestion::check_suggestion(head, start, thread.line, &proposed) {
+    let checked =
+        suggestion::check_suggestion(head, start, thread.line, &proposed).and_then(|checked| {
+            suggestion::reads_as_code(&thread.path, head, start, thread.line, &checked.replacement)
+                .map(|()| checked)
+        });
+    match checked {
         Ok(checked) => {
             thread.body.push_str("\n\n");
             thread.body.push_str(&checked.block);

@@ -58,6 +58,115 @@ pub enum Rejected {
     },
     #[error("the suggestion only repeats the lines around the thread's range")]
     Empty,
+    #[error("the suggestion is prose, not code: {line:?}")]
+    Prose { line: String },
+    #[error(
+        "the file would not parse as well with the suggestion applied ({before} syntax error(s) there before, {after} after)"
+    )]
+    BreaksSyntax { before: usize, after: usize },
+}
+
+/// A checked suggestion for a code file must also read as code: no line of it an English
+/// sentence ("Remove the check for null."), and, for the languages Critic parses, no new
+/// syntax error in the lines it replaces. Small models often put advice where the code
+/// belongs.
+pub fn reads_as_code(
+    path: &str,
+    head: &str,
+    start_line: u32,
+    line: u32,
+    replacement: &str,
+) -> Result<(), Rejected> {
+    if is_code(path)
+        && let Some(prose) = replacement.lines().find(|l| looks_like_prose(l))
+    {
+        return Err(Rejected::Prose {
+            line: prose.trim().chars().take(80).collect(),
+        });
+    }
+    let old: Vec<&str> = head.split_inclusive('\n').collect();
+    if start_line == 0 || start_line > line || line as usize > old.len() {
+        return Ok(()); // check_suggestion refuses these first
+    }
+    let (s, e) = (start_line as usize - 1, line as usize);
+    let lines: Vec<String> = replacement.lines().map(str::to_owned).collect();
+    let new = apply(&old, s, e, &lines);
+    let new_end = start_line + (lines.len() as u32).max(1) - 1;
+    let before = crate::context::scope::syntax_errors(path, head, start_line..=line);
+    let after = crate::context::scope::syntax_errors(path, &new, start_line..=new_end);
+    match (before, after) {
+        (Some(before), Some(after)) if after > before => {
+            Err(Rejected::BreaksSyntax { before, after })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Source code, by its extension: where prose in a suggestion is a mistake.
+fn is_code(path: &str) -> bool {
+    if crate::context::scope::Language::from_path(path).is_some() {
+        return true;
+    }
+    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    matches!(
+        ext.as_deref(),
+        Some(
+            "rb" | "php"
+                | "kt"
+                | "kts"
+                | "swift"
+                | "cs"
+                | "scala"
+                | "sh"
+                | "bash"
+                | "lua"
+                | "pl"
+                | "r"
+                | "dart"
+                | "ex"
+                | "exs"
+                | "erl"
+                | "hs"
+                | "ml"
+                | "clj"
+                | "sql"
+                | "m"
+                | "mm"
+                | "zig"
+                | "nim"
+                | "vue"
+                | "svelte"
+        )
+    )
+}
+
+/// An English sentence rather than code: it starts with a capitalised word, has four words
+/// or more, nearly all of them plain words, and none of the brackets, operators and quotes
+/// code is made of. Comment lines are code.
+fn looks_like_prose(line: &str) -> bool {
+    let t = line.trim();
+    if ["//", "#", "/*", "*", "--", ";", "<!--"]
+        .iter()
+        .any(|c| t.starts_with(c))
+    {
+        return false;
+    }
+    if t.chars().any(|c| "(){}[];=<>\"`$&|+*/\\@".contains(c)) {
+        return false;
+    }
+    let words: Vec<&str> = t.split_whitespace().collect();
+    if words.len() < 4 || !words[0].starts_with(|c: char| c.is_ascii_uppercase()) {
+        return false;
+    }
+    let plain = words
+        .iter()
+        .filter(|w| {
+            w.trim_end_matches(['.', ',', ':', '!', '?'])
+                .chars()
+                .all(|c| c.is_alphabetic() || c == '\'' || c == '-')
+        })
+        .count();
+    plain * 4 >= words.len() * 3
 }
 
 /// `head`: the file's full text at the PR head. `start_line..=line`: the 1-based new-file lines
@@ -396,6 +505,76 @@ mod tests {
         match check_suggestion(head, start, line, rep) {
             Ok(c) => c,
             Err(e) => panic!("rejected: {e}"),
+        }
+    }
+
+    #[test]
+    fn a_fix_must_read_as_code_and_parse() {
+        let c_file = "int f(int a, int b) {\n    int q = a / b;\n    return q;\n}\n";
+        // Code that parses: kept.
+        assert!(reads_as_code("src/f.c", c_file, 2, 2, "    int q = b ? a / b : 0;").is_ok());
+        // Advice where the code belongs.
+        let prose = reads_as_code(
+            "src/f.c",
+            c_file,
+            2,
+            2,
+            "    Remove the check for zero here.",
+        );
+        assert!(matches!(prose, Err(Rejected::Prose { .. })), "{prose:?}");
+        // Code-like but broken: a new syntax error in the replaced lines.
+        let broken = reads_as_code("src/f.c", c_file, 2, 2, "    int q = a / ;");
+        assert!(
+            matches!(broken, Err(Rejected::BreaksSyntax { before: 0, .. })),
+            "{broken:?}"
+        );
+        let py = "def f(a, b):\n    return a / b\n";
+        assert!(reads_as_code("m.py", py, 2, 2, "    return a / b if b else 0").is_ok());
+        assert!(reads_as_code("m.py", py, 2, 2, "    return (a / b").is_err());
+        // Comments are code; prose in a text file is what the file is.
+        assert!(
+            reads_as_code(
+                "m.py",
+                py,
+                2,
+                2,
+                "    # Guard against a zero divisor here.\n    return a / b if b else 0"
+            )
+            .is_ok()
+        );
+        assert!(
+            reads_as_code(
+                "README.md",
+                "Old text here.\n",
+                1,
+                1,
+                "Use the new text for this line."
+            )
+            .is_ok()
+        );
+        // A file that did not parse before is not held to more than it was.
+        let broken_before = "int f( {\n    int q = a / b;\n}\n";
+        assert!(reads_as_code("src/g.c", broken_before, 1, 1, "int f(int a, int b) {").is_ok());
+    }
+
+    #[test]
+    fn prose_is_told_from_code() {
+        for prose in [
+            "Remove the check for null.",
+            "Consider using a constant here instead",
+            "This should validate the input first",
+        ] {
+            assert!(looks_like_prose(prose), "{prose}");
+        }
+        for code in [
+            "    return value if ok else None",
+            "Foo.bar(baz)",
+            "// Keep the old behaviour for callers.",
+            "SELECT name FROM users WHERE id = 1",
+            "fmt.Println(x)",
+            "end",
+        ] {
+            assert!(!looks_like_prose(code), "{code}");
         }
     }
 

@@ -224,3 +224,45 @@ async fn a_finding_two_chunks_both_raise_is_verified_and_posted_once() {
         .await;
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_fix_that_is_prose_or_does_not_parse_is_not_offered() {
+    let app = TestApp::start().await;
+    add_pr(&app, 5);
+    let with_fix = |line: u64, title: &str, fix: &str| {
+        let mut f = finding(line, "warning", title);
+        f["suggestion"] = fix.into();
+        f
+    };
+    app.llm().push(Reply::findings(json!([
+        with_fix(
+            2,
+            "Division by zero",
+            "    let q = if b == 0 { 0 } else { a / b };"
+        ),
+        with_fix(3, "pow overflows", "    Use checked_pow here instead."),
+        with_fix(4, "Unchecked add", "    let s = r +;"),
+    ])));
+    review(&app, 5).await;
+    let reviews = app.github().reviews(REPO, 5);
+    let bodies: Vec<&str> = reviews[0]
+        .comments
+        .iter()
+        .map(|c| c.body.as_str())
+        .collect();
+    assert_eq!(bodies.len(), 3, "every finding is posted");
+    assert!(
+        bodies[0].contains("```suggestion\n    let q = if b == 0"),
+        "{}",
+        bodies[0]
+    );
+    assert!(!bodies[1].contains("```suggestion"), "prose: {}", bodies[1]);
+    assert!(
+        !bodies[2].contains("```suggestion"),
+        "does not parse: {}",
+        bodies[2]
+    );
+    app.summary_says(REPO, 5, HEAD, "**3 new finding(s)**")
+        .await;
+    app.finish().await;
+}

@@ -10,6 +10,7 @@ pub mod config;
 pub mod context;
 pub mod diff;
 pub mod domain;
+pub mod eval;
 pub mod github;
 pub mod jobs;
 pub mod llm;

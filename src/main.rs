@@ -62,6 +62,32 @@ enum Command {
     /// Review the change between two commits of a local git repository and print what
     /// Critic would say, without GitHub or a database.
     Review(ReviewArgs),
+    /// Review a folder of cases with known bugs (and clean ones) and score the threads.
+    Eval(EvalArgs),
+}
+
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// A folder of cases, one folder each: meta.json (title, body, bugs), pr.diff,
+    /// files/head/...
+    cases: PathBuf,
+    /// An endpoint of [llm.endpoints] to review with instead of the default.
+    #[arg(long)]
+    model: Option<String>,
+    /// A report saved from an earlier run (--format json), to compare with case by case.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = EvalFormat::Text)]
+    format: EvalFormat,
+    /// Cases reviewed at once.
+    #[arg(long, default_value_t = 2)]
+    concurrency: usize,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum EvalFormat {
+    Text,
+    Json,
 }
 
 #[derive(clap::Args)]
@@ -132,6 +158,14 @@ async fn main() -> anyhow::Result<()> {
     )
     .map(|(settings, _)| settings.log.format)
     .unwrap_or_default();
+    if let Command::Eval(args) = &cli.command {
+        init_logging(format, "warn", true);
+        let file = cli
+            .config
+            .clone()
+            .or_else(|| Some(PathBuf::from("critic.toml")).filter(|f| f.exists()));
+        std::process::exit(eval(file.as_deref(), args).await);
+    }
     if let Command::Review(args) = &cli.command {
         // Nothing but the report on stdout: logs go to stderr, warnings only by default.
         init_logging(format, "warn", true);
@@ -196,8 +230,82 @@ async fn main() -> anyhow::Result<()> {
         | Command::Review(_)
         | Command::Jobs { .. }
         | Command::Health { .. }
+        | Command::Eval(_)
         | Command::Usage { .. } => Ok(()),
     }
+}
+
+/// `critic eval`: 0 when every case was reviewed, 1 when some failed, 2 on an error before
+/// any case ran. The report goes to stdout, progress to stderr.
+async fn eval(config: Option<&std::path::Path>, args: &EvalArgs) -> i32 {
+    let (settings, llm) = match critic::config::Config::load_without_app(config, std::env::vars()) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("critic: {e}");
+            return 2;
+        }
+    };
+    let cases = match critic::eval::Case::load_all(&args.cases) {
+        Ok(cases) => cases,
+        Err(e) => {
+            eprintln!("critic: {e}");
+            return 2;
+        }
+    };
+    let baseline = match args.baseline.as_deref().map(critic::eval::EvalReport::read) {
+        Some(Err(e)) => {
+            eprintln!("critic: baseline: {e}");
+            return 2;
+        }
+        other => other.and_then(Result::ok),
+    };
+    let client = match critic::llm::Llm::new(&llm) {
+        Ok(client) => client,
+        Err(e) => {
+            eprintln!("critic: {e}");
+            return 2;
+        }
+    };
+    if let Some(model) = &args.model
+        && !client.endpoint_names().contains(&model.as_str())
+    {
+        eprintln!(
+            "critic: --model {model}: no such endpoint (known: {})",
+            client.endpoint_names().join(", ")
+        );
+        return 2;
+    }
+    let progress = |done: usize, total: usize, r: &critic::eval::CaseResult| {
+        let what = match (&r.error, r.hit) {
+            (Some(e), _) => format!("failed: {}", e.chars().take(120).collect::<String>()),
+            (None, Some(true)) => format!("hit, {} thread(s)", r.threads.len()),
+            (None, Some(false)) => format!("miss, {} thread(s)", r.threads.len()),
+            (None, None) => format!("clean, {} thread(s)", r.threads.len()),
+        };
+        eprintln!("[{done}/{total}] {}: {what} ({:.0} s)", r.name, r.seconds);
+    };
+    let options = critic::eval::Options {
+        model: args.model.as_deref(),
+        concurrency: args.concurrency,
+        progress: Some(&progress),
+    };
+    let report = match critic::eval::run(&settings, &client, &cases, &options).await {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("critic: {e}");
+            return 2;
+        }
+    };
+    match args.format {
+        EvalFormat::Json => println!("{}", report.json()),
+        EvalFormat::Text => {
+            print!("{}", critic::eval::render(&report));
+            if let Some(baseline) = &baseline {
+                print!("{}", critic::eval::compare(&report, baseline));
+            }
+        }
+    }
+    if report.totals.failed > 0 { 1 } else { 0 }
 }
 
 /// `critic health`: 0 when `/healthz` answers 200 within 3 s, else 1 (bad settings too:

@@ -169,6 +169,7 @@ pub async fn review_local(
         // Read at the base: a change must not decide how it is reviewed.
         repo_file: source.base_file(REPO_FILE).await?,
         max_comments: request.max_comments,
+        model: None,
         progress: request.progress,
     };
     review(settings, llm, &source, subject).await
@@ -208,26 +209,27 @@ pub async fn review_pull_request(
         head: &pr.head.sha,
         repo_file,
         max_comments,
+        model: None,
         progress,
     };
     review(settings, llm, &source, subject).await
 }
 
 /// What a review outside the queue is about, besides its files.
-struct Subject<'a> {
-    repo: &'a str,
-    title: &'a str,
-    description: &'a str,
-    base: &'a str,
-    head: &'a str,
+pub struct Subject<'a> {
+    pub repo: &'a str,
+    pub title: &'a str,
+    pub description: &'a str,
+    pub base: &'a str,
+    pub head: &'a str,
     /// The repository's `.github/critic.toml`, if it has one.
-    repo_file: Option<Vec<u8>>,
-    max_comments: Option<usize>,
-    progress: Option<&'a (dyn Fn(Progress) + Sync)>,
+    pub repo_file: Option<Vec<u8>>,
+    pub max_comments: Option<usize>,
+    /// The endpoint to review with, instead of the settings' choice (`critic eval --model`).
+    pub model: Option<&'a str>,
+    pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
 }
 
-/// The pipeline on `source` with the server's settings and the repository's file over them
-/// (a broken file is logged and left out, as on a pull request), placed and reported.
 async fn review(
     settings: &Settings,
     llm: &LlmConfig,
@@ -235,6 +237,17 @@ async fn review(
     s: Subject<'_>,
 ) -> Result<Report, ReportError> {
     let client = Llm::new(llm)?;
+    review_source(settings, &client, source, s).await
+}
+
+/// The pipeline on `source` with the server's settings and the repository's file over them
+/// (a broken file is logged and left out, as on a pull request), placed and reported.
+pub async fn review_source(
+    settings: &Settings,
+    client: &Llm,
+    source: &impl crate::review::Source,
+    s: Subject<'_>,
+) -> Result<Report, ReportError> {
     let mut policy = RepoPolicy::from_server(&settings.review);
     if let Some(bytes) = &s.repo_file
         && let Err(e) = policy.apply(
@@ -248,13 +261,16 @@ async fn review(
     if let Some(max) = s.max_comments {
         policy.max_comments = max;
     }
+    if let Some(model) = s.model {
+        policy.models.review = Some(model.to_string());
+    }
     let prompts = Prompts::new()?;
     let meter = Meter::new();
     let reviewed = crate::review::pipeline::run(
         Pipeline {
             settings: &settings.review,
             prompts: &prompts,
-            llm: &client,
+            llm: client,
         },
         source,
         &Change {

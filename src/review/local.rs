@@ -135,7 +135,7 @@ async fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
 }
 
 /// A file of a local diff in the shape GitHub's files API gives.
-fn changed_file(diff: &FileDiff) -> PrFile {
+pub(crate) fn changed_file(diff: &FileDiff) -> PrFile {
     let additions = diff
         .patch
         .all_lines()

@@ -10,6 +10,7 @@ mod context;
 mod crash;
 mod deploy;
 mod diff_git;
+mod eval;
 mod fake_github;
 mod faults;
 mod github_client;

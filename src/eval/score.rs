@@ -1,0 +1,203 @@
+//! Scoring a case: which threads would be posted, whether one is on a known bug, and how much
+//! such a hit says (the chance level: on a five-line change any thread is near the bug).
+
+use serde::{Deserialize, Serialize};
+
+use super::case::{Bug, Case};
+use crate::report::{Placement, Report};
+
+/// How near a thread must be to a bug line to count as finding it.
+pub const NEAR: u32 = 3;
+
+/// A thread that would be posted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Thread {
+    pub path: String,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub severity: String,
+    pub title: String,
+    /// Within [`NEAR`] lines of a known bug.
+    pub hits: bool,
+}
+
+/// One case's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseResult {
+    pub name: String,
+    /// Known bugs in the case (0: a clean change, where every thread is a false alarm).
+    pub bugs: usize,
+    pub threads: Vec<Thread>,
+    /// A thread within [`NEAR`] lines of a bug; None for a case without bugs, or one that
+    /// failed.
+    pub hit: Option<bool>,
+    /// The share of the change's added lines within [`NEAR`] lines of a bug: what a thread
+    /// put on a random added line would score.
+    pub chance: Option<f64>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+    pub seconds: f64,
+    /// What the verify pass did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<String>,
+    /// Why the case has no review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn near(bug: &Bug, path: &str, start: u32, end: u32) -> bool {
+    bug.path == path
+        && bug
+            .lines
+            .iter()
+            .any(|&l| l + NEAR >= start && l <= end + NEAR)
+}
+
+/// Scores a case's report.
+pub fn score(case: &Case, report: &Report, seconds: f64) -> CaseResult {
+    let threads: Vec<Thread> = report
+        .findings
+        .iter()
+        .filter(|f| f.placement == Placement::Inline)
+        .map(|f| Thread {
+            path: f.path.clone(),
+            start_line: f.start_line,
+            end_line: f.end_line,
+            severity: f.severity.label().to_string(),
+            title: f.title.clone(),
+            hits: case
+                .bugs
+                .iter()
+                .any(|b| near(b, &f.path, f.start_line, f.end_line)),
+        })
+        .collect();
+    CaseResult {
+        name: case.name.clone(),
+        bugs: case.bugs.len(),
+        hit: (!case.bugs.is_empty()).then(|| threads.iter().any(|t| t.hits)),
+        chance: chance(case),
+        threads,
+        input_tokens: report.usage.input,
+        output_tokens: report.usage.output,
+        cost_usd: report.cost_usd,
+        seconds,
+        verification: report.verification.clone(),
+        error: None,
+    }
+}
+
+/// A case whose review failed.
+pub fn failed(case: &Case, error: String, seconds: f64) -> CaseResult {
+    CaseResult {
+        name: case.name.clone(),
+        bugs: case.bugs.len(),
+        threads: Vec::new(),
+        hit: None,
+        chance: chance(case),
+        input_tokens: 0,
+        output_tokens: 0,
+        cost_usd: 0.0,
+        seconds,
+        verification: None,
+        error: Some(error),
+    }
+}
+
+/// The share of added lines within [`NEAR`] lines of a bug (None without bugs or added lines).
+pub fn chance(case: &Case) -> Option<f64> {
+    if case.bugs.is_empty() {
+        return None;
+    }
+    let added = case.added_lines();
+    let total: usize = added.iter().map(|(_, l)| l.len()).sum();
+    if total == 0 {
+        return None;
+    }
+    let near_bug = added
+        .iter()
+        .flat_map(|(path, lines)| lines.iter().map(move |&l| (path, l)))
+        .filter(|(path, l)| case.bugs.iter().any(|b| near(b, path, *l, *l)))
+        .count();
+    Some(near_bug as f64 / total as f64)
+}
+
+/// The figures over all cases.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    pub cases: usize,
+    pub failed: usize,
+    /// Cases with known bugs, and those of them with a thread on or near the bug.
+    pub with_bugs: usize,
+    pub hits: usize,
+    /// Mean chance level over the cases with bugs.
+    pub mean_chance: Option<f64>,
+    pub threads: usize,
+    /// Threads within reach of a bug, over all threads on cases with bugs.
+    pub threads_on_bug_cases: usize,
+    pub hitting_threads: usize,
+    /// Cases without bugs, and the threads posted on them (false alarms).
+    pub clean: usize,
+    pub false_alarms: usize,
+    pub clean_with_threads: usize,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+    pub seconds: f64,
+}
+
+impl Totals {
+    pub fn of(results: &[CaseResult]) -> Totals {
+        let ok: Vec<&CaseResult> = results.iter().filter(|r| r.error.is_none()).collect();
+        let bugged: Vec<&&CaseResult> = ok.iter().filter(|r| r.bugs > 0).collect();
+        let clean: Vec<&&CaseResult> = ok.iter().filter(|r| r.bugs == 0).collect();
+        let chances: Vec<f64> = bugged.iter().filter_map(|r| r.chance).collect();
+        Totals {
+            cases: results.len(),
+            failed: results.len() - ok.len(),
+            with_bugs: bugged.len(),
+            hits: bugged.iter().filter(|r| r.hit == Some(true)).count(),
+            mean_chance: (!chances.is_empty())
+                .then(|| chances.iter().sum::<f64>() / chances.len() as f64),
+            threads: ok.iter().map(|r| r.threads.len()).sum(),
+            threads_on_bug_cases: bugged.iter().map(|r| r.threads.len()).sum(),
+            hitting_threads: bugged
+                .iter()
+                .map(|r| r.threads.iter().filter(|t| t.hits).count())
+                .sum(),
+            clean: clean.len(),
+            false_alarms: clean.iter().map(|r| r.threads.len()).sum(),
+            clean_with_threads: clean.iter().filter(|r| !r.threads.is_empty()).count(),
+            input_tokens: results.iter().map(|r| r.input_tokens).sum(),
+            output_tokens: results.iter().map(|r| r.output_tokens).sum(),
+            cost_usd: results.iter().map(|r| r.cost_usd).sum(),
+            seconds: results.iter().map(|r| r.seconds).sum(),
+        }
+    }
+
+    /// Threads that hit, over all threads on cases with bugs.
+    pub fn thread_precision(&self) -> Option<f64> {
+        (self.threads_on_bug_cases > 0)
+            .then(|| self.hitting_threads as f64 / self.threads_on_bug_cases as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_within_three_lines_of_a_bug_line_hits() {
+        let bug = Bug {
+            path: "a.rs".into(),
+            lines: vec![10, 20],
+        };
+        assert!(near(&bug, "a.rs", 13, 13));
+        assert!(near(&bug, "a.rs", 5, 7));
+        assert!(near(&bug, "a.rs", 12, 18), "a range between two bug lines");
+        assert!(!near(&bug, "a.rs", 14, 16));
+        assert!(!near(&bug, "b.rs", 10, 10));
+        assert!(near(&bug, "a.rs", 23, 30));
+        assert!(!near(&bug, "a.rs", 24, 30));
+    }
+}

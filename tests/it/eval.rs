@@ -1,0 +1,198 @@
+//! `critic eval`: the real binary on synthetic cases the test writes (a bug the model finds,
+//! one it misses, a clean change it raises a false alarm on, and one whose diff cannot be
+//! read), against a scripted model; the scores are checked against hand-computed ones, and a
+//! second run against the first as its baseline.
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::{Value, json};
+
+use crate::support::llm::{Chat, FakeLlm, Reply};
+
+/// Ten added lines of `path`, as a new file.
+fn case(root: &Path, name: &str, path: &str, bugs: Value) {
+    let dir = root.join(name);
+    let body: Vec<String> = (1..=10).map(|i| format!("x{i} = compute({i})")).collect();
+    let diff = format!(
+        "diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n@@ -0,0 +1,10 @@\n{}\n",
+        body.iter()
+            .map(|l| format!("+{l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    std::fs::create_dir_all(dir.join("files/head").join(path).parent().expect("parent"))
+        .expect("mkdir");
+    std::fs::write(dir.join("files/head").join(path), body.join("\n") + "\n").expect("head");
+    std::fs::write(dir.join("pr.diff"), diff).expect("diff");
+    std::fs::write(
+        dir.join("meta.json"),
+        json!({"title": format!("Change {name}"), "body": "", "bugs": bugs}).to_string(),
+    )
+    .expect("meta");
+}
+
+/// The model finds one problem per case, on a line chosen by the case's file.
+fn model(miss_line: u32) -> impl Fn(&Chat) -> Reply + Send + Sync + 'static {
+    move |chat: &Chat| {
+        let Some((path, _)) = chat.first_added_line() else {
+            return Reply::findings(json!([]));
+        };
+        let line = match path.as_str() {
+            "src/hit.py" => 6,
+            "src/miss.py" => miss_line,
+            _ => 4,
+        };
+        Reply::findings(json!([{"path": path, "line": line, "severity": "warning",
+            "category": "bug", "title": format!("Problem at {line}"),
+            "body": "compute can fail here.", "code": null, "suggestion": null}]))
+    }
+}
+
+async fn eval(llm: &FakeLlm, cases: &Path, args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_critic"))
+        .arg("eval")
+        .arg(cases)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", cases)
+        .current_dir(cases)
+        .env("CRITIC_LLM__BASE_URL", llm.url())
+        .env("CRITIC_LLM__MODEL", "fake-model")
+        .env("CRITIC_LLM__API_KEY", "sk-test-key")
+        .env("CRITIC_LLM__PROVIDER", "openai-compatible")
+        .output()
+        .await
+        .expect("critic runs")
+}
+
+#[tokio::test]
+async fn eval_scores_hits_misses_and_false_alarms_and_compares_with_a_baseline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = dir.path().join("cases");
+    case(
+        &cases,
+        "a-hit",
+        "src/hit.py",
+        json!([{"path": "src/hit.py", "lines": [6]}]),
+    );
+    case(
+        &cases,
+        "b-miss",
+        "src/miss.py",
+        json!([{"path": "src/miss.py", "lines": [2]}]),
+    );
+    case(&cases, "c-clean", "src/clean.py", json!([]));
+    let llm = FakeLlm::start().await;
+    llm.respond_with(model(9));
+
+    let out = eval(&llm, &cases, &["--format", "json"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("[3/3]"), "progress on stderr: {stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["version"], 1);
+    assert_eq!(report["verify"], true);
+    let by_name = |name: &str| -> Value {
+        report["cases"]
+            .as_array()
+            .expect("cases")
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    // Hand-computed: a thread on line 6 of a bug at 6 hits; 9 is more than 3 from 2.
+    assert_eq!(by_name("a-hit")["hit"], true);
+    assert_eq!(by_name("b-miss")["hit"], false);
+    assert!(by_name("c-clean")["hit"].is_null());
+    // Chance: lines 3..=9 of 10 are within 3 of line 6; lines 1..=5 within 3 of line 2.
+    assert_eq!(by_name("a-hit")["chance"], 0.7);
+    assert_eq!(by_name("b-miss")["chance"], 0.5);
+    let t = &report["totals"];
+    assert_eq!(t["cases"], 3);
+    assert_eq!(t["failed"], 0);
+    assert_eq!(t["with_bugs"], 2);
+    assert_eq!(t["hits"], 1);
+    assert_eq!(t["mean_chance"], 0.6);
+    assert_eq!(t["threads"], 3);
+    assert_eq!(t["threads_on_bug_cases"], 2);
+    assert_eq!(t["hitting_threads"], 1);
+    assert_eq!(t["clean"], 1);
+    assert_eq!(t["false_alarms"], 1);
+    assert!(t["output_tokens"].as_u64().expect("tokens") > 0);
+    assert!(
+        by_name("a-hit")["verification"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("0 of 1"),
+        "{report}"
+    );
+
+    // The model gets better on the missed case: the comparison says so, case by case.
+    let baseline = dir.path().join("baseline.json");
+    std::fs::write(&baseline, &out.stdout).expect("baseline");
+    llm.respond_with(model(3));
+    let out = eval(
+        &llm,
+        &cases,
+        &["--baseline", baseline.to_str().expect("utf-8")],
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("bugs found: 2 of 2 case(s)"), "{text}");
+    assert!(text.contains("b-miss: better (hit"), "{text}");
+    assert!(
+        !text.contains("a-hit: "),
+        "unchanged cases are not listed: {text}"
+    );
+    assert!(text.contains("1 better, 0 worse"), "{text}");
+    assert!(
+        text.contains("false alarms: 1 thread(s) on 1 of 1 clean case(s)"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_case_that_cannot_be_read_is_an_error_and_a_failed_review_is_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = dir.path().join("cases");
+    case(
+        &cases,
+        "a-hit",
+        "src/hit.py",
+        json!([{"path": "src/hit.py", "lines": [6]}]),
+    );
+    let llm = FakeLlm::start().await;
+    // The model answers nothing usable, even when asked again: the case fails, is kept
+    // in the report with the reason, and the run exits 1.
+    llm.respond_with(|_| Reply::content("no JSON here"));
+    let out = eval(&llm, &cases, &[]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("a-hit") && text.contains("FAILED"), "{text}");
+    assert!(text.contains("1 case(s), 1 failed"), "{text}");
+
+    // A bug line 0 is refused before any model call, naming the file.
+    std::fs::write(
+        cases.join("a-hit/meta.json"),
+        json!({"title": "t", "bugs": [{"path": "src/hit.py", "lines": [0]}]}).to_string(),
+    )
+    .expect("meta");
+    let out = eval(&llm, &cases, &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("meta.json"));
+    // An empty folder too.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let out = eval(&llm, &empty, &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no case folders"));
+}

@@ -214,7 +214,9 @@ pub struct WorkerSettings {
 pub struct ReviewSettings {
     /// Review draft pull requests too.
     pub review_drafts: bool,
-    /// Most inline threads in one review; the rest go into the summary.
+    /// Most inline threads in one review, the most severe and (verified) surest first; the
+    /// rest are listed collapsed. `max_findings` is the same setting.
+    #[serde(default = "default_max_comments", alias = "max_findings")]
     pub max_comments: usize,
     /// Tokens of PR content in one model request; a larger PR is split into chunks.
     pub budget_tokens: usize,
@@ -257,6 +259,11 @@ pub struct ReviewSettings {
     pub min_confidence: u8,
 }
 
+/// Five right comments beat twenty plausible ones.
+fn default_max_comments() -> usize {
+    8
+}
+
 const DEFAULTS: &str = r#"
 [server]
 listen = "127.0.0.1:3000"
@@ -290,7 +297,6 @@ poll_interval_ms = 1000
 
 [review]
 review_drafts = false
-max_comments = 20
 budget_tokens = 12000
 max_chunks = 4
 extra_lines = 3
@@ -725,6 +731,20 @@ mod tests {
             ("CRITIC_LOG", "debug"),
             ("CRITIC_CONFIG", "/nowhere.toml"),
         ])
+    }
+
+    #[test]
+    fn max_findings_is_max_comments_and_defaults_to_eight() {
+        let c = Config::load_from(None, base()).expect("valid");
+        assert_eq!(c.settings.review.max_comments, 8);
+        let mut e = base();
+        e.push(("CRITIC_REVIEW__MAX_FINDINGS".into(), "5".into()));
+        let c = Config::load_from(None, e).expect("valid");
+        assert_eq!(c.settings.review.max_comments, 5);
+        let mut e = base();
+        e.push(("CRITIC_REVIEW__MIN_CONFIDENCE".into(), "11".into()));
+        let err = Config::load_from(None, e).expect_err("0-10").to_string();
+        assert!(err.contains("review.min_confidence"), "{err}");
     }
 
     #[test]

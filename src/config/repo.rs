@@ -62,6 +62,7 @@ pub struct RepoReview {
     pub path_instructions: Vec<PathInstructions>,
     pub language: Option<String>,
     pub min_severity: Option<Severity>,
+    #[serde(alias = "max_findings")]
     pub max_comments: Option<usize>,
     pub resolve_addressed: Option<bool>,
 }

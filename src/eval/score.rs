@@ -36,6 +36,11 @@ pub struct CaseResult {
     pub chance: Option<f64>,
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// The part of the tokens the verify pass spent.
+    #[serde(default)]
+    pub verify_input_tokens: u64,
+    #[serde(default)]
+    pub verify_output_tokens: u64,
     pub cost_usd: f64,
     pub seconds: f64,
     /// What the verify pass did.
@@ -80,6 +85,8 @@ pub fn score(case: &Case, report: &Report, seconds: f64) -> CaseResult {
         threads,
         input_tokens: report.usage.input,
         output_tokens: report.usage.output,
+        verify_input_tokens: report.verify_usage.input,
+        verify_output_tokens: report.verify_usage.output,
         cost_usd: report.cost_usd,
         seconds,
         verification: report.verification.clone(),
@@ -97,6 +104,8 @@ pub fn failed(case: &Case, error: String, seconds: f64) -> CaseResult {
         chance: chance(case),
         input_tokens: 0,
         output_tokens: 0,
+        verify_input_tokens: 0,
+        verify_output_tokens: 0,
         cost_usd: 0.0,
         seconds,
         verification: None,
@@ -142,6 +151,8 @@ pub struct Totals {
     pub clean_with_threads: usize,
     pub input_tokens: u64,
     pub output_tokens: u64,
+    #[serde(default)]
+    pub verify_tokens: u64,
     pub cost_usd: f64,
     pub seconds: f64,
 }
@@ -170,9 +181,19 @@ impl Totals {
             clean_with_threads: clean.iter().filter(|r| !r.threads.is_empty()).count(),
             input_tokens: results.iter().map(|r| r.input_tokens).sum(),
             output_tokens: results.iter().map(|r| r.output_tokens).sum(),
+            verify_tokens: results
+                .iter()
+                .map(|r| r.verify_input_tokens + r.verify_output_tokens)
+                .sum(),
             cost_usd: results.iter().map(|r| r.cost_usd).sum(),
             seconds: results.iter().map(|r| r.seconds).sum(),
         }
+    }
+
+    /// The verify pass's tokens over the review calls' (everything else).
+    pub fn verify_share(&self) -> Option<f64> {
+        let review = (self.input_tokens + self.output_tokens).saturating_sub(self.verify_tokens);
+        (review > 0 && self.verify_tokens > 0).then(|| self.verify_tokens as f64 / review as f64)
     }
 
     /// Threads that hit, over all threads on cases with bugs.

@@ -92,8 +92,13 @@ pub fn render(report: &EvalReport) -> String {
     );
     let _ = writeln!(
         out,
-        "cost: {} input and {} output tokens, ${:.4}, {:.1} s of reviews",
-        t.input_tokens, t.output_tokens, t.cost_usd, t.seconds
+        "cost: {} input and {} output tokens (verifying: {} tokens, {} of the review calls'), ${:.4}, {:.1} s of reviews",
+        t.input_tokens,
+        t.output_tokens,
+        t.verify_tokens,
+        percent(t.verify_share()),
+        t.cost_usd,
+        t.seconds
     );
     out
 }

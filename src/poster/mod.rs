@@ -119,7 +119,9 @@ pub fn draft_review(findings: &[Finding], files: &[PrFile], s: &DraftInput<'_>) 
     let mut seen = HashSet::new();
     let mut repeated = 0;
     let mut sorted: Vec<(usize, &Finding)> = findings.iter().enumerate().collect();
-    sorted.sort_by_key(|(_, f)| f.severity);
+    // The most severe first and, within a severity, what the verify pass was surest of: the
+    // cap on threads keeps those.
+    sorted.sort_by_key(|(_, f)| (f.severity, std::cmp::Reverse(f.confidence)));
     for (index, f) in sorted {
         let thread = anchor(f, files).map(|c| with_suggestion(c, f, s.heads));
         let (fingerprint, legacy) = fingerprints_of(f, thread.as_ref(), files);

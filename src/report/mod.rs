@@ -87,6 +87,8 @@ pub struct Report {
     pub model: String,
     pub files: usize,
     pub usage: Tokens,
+    /// The part of `usage` the verify pass spent.
+    pub verify_usage: Tokens,
     /// What the verify pass did (absent when it did not run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verification: Option<String>,
@@ -399,6 +401,18 @@ fn report(base: &str, head: &str, policy: &RepoPolicy, r: Reviewed, meter: &Mete
         model: r.model,
         files: r.files.len(),
         usage: tokens(usage),
+        verify_usage: tokens(
+            meter
+                .calls()
+                .iter()
+                .filter(|c| c.task == crate::domain::Task::Verify.label())
+                .fold(Usage::default(), |mut sum, c| {
+                    sum.prompt_tokens += c.usage.prompt_tokens;
+                    sum.output_tokens += c.usage.output_tokens;
+                    sum.cached_tokens += c.usage.cached_tokens;
+                    sum
+                }),
+        ),
         verification,
         cost_usd: cost_micros as f64 / 1e6,
         markdown,

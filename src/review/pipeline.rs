@@ -265,7 +265,8 @@ pub async fn run(
             &Evidence {
                 contents: &contents,
                 related: &related,
-                related_budget: prompt_chars / 4,
+                // The scopes come on top: together about a third of the review's prompt.
+                related_budget: prompt_chars / 8,
             },
         )
         .await?

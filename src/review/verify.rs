@@ -24,7 +24,7 @@ use super::{Prompts, ReviewError, defuse};
 
 /// The longest run of a finding's scope shown; a longer scope is cut to a window this long
 /// around the finding.
-const MAX_SCOPE_LINES: u32 = 80;
+const MAX_SCOPE_LINES: u32 = 40;
 /// A critical finding stays critical only when the verifier is at least this sure.
 const CRITICAL_CONFIDENCE: u8 = 9;
 
@@ -308,7 +308,8 @@ fn build_request(
 }
 
 /// The finding's enclosing scope at head, numbered and redacted, cut to a window around the
-/// finding when long; the finding's own lines are marked `>`.
+/// finding when long (the verifier's input is most of its cost); the finding's own lines are
+/// marked `>`.
 fn scope_of(f: &Finding, contents: &HashMap<String, Vec<u8>>) -> (String, String) {
     let Some(source) = contents
         .get(&f.path)

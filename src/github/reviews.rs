@@ -102,6 +102,18 @@ pub struct PullReviewComment {
     pub in_reply_to_id: Option<u64>,
     #[serde(default)]
     pub pull_request_review_id: Option<u64>,
+    /// The reactions' rollup GitHub adds to each comment.
+    #[serde(default)]
+    pub reactions: Option<Reactions>,
+}
+
+/// How many of each reaction a comment has (the two Critic learns from).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct Reactions {
+    #[serde(rename = "+1", default)]
+    pub plus_one: u64,
+    #[serde(rename = "-1", default)]
+    pub minus_one: u64,
 }
 
 impl Installation {

@@ -6,6 +6,7 @@ mod check_run;
 mod command;
 mod error;
 mod incremental;
+mod learn;
 mod notes;
 mod plan;
 mod publish;

@@ -70,6 +70,17 @@ pub(super) async fn publish(p: &Publish<'_>, reviewed: Reviewed) -> Result<Outco
     let verified = crate::review::verify::summary_line(&verification, no_problem);
     let stored = critic.store.findings(repo, job.number).await?;
     let known: HashSet<String> = stored.iter().map(|f| f.fingerprint.clone()).collect();
+    // What people made of this PR's threads, read first: what they turned down is muted from
+    // now on, here and on the repository's other pull requests.
+    super::learn::collect(critic, gh, job, &stored).await;
+    let muted = critic
+        .store
+        .muted_fingerprints(repo)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "muted findings not read; none muted this run");
+            HashSet::new()
+        });
     let in_scope = since.map(|changes| {
         move |path: &str, start: u32, end: u32| changes.changed_line(path, start, end)
     });
@@ -81,6 +92,7 @@ pub(super) async fn publish(p: &Publish<'_>, reviewed: Reviewed) -> Result<Outco
             max_inline: policy.max_comments,
             min_severity: policy.min_severity,
             known: &known,
+            muted: &muted,
             // Findings on code this push did not touch were the last review's business.
             in_scope: in_scope.as_ref().map(|f| f as &poster::InScope),
             heads: &contents,
@@ -142,6 +154,7 @@ pub(super) async fn publish(p: &Publish<'_>, reviewed: Reviewed) -> Result<Outco
         in_body: draft.in_body() + refused,
         collapsed: draft.collapsed(),
         repeated: draft.repeated,
+        muted: draft.muted,
     };
     let summary_text = poster::summary::render(&RunSummary {
         head_sha: head,

@@ -44,6 +44,7 @@ pub struct Placed {
     pub path: String,
     pub line: u32,
     pub severity: Severity,
+    pub category: String,
     pub place: Place,
 }
 
@@ -54,6 +55,8 @@ pub struct DraftReview {
     pub placed: Vec<Placed>,
     /// Findings already posted on this PR in an earlier run, dropped.
     pub repeated: usize,
+    /// Findings the repository dismissed or thumbed down before, dropped.
+    pub muted: usize,
 }
 
 impl DraftReview {
@@ -99,6 +102,9 @@ pub struct DraftInput<'a> {
     pub min_severity: Severity,
     /// Fingerprints of findings already posted on this PR.
     pub known: &'a HashSet<String>,
+    /// Fingerprints the repository's people thumbed down or dismissed on earlier threads:
+    /// not posted again, counted as muted.
+    pub muted: &'a HashSet<String>,
     /// On a push after a review: whether (path, first line, last line) at head is code the
     /// push changed. New findings elsewhere are dropped (the last review covered that code);
     /// repeated ones are still counted as repeated.
@@ -118,6 +124,7 @@ pub fn draft_review(findings: &[Finding], files: &[PrFile], s: &DraftInput<'_>) 
     let mut collapsed: Vec<&Finding> = Vec::new();
     let mut seen = HashSet::new();
     let mut repeated = 0;
+    let mut muted = 0;
     let mut sorted: Vec<(usize, &Finding)> = findings.iter().enumerate().collect();
     // The most severe first and, within a severity, what the verify pass was surest of: the
     // cap on threads keeps those.
@@ -125,6 +132,14 @@ pub fn draft_review(findings: &[Finding], files: &[PrFile], s: &DraftInput<'_>) 
     for (index, f) in sorted {
         let thread = anchor(f, files).map(|c| with_suggestion(c, f, s.heads));
         let (fingerprint, legacy) = fingerprints_of(f, thread.as_ref(), files);
+        // Turned down before counts first: a push that raises a thumbed-down finding again is
+        // told as muted, not as a repeat.
+        if s.muted.contains(&fingerprint) || s.muted.contains(&legacy) {
+            if seen.insert(fingerprint.clone()) {
+                muted += 1;
+            }
+            continue;
+        }
         if s.known.contains(&fingerprint)
             || s.known.contains(&legacy)
             || !seen.insert(fingerprint.clone())
@@ -163,6 +178,7 @@ pub fn draft_review(findings: &[Finding], files: &[PrFile], s: &DraftInput<'_>) 
             path: f.path.clone(),
             line: f.line,
             severity: f.severity,
+            category: f.category.clone(),
             place,
         });
     }
@@ -174,6 +190,7 @@ pub fn draft_review(findings: &[Finding], files: &[PrFile], s: &DraftInput<'_>) 
         review: NewReview::comment(s.head_sha.to_string(), body, comments),
         placed,
         repeated,
+        muted,
     }
 }
 
@@ -224,6 +241,7 @@ pub fn finding_records(
                 review_id: Some(posted.review.id as i64),
                 comment_id,
                 addressed_sha: None,
+                category: p.category.clone(),
             }
         })
         .collect()
@@ -492,6 +510,23 @@ mod tests {
     use crate::github::ChangedFile;
 
     #[test]
+    fn a_muted_finding_is_not_posted_and_is_counted() {
+        let f = finding(21, None);
+        let files = files();
+        let first = draft_review(std::slice::from_ref(&f), &files, &input());
+        let fingerprint = first.placed[0].fingerprint.clone();
+        let muted: HashSet<String> = [fingerprint].into_iter().collect();
+        let s = DraftInput {
+            muted: &muted,
+            ..input()
+        };
+        let d = draft_review(&[f, finding(22, None)], &files, &s);
+        assert_eq!(d.muted, 1);
+        assert_eq!(d.placed.len(), 1);
+        assert_eq!(d.placed[0].line, 22);
+    }
+
+    #[test]
     fn cut_at_line_counts_characters_and_cuts_mid_line_only_when_it_must() {
         assert_eq!(cut_at_line("ab\ncd", 5), ("ab\ncd", 0));
         assert_eq!(cut_at_line("ab\ncd", 4), ("ab", 3));
@@ -542,6 +577,7 @@ mod tests {
             max_inline: 10,
             min_severity: Severity::Nit,
             known: &NONE,
+            muted: &NONE,
             in_scope: None,
             heads: &NO_FILES,
         }

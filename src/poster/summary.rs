@@ -29,6 +29,8 @@ pub struct Counts {
     pub collapsed: usize,
     /// Reported before on this PR and not repeated.
     pub repeated: usize,
+    /// Turned down on this repository before (👎, or resolved without a change): not posted.
+    pub muted: usize,
 }
 
 pub struct RunSummary<'a> {
@@ -87,6 +89,13 @@ pub fn render(s: &RunSummary<'_>) -> String {
             } else {
                 String::new()
             },
+        );
+    }
+    if c.muted > 0 {
+        let _ = writeln!(
+            out,
+            "\n{} finding(s) not posted: this repository turned them down before (👎 on the thread, or resolved without changing the code).",
+            c.muted
         );
     }
     if c.repeated > 0 {
@@ -205,6 +214,7 @@ mod tests {
                 in_body: 1,
                 collapsed: 0,
                 repeated: 3,
+                muted: 0,
             },
             review_url: Some("https://github.com/o/r/pull/1#pullrequestreview-9"),
             not_reviewed: &[],

@@ -313,6 +313,7 @@ fn report(base: &str, head: &str, policy: &RepoPolicy, r: Reviewed, meter: &Mete
             max_inline: policy.max_comments,
             min_severity: policy.min_severity,
             known: &known,
+            muted: &known,
             in_scope: None,
             heads: &r.contents,
         },
@@ -359,6 +360,7 @@ fn report(base: &str, head: &str, policy: &RepoPolicy, r: Reviewed, meter: &Mete
         in_body: draft.in_body(),
         collapsed: draft.collapsed(),
         repeated: 0,
+        muted: 0,
     };
     let mut markdown = poster::summary::render(&RunSummary {
         head_sha: head,

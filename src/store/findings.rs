@@ -16,6 +16,16 @@ pub struct StoredFinding {
     pub review_id: Option<i64>,
     pub comment_id: Option<i64>,
     pub addressed_sha: Option<String>,
+    pub category: String,
+}
+
+/// What people made of one finding's thread, as last read from GitHub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feedback {
+    pub fingerprint: String,
+    pub thumbs_up: i64,
+    pub thumbs_down: i64,
+    pub resolved: bool,
 }
 
 impl Store {
@@ -26,7 +36,7 @@ impl Store {
         number: PrNumber,
     ) -> Result<Vec<StoredFinding>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT fingerprint, path, line, severity, place, head_sha, review_id, comment_id, addressed_sha \
+            "SELECT fingerprint, path, line, severity, place, head_sha, review_id, comment_id, addressed_sha, category \
              FROM findings WHERE repo = $1 AND number = $2 ORDER BY created_at, fingerprint",
         )
         .bind(repo)
@@ -50,8 +60,8 @@ impl Store {
         for f in findings {
             sqlx::query(
                 "INSERT INTO findings (repo, number, fingerprint, path, line, severity, place, head_sha, \
-                 review_id, comment_id, addressed_sha, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                 review_id, comment_id, addressed_sha, created_at, category) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
                  ON CONFLICT (repo, number, fingerprint) DO UPDATE SET \
                  comment_id = COALESCE(findings.comment_id, excluded.comment_id)",
             )
@@ -67,11 +77,59 @@ impl Store {
             .bind(f.comment_id)
             .bind(&f.addressed_sha)
             .bind(now)
+            .bind(&f.category)
             .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Records what people made of this PR's threads (read from GitHub each review run; the
+    /// last reading wins, so a reaction taken back is taken back here too).
+    pub async fn record_feedback(
+        &self,
+        repo: &str,
+        number: PrNumber,
+        feedback: &[Feedback],
+    ) -> Result<(), StoreError> {
+        if feedback.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for f in feedback {
+            sqlx::query(
+                "UPDATE findings SET thumbs_up = $1, thumbs_down = $2, resolved = $3 \
+                 WHERE repo = $4 AND number = $5 AND fingerprint = $6",
+            )
+            .bind(f.thumbs_up)
+            .bind(f.thumbs_down)
+            .bind(i64::from(f.resolved))
+            .bind(repo)
+            .bind(number.to_i64())
+            .bind(&f.fingerprint)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Fingerprints of findings this repository's people turned down on any pull request:
+    /// more 👎 than 👍 on the thread, or the thread resolved while its code was never
+    /// changed (dismissed).
+    pub async fn muted_fingerprints(
+        &self,
+        repo: &str,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT fingerprint FROM findings WHERE repo = $1 \
+             AND (thumbs_down > thumbs_up OR (resolved = 1 AND addressed_sha IS NULL))",
+        )
+        .bind(repo)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(f,)| f).collect())
     }
 
     /// Marks a finding's code as changed by `sha` (its thread was answered).
@@ -100,7 +158,86 @@ mod tests {
     use super::super::test_support::on_both_backends;
     use super::*;
 
-    on_both_backends!(findings_are_kept_once_and_marked_addressed);
+    on_both_backends!(
+        findings_are_kept_once_and_marked_addressed,
+        turned_down_findings_are_muted_across_the_repository
+    );
+
+    async fn turned_down_findings_are_muted_across_the_repository(store: Store) {
+        let finding = |fp: &str| StoredFinding {
+            fingerprint: fp.into(),
+            path: "src/a.rs".into(),
+            line: 3,
+            severity: "warning".into(),
+            place: "inline".into(),
+            head_sha: "aaa".into(),
+            review_id: Some(7),
+            comment_id: Some(70),
+            addressed_sha: None,
+            category: "style".into(),
+        };
+        let all = ["down", "up", "both", "dismissed", "fixed", "other-repo"];
+        store
+            .record_findings(
+                "o/r",
+                PrNumber(1),
+                &all[..5].iter().map(|f| finding(f)).collect::<Vec<_>>(),
+            )
+            .await
+            .expect("record");
+        store
+            .record_findings("o/other", PrNumber(1), &[finding("other-repo")])
+            .await
+            .expect("record");
+        let said = |fp: &str, up: i64, down: i64, resolved: bool| Feedback {
+            fingerprint: fp.into(),
+            thumbs_up: up,
+            thumbs_down: down,
+            resolved,
+        };
+        store
+            .record_feedback(
+                "o/r",
+                PrNumber(1),
+                &[
+                    said("down", 0, 1, false),
+                    said("up", 2, 0, false),
+                    said("both", 1, 1, false),
+                    said("dismissed", 0, 0, true),
+                    said("fixed", 0, 0, true),
+                ],
+            )
+            .await
+            .expect("feedback");
+        store
+            .record_feedback("o/other", PrNumber(1), &[said("other-repo", 0, 3, false)])
+            .await
+            .expect("feedback");
+        // Resolved after its code changed: acted on, not dismissed.
+        store
+            .mark_addressed("o/r", PrNumber(1), "fixed", "bbb")
+            .await
+            .expect("addressed");
+        let mut muted: Vec<String> = store
+            .muted_fingerprints("o/r")
+            .await
+            .expect("muted")
+            .into_iter()
+            .collect();
+        muted.sort();
+        assert_eq!(muted, ["dismissed", "down"]);
+        // A reaction taken back is taken back.
+        store
+            .record_feedback("o/r", PrNumber(1), &[said("down", 0, 0, false)])
+            .await
+            .expect("feedback");
+        let muted = store.muted_fingerprints("o/r").await.expect("muted");
+        assert_eq!(muted.len(), 1);
+        assert_eq!(
+            store.findings("o/r", PrNumber(1)).await.expect("q")[0].category,
+            "style"
+        );
+    }
 
     async fn findings_are_kept_once_and_marked_addressed(store: Store) {
         let finding = |fp: &str, comment: Option<i64>| StoredFinding {
@@ -113,6 +250,7 @@ mod tests {
             review_id: comment.map(|_| 7),
             comment_id: comment,
             addressed_sha: None,
+            category: "bug".into(),
         };
         assert!(
             store

@@ -15,6 +15,7 @@ mod fake_github;
 mod faults;
 mod github_client;
 mod layers;
+mod learning;
 mod llm_anthropic;
 mod llm_responses;
 mod llm_wire;

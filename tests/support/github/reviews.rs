@@ -308,6 +308,24 @@ impl World {
             "side": c.side,
             "subject_type": "line",
         });
+        // The reactions rollup GitHub puts on every review comment.
+        let count = |content: &str| {
+            repo.review_reactions
+                .iter()
+                .filter(|(id, r, _)| *id == c.id && r == content)
+                .count()
+        };
+        let contents = [
+            "+1", "-1", "laugh", "hooray", "confused", "heart", "rocket", "eyes",
+        ];
+        let mut reactions = json!({
+            "url": format!("{url}/reactions"),
+            "total_count": contents.iter().map(|r| count(r)).sum::<usize>(),
+        });
+        for r in contents {
+            reactions[r] = json!(count(r));
+        }
+        out["reactions"] = reactions;
         // Like GitHub, the field is absent (not null) on a thread's root.
         if let Some(parent) = c.in_reply_to_id {
             out["in_reply_to_id"] = json!(parent);

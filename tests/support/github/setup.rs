@@ -62,6 +62,7 @@ impl FakeGitHub {
                     check_runs: Vec::new(),
                     compares: HashMap::new(),
                     reactions: Vec::new(),
+                    review_reactions: Vec::new(),
                 },
             );
         });
@@ -158,6 +159,25 @@ impl FakeGitHub {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Someone reacts to a review comment (a thread's root or a reply): `+1`, `-1`, `laugh`,
+    /// `confused`, `heart`, `hooray`, `rocket` or `eyes`. One reaction per person and content,
+    /// as on GitHub.
+    pub fn react_to_review_comment(
+        &self,
+        full_name: &str,
+        comment_id: u64,
+        content: &str,
+        login: &str,
+    ) {
+        self.update(|w| {
+            let repo = w.repo_mut(full_name);
+            let entry = (comment_id, content.to_owned(), login.to_owned());
+            if !repo.review_reactions.contains(&entry) {
+                repo.review_reactions.push(entry);
+            }
+        });
     }
 
     /// Adds a conversation comment by someone else (e.g. a human), returning its id.

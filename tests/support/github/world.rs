@@ -203,6 +203,9 @@ pub(super) struct Repo {
     pub(super) compares: HashMap<(String, String), Compare>,
     /// (issue comment id, reaction content, who reacted), in the order they were added.
     pub(super) reactions: Vec<(u64, String, String)>,
+    /// (review comment id, reaction content, who reacted): people's reactions to threads,
+    /// rolled up in the comment's `reactions` as GitHub does.
+    pub(super) review_reactions: Vec<(u64, String, String)>,
 }
 
 pub(super) struct Compare {

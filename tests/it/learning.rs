@@ -1,0 +1,162 @@
+//! Learning from reactions, end to end: a thread thumbed down, or resolved without its code
+//! changing, is read on the next review run, and the finding is not posted again; the summary
+//! says how many were muted. A GitHub that fails the reading never fails the review.
+
+use serde_json::json;
+
+use crate::support::app::{REPO, TestApp, WAIT};
+use crate::support::github::{PullFile, PullRequest};
+use crate::support::llm::Reply;
+
+const HEAD1: &str = "1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e";
+const HEAD2: &str = "2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e";
+
+const V1: &str =
+    "fn ratio(a: i32, b: i32) -> i32 {\n    let q = a / b;\n    let r = q * 2;\n    r\n}\n";
+/// The push changes line 4 only.
+const V2: &str =
+    "fn ratio(a: i32, b: i32) -> i32 {\n    let q = a / b;\n    let r = q * 2;\n    r + 1\n}\n";
+const PATCH1: &str = "@@ -0,0 +1,5 @@\n+fn ratio(a: i32, b: i32) -> i32 {\n+    let q = a / b;\n+    let r = q * 2;\n+    r\n+}";
+const PATCH2: &str = "@@ -0,0 +1,5 @@\n+fn ratio(a: i32, b: i32) -> i32 {\n+    let q = a / b;\n+    let r = q * 2;\n+    r + 1\n+}";
+const PUSH: &str = "@@ -1,5 +1,5 @@\n fn ratio(a: i32, b: i32) -> i32 {\n     let q = a / b;\n     let r = q * 2;\n-    r\n+    r + 1\n }";
+
+fn pull(app: &TestApp, number: u64, head: &str, patch: &str, content: &str) {
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number,
+            title: format!("PR {number}"),
+            head_sha: head.into(),
+            user_login: "alice".into(),
+            ..Default::default()
+        },
+    );
+    app.github().set_pull_files(
+        REPO,
+        number,
+        vec![PullFile::from_patch("src/ratio.rs", patch)],
+    );
+    app.github()
+        .put_content(REPO, head, "src/ratio.rs", content);
+}
+
+/// The model always raises the same finding on line 2.
+fn model() -> Reply {
+    Reply::findings(
+        json!([{"path": "src/ratio.rs", "line": 2, "severity": "warning",
+        "category": "bug", "title": "Division by zero", "body": "`b` may be zero.",
+        "code": "let q = a / b;", "suggestion": null}]),
+    )
+}
+
+async fn deliver(app: &TestApp, action: &str, number: u64) {
+    app.deliver(
+        "pull_request",
+        &app.pull_request_event(action, REPO, number),
+    )
+    .await;
+    app.wait_idle().await;
+}
+
+/// Opens PR `number`, waits for its one thread and returns the thread's comment id.
+async fn first_review(app: &TestApp, number: u64) -> u64 {
+    deliver(app, "opened", number).await;
+    let reviews = app.github().wait_for_reviews(REPO, number, 1, WAIT).await;
+    assert_eq!(reviews[0].comments.len(), 1);
+    app.summary_says(REPO, number, HEAD1, "**1 new finding(s)**")
+        .await;
+    reviews[0].comments[0].id
+}
+
+/// The push to HEAD2 that leaves the finding's line alone.
+async fn push(app: &TestApp, number: u64) -> String {
+    pull(app, number, HEAD2, PATCH2, V2);
+    app.github().set_compare(
+        REPO,
+        HEAD1,
+        HEAD2,
+        vec![PullFile::from_patch("src/ratio.rs", PUSH)],
+    );
+    deliver(app, "synchronize", number).await;
+    app.summary_says(REPO, number, HEAD2, "").await
+}
+
+#[tokio::test]
+async fn a_thumbed_down_finding_raised_again_is_muted_and_said_so() {
+    let app = TestApp::start().await;
+    app.llm().respond_with(|_| model());
+    pull(&app, 1, HEAD1, PATCH1, V1);
+    let thread = first_review(&app, 1).await;
+    app.github()
+        .react_to_review_comment(REPO, thread, "-1", "bob");
+    let summary = push(&app, 1).await;
+    assert_eq!(app.github().reviews(REPO, 1).len(), 1, "nothing new posted");
+    assert!(
+        summary.contains("1 finding(s) not posted: this repository turned them down before"),
+        "{summary}"
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_thread_resolved_without_a_change_counts_as_dismissed() {
+    let app = TestApp::start().await;
+    app.llm().respond_with(|_| model());
+    pull(&app, 2, HEAD1, PATCH1, V1);
+    let thread = first_review(&app, 2).await;
+    app.github()
+        .set_thread_resolved(REPO, 2, thread, Some("bob"));
+    let summary = push(&app, 2).await;
+    assert!(
+        summary.contains("1 finding(s) not posted: this repository turned them down before"),
+        "{summary}"
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_thumbs_up_keeps_it_and_a_failed_reading_never_fails_the_review() {
+    let app = TestApp::start().await;
+    app.llm().respond_with(|_| model());
+    pull(&app, 3, HEAD1, PATCH1, V1);
+    let thread = first_review(&app, 3).await;
+    // Liked more than disliked: not muted; the push repeats nothing either way.
+    app.github()
+        .react_to_review_comment(REPO, thread, "+1", "bob");
+    app.github()
+        .react_to_review_comment(REPO, thread, "+1", "carol");
+    app.github()
+        .react_to_review_comment(REPO, thread, "-1", "dave");
+    let summary = push(&app, 3).await;
+    assert!(!summary.contains("not posted"), "{summary}");
+    assert!(
+        summary.contains("already reported on this pull request were not repeated"),
+        "{summary}"
+    );
+    // GitHub's GraphQL is down for the next run: the reading is skipped, the review goes on.
+    let world = app.world.clone();
+    world.github.fail_next("POST", "/graphql", 502, 50);
+    pull(
+        &app,
+        3,
+        "3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e",
+        PATCH2,
+        V2,
+    );
+    app.github().set_compare(
+        REPO,
+        HEAD2,
+        "3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e",
+        vec![PullFile::from_patch("src/ratio.rs", PUSH)],
+    );
+    deliver(&app, "synchronize", 3).await;
+    let jobs = app.wait_idle().await;
+    assert!(
+        jobs.iter()
+            .all(|j| j.state == critic::domain::JobState::Done),
+        "{jobs:?}"
+    );
+    app.summary_says(REPO, 3, "3e3e3e3", "were not repeated")
+        .await;
+    app.finish().await;
+}

@@ -117,6 +117,9 @@ pub struct RepoPolicy {
     pub resolve_addressed: bool,
     /// The repository's choice of endpoint per task (tried first; the server's chain after).
     pub models: RepoModels,
+    /// Instructions learned from how the repository's people answered Critic's threads (see
+    /// `jobs::learn`); added to every review prompt after the others, and shown in the summary.
+    pub learned: Vec<String>,
 }
 
 /// Why an automatic review does not run.
@@ -169,6 +172,7 @@ impl RepoPolicy {
             max_comments: r.max_comments,
             resolve_addressed: r.resolve_addressed,
             models: RepoModels::default(),
+            learned: Vec::new(),
         }
     }
 
@@ -308,6 +312,7 @@ impl RepoPolicy {
     /// the request, then the language to write in.
     pub fn instructions_for<'a>(&self, paths: impl Iterator<Item = &'a str> + Clone) -> String {
         let mut out: Vec<String> = self.instructions.clone();
+        out.extend(self.learned.iter().cloned());
         for p in &self.path_instructions {
             let Ok(globs) = IgnoreGlobs::new(&p.paths) else {
                 continue;
@@ -354,6 +359,7 @@ mod tests {
             max_comments: 20,
             resolve_addressed: false,
             models: RepoModels::default(),
+            learned: Vec::new(),
         }
     }
 

@@ -10,9 +10,23 @@ use std::collections::HashMap;
 
 use crate::Critic;
 use crate::github::Installation;
-use crate::store::{Feedback, StoredFinding};
+use crate::store::{Feedback, Learned, StoredFinding};
 
 use super::plan::ReviewJob;
+
+/// Turned-down findings of one category under one folder that make a learned instruction.
+const LEARN_AFTER: usize = 3;
+
+/// The instructions learned for `repo` (none when the store cannot say: never a failure).
+pub(super) async fn instructions(critic: &Critic, repo: &str) -> Vec<String> {
+    match critic.store.learned(repo, LEARN_AFTER).await {
+        Ok(learned) => learned.iter().map(Learned::instruction).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "learned instructions not read");
+            Vec::new()
+        }
+    }
+}
 
 /// Reads the reactions and resolution of this PR's threads and records them.
 pub(super) async fn collect(

@@ -70,9 +70,8 @@ pub(super) async fn publish(p: &Publish<'_>, reviewed: Reviewed) -> Result<Outco
     let verified = crate::review::verify::summary_line(&verification, no_problem);
     let stored = critic.store.findings(repo, job.number).await?;
     let known: HashSet<String> = stored.iter().map(|f| f.fingerprint.clone()).collect();
-    // What people made of this PR's threads, read first: what they turned down is muted from
-    // now on, here and on the repository's other pull requests.
-    super::learn::collect(critic, gh, job, &stored).await;
+    // What the repository's people turned down (read before the model was asked) is muted,
+    // here and on its other pull requests.
     let muted = critic
         .store
         .muted_fingerprints(repo)
@@ -169,6 +168,7 @@ pub(super) async fn publish(p: &Publish<'_>, reviewed: Reviewed) -> Result<Outco
         usage,
         cost_micros: cost,
         verification: verified.as_deref(),
+        learned: &policy.learned,
     });
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,

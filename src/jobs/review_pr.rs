@@ -63,7 +63,7 @@ pub(super) async fn run(
     if let Some(by) = &job.requested {
         super::notes::acknowledge(&gh, &job.repo, by).await;
     }
-    let policy = repo_settings::load(critic, &gh, job.pr()).await?;
+    let mut policy = repo_settings::load(critic, &gh, job.pr()).await?;
     let labels: Vec<String> = pr.labels.iter().map(|l| l.name.clone()).collect();
     let facts = PrFacts {
         draft: pr.draft,
@@ -128,6 +128,11 @@ pub(super) async fn run(
         return Ok(Outcome::Skipped("monthly model budget spent".into()));
     }
 
+    // What people made of this PR's threads so far, read before the model is asked: what
+    // they turned down is muted, and a pattern of it becomes an instruction in the prompt.
+    let stored = critic.store.findings(&repo, job.number).await?;
+    super::learn::collect(critic, &gh, job, &stored).await;
+    policy.learned = super::learn::instructions(critic, &repo).await;
     let check = CheckRun::start(critic, &gh, &job.repo, head, job_id).await;
     // Everything after the check run started: a failure that no retry will follow completes
     // it (unless this run already did), so a required check never stays "in progress".

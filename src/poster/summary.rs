@@ -49,6 +49,8 @@ pub struct RunSummary<'a> {
     pub cost_micros: i64,
     /// What the verify pass did, in a line (see `review::verify::Verification::describe`).
     pub verification: Option<&'a str>,
+    /// Instructions learned from the repository's reactions, in force for this review.
+    pub learned: &'a [String],
 }
 
 /// GitHub's limit on a comment body is 65,536 characters; keep well under it.
@@ -159,6 +161,17 @@ pub fn render(s: &RunSummary<'_>) -> String {
         out.push_str(&list);
         out.push_str("\n</details>\n");
     }
+    if !s.learned.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n<details><summary>Learned from this repository's reactions ({})</summary>\n",
+            s.learned.len()
+        );
+        for l in s.learned {
+            let _ = writeln!(out, "- {l}");
+        }
+        out.push_str("\n</details>\n");
+    }
     let u = s.usage;
     let cached = if u.cached_tokens > 0 {
         format!(" ({} cached)", u.cached_tokens)
@@ -226,6 +239,7 @@ mod tests {
             },
             cost_micros: 4_800,
             verification: None,
+            learned: &[],
         }
     }
 

@@ -375,6 +375,7 @@ fn report(base: &str, head: &str, policy: &RepoPolicy, r: Reviewed, meter: &Mete
         usage,
         cost_micros,
         verification: verification.as_deref(),
+        learned: &[],
     });
     markdown.push_str("\n\n");
     markdown.push_str(&draft.review.body);

@@ -19,6 +19,31 @@ pub struct StoredFinding {
     pub category: String,
 }
 
+/// A kind of finding a repository keeps turning down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Learned {
+    pub category: String,
+    /// A top-level folder with its slash (`tests/`), or empty for files at the root.
+    pub folder: String,
+    /// How many findings of the kind were turned down.
+    pub dismissed: usize,
+}
+
+impl Learned {
+    /// The instruction the review prompt gets.
+    pub fn instruction(&self) -> String {
+        let place = if self.folder.is_empty() {
+            "in files at the repository's root".to_string()
+        } else {
+            format!("under `{}`", self.folder)
+        };
+        format!(
+            "This repository's maintainers turned down {} `{}` findings {place}: do not report `{}` findings there.",
+            self.dismissed, self.category, self.category
+        )
+    }
+}
+
 /// What people made of one finding's thread, as last read from GitHub.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Feedback {
@@ -132,6 +157,38 @@ impl Store {
         Ok(rows.into_iter().map(|(f,)| f).collect())
     }
 
+    /// The categories of finding this repository keeps turning down under one top-level
+    /// folder: `min` or more turned-down findings of one category there. Bugs and security
+    /// findings are never learned away wholesale (each is still muted on its own).
+    pub async fn learned(&self, repo: &str, min: usize) -> Result<Vec<Learned>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT category, path FROM findings WHERE repo = $1 AND category <> '' \
+             AND category NOT IN ('bug', 'security') \
+             AND (thumbs_down > thumbs_up OR (resolved = 1 AND addressed_sha IS NULL))",
+        )
+        .bind(repo)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut counts: std::collections::BTreeMap<(String, String), usize> =
+            std::collections::BTreeMap::new();
+        for (category, path) in rows {
+            let folder = match path.split_once('/') {
+                Some((top, _)) => format!("{top}/"),
+                None => String::new(),
+            };
+            *counts.entry((category, folder)).or_default() += 1;
+        }
+        Ok(counts
+            .into_iter()
+            .filter(|(_, n)| *n >= min)
+            .map(|((category, folder), dismissed)| Learned {
+                category,
+                folder,
+                dismissed,
+            })
+            .collect())
+    }
+
     /// Marks a finding's code as changed by `sha` (its thread was answered).
     pub async fn mark_addressed(
         &self,
@@ -233,6 +290,41 @@ mod tests {
             .expect("feedback");
         let muted = store.muted_fingerprints("o/r").await.expect("muted");
         assert_eq!(muted.len(), 1);
+        // One dismissed style finding under src/ is not a pattern; three are.
+        assert!(store.learned("o/r", 3).await.expect("learned").is_empty());
+        let more: Vec<StoredFinding> = ["s2", "s3"]
+            .iter()
+            .map(|fp| StoredFinding {
+                path: "src/b.rs".into(),
+                ..finding(fp)
+            })
+            .collect();
+        store
+            .record_findings("o/r", PrNumber(2), &more)
+            .await
+            .expect("record");
+        store
+            .record_feedback(
+                "o/r",
+                PrNumber(2),
+                &[said("s2", 0, 1, false), said("s3", 0, 0, true)],
+            )
+            .await
+            .expect("feedback");
+        let learned = store.learned("o/r", 3).await.expect("learned");
+        assert_eq!(
+            learned,
+            [Learned {
+                category: "style".into(),
+                folder: "src/".into(),
+                dismissed: 3
+            }]
+        );
+        assert!(
+            learned[0]
+                .instruction()
+                .contains("`style` findings under `src/`")
+        );
         assert_eq!(
             store.findings("o/r", PrNumber(1)).await.expect("q")[0].category,
             "style"

@@ -42,7 +42,7 @@ use tokio::sync::mpsc;
 pub use coalesce::{NewJob, QueuedJob};
 pub use deliveries::DeliveryOutcome;
 use deliveries::{DeliveryWrite, MAX_BATCH, write_deliveries};
-pub use findings::{Feedback, StoredFinding};
+pub use findings::{Feedback, Learned, StoredFinding};
 pub use operator::{ModelUsage, QueueDepth};
 pub use pr_state::PostedReview;
 pub use queue::{ClaimedJob, JobRecord};

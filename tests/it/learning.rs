@@ -160,3 +160,79 @@ async fn a_thumbs_up_keeps_it_and_a_failed_reading_never_fails_the_review() {
         .await;
     app.finish().await;
 }
+
+#[tokio::test]
+async fn three_dismissed_style_findings_under_one_folder_become_an_instruction() {
+    let app = TestApp::start().await;
+    let patch = "@@ -0,0 +1,4 @@\n+fn t1() {}\n+fn t2() {}\n+fn t3() {}\n+fn t4() {}";
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number: 7,
+            head_sha: HEAD1.into(),
+            ..Default::default()
+        },
+    );
+    app.github()
+        .set_pull_files(REPO, 7, vec![PullFile::from_patch("tests/util.rs", patch)]);
+    app.llm().respond_with(|_| {
+        let style = |line: u64, title: &str| {
+            json!({"path": "tests/util.rs", "line": line,
+            "severity": "warning", "category": "style", "title": title,
+            "body": "Rename it.", "code": null, "suggestion": null})
+        };
+        Reply::findings(json!([
+            style(1, "Name t1 better"),
+            style(2, "Name t2 better"),
+            style(3, "Name t3 better")
+        ]))
+    });
+    deliver(&app, "opened", 7).await;
+    let reviews = app.github().wait_for_reviews(REPO, 7, 1, WAIT).await;
+    assert_eq!(reviews[0].comments.len(), 3);
+    app.summary_says(REPO, 7, HEAD1, "**3 new finding(s)**")
+        .await;
+    for c in &reviews[0].comments {
+        app.github()
+            .react_to_review_comment(REPO, c.id, "-1", "bob");
+    }
+    // The next run reads the three 👎 before it asks the model: the prompt carries the
+    // lesson, and the summary shows it.
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number: 7,
+            head_sha: HEAD2.into(),
+            ..Default::default()
+        },
+    );
+    app.github().set_compare(
+        REPO,
+        HEAD1,
+        HEAD2,
+        vec![PullFile::from_patch(
+            "tests/util.rs",
+            "@@ -4 +4 @@\n-fn t4() {}\n+fn t4() { }",
+        )],
+    );
+    deliver(&app, "synchronize", 7).await;
+    let asked = app.llm().received();
+    let prompt = asked
+        .last()
+        .expect("a second review call")
+        .message("system");
+    assert!(
+        prompt.contains("turned down 3 `style` findings under `tests/`"),
+        "{prompt}"
+    );
+    let summary = app
+        .summary_says(
+            REPO,
+            7,
+            HEAD2,
+            "Learned from this repository's reactions (1)",
+        )
+        .await;
+    assert!(summary.contains("3 finding(s) not posted"), "{summary}");
+    app.finish().await;
+}

@@ -53,6 +53,16 @@ enum Command {
         #[arg(long)]
         repo: Option<String>,
     },
+    /// Per repository: threads posted, the share acted on, thumbs up and down, muted, and
+    /// the model's cost per reviewed pull request.
+    Stats {
+        /// Only this repository (`owner/name`).
+        #[arg(long)]
+        repo: Option<String>,
+        /// Since this day (`YYYY-MM-DD`, UTC); default all time.
+        #[arg(long)]
+        since: Option<String>,
+    },
     /// Model calls of a month (default this one, UTC) by installation and model.
     Usage {
         /// `YYYY-MM`.
@@ -190,7 +200,10 @@ async fn main() -> anyhow::Result<()> {
     if let Command::Health { url } = &cli.command {
         std::process::exit(health(existing, url.as_ref()).await);
     }
-    if matches!(cli.command, Command::Jobs { .. } | Command::Usage { .. }) {
+    if matches!(
+        cli.command,
+        Command::Jobs { .. } | Command::Usage { .. } | Command::Stats { .. }
+    ) {
         return operate(existing, &cli.command).await;
     }
     match &cli.command {
@@ -231,6 +244,7 @@ async fn main() -> anyhow::Result<()> {
         | Command::Jobs { .. }
         | Command::Health { .. }
         | Command::Eval(_)
+        | Command::Stats { .. }
         | Command::Usage { .. } => Ok(()),
     }
 }
@@ -623,6 +637,16 @@ async fn operate(settings_file: Option<&std::path::Path>, command: &Command) -> 
                 .unwrap_or_else(|| chrono::Utc::now().format("%Y-%m").to_string());
             operator::month_bounds(&month)?;
             print!("{}", operator::usage(&store, &month).await?);
+        }
+        Command::Stats { repo, since } => {
+            let since_ms = match since {
+                Some(day) => operator::day_start(day)?,
+                None => 0,
+            };
+            print!(
+                "{}",
+                operator::stats(&store, repo.as_deref(), since_ms).await?
+            );
         }
         _ => {}
     }

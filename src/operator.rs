@@ -110,6 +110,68 @@ pub fn month_bounds(month: &str) -> Result<(i64, i64), BadMonth> {
     Ok((ms(start), ms(next)))
 }
 
+/// `critic stats`: per repository, threads posted, the share acted on, 👍 and 👎, how many
+/// were turned down (muted since), and the model's cost per reviewed pull request.
+pub async fn stats(store: &Store, repo: Option<&str>, since_ms: i64) -> Result<String, StoreError> {
+    let rows = store.repo_stats(repo, since_ms).await?;
+    let mut out = format!(
+        "{:<32}  {:>12}  {:>7}  {:>8}  {:>5}  {:>5}  {:>6}  {:>5}  {:>10}  {:>10}\n",
+        "REPOSITORY",
+        "INSTALLATION",
+        "THREADS",
+        "ACTED ON",
+        "UP",
+        "DOWN",
+        "MUTED",
+        "PRS",
+        "COST",
+        "COST/PR"
+    );
+    for r in &rows {
+        let share = if r.threads > 0 {
+            format!("{:.0}%", r.acted_on as f64 * 100.0 / r.threads as f64)
+        } else {
+            "-".to_string()
+        };
+        let per_pr = if r.pull_requests > 0 {
+            format_usd(r.cost_micros / r.pull_requests)
+        } else {
+            "-".to_string()
+        };
+        let _ = writeln!(
+            out,
+            "{:<32}  {:>12}  {:>7}  {:>8}  {:>5}  {:>5}  {:>6}  {:>5}  {:>10}  {:>10}",
+            r.repo,
+            r.installation_id,
+            r.threads,
+            share,
+            r.thumbs_up,
+            r.thumbs_down,
+            r.turned_down,
+            r.pull_requests,
+            format_usd(r.cost_micros),
+            per_pr
+        );
+    }
+    if rows.is_empty() {
+        out.push_str("no threads or model calls in that time\n");
+    }
+    Ok(out)
+}
+
+/// Why a day could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("--since must be YYYY-MM-DD, not {0:?}")]
+pub struct BadDay(String);
+
+/// A date (`YYYY-MM-DD`, UTC) as milliseconds since the epoch, for `--since`.
+pub fn day_start(day: &str) -> Result<i64, BadDay> {
+    let date = NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|_| BadDay(day.to_string()))?;
+    date.and_hms_opt(0, 0, 0)
+        .map(|t| Utc.from_utc_datetime(&t).timestamp_millis())
+        .ok_or_else(|| BadDay(day.to_string()))
+}
+
 /// A month's model calls by installation and model, with totals.
 pub async fn usage(store: &Store, month: &str) -> Result<String, StoreError> {
     let Ok((since, until)) = month_bounds(month) else {

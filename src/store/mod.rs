@@ -43,7 +43,7 @@ pub use coalesce::{NewJob, QueuedJob};
 pub use deliveries::DeliveryOutcome;
 use deliveries::{DeliveryWrite, MAX_BATCH, write_deliveries};
 pub use findings::{Feedback, Learned, StoredFinding};
-pub use operator::{ModelUsage, QueueDepth};
+pub use operator::{ModelUsage, QueueDepth, RepoStats};
 pub use pr_state::PostedReview;
 pub use queue::{ClaimedJob, JobRecord};
 pub use retry::Next;

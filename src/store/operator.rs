@@ -5,6 +5,43 @@
 use super::usage::USAGE_SUMS;
 use super::{Store, StoreError, now_ms};
 
+/// How a repository's people took Critic's threads, and what its reviews cost.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RepoStats {
+    pub repo: String,
+    /// The installation the repository's model calls were made for (0 when none were).
+    pub installation_id: i64,
+    /// Threads posted (findings placed inline).
+    pub threads: i64,
+    /// Threads whose code a later push changed (acted on before merge).
+    pub acted_on: i64,
+    pub thumbs_up: i64,
+    pub thumbs_down: i64,
+    /// Threads turned down (more 👎 than 👍, or resolved without a change): muted since.
+    pub turned_down: i64,
+    /// Pull requests with model calls, and what those calls cost.
+    pub pull_requests: i64,
+    pub cost_micros: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct ThreadRow {
+    repo: String,
+    threads: i64,
+    acted_on: i64,
+    thumbs_up: i64,
+    thumbs_down: i64,
+    turned_down: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct CostRow {
+    repo: String,
+    installation_id: i64,
+    pull_requests: i64,
+    cost_micros: i64,
+}
+
 /// What one installation spent on one model.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ModelUsage {
@@ -81,6 +118,63 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Per repository (or only `repo`), since `since_ms`: threads posted and how they were
+    /// taken, and the model calls' cost over the pull requests they were for.
+    pub async fn repo_stats(
+        &self,
+        repo: Option<&str>,
+        since_ms: i64,
+    ) -> Result<Vec<RepoStats>, StoreError> {
+        let only = if repo.is_some() { " AND repo = $2" } else { "" };
+        let threads: Vec<ThreadRow> = sqlx::query_as(&format!(
+            "SELECT repo, CAST(COUNT(*) AS BIGINT) AS threads, \
+             CAST(COALESCE(SUM(CASE WHEN addressed_sha IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS acted_on, \
+             CAST(COALESCE(SUM(thumbs_up), 0) AS BIGINT) AS thumbs_up, \
+             CAST(COALESCE(SUM(thumbs_down), 0) AS BIGINT) AS thumbs_down, \
+             CAST(COALESCE(SUM(CASE WHEN thumbs_down > thumbs_up OR (resolved = 1 AND addressed_sha IS NULL) THEN 1 ELSE 0 END), 0) AS BIGINT) AS turned_down \
+             FROM findings WHERE place = 'inline' AND created_at >= $1{only} GROUP BY repo"
+        ))
+        .bind(since_ms)
+        .bind(repo.unwrap_or_default())
+        .fetch_all(&self.pool)
+        .await?;
+        let costs: Vec<CostRow> = sqlx::query_as(&format!(
+            "SELECT repo, CAST(MIN(installation_id) AS BIGINT) AS installation_id, \
+             CAST(COUNT(DISTINCT number) AS BIGINT) AS pull_requests, \
+             CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT) AS cost_micros \
+             FROM llm_usage WHERE created_at >= $1{only} GROUP BY repo"
+        ))
+        .bind(since_ms)
+        .bind(repo.unwrap_or_default())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: std::collections::BTreeMap<String, RepoStats> = Default::default();
+        for t in threads {
+            out.insert(
+                t.repo.clone(),
+                RepoStats {
+                    repo: t.repo,
+                    threads: t.threads,
+                    acted_on: t.acted_on,
+                    thumbs_up: t.thumbs_up,
+                    thumbs_down: t.thumbs_down,
+                    turned_down: t.turned_down,
+                    ..RepoStats::default()
+                },
+            );
+        }
+        for c in costs {
+            let s = out.entry(c.repo.clone()).or_insert_with(|| RepoStats {
+                repo: c.repo.clone(),
+                ..RepoStats::default()
+            });
+            s.installation_id = c.installation_id;
+            s.pull_requests = c.pull_requests;
+            s.cost_micros = c.cost_micros;
+        }
+        Ok(out.into_values().collect())
+    }
+
     /// Model calls from `since_ms` to before `until_ms`, by installation and model.
     pub async fn usage_by_model(
         &self,
@@ -102,6 +196,113 @@ mod tests {
     use super::super::test_support::{job, on_both_backends};
     use super::*;
     use crate::domain::JobState;
+
+    async fn stats_say_how_threads_were_taken_and_what_reviews_cost(store: Store) {
+        use crate::domain::PrNumber;
+        use crate::store::{Feedback, StoredFinding};
+        let finding = |fp: &str, place: &str| StoredFinding {
+            fingerprint: fp.into(),
+            path: "src/a.rs".into(),
+            line: 3,
+            severity: "warning".into(),
+            place: place.into(),
+            head_sha: "aaa".into(),
+            review_id: Some(7),
+            comment_id: Some(70),
+            addressed_sha: None,
+            category: "bug".into(),
+        };
+        store
+            .record_findings(
+                "o/r",
+                PrNumber(1),
+                &[
+                    finding("a", "inline"),
+                    finding("b", "inline"),
+                    finding("c", "inline"),
+                    finding("d", "collapsed"),
+                ],
+            )
+            .await
+            .expect("record");
+        store
+            .record_feedback(
+                "o/r",
+                PrNumber(1),
+                &[
+                    Feedback {
+                        fingerprint: "a".into(),
+                        thumbs_up: 2,
+                        thumbs_down: 0,
+                        resolved: false,
+                    },
+                    Feedback {
+                        fingerprint: "b".into(),
+                        thumbs_up: 0,
+                        thumbs_down: 1,
+                        resolved: false,
+                    },
+                ],
+            )
+            .await
+            .expect("feedback");
+        store
+            .mark_addressed("o/r", PrNumber(1), "c", "bbb")
+            .await
+            .expect("addressed");
+        let spent = |cost: i64| crate::domain::Spent {
+            endpoint: "default".into(),
+            model: "m".into(),
+            task: "review",
+            usage: crate::domain::Usage::default(),
+            cost_micros: cost,
+            estimated: false,
+            unpriced: false,
+        };
+        for (number, cost) in [(1, 300), (2, 500)] {
+            store
+                .record_usage(
+                    &crate::store::UsageOwner {
+                        job_id: None,
+                        installation_id: 42,
+                        repo: "o/r",
+                        number: PrNumber(number),
+                    },
+                    &[spent(cost)],
+                )
+                .await
+                .expect("usage");
+        }
+        let stats = store.repo_stats(None, 0).await.expect("stats");
+        assert_eq!(
+            stats,
+            [RepoStats {
+                repo: "o/r".into(),
+                installation_id: 42,
+                threads: 3,
+                acted_on: 1,
+                thumbs_up: 2,
+                thumbs_down: 1,
+                turned_down: 1,
+                pull_requests: 2,
+                cost_micros: 800,
+            }]
+        );
+        assert!(
+            store
+                .repo_stats(Some("o/other"), 0)
+                .await
+                .expect("stats")
+                .is_empty()
+        );
+        assert!(
+            store
+                .repo_stats(None, now_ms() + 60_000)
+                .await
+                .expect("stats")
+                .is_empty()
+        );
+    }
 
     async fn an_operator_requeues_dead_jobs_and_cancels_queued_ones(store: Store) {
         let dead = store.enqueue(job("review:o/r#1")).await.expect("enqueue");
@@ -215,6 +416,7 @@ mod tests {
 
     on_both_backends!(
         an_operator_requeues_dead_jobs_and_cancels_queued_ones,
-        usage_is_summed_by_installation_and_model
+        usage_is_summed_by_installation_and_model,
+        stats_say_how_threads_were_taken_and_what_reviews_cost
     );
 }

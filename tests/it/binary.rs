@@ -349,6 +349,19 @@ async fn the_operators_cli_lists_requeues_and_cancels_jobs_and_sums_usage() {
     let bad = critic(&["usage", "--month", "December"]);
     assert_ne!(bad.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("YYYY-MM"));
+
+    // Stats: the model's cost per reviewed pull request, by repository.
+    let stats = text(&critic(&["stats"]));
+    assert!(
+        stats.contains("acme/widgets") && stats.contains("REPOSITORY") && stats.contains("COST/PR"),
+        "{stats}"
+    );
+    assert!(stats.contains("$0.0048"), "{stats}");
+    let none = text(&critic(&["stats", "--repo", "acme/nothing"]));
+    assert!(none.contains("no threads or model calls"), "{none}");
+    let bad = critic(&["stats", "--since", "yesterday"]);
+    assert_ne!(bad.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("YYYY-MM-DD"));
 }
 
 /// `critic health`, a container's health check: 0 while the server answers `/healthz` (the

@@ -36,6 +36,9 @@ pub enum Command {
     Ask { question: String },
     /// Suggest tests for the change.
     Test,
+    /// List what Critic learned from the repository's reactions; `reset` (maintainers only)
+    /// forgets it.
+    Learnings { reset: bool },
     /// List the commands.
     Help,
 }
@@ -49,18 +52,20 @@ pub enum CommandKind {
     Improve,
     Ask,
     Test,
+    Learnings,
     Help,
 }
 
 impl CommandKind {
     /// Every command, in the order the help lists them. The parser looks names up here, so a
     /// kind left off this list can be neither run nor listed.
-    pub const ALL: [CommandKind; 6] = [
+    pub const ALL: [CommandKind; 7] = [
         CommandKind::Review,
         CommandKind::Describe,
         CommandKind::Improve,
         CommandKind::Ask,
         CommandKind::Test,
+        CommandKind::Learnings,
         CommandKind::Help,
     ];
 
@@ -72,6 +77,7 @@ impl CommandKind {
             CommandKind::Improve => "improve",
             CommandKind::Ask => "ask",
             CommandKind::Test => "test",
+            CommandKind::Learnings => "learnings",
             CommandKind::Help => "help",
         }
     }
@@ -84,6 +90,7 @@ impl CommandKind {
             | CommandKind::Describe
             | CommandKind::Improve
             | CommandKind::Ask
+            | CommandKind::Learnings
             | CommandKind::Help => &[],
         }
     }
@@ -96,6 +103,7 @@ impl CommandKind {
             CommandKind::Improve => "/improve",
             CommandKind::Ask => "/ask QUESTION",
             CommandKind::Test => "/test",
+            CommandKind::Learnings => "/learnings [reset]",
             CommandKind::Help => "/help",
         }
     }
@@ -114,6 +122,9 @@ impl CommandKind {
                 "Answers a question about the pull request (the rest of the comment is the question)."
             }
             CommandKind::Test => "Suggests tests for the change.",
+            CommandKind::Learnings => {
+                "Lists what Critic learned from this repository's reactions to its threads; `reset` (owners, members, collaborators) forgets it."
+            }
             CommandKind::Help => "Shows this list.",
         }
     }
@@ -144,6 +155,12 @@ impl Command {
             CommandKind::Improve => Command::Improve,
             CommandKind::Test => Command::Test,
             CommandKind::Help => Command::Help,
+            CommandKind::Learnings => Command::Learnings {
+                reset: comment[start + 1 + name.len()..]
+                    .split_whitespace()
+                    .next()
+                    .is_some_and(|w| w.eq_ignore_ascii_case("reset")),
+            },
             CommandKind::Ask => {
                 // The question is the rest of the line and every line after it, as written
                 // (code blocks and all).
@@ -166,6 +183,7 @@ impl Command {
             Command::Improve => CommandKind::Improve,
             Command::Ask { .. } => CommandKind::Ask,
             Command::Test => CommandKind::Test,
+            Command::Learnings { .. } => CommandKind::Learnings,
             Command::Help => CommandKind::Help,
         }
     }
@@ -230,6 +248,23 @@ mod tests {
         Some(Command::Ask {
             question: question.into(),
         })
+    }
+
+    #[test]
+    fn learnings_takes_reset() {
+        assert_eq!(
+            Command::parse("/learnings"),
+            Some(Command::Learnings { reset: false })
+        );
+        assert_eq!(
+            Command::parse("/learnings reset please"),
+            Some(Command::Learnings { reset: true })
+        );
+        assert_eq!(
+            Command::parse("/learnings resetting"),
+            Some(Command::Learnings { reset: false })
+        );
+        assert!(help().contains("/learnings [reset]"));
     }
 
     #[test]

@@ -28,6 +28,44 @@ use super::repo_settings;
 /// Marks Critic's `/describe` comment, edited in place when asked again.
 pub const DESCRIBE_MARKER: &str = "<!-- critic:describe -->";
 
+/// `/learnings`: what Critic learned from this repository's reactions (the instructions in
+/// force and how many findings are muted); with `reset`, from a maintainer, it forgets them.
+async fn learnings(critic: &Critic, job: &CommandJob, reset: bool) -> Result<String, JobError> {
+    let repo = job.repo.to_string();
+    if reset {
+        let maintainer = matches!(
+            job.requested.association.as_deref(),
+            Some("OWNER" | "MEMBER" | "COLLABORATOR")
+        );
+        if !maintainer {
+            return Ok(
+                "only the repository's owners, members and collaborators can reset what Critic learned."
+                    .into(),
+            );
+        }
+        critic.store.reset_learning(&repo).await?;
+        return Ok(
+            "Critic forgot what it learned from this repository's reactions: no finding is muted and no learned instruction applies. What people make of its threads from now on counts again."
+                .into(),
+        );
+    }
+    let learned = super::learn::instructions(critic, &repo).await;
+    let muted = critic.store.muted_fingerprints(&repo).await?.len();
+    let mut text = format!(
+        "{muted} finding(s) are muted in this repository: people thumbed them down, or resolved their threads without changing the code, and Critic does not post them again."
+    );
+    if learned.is_empty() {
+        text.push_str(" No instruction has been learned yet (it takes three turned-down findings of one kind in one folder).");
+    } else {
+        text.push_str("\n\nLearned instructions, added to every review of this repository:\n");
+        for l in &learned {
+            text.push_str(&format!("- {l}\n"));
+        }
+    }
+    text.push_str("\n\n`/learnings reset` (owners, members, collaborators) forgets all of it.");
+    Ok(text)
+}
+
 /// Longest question `/ask` passes on, in bytes; the rest is cut (the model's budget is for
 /// code).
 const MAX_QUESTION_BYTES: usize = 2000;
@@ -58,6 +96,11 @@ pub(super) async fn run(
         Command::Help => {
             answer(critic, &gh, job.pr(), by, help()).await?;
             return Ok(Outcome::Done("help posted".into()));
+        }
+        Command::Learnings { reset } => {
+            let text = learnings(critic, job, *reset).await?;
+            answer(critic, &gh, job.pr(), by, &text).await?;
+            return Ok(Outcome::Done("learnings answered".into()));
         }
         // Planned as a review job; a stored payload of another version may still say so.
         Command::Review => return Ok(Outcome::Skipped("`/review` runs as a review job".into())),
@@ -177,7 +220,9 @@ pub(super) async fn run(
             .ask_on(task, endpoint, installation, &request, meter, parse_tests)
             .await
             .map(|a| Reply::Tests(a.value, a.model)),
-        Command::Help | Command::Review => return Ok(Outcome::Skipped("not a model task".into())),
+        Command::Help | Command::Review | Command::Learnings { .. } => {
+            return Ok(Outcome::Skipped("not a model task".into()));
+        }
     };
     let reply = match reply {
         Ok(reply) => reply,
@@ -478,6 +523,7 @@ mod tests {
         let by = Requester {
             comment_id: 1,
             login: "alice".into(),
+            association: None,
         };
         let text = render_description(&d, "m", &by, "abc1234");
         assert!(text.starts_with(DESCRIBE_MARKER));

@@ -86,6 +86,10 @@ impl CommandJob {
 pub struct Requester {
     pub comment_id: u64,
     pub login: String,
+    /// GitHub's `author_association` of the comment (`OWNER`, `MEMBER`, ...), for commands
+    /// only maintainers may run; absent in jobs stored by older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub association: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,6 +186,7 @@ pub fn plan(event: &Event, settings: &Settings) -> Option<Job> {
                 requested: Requester {
                     comment_id: e.comment.id,
                     login: e.comment.user.login.clone(),
+                    association: e.comment.author_association.clone(),
                 },
             }))
         }
@@ -210,6 +215,7 @@ pub fn plan(event: &Event, settings: &Settings) -> Option<Job> {
             let requested = Requester {
                 comment_id: e.comment.id,
                 login: e.comment.user.login.clone(),
+                association: association.map(str::to_owned),
             };
             Some(match command {
                 Command::Review => Job::Review(ReviewJob {

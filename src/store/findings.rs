@@ -149,7 +149,8 @@ impl Store {
     ) -> Result<std::collections::HashSet<String>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT DISTINCT fingerprint FROM findings WHERE repo = $1 \
-             AND (thumbs_down > thumbs_up OR (resolved = 1 AND addressed_sha IS NULL))",
+             AND (thumbs_down > thumbs_up OR (resolved = 1 AND addressed_sha IS NULL)) \
+             AND created_at > COALESCE((SELECT reset_at FROM learning_resets WHERE repo = $1), -1)",
         )
         .bind(repo)
         .fetch_all(&self.pool)
@@ -164,7 +165,8 @@ impl Store {
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT category, path FROM findings WHERE repo = $1 AND category <> '' \
              AND category NOT IN ('bug', 'security') \
-             AND (thumbs_down > thumbs_up OR (resolved = 1 AND addressed_sha IS NULL))",
+             AND (thumbs_down > thumbs_up OR (resolved = 1 AND addressed_sha IS NULL)) \
+             AND created_at > COALESCE((SELECT reset_at FROM learning_resets WHERE repo = $1), -1)",
         )
         .bind(repo)
         .fetch_all(&self.pool)
@@ -187,6 +189,20 @@ impl Store {
                 dismissed,
             })
             .collect())
+    }
+
+    /// `/learnings reset`: what the repository's findings taught so far no longer mutes or
+    /// teaches (findings posted from now on do again).
+    pub async fn reset_learning(&self, repo: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO learning_resets (repo, reset_at) VALUES ($1, $2) \
+             ON CONFLICT (repo) DO UPDATE SET reset_at = excluded.reset_at",
+        )
+        .bind(repo)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Marks a finding's code as changed by `sha` (its thread was answered).
@@ -324,6 +340,26 @@ mod tests {
             learned[0]
                 .instruction()
                 .contains("`style` findings under `src/`")
+        );
+        // Reset: nothing learned or muted any more (the clock moves on first).
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        store.reset_learning("o/r").await.expect("reset");
+        assert!(store.learned("o/r", 3).await.expect("learned").is_empty());
+        assert!(
+            store
+                .muted_fingerprints("o/r")
+                .await
+                .expect("muted")
+                .is_empty()
+        );
+        assert_eq!(
+            store
+                .muted_fingerprints("o/other")
+                .await
+                .expect("muted")
+                .len(),
+            1,
+            "another repository's lessons stay"
         );
         assert_eq!(
             store.findings("o/r", PrNumber(1)).await.expect("q")[0].category,

@@ -236,3 +236,78 @@ async fn three_dismissed_style_findings_under_one_folder_become_an_instruction()
     assert!(summary.contains("3 finding(s) not posted"), "{summary}");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn learnings_lists_what_was_learned_and_only_maintainers_reset_it() {
+    let world = crate::support::app::World::new().await;
+    let app = world
+        .start_with(world.options().set(
+            "CRITIC_COMMANDS__ALLOWED",
+            "OWNER,MEMBER,COLLABORATOR,CONTRIBUTOR",
+        ))
+        .await;
+    app.llm().respond_with(|_| model());
+    pull(&app, 8, HEAD1, PATCH1, V1);
+    let thread = first_review(&app, 8).await;
+    app.github()
+        .react_to_review_comment(REPO, thread, "-1", "bob");
+    let summary = push(&app, 8).await;
+    assert!(summary.contains("1 finding(s) not posted"), "{summary}");
+    let answers = |login: &str| -> Vec<String> {
+        app.github()
+            .issue_comments(REPO, 8)
+            .into_iter()
+            .filter(|c| c.body.contains(&format!("@{login} ")))
+            .map(|c| c.body)
+            .collect()
+    };
+
+    app.comment(REPO, 8, "alice", "OWNER", "/learnings").await;
+    app.wait_idle().await;
+    let said = answers("alice");
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].contains("1 finding(s) are muted"), "{}", said[0]);
+    assert!(
+        said[0].contains("No instruction has been learned yet"),
+        "{}",
+        said[0]
+    );
+
+    app.comment(REPO, 8, "carl", "CONTRIBUTOR", "/learnings reset")
+        .await;
+    app.wait_idle().await;
+    let refused = answers("carl");
+    assert!(
+        refused[0].contains("only the repository's owners, members and collaborators"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        app.critic
+            .store
+            .muted_fingerprints(REPO)
+            .await
+            .expect("muted")
+            .len(),
+        1,
+        "nothing forgotten"
+    );
+
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    app.comment(REPO, 8, "mia", "MEMBER", "/learnings reset")
+        .await;
+    app.wait_idle().await;
+    assert!(
+        answers("mia")[0].contains("Critic forgot"),
+        "{:?}",
+        answers("mia")
+    );
+    assert!(
+        app.critic
+            .store
+            .muted_fingerprints(REPO)
+            .await
+            .expect("muted")
+            .is_empty()
+    );
+    app.finish().await;
+}

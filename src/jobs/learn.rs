@@ -12,7 +12,8 @@ use crate::Critic;
 use crate::github::Installation;
 use crate::store::{Feedback, Learned, StoredFinding};
 
-use super::plan::ReviewJob;
+use super::error::{JobError, Outcome};
+use super::plan::{LearnJob, PrRef};
 
 /// Turned-down findings of one category under one folder that make a learned instruction.
 const LEARN_AFTER: usize = 3;
@@ -32,21 +33,21 @@ pub(super) async fn instructions(critic: &Critic, repo: &str) -> Vec<String> {
 pub(super) async fn collect(
     critic: &Critic,
     gh: &Installation,
-    job: &ReviewJob,
+    job: PrRef<'_>,
     stored: &[StoredFinding],
 ) {
     let threads: Vec<&StoredFinding> = stored.iter().filter(|f| f.comment_id.is_some()).collect();
     if threads.is_empty() {
         return;
     }
-    let comments = match gh.review_comments(&job.repo, job.number).await {
+    let comments = match gh.review_comments(job.repo, job.number).await {
         Ok(comments) => comments,
         Err(e) => {
             tracing::warn!(error = %e, "threads' reactions not read; learning skipped this run");
             return;
         }
     };
-    let resolved: HashMap<u64, bool> = match gh.review_threads(&job.repo, job.number).await {
+    let resolved: HashMap<u64, bool> = match gh.review_threads(job.repo, job.number).await {
         Ok(found) => found
             .into_iter()
             .filter_map(|t| Some((*t.comment_ids.first()?, t.is_resolved)))
@@ -79,4 +80,19 @@ pub(super) async fn collect(
     {
         tracing::warn!(error = %e, "threads' feedback not recorded; learning skipped this run");
     }
+}
+
+/// A closed pull request's threads, read a last time. Nothing to read (no thread of Critic's
+/// there) costs no GitHub call.
+pub(super) async fn run(critic: &Critic, job: &LearnJob) -> Result<Outcome, JobError> {
+    let repo = job.repo.to_string();
+    let stored = critic.store.findings(&repo, job.number).await?;
+    if !stored.iter().any(|f| f.comment_id.is_some()) {
+        return Ok(Outcome::Skipped(
+            "no threads of Critic's to learn from".into(),
+        ));
+    }
+    let gh = critic.github.installation(job.installation_id)?;
+    collect(critic, &gh, job.pr(), &stored).await;
+    Ok(Outcome::Done("threads' reactions read".into()))
 }

@@ -21,6 +21,25 @@ pub enum Job {
     Command(CommandJob),
     /// Answer a reply to one of Critic's review threads.
     Reply(ReplyJob),
+    /// Read what people made of Critic's threads on a pull request that was closed (its
+    /// last chance: no review run reads them after).
+    Learn(LearnJob),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LearnJob {
+    pub installation_id: u64,
+    pub repo: RepoName,
+    pub number: PrNumber,
+}
+
+impl LearnJob {
+    pub fn pr(&self) -> PrRef<'_> {
+        PrRef {
+            repo: &self.repo,
+            number: self.number,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +127,7 @@ impl Job {
             Job::Review(j) => (j.installation_id, j.pr()),
             Job::Command(j) => (j.installation_id, j.pr()),
             Job::Reply(j) => (j.installation_id, j.pr()),
+            Job::Learn(j) => (j.installation_id, j.pr()),
         }
     }
 
@@ -116,6 +136,7 @@ impl Job {
             Job::Review(_) => "review",
             Job::Command(_) => "command",
             Job::Reply(_) => "reply",
+            Job::Learn(_) => "learn",
         }
     }
 
@@ -136,6 +157,7 @@ impl Job {
             Job::Reply(r) => {
                 format!("reply:{}#{}:{}", r.repo, r.number, r.requested.comment_id)
             }
+            Job::Learn(l) => format!("learn:{}#{}", l.repo, l.number),
         };
         // Someone waits for an answer to everything but an automatic review.
         let requested = !matches!(self, Job::Review(r) if r.requested.is_none());
@@ -234,6 +256,13 @@ pub fn plan(event: &Event, settings: &Settings) -> Option<Job> {
                 }),
             })
         }
+        Event::PullRequest(e) if e.action == PullRequestAction::Closed => {
+            Some(Job::Learn(LearnJob {
+                installation_id: e.installation.as_ref()?.id,
+                repo: repo_of(&e.repository.full_name)?,
+                number: e.number,
+            }))
+        }
         Event::PullRequest(e) => {
             let wanted = matches!(
                 e.action,
@@ -291,14 +320,20 @@ mod tests {
             None
         );
         assert_eq!(
-            plan(&event("pull_request.closed.1.json"), &settings(false)),
-            None
-        );
-        assert_eq!(
             plan(&event("pull_request.opened.1.json"), &settings(false)),
             None,
             "no installation"
         );
+        // Closing plans a last reading of the threads (with an installation only).
+        let mut closed = event("pull_request.closed.1.json");
+        let Some(Job::Learn(learn)) = plan(&closed, &settings(false)) else {
+            panic!("a learn job")
+        };
+        assert_eq!((learn.installation_id, learn.number.get()), (1, 2));
+        if let Event::PullRequest(e) = &mut closed {
+            e.installation = None;
+        }
+        assert_eq!(plan(&closed, &settings(false)), None, "no installation");
     }
 
     #[test]

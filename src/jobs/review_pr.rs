@@ -131,7 +131,7 @@ pub(super) async fn run(
     // What people made of this PR's threads so far, read before the model is asked: what
     // they turned down is muted, and a pattern of it becomes an instruction in the prompt.
     let stored = critic.store.findings(&repo, job.number).await?;
-    super::learn::collect(critic, &gh, job, &stored).await;
+    super::learn::collect(critic, &gh, job.pr(), &stored).await;
     policy.learned = super::learn::instructions(critic, &repo).await;
     let check = CheckRun::start(critic, &gh, &job.repo, head, job_id).await;
     // Everything after the check run started: a failure that no retry will follow completes

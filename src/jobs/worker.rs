@@ -17,7 +17,7 @@ use crate::store::{Booking, ClaimedJob, Next, UsageOwner};
 
 use super::error::{Failure, JobError, Outcome};
 use super::plan::Job;
-use super::{check_run, command, reply, review_pr};
+use super::{check_run, command, learn, reply, review_pr};
 
 /// The job's GitHub outage (or rate limit) has lasted longer than `worker.max_outage_secs`.
 fn outlasted(claimed: &ClaimedJob, worker: &WorkerSettings, now: i64) -> bool {
@@ -275,6 +275,10 @@ async fn run_leased(
                 Job::Reply(job) => {
                     let span = tracing::info_span!("reply", installation = job.installation_id, repo = %job.repo, pr = job.number.get(), thread = job.root_id, by = %job.requested.login);
                     reply::run(&task_critic, &job, &meter).instrument(span).await
+                }
+                Job::Learn(job) => {
+                    let span = tracing::info_span!("learn", installation = job.installation_id, repo = %job.repo, pr = job.number.get());
+                    learn::run(&task_critic, &job).instrument(span).await
                 }
                 Job::Command(job) => {
                     let span = tracing::info_span!("command", installation = job.installation_id, repo = %job.repo, pr = job.number.get(), command = job.command.name(), by = %job.requested.login);

@@ -311,3 +311,57 @@ async fn learnings_lists_what_was_learned_and_only_maintainers_reset_it() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_closed_pull_requests_threads_are_read_a_last_time() {
+    let app = TestApp::start().await;
+    app.llm().respond_with(|_| model());
+    pull(&app, 9, HEAD1, PATCH1, V1);
+    let thread = first_review(&app, 9).await;
+    app.github()
+        .react_to_review_comment(REPO, thread, "-1", "bob");
+    // Closed (merged or not): no review runs again, so this is when the 👎 is read.
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number: 9,
+            title: "PR 9".into(),
+            head_sha: HEAD1.into(),
+            user_login: "alice".into(),
+            state: "closed".into(),
+            ..Default::default()
+        },
+    );
+    deliver(&app, "closed", 9).await;
+    let jobs = app.wait_idle().await;
+    let learn = jobs
+        .iter()
+        .find(|j| j.kind == "learn")
+        .expect("a learn job");
+    assert_eq!(
+        learn.result.as_deref(),
+        Some("threads' reactions read"),
+        "{jobs:?}"
+    );
+    // Another pull request raising the same finding on the same code: muted.
+    let other = "4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e";
+    pull(&app, 10, other, PATCH1, V1);
+    deliver(&app, "opened", 10).await;
+    assert!(app.github().reviews(REPO, 10).is_empty(), "nothing to post");
+    app.summary_says(REPO, 10, other, "1 finding(s) not posted")
+        .await;
+    // A closed pull request Critic never commented on costs no GitHub call.
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number: 11,
+            head_sha: other.into(),
+            state: "closed".into(),
+            ..Default::default()
+        },
+    );
+    let calls = app.github().requests().len();
+    deliver(&app, "closed", 11).await;
+    assert_eq!(app.github().requests().len(), calls);
+    app.finish().await;
+}

@@ -87,6 +87,7 @@ pub async fn run(
                 let done = &done;
                 async move {
                     let started = Instant::now();
+                    let meter = crate::llm::Meter::new();
                     let reviewed = review_source(
                         settings,
                         client,
@@ -102,12 +103,14 @@ pub async fn run(
                             model: options.model,
                             progress: None,
                         },
+                        &meter,
                     )
                     .await;
                     let seconds = started.elapsed().as_secs_f64();
                     let result = match reviewed {
                         Ok(report) => score::score(case, &report, seconds),
-                        Err(e) => score::failed(case, e.to_string(), seconds),
+                        // What a failed review spent counts too.
+                        Err(e) => score::failed(case, e.to_string(), seconds, &meter),
                     };
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                     if let Some(progress) = options.progress {

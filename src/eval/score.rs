@@ -94,19 +94,20 @@ pub fn score(case: &Case, report: &Report, seconds: f64) -> CaseResult {
     }
 }
 
-/// A case whose review failed.
-pub fn failed(case: &Case, error: String, seconds: f64) -> CaseResult {
+/// A case whose review failed, with what its model calls spent before it did.
+pub fn failed(case: &Case, error: String, seconds: f64, meter: &crate::llm::Meter) -> CaseResult {
+    let (usage, cost_micros) = meter.total();
     CaseResult {
         name: case.name.clone(),
         bugs: case.bugs.len(),
         threads: Vec::new(),
         hit: None,
         chance: chance(case),
-        input_tokens: 0,
-        output_tokens: 0,
+        input_tokens: usage.prompt_tokens,
+        output_tokens: usage.output_tokens,
         verify_input_tokens: 0,
         verify_output_tokens: 0,
-        cost_usd: 0.0,
+        cost_usd: cost_micros as f64 / 1e6,
         seconds,
         verification: None,
         error: Some(error),

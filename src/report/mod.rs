@@ -239,16 +239,18 @@ async fn review(
     s: Subject<'_>,
 ) -> Result<Report, ReportError> {
     let client = Llm::new(llm)?;
-    review_source(settings, &client, source, s).await
+    review_source(settings, &client, source, s, &Meter::new()).await
 }
 
 /// The pipeline on `source` with the server's settings and the repository's file over them
-/// (a broken file is logged and left out, as on a pull request), placed and reported.
+/// (a broken file is logged and left out, as on a pull request), placed and reported. The
+/// model calls go on `meter`, whose total the caller can read even when the review failed.
 pub async fn review_source(
     settings: &Settings,
     client: &Llm,
     source: &impl crate::review::Source,
     s: Subject<'_>,
+    meter: &Meter,
 ) -> Result<Report, ReportError> {
     let mut policy = RepoPolicy::from_server(&settings.review);
     if let Some(bytes) = &s.repo_file
@@ -267,7 +269,6 @@ pub async fn review_source(
         policy.models.review = Some(model.to_string());
     }
     let prompts = Prompts::new()?;
-    let meter = Meter::new();
     let reviewed = crate::review::pipeline::run(
         Pipeline {
             settings: &settings.review,
@@ -282,7 +283,7 @@ pub async fn review_source(
             policy: &policy,
             since: None,
             installation: 0,
-            meter: &meter,
+            meter,
             progress: s.progress,
         },
     )
@@ -295,7 +296,7 @@ pub async fn review_source(
             },
         )));
     }
-    Ok(report(s.base, s.head, &policy, reviewed, &meter))
+    Ok(report(s.base, s.head, &policy, reviewed, meter))
 }
 
 /// The head commit's subject, the nearest thing a local change has to a PR's title.

@@ -179,6 +179,10 @@ async fn a_case_that_cannot_be_read_is_an_error_and_a_failed_review_is_counted()
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("a-hit") && text.contains("FAILED"), "{text}");
     assert!(text.contains("1 case(s), 1 failed"), "{text}");
+    assert!(
+        !text.contains("cost: 0 input"),
+        "the failed review's calls were paid for and are counted: {text}"
+    );
 
     // A bug line 0 is refused before any model call, naming the file.
     std::fs::write(

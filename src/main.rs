@@ -80,7 +80,22 @@ enum Command {
 struct EvalArgs {
     /// A folder of cases, one folder each: meta.json (title, body, bugs), pr.diff,
     /// files/head/...
-    cases: PathBuf,
+    #[arg(required_unless_present = "cases_file")]
+    cases: Option<PathBuf>,
+    /// A list of public cases (eval/cases.toml) to build from clones under --repos.
+    #[arg(
+        long = "cases",
+        id = "cases_file",
+        requires = "repos",
+        conflicts_with = "cases"
+    )]
+    cases_file: Option<PathBuf>,
+    /// Where the repositories of --cases are: OWNER/NAME or OWNER+NAME, clones or bare mirrors.
+    #[arg(long)]
+    repos: Option<PathBuf>,
+    /// Where --cases are built (default: a temporary folder, removed after the run).
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// An endpoint of [llm.endpoints] to review with instead of the default.
     #[arg(long)]
     model: Option<String>,
@@ -259,7 +274,53 @@ async fn eval(config: Option<&std::path::Path>, args: &EvalArgs) -> i32 {
             return 2;
         }
     };
-    let cases = match critic::eval::Case::load_all(&args.cases) {
+    let mut built = 0;
+    let mut not_built = 0;
+    let temp;
+    let folder = match (&args.cases, &args.cases_file, &args.repos) {
+        (Some(dir), _, _) => dir.clone(),
+        (None, Some(list), Some(repos)) => {
+            let list = match critic::eval::public::CaseList::read(list) {
+                Ok(list) => list,
+                Err(e) => {
+                    eprintln!("critic: {e}");
+                    return 2;
+                }
+            };
+            let out = match &args.out {
+                Some(out) => out.clone(),
+                None => match tempfile::tempdir() {
+                    Ok(dir) => {
+                        temp = dir;
+                        temp.path().to_path_buf()
+                    }
+                    Err(e) => {
+                        eprintln!("critic: a temporary folder: {e}");
+                        return 2;
+                    }
+                },
+            };
+            for case in &list.cases {
+                match critic::eval::public::materialise(case, repos, &out).await {
+                    Ok(_) => built += 1,
+                    Err(e) => {
+                        eprintln!("critic: case not built, left out: {e}");
+                        not_built += 1;
+                    }
+                }
+            }
+            if built == 0 {
+                eprintln!("critic: no case could be built");
+                return 2;
+            }
+            out
+        }
+        _ => {
+            eprintln!("critic: name a folder of cases, or --cases FILE with --repos DIR");
+            return 2;
+        }
+    };
+    let cases = match critic::eval::Case::load_all(&folder) {
         Ok(cases) => cases,
         Err(e) => {
             eprintln!("critic: {e}");
@@ -319,7 +380,11 @@ async fn eval(config: Option<&std::path::Path>, args: &EvalArgs) -> i32 {
             }
         }
     }
-    if report.totals.failed > 0 { 1 } else { 0 }
+    if report.totals.failed > 0 || not_built > 0 {
+        1
+    } else {
+        0
+    }
 }
 
 /// `critic health`: 0 when `/healthz` answers 200 within 3 s, else 1 (bad settings too:

@@ -50,14 +50,20 @@ fn model(miss_line: u32) -> impl Fn(&Chat) -> Reply + Send + Sync + 'static {
 }
 
 async fn eval(llm: &FakeLlm, cases: &Path, args: &[&str]) -> Output {
+    let mut all = vec![cases.to_str().expect("utf-8")];
+    all.extend_from_slice(args);
+    eval_in(llm, cases, &all).await
+}
+
+/// `critic eval ARGS` run in `dir`.
+async fn eval_in(llm: &FakeLlm, dir: &Path, args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_critic"))
         .arg("eval")
-        .arg(cases)
         .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", cases)
-        .current_dir(cases)
+        .env("HOME", dir)
+        .current_dir(dir)
         .env("CRITIC_LLM__BASE_URL", llm.url())
         .env("CRITIC_LLM__MODEL", "fake-model")
         .env("CRITIC_LLM__API_KEY", "sk-test-key")
@@ -199,4 +205,123 @@ async fn a_case_that_cannot_be_read_is_an_error_and_a_failed_review_is_counted()
     let out = eval(&llm, &empty, &[]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no case folders"));
+}
+
+/// A repository where a bug was fixed, then the same file grew: commit 1 has the bug, commit
+/// 2 fixes it, commit 3 adds a neighbouring function. Returns the three SHAs.
+fn history(dir: &Path) -> [String; 3] {
+    use crate::support::git::{git, write};
+    git(dir, &["init", "-q", "-b", "main"]);
+    let sha = |dir: &Path| {
+        String::from_utf8_lossy(&git(dir, &["rev-parse", "HEAD"]))
+            .trim()
+            .to_string()
+    };
+    let file = |ratio: &str, half: &str| {
+        format!("def ratio(a, b):\n    {ratio}\n\n\n# Halves.\ndef half(x):\n    {half}\n")
+    };
+    write(dir, "calc.py", file("return a / b", "return x / 2"));
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "ratio"]);
+    let first = sha(dir);
+    write(
+        dir,
+        "calc.py",
+        file("return a / b if b else 0", "return x / 2"),
+    );
+    git(dir, &["commit", "-qam", "fix: no division by zero"]);
+    let fix = sha(dir);
+    write(
+        dir,
+        "calc.py",
+        file("return a / b if b else 0", "return x * 0.5"),
+    );
+    git(dir, &["commit", "-qam", "half without division"]);
+    [first, fix, sha(dir)]
+}
+
+#[tokio::test]
+async fn public_cases_are_built_from_clones_with_the_fix_reversed_and_scored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repos = dir.path().join("repos");
+    let repo = repos.join("acme+calc");
+    std::fs::create_dir_all(&repo).expect("mkdir");
+    let [_, fix, neighbour] = history(&repo);
+    let list = dir.path().join("cases.toml");
+    std::fs::write(
+        &list,
+        format!(
+            r#"
+[[case]]
+name = "calc-zero"
+repo = "acme/calc"
+base = "{fix}"
+head = "{neighbour}"
+reverse = "{fix}"
+title = "Add double"
+licence = "MIT"
+language = "python"
+bugs = [{{ path = "calc.py", lines = [2] }}]
+
+[[case]]
+name = "not-here"
+repo = "acme/missing"
+base = "{fix}"
+head = "{neighbour}"
+licence = "MIT"
+"#
+        ),
+    )
+    .expect("list");
+    let out = dir.path().join("built");
+    let llm = FakeLlm::start().await;
+    llm.respond_with(|chat: &Chat| {
+        let Some((path, _)) = chat.first_added_line() else {
+            return Reply::findings(json!([]));
+        };
+        Reply::findings(json!([{"path": path, "line": 2, "severity": "warning",
+            "category": "bug", "title": "Division by zero", "body": "`b` may be zero.",
+            "code": "return a / b", "suggestion": null}]))
+    });
+    let run = eval_in(
+        &llm,
+        dir.path(),
+        &[
+            "--cases",
+            list.to_str().expect("utf-8"),
+            "--repos",
+            repos.to_str().expect("utf-8"),
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--format",
+            "json",
+        ],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    // The case whose repository is missing is named and left out; the run says so with 1.
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("acme/missing"), "{stderr}");
+    // The change is the neighbouring commit plus the fix reversed: the bug is back in it.
+    let diff = std::fs::read_to_string(out.join("calc-zero/pr.diff")).expect("diff");
+    assert!(
+        diff.contains("-    return a / b if b else 0\n+    return a / b\n"),
+        "{diff}"
+    );
+    assert!(diff.contains("+    return x * 0.5"), "{diff}");
+    let head = std::fs::read_to_string(out.join("calc-zero/files/head/calc.py")).expect("head");
+    assert!(
+        head.starts_with("def ratio(a, b):\n    return a / b\n"),
+        "{head}"
+    );
+    let report: Value = serde_json::from_slice(&run.stdout).expect("json");
+    assert_eq!(report["totals"]["cases"], 1);
+    assert_eq!(report["cases"][0]["name"], "calc-zero");
+    assert_eq!(report["cases"][0]["hit"], true, "{report}");
+    // Nothing of the clone is left in the output folder but the case.
+    let left: Vec<String> = std::fs::read_dir(&out)
+        .expect("out")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["calc-zero"]);
 }

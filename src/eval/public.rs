@@ -1,0 +1,235 @@
+//! Cases from public history, listed as data of our own (`eval/cases.toml`: the repository, the
+//! commits, the bug's lines, the title and body, the licence) and built on the machine that
+//! runs the evaluation from a local clone or bare mirror of each repository, so that nobody's
+//! code is committed here. A case is the change `base..head`; with `reverse`, the head is the
+//! given head with that fix reverted on top, so the bug comes back inside a larger change.
+//!
+//! Each case is written out in the folder layout [`super::Case`] reads (`meta.json`,
+//! `pr.diff`, `files/head/...`), into a folder the caller owns.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::case::{Bug, CaseError};
+use crate::diff::parse_diff;
+
+/// `eval/cases.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseList {
+    #[serde(rename = "case")]
+    pub cases: Vec<PublicCase>,
+}
+
+/// One public case.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicCase {
+    pub name: String,
+    /// `owner/name` on GitHub.
+    pub repo: String,
+    pub base: String,
+    pub head: String,
+    /// A commit that fixed the bug: reverted on top of `head` to bring the bug back.
+    #[serde(default)]
+    pub reverse: Option<String>,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+    /// The licence of the repository's code (the case is ours; the code stays theirs).
+    pub licence: String,
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Head-side lines (of the change as built, after `reverse`); empty for a clean change.
+    #[serde(default)]
+    pub bugs: Vec<Bug>,
+}
+
+fn fail(what: impl std::fmt::Display, why: impl std::fmt::Display) -> CaseError {
+    CaseError::Read {
+        path: what.to_string(),
+        message: why.to_string(),
+    }
+}
+
+impl CaseList {
+    pub fn read(path: &Path) -> Result<CaseList, CaseError> {
+        let text = std::fs::read_to_string(path).map_err(|e| fail(path.display(), e))?;
+        let list: CaseList = toml::from_str(&text).map_err(|e| fail(path.display(), e))?;
+        if list.cases.is_empty() {
+            return Err(CaseError::Empty(path.display().to_string()));
+        }
+        for c in &list.cases {
+            let safe = !c.name.is_empty()
+                && c.name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+                && !c.name.starts_with('.');
+            if !safe {
+                return Err(fail(
+                    path.display(),
+                    format!("case name {:?}: letters, digits, - _ . only", c.name),
+                ));
+            }
+            if c.repo.split('/').count() != 2 {
+                return Err(fail(
+                    path.display(),
+                    format!("{}: repo must be owner/name", c.name),
+                ));
+            }
+        }
+        Ok(list)
+    }
+}
+
+/// Where the repository of `repo` (`owner/name`) is under `repos`: `owner/name` or
+/// `owner+name` (as the search tool's `fetch` leaves it), a clone or a bare mirror.
+pub fn find_repo(repos: &Path, repo: &str) -> Option<PathBuf> {
+    let (owner, name) = repo.split_once('/')?;
+    let candidates = [
+        repos.join(owner).join(name),
+        repos.join(format!("{owner}+{name}")),
+        repos.join(owner).join(format!("{name}.git")),
+    ];
+    candidates.into_iter().find(|p| p.is_dir())
+}
+
+async fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
+    let out = tokio::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "core.quotePath=true", "-c", "user.name=critic-eval"])
+        .args([
+            "-c",
+            "user.email=critic-eval@localhost",
+            "-c",
+            "commit.gpgSign=false",
+        ])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(format!(
+            "git {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Builds `case` from the repository under `repos` into `out/<name>/` (made afresh).
+pub async fn materialise(
+    case: &PublicCase,
+    repos: &Path,
+    out: &Path,
+) -> Result<PathBuf, CaseError> {
+    let name = &case.name;
+    let mirror = find_repo(repos, &case.repo).ok_or_else(|| {
+        fail(
+            name,
+            format!(
+                "no clone of {} under {} (as OWNER/NAME or OWNER+NAME)",
+                case.repo,
+                repos.display()
+            ),
+        )
+    })?;
+    std::fs::create_dir_all(out).map_err(|e| fail(out.display(), e))?;
+    let dir = out.join(name);
+    let work = out.join(format!(".{name}.git"));
+    for d in [&dir, &work] {
+        if d.exists() {
+            std::fs::remove_dir_all(d).map_err(|e| fail(d.display(), e))?;
+        }
+    }
+    let mirror_str = mirror.to_string_lossy().into_owned();
+    let work_str = work.to_string_lossy().into_owned();
+    git(
+        out,
+        &[
+            "clone",
+            "--quiet",
+            "--shared",
+            "--no-checkout",
+            &mirror_str,
+            &work_str,
+        ],
+    )
+    .await
+    .map_err(|e| fail(name, e))?;
+    let head = match &case.reverse {
+        None => case.head.clone(),
+        Some(fix) => {
+            git(&work, &["checkout", "--quiet", "--detach", &case.head])
+                .await
+                .map_err(|e| fail(name, e))?;
+            git(&work, &["revert", "--no-commit", fix])
+                .await
+                .map_err(|e| fail(name, format!("the fix does not revert cleanly: {e}")))?;
+            git(
+                &work,
+                &[
+                    "commit",
+                    "--quiet",
+                    "--no-verify",
+                    "-m",
+                    "the fix, reverted",
+                ],
+            )
+            .await
+            .map_err(|e| fail(name, e))?;
+            let sha = git(&work, &["rev-parse", "HEAD"])
+                .await
+                .map_err(|e| fail(name, e))?;
+            String::from_utf8_lossy(&sha).trim().to_string()
+        }
+    };
+    let diff = git(
+        &work,
+        &[
+            "diff",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--find-renames",
+            "--src-prefix=a/",
+            "--dst-prefix=b/",
+            &case.base,
+            &head,
+        ],
+    )
+    .await
+    .map_err(|e| fail(name, e))?;
+    let files = parse_diff(&diff).map_err(|e| fail(name, format!("the diff: {e}")))?;
+    std::fs::create_dir_all(dir.join("files/head")).map_err(|e| fail(dir.display(), e))?;
+    for f in &files {
+        let path = f.path.to_string_lossy().into_owned();
+        let Ok(bytes) = git(&work, &["show", &format!("{head}:{path}")]).await else {
+            continue; // deleted at head
+        };
+        let target = dir.join("files/head").join(&path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| fail(parent.display(), e))?;
+        }
+        std::fs::write(&target, bytes).map_err(|e| fail(target.display(), e))?;
+    }
+    std::fs::write(dir.join("pr.diff"), &diff).map_err(|e| fail(dir.display(), e))?;
+    let meta = serde_json::json!({
+        "repo": case.repo,
+        "base": case.base,
+        "head": head,
+        "title": case.title,
+        "body": case.body,
+        "bugs": case.bugs,
+        "licence": case.licence,
+    });
+    std::fs::write(dir.join("meta.json"), meta.to_string()).map_err(|e| fail(dir.display(), e))?;
+    std::fs::remove_dir_all(&work).map_err(|e| fail(work.display(), e))?;
+    Ok(dir)
+}

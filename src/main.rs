@@ -372,7 +372,14 @@ async fn eval(config: Option<&std::path::Path>, args: &EvalArgs) -> i32 {
         }
     };
     match args.format {
-        EvalFormat::Json => println!("{}", report.json()),
+        EvalFormat::Json => {
+            if baseline.is_some() {
+                eprintln!(
+                    "critic: --baseline compares in the text format; the JSON report is written without it"
+                );
+            }
+            println!("{}", report.json())
+        }
         EvalFormat::Text => {
             print!("{}", critic::eval::render(&report));
             if let Some(baseline) = &baseline {

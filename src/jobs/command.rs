@@ -45,7 +45,7 @@ async fn learnings(critic: &Critic, job: &CommandJob, reset: bool) -> Result<Str
         }
         critic.store.reset_learning(&repo).await?;
         return Ok(
-            "Critic forgot what it learned from this repository's reactions: no finding is muted and no learned instruction applies. What people make of its threads from now on counts again."
+            "Critic forgot what it learned from this repository's reactions: no finding is muted and no learned instruction applies. What people make of the threads it posts from now on counts again."
                 .into(),
         );
     }

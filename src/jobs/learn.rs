@@ -47,10 +47,12 @@ pub(super) async fn collect(
             return;
         }
     };
+    // Resolved while its code is unchanged at the current head (GitHub marks a thread outdated
+    // once its lines change): dismissed. Resolved after a change: acted on, not a dismissal.
     let resolved: HashMap<u64, bool> = match gh.review_threads(job.repo, job.number).await {
         Ok(found) => found
             .into_iter()
-            .filter_map(|t| Some((*t.comment_ids.first()?, t.is_resolved)))
+            .filter_map(|t| Some((*t.comment_ids.first()?, t.is_resolved && !t.is_outdated)))
             .collect(),
         Err(e) => {
             tracing::warn!(error = %e, "threads' resolution not read; learning skipped this run");

@@ -66,10 +66,12 @@ pub enum Rejected {
     BreaksSyntax { before: usize, after: usize },
 }
 
-/// A checked suggestion for a code file must also read as code: no line of it an English
-/// sentence ("Remove the check for null."), and, for the languages Critic parses, no new
-/// syntax error in the lines it replaces. Small models often put advice where the code
-/// belongs.
+/// A checked suggestion for a code file must also read as code. For the languages Critic
+/// parses, the file with the fix applied may hold no more syntax errors than before (counted
+/// over the whole file: an unclosed bracket is reported where the file ends, not where it was
+/// opened); prose there is a syntax error too. For other code files, no line of the fix may
+/// be an English sentence ("Remove the check for null."). Small models often put advice where
+/// the code belongs.
 pub fn reads_as_code(
     path: &str,
     head: &str,
@@ -77,7 +79,9 @@ pub fn reads_as_code(
     line: u32,
     replacement: &str,
 ) -> Result<(), Rejected> {
-    if is_code(path)
+    let parsed = crate::context::scope::Language::from_path(path).is_some();
+    if !parsed
+        && is_code(path)
         && let Some(prose) = replacement.lines().find(|l| looks_like_prose(l))
     {
         return Err(Rejected::Prose {
@@ -91,9 +95,8 @@ pub fn reads_as_code(
     let (s, e) = (start_line as usize - 1, line as usize);
     let lines: Vec<String> = replacement.lines().map(str::to_owned).collect();
     let new = apply(&old, s, e, &lines);
-    let new_end = start_line + (lines.len() as u32).max(1) - 1;
-    let before = crate::context::scope::syntax_errors(path, head, start_line..=line);
-    let after = crate::context::scope::syntax_errors(path, &new, start_line..=new_end);
+    let before = crate::context::scope::syntax_errors(path, head, 1..=u32::MAX);
+    let after = crate::context::scope::syntax_errors(path, &new, 1..=u32::MAX);
     match (before, after) {
         (Some(before), Some(after)) if after > before => {
             Err(Rejected::BreaksSyntax { before, after })
@@ -129,7 +132,6 @@ fn is_code(path: &str) -> bool {
                 | "hs"
                 | "ml"
                 | "clj"
-                | "sql"
                 | "m"
                 | "mm"
                 | "zig"
@@ -514,6 +516,7 @@ mod tests {
         // Code that parses: kept.
         assert!(reads_as_code("src/f.c", c_file, 2, 2, "    int q = b ? a / b : 0;").is_ok());
         // Advice where the code belongs.
+        // Advice where the code belongs: a syntax error in a parsed language, prose in another.
         let prose = reads_as_code(
             "src/f.c",
             c_file,
@@ -521,7 +524,34 @@ mod tests {
             2,
             "    Remove the check for zero here.",
         );
+        assert!(
+            matches!(prose, Err(Rejected::BreaksSyntax { .. })),
+            "{prose:?}"
+        );
+        let rb = "def f(a, b)\n  a / b\nend\n";
+        let prose = reads_as_code("lib/f.rb", rb, 2, 2, "  Remove the check for zero here.");
         assert!(matches!(prose, Err(Rejected::Prose { .. })), "{prose:?}");
+        // An unclosed bracket is an error where the file ends, not on the fixed line.
+        let rs = "fn f(a: i32, b: i32) -> i32 {\n    let q = a / b;\n    q\n}\n\nfn g() {}\n";
+        let open = reads_as_code(
+            "src/f.rs",
+            rs,
+            2,
+            2,
+            "    let q = if b == 0 { 0 } else { a / b ;",
+        );
+        assert!(
+            matches!(open, Err(Rejected::BreaksSyntax { .. })),
+            "{open:?}"
+        );
+        let sql = reads_as_code(
+            "db/q.sql",
+            "SELECT 1;\n",
+            1,
+            1,
+            "SELECT id, name FROM users ORDER BY id",
+        );
+        assert!(sql.is_ok(), "SQL is not prose: {sql:?}");
         // Code-like but broken: a new syntax error in the replaced lines.
         let broken = reads_as_code("src/f.c", c_file, 2, 2, "    int q = a / ;");
         assert!(

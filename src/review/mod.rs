@@ -15,6 +15,7 @@ use crate::github::ChangedFile;
 use crate::llm::router::Answer;
 use crate::llm::{AskError, ChatRequest, Llm, Meter, OutputSchema, Parts};
 
+mod candidates;
 mod changes;
 mod gather;
 pub mod local;

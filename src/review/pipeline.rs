@@ -240,11 +240,11 @@ pub async fn run(
     }
     not_reviewed.extend(context.skipped.iter().cloned());
     not_reviewed.extend(context.left_out.iter().cloned());
-    let findings = verify::merge_duplicates(findings);
+    let findings = super::candidates::merge_duplicates(findings);
     let candidates = findings.len();
     let findings: Vec<Finding> = findings
         .into_iter()
-        .filter(|f| !verify::reports_no_problem(f))
+        .filter(|f| !super::candidates::reports_no_problem(f))
         .collect();
     let no_problem = candidates - findings.len();
     let (findings, verification) = if p.settings.verify {

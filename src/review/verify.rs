@@ -296,7 +296,7 @@ fn build_request(
             && spent + text.len() <= evidence.related_budget
         {
             spent += text.len();
-            related.push((path.to_string(), defuse(text)));
+            related.push((defuse(path), defuse(text)));
         }
     }
     let system = prompts.render("verify.system", minijinja::context! {})?;
@@ -463,85 +463,6 @@ fn judgement(item: &Value, count: usize) -> Result<(usize, Judgement), String> {
     ))
 }
 
-/// A "finding" that reports no problem: praise, or "this looks correct". Such findings are
-/// dropped before verification, verify on or off.
-pub fn reports_no_problem(f: &Finding) -> bool {
-    const NO_PROBLEM: &[&str] = &[
-        "no issue",
-        "no issues",
-        "no bug",
-        "no bugs",
-        "no problem",
-        "no problems",
-        "nothing wrong",
-        "does not introduce any",
-        "doesn't introduce any",
-        "looks correct",
-        "looks good",
-        "looks fine",
-        "lgtm",
-        "well done",
-        "good job",
-        "nice work",
-        "great job",
-        "is correct and",
-        "correctly implemented",
-        "is implemented correctly",
-        "no changes needed",
-        "no change needed",
-        "no action needed",
-        "no action required",
-    ];
-    const BUT: &[&str] = &[
-        "but ",
-        "however",
-        "should",
-        "must",
-        "missing",
-        "fails",
-        "crash",
-        "incorrect",
-        "wrong",
-        "leak",
-        "race",
-        "overflow",
-        "panic",
-    ];
-    let title = f.title.to_ascii_lowercase();
-    let body = f.body.to_ascii_lowercase();
-    let first_sentence = body.split(['.', '\n']).next().unwrap_or_default();
-    let praises = |text: &str| NO_PROBLEM.iter().any(|p| text.contains(p));
-    (praises(&title) || praises(first_sentence)) && !BUT.iter().any(|b| body.contains(b))
-}
-
-/// Merges findings that say the same thing about the same place: the same file and
-/// category, and the same title on lines at most two apart, or the same body on the same
-/// line. The first is kept, with the highest severity of the group. Chunks overlap at their
-/// edges and models repeat themselves.
-pub fn merge_duplicates(findings: Vec<Finding>) -> Vec<Finding> {
-    let mut out: Vec<Finding> = Vec::new();
-    for f in findings {
-        let same = out.iter_mut().find(|k| {
-            k.path == f.path
-                && k.category == f.category
-                && ((k.line.abs_diff(f.line) <= 2
-                    && !k.title.is_empty()
-                    && k.title.eq_ignore_ascii_case(&f.title))
-                    || (k.line == f.line && k.body == f.body))
-        });
-        match same {
-            Some(kept) => {
-                kept.severity = kept.severity.min(f.severity);
-                if kept.suggestion.is_none() {
-                    kept.suggestion = f.suggestion;
-                }
-            }
-            None => out.push(f),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -649,45 +570,6 @@ mod tests {
         let err = parse(&json!({"verdicts": [{"id": 1, "verdict": "yes"}]}), 1).expect_err("none");
         assert!(err.contains("not real, taste or wrong"), "{err}");
         assert!(parse(&json!([1, 2]), 2).is_err());
-    }
-
-    #[test]
-    fn praise_is_not_a_finding() {
-        let said = |title: &str, body: &str| Finding {
-            title: title.into(),
-            body: body.into(),
-            ..finding(1, Severity::Warning, "")
-        };
-        assert!(reports_no_problem(&said(
-            "No issues",
-            "This change does not introduce any bugs."
-        )));
-        assert!(reports_no_problem(&said(
-            "Good change",
-            "Looks correct to me."
-        )));
-        assert!(!reports_no_problem(&said(
-            "Division by zero",
-            "`b` can be zero here; check it first."
-        )));
-        assert!(!reports_no_problem(&said(
-            "Looks correct, but",
-            "Looks correct, but the loop misses the last element."
-        )));
-    }
-
-    #[test]
-    fn the_same_finding_twice_is_posted_once() {
-        let a = finding(10, Severity::Warning, "Off by one");
-        let b = Finding {
-            severity: Severity::Critical,
-            ..finding(11, Severity::Warning, "off by one")
-        };
-        let c = finding(30, Severity::Warning, "Off by one");
-        let merged = merge_duplicates(vec![a, b, c]);
-        assert_eq!(merged.len(), 2);
-        assert_eq!(merged[0].severity, Severity::Critical);
-        assert_eq!(merged[1].line, 30);
     }
 
     #[test]

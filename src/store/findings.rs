@@ -142,13 +142,14 @@ impl Store {
 
     /// Fingerprints of findings this repository's people turned down on any pull request:
     /// more 👎 than 👍 on the thread, or the thread resolved while its code was never
-    /// changed (dismissed).
+    /// changed (dismissed). Security findings are never muted this way: anyone who can react
+    /// to a thread could otherwise hide one from every later pull request.
     pub async fn muted_fingerprints(
         &self,
         repo: &str,
     ) -> Result<std::collections::HashSet<String>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT DISTINCT fingerprint FROM findings WHERE repo = $1 \
+            "SELECT DISTINCT fingerprint FROM findings WHERE repo = $1 AND category <> 'security' \
              AND (thumbs_down > thumbs_up OR (resolved = 1 AND addressed_sha IS NULL)) \
              AND created_at > COALESCE((SELECT reset_at FROM learning_resets WHERE repo = $1), -1)",
         )
@@ -162,8 +163,8 @@ impl Store {
     /// folder: `min` or more turned-down findings of one category there. Bugs and security
     /// findings are never learned away wholesale (each is still muted on its own).
     pub async fn learned(&self, repo: &str, min: usize) -> Result<Vec<Learned>, StoreError> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT category, path FROM findings WHERE repo = $1 AND category <> '' \
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT category, path, fingerprint FROM findings WHERE repo = $1 AND category <> '' \
              AND category NOT IN ('bug', 'security') \
              AND (thumbs_down > thumbs_up OR (resolved = 1 AND addressed_sha IS NULL)) \
              AND created_at > COALESCE((SELECT reset_at FROM learning_resets WHERE repo = $1), -1)",
@@ -171,17 +172,30 @@ impl Store {
         .bind(repo)
         .fetch_all(&self.pool)
         .await?;
-        let mut counts: std::collections::BTreeMap<(String, String), usize> =
-            std::collections::BTreeMap::new();
-        for (category, path) in rows {
+        // Distinct findings: one finding turned down on several pull requests counts once. A
+        // folder's name goes into prompts, so only plain names are learned from.
+        type Seen =
+            std::collections::BTreeMap<(String, String), std::collections::BTreeSet<String>>;
+        let mut seen = Seen::new();
+        for (category, path, fingerprint) in rows {
             let folder = match path.split_once('/') {
                 Some((top, _)) => format!("{top}/"),
                 None => String::new(),
             };
-            *counts.entry((category, folder)).or_default() += 1;
+            let plain = folder.len() <= 41
+                && folder
+                    .trim_end_matches('/')
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            if plain {
+                seen.entry((category, folder))
+                    .or_default()
+                    .insert(fingerprint);
+            }
         }
-        Ok(counts
+        Ok(seen
             .into_iter()
+            .map(|(key, fingerprints)| (key, fingerprints.len()))
             .filter(|(_, n)| *n >= min)
             .map(|((category, folder), dismissed)| Learned {
                 category,
@@ -341,6 +355,40 @@ mod tests {
                 .instruction()
                 .contains("`style` findings under `src/`")
         );
+        // Security findings are never muted by reactions; folders with odd names teach nothing.
+        let odd: Vec<StoredFinding> = [
+            ("sec", "security", "src/c.rs"),
+            ("o1", "style", "`x`/a.rs"),
+            ("o2", "style", "`x`/b.rs"),
+            ("o3", "style", "`x`/c.rs"),
+        ]
+        .iter()
+        .map(|(fp, category, path)| StoredFinding {
+            path: (*path).into(),
+            category: (*category).into(),
+            ..finding(fp)
+        })
+        .collect();
+        store
+            .record_findings("o/r", PrNumber(3), &odd)
+            .await
+            .expect("record");
+        store
+            .record_feedback(
+                "o/r",
+                PrNumber(3),
+                &[
+                    said("sec", 0, 5, false),
+                    said("o1", 0, 1, false),
+                    said("o2", 0, 1, false),
+                    said("o3", 0, 1, false),
+                ],
+            )
+            .await
+            .expect("feedback");
+        let muted = store.muted_fingerprints("o/r").await.expect("muted");
+        assert!(!muted.contains("sec"), "{muted:?}");
+        assert_eq!(store.learned("o/r", 3).await.expect("learned").len(), 1);
         // Reset: nothing learned or muted any more (the clock moves on first).
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         store.reset_learning("o/r").await.expect("reset");

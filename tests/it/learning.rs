@@ -127,6 +127,11 @@ async fn a_thumbs_up_keeps_it_and_a_failed_reading_never_fails_the_review() {
         .react_to_review_comment(REPO, thread, "+1", "carol");
     app.github()
         .react_to_review_comment(REPO, thread, "-1", "dave");
+    // A thread resolved after its code changed (GitHub marks it outdated) was acted on: it
+    // mutes nothing.
+    app.github()
+        .set_thread_resolved(REPO, 3, thread, Some("bob"));
+    app.github().set_thread_outdated(REPO, 3, thread, true);
     let summary = push(&app, 3).await;
     assert!(!summary.contains("not posted"), "{summary}");
     assert!(
@@ -151,6 +156,13 @@ async fn a_thumbs_up_keeps_it_and_a_failed_reading_never_fails_the_review() {
     );
     deliver(&app, "synchronize", 3).await;
     let jobs = app.wait_idle().await;
+    assert!(
+        app.github()
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/graphql") && r.status == 502),
+        "the reading was tried"
+    );
     assert!(
         jobs.iter()
             .all(|j| j.state == critic::domain::JobState::Done),

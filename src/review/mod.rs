@@ -259,7 +259,7 @@ pub fn review_schema() -> Arc<OutputSchema> {
                 "additionalProperties": false,
                 "required": ["summary", "walkthrough", "findings"],
                 "properties": {
-                    "summary": {"type": "string", "description": "One or two sentences on what the pull request does"},
+                    "summary": {"type": "string", "description": "Two or three sentences on what the pull request does"},
                     "walkthrough": {
                         "type": "array",
                         "items": {
@@ -268,7 +268,7 @@ pub fn review_schema() -> Arc<OutputSchema> {
                             "required": ["path", "change"],
                             "properties": {
                                 "path": {"type": "string"},
-                                "change": {"type": "string", "description": "What changed in this file, in ten words or fewer"}
+                                "change": {"type": "string", "description": "One short sentence on what changed in this file"}
                             }
                         }
                     },
@@ -285,8 +285,8 @@ pub fn review_schema() -> Arc<OutputSchema> {
                                 "severity": {"type": "string", "enum": ["critical", "warning", "nit"]},
                                 "category": {"type": "string", "enum": ["bug", "security", "performance", "maintainability", "tests", "style"]},
                                 "title": {"type": "string"},
-                                "body": {"type": "string", "description": "What is wrong and how to fix it, in at most three sentences"},
-                                "code": {"type": "string", "description": "The exact line(s) of the diff the finding is about (at most three), without line numbers"},
+                                "body": {"type": "string", "description": "What is wrong, why it matters, how to fix it"},
+                                "code": {"type": "string", "description": "The exact line(s) of the diff the finding is about, without line numbers"},
                                 "suggestion": {"type": ["string", "null"], "description": "Replacement for exactly the lines start_line..line (or line), indented like the file; null when there is no small, certain fix"}
                             }
                         }

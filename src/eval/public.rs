@@ -96,31 +96,19 @@ pub fn find_repo(repos: &Path, repo: &str) -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_dir())
 }
 
+/// git for building a case: the project's one runner, with a committer of its own for the
+/// revert (the machine may have none configured).
 async fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
-    let out = tokio::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "core.quotePath=true", "-c", "user.name=critic-eval"])
-        .args([
-            "-c",
-            "user.email=critic-eval@localhost",
-            "-c",
-            "commit.gpgSign=false",
-        ])
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .map_err(|e| format!("cannot run git: {e}"))?;
-    if out.status.success() {
-        Ok(out.stdout)
-    } else {
-        Err(format!(
-            "git {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    let mut all = vec![
+        "-c",
+        "user.name=critic-eval",
+        "-c",
+        "user.email=critic-eval@localhost",
+        "-c",
+        "commit.gpgSign=false",
+    ];
+    all.extend_from_slice(args);
+    crate::review::local::git(dir, &all).await
 }
 
 /// Builds `case` from the repository under `repos` into `out/<name>/` (made afresh).
@@ -190,22 +178,9 @@ pub async fn materialise(
             String::from_utf8_lossy(&sha).trim().to_string()
         }
     };
-    let diff = git(
-        &work,
-        &[
-            "diff",
-            "--no-color",
-            "--no-ext-diff",
-            "--no-textconv",
-            "--find-renames",
-            "--src-prefix=a/",
-            "--dst-prefix=b/",
-            &case.base,
-            &head,
-        ],
-    )
-    .await
-    .map_err(|e| fail(name, e))?;
+    let diff = crate::review::local::raw_diff(&work, &case.base, &head)
+        .await
+        .map_err(|e| fail(name, e))?;
     let files = parse_diff(&diff).map_err(|e| fail(name, format!("the diff: {e}")))?;
     std::fs::create_dir_all(dir.join("files/head")).map_err(|e| fail(dir.display(), e))?;
     for f in &files {

@@ -112,8 +112,31 @@ fn text(bytes: Vec<u8>) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+/// The diff from `base` to `head` as text, with fixed options whatever the user's git
+/// configuration says: renames found, paths with `a/` and `b/` prefixes, no colour, no
+/// external diff tool. `critic review` and `critic eval`'s public cases read the same.
+pub(crate) async fn raw_diff(dir: &Path, base: &str, head: &str) -> Result<Vec<u8>, String> {
+    git(
+        dir,
+        &[
+            "-c",
+            "core.quotePath=true",
+            "diff",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--find-renames",
+            "--src-prefix=a/",
+            "--dst-prefix=b/",
+            base,
+            head,
+        ],
+    )
+    .await
+}
+
 /// Runs git in `dir` and returns its output, or what it said on failure.
-async fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
+pub(crate) async fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
     let out = tokio::process::Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -165,26 +188,9 @@ pub(crate) fn changed_file(diff: &FileDiff) -> PrFile {
 
 impl Source for LocalSource {
     async fn changed_files(&self) -> Result<Vec<PrFile>, SourceError> {
-        // Fixed options, whatever the user's git configuration says: renames found, paths
-        // with `a/` and `b/` prefixes, no colour, no external diff tool.
-        let out = git(
-            &self.dir,
-            &[
-                "-c",
-                "core.quotePath=true",
-                "diff",
-                "--no-color",
-                "--no-ext-diff",
-                "--no-textconv",
-                "--find-renames",
-                "--src-prefix=a/",
-                "--dst-prefix=b/",
-                &self.base,
-                &self.head,
-            ],
-        )
-        .await
-        .map_err(SourceError::Local)?;
+        let out = raw_diff(&self.dir, &self.base, &self.head)
+            .await
+            .map_err(SourceError::Local)?;
         let files = parse_diff(&out)
             .map_err(|e| SourceError::Local(format!("git's diff could not be read: {e}")))?;
         Ok(files.iter().map(changed_file).collect())

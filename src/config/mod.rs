@@ -734,6 +734,24 @@ mod tests {
     }
 
     #[test]
+    fn metrics_listen_must_be_another_port() {
+        let with = |addr: &str| {
+            let mut e = base();
+            e.push(("CRITIC_SERVER__LISTEN".into(), "0.0.0.0:3000".into()));
+            e.push(("CRITIC_SERVER__METRICS_LISTEN".into(), addr.into()));
+            Config::load_from(None, e)
+        };
+        let err = with("127.0.0.1:3000").expect_err("same port").to_string();
+        assert!(err.contains("server.metrics_listen"), "{err}");
+        let ok = with("0.0.0.0:9100").expect("another port");
+        assert_eq!(
+            ok.settings.server.metrics_listen.map(|a| a.port()),
+            Some(9100)
+        );
+        assert!(with("not an address").is_err());
+    }
+
+    #[test]
     fn max_findings_is_max_comments_and_defaults_to_eight() {
         let c = Config::load_from(None, base()).expect("valid");
         assert_eq!(c.settings.review.max_comments, 8);

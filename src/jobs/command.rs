@@ -191,6 +191,7 @@ pub(super) async fn run(
             part: (1, 1),
             not_shown: &not_shown,
             question: question.as_deref(),
+            thread: false,
             instructions: Some(instructions.as_str()),
             since: None,
         },

@@ -8,7 +8,7 @@ use crate::Critic;
 use crate::domain::Task;
 use crate::github::{Installation, PullReviewComment};
 use crate::llm::{AskError, Meter};
-use crate::review::tasks::parse_answer;
+use crate::review::tasks::{FindingHeld, parse_answer};
 use crate::review::{
     self, Gathered, GitHubSource, PrFile, PromptInput, ReviewError, Source, gather,
 };
@@ -35,15 +35,15 @@ pub(super) async fn run(
     meter: &Meter,
 ) -> Result<Outcome, JobError> {
     let repo = job.repo.to_string();
-    let ours = critic
+    let Some(finding) = critic
         .store
         .findings(&repo, job.number)
         .await?
-        .iter()
-        .any(|f| f.comment_id == Some(job.root_id as i64));
-    if !ours {
+        .into_iter()
+        .find(|f| f.comment_id == Some(job.root_id as i64))
+    else {
         return Ok(Outcome::Skipped("not a thread Critic started".into()));
-    }
+    };
     let key = job.requested.comment_id.to_string();
     if critic
         .store
@@ -146,6 +146,7 @@ pub(super) async fn run(
             part: (1, 1),
             not_shown: &not_shown,
             question: Some(&question),
+            thread: true,
             instructions: Some(instructions.as_str()),
             since: None,
         },
@@ -161,6 +162,17 @@ pub(super) async fn run(
             |v| parse_answer(v, &files),
         )
         .await;
+    // A reply that argued the finding down, and an answer that agreed: the repository is
+    // not shown that finding again, like one it thumbed down. Best effort, as all learning.
+    if let Ok(a) = &answer
+        && a.value.finding == Some(FindingHeld::Wrong)
+        && let Err(e) = critic
+            .store
+            .record_disputed(&repo, job.number, &finding.fingerprint)
+            .await
+    {
+        tracing::warn!(error = %e, "a finding argued down was not recorded");
+    }
     let text = match answer {
         Ok(a) => format!(
             "{}\n\n<sub>Model: {}. Critic comments only; it never approves or blocks.</sub>",

@@ -96,7 +96,7 @@ pub fn render(s: &RunSummary<'_>) -> String {
     if c.muted > 0 {
         let _ = writeln!(
             out,
-            "\n{} finding(s) not posted: this repository turned them down before (👎 on the thread, or resolved without changing the code).",
+            "\n{} finding(s) not posted: this repository turned them down before (👎 on the thread, resolved without changing the code, or argued down in a reply).",
             c.muted
         );
     }

@@ -186,6 +186,9 @@ pub struct PromptInput<'a> {
     pub not_shown: &'a [String],
     /// The question of an `ask` request.
     pub question: Option<&'a str>,
+    /// The `ask` is a reply in one of Critic's review threads: the answer also says whether
+    /// the thread's finding holds ([`tasks::thread_schema`]).
+    pub thread: bool,
     /// Maintainers' extra instructions; shown after the safety rules, which they cannot
     /// replace.
     pub instructions: Option<&'a str>,
@@ -238,11 +241,12 @@ pub fn build_task_request(
         .map(|i| i.replace("MAINTAINERS>>>", "MAINTAINERS>>\u{200b}>"));
     let system = prompts.render(
         &format!("{}.system", task.label()),
-        minijinja::context! { instructions => instructions },
+        minijinja::context! { instructions => instructions, thread => input.thread },
     )?;
     let user = prompts.render(&format!("{}.user", task.label()), ctx)?;
     let schema = match task {
         Task::Review => review_schema(),
+        Task::Ask if input.thread => tasks::thread_schema(),
         other => tasks::schema(other),
     };
     Ok(ChatRequest::new(system, user).with_schema(schema))

@@ -158,6 +158,7 @@ pub async fn run(
                     part: (n + 1, parts),
                     not_shown: &not_shown,
                     question: None,
+                    thread: false,
                     instructions: Some(instructions.as_str()),
                     since: since_short.as_deref(),
                 },

@@ -129,6 +129,40 @@ pub fn schema(task: Task) -> Arc<OutputSchema> {
     }
 }
 
+/// The shape of an answer to a reply in one of Critic's threads: an `ask` answer that also
+/// says whether the thread's finding holds, so a finding argued down is learned from.
+pub fn thread_schema() -> Arc<OutputSchema> {
+    static THREAD: LazyLock<Arc<OutputSchema>> = LazyLock::new(|| {
+        Arc::new(OutputSchema {
+            name: "thread_answer",
+            description: "An answer to a reply in a review thread, and whether its finding holds",
+            schema: json!({
+                "type": "object", "additionalProperties": false,
+                "required": ["answer", "references", "finding"],
+                "properties": {
+                    "answer": {"type": "string"},
+                    "references": {"type": "array", "items": {
+                        "type": "object", "additionalProperties": false,
+                        "required": ["path", "line"],
+                        "properties": {"path": {"type": "string"}, "line": {"type": "integer"}}
+                    }},
+                    "finding": {"type": "string", "enum": ["holds", "wrong", "unclear"]}
+                }
+            }),
+        })
+    });
+    THREAD.clone()
+}
+
+/// What an answer in a thread says of the thread's finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FindingHeld {
+    Holds,
+    /// The reply showed the finding was wrong, and the model agreed.
+    Wrong,
+    Unclear,
+}
+
 /// What the PR does, for the summary comment and `/describe`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Description {
@@ -158,6 +192,8 @@ pub struct AnswerText {
     pub answer: String,
     /// (path, line) pairs that are files of the PR.
     pub references: Vec<(String, u32)>,
+    /// In a thread's answer: whether the thread's finding holds (`None` when not said).
+    pub finding: Option<FindingHeld>,
 }
 
 /// A test to add, for `/test`.
@@ -296,9 +332,17 @@ pub fn parse_answer(v: &Value, files: &[PrFile]) -> Result<AnswerText, String> {
         })
         .take(MAX_ITEMS)
         .collect();
+    // Only the exact word counts: anything else (or nothing) says nothing about the finding.
+    let finding = match text(v, "finding").to_ascii_lowercase().as_str() {
+        "holds" => Some(FindingHeld::Holds),
+        "wrong" => Some(FindingHeld::Wrong),
+        "unclear" => Some(FindingHeld::Unclear),
+        _ => None,
+    };
     Ok(AnswerText {
         answer: prose(&answer, 3 * MAX_TEXT),
         references,
+        finding,
     })
 }
 
@@ -388,6 +432,22 @@ mod tests {
             assert_eq!(req.schema.as_ref().map(|s| s.name), Some(schema(task).name));
             if task == Task::Ask {
                 assert!(user.contains("<<<UNTRUSTED\nWhy b?"), "{user}");
+                assert!(!req.system.contains("`finding`"), "a plain question");
+                // A reply in a thread asks, and gives the shape, for the verdict too.
+                let thread = build_task_request(
+                    &prompts,
+                    task,
+                    &PromptInput {
+                        files: &files,
+                        part: (1, 1),
+                        question: Some("It cannot be zero."),
+                        thread: true,
+                        ..Default::default()
+                    },
+                )
+                .expect("renders");
+                assert!(thread.system.contains("say in `finding` whether it holds"));
+                assert_eq!(thread.schema.map(|s| s.name), Some("thread_answer"));
             }
         }
     }
@@ -415,8 +475,7 @@ mod tests {
                 check(items, &format!("{at}[]"));
             }
         }
-        for task in Task::ALL {
-            let s = schema(task);
+        for s in Task::ALL.map(schema).into_iter().chain([thread_schema()]) {
             assert!(
                 s.name
                     .chars()
@@ -467,6 +526,26 @@ mod tests {
         )
         .expect("usable");
         assert_eq!(a.references, [("src/a.rs".to_string(), 2)]);
+        assert_eq!(
+            a.finding, None,
+            "an `/ask` answer says nothing of a finding"
+        );
+        let verdict = |word: &str| {
+            parse_answer(
+                &json!({"answer": "Right.", "references": [], "finding": word}),
+                &files(),
+            )
+            .expect("usable")
+            .finding
+        };
+        assert_eq!(verdict(" Wrong "), Some(FindingHeld::Wrong));
+        assert_eq!(verdict("holds"), Some(FindingHeld::Holds));
+        assert_eq!(verdict("unclear"), Some(FindingHeld::Unclear));
+        assert_eq!(
+            verdict("probably wrong"),
+            None,
+            "only the exact word counts"
+        );
         assert!(parse_answer(&json!({"answer": "  "}), &files()).is_err());
         let t = parse_tests(&json!({"tests": [
             {"path": "tests/a.rs", "name": "b_is_added", "covers": "b", "code": "#[test]\nfn b_is_added() {}\n"},

@@ -4,6 +4,11 @@
 use super::{Store, StoreError, now_ms};
 use crate::domain::PrNumber;
 
+/// SQL: a finding its repository turned down: more 👎 than 👍 on its thread, its thread
+/// resolved while its code was never changed (dismissed), or argued down in a reply.
+pub(super) const TURNED_DOWN: &str =
+    "(thumbs_down > thumbs_up OR (resolved = 1 AND addressed_sha IS NULL) OR disputed = 1)";
+
 /// A finding as stored for a PR.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredFinding {
@@ -140,19 +145,37 @@ impl Store {
         Ok(())
     }
 
-    /// Fingerprints of findings this repository's people turned down on any pull request:
-    /// more 👎 than 👍 on the thread, or the thread resolved while its code was never
-    /// changed (dismissed). Security findings are never muted this way: anyone who can react
+    /// Marks the finding of a thread as argued down: someone replied that it is wrong and
+    /// Critic's answer agreed.
+    pub async fn record_disputed(
+        &self,
+        repo: &str,
+        number: PrNumber,
+        fingerprint: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE findings SET disputed = 1 WHERE repo = $1 AND number = $2 AND fingerprint = $3",
+        )
+        .bind(repo)
+        .bind(number.to_i64())
+        .bind(fingerprint)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Fingerprints of findings this repository's people turned down on any pull request
+    /// ([`TURNED_DOWN`]). Security findings are never muted this way: anyone who can react
     /// to a thread could otherwise hide one from every later pull request.
     pub async fn muted_fingerprints(
         &self,
         repo: &str,
     ) -> Result<std::collections::HashSet<String>, StoreError> {
-        let rows: Vec<(String,)> = sqlx::query_as(
+        let rows: Vec<(String,)> = sqlx::query_as(&format!(
             "SELECT DISTINCT fingerprint FROM findings WHERE repo = $1 AND category <> 'security' \
-             AND (thumbs_down > thumbs_up OR (resolved = 1 AND addressed_sha IS NULL)) \
-             AND created_at > COALESCE((SELECT reset_at FROM learning_resets WHERE repo = $1), -1)",
-        )
+             AND {TURNED_DOWN} \
+             AND created_at > COALESCE((SELECT reset_at FROM learning_resets WHERE repo = $1), -1)"
+        ))
         .bind(repo)
         .fetch_all(&self.pool)
         .await?;
@@ -163,12 +186,12 @@ impl Store {
     /// folder: `min` or more turned-down findings of one category there. Bugs and security
     /// findings are never learned away wholesale (each is still muted on its own).
     pub async fn learned(&self, repo: &str, min: usize) -> Result<Vec<Learned>, StoreError> {
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
+        let rows: Vec<(String, String, String)> = sqlx::query_as(&format!(
             "SELECT category, path, fingerprint FROM findings WHERE repo = $1 AND category <> '' \
              AND category NOT IN ('bug', 'security') \
-             AND (thumbs_down > thumbs_up OR (resolved = 1 AND addressed_sha IS NULL)) \
-             AND created_at > COALESCE((SELECT reset_at FROM learning_resets WHERE repo = $1), -1)",
-        )
+             AND {TURNED_DOWN} \
+             AND created_at > COALESCE((SELECT reset_at FROM learning_resets WHERE repo = $1), -1)"
+        ))
         .bind(repo)
         .fetch_all(&self.pool)
         .await?;
@@ -263,12 +286,20 @@ mod tests {
             addressed_sha: None,
             category: "style".into(),
         };
-        let all = ["down", "up", "both", "dismissed", "fixed", "other-repo"];
+        let all = [
+            "down",
+            "up",
+            "both",
+            "dismissed",
+            "fixed",
+            "argued",
+            "other-repo",
+        ];
         store
             .record_findings(
                 "o/r",
                 PrNumber(1),
-                &all[..5].iter().map(|f| finding(f)).collect::<Vec<_>>(),
+                &all[..6].iter().map(|f| finding(f)).collect::<Vec<_>>(),
             )
             .await
             .expect("record");
@@ -305,6 +336,15 @@ mod tests {
             .mark_addressed("o/r", PrNumber(1), "fixed", "bbb")
             .await
             .expect("addressed");
+        // Argued down in a reply, whatever its reactions say.
+        store
+            .record_disputed("o/r", PrNumber(1), "argued")
+            .await
+            .expect("disputed");
+        store
+            .record_disputed("o/r", PrNumber(2), "up")
+            .await
+            .expect("another pull request's finding is not this one");
         let mut muted: Vec<String> = store
             .muted_fingerprints("o/r")
             .await
@@ -312,15 +352,15 @@ mod tests {
             .into_iter()
             .collect();
         muted.sort();
-        assert_eq!(muted, ["dismissed", "down"]);
+        assert_eq!(muted, ["argued", "dismissed", "down"]);
         // A reaction taken back is taken back.
         store
             .record_feedback("o/r", PrNumber(1), &[said("down", 0, 0, false)])
             .await
             .expect("feedback");
         let muted = store.muted_fingerprints("o/r").await.expect("muted");
-        assert_eq!(muted.len(), 1);
-        // One dismissed style finding under src/ is not a pattern; three are.
+        assert_eq!(muted.len(), 2);
+        // Two turned-down style findings under src/ are not a pattern; three are.
         assert!(store.learned("o/r", 3).await.expect("learned").is_empty());
         let more: Vec<StoredFinding> = ["s2", "s3"]
             .iter()
@@ -347,7 +387,7 @@ mod tests {
             [Learned {
                 category: "style".into(),
                 folder: "src/".into(),
-                dismissed: 3
+                dismissed: 4
             }]
         );
         assert!(

@@ -131,8 +131,9 @@ impl Store {
              CAST(COALESCE(SUM(CASE WHEN addressed_sha IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS acted_on, \
              CAST(COALESCE(SUM(thumbs_up), 0) AS BIGINT) AS thumbs_up, \
              CAST(COALESCE(SUM(thumbs_down), 0) AS BIGINT) AS thumbs_down, \
-             CAST(COALESCE(SUM(CASE WHEN thumbs_down > thumbs_up OR (resolved = 1 AND addressed_sha IS NULL) THEN 1 ELSE 0 END), 0) AS BIGINT) AS turned_down \
-             FROM findings WHERE place = 'inline' AND created_at >= $1{only} GROUP BY repo"
+             CAST(COALESCE(SUM(CASE WHEN {TURNED_DOWN} THEN 1 ELSE 0 END), 0) AS BIGINT) AS turned_down \
+             FROM findings WHERE place = 'inline' AND created_at >= $1{only} GROUP BY repo",
+            TURNED_DOWN = super::findings::TURNED_DOWN
         ))
         .bind(since_ms)
         .bind(repo.unwrap_or_default())

@@ -3,7 +3,7 @@
 use critic::domain::JobState;
 use serde_json::json;
 
-use crate::support::app::{REPO, TestApp, World};
+use crate::support::app::{REPO, TestApp, World, reply_event};
 use crate::support::github::{BOT_LOGIN, IssueComment, PullFile, PullRequest};
 use crate::support::llm::Reply;
 
@@ -387,30 +387,6 @@ async fn a_command_run_again_is_not_answered_or_paid_again() {
     assert_eq!(mine.len(), 1);
     assert!(mine[0].body.contains("closed"), "{}", mine[0].body);
     app.finish().await;
-}
-
-/// A `pull_request_review_comment.created` delivery for `login`'s reply `id` in the thread
-/// rooted at `root`.
-fn reply_event(
-    number: u64,
-    id: u64,
-    root: u64,
-    login: &str,
-    association: &str,
-    body: &str,
-) -> serde_json::Value {
-    let mut v = crate::support::app::payload("pull_request_review_comment.created.1.json");
-    v["action"] = "created".into();
-    v["comment"]["id"] = id.into();
-    v["comment"]["in_reply_to_id"] = root.into();
-    v["comment"]["body"] = body.into();
-    v["comment"]["user"]["login"] = login.into();
-    v["comment"]["user"]["type"] = "User".into();
-    v["comment"]["author_association"] = association.into();
-    v["pull_request"]["number"] = number.into();
-    v["repository"]["full_name"] = REPO.into();
-    v["installation"] = json!({ "id": crate::support::app::INSTALLATION });
-    v
 }
 
 /// Critic's replies in the thread rooted at `root`.

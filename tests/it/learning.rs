@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::support::app::{REPO, TestApp, WAIT};
+use crate::support::app::{REPO, TestApp, WAIT, reply_event};
 use crate::support::github::{PullFile, PullRequest};
 use crate::support::llm::Reply;
 
@@ -170,6 +170,90 @@ async fn a_thumbs_up_keeps_it_and_a_failed_reading_never_fails_the_review() {
     );
     app.summary_says(REPO, 3, "3e3e3e3", "were not repeated")
         .await;
+    app.finish().await;
+}
+
+/// `login` replies `text` in the thread rooted at `root`; Critic answers with `answer`.
+async fn reply(app: &TestApp, number: u64, root: u64, text: &str, answer: serde_json::Value) {
+    let id = app
+        .github()
+        .add_review_reply(REPO, number, "alice", root, text);
+    app.llm().push(Reply::json(answer));
+    app.deliver(
+        "pull_request_review_comment",
+        &reply_event(number, id, root, "alice", "MEMBER", text),
+    )
+    .await;
+    app.wait_idle().await;
+}
+
+#[tokio::test]
+async fn a_finding_argued_down_in_its_thread_is_muted_one_that_holds_is_not() {
+    let app = TestApp::start().await;
+    app.llm().respond_with(|_| model());
+    pull(&app, 9, HEAD1, PATCH1, V1);
+    let thread = first_review(&app, 9).await;
+    // The reply disputes it, but the model checks the code and keeps the finding.
+    reply(
+        &app,
+        9,
+        thread,
+        "Nonsense, this is fine.",
+        json!({"answer": "`ratio` divides by `b` with no check; a caller may pass 0.",
+               "references": [], "finding": "holds"}),
+    )
+    .await;
+    let asked = app.llm().received().last().expect("asked").clone();
+    assert!(
+        asked
+            .message("system")
+            .contains("say in `finding` whether it holds"),
+        "a thread reply asks whether the finding holds"
+    );
+    let summary = push(&app, 9).await;
+    assert!(!summary.contains("not posted"), "{summary}");
+
+    // Shown why it cannot happen, the model agrees: the next run mutes the finding.
+    reply(
+        &app,
+        9,
+        thread,
+        "`b` is checked by the only caller, `safe_ratio`, before this runs.",
+        json!({"answer": "You are right: the caller rules out zero, so this cannot divide by zero.",
+               "references": [], "finding": "wrong"}),
+    )
+    .await;
+    pull(
+        &app,
+        9,
+        "3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e",
+        PATCH2,
+        V2,
+    );
+    app.github().set_compare(
+        REPO,
+        HEAD2,
+        "3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e",
+        vec![PullFile::from_patch("src/ratio.rs", PUSH)],
+    );
+    deliver(&app, "synchronize", 9).await;
+    let summary = app.summary_says(REPO, 9, "3e3e3e3", "").await;
+    assert!(
+        summary.contains("1 finding(s) not posted: this repository turned them down before"),
+        "{summary}"
+    );
+    assert!(summary.contains("argued down in a reply"), "{summary}");
+    assert_eq!(
+        app.github()
+            .reviews(REPO, 9)
+            .iter()
+            .filter(|r| r.user_login == crate::support::github::BOT_LOGIN
+                && !r.comments.is_empty()
+                && r.comments.iter().all(|c| c.in_reply_to_id.is_none()))
+            .count(),
+        1,
+        "one review with threads"
+    );
     app.finish().await;
 }
 

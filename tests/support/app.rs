@@ -35,6 +35,30 @@ pub fn payload(name: &str) -> Value {
     serde_json::from_slice(&test_env::webhook(name)).expect("payload json")
 }
 
+/// A `pull_request_review_comment.created` delivery for `login`'s reply `id` in the thread
+/// rooted at `root`.
+pub fn reply_event(
+    number: u64,
+    id: u64,
+    root: u64,
+    login: &str,
+    association: &str,
+    body: &str,
+) -> serde_json::Value {
+    let mut v = payload("pull_request_review_comment.created.1.json");
+    v["action"] = "created".into();
+    v["comment"]["id"] = id.into();
+    v["comment"]["in_reply_to_id"] = root.into();
+    v["comment"]["body"] = body.into();
+    v["comment"]["user"]["login"] = login.into();
+    v["comment"]["user"]["type"] = "User".into();
+    v["comment"]["author_association"] = association.into();
+    v["pull_request"]["number"] = number.into();
+    v["repository"]["full_name"] = REPO.into();
+    v["installation"] = serde_json::json!({ "id": INSTALLATION });
+    v
+}
+
 /// The environment a test's Critic runs with, on top of which a test may add its own.
 pub struct Options {
     pub env: Vec<(String, String)>,

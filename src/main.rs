@@ -77,7 +77,10 @@ enum Command {
 }
 
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct EvalArgs {
+    #[command(subcommand)]
+    command: Option<EvalCommand>,
     /// A folder of cases, one folder each: meta.json (title, body, bugs), pr.diff,
     /// files/head/...
     #[arg(required_unless_present = "cases_file")]
@@ -107,6 +110,36 @@ struct EvalArgs {
     /// Cases reviewed at once.
     #[arg(long, default_value_t = 2)]
     concurrency: usize,
+}
+
+#[derive(clap::Subcommand)]
+enum EvalCommand {
+    /// Build cases from a repository's own history: each recent commit that says it fixes a
+    /// bug, small and touching source files, undone, with the lines it fixed as the bug.
+    /// Then run `critic eval OUT`.
+    Mine(MineArgs),
+}
+
+#[derive(clap::Args)]
+struct MineArgs {
+    /// The repository (a clone, or a bare mirror).
+    #[arg(long, default_value = ".")]
+    repo: PathBuf,
+    /// Only fixes committed since this date (`2025-01-01`, `6 months ago`).
+    #[arg(long)]
+    since: Option<String>,
+    /// At most this many cases, newest fixes first.
+    #[arg(short = 'n', long = "max", default_value_t = 20)]
+    max: usize,
+    /// Fixes changing more source lines than this are left out.
+    #[arg(long, default_value_t = 30)]
+    max_lines: usize,
+    /// The revision whose history is read.
+    #[arg(long, default_value = "HEAD")]
+    rev: String,
+    /// Where the cases are written, one folder each.
+    #[arg(long, default_value = "critic-eval-cases")]
+    out: PathBuf,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -267,6 +300,9 @@ async fn main() -> anyhow::Result<()> {
 /// `critic eval`: 0 when every case was reviewed, 1 when some failed, 2 on an error before
 /// any case ran. The report goes to stdout, progress to stderr.
 async fn eval(config: Option<&std::path::Path>, args: &EvalArgs) -> i32 {
+    if let Some(EvalCommand::Mine(mine)) = &args.command {
+        return eval_mine(mine).await;
+    }
     let (settings, llm) = match critic::config::Config::load_without_app(config, std::env::vars()) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -392,6 +428,60 @@ async fn eval(config: Option<&std::path::Path>, args: &EvalArgs) -> i32 {
     } else {
         0
     }
+}
+
+/// `critic eval mine`: 0 when cases were written, 1 when no fix made one, 2 on an error.
+async fn eval_mine(args: &MineArgs) -> i32 {
+    use critic::eval::mine;
+    let options = mine::MineOptions {
+        since: args.since.clone(),
+        max_cases: args.max,
+        max_lines: args.max_lines,
+        rev: args.rev.clone(),
+        ..Default::default()
+    };
+    let fixes = match mine::find_fixes(&args.repo, &options).await {
+        Ok(fixes) => fixes,
+        Err(e) => {
+            eprintln!("critic: {e}");
+            return 2;
+        }
+    };
+    let mut written = 0;
+    for fix in &fixes {
+        match mine::build(&args.repo, fix, &args.out).await {
+            Ok(dir) => {
+                written += 1;
+                eprintln!(
+                    "{}: {} ({} line(s) in {})",
+                    dir.display(),
+                    fix.subject,
+                    fix.changed,
+                    fix.sources.join(", ")
+                );
+            }
+            Err(e) => eprintln!("critic: left out: {e}"),
+        }
+    }
+    if written == 0 {
+        eprintln!(
+            "critic: no commit in {} says it fixes a bug while changing at most {} line(s) of at most {} source file(s){}",
+            args.repo.display(),
+            options.max_lines,
+            options.max_files,
+            args.since
+                .as_deref()
+                .map(|s| format!(" since {s}"))
+                .unwrap_or_default()
+        );
+        return 1;
+    }
+    println!(
+        "{written} case(s) in {}; review them with: critic eval {}",
+        args.out.display(),
+        args.out.display()
+    );
+    0
 }
 
 /// `critic health`: 0 when `/healthz` answers 200 within 3 s, else 1 (bad settings too:

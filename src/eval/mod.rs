@@ -7,6 +7,7 @@
 //! settings.
 
 pub mod case;
+pub mod mine;
 pub mod public;
 pub mod score;
 mod table;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::case::{Bug, CaseError};
-use crate::diff::parse_diff;
+use crate::diff::{FileDiff, parse_diff};
 
 /// `eval/cases.toml`.
 #[derive(Debug, Deserialize)]
@@ -47,7 +47,7 @@ pub struct PublicCase {
     pub bugs: Vec<Bug>,
 }
 
-fn fail(what: impl std::fmt::Display, why: impl std::fmt::Display) -> CaseError {
+pub(super) fn fail(what: impl std::fmt::Display, why: impl std::fmt::Display) -> CaseError {
     CaseError::Read {
         path: what.to_string(),
         message: why.to_string(),
@@ -98,7 +98,7 @@ pub fn find_repo(repos: &Path, repo: &str) -> Option<PathBuf> {
 
 /// git for building a case: the project's one runner, with a committer of its own for the
 /// revert (the machine may have none configured).
-async fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
+pub(super) async fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
     let mut all = vec![
         "-c",
         "user.name=critic-eval",
@@ -111,23 +111,13 @@ async fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
     crate::review::local::git(dir, &all).await
 }
 
-/// Builds `case` from the repository under `repos` into `out/<name>/` (made afresh).
-pub async fn materialise(
-    case: &PublicCase,
-    repos: &Path,
+/// A scratch clone of `mirror` sharing its objects, at `out/.<name>.git`, and the case's folder
+/// `out/<name>/` (neither there yet: an earlier run's are removed).
+pub(super) async fn scratch(
+    mirror: &Path,
     out: &Path,
-) -> Result<PathBuf, CaseError> {
-    let name = &case.name;
-    let mirror = find_repo(repos, &case.repo).ok_or_else(|| {
-        fail(
-            name,
-            format!(
-                "no clone of {} under {} (as OWNER/NAME or OWNER+NAME)",
-                case.repo,
-                repos.display()
-            ),
-        )
-    })?;
+    name: &str,
+) -> Result<(PathBuf, PathBuf), CaseError> {
     std::fs::create_dir_all(out).map_err(|e| fail(out.display(), e))?;
     let dir = out.join(name);
     let work = out.join(format!(".{name}.git"));
@@ -151,41 +141,38 @@ pub async fn materialise(
     )
     .await
     .map_err(|e| fail(name, e))?;
-    let head = match &case.reverse {
-        None => case.head.clone(),
-        Some(fix) => {
-            git(&work, &["checkout", "--quiet", "--detach", &case.head])
-                .await
-                .map_err(|e| fail(name, e))?;
-            git(&work, &["revert", "--no-commit", fix])
-                .await
-                .map_err(|e| fail(name, format!("the fix does not revert cleanly: {e}")))?;
-            git(
-                &work,
-                &[
-                    "commit",
-                    "--quiet",
-                    "--no-verify",
-                    "-m",
-                    "the fix, reverted",
-                ],
-            )
-            .await
-            .map_err(|e| fail(name, e))?;
-            let sha = git(&work, &["rev-parse", "HEAD"])
-                .await
-                .map_err(|e| fail(name, e))?;
-            String::from_utf8_lossy(&sha).trim().to_string()
-        }
-    };
-    let diff = crate::review::local::raw_diff(&work, &case.base, &head)
+    Ok((dir, work))
+}
+
+/// Commits what is staged in `work` and returns the new commit.
+pub(super) async fn commit(work: &Path, name: &str, message: &str) -> Result<String, CaseError> {
+    git(work, &["commit", "--quiet", "--no-verify", "-m", message])
         .await
         .map_err(|e| fail(name, e))?;
-    let files = parse_diff(&diff).map_err(|e| fail(name, format!("the diff: {e}")))?;
+    let sha = git(work, &["rev-parse", "HEAD"])
+        .await
+        .map_err(|e| fail(name, e))?;
+    Ok(String::from_utf8_lossy(&sha).trim().to_string())
+}
+
+/// Writes the case folder `dir` for the change `base..head` of `work` (`pr.diff`, the files
+/// at head, `meta.json` as `meta` makes it from the parsed diff), then removes `work`.
+pub(super) async fn write_case(
+    work: &Path,
+    dir: &Path,
+    base: &str,
+    head: &str,
+    meta: impl FnOnce(&[FileDiff]) -> serde_json::Value,
+) -> Result<(), CaseError> {
+    let name = dir.display();
+    let diff = crate::review::local::raw_diff(work, base, head)
+        .await
+        .map_err(|e| fail(&name, e))?;
+    let files = parse_diff(&diff).map_err(|e| fail(&name, format!("the diff: {e}")))?;
     std::fs::create_dir_all(dir.join("files/head")).map_err(|e| fail(dir.display(), e))?;
     for f in &files {
         let path = f.path.to_string_lossy().into_owned();
-        let Ok(bytes) = git(&work, &["show", &format!("{head}:{path}")]).await else {
+        let Ok(bytes) = git(work, &["show", &format!("{head}:{path}")]).await else {
             continue; // deleted at head
         };
         let target = dir.join("files/head").join(&path);
@@ -195,16 +182,53 @@ pub async fn materialise(
         std::fs::write(&target, bytes).map_err(|e| fail(target.display(), e))?;
     }
     std::fs::write(dir.join("pr.diff"), &diff).map_err(|e| fail(dir.display(), e))?;
-    let meta = serde_json::json!({
-        "repo": case.repo,
-        "base": case.base,
-        "head": head,
-        "title": case.title,
-        "body": case.body,
-        "bugs": case.bugs,
-        "licence": case.licence,
-    });
-    std::fs::write(dir.join("meta.json"), meta.to_string()).map_err(|e| fail(dir.display(), e))?;
-    std::fs::remove_dir_all(&work).map_err(|e| fail(work.display(), e))?;
+    std::fs::write(dir.join("meta.json"), meta(&files).to_string())
+        .map_err(|e| fail(dir.display(), e))?;
+    std::fs::remove_dir_all(work).map_err(|e| fail(work.display(), e))?;
+    Ok(())
+}
+
+/// Builds `case` from the repository under `repos` into `out/<name>/` (made afresh).
+pub async fn materialise(
+    case: &PublicCase,
+    repos: &Path,
+    out: &Path,
+) -> Result<PathBuf, CaseError> {
+    let name = &case.name;
+    let mirror = find_repo(repos, &case.repo).ok_or_else(|| {
+        fail(
+            name,
+            format!(
+                "no clone of {} under {} (as OWNER/NAME or OWNER+NAME)",
+                case.repo,
+                repos.display()
+            ),
+        )
+    })?;
+    let (dir, work) = scratch(&mirror, out, name).await?;
+    let head = match &case.reverse {
+        None => case.head.clone(),
+        Some(fix) => {
+            git(&work, &["checkout", "--quiet", "--detach", &case.head])
+                .await
+                .map_err(|e| fail(name, e))?;
+            git(&work, &["revert", "--no-commit", fix])
+                .await
+                .map_err(|e| fail(name, format!("the fix does not revert cleanly: {e}")))?;
+            commit(&work, name, "the fix, reverted").await?
+        }
+    };
+    write_case(&work, &dir, &case.base, &head, |_| {
+        serde_json::json!({
+            "repo": case.repo,
+            "base": case.base,
+            "head": head,
+            "title": case.title,
+            "body": case.body,
+            "bugs": case.bugs,
+            "licence": case.licence,
+        })
+    })
+    .await?;
     Ok(dir)
 }

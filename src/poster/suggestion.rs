@@ -106,7 +106,7 @@ pub fn reads_as_code(
 }
 
 /// Source code, by its extension: where prose in a suggestion is a mistake.
-fn is_code(path: &str) -> bool {
+pub(crate) fn is_code(path: &str) -> bool {
     if crate::context::scope::Language::from_path(path).is_some() {
         return true;
     }

@@ -325,3 +325,184 @@ licence = "MIT"
         .collect();
     assert_eq!(left, ["calc-zero"]);
 }
+
+/// A repository with two small fixes among other work: an off-by-one fixed with a test, a
+/// crash fixed by adding a guard; also a typo fixed in the README, a large "fix", a feature.
+fn fixes(dir: &Path) {
+    use crate::support::git::{git, write};
+    git(dir, &["init", "-q", "-b", "main"]);
+    let pager = |pages: &str, guard: &str| {
+        format!(
+            "def pages(n, size):\n    if size <= 0:\n        raise ValueError(\"size\")\n    {pages}\n\n\ndef last_page(n, size):\n    return pages(n, size)\n\n\ndef clamp(page, n, size):\n{guard}    return max(0, min(page, last_page(n, size)))\n"
+        )
+    };
+    write(dir, "src/pager.py", pager("return n // size", ""));
+    write(dir, "README.md", "A pagre.\n");
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "pager"]);
+    write(
+        dir,
+        "src/pager.py",
+        pager("return (n + size - 1) // size", ""),
+    );
+    write(
+        dir,
+        "tests/test_pager.py",
+        "from src.pager import pages\n\n\ndef test_partial_page():\n    assert pages(11, 10) == 2\n",
+    );
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "Fix off-by-one in pages()"]);
+    write(dir, "README.md", "A pager.\n");
+    git(dir, &["commit", "-qam", "Fix typo in README"]);
+    write(
+        dir,
+        "src/pager.py",
+        pager(
+            "return (n + size - 1) // size",
+            "    if page < 0:\n        return 0\n",
+        ),
+    );
+    git(
+        dir,
+        &[
+            "commit",
+            "-qam",
+            "Guard against a negative page",
+            "-m",
+            "clamp(-1, ...) crashed the caller.",
+        ],
+    );
+    let many: String = (0..40).map(|i| format!("X{i} = {i}\n")).collect();
+    write(dir, "src/consts.py", many);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "Fix all the constants"]);
+    write(dir, "src/more.py", "def more():\n    return 1\n");
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "Add more"]);
+}
+
+#[tokio::test]
+async fn mined_cases_undo_small_fixes_and_score_against_the_lines_they_fixed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = dir.path().join("acme+pager");
+    std::fs::create_dir_all(&repo).expect("mkdir");
+    fixes(&repo);
+    let out = dir.path().join("mined");
+    let llm = FakeLlm::start().await;
+    // A model that always points at line 4 of the first file it is shown with added lines.
+    llm.respond_with(|chat: &Chat| {
+        let Some((path, _)) = chat.first_added_line() else {
+            return Reply::findings(json!([]));
+        };
+        Reply::findings(json!([{"path": path, "line": 4, "severity": "warning",
+            "category": "bug", "title": "Pages are rounded down", "body": "A partial page is lost.",
+            "code": null, "suggestion": null}]))
+    });
+    let mine = eval_in(
+        &llm,
+        dir.path(),
+        &[
+            "mine",
+            "--repo",
+            repo.to_str().expect("utf-8"),
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&mine.stderr);
+    assert_eq!(mine.status.code(), Some(0), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&mine.stdout).contains("2 case(s)"),
+        "{stderr}"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .expect("out")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names.len(),
+        2,
+        "only the two small fixes of code: {names:?}"
+    );
+    let off_by_one = out.join(
+        names
+            .iter()
+            .find(|n| n.ends_with("fix-off-by-one-in-pages"))
+            .expect("off-by-one"),
+    );
+    let guard = out.join(
+        names
+            .iter()
+            .find(|n| n.ends_with("guard-against-a-negative-page"))
+            .expect("guard"),
+    );
+
+    // The off-by-one: the fix's line undone, the test it added kept, a title that tells nothing.
+    let diff = std::fs::read_to_string(off_by_one.join("pr.diff")).expect("diff");
+    assert!(
+        diff.contains("-    return (n + size - 1) // size\n+    return n // size\n"),
+        "{diff}"
+    );
+    assert!(!diff.contains("test_pager"), "the fix's test stays: {diff}");
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(off_by_one.join("meta.json")).expect("meta"))
+            .expect("json");
+    assert_eq!(
+        meta["bugs"],
+        json!([{"path": "src/pager.py", "lines": [4]}])
+    );
+    assert_eq!(meta["title"], "Update src/pager.py");
+    assert_eq!(meta["repo"], "acme/pager");
+    // The guard: the undone fix only removes lines, so the bug is either side of the gap.
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(guard.join("meta.json")).expect("meta"))
+            .expect("json");
+    assert_eq!(
+        meta["bugs"],
+        json!([{"path": "src/pager.py", "lines": [11, 12]}])
+    );
+    let head = std::fs::read_to_string(guard.join("files/head/src/pager.py")).expect("head");
+    assert!(!head.contains("page < 0"), "{head}");
+
+    // Scored: a thread on line 4 hits the off-by-one; the guard's change has no added line,
+    // so the model says nothing there: a miss.
+    let run = eval(&llm, &out, &["--format", "json"]).await;
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: Value = serde_json::from_slice(&run.stdout).expect("json");
+    let totals = &report["totals"];
+    assert_eq!(
+        (
+            &totals["with_bugs"],
+            &totals["hits"],
+            &totals["threads"],
+            &totals["hitting_threads"]
+        ),
+        (&json!(2), &json!(1), &json!(1), &json!(1)),
+        "{report}"
+    );
+
+    // Nothing to mine: said, exit 1; no repository: exit 2.
+    let none = eval_in(
+        &llm,
+        dir.path(),
+        &[
+            "mine",
+            "--repo",
+            repo.to_str().expect("utf-8"),
+            "--since",
+            "2999-01-01",
+        ],
+    )
+    .await;
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no commit in"));
+    let missing = eval_in(&llm, dir.path(), &["mine", "--repo", "no-such-repo"]).await;
+    assert_eq!(missing.status.code(), Some(2));
+}

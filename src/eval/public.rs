@@ -232,3 +232,37 @@ pub async fn materialise(
     .await?;
     Ok(dir)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bundled list keeps what it promises: at least 12 cases with a bug in at least four
+    /// languages, half of them inside a larger change; clean cases for false alarms; every
+    /// case named once, with its licence.
+    #[test]
+    fn the_bundled_public_cases_are_what_the_readme_says() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("eval/cases.toml");
+        let list = CaseList::read(&path).expect("eval/cases.toml reads");
+        let (bugged, clean): (Vec<&PublicCase>, Vec<&PublicCase>) =
+            list.cases.iter().partition(|c| !c.bugs.is_empty());
+        assert!(bugged.len() >= 12, "{}", bugged.len());
+        let larger = bugged
+            .iter()
+            .filter(|c| c.reverse.as_deref().is_some_and(|fix| fix != c.head))
+            .count();
+        assert!(2 * larger >= bugged.len(), "{larger} of {}", bugged.len());
+        let languages: std::collections::BTreeSet<&str> = bugged
+            .iter()
+            .filter_map(|c| c.language.as_deref())
+            .collect();
+        assert!(languages.len() >= 4, "{languages:?}");
+        assert!(clean.len() >= 5, "{}", clean.len());
+        assert!(clean.iter().all(|c| c.reverse.is_none()), "a clean case undoes nothing");
+        let mut names: Vec<&str> = list.cases.iter().map(|c| c.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), list.cases.len(), "names are unique");
+        assert!(list.cases.iter().all(|c| !c.licence.is_empty() && !c.title.is_empty()));
+    }
+}

@@ -253,6 +253,51 @@ impl From<&str> for CommitSha {
     }
 }
 
+/// A person's role on a repository, weakest first: what `commands.require_permission` asks of
+/// whoever runs a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    None,
+    Read,
+    Triage,
+    Write,
+    Maintain,
+    Admin,
+}
+
+impl Permission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::None => "none",
+            Permission::Read => "read",
+            Permission::Triage => "triage",
+            Permission::Write => "write",
+            Permission::Maintain => "maintain",
+            Permission::Admin => "admin",
+        }
+    }
+
+    /// A role by GitHub's name for it; None for a name it does not have (a custom role).
+    pub fn from_name(name: &str) -> Option<Permission> {
+        Some(match name.trim().to_ascii_lowercase().as_str() {
+            "none" => Permission::None,
+            "read" | "pull" => Permission::Read,
+            "triage" => Permission::Triage,
+            "write" | "push" => Permission::Write,
+            "maintain" => Permission::Maintain,
+            "admin" => Permission::Admin,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How a file changed, in the terms of GitHub's files API (`added`, `removed`, `modified`,
 /// `renamed`, `copied`; its `changed` and `unchanged` read as modified). A local `git diff`
 /// gives the same.

@@ -80,6 +80,44 @@ pub struct CommandSettings {
     /// repository's owner, organisation members and collaborators, so nobody outside can
     /// spend the organisation's model budget.
     pub allowed: Vec<String>,
+    /// Besides `allowed`, the role on the repository a commenter needs (checked with GitHub
+    /// and cached for minutes): organisation members with read access to a private repository
+    /// are `MEMBER`s too. Off unless set; `true` means `write`.
+    #[serde(default)]
+    pub require_permission: RequiredPermission,
+    /// Commands and thread replies one person may run per hour in an installation (those that
+    /// call the model); past it they get one reply and no model call. 0: no limit.
+    pub per_user_per_hour: u32,
+}
+
+/// `commands.require_permission`: off, or the least role a commenter needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RequiredPermission(pub Option<crate::domain::Permission>);
+
+impl<'de> Deserialize<'de> for RequiredPermission {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use crate::domain::Permission;
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Flag(bool),
+            Name(String),
+        }
+        let name = match Raw::deserialize(d)? {
+            Raw::Flag(on) => return Ok(RequiredPermission(on.then_some(Permission::Write))),
+            Raw::Name(name) => name.trim().to_ascii_lowercase(),
+        };
+        match name.as_str() {
+            "true" => Ok(RequiredPermission(Some(Permission::Write))),
+            "false" | "" | "none" | "off" => Ok(RequiredPermission(None)),
+            other => match Permission::from_name(other) {
+                Some(p) => Ok(RequiredPermission(Some(p))),
+                None => Err(serde::de::Error::custom(format!(
+                    "{other:?} is not a role: read, triage, write, maintain or admin (or true for write, false for off)"
+                ))),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -317,6 +355,7 @@ min_confidence = 7
 [commands]
 enabled = true
 allowed = ["OWNER", "MEMBER", "COLLABORATOR"]
+per_user_per_hour = 20
 "#;
 
 impl Settings {
@@ -749,6 +788,43 @@ mod tests {
             Some(9100)
         );
         assert!(with("not an address").is_err());
+    }
+
+    #[test]
+    fn require_permission_is_off_by_default_true_means_write_and_a_typo_is_refused() {
+        use crate::domain::Permission;
+        let with = |value: Option<&str>| {
+            let mut e = base();
+            if let Some(v) = value {
+                e.push(("CRITIC_COMMANDS__REQUIRE_PERMISSION".into(), v.into()));
+            }
+            Config::load_from(None, e).map(|c| c.settings.commands)
+        };
+        let defaults = with(None).expect("valid");
+        assert_eq!(defaults.require_permission.0, None);
+        assert_eq!(defaults.per_user_per_hour, 20);
+        for (value, want) in [
+            ("true", Some(Permission::Write)),
+            ("false", None),
+            ("Maintain", Some(Permission::Maintain)),
+            ("triage", Some(Permission::Triage)),
+        ] {
+            assert_eq!(with(Some(value)).expect(value).require_permission.0, want);
+        }
+        let err = with(Some("wirte")).expect_err("a typo").to_string();
+        assert!(
+            err.contains("require_permission") && err.contains("wirte"),
+            "{err}"
+        );
+        // In a settings file, a boolean reads the same.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("critic.toml");
+        std::fs::write(&file, "[commands]\nrequire_permission = true\n").expect("write");
+        let c = Config::load_from(Some(&file), base()).expect("valid");
+        assert_eq!(
+            c.settings.commands.require_permission.0,
+            Some(Permission::Write)
+        );
     }
 
     #[test]

@@ -258,11 +258,18 @@ mod tests {
             .collect();
         assert!(languages.len() >= 4, "{languages:?}");
         assert!(clean.len() >= 5, "{}", clean.len());
-        assert!(clean.iter().all(|c| c.reverse.is_none()), "a clean case undoes nothing");
+        assert!(
+            clean.iter().all(|c| c.reverse.is_none()),
+            "a clean case undoes nothing"
+        );
         let mut names: Vec<&str> = list.cases.iter().map(|c| c.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), list.cases.len(), "names are unique");
-        assert!(list.cases.iter().all(|c| !c.licence.is_empty() && !c.title.is_empty()));
+        assert!(
+            list.cases
+                .iter()
+                .all(|c| !c.licence.is_empty() && !c.title.is_empty())
+        );
     }
 }

@@ -29,6 +29,7 @@ pub(super) struct Shared {
     /// GitHub Enterprise Server only: see [`ghes_graphql_base`].
     pub(super) ghes_graphql: Option<Octocrab>,
     pub(super) files: FileCache,
+    pub(super) permissions: super::access::PermissionCache,
     pub(super) policy: RetryPolicy,
     /// This App's id: a commit's check runs include other Apps'.
     pub(super) app_id: u64,
@@ -82,6 +83,7 @@ impl GitHub {
                 bot_login: tokio::sync::OnceCell::new(),
                 ghes_graphql,
                 files: FileCache::default(),
+                permissions: Default::default(),
                 policy,
                 app_id: config.app_id,
             }),
@@ -132,6 +134,7 @@ impl GitHub {
                 bot_login: tokio::sync::OnceCell::new(),
                 ghes_graphql: None,
                 files: FileCache::default(),
+                permissions: Default::default(),
                 policy: RetryPolicy {
                     retries: gh.max_retries,
                     base: Duration::from_millis(gh.retry_base_ms),

@@ -5,6 +5,7 @@
 //! inside the client and renews it shortly before it expires, so the cache is what keeps us
 //! from minting a token per call.
 
+mod access;
 mod checks;
 mod client;
 mod comments;

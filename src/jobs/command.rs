@@ -113,6 +113,13 @@ pub(super) async fn run(
         answer(critic, &gh, job.pr(), by, &budget_spent_text(budget)).await?;
         return Ok(Outcome::Skipped("monthly model budget spent".into()));
     }
+    if let Err(refused) = super::gate::admit(critic, &gh, job.installation_id, job.pr(), by).await?
+    {
+        if let Some(text) = &refused.answer {
+            answer(critic, &gh, job.pr(), by, text).await?;
+        }
+        return Ok(Outcome::Skipped(refused.reason));
+    }
 
     let pr = gh.pull_request(&job.repo, job.number).await?;
     let head = pr.head.sha.clone();

@@ -5,6 +5,7 @@
 mod check_run;
 mod command;
 mod error;
+mod gate;
 mod incremental;
 mod learn;
 mod notes;

@@ -58,6 +58,12 @@ pub(super) async fn run(
         return Ok(Outcome::Skipped("monthly model budget spent".into()));
     }
 
+    // A thread is a conversation: someone refused is not told so in it, only not answered.
+    if let Err(refused) =
+        super::gate::admit(critic, &gh, job.installation_id, job.pr(), &job.requested).await?
+    {
+        return Ok(Outcome::Skipped(refused.reason));
+    }
     let pr = gh.pull_request(&job.repo, job.number).await?;
     let policy = repo_settings::load(critic, &gh, job.pr()).await?;
     // The thread up to the reply being answered: a later message (maybe by someone who may

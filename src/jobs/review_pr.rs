@@ -118,6 +118,15 @@ pub(super) async fn run(
         .await?;
         return Ok(Outcome::Skipped("monthly model budget spent".into()));
     }
+    if let Some(by) = &job.requested
+        && let Err(refused) =
+            super::gate::admit(critic, &gh, job.installation_id, job.pr(), by).await?
+    {
+        if let Some(text) = &refused.answer {
+            super::notes::answer(critic, &gh, job.pr(), by, text).await?;
+        }
+        return Ok(Outcome::Skipped(refused.reason));
+    }
     if let Some(budget) = critic.budget_spent(job.installation_id).await? {
         let note = format!(
             "{}Critic did not review this pull request: this installation's model budget for the month (${budget:.2}) is spent. Automatic reviews resume on {}, or when an administrator raises `llm.monthly_budget_usd`.",

@@ -17,6 +17,7 @@
 //! - `coalesce` and `queue_writes`: how new jobs take over or supersede queued ones;
 //! - `usage`, `pr_state`, `findings`, `check_runs`: what Critic spent, knows and posted.
 
+mod allowance;
 mod check_runs;
 mod coalesce;
 mod deliveries;

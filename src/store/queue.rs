@@ -237,6 +237,11 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected();
+        // Only the last hour of command uses counts; older ones go with the rest.
+        sqlx::query("DELETE FROM command_uses WHERE used_at < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
         Ok((deliveries, jobs))
     }
 

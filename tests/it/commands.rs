@@ -559,3 +559,146 @@ async fn review_asked_for_while_a_review_runs_is_not_lost_to_a_push() {
     );
     app.finish().await;
 }
+
+/// An `/ask` answer the fake model gives.
+fn asked() -> Reply {
+    Reply::json(json!({"answer": "Because.", "references": []}))
+}
+
+#[tokio::test]
+async fn with_require_permission_a_read_only_member_is_refused_without_a_model_call() {
+    let world = World::new().await;
+    let mut options = world.options();
+    options
+        .env
+        .push(("CRITIC_COMMANDS__REQUIRE_PERMISSION".into(), "write".into()));
+    let app = world.start_with(options).await;
+    add_pr(&app, 70, false);
+    app.github().set_role(REPO, "bob", "write");
+    app.github().set_role(REPO, "tina", "triage");
+    // tina is an organisation member, but may only triage: refused, told why, no model call.
+    app.comment(REPO, 70, "tina", "MEMBER", "/ask Why?").await;
+    app.wait_idle().await;
+    let mine = critics(&app, 70);
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert!(
+        mine[0].body.contains("@tina") && mine[0].body.contains("needs write access"),
+        "{}",
+        mine[0].body
+    );
+    assert!(mine[0].body.contains("you have triage"), "{}", mine[0].body);
+    assert!(app.llm().received().is_empty(), "no model call");
+    // Her `/review` is refused the same way.
+    app.comment(REPO, 70, "tina", "MEMBER", "/review").await;
+    app.wait_idle().await;
+    assert_eq!(critics(&app, 70).len(), 2);
+    assert!(app.llm().received().is_empty(), "no model call");
+    assert!(app.github().reviews(REPO, 70).is_empty());
+
+    // bob can write: answered. His second command reads his role from the cache.
+    app.llm().push(asked());
+    app.comment(REPO, 70, "bob", "MEMBER", "/ask Why?").await;
+    app.wait_idle().await;
+    app.llm().push(asked());
+    app.comment(REPO, 70, "bob", "MEMBER", "/ask And why not?")
+        .await;
+    app.wait_idle().await;
+    assert_eq!(app.llm().received().len(), 2);
+    let permission_calls = app
+        .github()
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/permission"))
+        .map(|r| r.path.clone())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        permission_calls,
+        [
+            format!("/repos/{REPO}/collaborators/tina/permission"),
+            format!("/repos/{REPO}/collaborators/bob/permission"),
+        ],
+        "one call per person while the role is cached"
+    );
+    assert_eq!(critics(&app, 70).len(), 4, "two refusals, two answers");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_thread_reply_from_someone_without_the_role_is_not_answered() {
+    let world = World::new().await;
+    let mut options = world.options();
+    options
+        .env
+        .push(("CRITIC_COMMANDS__REQUIRE_PERMISSION".into(), "true".into()));
+    let app = world.start_with(options).await;
+    add_pr(&app, 71, false);
+    app.github().set_role(REPO, "alice", "read");
+    app.llm().push(Reply::findings(json!([
+        {"path": "src/main.rs", "line": 3, "body": "Division by zero.", "code": "let b = a / 0;"}
+    ])));
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 71))
+        .await;
+    app.wait_idle().await;
+    let root = app.github().reviews(REPO, 71)[0].comments[0].id;
+    let text = "Is it?";
+    let id = app.github().add_review_reply(REPO, 71, "alice", root, text);
+    app.deliver(
+        "pull_request_review_comment",
+        &reply_event(71, id, root, "alice", "MEMBER", text),
+    )
+    .await;
+    let jobs = app.wait_idle().await;
+    assert!(critic_replies(&app, 71, root).is_empty());
+    assert_eq!(
+        app.llm().received().len(),
+        1,
+        "only the review called the model"
+    );
+    assert!(
+        jobs.iter()
+            .any(|j| j.kind == "reply" && j.state == JobState::Done),
+        "{jobs:?}"
+    );
+    app.summary_says(REPO, 71, "c0c0c0c", "**1 new finding(s)**")
+        .await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn past_the_hourly_allowance_one_polite_reply_and_no_model_call() {
+    let world = World::new().await;
+    let mut options = world.options();
+    options
+        .env
+        .push(("CRITIC_COMMANDS__PER_USER_PER_HOUR".into(), "2".into()));
+    let app = world.start_with(options).await;
+    add_pr(&app, 72, false);
+    for question in ["/ask One?", "/ask Two?", "/ask Three?", "/ask Four?"] {
+        app.llm().push(asked());
+        app.comment(REPO, 72, "carol", "COLLABORATOR", question)
+            .await;
+        app.wait_idle().await;
+    }
+    assert_eq!(app.llm().received().len(), 2, "two within the allowance");
+    let mine = critics(&app, 72);
+    assert_eq!(
+        mine.len(),
+        3,
+        "two answers and one reply about the limit: {mine:?}"
+    );
+    assert!(
+        mine[2].body.contains("@carol") && mine[2].body.contains("per_user_per_hour"),
+        "{}",
+        mine[2].body
+    );
+    // Someone else still has their own allowance.
+    app.comment(REPO, 72, "dave", "MEMBER", "/ask Five?").await;
+    app.wait_idle().await;
+    assert_eq!(app.llm().received().len(), 3);
+    // `/help` calls no model and is never counted.
+    app.comment(REPO, 72, "carol", "COLLABORATOR", "/help")
+        .await;
+    app.wait_idle().await;
+    assert_eq!(critics(&app, 72).len(), 5);
+    app.finish().await;
+}

@@ -527,6 +527,35 @@ impl World {
                 (Some(n), Some(id)) => self.reply_to_review_comment(ctx, full, n, id),
                 _ => Reply::not_found(),
             },
+            // "Get repository permissions for a user": `permission` is the legacy base role
+            // (maintain reads as write, triage as read), `role_name` the role itself. On a
+            // public repository everyone without a role can read.
+            ("GET", ["collaborators", login, "permission"]) => {
+                let repo = &self.repos[&full.to_ascii_lowercase()];
+                let role = repo
+                    .roles
+                    .get(&login.to_ascii_lowercase())
+                    .cloned()
+                    .unwrap_or_else(|| "read".into());
+                let legacy = match role.as_str() {
+                    "maintain" => "write",
+                    "triage" => "read",
+                    other => other,
+                };
+                let mut user = super::shapes::user_json(login);
+                user["permissions"] = serde_json::json!({
+                    "admin": role == "admin",
+                    "maintain": matches!(role.as_str(), "admin" | "maintain"),
+                    "push": matches!(role.as_str(), "admin" | "maintain" | "write"),
+                    "triage": role != "read",
+                    "pull": true
+                });
+                user["role_name"] = serde_json::json!(role);
+                Reply::json(
+                    200,
+                    serde_json::json!({"permission": legacy, "role_name": role, "user": user}),
+                )
+            }
             ("POST", ["check-runs"]) => self.create_check_run(ctx, full),
             ("PATCH", ["check-runs", id]) => match number(id) {
                 Some(id) => self.update_check_run(ctx, full, id),

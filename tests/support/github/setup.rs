@@ -63,6 +63,7 @@ impl FakeGitHub {
                     compares: HashMap::new(),
                     reactions: Vec::new(),
                     review_reactions: Vec::new(),
+                    roles: HashMap::new(),
                 },
             );
         });
@@ -164,6 +165,16 @@ impl FakeGitHub {
     /// Someone reacts to a review comment (a thread's root or a reply): `+1`, `-1`, `laugh`,
     /// `confused`, `heart`, `hooray`, `rocket` or `eyes`. One reaction per person and content,
     /// as on GitHub.
+    /// Gives `login` a role on `full_name` (`read`, `triage`, `write`, `maintain`, `admin`),
+    /// as the collaborator permission API reports it.
+    pub fn set_role(&self, full_name: &str, login: &str, role: &str) {
+        self.update(|w| {
+            w.repo_mut(full_name)
+                .roles
+                .insert(login.to_ascii_lowercase(), role.to_owned());
+        });
+    }
+
     pub fn react_to_review_comment(
         &self,
         full_name: &str,

@@ -206,6 +206,9 @@ pub(super) struct Repo {
     /// (review comment id, reaction content, who reacted): people's reactions to threads,
     /// rolled up in the comment's `reactions` as GitHub does.
     pub(super) review_reactions: Vec<(u64, String, String)>,
+    /// Lowercase login → role (`read`, `triage`, `write`, `maintain`, `admin`) of people
+    /// given one; everyone else reads this public repository.
+    pub(super) roles: HashMap<String, String>,
 }
 
 pub(super) struct Compare {

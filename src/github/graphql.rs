@@ -24,6 +24,8 @@ pub struct ReviewThread {
     pub comment_ids: Vec<u64>,
     /// Login of the root comment's author; `None` for deleted accounts.
     pub first_author: Option<String>,
+    /// Who resolved the thread (a pull request's author may, without write access).
+    pub resolved_by: Option<String>,
 }
 
 const REVIEW_THREADS_QUERY: &str = "\
@@ -33,7 +35,7 @@ query($owner: String!, $name: String!, $number: Int!, $cursor: String) {
       reviewThreads(first: 100, after: $cursor) {
         pageInfo { hasNextPage endCursor }
         nodes {
-          id isResolved isOutdated path line
+          id isResolved isOutdated path line resolvedBy { login }
           comments(first: 100) { nodes { databaseId author { login } } }
         }
       }
@@ -102,6 +104,8 @@ struct ThreadNode {
     is_outdated: bool,
     path: String,
     line: Option<u32>,
+    #[serde(default)]
+    resolved_by: Option<User>,
     comments: Connection<ThreadCommentNode>,
 }
 
@@ -154,6 +158,7 @@ impl Installation {
                         .and_then(|c| c.author.as_ref())
                         .map(|a| a.login.clone()),
                     comment_ids: comments.iter().filter_map(|c| c.database_id).collect(),
+                    resolved_by: t.resolved_by.map(|u| u.login),
                 }
             }));
             match connection.page_info {

@@ -31,4 +31,4 @@ pub use pulls::{
     ChangedFile, Comparison, GitRef, Label, PullRequest, Tree, TreeEntry, TreeEntryKind, User,
 };
 pub use retry::RetryPolicy;
-pub use reviews::{NewReview, PullReviewComment, Review, ReviewComment};
+pub use reviews::{NewReview, PullReviewComment, Reaction, Reactions, Review, ReviewComment};

@@ -116,7 +116,30 @@ pub struct Reactions {
     pub minus_one: u64,
 }
 
+/// One person's reaction to a comment.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Reaction {
+    /// `+1`, `-1`, `laugh`, `confused`, `heart`, `hooray`, `rocket` or `eyes`.
+    pub content: String,
+    /// `None` for a deleted account.
+    #[serde(default)]
+    pub user: Option<super::User>,
+}
+
 impl Installation {
+    /// Who reacted to a review comment and how, all pages (for counting only the reactions
+    /// of people with a role on the repository).
+    pub async fn review_comment_reactions(
+        &self,
+        repo: &RepoName,
+        comment_id: u64,
+    ) -> Result<Vec<Reaction>, GitHubError> {
+        self.all_pages(&format!(
+            "/repos/{repo}/pulls/comments/{comment_id}/reactions"
+        ))
+        .await
+    }
+
     /// Every review on the PR (to find one Critic already posted).
     pub async fn reviews(
         &self,

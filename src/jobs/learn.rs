@@ -6,9 +6,8 @@
 //! Reading is best effort: a GitHub error, a thread or comment that no longer exists, skips
 //! the step for this run (the next run reads again); it never fails or delays a review.
 
-use std::collections::HashMap;
-
 use crate::Critic;
+use crate::domain::Permission;
 use crate::github::Installation;
 use crate::store::{Feedback, Learned, StoredFinding};
 
@@ -49,31 +48,49 @@ pub(super) async fn collect(
     };
     // Resolved while its code is unchanged at the current head (GitHub marks a thread outdated
     // once its lines change): dismissed. Resolved after a change: acted on, not a dismissal.
-    let resolved: HashMap<u64, bool> = match gh.review_threads(job.repo, job.number).await {
-        Ok(found) => found
-            .into_iter()
-            .filter_map(|t| Some((*t.comment_ids.first()?, t.is_resolved && !t.is_outdated)))
-            .collect(),
+    let threads_state = match gh.review_threads(job.repo, job.number).await {
+        Ok(found) => found,
         Err(e) => {
             tracing::warn!(error = %e, "threads' resolution not read; learning skipped this run");
             return;
         }
     };
-    let feedback: Vec<Feedback> = threads
-        .iter()
-        .filter_map(|f| {
-            let id = u64::try_from(f.comment_id?).ok()?;
-            // A deleted comment says nothing either way.
-            let comment = comments.iter().find(|c| c.id == id)?;
-            let reactions = comment.reactions.clone().unwrap_or_default();
-            Some(Feedback {
-                fingerprint: f.fingerprint.clone(),
-                thumbs_up: i64::try_from(reactions.plus_one).unwrap_or(i64::MAX),
-                thumbs_down: i64::try_from(reactions.minus_one).unwrap_or(i64::MAX),
-                resolved: resolved.get(&id).copied().unwrap_or(false),
-            })
-        })
-        .collect();
+    let needed = critic.config.settings.commands.require_permission.0;
+    let mut feedback = Vec::new();
+    for f in &threads {
+        let Some(id) = f.comment_id.and_then(|id| u64::try_from(id).ok()) else {
+            continue;
+        };
+        // A deleted comment says nothing either way.
+        let Some(comment) = comments.iter().find(|c| c.id == id) else {
+            continue;
+        };
+        let totals = comment.reactions.clone().unwrap_or_default();
+        let thread = threads_state
+            .iter()
+            .find(|t| t.comment_ids.first() == Some(&id));
+        let dismissed = thread.is_some_and(|t| t.is_resolved && !t.is_outdated);
+        let counted = match needed {
+            None => Ok((totals.plus_one, totals.minus_one, dismissed)),
+            Some(needed) => {
+                let resolver = thread.and_then(|t| t.resolved_by.as_deref());
+                with_role(gh, job, id, &totals, dismissed, resolver, needed).await
+            }
+        };
+        let (up, down, resolved) = match counted {
+            Ok(counted) => counted,
+            Err(e) => {
+                tracing::warn!(error = %e, "reactions' authors not read; learning skipped this run");
+                return;
+            }
+        };
+        feedback.push(Feedback {
+            fingerprint: f.fingerprint.clone(),
+            thumbs_up: i64::try_from(up).unwrap_or(i64::MAX),
+            thumbs_down: i64::try_from(down).unwrap_or(i64::MAX),
+            resolved,
+        });
+    }
     let repo = job.repo.to_string();
     if let Err(e) = critic
         .store
@@ -82,6 +99,40 @@ pub(super) async fn collect(
     {
         tracing::warn!(error = %e, "threads' feedback not recorded; learning skipped this run");
     }
+}
+
+/// With `commands.require_permission`, only people with that role on the repository teach
+/// Critic: on a public repository anyone can react, and a pull request's author may resolve
+/// its threads without write access. Returns (👍, 👎, dismissed) counting only them.
+async fn with_role(
+    gh: &Installation,
+    job: PrRef<'_>,
+    comment_id: u64,
+    totals: &crate::github::Reactions,
+    dismissed: bool,
+    resolver: Option<&str>,
+    needed: Permission,
+) -> Result<(u64, u64, bool), crate::github::GitHubError> {
+    let mut up = 0;
+    let mut down = 0;
+    if totals.plus_one + totals.minus_one > 0 {
+        for r in gh.review_comment_reactions(job.repo, comment_id).await? {
+            let Some(user) = r.user else { continue };
+            let counts = match r.content.as_str() {
+                "+1" => &mut up,
+                "-1" => &mut down,
+                _ => continue,
+            };
+            if gh.permission(job.repo, &user.login).await? >= needed {
+                *counts += 1;
+            }
+        }
+    }
+    let resolved = match (dismissed, resolver) {
+        (true, Some(login)) => gh.permission(job.repo, login).await? >= needed,
+        _ => false,
+    };
+    Ok((up, down, resolved))
 }
 
 /// A closed pull request's threads, read a last time. Nothing to read (no thread of Critic's

@@ -461,3 +461,57 @@ async fn a_closed_pull_requests_threads_are_read_a_last_time() {
     assert_eq!(app.github().requests().len(), calls);
     app.finish().await;
 }
+
+#[tokio::test]
+async fn with_require_permission_only_people_with_the_role_teach() {
+    let world = crate::support::app::World::new().await;
+    let mut options = world.options();
+    options
+        .env
+        .push(("CRITIC_COMMANDS__REQUIRE_PERMISSION".into(), "write".into()));
+    let app = world.start_with(options).await;
+    app.llm().respond_with(|_| model());
+    app.github().set_role(REPO, "bob", "maintain");
+    pull(&app, 11, HEAD1, PATCH1, V1);
+    let thread = first_review(&app, 11).await;
+    // Two outsiders thumb it down, and the pull request's author (who can only read) resolves
+    // it: none of them can speak for the repository.
+    app.github()
+        .react_to_review_comment(REPO, thread, "-1", "mallory");
+    app.github()
+        .react_to_review_comment(REPO, thread, "-1", "trudy");
+    app.github()
+        .set_thread_resolved(REPO, 11, thread, Some("alice"));
+    let summary = push(&app, 11).await;
+    assert!(!summary.contains("not posted"), "{summary}");
+    assert!(
+        app.github().requests().iter().any(|r| r
+            .path
+            .contains(&format!("/pulls/comments/{thread}/reactions?"))),
+        "who reacted was read"
+    );
+
+    // A maintainer's 👎 counts.
+    app.github()
+        .react_to_review_comment(REPO, thread, "-1", "bob");
+    pull(
+        &app,
+        11,
+        "3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e",
+        PATCH2,
+        V2,
+    );
+    app.github().set_compare(
+        REPO,
+        HEAD2,
+        "3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e",
+        vec![PullFile::from_patch("src/ratio.rs", PUSH)],
+    );
+    deliver(&app, "synchronize", 11).await;
+    let summary = app.summary_says(REPO, 11, "3e3e3e3", "").await;
+    assert!(
+        summary.contains("1 finding(s) not posted: this repository turned them down before"),
+        "{summary}"
+    );
+    app.finish().await;
+}

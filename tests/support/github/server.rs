@@ -601,6 +601,42 @@ impl World {
                 Some(id) => self.add_reaction(ctx, full, id),
                 None => Reply::not_found(),
             },
+            // "List reactions for a pull request review comment": who reacted and how, oldest
+            // first, filtered by `content`, paginated; 404 for a comment that does not exist.
+            ("GET", ["pulls", "comments", id, "reactions"]) => {
+                let repo = &self.repos[&full.to_ascii_lowercase()];
+                let Some(id) = number(id) else {
+                    return Reply::not_found();
+                };
+                let exists = repo
+                    .pulls
+                    .values()
+                    .flat_map(|p| p.reviews.iter())
+                    .flat_map(|r| r.comments.iter())
+                    .any(|c| c.id == id);
+                if !exists {
+                    return Reply::not_found();
+                }
+                let only = ctx.query("content");
+                let items = repo
+                    .review_reactions
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (c, content, _))| {
+                        *c == id && only.is_none_or(|o| o == content.as_str())
+                    })
+                    .map(|(i, (_, content, login))| {
+                        serde_json::json!({
+                            "id": 9_000_000 + i,
+                            "node_id": format!("REA_{i}"),
+                            "user": super::shapes::user_json(login),
+                            "content": content,
+                            "created_at": "2024-01-01T00:00:00Z"
+                        })
+                    })
+                    .collect();
+                self.paginate(ctx, repo, &format!("pulls/comments/{id}/reactions"), items)
+            }
             ("GET", ["contents", path @ ..]) if !path.is_empty() => {
                 self.get_content(ctx, full, &path.join("/"))
             }

@@ -25,8 +25,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case")]
 pub enum Command {
-    /// Review the pull request now, whatever the automatic review settings say.
-    Review,
+    /// Review the pull request now, whatever the automatic review settings say; with `full`
+    /// (`/review --full`), the whole pull request again, not only what is new since the last
+    /// review (findings already posted are still not repeated).
+    Review {
+        #[serde(default)]
+        full: bool,
+    },
     /// Describe the pull request: a title, its type, a summary and a walkthrough.
     Describe,
     /// Suggest code improvements for the changed lines.
@@ -41,6 +46,14 @@ pub enum Command {
     Learnings { reset: bool },
     /// List the commands.
     Help,
+    /// Stop automatic reviews of this pull request until `/resume`.
+    Pause,
+    /// Restart automatic reviews of this pull request.
+    Resume,
+    /// Show the settings in force for this pull request's repository and where each comes from.
+    Config,
+    /// A misspelt command (`/reveiw`): answered with the one meant, never run.
+    Typo { written: String, meant: String },
 }
 
 /// Critic's commands by name, without their arguments: what the parser knows and the help
@@ -53,19 +66,25 @@ pub enum CommandKind {
     Ask,
     Test,
     Learnings,
+    Pause,
+    Resume,
+    Config,
     Help,
 }
 
 impl CommandKind {
     /// Every command, in the order the help lists them. The parser looks names up here, so a
     /// kind left off this list can be neither run nor listed.
-    pub const ALL: [CommandKind; 7] = [
+    pub const ALL: [CommandKind; 10] = [
         CommandKind::Review,
         CommandKind::Describe,
         CommandKind::Improve,
         CommandKind::Ask,
         CommandKind::Test,
         CommandKind::Learnings,
+        CommandKind::Pause,
+        CommandKind::Resume,
+        CommandKind::Config,
         CommandKind::Help,
     ];
 
@@ -78,6 +97,9 @@ impl CommandKind {
             CommandKind::Ask => "ask",
             CommandKind::Test => "test",
             CommandKind::Learnings => "learnings",
+            CommandKind::Pause => "pause",
+            CommandKind::Resume => "resume",
+            CommandKind::Config => "config",
             CommandKind::Help => "help",
         }
     }
@@ -86,11 +108,14 @@ impl CommandKind {
     fn aliases(self) -> &'static [&'static str] {
         match self {
             CommandKind::Test => &["tests"],
+            CommandKind::Config => &["settings"],
             CommandKind::Review
             | CommandKind::Describe
             | CommandKind::Improve
             | CommandKind::Ask
             | CommandKind::Learnings
+            | CommandKind::Pause
+            | CommandKind::Resume
             | CommandKind::Help => &[],
         }
     }
@@ -98,12 +123,15 @@ impl CommandKind {
     /// How it is written in a comment.
     pub fn usage(self) -> &'static str {
         match self {
-            CommandKind::Review => "/review",
+            CommandKind::Review => "/review [--full]",
             CommandKind::Describe => "/describe",
             CommandKind::Improve => "/improve",
             CommandKind::Ask => "/ask QUESTION",
             CommandKind::Test => "/test",
             CommandKind::Learnings => "/learnings [reset]",
+            CommandKind::Pause => "/pause",
+            CommandKind::Resume => "/resume",
+            CommandKind::Config => "/config",
             CommandKind::Help => "/help",
         }
     }
@@ -112,7 +140,7 @@ impl CommandKind {
     pub fn about(self) -> &'static str {
         match self {
             CommandKind::Review => {
-                "Reviews the pull request now, also a draft or one automatic reviews skip, without repeating findings already posted."
+                "Reviews the pull request now, also a draft or one automatic reviews skip, without repeating findings already posted; `--full` reviews all of it again, not only what is new."
             }
             CommandKind::Describe => {
                 "Describes the pull request: a title, its type, a summary and a walkthrough of its files."
@@ -124,6 +152,13 @@ impl CommandKind {
             CommandKind::Test => "Suggests tests for the change.",
             CommandKind::Learnings => {
                 "Lists what Critic learned from this repository's reactions to its threads; `reset` (owners, members, collaborators) forgets it."
+            }
+            CommandKind::Pause => {
+                "Stops automatic reviews of this pull request (commands still work) until `/resume`."
+            }
+            CommandKind::Resume => "Restarts automatic reviews of this pull request.",
+            CommandKind::Config => {
+                "Shows the settings in force for this repository and where each comes from, secrets hidden."
             }
             CommandKind::Help => "Shows this list.",
         }
@@ -138,33 +173,72 @@ impl CommandKind {
     }
 }
 
+/// What reading a comment needs besides its text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Syntax<'a> {
+    /// Critic's App slug, for `@slug review`: a mention works like the command.
+    pub slug: Option<&'a str>,
+    /// Other bots' commands (`deploy`, `assign`, ...), never taken for a misspelt one of
+    /// Critic's.
+    pub others: &'a [String],
+}
+
 impl Command {
     /// The command a comment opens with, if it is one of Critic's (see the module's doc for
-    /// which text counts). `/ask` without a question is `Help` (the answer shows how to ask).
+    /// which text counts), without mentions or typos. `/ask` without a question is `Help`.
     pub fn parse(comment: &str) -> Option<Command> {
+        Self::parse_with(comment, &Syntax::default())
+    }
+
+    /// Like [`Command::parse`], also reading `@slug name` as `/name` and a misspelt name (one
+    /// edit from one of Critic's, not one of `syntax.others`) as a [`Command::Typo`].
+    pub fn parse_with(comment: &str, syntax: &Syntax<'_>) -> Option<Command> {
         let start = opening_text(comment)?;
         let line = comment[start..].lines().next()?;
-        let rest_of_line = line.strip_prefix('/')?;
-        let name = rest_of_line
+        let name_at = if line.starts_with('/') {
+            start + 1
+        } else {
+            let slug = syntax.slug?;
+            let after = line.strip_prefix('@')?;
+            let head = after.get(..slug.len())?;
+            if !head.eq_ignore_ascii_case(slug) {
+                return None;
+            }
+            let rest = &after[slug.len()..];
+            let spaces = rest.len() - rest.trim_start().len();
+            if spaces == 0 {
+                return None; // `@slugger`: someone else
+            }
+            let slash = rest.trim_start().starts_with('/');
+            start + 1 + slug.len() + spaces + usize::from(slash)
+        };
+        let name = comment[name_at..]
             .split(char::is_whitespace)
             .next()
             .unwrap_or_default();
-        let command = match CommandKind::named(name)? {
-            CommandKind::Review => Command::Review,
+        let args = &comment[name_at + name.len()..];
+        let Some(kind) = CommandKind::named(name) else {
+            return typo(name, syntax.others);
+        };
+        let first_arg = || args.split_whitespace().next().unwrap_or_default();
+        Some(match kind {
+            CommandKind::Review => Command::Review {
+                full: first_arg().eq_ignore_ascii_case("--full"),
+            },
             CommandKind::Describe => Command::Describe,
             CommandKind::Improve => Command::Improve,
             CommandKind::Test => Command::Test,
             CommandKind::Help => Command::Help,
+            CommandKind::Pause => Command::Pause,
+            CommandKind::Resume => Command::Resume,
+            CommandKind::Config => Command::Config,
             CommandKind::Learnings => Command::Learnings {
-                reset: comment[start + 1 + name.len()..]
-                    .split_whitespace()
-                    .next()
-                    .is_some_and(|w| w.eq_ignore_ascii_case("reset")),
+                reset: first_arg().eq_ignore_ascii_case("reset"),
             },
             CommandKind::Ask => {
                 // The question is the rest of the line and every line after it, as written
                 // (code blocks and all).
-                let question = comment[start + 1 + name.len()..].trim();
+                let question = args.trim();
                 if question.is_empty() {
                     return Some(Command::Help);
                 }
@@ -172,25 +246,47 @@ impl Command {
                     question: question.replace("\r\n", "\n"),
                 }
             }
-        };
-        Some(command)
+        })
     }
 
-    pub fn kind(&self) -> CommandKind {
-        match self {
-            Command::Review => CommandKind::Review,
+    /// The listed command it is; `None` for a typo.
+    pub fn kind(&self) -> Option<CommandKind> {
+        Some(match self {
+            Command::Review { .. } => CommandKind::Review,
             Command::Describe => CommandKind::Describe,
             Command::Improve => CommandKind::Improve,
             Command::Ask { .. } => CommandKind::Ask,
             Command::Test => CommandKind::Test,
             Command::Learnings { .. } => CommandKind::Learnings,
+            Command::Pause => CommandKind::Pause,
+            Command::Resume => CommandKind::Resume,
+            Command::Config => CommandKind::Config,
             Command::Help => CommandKind::Help,
-        }
+            Command::Typo { .. } => return None,
+        })
     }
 
     pub fn name(&self) -> &'static str {
-        self.kind().name()
+        self.kind().map_or("typo", CommandKind::name)
     }
+}
+
+/// `name` as a misspelling of one of Critic's commands: one edit away (a letter added,
+/// dropped, changed, or two swapped), at least three letters, and not another bot's command.
+fn typo(name: &str, others: &[String]) -> Option<Command> {
+    let lower = name.to_ascii_lowercase();
+    let plain = lower.len() >= 3 && lower.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !plain || others.iter().any(|o| o.eq_ignore_ascii_case(&lower)) {
+        return None;
+    }
+    CommandKind::ALL
+        .into_iter()
+        .map(CommandKind::name)
+        .find(|known| strsim::osa_distance(&lower, known) == 1)
+        .map(|meant| Command::Typo {
+            written: name.to_string(),
+            meant: meant.to_string(),
+        })
 }
 
 /// Where the comment's opening text starts (a byte offset into `comment`), if the comment
@@ -269,8 +365,14 @@ mod tests {
 
     #[test]
     fn commands_are_the_first_line_and_case_blind() {
-        assert_eq!(Command::parse("/review"), Some(Command::Review));
-        assert_eq!(Command::parse("/REVIEW"), Some(Command::Review));
+        assert_eq!(
+            Command::parse("/review"),
+            Some(Command::Review { full: false })
+        );
+        assert_eq!(
+            Command::parse("/REVIEW"),
+            Some(Command::Review { full: false })
+        );
         assert_eq!(
             Command::parse("  /Describe please\nthanks"),
             Some(Command::Describe)
@@ -296,9 +398,12 @@ mod tests {
     fn text_after_the_name_is_ignored_except_by_ask() {
         assert_eq!(
             Command::parse("/review please, and *quickly*"),
-            Some(Command::Review)
+            Some(Command::Review { full: false })
         );
-        assert_eq!(Command::parse("/review\n\nThanks!"), Some(Command::Review));
+        assert_eq!(
+            Command::parse("/review\n\nThanks!"),
+            Some(Command::Review { full: false })
+        );
         assert_eq!(Command::parse("/help `me`"), Some(Command::Help));
         assert_eq!(Command::parse("/ask is `x` used?"), ask("is `x` used?"));
     }
@@ -414,9 +519,103 @@ mod tests {
             // The usage, with a question where one is asked for, runs that very command.
             let written = kind.usage().replace("QUESTION", "why?");
             let parsed = Command::parse(&written).expect("a command");
-            assert_eq!(parsed.kind(), kind, "{written}");
+            assert_eq!(parsed.kind(), Some(kind), "{written}");
             assert_eq!(parsed.name(), kind.name());
         }
+    }
+
+    #[test]
+    fn review_full_pause_resume_and_config() {
+        assert_eq!(
+            Command::parse("/review --full"),
+            Some(Command::Review { full: true })
+        );
+        assert_eq!(
+            Command::parse("/review --fully"),
+            Some(Command::Review { full: false })
+        );
+        assert_eq!(Command::parse("/pause"), Some(Command::Pause));
+        assert_eq!(Command::parse("/Resume now"), Some(Command::Resume));
+        assert_eq!(Command::parse("/config"), Some(Command::Config));
+        assert_eq!(Command::parse("/settings"), Some(Command::Config));
+        // A job stored before `--full` existed still reads.
+        let old: Command = serde_json::from_str(r#"{"name":"review"}"#).expect("reads");
+        assert_eq!(old, Command::Review { full: false });
+    }
+
+    fn with(comment: &str) -> Option<Command> {
+        let others: Vec<String> = ["retest", "preview"].map(String::from).to_vec();
+        Command::parse_with(
+            comment,
+            &Syntax {
+                slug: Some("critic-review"),
+                others: &others,
+            },
+        )
+    }
+
+    #[test]
+    fn a_mention_works_like_the_command() {
+        assert_eq!(
+            with("@critic-review review"),
+            Some(Command::Review { full: false })
+        );
+        assert_eq!(
+            with("@Critic-Review /review --full"),
+            Some(Command::Review { full: true })
+        );
+        assert_eq!(with("@critic-review ask why?\nthis"), ask("why?\nthis"));
+        assert_eq!(with("  @critic-review help"), Some(Command::Help));
+        for not_ours in [
+            "@critic-review",
+            "@critic-reviewer review",
+            "@critic-review thanks!",
+            "@someone review",
+            "hey @critic-review review",
+            "> @critic-review review",
+            "`@critic-review review`",
+        ] {
+            assert_eq!(with(not_ours), None, "{not_ours:?}");
+        }
+        assert_eq!(
+            Command::parse("@critic-review review"),
+            None,
+            "without the slug no mention is known"
+        );
+    }
+
+    #[test]
+    fn a_misspelt_command_is_named_others_are_not() {
+        let typo = |written: &str, meant: &str| {
+            Some(Command::Typo {
+                written: written.into(),
+                meant: meant.into(),
+            })
+        };
+        assert_eq!(with("/reveiw"), typo("reveiw", "review"));
+        assert_eq!(with("/Reviw please"), typo("Reviw", "review"));
+        assert_eq!(with("/descibe"), typo("descibe", "describe"));
+        assert_eq!(with("/tset"), typo("tset", "test"));
+        assert_eq!(with("@critic-review hlep"), typo("hlep", "help"));
+        for not_a_typo in [
+            "/retest",
+            "/preview",
+            "/reviewer",
+            "/deploy",
+            "/as",
+            "/review.",
+            "/r3v!ew",
+        ] {
+            assert_eq!(with(not_a_typo), None, "{not_a_typo:?}");
+        }
+        assert_eq!(
+            Command::Typo {
+                written: "x".into(),
+                meant: "review".into()
+            }
+            .kind(),
+            None
+        );
     }
 
     #[test]

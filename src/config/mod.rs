@@ -88,6 +88,9 @@ pub struct CommandSettings {
     /// Commands and thread replies one person may run per hour in an installation (those that
     /// call the model); past it they get one reply and no model call. 0: no limit.
     pub per_user_per_hour: u32,
+    /// Other bots' commands: never answered as a misspelling of one of Critic's (`/preview`
+    /// is not `/review` mistyped).
+    pub others: Vec<String>,
 }
 
 /// `commands.require_permission`: off, or the least role a commenter needs.
@@ -356,6 +359,7 @@ min_confidence = 7
 enabled = true
 allowed = ["OWNER", "MEMBER", "COLLABORATOR"]
 per_user_per_hour = 20
+others = ["deploy", "assign", "unassign", "label", "unlabel", "retest", "rerun", "preview", "approve", "lgtm", "hold", "unhold", "close", "reopen", "cc", "uncc", "merge", "rebase", "ok-to-test", "retitle", "lint", "format", "bench", "benchmark", "backport", "cherry-pick", "text", "resolve", "unresolve"]
 "#;
 
 impl Settings {
@@ -418,6 +422,7 @@ impl Config {
             ),
             ("CRITIC_LLM__FALLBACK", "llm.fallback"),
             ("CRITIC_COMMANDS__ALLOWED", "commands.allowed"),
+            ("CRITIC_COMMANDS__OTHERS", "commands.others"),
         ]
         .into_iter()
         .filter_map(|(var, key)| env.remove(var).map(|v| (key, split_list(&v))))

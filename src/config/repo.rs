@@ -120,6 +120,9 @@ pub struct RepoPolicy {
     /// Instructions learned from how the repository's people answered Critic's threads (see
     /// `jobs::learn`); added to every review prompt after the others, and shown in the summary.
     pub learned: Vec<String>,
+    /// Which file set each `review.*` and `models.*` key (the last one that did; for lists that
+    /// add up, each file that added to it), for `/config`. A key absent here is the server's.
+    pub sources: std::collections::BTreeMap<String, String>,
 }
 
 /// Why an automatic review does not run.
@@ -173,6 +176,7 @@ impl RepoPolicy {
             resolve_addressed: r.resolve_addressed,
             models: RepoModels::default(),
             learned: Vec::new(),
+            sources: Default::default(),
         }
     }
 
@@ -214,6 +218,7 @@ impl RepoPolicy {
             ("improve", &models.improve),
             ("ask", &models.ask),
             ("tests", &models.tests),
+            ("verify", &models.verify),
         ] {
             if let Some(name) = name
                 && !endpoints.contains(&name.as_str())
@@ -225,6 +230,59 @@ impl RepoPolicy {
             }
         }
         let mut next = self.clone();
+        let mut set_by = |key: &str, adds: bool| {
+            let by = match next.sources.get(key) {
+                Some(before) if adds => format!("{before} + {source_name}"),
+                _ => source_name.to_string(),
+            };
+            next.sources.insert(key.to_string(), by);
+        };
+        for (key, given, adds) in [
+            ("enabled", r.enabled.is_some(), false),
+            ("drafts", r.drafts.is_some(), false),
+            ("skip_authors", r.skip_authors.is_some(), false),
+            ("skip_bots", r.skip_bots.is_some(), false),
+            ("skip_labels", r.skip_labels.is_some(), false),
+            ("skip_title_markers", r.skip_title_markers.is_some(), false),
+            ("paths", r.paths.is_some(), false),
+            ("min_severity", r.min_severity.is_some(), false),
+            ("max_comments", r.max_comments.is_some(), false),
+            ("resolve_addressed", r.resolve_addressed.is_some(), false),
+            (
+                "language",
+                r.language.as_ref().is_some_and(|l| !l.trim().is_empty()),
+                false,
+            ),
+            (
+                "ignore",
+                r.ignore.as_ref().is_some_and(|i| !i.is_empty()),
+                true,
+            ),
+            (
+                "instructions",
+                r.instructions
+                    .as_ref()
+                    .is_some_and(|i| !i.trim().is_empty()),
+                true,
+            ),
+            ("path_instructions", !r.path_instructions.is_empty(), true),
+        ] {
+            if given {
+                set_by(&format!("review.{key}"), adds);
+            }
+        }
+        for (task, choice) in [
+            ("review", &models.review),
+            ("describe", &models.describe),
+            ("improve", &models.improve),
+            ("ask", &models.ask),
+            ("tests", &models.tests),
+            ("verify", &models.verify),
+        ] {
+            if choice.is_some() {
+                set_by(&format!("models.{task}"), false);
+            }
+        }
         macro_rules! set {
             ($field:ident) => {
                 if let Some(v) = r.$field {
@@ -255,6 +313,7 @@ impl RepoPolicy {
             (&mut next.models.improve, models.improve),
             (&mut next.models.ask, models.ask),
             (&mut next.models.tests, models.tests),
+            (&mut next.models.verify, models.verify),
         ] {
             if choice.is_some() {
                 *chosen = choice;
@@ -360,6 +419,7 @@ mod tests {
             resolve_addressed: false,
             models: RepoModels::default(),
             learned: Vec::new(),
+            sources: Default::default(),
         }
     }
 

@@ -152,6 +152,11 @@ impl GitHub {
         self.shared.bot_login().await
     }
 
+    /// The bot login if it was asked for already (no call).
+    pub fn known_bot_login(&self) -> Option<&str> {
+        self.shared.bot_login.get().map(String::as_str)
+    }
+
     /// A client acting as the given installation.
     pub fn installation(&self, id: u64) -> Result<Installation, GitHubError> {
         let mut cache = self

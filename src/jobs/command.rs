@@ -82,12 +82,7 @@ pub(super) async fn run(
     // A rerun of a command already answered (its job died after posting) pays nothing.
     if critic
         .store
-        .notice_claimed(
-            &job.repo.to_string(),
-            job.number,
-            "command",
-            &by.comment_id.to_string(),
-        )
+        .notice_claimed(&job.repo.to_string(), job.number, "command", &by.key())
         .await?
     {
         return Ok(Outcome::Skipped("already answered".into()));
@@ -102,8 +97,40 @@ pub(super) async fn run(
             answer(critic, &gh, job.pr(), by, &text).await?;
             return Ok(Outcome::Done("learnings answered".into()));
         }
+        Command::Pause | Command::Resume => {
+            let pause = job.command == Command::Pause;
+            let repo = job.repo.to_string();
+            critic
+                .store
+                .set_paused(&repo, job.number, pause.then_some(by.login.as_str()))
+                .await?;
+            let text = if pause {
+                "automatic reviews of this pull request are paused: pushes get no review until someone comments `/resume`. Commands, `/review` among them, still work."
+            } else {
+                "automatic reviews of this pull request are back on: the next push is reviewed."
+            };
+            answer(critic, &gh, job.pr(), by, text).await?;
+            return Ok(Outcome::Done(
+                if pause { "paused" } else { "resumed" }.into(),
+            ));
+        }
+        Command::Config => {
+            let policy = repo_settings::load(critic, &gh, job.pr()).await?;
+            let text = super::config_answer::render(critic, &policy);
+            answer(critic, &gh, job.pr(), by, &text).await?;
+            return Ok(Outcome::Done("settings shown".into()));
+        }
+        Command::Typo { written, meant } => {
+            let text = format!(
+                "`/{written}` is not one of Critic's commands; did you mean `/{meant}`? (`/help` lists them.)"
+            );
+            answer(critic, &gh, job.pr(), by, &text).await?;
+            return Ok(Outcome::Done("typo answered".into()));
+        }
         // Planned as a review job; a stored payload of another version may still say so.
-        Command::Review => return Ok(Outcome::Skipped("`/review` runs as a review job".into())),
+        Command::Review { .. } => {
+            return Ok(Outcome::Skipped("`/review` runs as a review job".into()));
+        }
         Command::Describe => Task::Describe,
         Command::Improve => Task::Improve,
         Command::Ask { .. } => Task::Ask,
@@ -228,7 +255,13 @@ pub(super) async fn run(
             .ask_on(task, endpoint, installation, &request, meter, parse_tests)
             .await
             .map(|a| Reply::Tests(a.value, a.model)),
-        Command::Help | Command::Review | Command::Learnings { .. } => {
+        Command::Help
+        | Command::Review { .. }
+        | Command::Learnings { .. }
+        | Command::Pause
+        | Command::Resume
+        | Command::Config
+        | Command::Typo { .. } => {
             return Ok(Outcome::Skipped("not a model task".into()));
         }
     };
@@ -263,12 +296,7 @@ pub(super) async fn run(
             // Marks the command answered, for a rerun.
             critic
                 .store
-                .claim_notice(
-                    &job.repo.to_string(),
-                    job.number,
-                    "command",
-                    &by.comment_id.to_string(),
-                )
+                .claim_notice(&job.repo.to_string(), job.number, "command", &by.key())
                 .await?;
             Ok(Outcome::Done("description posted".into()))
         }
@@ -532,6 +560,7 @@ mod tests {
             comment_id: 1,
             login: "alice".into(),
             association: None,
+            revision: None,
         };
         let text = render_description(&d, "m", &by, "abc1234");
         assert!(text.starts_with(DESCRIBE_MARKER));

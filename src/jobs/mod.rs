@@ -4,6 +4,7 @@
 
 mod check_run;
 mod command;
+mod config_answer;
 mod error;
 mod gate;
 mod incremental;
@@ -17,5 +18,5 @@ mod review_pr;
 mod worker;
 
 pub use error::{JobError, Outcome};
-pub use plan::{CommandJob, Job, PrRef, ReplyJob, Requester, ReviewJob, plan};
+pub use plan::{CommandJob, Job, PrRef, ReplyJob, Requester, ReviewJob, plan, plan_with};
 pub use worker::{retry_delay, run_workers, worker_runtime};

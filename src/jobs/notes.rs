@@ -95,7 +95,7 @@ pub(super) async fn answer(
     text: &str,
 ) -> Result<(), JobError> {
     let body = format!("{}@{} {}", notice_marker("command"), by.login, fit(text));
-    post_once(critic, gh, pr, "command", &by.comment_id.to_string(), &body).await
+    post_once(critic, gh, pr, "command", &by.key(), &body).await
 }
 
 /// What a command gets when the month's budget is spent.

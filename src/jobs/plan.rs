@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::commands::{Command, may_run};
+use crate::commands::{Command, Syntax, may_run};
 use crate::config::Settings;
 use crate::domain::{CommitSha, PrNumber};
 use crate::github::RepoName;
@@ -73,6 +73,9 @@ pub struct ReviewJob {
     /// apply, and the comment gets an answer when there is nothing to review.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested: Option<Requester>,
+    /// `/review --full`: the whole pull request again, not only what is new.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub full: bool,
 }
 
 /// The pull request a job is about.
@@ -109,6 +112,20 @@ pub struct Requester {
     /// only maintainers may run; absent in jobs stored by older versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub association: Option<String>,
+    /// For a command added by editing the comment: which edit (a hash of the body), so the
+    /// edit is answered although the comment was answered before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+}
+
+impl Requester {
+    /// What the answer to this request is known by: the comment, and the edit if any.
+    pub fn key(&self) -> String {
+        match &self.revision {
+            None => self.comment_id.to_string(),
+            Some(rev) => format!("{}@{rev}", self.comment_id),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,7 +169,7 @@ impl Job {
                 format!("describe:{}#{}", c.repo, c.number)
             }
             Job::Command(c) => {
-                format!("command:{}#{}:{}", c.repo, c.number, c.requested.comment_id)
+                format!("command:{}#{}:{}", c.repo, c.number, c.requested.key())
             }
             Job::Reply(r) => {
                 format!("reply:{}#{}:{}", r.repo, r.number, r.requested.comment_id)
@@ -183,8 +200,20 @@ fn repo_of(full_name: &str) -> Option<RepoName> {
     }
 }
 
+/// A short hash of an edited comment's body: which edit a command came from.
+fn body_hash(body: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(body.as_bytes());
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
 /// Which job, if any, an event asks for. Pure: no I/O.
 pub fn plan(event: &Event, settings: &Settings) -> Option<Job> {
+    plan_with(event, settings, None)
+}
+
+/// [`plan`], knowing Critic's App slug (from `GET /app`), so `@slug review` is a command.
+pub fn plan_with(event: &Event, settings: &Settings, slug: Option<&str>) -> Option<Job> {
     let review_drafts = settings.review.review_drafts;
     match event {
         Event::PullRequestReviewComment(e) => {
@@ -209,19 +238,37 @@ pub fn plan(event: &Event, settings: &Settings) -> Option<Job> {
                     comment_id: e.comment.id,
                     login: e.comment.user.login.clone(),
                     association: e.comment.author_association.clone(),
+                    revision: None,
                 },
             }))
         }
         Event::IssueComment(e) => {
             let commands = &settings.commands;
-            // Only new comments on pull requests; edits would run a command twice.
-            if !commands.enabled || e.action != "created" || e.issue.pull_request.is_none() {
+            let edited = e.action == "edited";
+            if !commands.enabled
+                || !(e.action == "created" || edited)
+                || e.issue.pull_request.is_none()
+            {
                 return None;
             }
             if e.comment.user.is_bot() {
                 return None;
             }
-            let command = Command::parse(&e.comment.body)?;
+            let syntax = Syntax {
+                slug,
+                others: &commands.others,
+            };
+            let command = Command::parse_with(&e.comment.body, &syntax)?;
+            // An edit runs only a command the comment did not have before it.
+            let revision = if edited {
+                let before = &e.changes.as_ref()?.body.as_ref()?.from;
+                if Command::parse_with(before, &syntax).as_ref() == Some(&command) {
+                    return None;
+                }
+                Some(body_hash(&e.comment.body))
+            } else {
+                None
+            };
             let association = e.comment.author_association.as_deref();
             if !may_run(association, &commands.allowed) {
                 tracing::info!(
@@ -238,14 +285,16 @@ pub fn plan(event: &Event, settings: &Settings) -> Option<Job> {
                 comment_id: e.comment.id,
                 login: e.comment.user.login.clone(),
                 association: association.map(str::to_owned),
+                revision,
             };
             Some(match command {
-                Command::Review => Job::Review(ReviewJob {
+                Command::Review { full } => Job::Review(ReviewJob {
                     installation_id,
                     repo,
                     number: e.issue.number,
                     head_sha: CommitSha::default(),
                     requested: Some(requested),
+                    full,
                 }),
                 command => Job::Command(CommandJob {
                     installation_id,
@@ -283,6 +332,7 @@ pub fn plan(event: &Event, settings: &Settings) -> Option<Job> {
                 number: e.number,
                 head_sha: CommitSha::from(pr.head.sha.as_str()),
                 requested: None,
+                full: false,
             }))
         }
         _ => None,
@@ -356,6 +406,7 @@ mod tests {
                 number: PrNumber(3),
                 head_sha: sha.into(),
                 requested: None,
+                full: false,
             })
         };
         let (a, b) = (

@@ -155,6 +155,7 @@ pub(super) async fn publish(p: &Publish<'_>, reviewed: Reviewed) -> Result<Outco
         repeated: draft.repeated,
         muted: draft.muted,
     };
+    let paused_by = critic.store.paused_by(repo, job.number).await?;
     let summary_text = poster::summary::render(&RunSummary {
         head_sha: head,
         since_sha: since.map(|c| c.base.as_str()),
@@ -169,6 +170,7 @@ pub(super) async fn publish(p: &Publish<'_>, reviewed: Reviewed) -> Result<Outco
         cost_micros: cost,
         verification: verified.as_deref(),
         learned: &policy.learned,
+        paused_by: paused_by.as_deref(),
     });
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,

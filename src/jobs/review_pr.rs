@@ -42,6 +42,17 @@ pub(super) async fn run(
             job.head_sha
         )));
     }
+    // `/pause`d: pushes are not reviewed (asking with `/review` still works).
+    if job.requested.is_none()
+        && let Some(by) = critic.store.paused_by(&repo, job.number).await?
+    {
+        return Ok(Outcome::Skipped(format!(
+            "automatic reviews of this pull request were paused by {by}"
+        )));
+    }
+    // `/review --full`: the whole pull request again, whatever was reviewed before.
+    let full = job.full && job.requested.is_some();
+    let last_reviewed = if full { None } else { last_reviewed };
     let gh = critic.github.installation(job.installation_id)?;
     let pr = gh.pull_request(&job.repo, job.number).await?;
     if pr.state != "open" {
@@ -94,7 +105,7 @@ pub(super) async fn run(
     // A previous attempt may have posted and then died before recording it.
     let bot = critic.github.bot_login().await?;
     let existing = gh.reviews(&job.repo, job.number).await?;
-    if let Some(found) = own_review_of(&existing, &bot, head) {
+    if !full && let Some(found) = own_review_of(&existing, &bot, head) {
         record(critic, job_id, job, head, found.id, 0, 0).await?;
         if let Some(by) = &job.requested {
             super::notes::answer(critic, &gh, job.pr(), by, &already).await?;

@@ -51,6 +51,8 @@ pub struct RunSummary<'a> {
     pub verification: Option<&'a str>,
     /// Instructions learned from the repository's reactions, in force for this review.
     pub learned: &'a [String],
+    /// Who paused automatic reviews of the pull request (`/pause`), if someone did.
+    pub paused_by: Option<&'a str>,
 }
 
 /// GitHub's limit on a comment body is 65,536 characters; keep well under it.
@@ -161,6 +163,12 @@ pub fn render(s: &RunSummary<'_>) -> String {
         out.push_str(&list);
         out.push_str("\n</details>\n");
     }
+    if let Some(by) = s.paused_by {
+        let _ = writeln!(
+            out,
+            "\n_Automatic reviews of this pull request are paused (by @{by}): pushes are not reviewed until someone comments `/resume`._"
+        );
+    }
     if !s.learned.is_empty() {
         let _ = writeln!(
             out,
@@ -240,6 +248,7 @@ mod tests {
             cost_micros: 4_800,
             verification: None,
             learned: &[],
+            paused_by: None,
         }
     }
 

@@ -377,6 +377,7 @@ fn report(base: &str, head: &str, policy: &RepoPolicy, r: Reviewed, meter: &Mete
         cost_micros,
         verification: verification.as_deref(),
         learned: &[],
+        paused_by: None,
     });
     markdown.push_str("\n\n");
     markdown.push_str(&draft.review.body);

@@ -18,7 +18,7 @@ use serde_json::json;
 use sha2::Sha256;
 
 use crate::Critic;
-use crate::jobs::plan;
+use crate::jobs::plan_with;
 use crate::store::DeliveryOutcome;
 use crate::webhook::Event;
 
@@ -181,6 +181,26 @@ async fn webhook(
     accept(critic, headers, body).await
 }
 
+/// Critic's App slug, for a comment that may mention it (`@slug review`): known once any job
+/// asked GitHub for the bot's login; otherwise asked now, for such comments only, for at most
+/// 2 seconds (a delivery is answered in milliseconds otherwise).
+async fn app_slug(critic: &Critic, event: &Event) -> Option<String> {
+    let Event::IssueComment(e) = event else {
+        return None;
+    };
+    if !e.comment.body.trim_start().starts_with('@') {
+        return None;
+    }
+    let login = match critic.github.known_bot_login() {
+        Some(login) => login.to_string(),
+        None => tokio::time::timeout(Duration::from_secs(2), critic.github.bot_login())
+            .await
+            .ok()?
+            .ok()?,
+    };
+    Some(login.trim_end_matches("[bot]").to_string())
+}
+
 /// Counts a delivery by its event (GitHub's event names, a bounded set; `-` before the
 /// signature is checked) and how it ended.
 fn count_delivery(event: &str, outcome: &'static str) {
@@ -211,6 +231,7 @@ pub async fn accept(
         count_delivery(event_name, "bad_payload");
         WebhookError::BadPayload(e.to_string())
     })?;
+    let slug = app_slug(&critic, &event).await;
     let span = tracing::info_span!(
         "delivery",
         id = delivery,
@@ -222,7 +243,7 @@ pub async fn accept(
     );
     let _enter = span.enter();
 
-    let job = plan(&event, &critic.config.settings);
+    let job = plan_with(&event, &critic.config.settings, slug.as_deref());
     let new_job = match &job {
         Some(j) => Some(
             j.to_new_job(Duration::from_secs(

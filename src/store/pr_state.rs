@@ -28,6 +28,35 @@ impl Store {
             .await
     }
 
+    /// Who paused automatic reviews of the PR with `/pause`; `None` when they run.
+    pub async fn paused_by(
+        &self,
+        repo: &str,
+        number: PrNumber,
+    ) -> Result<Option<String>, StoreError> {
+        self.pull_request_field(repo, number, "paused_by").await
+    }
+
+    /// Pauses automatic reviews of the PR (`Some(login)`) or resumes them (`None`).
+    pub async fn set_paused(
+        &self,
+        repo: &str,
+        number: PrNumber,
+        by: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO pull_requests (repo, number, paused_by, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (repo, number) DO UPDATE SET paused_by = $3, updated_at = $4",
+        )
+        .bind(repo)
+        .bind(number.to_i64())
+        .bind(by)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// One nullable column of the PR's row (`column` is one of ours, never user input).
     async fn pull_request_field<T>(
         &self,

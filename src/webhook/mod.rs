@@ -108,6 +108,18 @@ pub struct Comment {
     pub author_association: Option<String>,
 }
 
+/// An edited comment's previous values.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CommentChanges {
+    #[serde(default)]
+    pub body: Option<ChangedFrom>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChangedFrom {
+    pub from: String,
+}
+
 /// Marks an issue that is a pull request.
 #[derive(Debug, Clone, Deserialize)]
 pub struct IssuePullRequestLink {
@@ -129,6 +141,9 @@ pub struct IssueCommentEvent {
     pub action: String,
     pub issue: Issue,
     pub comment: Comment,
+    /// On `edited`: what the edit changed (the body before it).
+    #[serde(default)]
+    pub changes: Option<CommentChanges>,
     pub repository: Repository,
     #[serde(default)]
     pub installation: Option<InstallationRef>,

@@ -702,3 +702,238 @@ async fn past_the_hourly_allowance_one_polite_reply_and_no_model_call() {
     assert_eq!(critics(&app, 72).len(), 5);
     app.finish().await;
 }
+
+#[tokio::test]
+async fn pause_stops_automatic_reviews_until_resume_and_review_still_works() {
+    let app = TestApp::start().await;
+    add_pr(&app, 80, false);
+    app.comment(REPO, 80, "bob", "MEMBER", "/pause").await;
+    app.wait_idle().await;
+    assert!(
+        critics(&app, 80)[0].body.contains("paused"),
+        "{:?}",
+        critics(&app, 80)
+    );
+    // A push while paused: no review, no model call.
+    app.deliver(
+        "pull_request",
+        &app.pull_request_event("synchronize", REPO, 80),
+    )
+    .await;
+    let jobs = app.wait_idle().await;
+    assert!(app.llm().received().is_empty());
+    assert!(app.github().reviews(REPO, 80).is_empty());
+    assert!(
+        jobs.iter().any(|j| j
+            .result
+            .as_deref()
+            .is_some_and(|r| r.contains("paused by bob"))),
+        "{jobs:?}"
+    );
+    // Asking still works, and the summary says reviews are paused.
+    app.llm().push(Reply::findings(json!([])));
+    app.comment(REPO, 80, "bob", "MEMBER", "/review").await;
+    app.wait_idle().await;
+    assert_eq!(app.llm().received().len(), 1);
+    app.summary_says(REPO, 80, "c0c0c0c", "paused (by @bob)")
+        .await;
+    app.comment(REPO, 80, "carol", "COLLABORATOR", "/resume")
+        .await;
+    app.wait_idle().await;
+    let said: Vec<String> = critics(&app, 80).into_iter().map(|c| c.body).collect();
+    assert!(
+        said.iter()
+            .any(|b| b.contains("@carol") && b.contains("back on")),
+        "{said:?}"
+    );
+    // Resumed: a push is reviewed again.
+    let next = "d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1";
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number: 80,
+            title: "PR 80".into(),
+            head_sha: next.into(),
+            user_login: "alice".into(),
+            ..Default::default()
+        },
+    );
+    let pushed =
+        "@@ -1,4 +1,5 @@\n fn main() {\n     let a = 1;\n     let b = a / 0;\n+    let c = b;\n }";
+    app.github().set_pull_files(
+        REPO,
+        80,
+        vec![PullFile::from_patch("src/main.rs", "@@ -1,3 +1,5 @@\n fn main() {\n     let a = 1;\n+    let b = a / 0;\n+    let c = b;\n }")],
+    );
+    app.github().set_compare(
+        REPO,
+        HEAD,
+        next,
+        vec![PullFile::from_patch("src/main.rs", pushed)],
+    );
+    app.llm().push(Reply::findings(json!([])));
+    app.deliver(
+        "pull_request",
+        &app.pull_request_event("synchronize", REPO, 80),
+    )
+    .await;
+    app.wait_idle().await;
+    assert_eq!(
+        app.llm().received().len(),
+        2,
+        "the push after /resume was reviewed"
+    );
+    app.summary_says(REPO, 80, "d1d1d1d", "").await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_mention_runs_the_command_and_a_typo_is_named_once() {
+    let app = TestApp::start().await;
+    add_pr(&app, 81, false);
+    app.comment(REPO, 81, "bob", "MEMBER", "@critic help").await;
+    app.wait_idle().await;
+    let mine = critics(&app, 81);
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert!(
+        mine[0].body.contains("Critic's commands"),
+        "{}",
+        mine[0].body
+    );
+    app.comment(REPO, 81, "bob", "MEMBER", "/reveiw").await;
+    app.wait_idle().await;
+    let mine = critics(&app, 81);
+    assert_eq!(mine.len(), 2);
+    assert!(
+        mine[1]
+            .body
+            .contains("`/reveiw` is not one of Critic's commands; did you mean `/review`?"),
+        "{}",
+        mine[1].body
+    );
+    // Other bots' commands, and a mention of someone else, stay unanswered.
+    for other in [
+        "/preview",
+        "/retest",
+        "@criticism review",
+        "@someone review",
+    ] {
+        app.comment(REPO, 81, "bob", "MEMBER", other).await;
+    }
+    app.wait_idle().await;
+    assert_eq!(critics(&app, 81).len(), 2);
+    assert!(app.llm().received().is_empty());
+    app.finish().await;
+}
+
+/// An `issue_comment.edited` delivery: comment `id` now says `body`, and said `before`.
+fn edited(app: &TestApp, number: u64, id: u64, before: &str, body: &str) -> serde_json::Value {
+    let mut v = app.comment_event(REPO, number, id, "bob", "MEMBER");
+    v["action"] = "edited".into();
+    v["comment"]["body"] = body.into();
+    v["changes"] = json!({"body": {"from": before}});
+    v
+}
+
+#[tokio::test]
+async fn an_edited_comment_runs_only_a_command_it_did_not_have() {
+    let app = TestApp::start().await;
+    add_pr(&app, 82, false);
+    let id = app.comment(REPO, 82, "bob", "MEMBER", "/help").await;
+    app.wait_idle().await;
+    assert_eq!(critics(&app, 82).len(), 1);
+    // A typo fixed in the text around the same command: nothing runs again.
+    app.deliver(
+        "issue_comment",
+        &edited(&app, 82, id, "/help", "/help please"),
+    )
+    .await;
+    app.wait_idle().await;
+    assert_eq!(critics(&app, 82).len(), 1);
+    // A new command in the edit runs, once even if GitHub delivers the edit twice.
+    app.llm().push(asked());
+    let edit = edited(&app, 82, id, "/help please", "/ask Why divide by zero?");
+    app.deliver("issue_comment", &edit).await;
+    app.wait_idle().await;
+    app.deliver("issue_comment", &edit).await;
+    app.wait_idle().await;
+    let mine = critics(&app, 82);
+    assert_eq!(mine.len(), 2, "{mine:?}");
+    assert!(mine[1].body.contains("Because."), "{}", mine[1].body);
+    assert_eq!(app.llm().received().len(), 1);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn review_full_reviews_a_reviewed_head_again() {
+    let app = TestApp::start().await;
+    add_pr(&app, 83, false);
+    app.llm().push(Reply::findings(json!([])));
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 83))
+        .await;
+    app.wait_idle().await;
+    assert_eq!(app.llm().received().len(), 1);
+    // Plain `/review` on the same head: nothing new, no model call.
+    app.comment(REPO, 83, "bob", "MEMBER", "/review").await;
+    app.wait_idle().await;
+    assert_eq!(app.llm().received().len(), 1);
+    assert!(
+        critics(&app, 83)
+            .iter()
+            .any(|c| c.body.contains("already reviewed"))
+    );
+    // `--full`: reviewed again, the whole pull request.
+    app.llm().push(Reply::findings(json!([
+        {"path": "src/main.rs", "line": 3, "body": "Division by zero.", "code": "let b = a / 0;"}
+    ])));
+    app.comment(REPO, 83, "bob", "MEMBER", "/review --full")
+        .await;
+    app.wait_idle().await;
+    assert_eq!(app.llm().received().len(), 2);
+    assert!(
+        app.llm().received()[1]
+            .message("user")
+            .contains("let b = a / 0"),
+        "the whole change is shown"
+    );
+    let reviews = app
+        .github()
+        .wait_for_reviews(REPO, 83, 1, crate::support::app::WAIT)
+        .await;
+    assert_eq!(reviews.iter().map(|r| r.comments.len()).sum::<usize>(), 1);
+    app.summary_says(REPO, 83, "c0c0c0c", "**1 new finding(s)**")
+        .await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn config_shows_each_setting_and_the_file_it_comes_from() {
+    let app = TestApp::start().await;
+    add_pr(&app, 84, false);
+    app.github().put_content(
+        REPO,
+        "main",
+        ".github/critic.toml",
+        "[review]\nmax_comments = 3\ninstructions = \"Errors use thiserror.\"\n",
+    );
+    app.comment(REPO, 84, "bob", "MEMBER", "/config").await;
+    app.wait_idle().await;
+    let mine = critics(&app, 84);
+    assert_eq!(mine.len(), 1);
+    let body = &mine[0].body;
+    assert!(
+        body.contains(&format!(
+            "| `review.max_comments` | `3` | `{REPO}:.github/critic.toml` |"
+        )),
+        "{body}"
+    );
+    assert!(
+        body.contains("| `review.min_severity` | `warning` | server |"),
+        "{body}"
+    );
+    assert!(body.contains("Errors use thiserror."), "{body}");
+    assert!(body.contains("`models.review`"), "{body}");
+    assert!(!body.contains("sk-test-key"), "no secret: {body}");
+    assert!(app.llm().received().is_empty());
+    app.finish().await;
+}

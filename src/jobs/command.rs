@@ -75,6 +75,7 @@ pub(super) async fn run(
     critic: &Critic,
     job: &CommandJob,
     meter: &Meter,
+    waited: std::time::Duration,
 ) -> Result<Outcome, JobError> {
     let gh = critic.github.installation(job.installation_id)?;
     let by = &job.requested;
@@ -278,7 +279,7 @@ pub(super) async fn run(
         }
         Err(e) => return Err(JobError::Review(ReviewError::Ask(e))),
     };
-    let left_out = if not_shown.is_empty() {
+    let mut left_out = if not_shown.is_empty() {
         String::new()
     } else {
         format!(
@@ -286,6 +287,7 @@ pub(super) async fn run(
             list_paths(&not_shown)
         )
     };
+    left_out.push_str(&super::notes::waited_note(waited));
     match reply {
         Reply::Describe(d, model) => {
             let text = fit(&format!(

@@ -98,6 +98,57 @@ pub(super) async fn answer(
     post_once(critic, gh, pr, "command", &by.key(), &body).await
 }
 
+/// A command waits this long in the queue before its answer says so.
+const LONG_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// A line for an answer that waited long in the queue (a busy installation, an outage):
+/// whoever asked should know it was not ignored. Empty for a prompt answer.
+pub(super) fn waited_note(waited: std::time::Duration) -> String {
+    if waited < LONG_WAIT {
+        return String::new();
+    }
+    let minutes = waited.as_secs().div_ceil(60);
+    format!(
+        "\n\n<sub>Answered after {minutes} minute(s) in Critic's queue: it was busy or GitHub or the model server was failing.</sub>"
+    )
+}
+
+/// Tells whoever ran a command that it failed for good, with what went wrong and what to do;
+/// best effort (GitHub may be what failed). Never the raw error's secrets: it is redacted.
+pub(super) async fn command_failed(
+    critic: &Critic,
+    installation_id: u64,
+    pr: PrRef<'_>,
+    by: &Requester,
+    name: &str,
+    error: &JobError,
+) {
+    let what = crate::context::redact::redact(&error.to_string()).text;
+    let what = crate::llm::truncate(&what, 500);
+    let advice = if error.is_transient() {
+        "GitHub or the model server kept failing while Critic tried; please run the command again later."
+    } else {
+        "Running it again will likely fail the same way; the administrators of this Critic can find the job with `critic jobs --state dead`."
+    };
+    let text = format!("Critic could not run `/{name}`: {what}. {advice}");
+    let gh = match critic.github.installation(installation_id) {
+        Ok(gh) => gh,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot say that a command failed");
+            return;
+        }
+    };
+    let body = format!(
+        "{}@{} {}",
+        notice_marker("command-failed"),
+        by.login,
+        fit(&text)
+    );
+    if let Err(e) = post_once(critic, &gh, pr, "command-failed", &by.key(), &body).await {
+        tracing::warn!(error = %e, "cannot say that a command failed");
+    }
+}
+
 /// What a command gets when the month's budget is spent.
 pub(super) fn budget_spent_text(budget: f64) -> String {
     format!(
@@ -149,4 +200,20 @@ pub(super) async fn own_marked_comment(
                 && c.body.as_deref().is_some_and(|b| b.starts_with(marker))
         })
         .map(|c| c.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_wait_is_said_in_minutes_a_short_one_not_at_all() {
+        use std::time::Duration;
+        assert_eq!(waited_note(Duration::from_secs(119)), "");
+        let note = waited_note(Duration::from_secs(7 * 60 + 5));
+        assert!(
+            note.contains("after 8 minute(s) in Critic's queue"),
+            "{note}"
+        );
+    }
 }

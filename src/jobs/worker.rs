@@ -236,11 +236,39 @@ async fn process(critic: &Arc<Critic>, claimed: ClaimedJob) {
                 .await;
             // Only the job's last owner says it gave up: a review whose task panicked or
             // whose workers kept dying could not finish its check run itself.
-            if next == Next::Dead
-                && matches!(stored, Ok(true))
-                && let Ok(Job::Review(r)) = &job
-            {
-                check_run::CheckRun::give_up(critic, claimed.id, r, &e.to_string()).await;
+            if next == Next::Dead && matches!(stored, Ok(true)) {
+                match &job {
+                    Ok(Job::Review(r)) => {
+                        check_run::CheckRun::give_up(critic, claimed.id, r, &e.to_string()).await;
+                        // A non-transient failure was said on the pull request already
+                        // ("could not review"); a lasting outage was not.
+                        if let Some(by) = &r.requested
+                            && e.is_transient()
+                        {
+                            super::notes::command_failed(
+                                critic,
+                                r.installation_id,
+                                r.pr(),
+                                by,
+                                "review",
+                                &e,
+                            )
+                            .await;
+                        }
+                    }
+                    Ok(Job::Command(c)) => {
+                        super::notes::command_failed(
+                            critic,
+                            c.installation_id,
+                            c.pr(),
+                            &c.requested,
+                            c.command.name(),
+                            &e,
+                        )
+                        .await;
+                    }
+                    _ => {}
+                }
             }
             stored
         }
@@ -265,6 +293,8 @@ async fn run_leased(
     let lease = critic.config.lease();
     let task_critic = critic.clone();
     let job_id = claimed.id;
+    let queued_ms = crate::store::now_ms().saturating_sub(claimed.created_at);
+    let waited = Duration::from_millis(u64::try_from(queued_ms).unwrap_or(0));
     let task = tokio::spawn(
         async move {
             match job {
@@ -282,7 +312,9 @@ async fn run_leased(
                 }
                 Job::Command(job) => {
                     let span = tracing::info_span!("command", installation = job.installation_id, repo = %job.repo, pr = job.number.get(), command = job.command.name(), by = %job.requested.login);
-                    command::run(&task_critic, &job, &meter).instrument(span).await
+                    command::run(&task_critic, &job, &meter, waited)
+                        .instrument(span)
+                        .await
                 }
             }
         }
@@ -348,6 +380,7 @@ mod tests {
             refunds,
             outage_since,
             delivery_id: None,
+            created_at: 0,
         }
     }
 

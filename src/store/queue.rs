@@ -25,6 +25,8 @@ pub struct ClaimedJob {
     /// When the GitHub outage that failed the previous attempt began (Unix ms).
     pub outage_since: Option<i64>,
     pub delivery_id: Option<String>,
+    /// When the job was queued (Unix ms): a command answered late says how long it waited.
+    pub created_at: i64,
 }
 
 impl ClaimedJob {
@@ -128,7 +130,7 @@ impl Store {
                 AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.dedupe_key = j.dedupe_key AND r.id <> j.id \
                     AND r.state = 'running' AND r.lease_until >= $2) \
                 ORDER BY j.run_at, j.id LIMIT 1{lock}) \
-             RETURNING id, kind, payload, attempts, refunds, outage_since, delivery_id"
+             RETURNING id, kind, payload, attempts, refunds, outage_since, delivery_id, created_at"
         );
         let query = sqlx::query_as::<_, ClaimedJob>(&sql)
             .bind(now + lease.as_millis() as i64)

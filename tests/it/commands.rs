@@ -937,3 +937,33 @@ async fn config_shows_each_setting_and_the_file_it_comes_from() {
     assert!(app.llm().received().is_empty());
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_command_that_fails_for_good_says_what_went_wrong() {
+    let app = TestApp::start().await;
+    add_pr(&app, 85, false);
+    app.github()
+        .fail_next("GET", &format!("/repos/{REPO}/pulls/85"), 403, 1);
+    app.comment(REPO, 85, "bob", "MEMBER", "/describe").await;
+    let jobs = app.wait_idle().await;
+    let dead: Vec<_> = jobs.iter().filter(|j| j.state == JobState::Dead).collect();
+    assert_eq!(dead.len(), 1, "{jobs:?}");
+    app.expect_dead(dead[0].id);
+    // Said after the job is marked dead.
+    app.github()
+        .wait_for_issue_comments(REPO, 85, 2, crate::support::app::WAIT)
+        .await;
+    let mine = critics(&app, 85);
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert!(
+        mine[0]
+            .body
+            .contains("@bob Critic could not run `/describe`")
+            && mine[0].body.contains("403")
+            && mine[0].body.contains("critic jobs --state dead"),
+        "{}",
+        mine[0].body
+    );
+    assert!(app.llm().received().is_empty());
+    app.finish().await;
+}

@@ -3,44 +3,12 @@
 //! spend the model budget on a private repository. Answers are cached for a few minutes per
 //! repository and person, so a busy thread costs one call, and a role taken away counts soon.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use serde::Deserialize;
 
 use super::client::none_if_missing;
 use super::transport::Call;
 use super::{GitHubError, Installation, RepoName};
 use crate::domain::Permission;
-
-/// How long a role read from GitHub is trusted.
-pub(super) const PERMISSION_TTL: Duration = Duration::from_secs(300);
-/// Entries the cache holds before it starts over.
-const MAX_CACHED: usize = 4096;
-
-#[derive(Default)]
-pub(super) struct PermissionCache {
-    entries: Mutex<HashMap<(String, String), (Permission, Instant)>>,
-}
-
-impl PermissionCache {
-    fn get(&self, key: &(String, String)) -> Option<Permission> {
-        let entries = self.entries.lock().ok()?;
-        let (permission, at) = entries.get(key)?;
-        (at.elapsed() < PERMISSION_TTL).then_some(*permission)
-    }
-
-    fn put(&self, key: (String, String), permission: Permission) {
-        let Ok(mut entries) = self.entries.lock() else {
-            return;
-        };
-        if entries.len() >= MAX_CACHED && !entries.contains_key(&key) {
-            entries.clear();
-        }
-        entries.insert(key, (permission, Instant::now()));
-    }
-}
 
 /// `GET /repos/{owner}/{repo}/collaborators/{username}/permission`.
 #[derive(Debug, Deserialize)]

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use octocrab::Octocrab;
 use octocrab::models::{AppId, InstallationId};
@@ -29,7 +29,7 @@ pub(super) struct Shared {
     /// GitHub Enterprise Server only: see [`ghes_graphql_base`].
     pub(super) ghes_graphql: Option<Octocrab>,
     pub(super) files: FileCache,
-    pub(super) permissions: super::access::PermissionCache,
+    pub(super) permissions: PermissionCache,
     pub(super) policy: RetryPolicy,
     /// This App's id: a commit's check runs include other Apps'.
     pub(super) app_id: u64,
@@ -240,6 +240,35 @@ impl FileCache {
                 entries.remove(route);
             }
         }
+    }
+}
+
+/// How long a role read from GitHub is trusted.
+const PERMISSION_TTL: Duration = Duration::from_secs(300);
+/// Entries the cache holds before it starts over.
+const MAX_CACHED_ROLES: usize = 4096;
+
+/// People's roles per repository, read with [`Installation::permission`].
+#[derive(Default)]
+pub(super) struct PermissionCache {
+    entries: Mutex<HashMap<(String, String), (crate::domain::Permission, Instant)>>,
+}
+
+impl PermissionCache {
+    pub(super) fn get(&self, key: &(String, String)) -> Option<crate::domain::Permission> {
+        let entries = self.entries.lock().ok()?;
+        let (permission, at) = entries.get(key)?;
+        (at.elapsed() < PERMISSION_TTL).then_some(*permission)
+    }
+
+    pub(super) fn put(&self, key: (String, String), permission: crate::domain::Permission) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries.len() >= MAX_CACHED_ROLES && !entries.contains_key(&key) {
+            entries.clear();
+        }
+        entries.insert(key, (permission, Instant::now()));
     }
 }
 

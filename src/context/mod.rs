@@ -7,3 +7,4 @@ pub mod filter;
 pub mod imports;
 pub mod redact;
 pub mod scope;
+pub mod test_layout;

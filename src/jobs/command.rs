@@ -24,6 +24,7 @@ use super::error::{JobError, Outcome};
 use super::notes::{acknowledge, answer, budget_spent_text, fit, own_marked_comment};
 use super::plan::{CommandJob, Requester};
 use super::repo_settings;
+use super::suggest_tests::TestConventions;
 
 /// Marks Critic's `/describe` comment, edited in place when asked again.
 pub const DESCRIBE_MARKER: &str = "<!-- critic:describe -->";
@@ -215,6 +216,21 @@ pub(super) async fn run(
     };
     let instructions = policy.instructions_for(shown.iter().map(|f| f.path.as_str()));
     let repo = job.repo.to_string();
+    // `/test`: how this repository tests. Best effort: without it the model still sees the
+    // change, and its tests are still checked.
+    let conventions = if job.command == Command::Test {
+        let changed: Vec<String> = shown.iter().map(|f| f.path.clone()).collect();
+        match TestConventions::read(&source, &changed).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "the repository's test conventions were not read");
+                TestConventions::default()
+            }
+        }
+    } else {
+        TestConventions::default()
+    };
+    let tests_context = conventions.prompt_text();
     let request = review::build_task_request(
         &critic.prompts,
         task,
@@ -229,6 +245,7 @@ pub(super) async fn run(
             thread: false,
             instructions: Some(instructions.as_str()),
             since: None,
+            tests_context: Some(tests_context.as_str()),
         },
     )?;
     let installation = job.installation_id;
@@ -252,10 +269,17 @@ pub(super) async fn run(
             })
             .await
             .map(|a| Reply::Ask(a.value, a.model)),
-        Command::Test => llm
-            .ask_on(task, endpoint, installation, &request, meter, parse_tests)
+        Command::Test => {
+            // The first answer's tests must all parse (else the model is shown the errors and
+            // asked again); from the answer to that, those that do not are left out.
+            let first = std::sync::atomic::AtomicBool::new(true);
+            llm.ask_on(task, endpoint, installation, &request, meter, |v| {
+                let strict = first.swap(false, std::sync::atomic::Ordering::Relaxed);
+                conventions.check(parse_tests(v)?, strict)
+            })
             .await
-            .map(|a| Reply::Tests(a.value, a.model)),
+            .map(|a| Reply::Tests(a.value.0, a.value.1, a.model))
+        }
         Command::Help
         | Command::Review { .. }
         | Command::Learnings { .. }
@@ -318,8 +342,8 @@ pub(super) async fn run(
             answer(critic, &gh, job.pr(), by, &text).await?;
             Ok(Outcome::Done("answer posted".into()))
         }
-        Reply::Tests(tests, model) => {
-            let text = format!("{}{left_out}", render_tests(&tests, &model));
+        Reply::Tests(tests, notes, model) => {
+            let text = format!("{}{left_out}", render_tests(&tests, &notes, &model));
             answer(critic, &gh, job.pr(), by, &text).await?;
             Ok(Outcome::Done(format!("{} test(s) suggested", tests.len())))
         }
@@ -337,7 +361,8 @@ enum Reply {
     Describe(Description, String),
     Improve(Vec<Improvement>, String),
     Ask(AnswerText, String),
-    Tests(Vec<TestSuggestion>, String),
+    /// The tests, and notes on those left out.
+    Tests(Vec<TestSuggestion>, Vec<String>, String),
 }
 
 fn list_paths(paths: &[String]) -> String {
@@ -453,10 +478,11 @@ fn render_answer(question: &str, a: &AnswerText, model: &str) -> String {
     out
 }
 
-fn render_tests(tests: &[TestSuggestion], model: &str) -> String {
+fn render_tests(tests: &[TestSuggestion], notes: &[String], model: &str) -> String {
+    let notes: String = notes.iter().map(|n| format!("\n- {n}")).collect();
     if tests.is_empty() {
         return format!(
-            "`/test`: no test to suggest for this change.{}",
+            "`/test`: no test to suggest for this change.{notes}{}",
             footer(model)
         );
     }
@@ -472,6 +498,7 @@ fn render_tests(tests: &[TestSuggestion], model: &str) -> String {
         let fence = fence_for(&t.code);
         let _ = writeln!(out, "{fence}{}\n{}\n{fence}", language_of(&t.path), t.code);
     }
+    out.push_str(&notes);
     out.push_str(&footer(model));
     out
 }
@@ -530,7 +557,7 @@ mod tests {
             covers: "the empty input".into(),
             code: "// ````\nassert!(parse(\"\").is_err());".into(),
         };
-        let text = render_tests(&[t], "m");
+        let text = render_tests(&[t], &[], "m");
         assert!(text.contains("`````rust\n"), "{text}");
     }
 

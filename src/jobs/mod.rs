@@ -15,6 +15,7 @@ mod publish;
 mod reply;
 mod repo_settings;
 mod review_pr;
+mod suggest_tests;
 mod worker;
 
 pub use error::{JobError, Outcome};

@@ -155,6 +155,7 @@ pub(super) async fn run(
             thread: true,
             instructions: Some(instructions.as_str()),
             since: None,
+            tests_context: None,
         },
     )?;
     let answer = critic

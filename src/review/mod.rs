@@ -195,6 +195,9 @@ pub struct PromptInput<'a> {
     /// On a push after a review: the head reviewed before (short). The files shown are those
     /// the push touched, each with its whole change in the PR.
     pub since: Option<&'a str>,
+    /// For `tests`: how the repository tests (framework, where tests go, an existing test
+    /// file's start), as `jobs::suggest_tests` found it.
+    pub tests_context: Option<&'a str>,
 }
 
 /// Builds the system and user parts of one review request.
@@ -233,6 +236,7 @@ pub fn build_task_request(
         omitted => input.not_shown,
         question => input.question.map(untrusted),
         since => input.since,
+        tests_context => input.tests_context.filter(|t| !t.trim().is_empty()).map(untrusted),
     };
     let instructions = input
         .instructions

@@ -161,6 +161,7 @@ pub async fn run(
                     thread: false,
                     instructions: Some(instructions.as_str()),
                     since: since_short.as_deref(),
+                    tests_context: None,
                 },
             )
         })

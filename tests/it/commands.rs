@@ -967,3 +967,71 @@ async fn a_command_that_fails_for_good_says_what_went_wrong() {
     assert!(app.llm().received().is_empty());
     app.finish().await;
 }
+
+#[tokio::test]
+async fn test_follows_the_repositorys_tests_and_posts_only_tests_that_parse() {
+    let app = TestApp::start().await;
+    let patch = "@@ -1,2 +1,2 @@\n def pages(n, size):\n-    return n // size\n+    return (n + size - 1) // size";
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number: 86,
+            title: "Round pages up".into(),
+            head_sha: HEAD.into(),
+            user_login: "alice".into(),
+            ..Default::default()
+        },
+    );
+    app.github()
+        .set_pull_files(REPO, 86, vec![PullFile::from_patch("pkg/pager.py", patch)]);
+    for (path, text) in [
+        (
+            "pyproject.toml",
+            "[tool.pytest.ini_options]\ntestpaths = [\"tests\"]\n",
+        ),
+        (
+            "pkg/pager.py",
+            "def pages(n, size):\n    return (n + size - 1) // size\n",
+        ),
+        (
+            "tests/test_pager.py",
+            "from pkg.pager import pages\n\n\ndef test_pages_rounds_up():\n    assert pages(11, 10) == 2\n",
+        ),
+    ] {
+        app.github().put_content(REPO, HEAD, path, text);
+    }
+    // First a test that does not parse; asked again, one whose name the file has already.
+    app.llm().push(Reply::json(json!({"tests": [
+        {"path": "tests/test_pager.py", "name": "test_exact", "covers": "exact pages",
+         "code": "def test_exact(:\n    assert pages(20, 10) == 2\n"}
+    ]})));
+    app.llm().push(Reply::json(json!({"tests": [
+        {"path": "test_pager.py", "name": "test_pages_rounds_up", "covers": "a partial page counts",
+         "code": "def test_pages_rounds_up():\n    assert pages(21, 10) == 3\n"}
+    ]})));
+    app.comment(REPO, 86, "bob", "MEMBER", "/test").await;
+    app.wait_idle().await;
+    let asked = app.llm().received();
+    assert_eq!(asked.len(), 2, "asked again once");
+    let first = asked[0].message("user");
+    assert!(
+        first.contains("- `pkg/pager.py`: pytest, in `tests/test_pager.py` (exists)"),
+        "{first}"
+    );
+    assert!(
+        first.contains("def test_pages_rounds_up():"),
+        "the style: {first}"
+    );
+    let again = asked[1].body.to_string();
+    assert!(again.contains("does not parse"), "{again}");
+    let mine = critics(&app, 86);
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    let body = &mine[0].body;
+    assert!(
+        body.contains("**test_pages_rounds_up_2** in `tests/test_pager.py`"),
+        "renamed, at the file where the tests are: {body}"
+    );
+    assert!(body.contains("def test_pages_rounds_up_2():"), "{body}");
+    assert!(!body.contains("test_exact"), "{body}");
+    app.finish().await;
+}

@@ -172,9 +172,17 @@ pub async fn find_fixes(repo: &Path, options: &MineOptions) -> Result<Vec<Fix>, 
         "--no-merges".into(),
         "--no-renames".into(),
         "--numstat".into(),
-        "--format=%x1e%H%x1f%s%x1f%b%x1f".into(),
+        "--format=%x1e%H%x1f%ct%x1f%s%x1f%b%x1f".into(),
     ];
-    if let Some(since) = &options.since {
+    // A calendar date is compared here, as git quietly ignores dates it cannot read (a year
+    // past 2099, say); anything else (`6 months ago`) is git's to read.
+    let since_day = options.since.as_deref().and_then(|s| {
+        chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc().timestamp())
+    });
+    if let Some(since) = options.since.as_ref().filter(|_| since_day.is_none()) {
         args.push(format!("--since={since}"));
     }
     args.push("--end-of-options".into());
@@ -186,12 +194,21 @@ pub async fn find_fixes(repo: &Path, options: &MineOptions) -> Result<Vec<Fix>, 
     let log = String::from_utf8_lossy(&out);
     let mut fixes = Vec::new();
     for record in log.split('\u{1e}').filter(|r| !r.trim().is_empty()) {
-        let mut fields = record.splitn(4, '\u{1f}');
-        let (Some(sha), Some(subject), Some(body), Some(stat)) =
-            (fields.next(), fields.next(), fields.next(), fields.next())
-        else {
+        let mut fields = record.splitn(5, '\u{1f}');
+        let (Some(sha), Some(time), Some(subject), Some(body), Some(stat)) = (
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+        ) else {
             continue;
         };
+        if let Some(day) = since_day
+            && time.trim().parse::<i64>().is_ok_and(|t| t < day)
+        {
+            continue;
+        }
         if !says_fix(subject, body) {
             continue;
         }
@@ -336,10 +353,17 @@ pub async fn build(repo: &Path, fix: &Fix, out: &Path) -> Result<PathBuf, CaseEr
         .await
         .map_err(|e| fail(&name, e))?;
     let parent = format!("{}^", fix.sha);
+    git(&work, &["rev-parse", "--verify", "--quiet", &parent])
+        .await
+        .map_err(|_| fail(&name, "the fix has no parent commit to undo it to"))?;
     for path in &fix.sources {
         // A file the fix created has no version before it: the undone change deletes it.
-        let restored = git(&work, &["checkout", &parent, "--", path]).await;
-        if restored.is_err() {
+        let before = format!("{parent}:{path}");
+        if git(&work, &["cat-file", "-e", &before]).await.is_ok() {
+            git(&work, &["checkout", &parent, "--", path])
+                .await
+                .map_err(|e| fail(&name, e))?;
+        } else {
             git(&work, &["rm", "--quiet", "--", path])
                 .await
                 .map_err(|e| fail(&name, e))?;

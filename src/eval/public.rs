@@ -119,6 +119,10 @@ pub(super) async fn scratch(
     name: &str,
 ) -> Result<(PathBuf, PathBuf), CaseError> {
     std::fs::create_dir_all(out).map_err(|e| fail(out.display(), e))?;
+    // git runs inside `out`: relative paths (`--out cases`, `--repo .`) would be read from
+    // there, not from where the command was started.
+    let out = &std::path::absolute(out).map_err(|e| fail(out.display(), e))?;
+    let mirror = &std::path::absolute(mirror).map_err(|e| fail(mirror.display(), e))?;
     let dir = out.join(name);
     let work = out.join(format!(".{name}.git"));
     for d in [&dir, &work] {

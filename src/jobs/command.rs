@@ -89,6 +89,18 @@ pub(super) async fn run(
     {
         return Ok(Outcome::Skipped("already answered".into()));
     }
+    // Commands that change what Critic does need the role `commands.require_permission`
+    // names, as those that spend the budget do (checked with the allowance below).
+    let changes_state = matches!(
+        job.command,
+        Command::Pause | Command::Resume | Command::Learnings { reset: true }
+    );
+    if changes_state && let Err(refused) = super::gate::has_role(critic, &gh, job.pr(), by).await? {
+        if let Some(text) = &refused.answer {
+            answer(critic, &gh, job.pr(), by, text).await?;
+        }
+        return Ok(Outcome::Skipped(refused.reason));
+    }
     let task = match &job.command {
         Command::Help => {
             answer(critic, &gh, job.pr(), by, help()).await?;
@@ -274,8 +286,9 @@ pub(super) async fn run(
             // asked again); from the answer to that, those that do not are left out.
             let first = std::sync::atomic::AtomicBool::new(true);
             llm.ask_on(task, endpoint, installation, &request, meter, |v| {
+                let tests = parse_tests(v)?;
                 let strict = first.swap(false, std::sync::atomic::Ordering::Relaxed);
-                conventions.check(parse_tests(v)?, strict)
+                conventions.check(tests, strict)
             })
             .await
             .map(|a| Reply::Tests(a.value.0, a.value.1, a.model))

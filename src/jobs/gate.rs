@@ -19,7 +19,31 @@ pub(super) struct Refused {
     pub answer: Option<String>,
 }
 
-/// Checks `by` against the settings; on a pass, counts this use toward the allowance.
+/// Checks `by`'s role on the repository against `commands.require_permission` (a pass when
+/// it is off): for every command that spends the budget or changes what Critic does.
+pub(super) async fn has_role(
+    critic: &Critic,
+    gh: &Installation,
+    pr: PrRef<'_>,
+    by: &Requester,
+) -> Result<Result<(), Refused>, JobError> {
+    let Some(needed) = critic.config.settings.commands.require_permission.0 else {
+        return Ok(Ok(()));
+    };
+    let role = gh.permission(pr.repo, &by.login).await?;
+    if role < needed {
+        return Ok(Err(Refused {
+            reason: format!("{} has {role} access; commands need {needed}", by.login),
+            answer: Some(format!(
+                "running Critic's commands here needs {needed} access to the repository (you have {role}), so nothing was done."
+            )),
+        }));
+    }
+    Ok(Ok(()))
+}
+
+/// Checks `by` against the settings (the role, then the hourly allowance); on a pass, counts
+/// this request toward the allowance.
 pub(super) async fn admit(
     critic: &Critic,
     gh: &Installation,
@@ -28,16 +52,8 @@ pub(super) async fn admit(
     by: &Requester,
 ) -> Result<Result<(), Refused>, JobError> {
     let settings = &critic.config.settings.commands;
-    if let Some(needed) = settings.require_permission.0 {
-        let role = gh.permission(pr.repo, &by.login).await?;
-        if role < needed {
-            return Ok(Err(Refused {
-                reason: format!("{} has {role} access; commands need {needed}", by.login),
-                answer: Some(format!(
-                    "running Critic here needs {needed} access to the repository (you have {role}), so nothing was sent to the model."
-                )),
-            }));
-        }
+    if let Err(refused) = has_role(critic, gh, pr, by).await? {
+        return Ok(Err(refused));
     }
     let limit = settings.per_user_per_hour;
     if limit > 0 {
@@ -45,7 +61,7 @@ pub(super) async fn admit(
         let now = crate::store::now_ms();
         let used = critic
             .store
-            .command_uses_since(installation_id, &by.login, now - hour_ms)
+            .command_uses_since(installation_id, &by.login, now - hour_ms, &by.key())
             .await?;
         if used >= u64::from(limit) {
             // One answer per person and hour on a pull request; the rest are skipped quietly.
@@ -64,7 +80,7 @@ pub(super) async fn admit(
     }
     critic
         .store
-        .record_command_use(installation_id, by.comment_id, &by.login)
+        .record_command_use(installation_id, &by.key(), &by.login)
         .await?;
     Ok(Ok(()))
 }

@@ -594,6 +594,18 @@ async fn with_require_permission_a_read_only_member_is_refused_without_a_model_c
     assert_eq!(critics(&app, 70).len(), 2);
     assert!(app.llm().received().is_empty(), "no model call");
     assert!(app.github().reviews(REPO, 70).is_empty());
+    // Nor may she stop automatic reviews.
+    app.comment(REPO, 70, "tina", "MEMBER", "/pause").await;
+    app.wait_idle().await;
+    assert_eq!(critics(&app, 70).len(), 3);
+    assert_eq!(
+        app.critic
+            .store
+            .paused_by(REPO, critic::domain::PrNumber(70))
+            .await
+            .expect("store"),
+        None
+    );
 
     // bob can write: answered. His second command reads his role from the cache.
     app.llm().push(asked());
@@ -619,7 +631,7 @@ async fn with_require_permission_a_read_only_member_is_refused_without_a_model_c
         ],
         "one call per person while the role is cached"
     );
-    assert_eq!(critics(&app, 70).len(), 4, "two refusals, two answers");
+    assert_eq!(critics(&app, 70).len(), 5, "three refusals, two answers");
     app.finish().await;
 }
 

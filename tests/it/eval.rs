@@ -401,13 +401,8 @@ async fn mined_cases_undo_small_fixes_and_score_against_the_lines_they_fixed() {
     let mine = eval_in(
         &llm,
         dir.path(),
-        &[
-            "mine",
-            "--repo",
-            repo.to_str().expect("utf-8"),
-            "--out",
-            out.to_str().expect("utf-8"),
-        ],
+        // Relative paths, from where the command runs.
+        &["mine", "--repo", "acme+pager", "--out", "mined"],
     )
     .await;
     let stderr = String::from_utf8_lossy(&mine.stderr);

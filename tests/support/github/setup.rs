@@ -162,9 +162,6 @@ impl FakeGitHub {
             .unwrap_or_default()
     }
 
-    /// Someone reacts to a review comment (a thread's root or a reply): `+1`, `-1`, `laugh`,
-    /// `confused`, `heart`, `hooray`, `rocket` or `eyes`. One reaction per person and content,
-    /// as on GitHub.
     /// Gives `login` a role on `full_name` (`read`, `triage`, `write`, `maintain`, `admin`),
     /// as the collaborator permission API reports it.
     pub fn set_role(&self, full_name: &str, login: &str, role: &str) {
@@ -175,6 +172,9 @@ impl FakeGitHub {
         });
     }
 
+    /// Someone reacts to a review comment (a thread's root or a reply): `+1`, `-1`, `laugh`,
+    /// `confused`, `heart`, `hooray`, `rocket` or `eyes`. One reaction per person and content,
+    /// as on GitHub.
     pub fn react_to_review_comment(
         &self,
         full_name: &str,

@@ -170,15 +170,21 @@ pub(super) async fn run(
         )
         .await;
     // A reply that argued the finding down, and an answer that agreed: the repository is
-    // not shown that finding again, like one it thumbed down. Best effort, as all learning.
-    if let Ok(a) = &answer
-        && a.value.finding == Some(FindingHeld::Wrong)
+    // not shown that finding again, like one it thumbed down; a later answer that finds it
+    // holds takes that back. Best effort, as all learning.
+    let verdict = answer.as_ref().ok().and_then(|a| a.value.finding);
+    if let Some(held @ (FindingHeld::Wrong | FindingHeld::Holds)) = verdict
         && let Err(e) = critic
             .store
-            .record_disputed(&repo, job.number, &finding.fingerprint)
+            .record_disputed(
+                &repo,
+                job.number,
+                &finding.fingerprint,
+                held == FindingHeld::Wrong,
+            )
             .await
     {
-        tracing::warn!(error = %e, "a finding argued down was not recorded");
+        tracing::warn!(error = %e, "a finding's verdict was not recorded");
     }
     let text = match answer {
         Ok(a) => format!(

@@ -252,10 +252,19 @@ fn rename_on_clash(t: &mut TestSuggestion, existing: &str, kept: &[TestSuggestio
     else {
         return;
     };
-    for pattern in ["fn ", "def ", "func ", "void ", "fun ", "'", "\""] {
-        let from = format!("{pattern}{name}");
+    // The definition itself, not a longer name that starts the same (`name_helper`).
+    for (before, after) in [
+        ("fn ", "("),
+        ("def ", "("),
+        ("func ", "("),
+        ("void ", "("),
+        ("fun ", "("),
+        ("'", "'"),
+        ("\"", "\""),
+    ] {
+        let from = format!("{before}{name}{after}");
         if t.code.contains(&from) {
-            t.code = t.code.replacen(&from, &format!("{pattern}{new}"), 1);
+            t.code = t.code.replacen(&from, &format!("{before}{new}{after}"), 1);
             break;
         }
     }
@@ -329,7 +338,18 @@ mod tests {
             "test_pages_rounds_up",
             "def test_pages_rounds_up():\n    assert pages(21, 10) == 3\n",
         );
-        let (kept, _) = c.check(vec![t.clone(), t], true).expect("parses");
+        let helper = test(
+            "tests/test_pager.py",
+            "test_pages_rounds_up",
+            "def test_pages_rounds_up_helper():\n    return 1\n\n\ndef test_pages_rounds_up():\n    assert pages(1, 10) == 1\n",
+        );
+        let (kept, _) = c.check(vec![t.clone(), t, helper], true).expect("parses");
+        assert!(
+            kept[2].code.contains("def test_pages_rounds_up_helper():")
+                && kept[2].code.contains("def test_pages_rounds_up_4():"),
+            "only the definition is renamed: {}",
+            kept[2].code
+        );
         assert_eq!(kept[0].path, "tests/test_pager.py", "the one target");
         assert_eq!(kept[0].name, "test_pages_rounds_up_2");
         assert!(

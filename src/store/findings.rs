@@ -145,20 +145,22 @@ impl Store {
         Ok(())
     }
 
-    /// Marks the finding of a thread as argued down: someone replied that it is wrong and
-    /// Critic's answer agreed.
+    /// Marks the finding of a thread as argued down (someone replied that it is wrong and
+    /// Critic's answer agreed), or not any more (a later answer in the thread found it holds).
     pub async fn record_disputed(
         &self,
         repo: &str,
         number: PrNumber,
         fingerprint: &str,
+        disputed: bool,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE findings SET disputed = 1 WHERE repo = $1 AND number = $2 AND fingerprint = $3",
+            "UPDATE findings SET disputed = $4 WHERE repo = $1 AND number = $2 AND fingerprint = $3",
         )
         .bind(repo)
         .bind(number.to_i64())
         .bind(fingerprint)
+        .bind(i64::from(disputed))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -338,11 +340,11 @@ mod tests {
             .expect("addressed");
         // Argued down in a reply, whatever its reactions say.
         store
-            .record_disputed("o/r", PrNumber(1), "argued")
+            .record_disputed("o/r", PrNumber(1), "argued", true)
             .await
             .expect("disputed");
         store
-            .record_disputed("o/r", PrNumber(2), "up")
+            .record_disputed("o/r", PrNumber(2), "up", true)
             .await
             .expect("another pull request's finding is not this one");
         let mut muted: Vec<String> = store
@@ -360,6 +362,22 @@ mod tests {
             .expect("feedback");
         let muted = store.muted_fingerprints("o/r").await.expect("muted");
         assert_eq!(muted.len(), 2);
+        // A later answer that finds the argued finding holds takes the dispute back.
+        store
+            .record_disputed("o/r", PrNumber(1), "argued", false)
+            .await
+            .expect("holds");
+        assert!(
+            !store
+                .muted_fingerprints("o/r")
+                .await
+                .expect("muted")
+                .contains("argued")
+        );
+        store
+            .record_disputed("o/r", PrNumber(1), "argued", true)
+            .await
+            .expect("disputed again");
         // Two turned-down style findings under src/ are not a pattern; three are.
         assert!(store.learned("o/r", 3).await.expect("learned").is_empty());
         let more: Vec<StoredFinding> = ["s2", "s3"]

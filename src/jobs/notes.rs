@@ -123,8 +123,7 @@ pub(super) async fn command_failed(
     name: &str,
     error: &JobError,
 ) {
-    let what = crate::context::redact::redact(&error.to_string()).text;
-    let what = crate::llm::truncate(&what, 500);
+    let what = public_error(&error.to_string());
     let advice = if error.is_transient() {
         "GitHub or the model server kept failing while Critic tried; please run the command again later."
     } else {
@@ -157,6 +156,39 @@ pub(super) fn budget_spent_text(budget: f64) -> String {
     )
 }
 
+/// An error as it may be shown on a pull request: secrets redacted, and addresses left out
+/// (a model server's or proxy's URL names an internal host, which a public pull request must
+/// not learn), then cut.
+pub(super) fn public_error(error: &str) -> String {
+    let redacted = crate::context::redact::redact(error).text;
+    let mut out = String::with_capacity(redacted.len());
+    for (i, word) in redacted.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        match word.find("://") {
+            Some(at) => {
+                // Keep what wraps the address, `(` or `"`.
+                let lead: String = word[..at]
+                    .chars()
+                    .take_while(|c| !c.is_ascii_alphanumeric())
+                    .collect();
+                let tail: String = word
+                    .chars()
+                    .rev()
+                    .take_while(|c| matches!(c, ')' | '"' | '\'' | ',' | ':' | ';'))
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                out.push_str(&format!("{lead}(an address){tail}"));
+            }
+            None => out.push_str(word),
+        }
+    }
+    crate::llm::truncate(&out, 500)
+}
+
 /// Says on the pull request, once per head, that Critic gave up on reviewing it and why;
 /// best effort (GitHub may be what failed).
 pub(super) async fn say_not_reviewed(
@@ -170,7 +202,7 @@ pub(super) async fn say_not_reviewed(
         "{}Critic could not review {}: it gave up. A new push or `/review` tries again.\n\n<details><summary>Why</summary>\n\n{}\n</details>",
         notice_marker("failed"),
         crate::github::short_sha(head),
-        crate::llm::truncate(why, 500).replace('<', "&lt;")
+        public_error(why).replace('<', "&lt;")
     );
     let posted = post_once(critic, gh, job.pr(), "failed", head, &note).await;
     if let Err(e) = posted {
@@ -205,6 +237,28 @@ pub(super) async fn own_marked_comment(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_shown_on_a_pull_request_name_no_address_or_secret() {
+        let token = concat!("ghp_", "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa");
+        let shown = public_error(&format!(
+            "error sending request for url (http://10.0.0.5:8000/v1/chat/completions): connection refused; key {token}"
+        ));
+        assert!(
+            shown.starts_with(
+                "error sending request for url ((an address)): connection refused; key "
+            ),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("10.0.0.5") && !shown.contains("Zx9Yw8"),
+            "{shown}"
+        );
+        assert_eq!(
+            public_error("GitHub answered 403: Forbidden"),
+            "GitHub answered 403: Forbidden"
+        );
+    }
 
     #[test]
     fn a_long_wait_is_said_in_minutes_a_short_one_not_at_all() {

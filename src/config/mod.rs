@@ -296,6 +296,8 @@ pub struct ReviewSettings {
     /// A second model call checks each finding against its code before it is posted (see
     /// `review::verify`).
     pub verify: bool,
+    /// The first review of a pull request also suggests tests for it (as `/test` does).
+    pub suggest_tests: bool,
     /// Findings the verify pass is less sure of than this (0-10) are dropped.
     pub min_confidence: u8,
 }
@@ -354,6 +356,7 @@ fail_on_critical = false
 coalesce_secs = 10
 verify = true
 min_confidence = 7
+suggest_tests = false
 
 [commands]
 enabled = true

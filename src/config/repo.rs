@@ -65,6 +65,7 @@ pub struct RepoReview {
     #[serde(alias = "max_findings")]
     pub max_comments: Option<usize>,
     pub resolve_addressed: Option<bool>,
+    pub suggest_tests: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -115,6 +116,8 @@ pub struct RepoPolicy {
     pub min_severity: Severity,
     pub max_comments: usize,
     pub resolve_addressed: bool,
+    /// The first review of a pull request also suggests tests.
+    pub suggest_tests: bool,
     /// The repository's choice of endpoint per task (tried first; the server's chain after).
     pub models: RepoModels,
     /// Instructions learned from how the repository's people answered Critic's threads (see
@@ -174,6 +177,7 @@ impl RepoPolicy {
             min_severity: r.min_severity,
             max_comments: r.max_comments,
             resolve_addressed: r.resolve_addressed,
+            suggest_tests: r.suggest_tests,
             models: RepoModels::default(),
             learned: Vec::new(),
             sources: Default::default(),
@@ -248,6 +252,7 @@ impl RepoPolicy {
             ("min_severity", r.min_severity.is_some(), false),
             ("max_comments", r.max_comments.is_some(), false),
             ("resolve_addressed", r.resolve_addressed.is_some(), false),
+            ("suggest_tests", r.suggest_tests.is_some(), false),
             (
                 "language",
                 r.language.as_ref().is_some_and(|l| !l.trim().is_empty()),
@@ -300,6 +305,7 @@ impl RepoPolicy {
         set!(min_severity);
         set!(max_comments);
         set!(resolve_addressed);
+        set!(suggest_tests);
         if let Some(l) = r.language.filter(|l| !l.trim().is_empty()) {
             next.language = Some(l);
         }
@@ -417,6 +423,7 @@ mod tests {
             min_severity: Severity::Warning,
             max_comments: 20,
             resolve_addressed: false,
+            suggest_tests: false,
             models: RepoModels::default(),
             learned: Vec::new(),
             sources: Default::default(),
@@ -445,13 +452,34 @@ mod tests {
         assert_eq!(p.language.as_deref(), Some("German"));
         assert_eq!(p.model_for(Task::Review), Some("big"));
         assert_eq!(p.model_for(Task::Describe), None);
+        // Where each setting came from, for `/config`: the last file that set it, and every
+        // file that added to a list.
+        assert_eq!(
+            p.sources.get("review.max_comments").map(String::as_str),
+            Some("acme/widgets:.github/critic.toml")
+        );
+        assert_eq!(
+            p.sources.get("review.ignore").map(String::as_str),
+            Some("acme/.github:critic.toml")
+        );
+        assert_eq!(
+            p.sources.get("review.instructions").map(String::as_str),
+            Some("acme/.github:critic.toml + acme/widgets:.github/critic.toml")
+        );
+        assert_eq!(p.sources.get("review.drafts"), None, "the server's");
         p.apply(
             "acme/widgets:x",
-            "[models]\ndescribe = \"default\"\n",
+            "[models]\ndescribe = \"default\"\nverify = \"big\"\n[review]\nsuggest_tests = true\n",
             &["default", "big"],
         )
         .expect("models");
         assert_eq!(p.model_for(Task::Describe), Some("default"));
+        assert_eq!(
+            p.model_for(Task::Verify),
+            Some("big"),
+            "a verify endpoint applies"
+        );
+        assert!(p.suggest_tests);
         assert_eq!(
             p.model_for(Task::Review),
             Some("big"),

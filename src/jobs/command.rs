@@ -491,7 +491,7 @@ fn render_answer(question: &str, a: &AnswerText, model: &str) -> String {
     out
 }
 
-fn render_tests(tests: &[TestSuggestion], notes: &[String], model: &str) -> String {
+pub(super) fn render_tests(tests: &[TestSuggestion], notes: &[String], model: &str) -> String {
     let notes: String = notes.iter().map(|n| format!("\n- {n}")).collect();
     if tests.is_empty() {
         return format!(

@@ -52,6 +52,7 @@ pub(super) async fn run(
     }
     // `/review --full`: the whole pull request again, whatever was reviewed before.
     let full = job.full && job.requested.is_some();
+    let first_review = last_reviewed.is_none();
     let last_reviewed = if full { None } else { last_reviewed };
     let gh = critic.github.installation(job.installation_id)?;
     let pr = gh.pull_request(&job.repo, job.number).await?;
@@ -172,6 +173,16 @@ pub(super) async fn run(
         check: check.as_ref(),
     };
     let result = review_head(&ready).await;
+    // `review.suggest_tests`: the first review of a pull request brings tests for it. Best
+    // effort: the review is posted whatever happens here.
+    if first_review
+        && policy.suggest_tests
+        && matches!(result, Ok(Outcome::Done(_)))
+        && let Err(e) =
+            super::suggest_tests::with_first_review(critic, &gh, job, &pr, &policy, meter).await
+    {
+        tracing::warn!(error = %e, "tests were not suggested with the first review");
+    }
     if let (Err(e), Some(check)) = (&result, &check)
         && !e.is_transient()
         && !check.is_completed()

@@ -1047,3 +1047,65 @@ async fn test_follows_the_repositorys_tests_and_posts_only_tests_that_parse() {
     assert!(!body.contains("test_exact"), "{body}");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn suggest_tests_brings_tests_with_the_first_review_only() {
+    let world = World::new().await;
+    let mut options = world.options();
+    options
+        .env
+        .push(("CRITIC_REVIEW__SUGGEST_TESTS".into(), "true".into()));
+    let app = world.start_with(options).await;
+    add_pr(&app, 87, false);
+    app.llm().respond_with(|chat| {
+        if chat.message("system").contains("suggesting tests") {
+            Reply::json(json!({"tests": [
+                {"path": "tests/main.rs", "name": "divides_by_zero", "covers": "the new division",
+                 "code": "#[test]\n#[should_panic]\nfn divides_by_zero() {\n    main();\n}\n"}
+            ]}))
+        } else {
+            Reply::findings(json!([]))
+        }
+    });
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 87))
+        .await;
+    app.wait_idle().await;
+    let said: Vec<String> = critics(&app, 87).into_iter().map(|c| c.body).collect();
+    let tests: Vec<&String> = said
+        .iter()
+        .filter(|b| b.starts_with("<!-- critic:tests -->"))
+        .collect();
+    assert_eq!(tests.len(), 1, "{said:?}");
+    assert!(
+        tests[0].contains("**divides_by_zero** in `tests/main.rs`")
+            && tests[0].contains("review.suggest_tests"),
+        "{}",
+        tests[0]
+    );
+    app.summary_says(REPO, 87, "c0c0c0c", "No new findings")
+        .await;
+    // Asked again (`/review --full`): not the first review, no second set of tests.
+    app.comment(REPO, 87, "bob", "MEMBER", "/review --full")
+        .await;
+    app.wait_idle().await;
+    let asked_for_tests = app
+        .llm()
+        .received()
+        .iter()
+        .filter(|c| c.message("system").contains("suggesting tests"))
+        .count();
+    assert_eq!(asked_for_tests, 1);
+    let said = critics(&app, 87);
+    assert!(
+        said.last()
+            .is_some_and(|c| c.body.contains("@bob Critic reviewed c0c0c0c")),
+        "{said:?}"
+    );
+    assert_eq!(
+        said.iter()
+            .filter(|c| c.body.starts_with("<!-- critic:tests -->"))
+            .count(),
+        1
+    );
+    app.finish().await;
+}

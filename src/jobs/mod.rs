@@ -6,6 +6,7 @@ mod check_run;
 mod command;
 mod config_answer;
 mod error;
+mod first_review_tests;
 mod gate;
 mod incremental;
 mod learn;

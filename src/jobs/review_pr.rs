@@ -179,7 +179,8 @@ pub(super) async fn run(
         && policy.suggest_tests
         && matches!(result, Ok(Outcome::Done(_)))
         && let Err(e) =
-            super::suggest_tests::with_first_review(critic, &gh, job, &pr, &policy, meter).await
+            super::first_review_tests::with_first_review(critic, &gh, job, &pr, &policy, meter)
+                .await
     {
         tracing::warn!(error = %e, "tests were not suggested with the first review");
     }

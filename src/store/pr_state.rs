@@ -44,17 +44,8 @@ impl Store {
         number: PrNumber,
         by: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO pull_requests (repo, number, paused_by, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (repo, number) DO UPDATE SET paused_by = $3, updated_at = $4",
-        )
-        .bind(repo)
-        .bind(number.to_i64())
-        .bind(by)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.set_pull_request_field(repo, number, "paused_by", by.map(str::to_owned))
+            .await
     }
 
     /// One nullable column of the PR's row (`column` is one of ours, never user input).
@@ -77,6 +68,32 @@ impl Store {
         Ok(value.flatten())
     }
 
+    /// Sets one column of the PR's row, making the row if there is none (`column` is one of
+    /// ours, never user input).
+    async fn set_pull_request_field<T>(
+        &self,
+        repo: &str,
+        number: PrNumber,
+        column: &'static str,
+        value: T,
+    ) -> Result<(), StoreError>
+    where
+        T: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Send + 'static,
+    {
+        let sql = format!(
+            "INSERT INTO pull_requests (repo, number, {column}, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (repo, number) DO UPDATE SET {column} = $3, updated_at = $4"
+        );
+        sqlx::query(&sql)
+            .bind(repo)
+            .bind(number.to_i64())
+            .bind(value)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Moves the PR's reviewed head forward when the run posted no review (nothing new).
     pub async fn mark_reviewed(
         &self,
@@ -84,17 +101,8 @@ impl Store {
         number: PrNumber,
         head_sha: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO pull_requests (repo, number, last_reviewed_sha, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (repo, number) DO UPDATE SET last_reviewed_sha = $3, updated_at = $4",
-        )
-        .bind(repo)
-        .bind(number.to_i64())
-        .bind(head_sha)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.set_pull_request_field(repo, number, "last_reviewed_sha", head_sha.to_owned())
+            .await
     }
 
     /// The summary comment's id, once known.
@@ -113,17 +121,8 @@ impl Store {
         number: PrNumber,
         id: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO pull_requests (repo, number, summary_comment_id, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (repo, number) DO UPDATE SET summary_comment_id = $3, updated_at = $4",
-        )
-        .bind(repo)
-        .bind(number.to_i64())
-        .bind(id)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.set_pull_request_field(repo, number, "summary_comment_id", id)
+            .await
     }
 
     /// Records a posted review and moves the PR's reviewed head forward, atomically.

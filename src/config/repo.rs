@@ -87,6 +87,31 @@ pub struct RepoModels {
     pub verify: Option<String>,
 }
 
+impl RepoModels {
+    /// The endpoint named for `task`, if one is.
+    pub fn get(&self, task: Task) -> Option<&str> {
+        match task {
+            Task::Review => self.review.as_deref(),
+            Task::Describe => self.describe.as_deref(),
+            Task::Improve => self.improve.as_deref(),
+            Task::Ask => self.ask.as_deref(),
+            Task::Tests => self.tests.as_deref(),
+            Task::Verify => self.verify.as_deref(),
+        }
+    }
+
+    fn slot(&mut self, task: Task) -> &mut Option<String> {
+        match task {
+            Task::Review => &mut self.review,
+            Task::Describe => &mut self.describe,
+            Task::Improve => &mut self.improve,
+            Task::Ask => &mut self.ask,
+            Task::Tests => &mut self.tests,
+            Task::Verify => &mut self.verify,
+        }
+    }
+}
+
 /// A settings file that cannot be used, said on the PR.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{source_name}: {message}")]
@@ -216,19 +241,13 @@ impl RepoPolicy {
             return Err(err("`review.max_comments` must be between 1 and 50".into()));
         }
         let models = file.models;
-        for (task, name) in [
-            ("review", &models.review),
-            ("describe", &models.describe),
-            ("improve", &models.improve),
-            ("ask", &models.ask),
-            ("tests", &models.tests),
-            ("verify", &models.verify),
-        ] {
-            if let Some(name) = name
-                && !endpoints.contains(&name.as_str())
+        for task in Task::ALL {
+            if let Some(name) = models.get(task)
+                && !endpoints.contains(&name)
             {
                 return Err(err(format!(
-                    "`models.{task}`: no endpoint named `{name}` on this server (known: {})",
+                    "`models.{}`: no endpoint named `{name}` on this server (known: {})",
+                    task.label(),
                     endpoints.join(", ")
                 )));
             }
@@ -276,16 +295,9 @@ impl RepoPolicy {
                 set_by(&format!("review.{key}"), adds);
             }
         }
-        for (task, choice) in [
-            ("review", &models.review),
-            ("describe", &models.describe),
-            ("improve", &models.improve),
-            ("ask", &models.ask),
-            ("tests", &models.tests),
-            ("verify", &models.verify),
-        ] {
-            if choice.is_some() {
-                set_by(&format!("models.{task}"), false);
+        for task in Task::ALL {
+            if models.get(task).is_some() {
+                set_by(&format!("models.{}", task.label()), false);
             }
         }
         macro_rules! set {
@@ -313,16 +325,9 @@ impl RepoPolicy {
         next.instructions
             .extend(r.instructions.filter(|i| !i.trim().is_empty()));
         next.path_instructions.extend(r.path_instructions);
-        for (chosen, choice) in [
-            (&mut next.models.review, models.review),
-            (&mut next.models.describe, models.describe),
-            (&mut next.models.improve, models.improve),
-            (&mut next.models.ask, models.ask),
-            (&mut next.models.tests, models.tests),
-            (&mut next.models.verify, models.verify),
-        ] {
-            if choice.is_some() {
-                *chosen = choice;
+        for task in Task::ALL {
+            if let Some(choice) = models.get(task) {
+                *next.models.slot(task) = Some(choice.to_string());
             }
         }
         *self = next;
@@ -331,15 +336,7 @@ impl RepoPolicy {
 
     /// The endpoint the repository chose for `task`, if it chose one.
     pub fn model_for(&self, task: Task) -> Option<&str> {
-        let m = &self.models;
-        match task {
-            Task::Review => m.review.as_deref(),
-            Task::Describe => m.describe.as_deref(),
-            Task::Improve => m.improve.as_deref(),
-            Task::Ask => m.ask.as_deref(),
-            Task::Tests => m.tests.as_deref(),
-            Task::Verify => m.verify.as_deref(),
-        }
+        self.models.get(task)
     }
 
     /// Why an automatic review of this PR should not run, if it should not.

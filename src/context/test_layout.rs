@@ -73,8 +73,15 @@ pub fn target_for(changed: &str, files: &[String], read: ReadFile<'_>) -> Option
             format!("{dir}/{name}")
         }
     };
-    let first_existing = |candidates: Vec<String>| -> Option<String> {
-        candidates.into_iter().find(|c| known.contains(c.as_str()))
+    // A test file of its own: the first candidate that exists, else `new`, to be created.
+    let separate = |framework: Framework, candidates: Vec<String>, new: String| {
+        let found = candidates.into_iter().find(|c| known.contains(c.as_str()));
+        Some(TestTarget {
+            framework,
+            exists: found.is_some() || known.contains(new.as_str()),
+            path: found.unwrap_or(new),
+            inline: false,
+        })
     };
     match ext {
         "rs" => {
@@ -108,29 +115,12 @@ pub fn target_for(changed: &str, files: &[String], read: ReadFile<'_>) -> Option
             }
             let framework = python_framework(&known, read);
             let test_name = format!("test_{stem}.py");
-            let mut candidates = vec![
-                join(dir, &test_name),
-                join(dir, &format!("tests/{test_name}")),
-            ];
-            for up in ancestors(dir) {
-                candidates.push(join(up, &test_name));
-                candidates.push(join(up, &format!("tests/{test_name}")));
-                candidates.push(join(up, &format!("test/{test_name}")));
-            }
-            Some(match first_existing(candidates) {
-                Some(path) => TestTarget {
-                    framework,
-                    path,
-                    exists: true,
-                    inline: false,
-                },
-                None => TestTarget {
-                    framework,
-                    path: format!("tests/{test_name}"),
-                    exists: false,
-                    inline: false,
-                },
-            })
+            let candidates = ancestors(dir)
+                .flat_map(|up| {
+                    ["", "tests/", "test/"].map(|folder| join(up, &format!("{folder}{test_name}")))
+                })
+                .collect();
+            separate(framework, candidates, format!("tests/{test_name}"))
         }
         "js" | "jsx" | "mjs" | "cjs" | "ts" | "tsx" | "mts" | "cts" => {
             if name.contains(".test.")
@@ -152,32 +142,21 @@ pub fn target_for(changed: &str, files: &[String], read: ReadFile<'_>) -> Option
                     candidates.push(join(up, &format!("{folder}/{stem}.{ext}")));
                 }
             }
-            Some(match first_existing(candidates) {
-                Some(path) => TestTarget {
-                    framework,
-                    path,
-                    exists: true,
-                    inline: false,
-                },
-                None => TestTarget {
-                    framework,
-                    path: join(dir, &format!("{stem}.test.{ext}")),
-                    exists: false,
-                    inline: false,
-                },
-            })
+            separate(
+                framework,
+                candidates,
+                join(dir, &format!("{stem}.test.{ext}")),
+            )
         }
         "go" => {
             if stem.ends_with("_test") {
                 return None;
             }
-            let path = join(dir, &format!("{stem}_test.go"));
-            Some(TestTarget {
-                framework: Framework::GoTest,
-                exists: known.contains(path.as_str()),
-                path,
-                inline: false,
-            })
+            separate(
+                Framework::GoTest,
+                Vec::new(),
+                join(dir, &format!("{stem}_test.go")),
+            )
         }
         "java" | "kt" => {
             let (root, package) = changed
@@ -189,13 +168,7 @@ pub fn target_for(changed: &str, files: &[String], read: ReadFile<'_>) -> Option
                 "{root}src/test/{lang}/{}",
                 join(package_dir, &format!("{stem}Test.{ext}"))
             );
-            let framework = junit(&known, root, read);
-            Some(TestTarget {
-                framework,
-                exists: known.contains(path.as_str()),
-                path,
-                inline: false,
-            })
+            separate(junit(&known, root, read), Vec::new(), path)
         }
         _ => None,
     }

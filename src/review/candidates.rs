@@ -110,12 +110,13 @@ pub fn merge_duplicates(findings: Vec<Finding>) -> Vec<Finding> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::diff::Side;
     use crate::domain::Severity;
 
-    fn finding(line: u32, severity: Severity, title: &str) -> Finding {
+    /// A finding on `src/lib.rs` (the verify pass's tests use it too).
+    pub(in crate::review) fn finding(line: u32, severity: Severity, title: &str) -> Finding {
         Finding {
             path: "src/lib.rs".into(),
             line,

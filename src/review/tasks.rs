@@ -132,23 +132,16 @@ pub fn schema(task: Task) -> Arc<OutputSchema> {
 /// The shape of an answer to a reply in one of Critic's threads: an `ask` answer that also
 /// says whether the thread's finding holds, so a finding argued down is learned from.
 pub fn thread_schema() -> Arc<OutputSchema> {
+    // The `ask` answer's shape, with the verdict added.
     static THREAD: LazyLock<Arc<OutputSchema>> = LazyLock::new(|| {
+        let mut shape = schema(Task::Ask).schema.clone();
+        shape["required"] = json!(["answer", "references", "finding"]);
+        shape["properties"]["finding"] =
+            json!({"type": "string", "enum": ["holds", "wrong", "unclear"]});
         Arc::new(OutputSchema {
             name: "thread_answer",
             description: "An answer to a reply in a review thread, and whether its finding holds",
-            schema: json!({
-                "type": "object", "additionalProperties": false,
-                "required": ["answer", "references", "finding"],
-                "properties": {
-                    "answer": {"type": "string"},
-                    "references": {"type": "array", "items": {
-                        "type": "object", "additionalProperties": false,
-                        "required": ["path", "line"],
-                        "properties": {"path": {"type": "string"}, "line": {"type": "integer"}}
-                    }},
-                    "finding": {"type": "string", "enum": ["holds", "wrong", "unclear"]}
-                }
-            }),
+            schema: shape,
         })
     });
     THREAD.clone()

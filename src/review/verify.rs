@@ -466,21 +466,12 @@ fn judgement(item: &Value, count: usize) -> Result<(usize, Judgement), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diff::Side;
 
+    /// A candidate with a suggested fix.
     fn finding(line: u32, severity: Severity, title: &str) -> Finding {
         Finding {
-            path: "src/lib.rs".into(),
-            line,
-            start_line: None,
-            side: Side::Right,
-            severity,
-            category: "bug".into(),
-            title: title.into(),
-            body: format!("{title}: explained."),
-            quote: None,
             suggestion: Some("let x = 1;".into()),
-            confidence: None,
+            ..super::super::candidates::tests::finding(line, severity, title)
         }
     }
 

@@ -14,7 +14,7 @@ use crate::llm::{AskError, Meter};
 use crate::poster::markdown::{fence_for, table_cell as cell};
 use crate::review::tasks::{
     AnswerText, Description, Improvement, TestSuggestion, parse_answer, parse_description,
-    parse_improvements, parse_tests,
+    parse_improvements,
 };
 use crate::review::{
     self, Gathered, GitHubSource, PrFile, PromptInput, ReviewError, Source, gather,
@@ -228,17 +228,10 @@ pub(super) async fn run(
     };
     let instructions = policy.instructions_for(shown.iter().map(|f| f.path.as_str()));
     let repo = job.repo.to_string();
-    // `/test`: how this repository tests. Best effort: without it the model still sees the
-    // change, and its tests are still checked.
+    // `/test`: how this repository tests.
     let conventions = if job.command == Command::Test {
         let changed: Vec<String> = shown.iter().map(|f| f.path.clone()).collect();
-        match TestConventions::read(&source, &changed).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "the repository's test conventions were not read");
-                TestConventions::default()
-            }
-        }
+        TestConventions::read_or_none(&source, &changed).await
     } else {
         TestConventions::default()
     };
@@ -281,18 +274,17 @@ pub(super) async fn run(
             })
             .await
             .map(|a| Reply::Ask(a.value, a.model)),
-        Command::Test => {
-            // The first answer's tests must all parse (else the model is shown the errors and
-            // asked again); from the answer to that, those that do not are left out.
-            let first = std::sync::atomic::AtomicBool::new(true);
-            llm.ask_on(task, endpoint, installation, &request, meter, |v| {
-                let tests = parse_tests(v)?;
-                let strict = first.swap(false, std::sync::atomic::Ordering::Relaxed);
-                conventions.check(tests, strict)
-            })
+        Command::Test => llm
+            .ask_on(
+                task,
+                endpoint,
+                installation,
+                &request,
+                meter,
+                conventions.validator(),
+            )
             .await
-            .map(|a| Reply::Tests(a.value.0, a.value.1, a.model))
-        }
+            .map(|a| Reply::Tests(a.value.0, a.value.1, a.model)),
         Command::Help
         | Command::Review { .. }
         | Command::Learnings { .. }
@@ -356,7 +348,10 @@ pub(super) async fn run(
             Ok(Outcome::Done("answer posted".into()))
         }
         Reply::Tests(tests, notes, model) => {
-            let text = format!("{}{left_out}", render_tests(&tests, &notes, &model));
+            let text = format!(
+                "{}{left_out}",
+                render_tests("`/test`", &tests, &notes, &model)
+            );
             answer(critic, &gh, job.pr(), by, &text).await?;
             Ok(Outcome::Done(format!("{} test(s) suggested", tests.len())))
         }
@@ -491,15 +486,21 @@ fn render_answer(question: &str, a: &AnswerText, model: &str) -> String {
     out
 }
 
-pub(super) fn render_tests(tests: &[TestSuggestion], notes: &[String], model: &str) -> String {
+/// Suggested tests as a comment; `heading` says what asked for them (`` `/test` ``).
+pub(super) fn render_tests(
+    heading: &str,
+    tests: &[TestSuggestion],
+    notes: &[String],
+    model: &str,
+) -> String {
     let notes: String = notes.iter().map(|n| format!("\n- {n}")).collect();
     if tests.is_empty() {
         return format!(
-            "`/test`: no test to suggest for this change.{notes}{}",
+            "{heading}: no test to suggest for this change.{notes}{}",
             footer(model)
         );
     }
-    let mut out = format!("`/test`: {} suggested test(s).\n", tests.len());
+    let mut out = format!("{heading}: {} suggested test(s).\n", tests.len());
     for t in tests {
         let _ = writeln!(
             out,
@@ -570,7 +571,7 @@ mod tests {
             covers: "the empty input".into(),
             code: "// ````\nassert!(parse(\"\").is_err());".into(),
         };
-        let text = render_tests(&[t], &[], "m");
+        let text = render_tests("`/test`", &[t], &[], "m");
         assert!(text.contains("`````rust\n"), "{text}");
     }
 

@@ -8,7 +8,6 @@ use crate::domain::Task;
 use crate::github::{Installation, PullRequest};
 use crate::llm::Meter;
 use crate::review::source::Source;
-use crate::review::tasks::parse_tests;
 use crate::review::{self, GitHubSource, PromptInput, ReviewError, gather};
 
 use super::error::JobError;
@@ -58,12 +57,7 @@ pub(super) async fn with_first_review(
         return Ok(());
     };
     let changed: Vec<String> = shown.iter().map(|f| f.path.clone()).collect();
-    let conventions = TestConventions::read(&source, &changed)
-        .await
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "the repository's test conventions were not read");
-            TestConventions::default()
-        });
+    let conventions = TestConventions::read_or_none(&source, &changed).await;
     let tests_context = conventions.prompt_text();
     let instructions = policy.instructions_for(changed.iter().map(String::as_str));
     let request = review::build_task_request(
@@ -80,7 +74,6 @@ pub(super) async fn with_first_review(
             ..Default::default()
         },
     )?;
-    let first = std::sync::atomic::AtomicBool::new(true);
     let answer = critic
         .llm
         .ask_on(
@@ -89,11 +82,7 @@ pub(super) async fn with_first_review(
             job.installation_id,
             &request,
             meter,
-            |v| {
-                let tests = parse_tests(v)?;
-                let strict = first.swap(false, std::sync::atomic::Ordering::Relaxed);
-                conventions.check(tests, strict)
-            },
+            conventions.validator(),
         )
         .await
         .map_err(|e| JobError::Review(ReviewError::Ask(e)))?;
@@ -101,13 +90,15 @@ pub(super) async fn with_first_review(
     if tests.is_empty() {
         return Ok(());
     }
+    let heading = "Tests for this change (`review.suggest_tests`; `/test` asks again)";
     let body = format!(
         "{FIRST_REVIEW_MARKER}\n{}",
-        super::notes::fit(&super::command::render_tests(&tests, &notes, &answer.model)).replacen(
-            "`/test`:",
-            "Tests for this change (`review.suggest_tests`; `/test` asks again):",
-            1
-        )
+        super::notes::fit(&super::command::render_tests(
+            heading,
+            &tests,
+            &notes,
+            &answer.model
+        ))
     );
     super::notes::post_once(critic, gh, job.pr(), "tests", "first-review", &body).await
 }

@@ -103,6 +103,31 @@ impl TestConventions {
         Ok(TestConventions { targets, existing })
     }
 
+    /// [`TestConventions::read`], or none when the repository cannot be read: best effort,
+    /// as the model still sees the change and its tests are still checked.
+    pub(super) async fn read_or_none(source: &impl Source, changed: &[String]) -> TestConventions {
+        TestConventions::read(source, changed)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "the repository's test conventions were not read");
+                TestConventions::default()
+            })
+    }
+
+    /// Reads a tests reply: the first reply's tests must all parse (else the model is shown
+    /// the errors and asked again); of the answer to that, those that do not are left out.
+    pub(super) fn validator(
+        &self,
+    ) -> impl Fn(&serde_json::Value) -> Result<(Vec<TestSuggestion>, Vec<String>), String> + '_
+    {
+        let first = std::sync::atomic::AtomicBool::new(true);
+        move |v| {
+            let tests = crate::review::tasks::parse_tests(v)?;
+            let strict = first.swap(false, std::sync::atomic::Ordering::Relaxed);
+            self.check(tests, strict)
+        }
+    }
+
     /// The conventions for the prompt (redacted: test files may hold secrets); empty when
     /// nothing is known.
     pub(super) fn prompt_text(&self) -> String {

@@ -10,6 +10,7 @@ use crate::support::llm::Reply;
 
 const HEAD1: &str = "1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e";
 const HEAD2: &str = "2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e";
+const HEAD3: &str = "3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e";
 
 const V1: &str =
     "fn ratio(a: i32, b: i32) -> i32 {\n    let q = a / b;\n    let r = q * 2;\n    r\n}\n";
@@ -70,15 +71,20 @@ async fn first_review(app: &TestApp, number: u64) -> u64 {
 
 /// The push to HEAD2 that leaves the finding's line alone.
 async fn push(app: &TestApp, number: u64) -> String {
-    pull(app, number, HEAD2, PATCH2, V2);
+    push_to(app, number, HEAD1, HEAD2).await
+}
+
+/// A push from `from` to `to` that leaves the finding's line alone; returns the summary.
+async fn push_to(app: &TestApp, number: u64, from: &str, to: &str) -> String {
+    pull(app, number, to, PATCH2, V2);
     app.github().set_compare(
         REPO,
-        HEAD1,
-        HEAD2,
+        from,
+        to,
         vec![PullFile::from_patch("src/ratio.rs", PUSH)],
     );
     deliver(app, "synchronize", number).await;
-    app.summary_says(REPO, number, HEAD2, "").await
+    app.summary_says(REPO, number, to, "").await
 }
 
 #[tokio::test]
@@ -141,20 +147,8 @@ async fn a_thumbs_up_keeps_it_and_a_failed_reading_never_fails_the_review() {
     // GitHub's GraphQL is down for the next run: the reading is skipped, the review goes on.
     let world = app.world.clone();
     world.github.fail_next("POST", "/graphql", 502, 50);
-    pull(
-        &app,
-        3,
-        "3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e",
-        PATCH2,
-        V2,
-    );
-    app.github().set_compare(
-        REPO,
-        HEAD2,
-        "3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e",
-        vec![PullFile::from_patch("src/ratio.rs", PUSH)],
-    );
-    deliver(&app, "synchronize", 3).await;
+    let summary = push_to(&app, 3, HEAD2, HEAD3).await;
+    assert!(summary.contains("were not repeated"), "{summary}");
     let jobs = app.wait_idle().await;
     assert!(
         app.github()
@@ -168,8 +162,6 @@ async fn a_thumbs_up_keeps_it_and_a_failed_reading_never_fails_the_review() {
             .all(|j| j.state == critic::domain::JobState::Done),
         "{jobs:?}"
     );
-    app.summary_says(REPO, 3, "3e3e3e3", "were not repeated")
-        .await;
     app.finish().await;
 }
 
@@ -223,21 +215,7 @@ async fn a_finding_argued_down_in_its_thread_is_muted_one_that_holds_is_not() {
                "references": [], "finding": "wrong"}),
     )
     .await;
-    pull(
-        &app,
-        9,
-        "3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e",
-        PATCH2,
-        V2,
-    );
-    app.github().set_compare(
-        REPO,
-        HEAD2,
-        "3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e",
-        vec![PullFile::from_patch("src/ratio.rs", PUSH)],
-    );
-    deliver(&app, "synchronize", 9).await;
-    let summary = app.summary_says(REPO, 9, "3e3e3e3", "").await;
+    let summary = push_to(&app, 9, HEAD2, HEAD3).await;
     assert!(
         summary.contains("1 finding(s) not posted: this repository turned them down before"),
         "{summary}"
@@ -494,21 +472,7 @@ async fn with_require_permission_only_people_with_the_role_teach() {
     // A maintainer's 👎 counts.
     app.github()
         .react_to_review_comment(REPO, thread, "-1", "bob");
-    pull(
-        &app,
-        11,
-        "3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e",
-        PATCH2,
-        V2,
-    );
-    app.github().set_compare(
-        REPO,
-        HEAD2,
-        "3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e",
-        vec![PullFile::from_patch("src/ratio.rs", PUSH)],
-    );
-    deliver(&app, "synchronize", 11).await;
-    let summary = app.summary_says(REPO, 11, "3e3e3e3", "").await;
+    let summary = push_to(&app, 11, HEAD2, HEAD3).await;
     assert!(
         summary.contains("1 finding(s) not posted: this repository turned them down before"),
         "{summary}"

@@ -243,12 +243,16 @@ pub fn build_task_request(
         .map(str::trim)
         .filter(|i| !i.is_empty())
         .map(|i| i.replace("MAINTAINERS>>>", "MAINTAINERS>>\u{200b}>"));
+    // A walkthrough of a one-file change would repeat its summary: not asked for, since on a
+    // local model every output token is time.
+    let walkthrough = input.files.len() > 1 || input.part.1 > 1;
     let system = prompts.render(
         &format!("{}.system", task.label()),
-        minijinja::context! { instructions => instructions, thread => input.thread },
+        minijinja::context! { instructions => instructions, thread => input.thread, walkthrough => walkthrough },
     )?;
     let user = prompts.render(&format!("{}.user", task.label()), ctx)?;
     let schema = match task {
+        Task::Review if !walkthrough => review_schema_without_walkthrough(),
         Task::Review => review_schema(),
         Task::Ask if input.thread => tasks::thread_schema(),
         other => tasks::schema(other),
@@ -267,7 +271,7 @@ pub fn review_schema() -> Arc<OutputSchema> {
                 "additionalProperties": false,
                 "required": ["summary", "walkthrough", "findings"],
                 "properties": {
-                    "summary": {"type": "string", "description": "Two or three sentences on what the pull request does"},
+                    "summary": {"type": "string", "description": "One or two sentences on what the pull request does"},
                     "walkthrough": {
                         "type": "array",
                         "items": {
@@ -293,14 +297,36 @@ pub fn review_schema() -> Arc<OutputSchema> {
                                 "severity": {"type": "string", "enum": ["critical", "warning", "nit"]},
                                 "category": {"type": "string", "enum": ["bug", "security", "performance", "maintainability", "tests", "style"]},
                                 "title": {"type": "string"},
-                                "body": {"type": "string", "description": "What is wrong, why it matters, how to fix it"},
-                                "code": {"type": "string", "description": "The exact line(s) of the diff the finding is about, without line numbers"},
+                                "body": {"type": "string", "description": "What is wrong and why it matters, in one to three sentences"},
+                                "code": {"type": "string", "description": "The exact line(s) of the diff the finding is about (at most three), without line numbers"},
                                 "suggestion": {"type": ["string", "null"], "description": "Replacement for exactly the lines start_line..line (or line), indented like the file; null when there is no small, certain fix"}
                             }
                         }
                     }
                 }
             }),
+        })
+    });
+    SCHEMA.clone()
+}
+
+/// [`review_schema`] for a request of one file: no walkthrough.
+pub fn review_schema_without_walkthrough() -> Arc<OutputSchema> {
+    static SCHEMA: LazyLock<Arc<OutputSchema>> = LazyLock::new(|| {
+        let mut schema = review_schema().schema.clone();
+        if let Some(o) = schema.as_object_mut() {
+            if let Some(p) = o.get_mut("properties").and_then(|p| p.as_object_mut()) {
+                p.remove("walkthrough");
+            }
+            o.insert(
+                "required".into(),
+                serde_json::json!(["summary", "findings"]),
+            );
+        }
+        Arc::new(OutputSchema {
+            name: "review",
+            description: "Findings of a code review of a pull request",
+            schema,
         })
     });
     SCHEMA.clone()

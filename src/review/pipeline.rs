@@ -61,7 +61,8 @@ pub struct Reviewed {
     pub files: Vec<PrFile>,
     /// Head versions fetched, by path: suggestions are checked against them.
     pub contents: HashMap<String, Vec<u8>>,
-    /// Validated findings, each once, in the order the model gave them.
+    /// Validated findings, each once, in the order the model gave them (those sent to the
+    /// verify pass first).
     pub findings: Vec<Finding>,
     pub summary: String,
     /// (path, what changed there), for the walkthrough table.
@@ -249,7 +250,12 @@ pub async fn run(
         .filter(|f| !super::candidates::reports_no_problem(f))
         .collect();
     let no_problem = candidates - findings.len();
-    let (findings, verification) = if p.settings.verify {
+    // Only findings bound for a thread are worth a verify call; those under
+    // `min_severity` are listed collapsed whatever a verifier says of them.
+    let (findings, collapsed): (Vec<Finding>, Vec<Finding>) = findings
+        .into_iter()
+        .partition(|f| !p.settings.verify || f.severity <= change.policy.min_severity);
+    let (mut findings, verification) = if p.settings.verify {
         let prompt_chars: usize = requests
             .iter()
             .map(|r| r.system.len() + r.user().len())
@@ -275,6 +281,7 @@ pub async fn run(
     } else {
         (findings, Verification::NotRun)
     };
+    findings.extend(collapsed);
     Ok(Reviewed {
         files,
         contents,

@@ -139,6 +139,10 @@ pub struct ChatRequest {
     /// prompt): a last repair round loosens the mode, since constrained decoding is where
     /// some small models loop.
     pub step_down: u8,
+    /// Ask the server to penalise repeated tokens (`frequency_penalty`, where the API has
+    /// it): set when asking again after a reply that repeated itself until the output limit,
+    /// the way small models fail.
+    pub against_repeats: bool,
 }
 
 impl ChatRequest {
@@ -148,6 +152,7 @@ impl ChatRequest {
             turns: vec![Turn::user(user)],
             schema: None,
             step_down: 0,
+            against_repeats: false,
         }
     }
 

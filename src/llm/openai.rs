@@ -82,8 +82,11 @@ impl ChatCompletions {
             _ => body["max_tokens"] = json!(self.max_tokens),
         }
         if !is_reasoning_model(&self.model) {
-            // Reasoning models accept only their default temperature.
+            // Reasoning models accept only their default temperature (and no penalties).
             body["temperature"] = json!(self.temperature);
+            if request.against_repeats {
+                body["frequency_penalty"] = json!(FREQUENCY_PENALTY);
+            }
         }
         if let Some(schema) = &request.schema {
             match mode {
@@ -216,6 +219,10 @@ impl ChatModel for ChatCompletions {
         &self.model
     }
 }
+
+/// `frequency_penalty` when asking again after a reply that looped: enough to break a
+/// repeated sentence (OpenAI's range is -2 to 2), little enough to leave the JSON alone.
+const FREQUENCY_PENALTY: f32 = 0.5;
 
 /// OpenAI's o-series and gpt-5 models take no `temperature`.
 pub(crate) fn is_reasoning_model(model: &str) -> bool {

@@ -80,10 +80,38 @@ pub(super) fn read<T>(
     ))
 }
 
+/// Whether a reply degenerated into repeating itself, as small models do until the output
+/// limit: the same run of text (8 to 400 characters, whitespace aside) three times at its
+/// end, or one sentence of 40 characters or more three times anywhere.
+pub(crate) fn repeats_itself(text: &str) -> bool {
+    let flat: Vec<char> = text
+        .split_whitespace()
+        .flat_map(|w| w.chars().chain([' ']))
+        .collect();
+    let len = flat.len();
+    let tail_repeats = (8..=400).take_while(|p| 3 * p <= len).any(|p| {
+        let a = &flat[len - p..];
+        a == &flat[len - 2 * p..len - p] && a == &flat[len - 3 * p..len - 2 * p]
+    });
+    if tail_repeats {
+        return true;
+    }
+    let mut seen: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+    text.split(['.', '!', '?', '\n'])
+        .map(str::trim)
+        .filter(|s| s.len() >= 40)
+        .any(|s| {
+            let n = seen.entry(s).or_insert(0);
+            *n += 1;
+            *n >= 3
+        })
+}
+
 /// The request again, with the complete part of the cut-off reply as the model's turn and
-/// an ask for only what is missing.
-pub(super) fn follow_up(request: &ChatRequest, shown: &str) -> ChatRequest {
+/// an ask for only what is missing; against repeats when the reply `looped`.
+pub(super) fn follow_up(request: &ChatRequest, shown: &str, looped: bool) -> ChatRequest {
     let mut next = request.clone();
+    next.against_repeats |= looped;
     next.turns.push(Turn::assistant(shown));
     next.turns.push(Turn::user(
         "Your reply was cut off at the output token limit. Its complete part, above, is kept. Answer with a new JSON object in the same required shape holding only what is still missing: the items you have not reported yet (an empty list if there are none) and any field that was cut off. Keep each item short and never repeat a sentence.",
@@ -93,14 +121,22 @@ pub(super) fn follow_up(request: &ChatRequest, shown: &str) -> ChatRequest {
 
 /// `base` with the unreadable reply and a correction; the `last` repair loosens the
 /// structured-output mode one step and spells the schema out in the prompt instead.
+/// A reply that repeated itself is not shown again (it would prime the same loop): the model
+/// is told so and asked afresh, against repeats.
 pub(super) fn repair(base: &ChatRequest, reply: &ChatReply, why: &str, last: bool) -> ChatRequest {
     let mut next = base.clone();
-    next.turns
-        .push(Turn::assistant(truncate(&reply.content, 8000)));
-    let mut text = format!(
-        "Your reply could not be used: {why}\n\nAnswer again with only the JSON object, exactly in the required shape, and nothing else."
-    );
-    if reply.truncated {
+    let looped = reply.truncated && repeats_itself(&reply.content);
+    let mut text = if looped {
+        next.against_repeats = true;
+        "Your previous reply repeated the same text over and over until it was cut off at the output limit, so it could not be used. Answer again with only the JSON object, exactly in the required shape, and nothing else. Write every sentence once, keep each field short, and stop when the object is complete.".to_string()
+    } else {
+        next.turns
+            .push(Turn::assistant(truncate(&reply.content, 8000)));
+        format!(
+            "Your reply could not be used: {why}\n\nAnswer again with only the JSON object, exactly in the required shape, and nothing else."
+        )
+    };
+    if reply.truncated && !looped {
         text.push_str(" Your reply was cut off at the output limit: report fewer items, keep each one short and never repeat a sentence.");
     }
     if last {

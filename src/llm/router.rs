@@ -379,7 +379,11 @@ impl Llm {
                     }
                     follow_ups += 1;
                     tracing::info!(endpoint = %slot.name, "reply cut off at the output limit; kept its complete part, asking for the rest");
-                    base = follow_up(request, &shown);
+                    base = follow_up(
+                        request,
+                        &shown,
+                        super::repair::repeats_itself(&reply.content),
+                    );
                     next = base.clone();
                 }
                 Read::Bad(why) => {
@@ -938,6 +942,57 @@ mod tests {
             second.turns[2]
         );
         assert_eq!(second.step_down, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reply_that_loops_is_not_shown_again_and_the_next_ask_is_against_repeats() {
+        let looping = format!(
+            "{{\"summary\": \"{}",
+            "The function reads the length of the buffer before it checks it. ".repeat(12)
+        );
+        let m = Scripted::new("m", vec![Ok(cut(&looping)), Ok(reply("{\"items\": [7]}"))]);
+        let llm = llm(&config(&[]), &[("default", m.clone())]);
+        let answer = ask_items(&llm, &ChatRequest::new("s", "u"))
+            .await
+            .expect("second reply");
+        assert_eq!(answer.value, Items(vec![7]));
+        let [first, second] = &m.requests()[..] else {
+            panic!("two requests: {:?}", m.requests());
+        };
+        assert!(!first.against_repeats);
+        assert!(second.against_repeats);
+        assert!(
+            second
+                .turns
+                .iter()
+                .all(|t| t.role != crate::llm::Role::Assistant),
+            "the loop is not shown to the model again: {:?}",
+            second.turns
+        );
+        assert!(second.turns[1].content.contains("repeated the same text"));
+    }
+
+    #[test]
+    fn loops_are_told_from_long_replies() {
+        use super::super::repair::repeats_itself;
+        let sentence = "The change adds a check for a null pointer before it is used";
+        assert!(repeats_itself(&format!(
+            "{sentence}. {sentence}. {sentence}."
+        )));
+        assert!(repeats_itself(&format!(
+            "{{\"body\": \"{}",
+            "and the ".repeat(20)
+        )));
+        assert!(!repeats_itself(&format!("{sentence}. {sentence}.")));
+        // A long, honest review repeats its keys and short values, not its sentences.
+        let finding = |n: u32| {
+            format!(
+                "{{\n  \"path\": \"src/a.rs\",\n  \"line\": {n},\n  \"severity\": \"warning\",\n  \"category\": \"maintainability\",\n  \"suggestion\": null,\n  \"body\": \"Line {n} reads the value before the lock is taken.\"\n}}"
+            )
+        };
+        let review: Vec<String> = (1..=6).map(finding).collect();
+        assert!(!repeats_itself(&review.join(",\n")));
+        assert!(!repeats_itself(""));
     }
 
     #[tokio::test(start_paused = true)]

@@ -91,6 +91,10 @@ async fn openai_chat_request_shape_and_documented_reply() {
     );
     assert_eq!(body["max_completion_tokens"], 1000);
     assert!(body.get("max_tokens").is_none());
+    assert!(
+        body.get("frequency_penalty").is_none(),
+        "no penalty on a first ask"
+    );
     assert_eq!(body["response_format"]["type"], "json_schema");
     assert_eq!(body["response_format"]["json_schema"]["name"], "review");
     assert_eq!(body["response_format"]["json_schema"]["strict"], true);
@@ -240,4 +244,31 @@ async fn a_slow_server_times_out() {
         Err(e @ LlmError::Timeout(_)) => assert!(e.is_transient()),
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn asking_again_after_a_loop_sends_a_frequency_penalty_except_to_reasoning_models() {
+    let fake = WireFake::start().await;
+    for _ in 0..2 {
+        fake.push(Scripted::json(
+            200,
+            json!({"choices": [{"message": {"role": "assistant", "content": "{}"}, "finish_reason": "stop"}]}),
+        ));
+    }
+    let mut again = request();
+    again.against_repeats = true;
+    for name in ["gpt-4.1", "o4-mini"] {
+        let m = model(&endpoint(
+            ProviderKind::Openai,
+            &format!("{}/v1", fake.url()),
+            name,
+        ));
+        m.complete(&again).await.expect("reply");
+    }
+    let sent = fake.received();
+    assert_eq!(sent[0].json()["frequency_penalty"], 0.5);
+    assert!(
+        sent[1].json().get("frequency_penalty").is_none(),
+        "reasoning models take no penalty"
+    );
 }

@@ -25,6 +25,7 @@ use super::notes::{acknowledge, answer, budget_spent_text, fit, own_marked_comme
 use super::plan::{CommandJob, Requester};
 use super::repo_settings;
 use super::suggest_tests::TestConventions;
+use super::test_threads::{self, Offered};
 
 /// Marks Critic's `/describe` comment, edited in place when asked again.
 pub const DESCRIBE_MARKER: &str = "<!-- critic:describe -->";
@@ -348,12 +349,22 @@ pub(super) async fn run(
             Ok(Outcome::Done("answer posted".into()))
         }
         Reply::Tests(tests, notes, model) => {
+            let (placed, mut rest) = test_threads::place_all(&source, &files, tests)
+                .await
+                .map_err(ReviewError::from)?;
+            let (offered, refused) = test_threads::offer(&gh, job.pr(), &head, placed).await?;
+            rest.extend(refused);
+            let tests = rest;
             let text = format!(
                 "{}{left_out}",
-                render_tests("`/test`", &tests, &notes, &model)
+                render_tests("`/test`", &tests, &offered, &notes, &model)
             );
             answer(critic, &gh, job.pr(), by, &text).await?;
-            Ok(Outcome::Done(format!("{} test(s) suggested", tests.len())))
+            let placed: usize = offered.placed.iter().map(|p| p.tests.len()).sum();
+            Ok(Outcome::Done(format!(
+                "{} test(s) suggested, {placed} of them as suggestions on test files",
+                tests.len() + placed
+            )))
         }
     }
 }
@@ -486,21 +497,47 @@ fn render_answer(question: &str, a: &AnswerText, model: &str) -> String {
     out
 }
 
-/// Suggested tests as a comment; `heading` says what asked for them (`` `/test` ``).
+/// Suggested tests as a comment; `heading` says what asked for them (`` `/test` ``). Those
+/// `offered` as suggestions on their test files are named with a link; the rest are shown
+/// as code to paste, under the path where they belong.
 pub(super) fn render_tests(
     heading: &str,
     tests: &[TestSuggestion],
+    offered: &Offered,
     notes: &[String],
     model: &str,
 ) -> String {
     let notes: String = notes.iter().map(|n| format!("\n- {n}")).collect();
-    if tests.is_empty() {
+    let count = tests.len() + offered.placed.iter().map(|p| p.tests.len()).sum::<usize>();
+    if count == 0 {
         return format!(
             "{heading}: no test to suggest for this change.{notes}{}",
             footer(model)
         );
     }
-    let mut out = format!("{heading}: {} suggested test(s).\n", tests.len());
+    let mut out = format!("{heading}: {count} suggested test(s).\n");
+    if !offered.placed.is_empty() {
+        let review = offered
+            .link
+            .as_deref()
+            .map_or("a review".to_string(), |l| format!("[a review]({l})"));
+        let _ = writeln!(
+            out,
+            "\nReady to apply, as suggestions in {review} on the test files this pull request changes:"
+        );
+        for p in &offered.placed {
+            for t in &p.tests {
+                let _ = writeln!(
+                    out,
+                    "- **{}** in `{}`, after line {}: {}",
+                    t.name.trim(),
+                    p.path,
+                    p.line,
+                    t.covers.trim()
+                );
+            }
+        }
+    }
     for t in tests {
         let _ = writeln!(
             out,
@@ -571,7 +608,7 @@ mod tests {
             covers: "the empty input".into(),
             code: "// ````\nassert!(parse(\"\").is_err());".into(),
         };
-        let text = render_tests("`/test`", &[t], &[], "m");
+        let text = render_tests("`/test`", &[t], &Offered::default(), &[], "m");
         assert!(text.contains("`````rust\n"), "{text}");
     }
 

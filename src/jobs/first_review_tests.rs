@@ -13,6 +13,7 @@ use crate::review::{self, GitHubSource, PromptInput, ReviewError, gather};
 use super::error::JobError;
 use super::plan::ReviewJob;
 use super::suggest_tests::TestConventions;
+use super::test_threads;
 
 /// Marks the comment holding the tests suggested with a pull request's first review.
 const FIRST_REVIEW_MARKER: &str = "<!-- critic:tests -->";
@@ -90,12 +91,18 @@ pub(super) async fn with_first_review(
     if tests.is_empty() {
         return Ok(());
     }
+    let (placed, mut tests) = test_threads::place_all(&source, &files, tests)
+        .await
+        .map_err(ReviewError::from)?;
+    let (offered, refused) = test_threads::offer(gh, job.pr(), &pr.head.sha, placed).await?;
+    tests.extend(refused);
     let heading = "Tests for this change (`review.suggest_tests`; `/test` asks again)";
     let body = format!(
         "{FIRST_REVIEW_MARKER}\n{}",
         super::notes::fit(&super::command::render_tests(
             heading,
             &tests,
+            &offered,
             &notes,
             &answer.model
         ))

@@ -17,6 +17,7 @@ mod reply;
 mod repo_settings;
 mod review_pr;
 mod suggest_tests;
+mod test_threads;
 mod worker;
 
 pub use error::{JobError, Outcome};

@@ -1049,6 +1049,86 @@ async fn test_follows_the_repositorys_tests_and_posts_only_tests_that_parse() {
 }
 
 #[tokio::test]
+async fn a_test_for_a_test_file_the_pull_request_changes_is_a_one_click_suggestion_there() {
+    let app = TestApp::start().await;
+    let code = "@@ -1,2 +1,2 @@\n def pages(n, size):\n-    return n // size\n+    return (n + size - 1) // size";
+    // The pull request also adds a test, lines 4-5 of the test file.
+    let tests_patch = "@@ -1,2 +1,5 @@\n from pkg.pager import pages\n+\n+\n+def test_pages_rounds_up():\n+    assert pages(11, 10) == 2";
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number: 88,
+            title: "Round pages up".into(),
+            head_sha: HEAD.into(),
+            user_login: "alice".into(),
+            ..Default::default()
+        },
+    );
+    app.github().set_pull_files(
+        REPO,
+        88,
+        vec![
+            PullFile::from_patch("pkg/pager.py", code),
+            PullFile::from_patch("tests/test_pager.py", tests_patch),
+        ],
+    );
+    for (path, text) in [
+        ("pyproject.toml", "[tool.pytest.ini_options]\n"),
+        (
+            "pkg/pager.py",
+            "def pages(n, size):\n    return (n + size - 1) // size\n",
+        ),
+        (
+            "tests/test_pager.py",
+            "from pkg.pager import pages\n\n\ndef test_pages_rounds_up():\n    assert pages(11, 10) == 2\n",
+        ),
+    ] {
+        app.github().put_content(REPO, HEAD, path, text);
+    }
+    app.llm().push(Reply::json(json!({"tests": [
+        {"path": "tests/test_pager.py", "name": "test_exact_pages", "covers": "a size that divides n",
+         "code": "def test_exact_pages():\n    assert pages(20, 10) == 2\n"},
+        {"path": "tests/test_pager.py", "name": "test_one_item", "covers": "one item is one page",
+         "code": "def test_one_item():\n    assert pages(1, 10) == 1\n"}
+    ]})));
+    app.comment(REPO, 88, "bob", "MEMBER", "/test").await;
+    app.wait_idle().await;
+    let reviews = app.github().reviews(REPO, 88);
+    assert_eq!(reviews.len(), 1, "one review of suggestions");
+    assert_eq!(reviews[0].state, "COMMENTED");
+    let [thread] = &reviews[0].comments[..] else {
+        panic!("one suggestion per line: {:?}", reviews[0].comments);
+    };
+    assert_eq!(
+        (thread.path.as_str(), thread.line, thread.side.as_str()),
+        ("tests/test_pager.py", 5, "RIGHT"),
+        "on the last line of the test the pull request added"
+    );
+    assert!(
+        thread.body.contains(
+            "```suggestion\n    assert pages(11, 10) == 2\n\n\ndef test_exact_pages():\n    assert pages(20, 10) == 2\n\n\ndef test_one_item():\n    assert pages(1, 10) == 1\n```"
+        ),
+        "both tests in one suggestion: {}",
+        thread.body
+    );
+    let mine = critics(&app, 88);
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    let body = &mine[0].body;
+    assert!(body.contains("2 suggested test(s)"), "{body}");
+    assert!(
+        body.contains("- **test_exact_pages** in `tests/test_pager.py`, after line 5"),
+        "{body}"
+    );
+    assert!(body.contains("[a review](http"), "linked: {body}");
+    assert!(
+        body.contains("- **test_one_item** in `tests/test_pager.py`, after line 5"),
+        "{body}"
+    );
+    assert!(!body.contains("```"), "no code to paste: {body}");
+    app.finish().await;
+}
+
+#[tokio::test]
 async fn suggest_tests_brings_tests_with_the_first_review_only() {
     let world = World::new().await;
     let mut options = world.options();

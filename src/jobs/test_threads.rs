@@ -1,0 +1,318 @@
+//! A suggested test for a test file the pull request changes is offered on that file as a
+//! one-click suggestion: right after the last test the pull request wrote there (a function
+//! or method ending on a changed line), indented like it, and only when the file still
+//! parses with the test in place. Any other test is answered as code to paste, under the
+//! path where it belongs.
+
+use crate::context::scope::{ScopeKind, ScopeOptions, enclosing_scopes, syntax_errors};
+use crate::diff::LineKind;
+use crate::domain::Side;
+use crate::github::{Installation, NewReview, ReviewComment};
+use crate::poster::markdown::fence_for;
+use crate::review::PrFile;
+use crate::review::source::{Source, SourceError};
+use crate::review::tasks::TestSuggestion;
+
+use super::error::JobError;
+use super::plan::PrRef;
+
+/// Tests placed as one suggestion on their test file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Placed {
+    pub path: String,
+    pub tests: Vec<TestSuggestion>,
+    /// The changed line the suggestion replaces (with itself, then the test).
+    pub line: u32,
+    /// The thread's text: what the test covers, and the suggestion.
+    pub comment: String,
+}
+
+/// The tests posted as suggestions, and where.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Offered {
+    pub placed: Vec<Placed>,
+    /// The review holding them.
+    pub link: Option<String>,
+}
+
+/// Where `tests` (all for `file`) can go as one suggestion on `file`, whose text at the pull
+/// request's head is `head`; None when no changed line ends a test there, or when the file
+/// would not parse with the tests in place (or is in a language Critic cannot parse, so
+/// could not check).
+pub(super) fn place(tests: &[TestSuggestion], file: &PrFile, head: &str) -> Option<Placed> {
+    let patch = file.patch.as_ref()?;
+    let path = file.file.filename.as_str();
+    let lines: Vec<&str> = head.lines().collect();
+    let total = u32::try_from(lines.len()).ok()?.max(1);
+    let errors_before = syntax_errors(path, head, 1..=total)?;
+    let mut added: Vec<u32> = patch
+        .hunks
+        .iter()
+        .flat_map(|h| &h.lines)
+        .filter(|l| l.kind == LineKind::Added)
+        .filter_map(|l| l.new)
+        .collect();
+    added.sort_unstable();
+    added.dedup();
+    let whole = ScopeOptions {
+        extra: 0,
+        max_lines: u32::MAX,
+    };
+    for &line in added.iter().rev() {
+        let Some(scope) = enclosing_scopes(path, head, line..=line, &whole)
+            .into_iter()
+            .find(|s| s.end == line && matches!(s.kind, ScopeKind::Function | ScopeKind::Method))
+        else {
+            continue;
+        };
+        let (Some(first), Some(anchor)) = (
+            lines.get(scope.start as usize - 1),
+            lines.get(line as usize - 1),
+        ) else {
+            continue;
+        };
+        let indent: String = first.chars().take_while(|c| c.is_whitespace()).collect();
+        // PEP 8 keeps two blank lines between top-level definitions; elsewhere one.
+        let gap = if path.ends_with(".py") && indent.is_empty() {
+            "\n\n\n"
+        } else {
+            "\n\n"
+        };
+        let code = tests
+            .iter()
+            .map(|t| reindent(&t.code, &indent))
+            .collect::<Vec<_>>()
+            .join(gap);
+        if code.trim().is_empty() {
+            return None;
+        }
+        let replacement = format!("{anchor}{gap}{code}");
+        let mut with_test: Vec<&str> = lines[..line as usize - 1].to_vec();
+        with_test.extend(replacement.lines());
+        with_test.extend(&lines[line as usize..]);
+        let with_test = with_test.join("\n") + "\n";
+        let grown = u32::try_from(replacement.lines().count()).ok()? - 1;
+        let new_lines = (line + 1)..=(line + grown);
+        if syntax_errors(path, &with_test, new_lines) != Some(0)
+            || syntax_errors(path, &with_test, 1..=(total + grown))
+                .is_none_or(|n| n > errors_before)
+        {
+            continue;
+        }
+        let fence = fence_for(&replacement);
+        let named: String = tests
+            .iter()
+            .map(|t| format!("- **{}**: {}\n", t.name.trim(), t.covers.trim()))
+            .collect();
+        let comment = format!(
+            "Suggested test(s):\n{named}\n{fence}suggestion\n{replacement}\n{fence}\n\n<sub>Added after the test this pull request ends on line {line}; apply as it is or edit first.</sub>"
+        );
+        return Some(Placed {
+            path: path.to_string(),
+            tests: tests.to_vec(),
+            line,
+            comment,
+        });
+    }
+    None
+}
+
+/// The code without its common indentation, then indented by `indent` (blank lines left
+/// empty).
+fn reindent(code: &str, indent: &str) -> String {
+    let common = code
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    code.trim_matches('\n')
+        .lines()
+        .map(|l| {
+            if l.trim().is_empty() {
+                String::new()
+            } else {
+                format!("{indent}{}", l.get(common..).unwrap_or(l.trim_start()))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Places the tests of each test file the pull request changes (reading those files at
+/// head), all of one file in one suggestion; returns the placed ones and the rest.
+pub(super) async fn place_all(
+    source: &impl Source,
+    files: &[PrFile],
+    tests: Vec<TestSuggestion>,
+) -> Result<(Vec<Placed>, Vec<TestSuggestion>), SourceError> {
+    let mut by_file: Vec<(&PrFile, Vec<TestSuggestion>)> = Vec::new();
+    let mut rest = Vec::new();
+    for test in tests {
+        match files
+            .iter()
+            .find(|f| f.file.filename == test.path && f.patch.is_some())
+        {
+            Some(file) => match by_file.iter_mut().find(|(f, _)| std::ptr::eq(*f, file)) {
+                Some((_, group)) => group.push(test),
+                None => by_file.push((file, vec![test])),
+            },
+            None => rest.push(test),
+        }
+    }
+    let mut placed = Vec::new();
+    for (file, group) in by_file {
+        let head = source
+            .file(&file.file.filename)
+            .await?
+            .and_then(|b| String::from_utf8(b).ok());
+        match head.and_then(|h| place(&group, file, &h)) {
+            Some(p) => placed.push(p),
+            None => rest.extend(group),
+        }
+    }
+    Ok((placed, rest))
+}
+
+/// Posts the placed tests as one review of suggestions on `head`. A review GitHub refuses
+/// (422: a line it will not take) is not an error: those tests are then answered as code to
+/// paste, returned as the second value.
+pub(super) async fn offer(
+    gh: &Installation,
+    pr: PrRef<'_>,
+    head: &str,
+    placed: Vec<Placed>,
+) -> Result<(Offered, Vec<TestSuggestion>), JobError> {
+    if placed.is_empty() {
+        return Ok((Offered::default(), Vec::new()));
+    }
+    let comments = placed
+        .iter()
+        .map(|p| ReviewComment {
+            path: p.path.clone(),
+            line: p.line,
+            side: Side::Right,
+            start_line: None,
+            start_side: None,
+            body: p.comment.clone(),
+        })
+        .collect();
+    let review = NewReview::comment(
+        head.to_string(),
+        format!(
+            "Critic suggests {} test(s) in the test files this pull request changes, ready to apply.",
+            placed.iter().map(|p| p.tests.len()).sum::<usize>()
+        ),
+        comments,
+    );
+    match gh.create_review(pr.repo, pr.number, &review).await {
+        Ok(r) => Ok((
+            Offered {
+                placed,
+                link: r.html_url,
+            },
+            Vec::new(),
+        )),
+        Err(e) if e.status() == Some(422) => {
+            tracing::warn!(error = %e, "GitHub refused the test suggestions; answering them as code");
+            Ok((
+                Offered::default(),
+                placed.into_iter().flat_map(|p| p.tests).collect(),
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::github::ChangedFile;
+
+    fn pr_file(path: &str, patch: &str) -> PrFile {
+        let file: ChangedFile = serde_json::from_value(serde_json::json!({
+            "filename": path, "status": "modified", "additions": 1, "deletions": 0,
+            "changes": 1, "patch": patch
+        }))
+        .expect("file");
+        PrFile::from_github(file)
+    }
+
+    fn test(path: &str, code: &str) -> TestSuggestion {
+        TestSuggestion {
+            path: path.into(),
+            name: "parses_empty".into(),
+            covers: "an empty input".into(),
+            code: code.into(),
+        }
+    }
+
+    const RUST_TESTS: &str = "pub fn parse(s: &str) -> usize {\n    s.len()\n}\n\n#[cfg(test)]\nmod tests {\n    use super::*;\n\n    #[test]\n    fn parses_one() {\n        assert_eq!(parse(\"a\"), 1);\n    }\n\n    #[test]\n    fn parses_two() {\n        assert_eq!(parse(\"ab\"), 2);\n    }\n}\n";
+    // The pull request added `parses_two` (lines 14-17).
+    const RUST_PATCH: &str = "@@ -12,3 +12,8 @@ mod tests {\n     }\n+\n+    #[test]\n+    fn parses_two() {\n+        assert_eq!(parse(\"ab\"), 2);\n+    }\n }";
+
+    #[test]
+    fn a_test_goes_after_the_last_test_the_pull_request_wrote_indented_like_it() {
+        let file = pr_file("src/lib.rs", RUST_PATCH);
+        let t = test(
+            "src/lib.rs",
+            "#[test]\nfn parses_empty() {\n    assert_eq!(parse(\"\"), 0);\n}",
+        );
+        let placed = place(&[t], &file, RUST_TESTS).expect("placed");
+        assert_eq!(placed.line, 17, "the closing brace of parses_two");
+        assert!(
+            placed.comment.contains(
+                "```suggestion\n    }\n\n    #[test]\n    fn parses_empty() {\n        assert_eq!(parse(\"\"), 0);\n    }\n```"
+            ),
+            "{}",
+            placed.comment
+        );
+    }
+
+    #[test]
+    fn no_suggestion_where_the_test_would_not_parse_or_no_test_ends_on_a_changed_line() {
+        let file = pr_file("src/lib.rs", RUST_PATCH);
+        let broken = test(
+            "src/lib.rs",
+            "#[test]\nfn parses_empty() {\n    let x = ;\n}",
+        );
+        assert_eq!(place(&[broken], &file, RUST_TESTS), None);
+        // Only a blank line and a statement inside a test changed: nothing ends there.
+        let inside = pr_file(
+            "src/lib.rs",
+            "@@ -9,4 +9,5 @@ mod tests {\n     #[test]\n     fn parses_one() {\n+        let _ = 0;\n         assert_eq!(parse(\"a\"), 1);\n     }",
+        );
+        let good = test("src/lib.rs", "#[test]\nfn parses_empty() {}");
+        assert_eq!(place(&[good], &inside, RUST_TESTS), None);
+    }
+
+    #[test]
+    fn python_methods_are_indented_into_their_class() {
+        let head = "import unittest\n\n\nclass TestParse(unittest.TestCase):\n    def test_one(self):\n        self.assertEqual(parse('a'), 1)\n\n    def test_two(self):\n        self.assertEqual(parse('ab'), 2)\n";
+        let file = pr_file(
+            "tests/test_parse.py",
+            "@@ -6,3 +6,6 @@ class TestParse(unittest.TestCase):\n         self.assertEqual(parse('a'), 1)\n+\n+    def test_two(self):\n+        self.assertEqual(parse('ab'), 2)",
+        );
+        let t = test(
+            "tests/test_parse.py",
+            "def test_empty(self):\n    self.assertEqual(parse(''), 0)",
+        );
+        let placed = place(&[t], &file, head).expect("placed");
+        assert_eq!(placed.line, 9);
+        assert!(
+            placed.comment.contains(
+                "        self.assertEqual(parse('ab'), 2)\n\n    def test_empty(self):\n        self.assertEqual(parse(''), 0)\n```"
+            ),
+            "{}",
+            placed.comment
+        );
+    }
+
+    #[test]
+    fn reindent_keeps_relative_indentation() {
+        assert_eq!(
+            reindent("  fn a() {\n      b();\n\n  }\n", "    "),
+            "    fn a() {\n        b();\n\n    }"
+        );
+    }
+}

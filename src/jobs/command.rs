@@ -24,8 +24,8 @@ use super::error::{JobError, Outcome};
 use super::notes::{acknowledge, answer, budget_spent_text, fit, own_marked_comment};
 use super::plan::{CommandJob, Requester};
 use super::repo_settings;
-use super::suggest_tests::TestConventions;
 use super::test_threads::{self, Offered};
+use crate::review::test_conventions::TestConventions;
 
 /// Marks Critic's `/describe` comment, edited in place when asked again.
 pub const DESCRIBE_MARKER: &str = "<!-- critic:describe -->";
@@ -252,6 +252,7 @@ pub(super) async fn run(
             instructions: Some(instructions.as_str()),
             since: None,
             tests_context: Some(tests_context.as_str()),
+            ..Default::default()
         },
     )?;
     let installation = job.installation_id;

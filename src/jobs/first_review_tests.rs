@@ -1,18 +1,15 @@
 //! `review.suggest_tests`: the tests `/test` would suggest, brought by the first review of a
-//! pull request. Apart from `suggest_tests` (the conventions and checks, which `/test` uses too)
-//! and `command` (how tests are shown), which this joins.
+//! pull request: [`review::suggest_tests`] asks for them, `test_threads` offers those for a
+//! changed test file as suggestions there, and `command` shows the rest.
 
 use crate::Critic;
 use crate::config::repo::RepoPolicy;
-use crate::domain::Task;
 use crate::github::{Installation, PullRequest};
 use crate::llm::Meter;
-use crate::review::source::Source;
-use crate::review::{self, GitHubSource, PromptInput, ReviewError, gather};
+use crate::review::{self, GitHubSource, ReviewError};
 
 use super::error::JobError;
 use super::plan::ReviewJob;
-use super::suggest_tests::TestConventions;
 use super::test_threads;
 
 /// Marks the comment holding the tests suggested with a pull request's first review.
@@ -37,57 +34,36 @@ pub(super) async fn with_first_review(
     {
         return Ok(());
     }
-    let endpoint = policy.model_for(Task::Tests);
     let source = GitHubSource {
         gh,
         repo: &job.repo,
         number: job.number,
         head: &pr.head.sha,
     };
-    let files = source.changed_files().await.map_err(ReviewError::from)?;
-    let gathered = gather(
-        &critic.config.settings.review,
-        &source,
-        &files,
-        None,
+    let pipeline = review::Pipeline {
+        settings: &critic.config.settings.review,
+        prompts: &critic.prompts,
+        llm: &critic.llm,
+    };
+    let change = review::Change {
+        repo: &repo,
+        title: &pr.title,
+        description: pr.body.as_deref().unwrap_or(""),
         policy,
-        critic.llm.model_name_for(Task::Tests, endpoint),
-    )
-    .await?;
-    let Some(shown) = gathered.context.chunks.first().filter(|c| !c.is_empty()) else {
+        since: None,
+        installation: job.installation_id,
+        meter,
+        progress: None,
+    };
+    let Some(suggested) = review::suggest_tests(pipeline, &source, &change).await? else {
         return Ok(());
     };
-    let changed: Vec<String> = shown.iter().map(|f| f.path.clone()).collect();
-    let conventions = TestConventions::read_or_none(&source, &changed).await;
-    let tests_context = conventions.prompt_text();
-    let instructions = policy.instructions_for(changed.iter().map(String::as_str));
-    let request = review::build_task_request(
-        &critic.prompts,
-        Task::Tests,
-        &PromptInput {
-            repo: &repo,
-            title: &pr.title,
-            description: pr.body.as_deref().unwrap_or(""),
-            files: shown,
-            part: (1, 1),
-            instructions: Some(instructions.as_str()),
-            tests_context: Some(tests_context.as_str()),
-            ..Default::default()
-        },
-    )?;
-    let answer = critic
-        .llm
-        .ask_on(
-            Task::Tests,
-            endpoint,
-            job.installation_id,
-            &request,
-            meter,
-            conventions.validator(),
-        )
-        .await
-        .map_err(|e| JobError::Review(ReviewError::Ask(e)))?;
-    let (tests, notes) = answer.value;
+    let review::SuggestedTests {
+        files,
+        tests,
+        notes,
+        model,
+    } = suggested;
     if tests.is_empty() {
         return Ok(());
     }
@@ -100,11 +76,7 @@ pub(super) async fn with_first_review(
     let body = format!(
         "{FIRST_REVIEW_MARKER}\n{}",
         super::notes::fit(&super::command::render_tests(
-            heading,
-            &tests,
-            &offered,
-            &notes,
-            &answer.model
+            heading, &tests, &offered, &notes, &model
         ))
     );
     super::notes::post_once(critic, gh, job.pr(), "tests", "first-review", &body).await

@@ -16,7 +16,6 @@ mod publish;
 mod reply;
 mod repo_settings;
 mod review_pr;
-mod suggest_tests;
 mod test_threads;
 mod worker;
 

@@ -156,6 +156,7 @@ pub(super) async fn run(
             instructions: Some(instructions.as_str()),
             since: None,
             tests_context: None,
+            ..Default::default()
         },
     )?;
     let answer = critic

@@ -23,12 +23,13 @@ pub mod paths;
 pub mod pipeline;
 pub mod source;
 pub mod tasks;
+pub mod test_conventions;
 pub mod verify;
 
 pub use changes::Changes;
 pub use gather::{Gathered, gather};
 pub use local::{LocalSource, default_base};
-pub use pipeline::{Change, Pipeline, Progress, Reviewed, Unusable};
+pub use pipeline::{Change, Pipeline, Progress, Reviewed, SuggestedTests, Unusable, suggest_tests};
 pub use source::{GitHubSource, RepoTree, Source, SourceError};
 
 #[derive(Debug, thiserror::Error)]
@@ -198,6 +199,8 @@ pub struct PromptInput<'a> {
     /// For `tests`: how the repository tests (framework, where tests go, an existing test
     /// file's start), as `jobs::suggest_tests` found it.
     pub tests_context: Option<&'a str>,
+    /// The review asks for no one-click fixes (`review.suggestions = false`).
+    pub no_suggestions: bool,
 }
 
 /// Builds the system and user parts of one review request.
@@ -246,14 +249,20 @@ pub fn build_task_request(
     // A walkthrough of a one-file change would repeat its summary: not asked for, since on a
     // local model every output token is time.
     let walkthrough = input.files.len() > 1 || input.part.1 > 1;
+    let suggestions = !input.no_suggestions;
     let system = prompts.render(
         &format!("{}.system", task.label()),
-        minijinja::context! { instructions => instructions, thread => input.thread, walkthrough => walkthrough },
+        minijinja::context! {
+            instructions => instructions,
+            thread => input.thread,
+            walkthrough => walkthrough,
+            suggestions => suggestions,
+        },
     )?;
     let user = prompts.render(&format!("{}.user", task.label()), ctx)?;
     let schema = match task {
-        Task::Review if !walkthrough => review_schema_without_walkthrough(),
-        Task::Review => review_schema(),
+        Task::Review if walkthrough && suggestions => review_schema(),
+        Task::Review => review_schema_asking(walkthrough, suggestions),
         Task::Ask if input.thread => tasks::thread_schema(),
         other => tasks::schema(other),
     };
@@ -310,26 +319,30 @@ pub fn review_schema() -> Arc<OutputSchema> {
     SCHEMA.clone()
 }
 
-/// [`review_schema`] for a request of one file: no walkthrough.
-pub fn review_schema_without_walkthrough() -> Arc<OutputSchema> {
-    static SCHEMA: LazyLock<Arc<OutputSchema>> = LazyLock::new(|| {
-        let mut schema = review_schema().schema.clone();
-        if let Some(o) = schema.as_object_mut() {
-            if let Some(p) = o.get_mut("properties").and_then(|p| p.as_object_mut()) {
-                p.remove("walkthrough");
-            }
-            o.insert(
-                "required".into(),
-                serde_json::json!(["summary", "findings"]),
-            );
+/// [`review_schema`] without the parts a request does not ask for: the walkthrough (a
+/// request of one file) and the one-click fixes (`review.suggestions = false`).
+pub fn review_schema_asking(walkthrough: bool, suggestions: bool) -> Arc<OutputSchema> {
+    let mut schema = review_schema().schema.clone();
+    if !walkthrough {
+        if let Some(p) = schema["properties"].as_object_mut() {
+            p.remove("walkthrough");
         }
-        Arc::new(OutputSchema {
-            name: "review",
-            description: "Findings of a code review of a pull request",
-            schema,
-        })
-    });
-    SCHEMA.clone()
+        schema["required"] = serde_json::json!(["summary", "findings"]);
+    }
+    if !suggestions {
+        let item = &mut schema["properties"]["findings"]["items"];
+        if let Some(p) = item["properties"].as_object_mut() {
+            p.remove("suggestion");
+        }
+        if let Some(r) = item["required"].as_array_mut() {
+            r.retain(|k| k != "suggestion");
+        }
+    }
+    Arc::new(OutputSchema {
+        name: "review",
+        description: "Findings of a code review of a pull request",
+        schema,
+    })
 }
 
 /// Untrusted text must not be able to close the fence it sits in.
@@ -858,6 +871,58 @@ mod tests {
         let opens = req.user().matches("<<<UNTRUSTED").count();
         let closes = req.user().matches("UNTRUSTED>>>").count();
         assert_eq!((opens, closes), (2, 2), "{}", req.user());
+    }
+
+    #[test]
+    fn a_walkthrough_is_asked_for_only_where_there_are_several_files() {
+        let prompts = Prompts::new().expect("templates");
+        let one = views();
+        let mut two = views();
+        two.push(FileView {
+            path: "src/b.rs".into(),
+            ..views()[0].clone()
+        });
+        for (files, part, wanted) in [
+            (&one, (1, 1), false),
+            (&two, (1, 1), true),
+            (&one, (1, 2), true),
+        ] {
+            let req = build_request(
+                &prompts,
+                &PromptInput {
+                    repo: "o/r",
+                    files,
+                    part,
+                    ..Default::default()
+                },
+            )
+            .expect("render");
+            let schema = &req.schema.as_ref().expect("schema").schema;
+            assert_eq!(
+                schema["properties"].get("walkthrough").is_some(),
+                wanted,
+                "{} file(s), part {part:?}",
+                files.len()
+            );
+            assert_eq!(req.system.contains("\"walkthrough\""), wanted);
+            assert!(schema.to_string().contains("\"suggestion\""));
+        }
+        // `review.suggestions = false`: no fix is asked for, in the schema or the prompt.
+        let req = build_request(
+            &prompts,
+            &PromptInput {
+                repo: "o/r",
+                files: &two,
+                part: (1, 1),
+                no_suggestions: true,
+                ..Default::default()
+            },
+        )
+        .expect("render");
+        let schema = req.schema.as_ref().expect("schema").schema.to_string();
+        assert!(!schema.contains("\"suggestion\""), "{schema}");
+        assert!(schema.contains("\"walkthrough\""), "{schema}");
+        assert!(!req.system.contains("suggestion"), "{}", req.system);
     }
 
     fn views() -> Vec<FileView> {

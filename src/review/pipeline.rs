@@ -11,6 +11,7 @@ use crate::llm::{AskError, Llm, Meter};
 
 use super::gather::{Gathered, gather};
 use super::source::Source;
+use super::test_conventions::TestConventions;
 use super::verify::{self, Asker, Evidence, Verification};
 use super::{Changes, PrFile, PromptInput, Prompts, ReviewError, ask_model, build_request};
 
@@ -163,6 +164,7 @@ pub async fn run(
                     instructions: Some(instructions.as_str()),
                     since: since_short.as_deref(),
                     tests_context: None,
+                    no_suggestions: !p.settings.suggestions,
                 },
             )
         })
@@ -295,4 +297,79 @@ pub async fn run(
         verification,
         no_problem,
     })
+}
+
+/// The tests suggested for a change, checked (see [`TestConventions`]).
+#[derive(Debug)]
+pub struct SuggestedTests {
+    /// The change's files.
+    pub files: Vec<PrFile>,
+    pub tests: Vec<crate::review::tasks::TestSuggestion>,
+    /// Notes on tests left out.
+    pub notes: Vec<String>,
+    /// The model that answered, `provider/model`.
+    pub model: String,
+}
+
+/// Suggests tests for the change `source` holds, as `/test` does: the most valuable files
+/// within one request's budget, the repository's test conventions, and the reply checked
+/// (tests that do not parse asked for again, then left out; clashing names renamed). None
+/// when no file of the change is one Critic reads.
+pub async fn suggest_tests(
+    p: Pipeline<'_>,
+    source: &impl Source,
+    change: &Change<'_>,
+) -> Result<Option<SuggestedTests>, ReviewError> {
+    let files = source.changed_files().await?;
+    let endpoint = change.policy.model_for(Task::Tests);
+    let gathered = gather(
+        p.settings,
+        source,
+        &files,
+        None,
+        change.policy,
+        p.llm.model_name_for(Task::Tests, endpoint),
+    )
+    .await?;
+    let Some(shown) = gathered.context.chunks.first().filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    let changed: Vec<String> = shown.iter().map(|f| f.path.clone()).collect();
+    let conventions = TestConventions::read_or_none(source, &changed).await;
+    let tests_context = conventions.prompt_text();
+    let instructions = change
+        .policy
+        .instructions_for(changed.iter().map(String::as_str));
+    let request = super::build_task_request(
+        p.prompts,
+        Task::Tests,
+        &PromptInput {
+            repo: change.repo,
+            title: change.title,
+            description: change.description,
+            files: shown,
+            part: (1, 1),
+            instructions: Some(instructions.as_str()),
+            tests_context: Some(tests_context.as_str()),
+            ..Default::default()
+        },
+    )?;
+    let answer = p
+        .llm
+        .ask_on(
+            Task::Tests,
+            endpoint,
+            change.installation,
+            &request,
+            change.meter,
+            conventions.validator(),
+        )
+        .await?;
+    let (tests, notes) = answer.value;
+    Ok(Some(SuggestedTests {
+        files,
+        tests,
+        notes,
+        model: answer.model,
+    }))
 }

@@ -468,7 +468,16 @@ mod tests {
                 check(items, &format!("{at}[]"));
             }
         }
-        for s in Task::ALL.map(schema).into_iter().chain([thread_schema()]) {
+        let review_variants =
+            [(false, true), (true, false), (false, false)].map(|(walkthrough, suggestions)| {
+                super::super::review_schema_asking(walkthrough, suggestions)
+            });
+        for s in Task::ALL
+            .map(schema)
+            .into_iter()
+            .chain([thread_schema()])
+            .chain(review_variants)
+        {
             assert!(
                 s.name
                     .chars()

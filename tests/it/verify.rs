@@ -266,3 +266,39 @@ async fn a_fix_that_is_prose_or_does_not_parse_is_not_offered() {
         .await;
     app.finish().await;
 }
+
+#[tokio::test]
+async fn only_findings_bound_for_a_thread_are_verified_and_one_file_asks_no_walkthrough() {
+    let app = TestApp::start().await;
+    add_pr(&app, 7);
+    app.llm().push(Reply::findings(json!([
+        finding(5, "nit", "Name it better"),
+        finding(2, "warning", "Division by zero"),
+    ])));
+    app.llm().push_verify(Reply::verdicts(json!([
+        {"id": 1, "verdict": "real", "confidence": 9, "fix_ok": null}
+    ])));
+    review(&app, 7).await;
+    // A one-file change: its summary says what a walkthrough would, so none is asked for.
+    let asked = app.llm().received();
+    let system = asked[0].message("system");
+    assert!(system.contains("\"summary\""), "{system}");
+    assert!(!system.contains("\"walkthrough\""), "{system}");
+    // The nit (under review.min_severity, so listed collapsed) is not worth a verdict.
+    let verified = app.llm().verify_received();
+    assert_eq!(verified[0].finding_ids(), [1]);
+    let prompt = verified[0].message("user");
+    assert!(prompt.contains("Division by zero"), "{prompt}");
+    assert!(!prompt.contains("Name it better"), "{prompt}");
+    let reviews = app.github().reviews(REPO, 7);
+    assert_eq!(reviews[0].comments.len(), 1);
+    assert!(reviews[0].body.contains("Name it better"), "still listed");
+    app.summary_says(
+        REPO,
+        7,
+        HEAD,
+        "Verification: 0 of 1 candidate finding(s) dropped by verification",
+    )
+    .await;
+    app.finish().await;
+}

@@ -1,4 +1,4 @@
-//! `/test`: the repository's test conventions shown to the model (the framework, where each
+//! Suggested tests (`/test`, `review.suggest_tests`, `critic eval --tests`): the repository's test conventions shown to the model (the framework, where each
 //! changed file's tests go, and the opening of an existing test file as the style to follow),
 //! and the suggested tests checked before they are posted: each must parse in its language
 //! (asked for once more with the errors, then left out with a note), and a name that an
@@ -7,10 +7,10 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
+use super::source::{Source, SourceError};
+use super::tasks::TestSuggestion;
 use crate::context::scope::syntax_errors;
 use crate::context::test_layout::{TestTarget, target_for};
-use crate::review::source::{Source, SourceError};
-use crate::review::tasks::TestSuggestion;
 
 /// Manifests that say which framework a repository uses.
 const MANIFESTS: &[&str] = &[
@@ -32,7 +32,7 @@ const STYLE_LINES: usize = 40;
 
 /// What `/test` knows of the repository's tests.
 #[derive(Debug, Default)]
-pub(super) struct TestConventions {
+pub struct TestConventions {
     /// (changed file, where its tests go).
     targets: Vec<(String, TestTarget)>,
     /// Existing test files read, by path.
@@ -41,7 +41,7 @@ pub(super) struct TestConventions {
 
 impl TestConventions {
     /// Reads the tree, the manifests the changed files need and their existing test files.
-    pub(super) async fn read(
+    pub async fn read(
         source: &impl Source,
         changed: &[String],
     ) -> Result<TestConventions, SourceError> {
@@ -105,7 +105,7 @@ impl TestConventions {
 
     /// [`TestConventions::read`], or none when the repository cannot be read: best effort,
     /// as the model still sees the change and its tests are still checked.
-    pub(super) async fn read_or_none(source: &impl Source, changed: &[String]) -> TestConventions {
+    pub async fn read_or_none(source: &impl Source, changed: &[String]) -> TestConventions {
         TestConventions::read(source, changed)
             .await
             .unwrap_or_else(|e| {
@@ -116,13 +116,13 @@ impl TestConventions {
 
     /// Reads a tests reply: the first reply's tests must all parse (else the model is shown
     /// the errors and asked again); of the answer to that, those that do not are left out.
-    pub(super) fn validator(
+    pub fn validator(
         &self,
     ) -> impl Fn(&serde_json::Value) -> Result<(Vec<TestSuggestion>, Vec<String>), String> + '_
     {
         let first = std::sync::atomic::AtomicBool::new(true);
         move |v| {
-            let tests = crate::review::tasks::parse_tests(v)?;
+            let tests = super::tasks::parse_tests(v)?;
             let strict = first.swap(false, std::sync::atomic::Ordering::Relaxed);
             self.check(tests, strict)
         }
@@ -130,7 +130,7 @@ impl TestConventions {
 
     /// The conventions for the prompt (redacted: test files may hold secrets); empty when
     /// nothing is known.
-    pub(super) fn prompt_text(&self) -> String {
+    pub fn prompt_text(&self) -> String {
         let mut out = String::new();
         for (changed, t) in &self.targets {
             let place = if t.inline {
@@ -171,7 +171,7 @@ impl TestConventions {
     /// does not parse fails the answer, so the model is asked again with the errors. Not
     /// strict (the answer to that): such tests are left out and named in the notes. Each
     /// test's path is where it belongs, and a name the target file has already is renamed.
-    pub(super) fn check(
+    pub fn check(
         &self,
         tests: Vec<TestSuggestion>,
         strict: bool,

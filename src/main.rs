@@ -110,6 +110,14 @@ struct EvalArgs {
     /// Cases reviewed at once.
     #[arg(long, default_value_t = 2)]
     concurrency: usize,
+    /// Instead of reviewing, suggest tests for each case that says how its tests run (`test`
+    /// in the list), write them into its checkout and run them there: parses, compiles,
+    /// passes, coverage. This runs the cases' code: on an evaluation machine only.
+    #[arg(long)]
+    tests: bool,
+    /// Each test command is stopped after this many seconds.
+    #[arg(long, default_value_t = 900)]
+    test_timeout: u64,
 }
 
 #[derive(clap::Subcommand)]
@@ -386,6 +394,9 @@ async fn eval(config: Option<&std::path::Path>, args: &EvalArgs) -> i32 {
         );
         return 2;
     }
+    if args.tests {
+        return eval_tests(&settings, &client, &cases, args).await;
+    }
     let progress = |done: usize, total: usize, r: &critic::eval::CaseResult| {
         let what = match (&r.error, r.hit) {
             (Some(e), _) => format!("failed: {}", e.chars().take(120).collect::<String>()),
@@ -424,6 +435,57 @@ async fn eval(config: Option<&std::path::Path>, args: &EvalArgs) -> i32 {
         }
     }
     if report.totals.failed > 0 || not_built > 0 {
+        1
+    } else {
+        0
+    }
+}
+
+/// `critic eval --tests`: 0 when every runnable case ran, 1 when some could not, 2 when no
+/// case says how its tests run.
+async fn eval_tests(
+    settings: &critic::config::Settings,
+    client: &critic::llm::Llm,
+    cases: &[critic::eval::Case],
+    args: &EvalArgs,
+) -> i32 {
+    use critic::eval::run_tests;
+    if cases.iter().all(|c| c.test.is_none()) {
+        eprintln!("critic: no case says how its tests run (`test = {{ cmd = ... }}`)");
+        return 2;
+    }
+    let progress = |done: usize, total: usize, r: &run_tests::TestResult| {
+        let what = match (&r.error, r.outcome.passes) {
+            (Some(e), _) => format!("failed: {}", e.chars().take(120).collect::<String>()),
+            (None, Some(true)) => format!("{} test(s) pass", r.outcome.parsed),
+            (None, Some(false)) if r.outcome.compiles == Some(false) => {
+                format!("{} test(s) do not compile", r.outcome.parsed)
+            }
+            (None, Some(false)) => format!("{} test(s) fail", r.outcome.parsed),
+            (None, None) => "no test suggested".to_string(),
+        };
+        eprintln!("[{done}/{total}] {}: {what} ({:.0} s)", r.name, r.seconds);
+    };
+    let report = run_tests::run(
+        settings,
+        client,
+        cases,
+        &run_tests::TestOptions {
+            model: args.model.as_deref(),
+            timeout: std::time::Duration::from_secs(args.test_timeout),
+            progress: Some(&progress),
+        },
+    )
+    .await;
+    match args.format {
+        EvalFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report)
+                .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        ),
+        EvalFormat::Text => print!("{}", run_tests::render(&report)),
+    }
+    if report.cases.iter().any(|r| r.error.is_some()) {
         1
     } else {
         0

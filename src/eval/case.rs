@@ -6,7 +6,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::diff::parse_diff;
 use crate::review::PrFile;
@@ -29,6 +29,27 @@ struct Meta {
     repo: Option<String>,
     #[serde(default)]
     bugs: Vec<Bug>,
+    #[serde(default)]
+    test: Option<TestCommand>,
+}
+
+/// How a case's tests are run, from `eval/cases.toml` (`test = { ... }`) or `meta.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestCommand {
+    /// Runs the tests; exit 0 means they pass.
+    pub cmd: String,
+    /// Builds the tests without running them (`cargo test --no-run`, `go vet ./...`); exit 0
+    /// means they compile. Without it, "compiles" is known only when the tests pass.
+    #[serde(default)]
+    pub build: Option<String>,
+    /// Runs the tests with coverage, writing `report`.
+    #[serde(default)]
+    pub coverage: Option<String>,
+    /// The coverage report `coverage` writes, relative to the checkout: LCOV (`SF:`/`DA:`
+    /// records) or a Go cover profile (`mode:` first).
+    #[serde(default)]
+    pub report: Option<String>,
 }
 
 /// One case, loaded.
@@ -44,6 +65,8 @@ pub struct Case {
     pub bugs: Vec<Bug>,
     /// The diff, as read.
     pub diff: Vec<u8>,
+    /// How the case's tests run (`critic eval --tests`), in its `checkout/`.
+    pub test: Option<TestCommand>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +112,7 @@ impl Case {
             body: meta.body.unwrap_or_default(),
             bugs: meta.bugs,
             diff,
+            test: meta.test,
         })
     }
 
@@ -133,9 +157,21 @@ pub struct CaseSource<'a> {
     pub case: &'a Case,
 }
 
+impl Case {
+    /// The whole repository at the case's head, a git work tree, when the case has one
+    /// (`critic eval --tests` runs the tests there).
+    pub fn checkout(&self) -> Option<PathBuf> {
+        let dir = self.dir.join("checkout");
+        dir.join(".git").exists().then_some(dir)
+    }
+}
+
 impl CaseSource<'_> {
+    /// The head's files: the whole checkout when there is one, else the changed files.
     fn head_root(&self) -> PathBuf {
-        self.case.dir.join("files").join("head")
+        self.case
+            .checkout()
+            .unwrap_or_else(|| self.case.dir.join("files").join("head"))
     }
 }
 
@@ -170,6 +206,27 @@ impl Source for CaseSource<'_> {
     }
 
     async fn tree(&self) -> Result<RepoTree, SourceError> {
+        if let Some(checkout) = self.case.checkout() {
+            // The repository's own files, not its `.git` or what a build left.
+            let out = crate::review::local::git(&checkout, &["ls-files", "-z"])
+                .await
+                .map_err(SourceError::Local)?;
+            let files = out
+                .split(|b| *b == 0)
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let path = String::from_utf8_lossy(p).into_owned();
+                    let size = std::fs::metadata(checkout.join(&path))
+                        .ok()
+                        .map(|m| m.len());
+                    (path, size)
+                })
+                .collect();
+            return Ok(RepoTree {
+                files,
+                truncated: false,
+            });
+        }
         let root = self.head_root();
         let mut files = Vec::new();
         let mut stack = vec![root.clone()];

@@ -376,7 +376,7 @@ pub async fn build(repo: &Path, fix: &Fix, out: &Path) -> Result<PathBuf, CaseEr
         many => format!("Update {} files", many.len()),
     };
     let mut bugs_found = Vec::new();
-    write_case(&work, &dir, &fix.sha, &head, |files| {
+    write_case(&work, &dir, &fix.sha, &head, false, |files| {
         bugs_found = bug_lines(files);
         serde_json::json!({
             "repo": full,

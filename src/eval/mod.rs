@@ -9,6 +9,7 @@
 pub mod case;
 pub mod mine;
 pub mod public;
+pub mod run_tests;
 pub mod score;
 mod table;
 
@@ -22,7 +23,7 @@ use crate::config::Settings;
 use crate::llm::Llm;
 use crate::report::{ReportError, Subject, review_source};
 
-pub use case::{Bug, Case, CaseError, CaseSource};
+pub use case::{Bug, Case, CaseError, CaseSource, TestCommand};
 pub use score::{CaseResult, NEAR, Thread, Totals};
 pub use table::{compare, render};
 

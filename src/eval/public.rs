@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::case::{Bug, CaseError};
+use super::case::{Bug, CaseError, TestCommand};
 use crate::diff::{FileDiff, parse_diff};
 
 /// `eval/cases.toml`.
@@ -45,6 +45,10 @@ pub struct PublicCase {
     /// Head-side lines (of the change as built, after `reverse`); empty for a clean change.
     #[serde(default)]
     pub bugs: Vec<Bug>,
+    /// How the repository's tests run, for `critic eval --tests`: the case then keeps a
+    /// checkout of its head.
+    #[serde(default)]
+    pub test: Option<TestCommand>,
 }
 
 pub(super) fn fail(what: impl std::fmt::Display, why: impl std::fmt::Display) -> CaseError {
@@ -160,12 +164,14 @@ pub(super) async fn commit(work: &Path, name: &str, message: &str) -> Result<Str
 }
 
 /// Writes the case folder `dir` for the change `base..head` of `work` (`pr.diff`, the files
-/// at head, `meta.json` as `meta` makes it from the parsed diff), then removes `work`.
+/// at head, `meta.json` as `meta` makes it from the parsed diff), then removes `work`, or with
+/// `keep` makes it the case's `checkout/` at head.
 pub(super) async fn write_case(
     work: &Path,
     dir: &Path,
     base: &str,
     head: &str,
+    keep: bool,
     meta: impl FnOnce(&[FileDiff]) -> serde_json::Value,
 ) -> Result<(), CaseError> {
     let name = dir.display();
@@ -188,7 +194,15 @@ pub(super) async fn write_case(
     std::fs::write(dir.join("pr.diff"), &diff).map_err(|e| fail(dir.display(), e))?;
     std::fs::write(dir.join("meta.json"), meta(&files).to_string())
         .map_err(|e| fail(dir.display(), e))?;
-    std::fs::remove_dir_all(work).map_err(|e| fail(work.display(), e))?;
+    if keep {
+        git(work, &["checkout", "--quiet", "--force", "--detach", head])
+            .await
+            .map_err(|e| fail(&name, e))?;
+        let checkout = dir.join("checkout");
+        std::fs::rename(work, &checkout).map_err(|e| fail(checkout.display(), e))?;
+    } else {
+        std::fs::remove_dir_all(work).map_err(|e| fail(work.display(), e))?;
+    }
     Ok(())
 }
 
@@ -222,7 +236,7 @@ pub async fn materialise(
             commit(&work, name, "the fix, reverted").await?
         }
     };
-    write_case(&work, &dir, &case.base, &head, |_| {
+    write_case(&work, &dir, &case.base, &head, case.test.is_some(), |_| {
         serde_json::json!({
             "repo": case.repo,
             "base": case.base,
@@ -231,6 +245,7 @@ pub async fn materialise(
             "body": case.body,
             "bugs": case.bugs,
             "licence": case.licence,
+            "test": case.test,
         })
     })
     .await?;

@@ -11,6 +11,7 @@ mod crash;
 mod deploy;
 mod diff_git;
 mod eval;
+mod eval_tests;
 mod fake_github;
 mod faults;
 mod github_client;

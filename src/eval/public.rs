@@ -281,6 +281,18 @@ mod tests {
             clean.iter().all(|c| c.reverse.is_none()),
             "a clean case undoes nothing"
         );
+        // `critic eval --tests`: runnable cases in Python, Rust, JavaScript and Go.
+        let runnable: std::collections::BTreeSet<&str> = list
+            .cases
+            .iter()
+            .filter(|c| c.test.is_some())
+            .filter_map(|c| c.language.as_deref())
+            .collect();
+        assert_eq!(
+            runnable,
+            ["go", "javascript", "python", "rust"].into_iter().collect(),
+            "{runnable:?}"
+        );
         let mut names: Vec<&str> = list.cases.iter().map(|c| c.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();

@@ -173,27 +173,41 @@ fn with_test(path: &str, current: &str, code: &str) -> String {
     format!("{body}\n\n\n{code}\n")
 }
 
-/// A new test file holding `code`; a Go file gets the package clause of its folder's other
-/// files (their package, or its `_test` variant as they use it) when the code has none.
+/// A new test file holding `code`. A Go file's package clause is its folder's (a model often
+/// names the package after the file): the package of the folder's other files, or its
+/// `_test` variant when the code says so.
 fn new_file(root: &Path, path: &str, code: &str) -> String {
     let code = code.trim_matches('\n');
-    if path.ends_with(".go") && !code.trim_start().starts_with("package ") {
-        let dir = root.join(Path::new(path).parent().unwrap_or(Path::new("")));
-        let package = std::fs::read_dir(&dir)
-            .into_iter()
-            .flatten()
-            .filter_map(Result::ok)
-            .filter(|e| e.path().extension().is_some_and(|x| x == "go"))
-            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-            .find_map(|text| {
-                text.lines()
-                    .find_map(|l| l.strip_prefix("package "))
-                    .map(|p| p.trim().to_string())
-            })
-            .unwrap_or_else(|| "main".to_string());
-        return format!("package {package}\n\n{code}\n");
+    if !path.ends_with(".go") {
+        return format!("{code}\n");
     }
-    format!("{code}\n")
+    let dir = root.join(Path::new(path).parent().unwrap_or(Path::new("")));
+    let folder = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "go"))
+        .filter(|e| !e.file_name().to_string_lossy().ends_with("_test.go"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .find_map(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("package "))
+                .map(|p| p.trim().to_string())
+        });
+    let (said, rest) = match code.trim_start().strip_prefix("package ") {
+        Some(after) => {
+            let (name, rest) = after.split_once('\n').unwrap_or((after, ""));
+            (Some(name.trim().to_string()), rest)
+        }
+        None => (None, code),
+    };
+    let package = match (folder, said) {
+        (Some(f), Some(s)) if s == format!("{f}_test") => s,
+        (Some(f), _) => f,
+        (None, Some(s)) => s,
+        (None, None) => "main".to_string(),
+    };
+    format!("package {package}\n\n{}\n", rest.trim_matches('\n'))
 }
 
 /// Lines covered, by file, from a coverage report: LCOV (`SF:path`, `DA:line,hits`) or a Go
@@ -579,6 +593,14 @@ mod tests {
                 ),
                 suggestion("Test.java", "@Test\nvoid b() {}"),
                 suggestion("pkg/pager_test.go", "func TestP(t *testing.T) {}"),
+                suggestion(
+                    "pkg/named_test.go",
+                    "package named\n\nfunc TestN(t *testing.T) {}",
+                ),
+                suggestion(
+                    "pkg/black_test.go",
+                    "package pager_test\n\nfunc TestB(t *testing.T) {}",
+                ),
                 suggestion("tests/test_new.py", "def test_x():\n    assert True\n"),
             ],
         )
@@ -589,6 +611,8 @@ mod tests {
                 "src/lib.rs",
                 "Test.java",
                 "pkg/pager_test.go",
+                "pkg/named_test.go",
+                "pkg/black_test.go",
                 "tests/test_new.py"
             ]
         );
@@ -608,6 +632,15 @@ mod tests {
         assert_eq!(
             read("tests/test_new.py"),
             "def test_x():\n    assert True\n"
+        );
+        // A package named after the file is the folder's; an external test package is kept.
+        assert_eq!(
+            read("pkg/named_test.go"),
+            "package pager\n\nfunc TestN(t *testing.T) {}\n"
+        );
+        assert_eq!(
+            read("pkg/black_test.go"),
+            "package pager_test\n\nfunc TestB(t *testing.T) {}\n"
         );
         assert!(write_tests(root, &[suggestion("../escape.py", "x")]).is_err());
     }

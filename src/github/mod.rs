@@ -10,6 +10,7 @@ mod checks;
 mod client;
 mod comments;
 mod error;
+mod git_data;
 mod graphql;
 pub mod manifest;
 mod names;
@@ -25,6 +26,7 @@ pub use checks::{
 pub use client::{GitHub, Installation};
 pub use comments::IssueComment;
 pub use error::GitHubError;
+pub use git_data::{CombinedStatus, CommitStatus, TreeFile};
 pub use graphql::ReviewThread;
 pub use names::{RepoName, short_sha};
 pub use pulls::{

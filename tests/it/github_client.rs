@@ -4,7 +4,7 @@ use critic::config::Config;
 use critic::domain::PrNumber;
 use critic::github::{
     CheckConclusion, CheckOutput, CheckRunUpdate, CheckStatus, GitHub, GitHubError,
-    MAX_CHECK_OUTPUT_CHARS, NewCheckRun, RepoName, TreeEntryKind,
+    MAX_CHECK_OUTPUT_CHARS, NewCheckRun, RepoName, TreeEntryKind, TreeFile,
 };
 
 use crate::support::app::{INSTALLATION, REPO, World};
@@ -654,4 +654,84 @@ async fn on_enterprise_server_graphql_goes_to_api_graphql_not_under_api_v3() {
             .filter(|r| r.path_only() == "/api/graphql")
             .all(|r| r.status == 200 && r.auth == AuthKind::InstallationToken)
     );
+}
+
+#[tokio::test]
+async fn files_are_committed_on_top_of_a_commit_and_a_branch_is_pointed_there_then_deleted() {
+    let world = World::new().await;
+    let head = "4444444444444444444444444444444444444444";
+    world
+        .github
+        .put_content(REPO, head, "src/lib.rs", "pub fn a() {}\n");
+    world
+        .github
+        .put_content(REPO, head, "tests/a.rs", "#[test]\nfn a() {}\n");
+    let gh = client(&world).await;
+    let repo: RepoName = REPO.parse().expect("repo");
+    let files = [TreeFile {
+        path: "tests/a.rs".into(),
+        content: "#[test]\nfn a() {}\n\n#[test]\nfn b() {}\n".into(),
+    }];
+    let first = gh
+        .commit_files(&repo, head, &files, "Critic: suggested tests")
+        .await
+        .expect("commit");
+    assert_eq!(world.github.commit_parents(REPO, &first), [head]);
+    // The other files come from the parent's tree; the test file is replaced.
+    assert_eq!(
+        world.github.file_at(REPO, &first, "src/lib.rs").as_deref(),
+        Some(&b"pub fn a() {}\n"[..])
+    );
+    assert_eq!(
+        world.github.file_at(REPO, &first, "tests/a.rs").as_deref(),
+        Some(files[0].content.as_bytes())
+    );
+    // A branch that does not exist is made; one that does is moved, even backwards.
+    let branch = "critic/tests/PR-7";
+    gh.set_branch(&repo, branch, &first).await.expect("made");
+    assert_eq!(
+        world.github.branch(REPO, branch).as_deref(),
+        Some(first.as_str())
+    );
+    let second = gh
+        .commit_files(&repo, head, &files[..0], "again")
+        .await
+        .expect("second commit");
+    gh.set_branch(&repo, branch, &second).await.expect("moved");
+    assert_eq!(world.github.branch(REPO, branch), Some(second));
+    // Nobody's status yet: pending, as GitHub says of a commit with none.
+    let status = gh.combined_status(&repo, &first).await.expect("status");
+    assert_eq!((status.state.as_str(), status.total_count), ("pending", 0));
+    world
+        .github
+        .set_status(REPO, &first, "ci/test", "failure", "2 tests failed");
+    world
+        .github
+        .set_status(REPO, &first, "ci/lint", "success", "ok");
+    let status = gh.combined_status(&repo, &first).await.expect("status");
+    assert_eq!(status.state, "failure");
+    assert_eq!(status.statuses.len(), 2);
+    let failed = status
+        .statuses
+        .iter()
+        .find(|s| s.state == "failure")
+        .expect("the failing one");
+    assert_eq!(failed.description.as_deref(), Some("2 tests failed"));
+    assert!(gh.delete_branch(&repo, branch).await.expect("deleted"));
+    assert_eq!(world.github.branch(REPO, branch), None);
+    assert!(
+        !gh.delete_branch(&repo, branch).await.expect("already gone"),
+        "a branch that is not there is no error"
+    );
+    // A commit on an unknown parent is GitHub's 404, typed.
+    let err = gh
+        .commit_files(
+            &repo,
+            "5555555555555555555555555555555555555555",
+            &files,
+            "x",
+        )
+        .await
+        .expect_err("unknown parent");
+    assert_eq!(err.status(), Some(404));
 }

@@ -30,6 +30,7 @@ mod checks;
 mod contents;
 mod encoding;
 pub mod faults;
+mod git_data;
 mod graphql;
 mod graphql_parser;
 mod graphql_schema;
@@ -58,7 +59,7 @@ pub use scenarios::{Scenario, scenario_dir, scenario_dirs};
 #[allow(unused_imports)]
 pub use world::{
     AuthKind, CheckRun, CheckRunOutput, IssueComment, PullFile, PullRequest, RecordedRequest,
-    Review, ReviewComment, World,
+    Review, ReviewComment, StatusEntry, World,
 };
 
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -81,6 +81,19 @@ impl Reply {
         )
     }
 
+    /// No body, as GitHub answers a `DELETE` (204).
+    pub(super) fn empty(status: u16) -> Reply {
+        Reply {
+            status,
+            performed: false,
+            headers: Vec::new(),
+            body: ReplyBody::Bytes {
+                content_type: "text/plain",
+                bytes: Vec::new(),
+            },
+        }
+    }
+
     pub(super) fn not_found() -> Reply {
         Reply::error(404, "Not Found", DOCS)
     }
@@ -572,6 +585,17 @@ impl World {
             ("GET", ["compare", spec @ ..]) if !spec.is_empty() => {
                 self.compare(full, &spec.join("/"))
             }
+            ("GET", ["git", "commits", sha]) => self.get_git_commit(full, sha),
+            ("POST", ["git", "trees"]) => self.create_git_tree(ctx, full),
+            ("POST", ["git", "commits"]) => self.create_git_commit(ctx, full),
+            ("POST", ["git", "refs"]) => self.create_git_ref(ctx, full),
+            ("PATCH", ["git", "refs", name @ ..]) if !name.is_empty() => {
+                self.update_git_ref(ctx, full, &name.join("/"))
+            }
+            ("DELETE", ["git", "refs", name @ ..]) if !name.is_empty() => {
+                self.delete_git_ref(full, &name.join("/"))
+            }
+            ("GET", ["commits", git_ref, "status"]) => self.combined_status(full, git_ref),
             ("GET", ["git", "trees", sha @ ..]) if !sha.is_empty() => {
                 self.get_tree(ctx, full, &sha.join("/"))
             }

@@ -8,7 +8,9 @@ use chrono::Utc;
 
 use super::FakeGitHub;
 use super::reviews::{CommentInput, resolve_comment};
-use super::world::{CheckRun, Compare, IssueComment, Pull, PullFile, PullRequest, Repo, Review};
+use super::world::{
+    CheckRun, Compare, IssueComment, Pull, PullFile, PullRequest, Repo, Review, StatusEntry,
+};
 
 impl FakeGitHub {
     // ----- world setup -----------------------------------------------------------------------
@@ -64,6 +66,8 @@ impl FakeGitHub {
                     reactions: Vec::new(),
                     review_reactions: Vec::new(),
                     roles: HashMap::new(),
+                    git: Default::default(),
+                    statuses: Vec::new(),
                 },
             );
         });
@@ -132,6 +136,51 @@ impl FakeGitHub {
     }
 
     /// Stores a file's bytes at a ref (branch name or SHA) for the contents endpoint.
+    /// Sets a commit status, as a CI service does (`POST /repos/{o}/{r}/statuses/{sha}`).
+    pub fn set_status(
+        &self,
+        full_name: &str,
+        sha: &str,
+        context: &str,
+        state: &str,
+        description: &str,
+    ) {
+        self.update(|w| {
+            w.repo_mut(full_name).statuses.push(StatusEntry {
+                sha: sha.to_owned(),
+                context: context.to_owned(),
+                state: state.to_owned(),
+                description: Some(description.to_owned()),
+                target_url: Some(format!("https://ci.example.com/{sha}/{context}")),
+            });
+        });
+    }
+
+    /// Where branch `name` points, if it exists.
+    pub fn branch(&self, full_name: &str, name: &str) -> Option<String> {
+        self.world()
+            .repos
+            .get(&full_name.to_ascii_lowercase())
+            .and_then(|r| r.git.refs.get(&format!("refs/heads/{name}")).cloned())
+    }
+
+    /// A file's bytes at a ref or commit (one the test put, or one a commit made here holds).
+    pub fn file_at(&self, full_name: &str, sha: &str, path: &str) -> Option<Vec<u8>> {
+        self.world()
+            .repos
+            .get(&full_name.to_ascii_lowercase())
+            .and_then(|r| r.contents.get(&(sha.to_owned(), path.to_owned())).cloned())
+    }
+
+    /// The parents of a commit made through the git data API.
+    pub fn commit_parents(&self, full_name: &str, sha: &str) -> Vec<String> {
+        self.world()
+            .repos
+            .get(&full_name.to_ascii_lowercase())
+            .and_then(|r| r.git.commits.get(sha).map(|(_, p, _)| p.clone()))
+            .unwrap_or_default()
+    }
+
     pub fn put_content(
         &self,
         full_name: &str,

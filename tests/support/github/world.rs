@@ -209,6 +209,31 @@ pub(super) struct Repo {
     /// Lowercase login → role (`read`, `triage`, `write`, `maintain`, `admin`) of people
     /// given one; everyone else reads this public repository.
     pub(super) roles: HashMap<String, String>,
+    /// Git data made through the API: trees (SHA → path → bytes), commits and branches.
+    pub(super) git: GitData,
+    /// Commit statuses, in the order they were set.
+    pub(super) statuses: Vec<StatusEntry>,
+}
+
+/// Trees, commits and refs made with the git data API.
+#[derive(Default)]
+pub(super) struct GitData {
+    pub(super) trees: HashMap<String, BTreeMap<String, Vec<u8>>>,
+    /// SHA → (tree, parents, message).
+    pub(super) commits: HashMap<String, (String, Vec<String>, String)>,
+    /// Full ref name (`refs/heads/x`) → SHA.
+    pub(super) refs: BTreeMap<String, String>,
+}
+
+/// One commit status (`POST /repos/{o}/{r}/statuses/{sha}`, set by the test).
+#[derive(Clone, Debug)]
+pub struct StatusEntry {
+    pub sha: String,
+    pub context: String,
+    /// `error`, `failure`, `pending` or `success`.
+    pub state: String,
+    pub description: Option<String>,
+    pub target_url: Option<String>,
 }
 
 pub(super) struct Compare {

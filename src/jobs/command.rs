@@ -350,9 +350,7 @@ pub(super) async fn run(
             Ok(Outcome::Done("answer posted".into()))
         }
         Reply::Tests(tests, notes, model) => {
-            let (placed, mut rest) = test_threads::place_all(&source, &files, tests)
-                .await
-                .map_err(ReviewError::from)?;
+            let (placed, mut rest) = test_threads::place_all(&source, &files, tests).await;
             let (offered, refused) = test_threads::offer(&gh, job.pr(), &head, placed).await?;
             rest.extend(refused);
             let tests = rest;

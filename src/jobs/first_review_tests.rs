@@ -67,9 +67,7 @@ pub(super) async fn with_first_review(
     if tests.is_empty() {
         return Ok(());
     }
-    let (placed, mut tests) = test_threads::place_all(&source, &files, tests)
-        .await
-        .map_err(ReviewError::from)?;
+    let (placed, mut tests) = test_threads::place_all(&source, &files, tests).await;
     let (offered, refused) = test_threads::offer(gh, job.pr(), &pr.head.sha, placed).await?;
     tests.extend(refused);
     let heading = "Tests for this change (`review.suggest_tests`; `/test` asks again)";

@@ -10,7 +10,7 @@ use crate::domain::Side;
 use crate::github::{Installation, NewReview, ReviewComment};
 use crate::poster::markdown::fence_for;
 use crate::review::PrFile;
-use crate::review::source::{Source, SourceError};
+use crate::review::source::Source;
 use crate::review::tasks::TestSuggestion;
 
 use super::error::JobError;
@@ -58,6 +58,10 @@ pub(super) fn place(tests: &[TestSuggestion], file: &PrFile, head: &str) -> Opti
         extra: 0,
         max_lines: u32::MAX,
     };
+    let code: Vec<String> = tests
+        .iter()
+        .map(|t| insertable(path, &t.code))
+        .collect::<Option<_>>()?;
     for &line in added.iter().rev() {
         let Some(scope) = enclosing_scopes(path, head, line..=line, &whole)
             .into_iter()
@@ -65,12 +69,14 @@ pub(super) fn place(tests: &[TestSuggestion], file: &PrFile, head: &str) -> Opti
         else {
             continue;
         };
-        let (Some(first), Some(anchor)) = (
-            lines.get(scope.start as usize - 1),
-            lines.get(line as usize - 1),
-        ) else {
+        let at = |n: u32| n.checked_sub(1).and_then(|i| lines.get(i as usize));
+        let (Some(first), Some(anchor)) = (at(scope.start), at(line)) else {
             continue;
         };
+        let text: Vec<&str> = (scope.start..=scope.end).filter_map(at).copied().collect();
+        if !is_test(path, &scope.label, &scope.outer, &text) {
+            continue;
+        }
         let indent: String = first.chars().take_while(|c| c.is_whitespace()).collect();
         // PEP 8 keeps two blank lines between top-level definitions; elsewhere one.
         let gap = if path.ends_with(".py") && indent.is_empty() {
@@ -78,9 +84,9 @@ pub(super) fn place(tests: &[TestSuggestion], file: &PrFile, head: &str) -> Opti
         } else {
             "\n\n"
         };
-        let code = tests
+        let code = code
             .iter()
-            .map(|t| reindent(&t.code, &indent))
+            .map(|c| reindent(c, &indent))
             .collect::<Vec<_>>()
             .join(gap);
         if code.trim().is_empty() {
@@ -117,6 +123,52 @@ pub(super) fn place(tests: &[TestSuggestion], file: &PrFile, head: &str) -> Opti
     None
 }
 
+/// Whether the function or method `label` (inside `outer`, with its lines `text`) is a test:
+/// a test is only put after another test, never after the code it tests (where a Rust
+/// `#[test]` in an `impl` would not compile, and a reader would not look for it).
+fn is_test(path: &str, label: &str, outer: &[String], text: &[&str]) -> bool {
+    let name = label.rsplit(' ').next().unwrap_or(label);
+    let ext = path.rsplit_once('.').map_or("", |(_, e)| e);
+    let attributes = || {
+        text.iter()
+            .take_while(|l| !l.contains(name))
+            .any(|l| l.trim_start().starts_with("#[") && l.contains("test"))
+    };
+    match ext {
+        // A free function with a test attribute (in a test module or a tests/ file).
+        "rs" => label.starts_with("fn ") && !outer.iter().any(|o| o.starts_with("impl ")) && attributes(),
+        "py" => name.starts_with("test"),
+        "go" => label.starts_with("func Test") || label.starts_with("func Benchmark"),
+        "java" | "kt" => text
+            .iter()
+            .take_while(|l| !l.contains(name))
+            .any(|l| l.trim_start().starts_with("@Test") || l.trim_start().starts_with("@ParameterizedTest")),
+        _ => false,
+    }
+}
+
+/// The test's code as it can go in the middle of its file, or None: a Go package clause is
+/// dropped (the file has one), and code that brings imports (Go, Java, Kotlin, JavaScript's
+/// `import` or `require`) is not placed, as imports belong at the top of the file.
+fn insertable(path: &str, code: &str) -> Option<String> {
+    let ext = path.rsplit_once('.').map_or("", |(_, e)| e);
+    let kept: Vec<&str> = code
+        .lines()
+        .filter(|l| !(ext == "go" && l.trim_start().starts_with("package ")))
+        .collect();
+    let imports = kept.iter().any(|l| {
+        let t = l.trim_start();
+        match ext {
+            "go" | "java" | "kt" => t.starts_with("import "),
+            "js" | "mjs" | "cjs" | "jsx" | "ts" | "tsx" => {
+                t.starts_with("import ") || t.contains("require(")
+            }
+            _ => false,
+        }
+    });
+    (!imports).then(|| kept.join("\n"))
+}
+
 /// The code without its common indentation, then indented by `indent` (blank lines left
 /// empty).
 fn reindent(code: &str, indent: &str) -> String {
@@ -145,7 +197,7 @@ pub(super) async fn place_all(
     source: &impl Source,
     files: &[PrFile],
     tests: Vec<TestSuggestion>,
-) -> Result<(Vec<Placed>, Vec<TestSuggestion>), SourceError> {
+) -> (Vec<Placed>, Vec<TestSuggestion>) {
     let mut by_file: Vec<(&PrFile, Vec<TestSuggestion>)> = Vec::new();
     let mut rest = Vec::new();
     for test in tests {
@@ -162,21 +214,25 @@ pub(super) async fn place_all(
     }
     let mut placed = Vec::new();
     for (file, group) in by_file {
-        let head = source
-            .file(&file.file.filename)
-            .await?
-            .and_then(|b| String::from_utf8(b).ok());
+        // A file that cannot be read is no reason to lose the tests: they go as code.
+        let head = match source.file(&file.file.filename).await {
+            Ok(bytes) => bytes.and_then(|b| String::from_utf8(b).ok()),
+            Err(e) => {
+                tracing::warn!(error = %e, path = %file.file.filename, "test file not read; its tests go as code");
+                None
+            }
+        };
         match head.and_then(|h| place(&group, file, &h)) {
             Some(p) => placed.push(p),
             None => rest.extend(group),
         }
     }
-    Ok((placed, rest))
+    (placed, rest)
 }
 
 /// Posts the placed tests as one review of suggestions on `head`. A review GitHub refuses
-/// (422: a line it will not take) is not an error: those tests are then answered as code to
-/// paste, returned as the second value.
+/// (422: a line it will not take) or that cannot be posted is not an error: those tests are
+/// then answered as code to paste, returned as the second value.
 pub(super) async fn offer(
     gh: &Installation,
     pr: PrRef<'_>,
@@ -213,14 +269,15 @@ pub(super) async fn offer(
             },
             Vec::new(),
         )),
-        Err(e) if e.status() == Some(422) => {
-            tracing::warn!(error = %e, "GitHub refused the test suggestions; answering them as code");
+        // Refused (422) or failed: the tests are not lost, they go as code to paste. A
+        // failure that may have posted the review is looked for by `create_review` first.
+        Err(e) => {
+            tracing::warn!(error = %e, "the test suggestions were not posted; answering them as code");
             Ok((
                 Offered::default(),
                 placed.into_iter().flat_map(|p| p.tests).collect(),
             ))
         }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -284,6 +341,34 @@ mod tests {
         );
         let good = test("src/lib.rs", "#[test]\nfn parses_empty() {}");
         assert_eq!(place(&[good], &inside, RUST_TESTS), None);
+    }
+
+    #[test]
+    fn a_test_goes_only_after_a_test_never_after_the_code_it_tests() {
+        // The pull request added `helper` (a plain function) and a method in an impl.
+        let head = "pub struct P;\n\nimpl P {\n    pub fn size(&self) -> u32 {\n        1\n    }\n}\n\npub fn helper() -> u32 {\n    2\n}\n";
+        let file = pr_file(
+            "src/lib.rs",
+            "@@ -1,2 +1,11 @@\n pub struct P;\n \n+impl P {\n+    pub fn size(&self) -> u32 {\n+        1\n+    }\n+}\n+\n+pub fn helper() -> u32 {\n+    2\n+}",
+        );
+        let t = test("src/lib.rs", "#[test]\nfn parses_empty() {}");
+        assert_eq!(place(&[t], &file, head), None);
+    }
+
+    #[test]
+    fn go_tests_lose_their_package_clause_and_imports_keep_them_out() {
+        let head = "package pager\n\nimport \"testing\"\n\nfunc TestOne(t *testing.T) {\n\tif P() != 1 {\n\t\tt.Fatal(\"one\")\n\t}\n}\n";
+        let file = pr_file(
+            "pager_test.go",
+            "@@ -3,0 +4,6 @@\n+\n+func TestOne(t *testing.T) {\n+\tif P() != 1 {\n+\t\tt.Fatal(\"one\")\n+\t}\n+}",
+        );
+        let plain = test("pager_test.go", "package pager\n\nfunc TestTwo(t *testing.T) {}");
+        let placed = place(&[plain], &file, head).expect("placed");
+        assert_eq!(placed.line, 9);
+        assert!(!placed.comment.contains("package"), "{}", placed.comment);
+        assert!(placed.comment.contains("}\n\nfunc TestTwo(t *testing.T) {}\n```"), "{}", placed.comment);
+        let importing = test("pager_test.go", "import \"fmt\"\n\nfunc TestThree(t *testing.T) { fmt.Println() }");
+        assert_eq!(place(&[importing], &file, head), None, "imports belong at the top");
     }
 
     #[test]

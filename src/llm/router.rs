@@ -393,6 +393,8 @@ impl Llm {
                     repairs += 1;
                     tracing::info!(endpoint = %slot.name, reason = %why, repairs, "asking the model again");
                     next = repair(&base, &reply, &why, repairs == MAX_REPAIRS);
+                    // Once a reply looped, every later ask stays against repeats.
+                    base.against_repeats |= next.against_repeats;
                 }
             }
         };
@@ -970,6 +972,34 @@ mod tests {
             second.turns
         );
         assert!(second.turns[1].content.contains("repeated the same text"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cut_off_reply_that_loops_keeps_its_part_but_does_not_show_it_again() {
+        // The first item is complete; the second loops until the limit.
+        let looping = format!(
+            "{{\"items\": [1, 2, \"{}",
+            "The value is read before the lock is taken. ".repeat(12)
+        );
+        let m = Scripted::new(
+            "m",
+            vec![Ok(cut(&looping)), Ok(reply("{\"items\": [2, 3]}"))],
+        );
+        let llm = llm(&config(&[]), &[("default", m.clone())]);
+        let answer = ask_items(&llm, &ChatRequest::new("s", "u"))
+            .await
+            .expect("joined");
+        assert_eq!(answer.value, Items(vec![1, 2, 3]), "the kept part joined once");
+        let second = &m.requests()[1];
+        assert!(second.against_repeats);
+        assert!(
+            second
+                .turns
+                .iter()
+                .all(|t| t.role != crate::llm::Role::Assistant),
+            "{:?}",
+            second.turns
+        );
     }
 
     #[test]

@@ -245,7 +245,13 @@ pub async fn run(
     }
     not_reviewed.extend(context.skipped.iter().cloned());
     not_reviewed.extend(context.left_out.iter().cloned());
-    let findings = super::candidates::merge_duplicates(findings);
+    let mut findings = super::candidates::merge_duplicates(findings);
+    if !p.settings.suggestions {
+        // Not asked for, so not posted, even when a model volunteers one.
+        for f in &mut findings {
+            f.suggestion = None;
+        }
+    }
     let candidates = findings.len();
     let findings: Vec<Finding> = findings
         .into_iter()

@@ -302,3 +302,38 @@ async fn only_findings_bound_for_a_thread_are_verified_and_one_file_asks_no_walk
     .await;
     app.finish().await;
 }
+
+#[tokio::test]
+async fn with_suggestions_off_no_fix_is_asked_for_or_posted() {
+    let world = World::new().await;
+    let mut options = world.options();
+    options
+        .env
+        .push(("CRITIC_REVIEW__SUGGESTIONS".into(), "false".into()));
+    let app = world.start_with(options).await;
+    add_pr(&app, 8);
+    let mut volunteered = finding(2, "warning", "Division by zero");
+    volunteered["suggestion"] = json!("    let q = a.checked_div(b).unwrap_or(0);");
+    app.llm().push(Reply::findings(json!([volunteered])));
+    app.llm().push_verify(Reply::verdicts(json!([
+        {"id": 1, "verdict": "real", "confidence": 9, "fix_ok": true}
+    ])));
+    review(&app, 8).await;
+    let system = app.llm().received()[0].message("system");
+    assert!(!system.contains("suggestion"), "{system}");
+    let reviews = app.github().reviews(REPO, 8);
+    assert_eq!(reviews[0].comments.len(), 1);
+    assert!(
+        !reviews[0].comments[0].body.contains("```suggestion"),
+        "{}",
+        reviews[0].comments[0].body
+    );
+    app.summary_says(
+        REPO,
+        8,
+        HEAD,
+        "Verification: 0 of 1 candidate finding(s) dropped by verification",
+    )
+    .await;
+    app.finish().await;
+}

@@ -293,8 +293,8 @@ pub struct ReviewSettings {
     /// replace each other, so a burst of pushes costs one review of its newest head. 0
     /// reviews every push at once.
     pub coalesce_secs: u64,
-    /// A second model call checks each finding against its code before it is posted (see
-    /// `review::verify`).
+    /// A second model call checks each finding bound for a thread (at or above
+    /// `min_severity`) against its code before it is posted (see `review::verify`).
     pub verify: bool,
     /// The first review of a pull request also suggests tests for it (as `/test` does).
     pub suggest_tests: bool,

@@ -27,8 +27,12 @@ pub struct TestOutcome {
     pub parsed: usize,
     /// `build` exited 0; None when there is no `build` and the tests did not pass.
     pub compiles: Option<bool>,
-    /// `cmd` exited 0 with the tests in place; None when there was no test to run.
+    /// `cmd` exited 0 with the tests in place and named every one of them in its output (a
+    /// test it did not run has not passed); None when there was no test to run.
     pub passes: Option<bool>,
+    /// Suggested tests whose names the test command's output shows.
+    #[serde(default)]
+    pub ran: usize,
     /// Share of the change's instrumented lines covered with the suggested tests in place.
     pub coverage: Option<f64>,
     /// The same share without them: what the suggested tests add is the difference.
@@ -39,18 +43,31 @@ pub struct TestOutcome {
     pub output: String,
 }
 
-/// A command's end: whether it exited 0, and the tail of its output.
+/// A command's end: whether it exited 0, the tail of its output, and all of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ran {
     pub ok: bool,
     pub tail: String,
+    pub output: String,
+}
+
+impl Ran {
+    fn failed(why: String) -> Ran {
+        Ran {
+            ok: false,
+            tail: why.clone(),
+            output: why,
+        }
+    }
 }
 
 /// Output kept of a failing command.
 const TAIL_BYTES: usize = 4000;
 
-/// Runs `cmd` with `sh -c` in `dir`, killed after `timeout`. `CRITIC_TEST_FILES` holds the
-/// files the suggested tests were written to, space-separated, so a command can run only them.
+/// Runs `cmd` with `sh -c` in `dir`, in a process group of its own that is killed whole
+/// after `timeout` (a test runner's children too, not only the shell). `CRITIC_TEST_FILES`
+/// holds the files the suggested tests were written to, space-separated, so a command can run
+/// only them.
 pub async fn shell(dir: &Path, cmd: &str, files: &[String], timeout: Duration) -> Ran {
     let child = tokio::process::Command::new("sh")
         .arg("-c")
@@ -60,17 +77,14 @@ pub async fn shell(dir: &Path, cmd: &str, files: &[String], timeout: Duration) -
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true)
         .spawn();
     let child = match child {
         Ok(c) => c,
-        Err(e) => {
-            return Ran {
-                ok: false,
-                tail: format!("could not start `sh -c {cmd}`: {e}"),
-            };
-        }
+        Err(e) => return Ran::failed(format!("could not start `sh -c {cmd}`: {e}")),
     };
+    let group = child.id();
     match tokio::time::timeout(timeout, child.wait_with_output()).await {
         Ok(Ok(out)) => {
             let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -78,16 +92,22 @@ pub async fn shell(dir: &Path, cmd: &str, files: &[String], timeout: Duration) -
             Ran {
                 ok: out.status.success(),
                 tail: tail(&text),
+                output: text,
             }
         }
-        Ok(Err(e)) => Ran {
-            ok: false,
-            tail: format!("`{cmd}` failed: {e}"),
-        },
-        Err(_) => Ran {
-            ok: false,
-            tail: format!("`{cmd}` did not finish within {} s", timeout.as_secs()),
-        },
+        Ok(Err(e)) => Ran::failed(format!("`{cmd}` failed: {e}")),
+        Err(_) => {
+            if let Some(pid) = group {
+                // The whole group: `kill -KILL -PID`.
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{pid}")])
+                    .status();
+            }
+            Ran::failed(format!(
+                "`{cmd}` did not finish within {} s",
+                timeout.as_secs()
+            ))
+        }
     }
 }
 
@@ -99,44 +119,70 @@ fn tail(text: &str) -> String {
     text[start..].to_string()
 }
 
-/// Writes the tests into the checkout at `root`, each into its file: appended to an existing
-/// one as it stands in such a file (Rust unit tests in a `#[cfg(test)]` module of their own,
-/// Java and Kotlin methods inside the class), or a new file (a Go one with its folder's package
-/// clause). Returns the files written, or why a test could not be.
+/// Writes the tests into the checkout at `root`, those of one file together: appended to an
+/// existing file as they stand in such a file (Rust unit tests in one `#[cfg(test)]` module,
+/// Java and Kotlin methods inside the class), or a new file. Go tests each get a file of
+/// their own beside the target (a package clause and imports cannot be appended mid-file).
+/// Returns the files written, or why a test could not be (a path that leaves the checkout,
+/// goes into `.git`, or through a link).
 pub fn write_tests(root: &Path, tests: &[TestSuggestion]) -> Result<Vec<String>, String> {
-    let mut written: Vec<String> = Vec::new();
-    for t in tests {
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    for (i, t) in tests.iter().enumerate() {
         let relative = Path::new(&t.path);
-        if t.path.is_empty()
-            || !relative
-                .components()
-                .all(|c| matches!(c, Component::Normal(_)))
-        {
+        let normal = relative
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
+        if t.path.is_empty() || !normal || relative.starts_with(".git") {
             return Err(format!(
                 "test `{}`: path {:?} leaves the checkout",
                 t.name, t.path
             ));
         }
-        let full = root.join(relative);
-        let existing = std::fs::read_to_string(&full).ok();
-        let text = match existing {
-            Some(current) => with_test(&t.path, &current, &t.code),
-            None => new_file(root, &t.path, &t.code),
+        let path = if t.path.ends_with(".go") && root.join(relative).exists() {
+            let stem = t.path.trim_end_matches("_test.go").trim_end_matches(".go");
+            format!("{stem}_critic{}_test.go", i + 1)
+        } else {
+            t.path.clone()
         };
+        match groups.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, codes)) => codes.push(&t.code),
+            None => groups.push((path, vec![&t.code])),
+        }
+    }
+    let canonical_root = root
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", root.display()))?;
+    let mut written = Vec::new();
+    for (path, codes) in groups {
+        let full = root.join(&path);
         if let Some(parent) = full.parent() {
             std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+            let inside = parent
+                .canonicalize()
+                .is_ok_and(|p| p.starts_with(&canonical_root));
+            let linked = std::fs::symlink_metadata(&full).is_ok_and(|m| m.file_type().is_symlink());
+            if !inside || linked {
+                return Err(format!("{path}: goes through a link out of the checkout"));
+            }
         }
+        let text = match std::fs::read_to_string(&full).ok() {
+            Some(current) => with_tests(&path, &current, &codes),
+            None => new_file(root, &path, &codes.join("\n\n")),
+        };
         std::fs::write(&full, text).map_err(|e| format!("{}: {e}", full.display()))?;
-        if !written.contains(&t.path) {
-            written.push(t.path.clone());
-        }
+        written.push(path);
     }
     Ok(written)
 }
 
-/// `current` (an existing file) with `code` added where a test of its language goes.
-fn with_test(path: &str, current: &str, code: &str) -> String {
-    let code = code.trim_matches('\n');
+/// `current` (an existing file) with the tests' `codes` added where tests of its language go.
+fn with_tests(path: &str, current: &str, codes: &[&str]) -> String {
+    let joined = codes
+        .iter()
+        .map(|c| c.trim_matches('\n'))
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let code = joined.as_str();
     let body = current.trim_end();
     let lower = path.to_ascii_lowercase();
     let in_class = lower.ends_with(".java") || lower.ends_with(".kt");
@@ -264,22 +310,34 @@ pub fn read_coverage(report: &str) -> HashMap<String, HashMap<u32, bool>> {
 }
 
 /// The share of `changed` lines (path, head-side lines) that the report instruments and
-/// covers. A report's path matches a changed path when either ends with the other (reports
-/// give absolute paths, Go gives import paths). None when no changed line is instrumented.
+/// covers. Reports give absolute paths or (Go) import paths, so a changed path is matched by
+/// its end. None when no changed line is instrumented.
 pub fn covered_share(
     coverage: &HashMap<String, HashMap<u32, bool>>,
     changed: &[(String, Vec<u32>)],
 ) -> Option<f64> {
     let (mut instrumented, mut covered) = (0usize, 0usize);
     for (path, lines) in changed {
+        // The report's path for this file: the same, else the shortest that ends with it
+        // (`/tmp/x/pkg/a.go` or `example.com/m/pkg/a.go` for `pkg/a.go`, not
+        // `example.com/m/sub/pkg/a.go`), else one it ends with.
         let matching: Vec<&HashMap<u32, bool>> = coverage
-            .iter()
-            .filter(|(p, _)| {
-                p.as_str() == path.as_str()
-                    || p.ends_with(&format!("/{path}"))
-                    || path.ends_with(&format!("/{p}"))
+            .get(path)
+            .or_else(|| {
+                coverage
+                    .iter()
+                    .filter(|(p, _)| p.ends_with(&format!("/{path}")))
+                    .min_by_key(|(p, _)| p.len())
+                    .map(|(_, l)| l)
             })
-            .map(|(_, l)| l)
+            .or_else(|| {
+                coverage
+                    .iter()
+                    .filter(|(p, _)| path.ends_with(&format!("/{p}")))
+                    .max_by_key(|(p, _)| p.len())
+                    .map(|(_, l)| l)
+            })
+            .into_iter()
             .collect();
         let lines: HashSet<&u32> = lines.iter().collect();
         for line in lines {
@@ -393,6 +451,15 @@ async fn one(
     if let Some(model) = options.model {
         policy.models.tests = Some(model.to_string());
     }
+    let put_back = || async {
+        crate::review::local::git(&checkout, &["checkout", "--quiet", "--", "."]).await?;
+        crate::review::local::git(&checkout, &["clean", "-fdq"]).await?;
+        Ok::<(), String>(())
+    };
+    // What an interrupted run left must not be shown to the model as the repository's tests.
+    if let Err(e) = put_back().await {
+        return Err((outcome, format!("the checkout could not be reset: {e}")));
+    }
     let prompts = match crate::review::Prompts::new() {
         Ok(p) => p,
         Err(e) => return Err((outcome, e.to_string())),
@@ -428,25 +495,23 @@ async fn one(
         .into_iter()
         .filter(|(path, _)| !looks_like_test(path))
         .collect();
-    let coverage_of = |ran: &Ran| -> Option<f64> {
-        let report = test.report.as_deref()?;
-        if !ran.ok {
-            return None;
+    // The report as this run wrote it (one left by an earlier run is removed first): read
+    // even when a test failed, as Go and node write it all the same.
+    let report = test.report.as_deref().map(|r| checkout.join(r));
+    let coverage = |files: Vec<String>| {
+        let report = report.clone();
+        let checkout = checkout.clone();
+        let changed = &changed;
+        async move {
+            let (cmd, report) = (test.coverage.as_deref()?, report?);
+            let _ = std::fs::remove_file(&report);
+            shell(&checkout, cmd, &files, options.timeout).await;
+            let text = std::fs::read_to_string(&report).ok()?;
+            covered_share(&read_coverage(&text), changed)
         }
-        let text = std::fs::read_to_string(checkout.join(report)).ok()?;
-        covered_share(&read_coverage(&text), &changed)
     };
-    let put_back = || async {
-        crate::review::local::git(&checkout, &["checkout", "--quiet", "--", "."]).await?;
-        crate::review::local::git(&checkout, &["clean", "-fdq"]).await?;
-        Ok::<(), String>(())
-    };
-    if let Err(e) = put_back().await {
-        return Err((outcome, format!("the checkout could not be reset: {e}")));
-    }
-    if let Some(coverage) = &test.coverage {
-        let ran = shell(&checkout, coverage, &[], options.timeout).await;
-        outcome.coverage_before = coverage_of(&ran);
+    if test.coverage.is_some() {
+        outcome.coverage_before = coverage(Vec::new()).await;
         if let Err(e) = put_back().await {
             return Err((outcome, format!("the checkout could not be reset: {e}")));
         }
@@ -467,15 +532,28 @@ async fn one(
     }
     if outcome.compiles != Some(false) {
         let ran = shell(&checkout, &test.cmd, &outcome.files, options.timeout).await;
-        outcome.passes = Some(ran.ok);
+        // A test the command did not run has not passed: its name must be in the output.
+        outcome.ran = suggested
+            .tests
+            .iter()
+            .filter(|t| !t.name.trim().is_empty() && ran.output.contains(t.name.trim()))
+            .count();
+        outcome.passes = Some(ran.ok && outcome.ran == suggested.tests.len());
         if ran.ok {
             outcome.compiles = Some(true);
+            if outcome.ran < suggested.tests.len() {
+                outcome.output = format!(
+                    "the command passed but ran {} of the {} suggested test(s) (their names are not in its output)\n{}",
+                    outcome.ran,
+                    suggested.tests.len(),
+                    ran.tail
+                );
+            }
         } else {
             outcome.output = ran.tail;
         }
-        if let Some(coverage) = &test.coverage {
-            let ran = shell(&checkout, coverage, &outcome.files, options.timeout).await;
-            outcome.coverage = coverage_of(&ran);
+        if test.coverage.is_some() {
+            outcome.coverage = coverage(outcome.files.clone()).await;
         }
     } else {
         outcome.passes = Some(false);
@@ -643,6 +721,46 @@ mod tests {
             "package pager_test\n\nfunc TestB(t *testing.T) {}\n"
         );
         assert!(write_tests(root, &[suggestion("../escape.py", "x")]).is_err());
+        assert!(write_tests(root, &[suggestion(".git/config", "x")]).is_err());
+        std::os::unix::fs::symlink(std::env::temp_dir(), root.join("out")).expect("link");
+        assert!(write_tests(root, &[suggestion("out/test_x.py", "x")]).is_err());
+    }
+
+    #[test]
+    fn two_tests_for_one_file_go_in_together_and_go_tests_beside_an_existing_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("src")).expect("mkdir");
+        std::fs::write(root.join("src/lib.rs"), "pub fn one() -> u32 {\n    1\n}\n").expect("w");
+        std::fs::write(root.join("pager.go"), "package pager\n").expect("w");
+        std::fs::write(
+            root.join("pager_test.go"),
+            "package pager\n\nimport \"testing\"\n",
+        )
+        .expect("w");
+        let written = write_tests(
+            root,
+            &[
+                suggestion("src/lib.rs", "#[test]\nfn a() {}"),
+                suggestion("src/lib.rs", "#[test]\nfn b() {}"),
+                suggestion(
+                    "pager_test.go",
+                    "import \"testing\"\n\nfunc TestQ(t *testing.T) {}",
+                ),
+            ],
+        )
+        .expect("written");
+        assert_eq!(written, ["src/lib.rs", "pager_critic3_test.go"]);
+        let lib = std::fs::read_to_string(root.join("src/lib.rs")).expect("read");
+        assert_eq!(lib.matches("mod critic_suggested").count(), 1, "{lib}");
+        assert!(
+            lib.contains("    fn a() {}\n\n    #[test]\n    fn b() {}"),
+            "{lib}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(root.join("pager_critic3_test.go")).expect("read"),
+            "package pager\n\nimport \"testing\"\n\nfunc TestQ(t *testing.T) {}\n"
+        );
     }
 
     #[test]
@@ -652,6 +770,13 @@ mod tests {
         // Lines 2 and 3 changed and instrumented, 3 covered; line 9 is not instrumented.
         let changed = vec![("pkg/pager.py".to_string(), vec![2, 3, 9])];
         assert_eq!(covered_share(&cov, &changed), Some(0.5));
+        // `context.go` is the root's, not `middleware/context.go`'s, whichever comes first.
+        let two = "mode: set\nexample.com/m/middleware/context.go:1.1,1.9 1 1\nexample.com/m/context.go:1.1,1.9 1 0\n";
+        let cov2 = read_coverage(two);
+        assert_eq!(
+            covered_share(&cov2, &[("context.go".into(), vec![1])]),
+            Some(0.0)
+        );
         let go = "mode: set\nexample.com/m/pkg/pager.go:3.14,5.2 1 1\nexample.com/m/pkg/pager.go:7.1,8.2 1 0\n";
         let cov = read_coverage(go);
         let changed = vec![("pkg/pager.go".to_string(), vec![4, 5, 7, 20])];
@@ -670,13 +795,7 @@ mod tests {
             Duration::from_secs(10),
         )
         .await;
-        assert_eq!(
-            ok,
-            Ran {
-                ok: true,
-                tail: "a b\n".into()
-            }
-        );
+        assert_eq!((ok.ok, ok.tail.as_str()), (true, "a b\n"));
         let failed = shell(
             dir.path(),
             "echo broken >&2; exit 3",
@@ -686,7 +805,16 @@ mod tests {
         .await;
         assert!(!failed.ok);
         assert_eq!(failed.tail, "broken\n");
-        let slow = shell(dir.path(), "sleep 5", &[], Duration::from_millis(200)).await;
+        // The whole process group goes: a runner's child would otherwise live on.
+        let slow = shell(
+            dir.path(),
+            "(sleep 1; touch left-behind) & sleep 5",
+            &[],
+            Duration::from_millis(200),
+        )
+        .await;
         assert!(!slow.ok && slow.tail.contains("did not finish"), "{slow:?}");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(!dir.path().join("left-behind").exists());
     }
 }

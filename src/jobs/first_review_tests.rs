@@ -6,7 +6,7 @@ use crate::Critic;
 use crate::config::repo::RepoPolicy;
 use crate::github::{Installation, PullRequest};
 use crate::llm::Meter;
-use crate::review::{self, GitHubSource, ReviewError};
+use crate::review::{self, GitHubSource};
 
 use super::error::JobError;
 use super::plan::ReviewJob;

@@ -136,13 +136,16 @@ fn is_test(path: &str, label: &str, outer: &[String], text: &[&str]) -> bool {
     };
     match ext {
         // A free function with a test attribute (in a test module or a tests/ file).
-        "rs" => label.starts_with("fn ") && !outer.iter().any(|o| o.starts_with("impl ")) && attributes(),
+        "rs" => {
+            label.starts_with("fn ")
+                && !outer.iter().any(|o| o.starts_with("impl "))
+                && attributes()
+        }
         "py" => name.starts_with("test"),
         "go" => label.starts_with("func Test") || label.starts_with("func Benchmark"),
-        "java" | "kt" => text
-            .iter()
-            .take_while(|l| !l.contains(name))
-            .any(|l| l.trim_start().starts_with("@Test") || l.trim_start().starts_with("@ParameterizedTest")),
+        "java" | "kt" => text.iter().take_while(|l| !l.contains(name)).any(|l| {
+            l.trim_start().starts_with("@Test") || l.trim_start().starts_with("@ParameterizedTest")
+        }),
         _ => false,
     }
 }
@@ -362,13 +365,29 @@ mod tests {
             "pager_test.go",
             "@@ -3,0 +4,6 @@\n+\n+func TestOne(t *testing.T) {\n+\tif P() != 1 {\n+\t\tt.Fatal(\"one\")\n+\t}\n+}",
         );
-        let plain = test("pager_test.go", "package pager\n\nfunc TestTwo(t *testing.T) {}");
+        let plain = test(
+            "pager_test.go",
+            "package pager\n\nfunc TestTwo(t *testing.T) {}",
+        );
         let placed = place(&[plain], &file, head).expect("placed");
         assert_eq!(placed.line, 9);
         assert!(!placed.comment.contains("package"), "{}", placed.comment);
-        assert!(placed.comment.contains("}\n\nfunc TestTwo(t *testing.T) {}\n```"), "{}", placed.comment);
-        let importing = test("pager_test.go", "import \"fmt\"\n\nfunc TestThree(t *testing.T) { fmt.Println() }");
-        assert_eq!(place(&[importing], &file, head), None, "imports belong at the top");
+        assert!(
+            placed
+                .comment
+                .contains("}\n\nfunc TestTwo(t *testing.T) {}\n```"),
+            "{}",
+            placed.comment
+        );
+        let importing = test(
+            "pager_test.go",
+            "import \"fmt\"\n\nfunc TestThree(t *testing.T) { fmt.Println() }",
+        );
+        assert_eq!(
+            place(&[importing], &file, head),
+            None,
+            "imports belong at the top"
+        );
     }
 
     #[test]

@@ -989,7 +989,11 @@ mod tests {
         let answer = ask_items(&llm, &ChatRequest::new("s", "u"))
             .await
             .expect("joined");
-        assert_eq!(answer.value, Items(vec![1, 2, 3]), "the kept part joined once");
+        assert_eq!(
+            answer.value,
+            Items(vec![1, 2, 3]),
+            "the kept part joined once"
+        );
         let second = &m.requests()[1];
         assert!(second.against_repeats);
         assert!(

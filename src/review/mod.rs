@@ -197,7 +197,7 @@ pub struct PromptInput<'a> {
     /// the push touched, each with its whole change in the PR.
     pub since: Option<&'a str>,
     /// For `tests`: how the repository tests (framework, where tests go, an existing test
-    /// file's start), as `jobs::suggest_tests` found it.
+    /// file's start), as [`test_conventions::TestConventions`] found it.
     pub tests_context: Option<&'a str>,
     /// The review asks for no one-click fixes (`review.suggestions = false`).
     pub no_suggestions: bool,

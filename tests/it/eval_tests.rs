@@ -73,7 +73,7 @@ head = "{head}"
 title = "Round pages up ({name})"
 licence = "MIT"
 language = "rust"
-test = {{ cmd = "cargo test --offline -q", build = "cargo test --offline -q --no-run", coverage = "sh cov.sh", report = "cov.info" }}
+test = {{ cmd = "cargo test --offline", build = "cargo test --offline --no-run", coverage = "sh cov.sh", report = "cov.info" }}
 "#
         ));
     }

@@ -108,18 +108,11 @@ pub(crate) fn repeats_itself(text: &str) -> bool {
 }
 
 /// The request again, with the complete part of the cut-off reply as the model's turn and
-/// an ask for only what is missing. When the reply `looped`, its part is not shown (it would
-/// prime the same loop; what it held is kept and joined all the same) and the ask is against
-/// repeats.
+/// an ask for only what is missing; against repeats when the reply `looped` (its complete
+/// part ends before the unfinished item where the loop is, so that part is safe to show).
 pub(super) fn follow_up(request: &ChatRequest, shown: &str, looped: bool) -> ChatRequest {
     let mut next = request.clone();
-    if looped {
-        next.against_repeats = true;
-        next.turns.push(Turn::user(
-            "Your previous reply repeated the same text over and over until it was cut off at the output limit. Answer again with the whole JSON object in the required shape, writing every sentence once and keeping each field short.",
-        ));
-        return next;
-    }
+    next.against_repeats |= looped;
     next.turns.push(Turn::assistant(shown));
     next.turns.push(Turn::user(
         "Your reply was cut off at the output token limit. Its complete part, above, is kept. Answer with a new JSON object in the same required shape holding only what is still missing: the items you have not reported yet (an empty list if there are none) and any field that was cut off. Keep each item short and never repeat a sentence.",

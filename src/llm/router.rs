@@ -975,8 +975,8 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_cut_off_reply_that_loops_keeps_its_part_but_does_not_show_it_again() {
-        // The first item is complete; the second loops until the limit.
+    async fn a_cut_off_reply_that_loops_keeps_its_part_and_asks_for_the_rest_against_repeats() {
+        // The first items are complete; the next one loops until the limit.
         let looping = format!(
             "{{\"items\": [1, 2, \"{}",
             "The value is read before the lock is taken. ".repeat(12)
@@ -996,14 +996,8 @@ mod tests {
         );
         let second = &m.requests()[1];
         assert!(second.against_repeats);
-        assert!(
-            second
-                .turns
-                .iter()
-                .all(|t| t.role != crate::llm::Role::Assistant),
-            "{:?}",
-            second.turns
-        );
+        // Only the complete part is shown, never the looping tail.
+        assert_eq!(second.turns[1], Turn::assistant("{\"items\":[1,2]}"));
     }
 
     #[test]

@@ -7,10 +7,12 @@
 //! settings.
 
 pub mod case;
+pub mod coverage;
 pub mod mine;
 pub mod public;
 pub mod run_tests;
 pub mod score;
+pub mod shell;
 mod table;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

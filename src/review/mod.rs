@@ -24,6 +24,7 @@ pub mod pipeline;
 pub mod source;
 pub mod tasks;
 pub mod test_conventions;
+pub mod test_files;
 pub mod verify;
 
 pub use changes::Changes;

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::case::{Case, CaseSource, TestCommand};
 use super::coverage::{covered_share, read_coverage};
 use super::shell::shell;
+use crate::review::tasks::TestSuggestion;
 use crate::review::test_files::write_tests;
 
 /// What became of one case's suggested tests.
@@ -222,7 +223,7 @@ async fn one(
         outcome.ran = suggested
             .tests
             .iter()
-            .filter(|t| !t.name.trim().is_empty() && ran.output.contains(t.name.trim()))
+            .filter(|t| names_of(t).iter().any(|n| ran.output.contains(n.as_str())))
             .count();
         outcome.passes = Some(ran.ok && outcome.ran == suggested.tests.len());
         if ran.ok {
@@ -248,6 +249,29 @@ async fn one(
         return Err((outcome, format!("the checkout could not be reset: {e}")));
     }
     Ok(outcome)
+}
+
+/// What a test runner may call a suggested test in its output: its name, and (JavaScript's
+/// `test('...', ...)`, `it("...")`) the titles its code gives.
+fn names_of(t: &TestSuggestion) -> Vec<String> {
+    let mut names = vec![t.name.trim().to_string()];
+    for call in ["test(", "it("] {
+        for (i, _) in t.code.match_indices(call) {
+            let before = t.code[..i].chars().next_back();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+                continue;
+            }
+            let rest = t.code[i + call.len()..].trim_start();
+            let Some(quote) = rest.chars().next().filter(|c| "'\"`".contains(*c)) else {
+                continue;
+            };
+            if let Some(end) = rest[1..].find(quote) {
+                names.push(rest[1..1 + end].to_string());
+            }
+        }
+    }
+    names.retain(|n| !n.is_empty());
+    names
 }
 
 /// A test file by its name or folder, in the conventions Critic knows: not part of what the
@@ -320,4 +344,27 @@ pub fn render(report: &TestsReport) -> String {
         count(&|o| o.passes == Some(true))
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_test_is_known_by_its_name_or_its_javascript_titles() {
+        let t = TestSuggestion {
+            path: "test/a.test.js".into(),
+            name: "skips the stack".into(),
+            covers: "c".into(),
+            code: "test('creates an error without a stack', () => {});\nit(\"keeps the code\", () => {});\nretest('x')".into(),
+        };
+        assert_eq!(
+            names_of(&t),
+            [
+                "skips the stack",
+                "creates an error without a stack",
+                "keeps the code"
+            ]
+        );
+    }
 }

@@ -306,11 +306,9 @@ async fn only_findings_bound_for_a_thread_are_verified_and_one_file_asks_no_walk
 #[tokio::test]
 async fn with_suggestions_off_no_fix_is_asked_for_or_posted() {
     let world = World::new().await;
-    let mut options = world.options();
-    options
-        .env
-        .push(("CRITIC_REVIEW__SUGGESTIONS".into(), "false".into()));
-    let app = world.start_with(options).await;
+    let app = world
+        .start_with(world.options().set("CRITIC_REVIEW__SUGGESTIONS", "false"))
+        .await;
     add_pr(&app, 8);
     let mut volunteered = finding(2, "warning", "Division by zero");
     volunteered["suggestion"] = json!("    let q = a.checked_div(b).unwrap_or(0);");

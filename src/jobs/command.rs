@@ -351,7 +351,9 @@ pub(super) async fn run(
         }
         Reply::Tests(tests, notes, model) => {
             let (placed, mut rest) = test_threads::place_all(&source, &files, tests).await;
-            let (offered, refused) = test_threads::offer(&gh, job.pr(), &head, placed).await?;
+            let bot = critic.github.bot_login().await?;
+            let (offered, refused) =
+                test_threads::offer(&gh, job.pr(), &head, placed, (&by.key(), &bot)).await?;
             rest.extend(refused);
             let tests = rest;
             let text = format!(
@@ -515,6 +517,16 @@ pub(super) fn render_tests(
         );
     }
     let mut out = format!("{heading}: {count} suggested test(s).\n");
+    if offered.earlier {
+        let review = offered
+            .link
+            .as_deref()
+            .map_or("a review".to_string(), |l| format!("[a review]({l})"));
+        let _ = writeln!(
+            out,
+            "\nAn earlier attempt at this request offered tests as suggestions in {review}; this attempt's are below, as code."
+        );
+    }
     if !offered.placed.is_empty() {
         let review = offered
             .link

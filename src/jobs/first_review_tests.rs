@@ -68,7 +68,9 @@ pub(super) async fn with_first_review(
         return Ok(());
     }
     let (placed, mut tests) = test_threads::place_all(&source, &files, tests).await;
-    let (offered, refused) = test_threads::offer(gh, job.pr(), &pr.head.sha, placed).await?;
+    let bot = critic.github.bot_login().await?;
+    let (offered, refused) =
+        test_threads::offer(gh, job.pr(), &pr.head.sha, placed, ("first-review", &bot)).await?;
     tests.extend(refused);
     let heading = "Tests for this change (`review.suggest_tests`; `/test` asks again)";
     let body = format!(

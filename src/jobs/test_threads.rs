@@ -33,6 +33,9 @@ pub(super) struct Offered {
     pub placed: Vec<Placed>,
     /// The review holding them.
     pub link: Option<String>,
+    /// An earlier attempt at the same request posted the review at `link` (the job was run
+    /// again after it): not posted twice, this attempt's tests go as code.
+    pub earlier: bool,
 }
 
 /// Where `tests` (all for `file`) can go as one suggestion on `file`, whose text at the pull
@@ -236,14 +239,39 @@ pub(super) async fn place_all(
 /// Posts the placed tests as one review of suggestions on `head`. A review GitHub refuses
 /// (422: a line it will not take) or that cannot be posted is not an error: those tests are
 /// then answered as code to paste, returned as the second value.
+///
+/// `request` names what asked (a command's key, or the first review): a review this request
+/// posted already, before its job was run again, is not posted twice.
 pub(super) async fn offer(
     gh: &Installation,
     pr: PrRef<'_>,
     head: &str,
     placed: Vec<Placed>,
+    (request, bot): (&str, &str),
 ) -> Result<(Offered, Vec<TestSuggestion>), JobError> {
     if placed.is_empty() {
         return Ok((Offered::default(), Vec::new()));
+    }
+    let marker = format!("<!-- critic:tests {request} -->");
+    let earlier = gh
+        .reviews(pr.repo, pr.number)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .rev()
+        .find(|r| {
+            r.user.as_ref().is_some_and(|u| u.login == bot)
+                && r.body.as_deref().is_some_and(|b| b.contains(&marker))
+        });
+    if let Some(r) = earlier {
+        return Ok((
+            Offered {
+                placed: Vec::new(),
+                link: r.html_url,
+                earlier: true,
+            },
+            placed.into_iter().flat_map(|p| p.tests).collect(),
+        ));
     }
     let comments = placed
         .iter()
@@ -259,7 +287,7 @@ pub(super) async fn offer(
     let review = NewReview::comment(
         head.to_string(),
         format!(
-            "Critic suggests {} test(s) in the test files this pull request changes, ready to apply.",
+            "{marker}\nCritic suggests {} test(s) in the test files this pull request changes, ready to apply.",
             placed.iter().map(|p| p.tests.len()).sum::<usize>()
         ),
         comments,
@@ -269,6 +297,7 @@ pub(super) async fn offer(
             Offered {
                 placed,
                 link: r.html_url,
+                earlier: false,
             },
             Vec::new(),
         )),

@@ -1048,16 +1048,16 @@ async fn test_follows_the_repositorys_tests_and_posts_only_tests_that_parse() {
     app.finish().await;
 }
 
-#[tokio::test]
-async fn a_test_for_a_test_file_the_pull_request_changes_is_a_one_click_suggestion_there() {
-    let app = TestApp::start().await;
+/// A pull request that changes `pkg/pager.py` and adds a test to `tests/test_pager.py` (lines
+/// 4-5 of its head).
+fn changed_test_file_pr(app: &TestApp, number: u64) {
     let code = "@@ -1,2 +1,2 @@\n def pages(n, size):\n-    return n // size\n+    return (n + size - 1) // size";
     // The pull request also adds a test, lines 4-5 of the test file.
     let tests_patch = "@@ -1,2 +1,5 @@\n from pkg.pager import pages\n+\n+\n+def test_pages_rounds_up():\n+    assert pages(11, 10) == 2";
     app.github().add_pull(
         REPO,
         PullRequest {
-            number: 88,
+            number,
             title: "Round pages up".into(),
             head_sha: HEAD.into(),
             user_login: "alice".into(),
@@ -1066,7 +1066,7 @@ async fn a_test_for_a_test_file_the_pull_request_changes_is_a_one_click_suggesti
     );
     app.github().set_pull_files(
         REPO,
-        88,
+        number,
         vec![
             PullFile::from_patch("pkg/pager.py", code),
             PullFile::from_patch("tests/test_pager.py", tests_patch),
@@ -1085,12 +1085,23 @@ async fn a_test_for_a_test_file_the_pull_request_changes_is_a_one_click_suggesti
     ] {
         app.github().put_content(REPO, HEAD, path, text);
     }
-    app.llm().push(Reply::json(json!({"tests": [
+}
+
+/// Two tests for `tests/test_pager.py`.
+fn pager_tests() -> Reply {
+    Reply::json(json!({"tests": [
         {"path": "tests/test_pager.py", "name": "test_exact_pages", "covers": "a size that divides n",
          "code": "def test_exact_pages():\n    assert pages(20, 10) == 2\n"},
         {"path": "tests/test_pager.py", "name": "test_one_item", "covers": "one item is one page",
          "code": "def test_one_item():\n    assert pages(1, 10) == 1\n"}
-    ]})));
+    ]}))
+}
+
+#[tokio::test]
+async fn a_test_for_a_test_file_the_pull_request_changes_is_a_one_click_suggestion_there() {
+    let app = TestApp::start().await;
+    changed_test_file_pr(&app, 88);
+    app.llm().push(pager_tests());
     app.comment(REPO, 88, "bob", "MEMBER", "/test").await;
     app.wait_idle().await;
     let reviews = app.github().reviews(REPO, 88);
@@ -1125,6 +1136,36 @@ async fn a_test_for_a_test_file_the_pull_request_changes_is_a_one_click_suggesti
         "{body}"
     );
     assert!(!body.contains("```"), "no code to paste: {body}");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_test_command_run_again_after_its_answer_failed_posts_its_suggestions_once() {
+    let app = TestApp::start().await;
+    changed_test_file_pr(&app, 89);
+    app.llm().respond_with(|_| pager_tests());
+    // The answer cannot be posted (more failures than the client's retries): the job is run
+    // again, after the suggestions review was posted.
+    app.github()
+        .fail_next("POST", &format!("/repos/{REPO}/issues/89/comments"), 500, 5);
+    app.comment(REPO, 89, "bob", "MEMBER", "/test").await;
+    app.wait_idle().await;
+    assert_eq!(app.llm().received().len(), 2, "asked once per attempt");
+    let reviews = app.github().reviews(REPO, 89);
+    assert_eq!(reviews.len(), 1, "the suggestions are posted once");
+    let mine = critics(&app, 89);
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    let body = &mine[0].body;
+    assert!(
+        body.contains(
+            "An earlier attempt at this request offered tests as suggestions in [a review](http"
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains("def test_one_item():"),
+        "this attempt's, as code: {body}"
+    );
     app.finish().await;
 }
 

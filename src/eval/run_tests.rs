@@ -180,7 +180,7 @@ async fn one(
     let changed: Vec<(String, Vec<u32>)> = case
         .added_lines()
         .into_iter()
-        .filter(|(path, _)| !looks_like_test(path))
+        .filter(|(path, _)| !super::mine::is_test(path))
         .collect();
     // The report as this run wrote it (one left by an earlier run is removed first): read
     // even when a test failed, as Go and node write it all the same.
@@ -272,20 +272,6 @@ fn names_of(t: &TestSuggestion) -> Vec<String> {
     }
     names.retain(|n| !n.is_empty());
     names
-}
-
-/// A test file by its name or folder, in the conventions Critic knows: not part of what the
-/// change's coverage measures.
-fn looks_like_test(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    path.split('/')
-        .any(|d| matches!(d, "tests" | "test" | "__tests__" | "spec" | "testdata"))
-        || name.starts_with("test_")
-        || name.ends_with("_test.go")
-        || name.ends_with("_test.py")
-        || [".test.", ".spec."].iter().any(|m| name.contains(m))
-        || name.ends_with("Test.java")
-        || name.ends_with("Tests.java")
 }
 
 /// The report as a table.

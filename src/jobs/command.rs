@@ -361,7 +361,7 @@ pub(super) async fn run(
                 render_tests("`/test`", &tests, &offered, &notes, &model)
             );
             answer(critic, &gh, job.pr(), by, &text).await?;
-            let placed: usize = offered.placed.iter().map(|p| p.tests.len()).sum();
+            let placed = offered.tests();
             Ok(Outcome::Done(format!(
                 "{} test(s) suggested, {placed} of them as suggestions on test files",
                 tests.len() + placed
@@ -509,7 +509,7 @@ pub(super) fn render_tests(
     model: &str,
 ) -> String {
     let notes: String = notes.iter().map(|n| format!("\n- {n}")).collect();
-    let count = tests.len() + offered.placed.iter().map(|p| p.tests.len()).sum::<usize>();
+    let count = tests.len() + offered.tests();
     if count == 0 {
         return format!(
             "{heading}: no test to suggest for this change.{notes}{}",
@@ -517,21 +517,17 @@ pub(super) fn render_tests(
         );
     }
     let mut out = format!("{heading}: {count} suggested test(s).\n");
+    let review = offered
+        .link
+        .as_deref()
+        .map_or("a review".to_string(), |l| format!("[a review]({l})"));
     if offered.earlier {
-        let review = offered
-            .link
-            .as_deref()
-            .map_or("a review".to_string(), |l| format!("[a review]({l})"));
         let _ = writeln!(
             out,
             "\nAn earlier attempt at this request offered tests as suggestions in {review}; this attempt's are below, as code."
         );
     }
     if !offered.placed.is_empty() {
-        let review = offered
-            .link
-            .as_deref()
-            .map_or("a review".to_string(), |l| format!("[a review]({l})"));
         let _ = writeln!(
             out,
             "\nReady to apply, as suggestions in {review} on the test files this pull request changes:"

@@ -38,6 +38,13 @@ pub(super) struct Offered {
     pub earlier: bool,
 }
 
+impl Offered {
+    /// The tests placed as suggestions.
+    pub fn tests(&self) -> usize {
+        self.placed.iter().map(|p| p.tests.len()).sum()
+    }
+}
+
 /// Where `tests` (all for `file`) can go as one suggestion on `file`, whose text at the pull
 /// request's head is `head`; None when no changed line ends a test there, or when the file
 /// would not parse with the tests in place (or is in a language Critic cannot parse, so

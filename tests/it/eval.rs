@@ -210,13 +210,8 @@ async fn a_case_that_cannot_be_read_is_an_error_and_a_failed_review_is_counted()
 /// A repository where a bug was fixed, then the same file grew: commit 1 has the bug, commit
 /// 2 fixes it, commit 3 adds a neighbouring function. Returns the three SHAs.
 fn history(dir: &Path) -> [String; 3] {
-    use crate::support::git::{git, write};
+    use crate::support::git::{git, head_sha as sha, write};
     git(dir, &["init", "-q", "-b", "main"]);
-    let sha = |dir: &Path| {
-        String::from_utf8_lossy(&git(dir, &["rev-parse", "HEAD"]))
-            .trim()
-            .to_string()
-    };
     let file = |ratio: &str, half: &str| {
         format!("def ratio(a, b):\n    {ratio}\n\n\n# Halves.\ndef half(x):\n    {half}\n")
     };

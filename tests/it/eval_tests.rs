@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::support::git::{git, write};
+use crate::support::git::{git, head_sha, write};
 use crate::support::llm::{Chat, FakeLlm, Reply};
 
 /// The crate with its fix; returns (base, head).
@@ -34,19 +34,14 @@ fn pager(dir: &Path) -> (String, String) {
     );
     git(dir, &["add", "-A"]);
     git(dir, &["commit", "-q", "-m", "pages"]);
-    let base = String::from_utf8_lossy(&git(dir, &["rev-parse", "HEAD"]))
-        .trim()
-        .to_string();
+    let base = head_sha(dir);
     write(
         dir,
         "src/lib.rs",
         "pub fn pages(n: u32, size: u32) -> u32 {\n    (n + size - 1) / size\n}\n",
     );
     git(dir, &["commit", "-qam", "round pages up"]);
-    let head = String::from_utf8_lossy(&git(dir, &["rev-parse", "HEAD"]))
-        .trim()
-        .to_string();
-    (base, head)
+    (base, head_sha(dir))
 }
 
 fn test(name: &str, body: &str) -> Value {

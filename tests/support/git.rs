@@ -27,6 +27,13 @@ pub fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
+/// The SHA of `HEAD` in `dir`.
+pub fn head_sha(dir: &Path) -> String {
+    String::from_utf8_lossy(&git(dir, &["rev-parse", "HEAD"]))
+        .trim()
+        .to_string()
+}
+
 /// Writes `bytes` to `dir/name`, making the folders on the way.
 pub fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) {
     let path = dir.join(name);

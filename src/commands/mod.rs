@@ -39,8 +39,12 @@ pub enum Command {
     /// Answer a question about the pull request. The question is the comment's text after
     /// `/ask`, as written: not redacted and not cut (GitHub bounds a comment's length).
     Ask { question: String },
-    /// Suggest tests for the change.
-    Test,
+    /// Suggest tests for the change; with `verify` (`/test --verify`), also push them to a
+    /// branch for the repository's own CI to run.
+    Test {
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        verify: bool,
+    },
     /// List what Critic learned from the repository's reactions; `reset` (maintainers only)
     /// forgets it.
     Learnings { reset: bool },
@@ -127,7 +131,7 @@ impl CommandKind {
             CommandKind::Describe => "/describe",
             CommandKind::Improve => "/improve",
             CommandKind::Ask => "/ask QUESTION",
-            CommandKind::Test => "/test",
+            CommandKind::Test => "/test [--verify]",
             CommandKind::Learnings => "/learnings [reset]",
             CommandKind::Pause => "/pause",
             CommandKind::Resume => "/resume",
@@ -149,7 +153,9 @@ impl CommandKind {
             CommandKind::Ask => {
                 "Answers a question about the pull request (the rest of the comment is the question)."
             }
-            CommandKind::Test => "Suggests tests for the change.",
+            CommandKind::Test => {
+                "Suggests tests for the change; `--verify` (where the administrators allow it) pushes them to a branch, lets this repository's CI run them, has failing ones corrected once, and reports the result."
+            }
             CommandKind::Learnings => {
                 "Lists what Critic learned from this repository's reactions to its threads; `reset` (owners, members, collaborators) forgets it."
             }
@@ -227,7 +233,9 @@ impl Command {
             },
             CommandKind::Describe => Command::Describe,
             CommandKind::Improve => Command::Improve,
-            CommandKind::Test => Command::Test,
+            CommandKind::Test => Command::Test {
+                verify: first_arg().eq_ignore_ascii_case("--verify"),
+            },
             CommandKind::Help => Command::Help,
             CommandKind::Pause => Command::Pause,
             CommandKind::Resume => Command::Resume,
@@ -256,7 +264,7 @@ impl Command {
             Command::Describe => CommandKind::Describe,
             Command::Improve => CommandKind::Improve,
             Command::Ask { .. } => CommandKind::Ask,
-            Command::Test => CommandKind::Test,
+            Command::Test { .. } => CommandKind::Test,
             Command::Learnings { .. } => CommandKind::Learnings,
             Command::Pause => CommandKind::Pause,
             Command::Resume => CommandKind::Resume,
@@ -379,8 +387,21 @@ mod tests {
         );
         assert_eq!(Command::parse("\n\n/improve"), Some(Command::Improve));
         assert_eq!(Command::parse("/improve\r\n"), Some(Command::Improve));
-        assert_eq!(Command::parse("/tests"), Some(Command::Test));
-        assert_eq!(Command::parse("/Test"), Some(Command::Test));
+        assert_eq!(
+            Command::parse("/tests"),
+            Some(Command::Test { verify: false })
+        );
+        assert_eq!(
+            Command::parse("/Test"),
+            Some(Command::Test { verify: false })
+        );
+        assert_eq!(
+            Command::parse("/test --verify"),
+            Some(Command::Test { verify: true })
+        );
+        // Stored by an earlier version, without the field.
+        let old: Command = serde_json::from_str(r#"{"name":"test"}"#).expect("old payload");
+        assert_eq!(old, Command::Test { verify: false });
         assert_eq!(Command::parse("/help"), Some(Command::Help));
         assert_eq!(
             Command::parse("/ask why a mutex here?\nIt looks unused."),

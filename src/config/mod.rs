@@ -49,8 +49,22 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub review: ReviewSettings,
     pub commands: CommandSettings,
+    pub tests: TestSettings,
     #[serde(default)]
     pub log: LogSettings,
+}
+
+/// `/test --verify`: suggested tests pushed to a branch for the repository's own CI to run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSettings {
+    /// Allow `/test --verify`. Off by default: the App then needs `contents: write` (to push
+    /// the branch) and `statuses: read`, and `actions: read` to read failed jobs' logs.
+    pub verify_in_ci: bool,
+    /// How long to wait for the checks of the pushed tests, seconds (each round).
+    pub verify_timeout_secs: u64,
+    /// How often the checks are looked at while they run, seconds.
+    pub verify_poll_secs: u64,
 }
 
 /// How Critic logs (the level is `CRITIC_LOG`, an `EnvFilter` directive).
@@ -363,6 +377,11 @@ min_confidence = 7
 suggest_tests = false
 suggestions = true
 
+[tests]
+verify_in_ci = false
+verify_timeout_secs = 1800
+verify_poll_secs = 30
+
 [commands]
 enabled = true
 allowed = ["OWNER", "MEMBER", "COLLABORATOR"]
@@ -611,6 +630,19 @@ impl Config {
             return Err(ConfigError::invalid(
                 "review.coalesce_secs",
                 "must be at most 3600 (an hour)",
+            ));
+        }
+        let t = &settings.tests;
+        if !(1..=21_600).contains(&t.verify_timeout_secs) {
+            return Err(ConfigError::invalid(
+                "tests.verify_timeout_secs",
+                "must be from 1 to 21600 (six hours)",
+            ));
+        }
+        if !(1..=600).contains(&t.verify_poll_secs) {
+            return Err(ConfigError::invalid(
+                "tests.verify_poll_secs",
+                "must be from 1 to 600",
             ));
         }
         if r.min_confidence > 10 {
@@ -1088,6 +1120,16 @@ mod tests {
                 "CRITIC_REVIEW__COALESCE_SECS",
                 "3601",
                 "review.coalesce_secs",
+            ),
+            (
+                "CRITIC_TESTS__VERIFY_TIMEOUT_SECS",
+                "0",
+                "tests.verify_timeout_secs",
+            ),
+            (
+                "CRITIC_TESTS__VERIFY_POLL_SECS",
+                "0",
+                "tests.verify_poll_secs",
             ),
         ] {
             let mut e = base();

@@ -133,32 +133,7 @@ pub fn says_fix(subject: &str, body: &str) -> bool {
         .any(|w| FIX_WORDS.contains(&w.as_str()))
 }
 
-/// A test, by its path: test folders and the usual test file names.
-pub fn is_test(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    let in_tests = lower.split('/').rev().skip(1).any(|dir| {
-        matches!(
-            dir,
-            "test" | "tests" | "testing" | "__tests__" | "spec" | "specs" | "testdata"
-        )
-    });
-    let name = lower.rsplit('/').next().unwrap_or(&lower);
-    let stem = name.split('.').next().unwrap_or(name);
-    // JUnit's and .NET's `PagerTest.java`, `PagerTests.cs`: the capital marks the word.
-    let original = path.rsplit('/').next().unwrap_or(path);
-    let class_test = [".java", ".kt", ".cs"].iter().any(|ext| {
-        original
-            .strip_suffix(ext)
-            .is_some_and(|s| s.ends_with("Test") || s.ends_with("Tests"))
-    });
-    in_tests
-        || class_test
-        || name.starts_with("test_")
-        || stem.ends_with("_test")
-        || stem.ends_with("_tests")
-        || name.contains(".test.")
-        || name.contains(".spec.")
-}
+pub use crate::context::test_layout::is_test;
 
 /// Source code Critic reviews, not a test.
 fn is_source(path: &str) -> bool {

@@ -83,12 +83,46 @@ pub struct CheckRun {
     pub status: String,
     #[serde(default)]
     pub conclusion: Option<String>,
+    #[serde(default)]
+    pub html_url: Option<String>,
+    #[serde(default)]
+    pub details_url: Option<String>,
+    #[serde(default)]
+    pub output: Option<RunOutput>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct CheckRunApp {
     pub id: u64,
+    #[serde(default)]
+    pub slug: Option<String>,
 }
+
+/// A check run's output as GitHub returns it: every field may be `null`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RunOutput {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub summary: Option<String>,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub annotations_count: u64,
+}
+
+/// One annotation of a check run: a message on a line of a file.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Annotation {
+    pub path: String,
+    pub start_line: u64,
+    /// `notice`, `warning` or `failure`.
+    pub annotation_level: String,
+    pub message: String,
+}
+
+/// The App of GitHub Actions: its check runs are workflow jobs, whose logs can be read.
+pub const GITHUB_ACTIONS_SLUG: &str = "github-actions";
 
 impl Installation {
     /// Creates a check run. One that may have been created is looked for first: this App's
@@ -135,6 +169,49 @@ impl Installation {
         let listing: Listing = self.get_json(call).await?;
         let ours = |r: &CheckRun| r.app.as_ref().is_none_or(|a| a.id == self.owner.app_id);
         Ok(listing.check_runs.into_iter().filter(ours).collect())
+    }
+
+    /// Every other App's check runs on a commit (the newest of each name), up to 100: what
+    /// CI reported on it.
+    pub async fn others_check_runs(
+        &self,
+        repo: &RepoName,
+        sha: &str,
+    ) -> Result<Vec<CheckRun>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Listing {
+            check_runs: Vec<CheckRun>,
+        }
+        let call = Call::get(format!(
+            "/repos/{repo}/commits/{}/check-runs",
+            encode_path(sha)
+        ))
+        .query(&[("per_page", PER_PAGE)]);
+        let listing: Listing = self.get_json(call).await?;
+        let others = |r: &CheckRun| r.app.as_ref().is_none_or(|a| a.id != self.owner.app_id);
+        Ok(listing.check_runs.into_iter().filter(others).collect())
+    }
+
+    /// A check run's annotations, up to 100.
+    pub async fn check_run_annotations(
+        &self,
+        repo: &RepoName,
+        id: u64,
+    ) -> Result<Vec<Annotation>, GitHubError> {
+        let call = Call::get(format!("/repos/{repo}/check-runs/{id}/annotations"))
+            .query(&[("per_page", PER_PAGE)]);
+        self.get_json(call).await
+    }
+
+    /// The log of a GitHub Actions job (its check run's id), as text. GitHub redirects to a
+    /// short-lived download URL, which the client follows without the token (another host).
+    /// Needs the `actions: read` permission.
+    pub async fn job_log(&self, repo: &RepoName, job_id: u64) -> Result<String, GitHubError> {
+        let call = Call::get(format!("/repos/{repo}/actions/jobs/{job_id}/logs"));
+        send_idempotent(self.via(), &call, |answer| {
+            Ok(String::from_utf8_lossy(&answer.body).into_owned())
+        })
+        .await
     }
 
     pub async fn update_check_run(

@@ -148,6 +148,21 @@ impl Installation {
         self.send_ignoring_answer(create).await
     }
 
+    /// Where branch `name` points, or None when there is no such branch.
+    pub async fn branch_head(
+        &self,
+        repo: &RepoName,
+        name: &str,
+    ) -> Result<Option<String>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Ref {
+            object: Sha,
+        }
+        let call = Call::get(format!("/repos/{repo}/git/ref/heads/{}", encode_path(name)));
+        let found: Option<Ref> = super::client::none_if_missing(self.get_json(call).await)?;
+        Ok(found.map(|r| r.object.sha))
+    }
+
     /// Deletes branch `name`; false when there was none.
     pub async fn delete_branch(&self, repo: &RepoName, name: &str) -> Result<bool, GitHubError> {
         let call = Call::new(

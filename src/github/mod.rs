@@ -20,8 +20,8 @@ mod reviews;
 mod transport;
 
 pub use checks::{
-    CheckConclusion, CheckOutput, CheckRun, CheckRunApp, CheckRunUpdate, CheckStatus,
-    MAX_CHECK_OUTPUT_CHARS, NewCheckRun,
+    Annotation, CheckConclusion, CheckOutput, CheckRun, CheckRunApp, CheckRunUpdate, CheckStatus,
+    GITHUB_ACTIONS_SLUG, MAX_CHECK_OUTPUT_CHARS, NewCheckRun, RunOutput,
 };
 pub use client::{GitHub, Installation};
 pub use comments::IssueComment;
@@ -30,7 +30,8 @@ pub use git_data::{CombinedStatus, CommitStatus, TreeFile};
 pub use graphql::ReviewThread;
 pub use names::{RepoName, short_sha};
 pub use pulls::{
-    ChangedFile, Comparison, GitRef, Label, PullRequest, Tree, TreeEntry, TreeEntryKind, User,
+    ChangedFile, Comparison, GitRef, Label, PullRequest, RefRepo, Tree, TreeEntry, TreeEntryKind,
+    User,
 };
 pub use retry::RetryPolicy;
 pub use reviews::{NewReview, PullReviewComment, Reaction, Reactions, Review, ReviewComment};

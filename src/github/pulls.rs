@@ -36,6 +36,25 @@ pub struct GitRef {
     #[serde(rename = "ref")]
     pub name: String,
     pub sha: String,
+    /// The repository the branch is in; `null` when a fork was deleted.
+    #[serde(default)]
+    pub repo: Option<RefRepo>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefRepo {
+    pub full_name: String,
+}
+
+impl PullRequest {
+    /// Whether the head branch is in `repo` itself, not a fork (or a deleted one): only then
+    /// may Critic push beside it.
+    pub fn head_is_in(&self, repo: &RepoName) -> bool {
+        self.head
+            .repo
+            .as_ref()
+            .is_some_and(|r| r.full_name.eq_ignore_ascii_case(&repo.to_string()))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

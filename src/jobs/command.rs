@@ -16,16 +16,14 @@ use crate::review::tasks::{
     AnswerText, Description, Improvement, TestSuggestion, parse_answer, parse_description,
     parse_improvements,
 };
-use crate::review::{
-    self, Gathered, GitHubSource, PrFile, PromptInput, ReviewError, Source, gather,
-};
+use crate::review::{GitHubSource, ReviewError};
 
 use super::error::{JobError, Outcome};
-use super::notes::{acknowledge, answer, budget_spent_text, fit, own_marked_comment};
+use super::notes::{acknowledge, answer, budget_spent_text, fit, footer, own_marked_comment};
 use super::plan::{CommandJob, Requester};
 use super::repo_settings;
-use super::test_threads::{self, Offered};
-use crate::review::test_conventions::TestConventions;
+use super::task_request::{Prepared, prepare};
+use super::test_threads::{self, render_tests};
 
 /// Marks Critic's `/describe` comment, edited in place when asked again.
 pub const DESCRIBE_MARKER: &str = "<!-- critic:describe -->";
@@ -149,7 +147,7 @@ pub(super) async fn run(
         Command::Describe => Task::Describe,
         Command::Improve => Task::Improve,
         Command::Ask { .. } => Task::Ask,
-        Command::Test => Task::Tests,
+        Command::Test { .. } => Task::Tests,
     };
     if let Some(budget) = critic.budget_spent(job.installation_id).await? {
         answer(critic, &gh, job.pr(), by, &budget_spent_text(budget)).await?;
@@ -165,96 +163,50 @@ pub(super) async fn run(
 
     let pr = gh.pull_request(&job.repo, job.number).await?;
     let head = pr.head.sha.clone();
+    let verify = matches!(job.command, Command::Test { verify: true });
+    if verify && let Some(refused) = super::verify_tests::refusal(critic, &gh, job, &pr).await? {
+        answer(critic, &gh, job.pr(), by, &refused).await?;
+        return Ok(Outcome::Done("`/test --verify` refused".into()));
+    }
     let policy = repo_settings::load(critic, &gh, job.pr()).await?;
     // A repository that chose a model for this task (say, one on its own servers) gets it.
     let endpoint = policy.model_for(task);
-
     let source = GitHubSource {
         gh: &gh,
         repo: &job.repo,
         number: job.number,
         head: &head,
     };
-    let files: Vec<PrFile> = source.changed_files().await.map_err(ReviewError::from)?;
-    let Gathered {
-        context,
-        not_reviewed,
-        ..
-    } = gather(
-        &critic.config.settings.review,
-        &source,
-        &files,
-        None,
-        &policy,
-        critic.llm.model_name_for(task, endpoint),
-    )
-    .await?;
-    // One request: the most valuable files, within one budget. The rest is named to the
-    // model (and in the answer) rather than paid for a second time.
-    let shown: &[_] = context.chunks.first().map(Vec::as_slice).unwrap_or(&[]);
-    if shown.is_empty() {
-        // Nothing to show the model (no files, or only lock, generated, binary... files): an
-        // answer about nothing would be invented.
-        let skipped: Vec<String> = not_reviewed
-            .iter()
-            .chain(&context.skipped)
-            .chain(&context.left_out)
-            .map(|(p, why)| format!("`{p}` ({why})"))
-            .take(20)
-            .collect();
-        let text = if skipped.is_empty() {
-            format!(
-                "`/{}`: this pull request has no changed files Critic can read.",
-                job.command.name()
-            )
-        } else {
-            format!(
-                "`/{}`: none of this pull request's files is one Critic reads: {}.",
-                job.command.name(),
-                skipped.join(", ")
-            )
-        };
-        answer(critic, &gh, job.pr(), by, &text).await?;
-        return Ok(Outcome::Done("nothing to show the model".into()));
-    }
-    let mut not_shown: Vec<String> = context.left_out.iter().map(|(p, _)| p.clone()).collect();
-    for chunk in context.chunks.iter().skip(1) {
-        not_shown.extend(chunk.iter().map(|f| f.path.clone()));
-    }
     // What the model reads and the answer quotes: the command carries the question as
     // written.
     let question = match &job.command {
         Command::Ask { question } => Some(question_for_model(question)),
         _ => None,
     };
-    let instructions = policy.instructions_for(shown.iter().map(|f| f.path.as_str()));
-    let repo = job.repo.to_string();
-    // `/test`: how this repository tests.
-    let conventions = if job.command == Command::Test {
-        let changed: Vec<String> = shown.iter().map(|f| f.path.clone()).collect();
-        TestConventions::read_or_none(&source, &changed).await
-    } else {
-        TestConventions::default()
-    };
-    let tests_context = conventions.prompt_text();
-    let request = review::build_task_request(
-        &critic.prompts,
+    let prepared = match prepare(
+        critic,
+        &source,
+        &pr,
+        &policy,
         task,
-        &PromptInput {
-            repo: &repo,
-            title: &pr.title,
-            description: pr.body.as_deref().unwrap_or(""),
-            files: shown,
-            part: (1, 1),
-            not_shown: &not_shown,
-            question: question.as_deref(),
-            thread: false,
-            instructions: Some(instructions.as_str()),
-            since: None,
-            tests_context: Some(tests_context.as_str()),
-            ..Default::default()
-        },
-    )?;
+        question.as_deref(),
+        None,
+    )
+    .await?
+    {
+        Ok(prepared) => prepared,
+        Err(nothing) => {
+            let text = format!("`/{}`: {nothing}", job.command.name());
+            answer(critic, &gh, job.pr(), by, &text).await?;
+            return Ok(Outcome::Done("nothing to show the model".into()));
+        }
+    };
+    let Prepared {
+        request,
+        files,
+        conventions,
+        not_shown,
+    } = prepared;
     let installation = job.installation_id;
     let llm = &critic.llm;
     let reply = match &job.command {
@@ -276,7 +228,7 @@ pub(super) async fn run(
             })
             .await
             .map(|a| Reply::Ask(a.value, a.model)),
-        Command::Test => llm
+        Command::Test { .. } => llm
             .ask_on(
                 task,
                 endpoint,
@@ -349,6 +301,9 @@ pub(super) async fn run(
             answer(critic, &gh, job.pr(), by, &text).await?;
             Ok(Outcome::Done("answer posted".into()))
         }
+        Reply::Tests(tests, notes, model) if verify => {
+            super::verify_tests::start(critic, &gh, job, &head, tests, notes, &model).await
+        }
         Reply::Tests(tests, notes, model) => {
             let (placed, mut rest) = test_threads::place_all(&source, &files, tests).await;
             let bot = critic.github.bot_login().await?;
@@ -393,30 +348,6 @@ fn list_paths(paths: &[String]) -> String {
     } else {
         shown.join(", ")
     }
-}
-
-fn language_of(path: &str) -> &'static str {
-    match path.rsplit_once('.').map(|(_, e)| e).unwrap_or("") {
-        "rs" => "rust",
-        "py" => "python",
-        "js" | "mjs" | "cjs" | "jsx" => "javascript",
-        "ts" | "tsx" | "mts" | "cts" => "typescript",
-        "go" => "go",
-        "java" => "java",
-        "kt" => "kotlin",
-        "c" | "h" => "c",
-        "cc" | "cpp" | "cxx" | "hpp" | "hh" => "cpp",
-        "rb" => "ruby",
-        "cs" => "csharp",
-        "php" => "php",
-        "swift" => "swift",
-        "sh" => "bash",
-        _ => "",
-    }
-}
-
-fn footer(model: &str) -> String {
-    format!("\n\n<sub>Model: {model}. Critic comments only; it never approves or blocks.</sub>")
 }
 
 fn render_description(d: &Description, model: &str, by: &Requester, head: &str) -> String {
@@ -498,69 +429,6 @@ fn render_answer(question: &str, a: &AnswerText, model: &str) -> String {
     out
 }
 
-/// Suggested tests as a comment; `heading` says what asked for them (`` `/test` ``). Those
-/// `offered` as suggestions on their test files are named with a link; the rest are shown
-/// as code to paste, under the path where they belong.
-pub(super) fn render_tests(
-    heading: &str,
-    tests: &[TestSuggestion],
-    offered: &Offered,
-    notes: &[String],
-    model: &str,
-) -> String {
-    let notes: String = notes.iter().map(|n| format!("\n- {n}")).collect();
-    let count = tests.len() + offered.tests();
-    if count == 0 {
-        return format!(
-            "{heading}: no test to suggest for this change.{notes}{}",
-            footer(model)
-        );
-    }
-    let mut out = format!("{heading}: {count} suggested test(s).\n");
-    let review = offered
-        .link
-        .as_deref()
-        .map_or("a review".to_string(), |l| format!("[a review]({l})"));
-    if offered.earlier {
-        let _ = writeln!(
-            out,
-            "\nAn earlier attempt at this request offered tests as suggestions in {review}; this attempt's are below, as code."
-        );
-    }
-    if !offered.placed.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nReady to apply, as suggestions in {review} on the test files this pull request changes:"
-        );
-        for p in &offered.placed {
-            for t in &p.tests {
-                let _ = writeln!(
-                    out,
-                    "- **{}** in `{}`, after line {}: {}",
-                    t.name.trim(),
-                    p.path,
-                    p.line,
-                    t.covers.trim()
-                );
-            }
-        }
-    }
-    for t in tests {
-        let _ = writeln!(
-            out,
-            "\n**{}** in `{}`: {}\n",
-            t.name.trim(),
-            t.path,
-            t.covers.trim()
-        );
-        let fence = fence_for(&t.code);
-        let _ = writeln!(out, "{fence}{}\n{}\n{fence}", language_of(&t.path), t.code);
-    }
-    out.push_str(&notes);
-    out.push_str(&footer(model));
-    out
-}
-
 /// Edits the PR's `/describe` comment in place, or posts it the first time.
 async fn upsert_description(
     critic: &Critic,
@@ -605,18 +473,6 @@ mod tests {
         assert!(question.len() <= MAX_QUESTION_BYTES + '…'.len_utf8());
         assert!(question.ends_with("é…"), "{question}");
         assert_eq!(question_for_model("why?"), "why?");
-    }
-
-    #[test]
-    fn code_fences_cannot_be_closed_by_the_code() {
-        let t = TestSuggestion {
-            path: "tests/a.rs".into(),
-            name: "parses_empty".into(),
-            covers: "the empty input".into(),
-            code: "// ````\nassert!(parse(\"\").is_err());".into(),
-        };
-        let text = render_tests("`/test`", &[t], &Offered::default(), &[], "m");
-        assert!(text.contains("`````rust\n"), "{text}");
     }
 
     #[test]

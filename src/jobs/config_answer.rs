@@ -118,6 +118,11 @@ pub(super) fn render(critic: &Critic, policy: &RepoPolicy) -> String {
             server.review.budget_tokens.to_string(),
         ),
         ("review.max_chunks", server.review.max_chunks.to_string()),
+        ("tests.verify_in_ci", server.tests.verify_in_ci.to_string()),
+        (
+            "tests.verify_timeout_secs",
+            server.tests.verify_timeout_secs.to_string(),
+        ),
         ("commands.allowed", list(&commands.allowed)),
         (
             "commands.require_permission",

@@ -78,4 +78,7 @@ impl JobError {
 pub enum Outcome {
     Done(String),
     Skipped(String),
+    /// Not finished: the job runs again after this long, at no cost of an attempt (waiting
+    /// for CI to run pushed tests).
+    Again(std::time::Duration, String),
 }

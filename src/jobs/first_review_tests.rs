@@ -75,7 +75,7 @@ pub(super) async fn with_first_review(
     let heading = "Tests for this change (`review.suggest_tests`; `/test` asks again)";
     let body = format!(
         "{FIRST_REVIEW_MARKER}\n{}",
-        super::notes::fit(&super::command::render_tests(
+        super::notes::fit(&super::test_threads::render_tests(
             heading, &tests, &offered, &notes, &model
         ))
     );

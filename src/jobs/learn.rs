@@ -135,9 +135,14 @@ async fn with_role(
     Ok((up, down, resolved))
 }
 
-/// A closed pull request's threads, read a last time. Nothing to read (no thread of Critic's
-/// there) costs no GitHub call.
+/// A closed pull request's threads, read a last time, and its `/test --verify` branch
+/// deleted. Nothing to read (no thread of Critic's there) costs no GitHub call.
 pub(super) async fn run(critic: &Critic, job: &LearnJob) -> Result<Outcome, JobError> {
+    // The branch `/test --verify` pushed is of no use once the pull request is closed.
+    if critic.config.settings.tests.verify_in_ci {
+        let gh = critic.github.installation(job.installation_id)?;
+        super::verify_tests::drop_branch(&gh, &job.repo, job.number).await;
+    }
     let repo = job.repo.to_string();
     let stored = critic.store.findings(&repo, job.number).await?;
     if !stored.iter().any(|f| f.comment_id.is_some()) {

@@ -16,7 +16,9 @@ mod publish;
 mod reply;
 mod repo_settings;
 mod review_pr;
+mod task_request;
 mod test_threads;
+mod verify_tests;
 mod worker;
 
 pub use error::{JobError, Outcome};

@@ -98,6 +98,11 @@ pub(super) async fn answer(
     post_once(critic, gh, pr, "command", &by.key(), &body).await
 }
 
+/// The line under an answer: the model, and that Critic only comments.
+pub(super) fn footer(model: &str) -> String {
+    format!("\n\n<sub>Model: {model}. Critic comments only; it never approves or blocks.</sub>")
+}
+
 /// A command waits this long in the queue before its answer says so.
 const LONG_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 

@@ -8,6 +8,7 @@ use crate::commands::{Command, Syntax, may_run};
 use crate::config::Settings;
 use crate::domain::{CommitSha, PrNumber};
 use crate::github::RepoName;
+use crate::review::tasks::TestSuggestion;
 use crate::store::NewJob;
 use crate::webhook::{Event, PullRequestAction};
 
@@ -22,8 +23,47 @@ pub enum Job {
     /// Answer a reply to one of Critic's review threads.
     Reply(ReplyJob),
     /// Read what people made of Critic's threads on a pull request that was closed (its
-    /// last chance: no review run reads them after).
+    /// last chance: no review run reads them after), and delete its `/test --verify` branch.
     Learn(LearnJob),
+    /// Wait for the checks of tests `/test --verify` pushed, and answer with their result.
+    VerifyTests(VerifyJob),
+}
+
+/// A branch of suggested tests whose checks are awaited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyJob {
+    pub installation_id: u64,
+    pub repo: RepoName,
+    pub number: PrNumber,
+    /// The `/test --verify` comment.
+    pub requested: Requester,
+    /// The pull request's head the tests were written on.
+    pub head_sha: String,
+    /// The commit holding the tests, where the branch points.
+    pub tests_sha: String,
+    /// 1, or 2 once the tests were corrected after failing.
+    pub round: u8,
+    pub tests: Vec<TestSuggestion>,
+    /// Tests left out, and why.
+    #[serde(default)]
+    pub notes: Vec<String>,
+    pub model: String,
+    /// When this round's commit was pushed, and when its checks stop being waited for (Unix
+    /// ms).
+    pub pushed_ms: i64,
+    pub deadline_ms: i64,
+    /// What CI reported on the first round, once it was corrected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_report: Option<String>,
+}
+
+impl VerifyJob {
+    pub fn pr(&self) -> PrRef<'_> {
+        PrRef {
+            repo: &self.repo,
+            number: self.number,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,6 +185,7 @@ impl Job {
             Job::Command(j) => (j.installation_id, j.pr()),
             Job::Reply(j) => (j.installation_id, j.pr()),
             Job::Learn(j) => (j.installation_id, j.pr()),
+            Job::VerifyTests(j) => (j.installation_id, j.pr()),
         }
     }
 
@@ -154,6 +195,7 @@ impl Job {
             Job::Command(_) => "command",
             Job::Reply(_) => "reply",
             Job::Learn(_) => "learn",
+            Job::VerifyTests(_) => "verify_tests",
         }
     }
 
@@ -175,6 +217,13 @@ impl Job {
                 format!("reply:{}#{}:{}", r.repo, r.number, r.requested.comment_id)
             }
             Job::Learn(l) => format!("learn:{}#{}", l.repo, l.number),
+            Job::VerifyTests(v) => format!(
+                "verify-tests:{}#{}:{}:{}",
+                v.repo,
+                v.number,
+                v.requested.key(),
+                v.round
+            ),
         };
         // Someone waits for an answer to everything but an automatic review.
         let requested = !matches!(self, Job::Review(r) if r.requested.is_none());

@@ -4,6 +4,8 @@
 //! parses with the test in place. Any other test is answered as code to paste, under the
 //! path where it belongs.
 
+use std::fmt::Write;
+
 use crate::context::scope::{ScopeKind, ScopeOptions, enclosing_scopes, syntax_errors};
 use crate::diff::LineKind;
 use crate::domain::Side;
@@ -14,6 +16,7 @@ use crate::review::source::Source;
 use crate::review::tasks::TestSuggestion;
 
 use super::error::JobError;
+use super::notes::footer;
 use super::plan::PrRef;
 
 /// Tests placed as one suggestion on their test file.
@@ -320,9 +323,105 @@ pub(super) async fn offer(
     }
 }
 
+/// Suggested tests as a comment; `heading` says what asked for them (`` `/test` ``). Those
+/// `offered` as suggestions on their test files are named with a link; the rest are shown
+/// as code to paste, under the path where they belong.
+pub(super) fn render_tests(
+    heading: &str,
+    tests: &[TestSuggestion],
+    offered: &Offered,
+    notes: &[String],
+    model: &str,
+) -> String {
+    let notes: String = notes.iter().map(|n| format!("\n- {n}")).collect();
+    let count = tests.len() + offered.tests();
+    if count == 0 {
+        return format!(
+            "{heading}: no test to suggest for this change.{notes}{}",
+            footer(model)
+        );
+    }
+    let mut out = format!("{heading}: {count} suggested test(s).\n");
+    let review = offered
+        .link
+        .as_deref()
+        .map_or("a review".to_string(), |l| format!("[a review]({l})"));
+    if offered.earlier {
+        let _ = writeln!(
+            out,
+            "\nAn earlier attempt at this request offered tests as suggestions in {review}; this attempt's are below, as code."
+        );
+    }
+    if !offered.placed.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nReady to apply, as suggestions in {review} on the test files this pull request changes:"
+        );
+        for p in &offered.placed {
+            for t in &p.tests {
+                let _ = writeln!(
+                    out,
+                    "- **{}** in `{}`, after line {}: {}",
+                    t.name.trim(),
+                    p.path,
+                    p.line,
+                    t.covers.trim()
+                );
+            }
+        }
+    }
+    for t in tests {
+        let _ = writeln!(
+            out,
+            "\n**{}** in `{}`: {}\n",
+            t.name.trim(),
+            t.path,
+            t.covers.trim()
+        );
+        let fence = fence_for(&t.code);
+        let _ = writeln!(out, "{fence}{}\n{}\n{fence}", language_of(&t.path), t.code);
+    }
+    out.push_str(&notes);
+    out.push_str(&footer(model));
+    out
+}
+
+fn language_of(path: &str) -> &'static str {
+    match path.rsplit_once('.').map(|(_, e)| e).unwrap_or("") {
+        "rs" => "rust",
+        "py" => "python",
+        "js" | "mjs" | "cjs" | "jsx" => "javascript",
+        "ts" | "tsx" | "mts" | "cts" => "typescript",
+        "go" => "go",
+        "java" => "java",
+        "kt" => "kotlin",
+        "c" | "h" => "c",
+        "cc" | "cpp" | "cxx" | "hpp" | "hh" => "cpp",
+        "rb" => "ruby",
+        "cs" => "csharp",
+        "php" => "php",
+        "swift" => "swift",
+        "sh" => "bash",
+        _ => "",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn code_fences_cannot_be_closed_by_the_code() {
+        let t = TestSuggestion {
+            path: "tests/a.rs".into(),
+            name: "parses_empty".into(),
+            covers: "the empty input".into(),
+            code: "// ````\nassert!(parse(\"\").is_err());".into(),
+        };
+        let text = render_tests("`/test`", &[t], &Offered::default(), &[], "m");
+        assert!(text.contains("`````rust\n"), "{text}");
+    }
+
     use crate::github::ChangedFile;
 
     fn pr_file(path: &str, patch: &str) -> PrFile {

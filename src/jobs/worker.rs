@@ -17,7 +17,7 @@ use crate::store::{Booking, ClaimedJob, Next, UsageOwner};
 
 use super::error::{Failure, JobError, Outcome};
 use super::plan::Job;
-use super::{check_run, command, learn, reply, review_pr};
+use super::{check_run, command, learn, reply, review_pr, verify_tests};
 
 /// The job's GitHub outage (or rate limit) has lasted longer than `worker.max_outage_secs`.
 fn outlasted(claimed: &ClaimedJob, worker: &WorkerSettings, now: i64) -> bool {
@@ -188,16 +188,30 @@ async fn process(critic: &Arc<Critic>, claimed: ClaimedJob) {
     metrics::histogram!("critic_job_duration_seconds", "kind" => kind)
         .record(started.elapsed().as_secs_f64());
     let stored = match result {
+        Ok(Outcome::Again(after, why)) => {
+            metrics::counter!("critic_jobs_total", "kind" => kind, "outcome" => "again")
+                .increment(1);
+            tracing::info!(%why, again_in = ?after, "job waits");
+            let next = Next::Retry {
+                after,
+                counted: false,
+                outage: false,
+            };
+            critic
+                .store
+                .fail(&claimed, &format!("waiting: {why}"), next, booking.as_ref())
+                .await
+        }
         Ok(outcome) => {
             let label = match &outcome {
                 Outcome::Done(_) => "done",
-                Outcome::Skipped(_) => "skipped",
+                Outcome::Skipped(_) | Outcome::Again(..) => "skipped",
             };
             metrics::counter!("critic_jobs_total", "kind" => kind, "outcome" => label).increment(1);
             tracing::info!(?outcome, "job finished");
             let result = match &outcome {
                 Outcome::Done(s) => s.clone(),
-                Outcome::Skipped(s) => format!("skipped: {s}"),
+                Outcome::Skipped(s) | Outcome::Again(_, s) => format!("skipped: {s}"),
             };
             critic
                 .store
@@ -305,6 +319,10 @@ async fn run_leased(
                 Job::Reply(job) => {
                     let span = tracing::info_span!("reply", installation = job.installation_id, repo = %job.repo, pr = job.number.get(), thread = job.root_id, by = %job.requested.login);
                     reply::run(&task_critic, &job, &meter).instrument(span).await
+                }
+                Job::VerifyTests(job) => {
+                    let span = tracing::info_span!("verify_tests", installation = job.installation_id, repo = %job.repo, pr = job.number.get(), round = job.round);
+                    verify_tests::run(&task_critic, &job, &meter).instrument(span).await
                 }
                 Job::Learn(job) => {
                     let span = tracing::info_span!("learn", installation = job.installation_id, repo = %job.repo, pr = job.number.get());

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{PrFile, as_line, cap, paths, prose};
@@ -190,7 +190,7 @@ pub struct AnswerText {
 }
 
 /// A test to add, for `/test`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestSuggestion {
     pub path: String,
     pub name: String,

@@ -7,13 +7,23 @@ use std::path::{Component, Path};
 
 use super::tasks::TestSuggestion;
 
-/// Writes the tests into the checkout at `root`, those of one file together: appended to an
-/// existing file as they stand in such a file (Rust unit tests in one `#[cfg(test)]` module,
-/// Java and Kotlin methods inside the class), or a new file. Go tests each get a file of
-/// their own beside the target (a package clause and imports cannot be appended mid-file).
-/// Returns the files written, or why a test could not be (a path that leaves the checkout,
-/// goes into `.git`, or through a link).
-pub fn write_tests(root: &Path, tests: &[TestSuggestion]) -> Result<Vec<String>, String> {
+/// What the writer reads of the tree the tests go into: a checkout, or a commit on GitHub.
+pub trait TestTree {
+    /// A file's text; None when there is no such file.
+    fn text(&self, path: &str) -> Option<String>;
+    /// The package clause of folder `dir`'s Go files (not its tests), if it has any.
+    fn go_package(&self, dir: &str) -> Option<String>;
+}
+
+/// The files the tests make, those of one file together, each as its whole new text: an
+/// existing file with the tests added as they stand in such a file (Rust unit tests in one
+/// `#[cfg(test)]` module, Java and Kotlin methods inside the class), or a new file. Go tests
+/// each get a file of their own beside an existing target (a package clause and imports
+/// cannot be appended mid-file). Fails on a path that leaves the tree or goes into `.git`.
+pub fn files_with_tests(
+    tree: &impl TestTree,
+    tests: &[TestSuggestion],
+) -> Result<Vec<(String, String)>, String> {
     let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
     for (i, t) in tests.iter().enumerate() {
         let relative = Path::new(&t.path);
@@ -26,7 +36,7 @@ pub fn write_tests(root: &Path, tests: &[TestSuggestion]) -> Result<Vec<String>,
                 t.name, t.path
             ));
         }
-        let path = if t.path.ends_with(".go") && root.join(relative).exists() {
+        let path = if t.path.ends_with(".go") && tree.text(&t.path).is_some() {
             let stem = t.path.trim_end_matches("_test.go").trim_end_matches(".go");
             format!("{stem}_critic{}_test.go", i + 1)
         } else {
@@ -37,11 +47,55 @@ pub fn write_tests(root: &Path, tests: &[TestSuggestion]) -> Result<Vec<String>,
             None => groups.push((path, vec![&t.code])),
         }
     }
+    Ok(groups
+        .into_iter()
+        .map(|(path, codes)| {
+            let text = match tree.text(&path) {
+                Some(current) => with_tests(&path, &current, &codes),
+                None => new_file(tree, &path, &codes.join("\n\n")),
+            };
+            (path, text)
+        })
+        .collect())
+}
+
+/// A checkout on disk.
+struct Checkout<'a>(&'a Path);
+
+impl TestTree for Checkout<'_> {
+    fn text(&self, path: &str) -> Option<String> {
+        std::fs::read_to_string(self.0.join(path)).ok()
+    }
+
+    fn go_package(&self, dir: &str) -> Option<String> {
+        std::fs::read_dir(self.0.join(dir))
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "go"))
+            .filter(|e| !e.file_name().to_string_lossy().ends_with("_test.go"))
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .find_map(|text| package_clause(&text))
+    }
+}
+
+/// The package a Go file's clause names.
+pub fn package_clause(text: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("package "))
+        .map(|p| p.trim().to_string())
+}
+
+/// Writes the tests into the checkout at `root` (see [`files_with_tests`]). Returns the
+/// files written, or why a test could not be (a path that leaves the checkout, goes into
+/// `.git`, or through a link).
+pub fn write_tests(root: &Path, tests: &[TestSuggestion]) -> Result<Vec<String>, String> {
+    let files = files_with_tests(&Checkout(root), tests)?;
     let canonical_root = root
         .canonicalize()
         .map_err(|e| format!("{}: {e}", root.display()))?;
     let mut written = Vec::new();
-    for (path, codes) in groups {
+    for (path, text) in files {
         let full = root.join(&path);
         if let Some(parent) = full.parent() {
             std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
@@ -53,10 +107,6 @@ pub fn write_tests(root: &Path, tests: &[TestSuggestion]) -> Result<Vec<String>,
                 return Err(format!("{path}: goes through a link out of the checkout"));
             }
         }
-        let text = match std::fs::read_to_string(&full).ok() {
-            Some(current) => with_tests(&path, &current, &codes),
-            None => new_file(root, &path, &codes.join("\n\n")),
-        };
         std::fs::write(&full, text).map_err(|e| format!("{}: {e}", full.display()))?;
         written.push(path);
     }
@@ -110,24 +160,12 @@ fn with_tests(path: &str, current: &str, codes: &[&str]) -> String {
 /// A new test file holding `code`. A Go file's package clause is its folder's (a model often
 /// names the package after the file): the package of the folder's other files, or its
 /// `_test` variant when the code says so.
-fn new_file(root: &Path, path: &str, code: &str) -> String {
+fn new_file(tree: &impl TestTree, path: &str, code: &str) -> String {
     let code = code.trim_matches('\n');
     if !path.ends_with(".go") {
         return format!("{code}\n");
     }
-    let dir = root.join(Path::new(path).parent().unwrap_or(Path::new("")));
-    let folder = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .filter(|e| e.path().extension().is_some_and(|x| x == "go"))
-        .filter(|e| !e.file_name().to_string_lossy().ends_with("_test.go"))
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-        .find_map(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("package "))
-                .map(|p| p.trim().to_string())
-        });
+    let folder = tree.go_package(path.rsplit_once('/').map_or("", |(dir, _)| dir));
     let (said, rest) = match code.trim_start().strip_prefix("package ") {
         Some(after) => {
             let (name, rest) = after.split_once('\n').unwrap_or((after, ""));

@@ -672,6 +672,14 @@ async fn files_are_committed_on_top_of_a_commit_and_a_branch_is_pointed_there_th
         path: "tests/a.rs".into(),
         content: "#[test]\nfn a() {}\n\n#[test]\nfn b() {}\n".into(),
     }];
+    // Critic's manifest asks for `contents: read`: pushing needs what an administrator grants.
+    let refused = gh
+        .commit_files(&repo, head, &files, "Critic: suggested tests")
+        .await
+        .expect_err("no contents: write");
+    assert_eq!(refused.status(), Some(403));
+    world.github.grant("contents", "write");
+    world.github.grant("statuses", "read");
     let first = gh
         .commit_files(&repo, head, &files, "Critic: suggested tests")
         .await
@@ -698,7 +706,12 @@ async fn files_are_committed_on_top_of_a_commit_and_a_branch_is_pointed_there_th
         .await
         .expect("second commit");
     gh.set_branch(&repo, branch, &second).await.expect("moved");
-    assert_eq!(world.github.branch(REPO, branch), Some(second));
+    assert_eq!(world.github.branch(REPO, branch), Some(second.clone()));
+    assert_eq!(
+        gh.branch_head(&repo, branch).await.expect("read"),
+        Some(second)
+    );
+    assert_eq!(gh.branch_head(&repo, "nope").await.expect("read"), None);
     // Nobody's status yet: pending, as GitHub says of a commit with none.
     let status = gh.combined_status(&repo, &first).await.expect("status");
     assert_eq!((status.state.as_str(), status.total_count), ("pending", 0));
@@ -734,4 +747,75 @@ async fn files_are_committed_on_top_of_a_commit_and_a_branch_is_pointed_there_th
         .await
         .expect_err("unknown parent");
     assert_eq!(err.status(), Some(404));
+}
+
+#[tokio::test]
+async fn other_apps_check_runs_their_annotations_and_an_actions_jobs_log_are_read() {
+    use crate::support::github::{Annotation, CompletedRun, GITHUB_ACTIONS_APP_ID};
+    let world = World::new().await;
+    let head = "4444444444444444444444444444444444444444";
+    world
+        .github
+        .put_content(REPO, head, "src/lib.rs", "pub fn a() {}\n");
+    let gh = client(&world).await;
+    let repo: RepoName = REPO.parse().expect("repo");
+    let ours = gh
+        .create_check_run(
+            &repo,
+            &critic::github::NewCheckRun {
+                name: "Critic".into(),
+                head_sha: head.into(),
+                status: critic::github::CheckStatus::InProgress,
+                conclusion: None,
+                output: None,
+                external_id: None,
+            },
+        )
+        .await
+        .expect("ours");
+    let run = world
+        .github
+        .add_foreign_check_run(REPO, head, "test", GITHUB_ACTIONS_APP_ID);
+    world.github.complete_foreign_check_run(
+        REPO,
+        run,
+        CompletedRun {
+            conclusion: "failure",
+            title: "Process completed with exit code 101.",
+            summary: "",
+            annotations: vec![Annotation {
+                path: "src/lib.rs".into(),
+                line: 1,
+                level: "failure".into(),
+                message: "assertion failed".into(),
+            }],
+            log: Some("line 1\nthread 'a' panicked\n".into()),
+        },
+    );
+    let runs = gh.others_check_runs(&repo, head).await.expect("runs");
+    assert_eq!(runs.len(), 1, "Critic's own run is not CI's");
+    assert_ne!(runs[0].id, ours.id);
+    let found = &runs[0];
+    assert_eq!(found.conclusion.as_deref(), Some("failure"));
+    assert_eq!(
+        found.app.as_ref().and_then(|a| a.slug.as_deref()),
+        Some(critic::github::GITHUB_ACTIONS_SLUG)
+    );
+    let output = found.output.as_ref().expect("output");
+    assert_eq!(
+        output.title.as_deref(),
+        Some("Process completed with exit code 101.")
+    );
+    assert_eq!(output.annotations_count, 1);
+    let notes = gh.check_run_annotations(&repo, run).await.expect("annotations");
+    assert_eq!(
+        (notes[0].path.as_str(), notes[0].start_line, notes[0].message.as_str()),
+        ("src/lib.rs", 1, "assertion failed")
+    );
+    // The log needs `actions: read`; with it, the redirect to the download is followed.
+    let refused = gh.job_log(&repo, run).await.expect_err("no actions: read");
+    assert_eq!(refused.status(), Some(403));
+    world.github.grant("actions", "read");
+    let log = gh.job_log(&repo, run).await.expect("log");
+    assert_eq!(log, "line 1\nthread 'a' panicked\n");
 }

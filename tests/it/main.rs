@@ -32,5 +32,6 @@ mod review_replies;
 mod scenarios;
 mod setup;
 mod verify;
+mod verify_in_ci;
 mod webhook;
 mod webhook_proxy;

@@ -1,7 +1,7 @@
 //! Authentication like GitHub's: the test app's keys and JWTs, app JWT checks on `/app/...`, and
 //! installation tokens (issued, scoped, checked) for `/repos/...` and GraphQL.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -163,7 +163,7 @@ impl World {
                 "html_url": format!("{HTML_BASE}/apps/{APP_SLUG}"),
                 "created_at": "2024-01-01T00:00:00Z",
                 "updated_at": "2024-01-01T00:00:00Z",
-                "permissions": token_permissions(),
+                "permissions": token_permissions(&self.granted),
                 "events": ["pull_request", "issue_comment"],
                 "installations_count": self.installations.len(),
             }),
@@ -230,7 +230,7 @@ impl World {
         let mut body = json!({
             "token": token,
             "expires_at": ts(expires_at),
-            "permissions": token_permissions(),
+            "permissions": token_permissions(&self.granted),
             "repository_selection": if scoped { "selected" } else { "all" },
         });
         if scoped {
@@ -259,7 +259,7 @@ impl World {
                     "access_tokens_url": format!("{}/app/installations/{}/access_tokens", self.url, repo.installation_id),
                     "repositories_url": format!("{}/installation/repositories", self.url),
                     "html_url": format!("{HTML_BASE}/organizations/{owner}/settings/installations/{}", repo.installation_id),
-                    "permissions": token_permissions(),
+                    "permissions": token_permissions(&self.granted),
                     "events": ["pull_request", "issue_comment"],
                     "created_at": "2024-01-01T00:00:00Z",
                     "updated_at": "2024-01-01T00:00:00Z",
@@ -308,6 +308,20 @@ fn token_in_scope(info: &TokenInfo, key: &str) -> bool {
         .is_none_or(|scope| scope.contains(key))
 }
 
-pub(super) fn token_permissions() -> Value {
-    json!({ "checks": "write", "contents": "read", "issues": "write", "metadata": "read", "pull_requests": "write" })
+/// The manifest's permissions with those an administrator granted since.
+pub(super) fn token_permissions(granted: &BTreeMap<String, String>) -> Value {
+    let mut permissions = json!({ "checks": "write", "contents": "read", "issues": "write", "metadata": "read", "pull_requests": "write" });
+    for (name, level) in granted {
+        permissions[name] = json!(level);
+    }
+    permissions
+}
+
+/// Whether the App may do `level` (`read` or `write`) on `permission`.
+pub(super) fn permits(granted: &BTreeMap<String, String>, permission: &str, level: &str) -> bool {
+    match token_permissions(granted)[permission].as_str() {
+        Some("write") => true,
+        Some("read") => level == "read",
+        _ => false,
+    }
 }

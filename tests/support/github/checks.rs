@@ -10,7 +10,9 @@ use super::contents::ref_candidates;
 use super::server::{Ctx, Reply};
 use super::shapes::{ts, user_json};
 use super::world::{CheckRun, CheckRunOutput, Repo, World};
-use super::{APP_ID, APP_SLUG, DOCS_CHECK_RUNS, HTML_BASE, MAX_CHECK_OUTPUT_CHARS};
+use super::{
+    APP_ID, APP_SLUG, DOCS_CHECK_RUNS, GITHUB_ACTIONS_APP_ID, HTML_BASE, MAX_CHECK_OUTPUT_CHARS,
+};
 
 impl World {
     /// `GET /repos/{o}/{r}/commits/{ref}/check-runs`: the runs on a commit (a SHA or a
@@ -93,6 +95,8 @@ impl World {
             details_url: input.details_url.clone(),
             output: input.output.clone(),
             started_at: now,
+            annotations: Vec::new(),
+            log: None,
         };
         let repo = self.repos.get_mut(&key).expect("repo");
         repo.check_runs.push(run.clone());
@@ -179,20 +183,25 @@ impl World {
             "title": run.output.as_ref().map(|o| o.title.clone()),
             "summary": run.output.as_ref().map(|o| o.summary.clone()),
             "text": run.output.as_ref().and_then(|o| o.text.clone()),
-            "annotations_count": 0,
+            "annotations_count": run.annotations.len(),
             "annotations_url": format!("{api}/check-runs/{}/annotations", run.id),
         });
+        let (slug, name) = match run.app_id {
+            APP_ID => (APP_SLUG.to_owned(), "Critic".to_owned()),
+            GITHUB_ACTIONS_APP_ID => ("github-actions".to_owned(), "GitHub Actions".to_owned()),
+            other => (format!("ci-app-{other}"), format!("CI App {other}")),
+        };
         let mut app = json!({
             "id": run.app_id,
-            "slug": APP_SLUG,
-            "node_id": format!("A_{APP_ID}"),
-            "name": "Critic",
+            "slug": slug,
+            "node_id": format!("A_{}", run.app_id),
+            "name": name,
             "owner": user_json("critic-org"),
-            "html_url": format!("{HTML_BASE}/apps/{APP_SLUG}"),
+            "html_url": format!("{HTML_BASE}/apps/{slug}"),
             "created_at": "2024-01-01T00:00:00Z",
             "updated_at": "2024-01-01T00:00:00Z",
         });
-        app["permissions"] = token_permissions();
+        app["permissions"] = token_permissions(&self.granted);
         let mut out = json!({
             "id": run.id,
             "node_id": format!("CR_kwDO{:010}", run.id),
@@ -331,4 +340,88 @@ fn check_run_input(body: &Value, create: bool, doc: &str) -> Result<CheckRunInpu
         details_url: string_in(map, "details_url", false)?,
         output,
     })
+}
+
+impl World {
+    /// `GET /repos/{o}/{r}/check-runs/{id}/annotations`: the run's annotations, paginated by
+    /// `per_page` (at most 100) and `page`.
+    pub(super) fn list_annotations(&self, ctx: &Ctx, full: &str, id: u64) -> Reply {
+        let doc = format!("{DOCS_CHECK_RUNS}#list-check-run-annotations");
+        let repo = &self.repos[&full.to_ascii_lowercase()];
+        let Some(run) = repo.check_runs.iter().find(|r| r.id == id) else {
+            return Reply::error(404, "Not Found", &doc);
+        };
+        let per_page = ctx
+            .query("per_page")
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(30)
+            .min(100);
+        let page = ctx
+            .query("page")
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(1);
+        let items: Vec<Value> = run
+            .annotations
+            .iter()
+            .skip((page - 1).saturating_mul(per_page))
+            .take(per_page)
+            .map(|a| {
+                json!({
+                    "path": a.path, "start_line": a.line, "end_line": a.line,
+                    "start_column": null, "end_column": null,
+                    "annotation_level": a.level, "title": null, "message": a.message,
+                    "raw_details": null, "blob_href": format!("{HTML_BASE}/{full}/blob/{}/{}", run.head_sha, a.path),
+                })
+            })
+            .collect();
+        Reply::json(200, Value::Array(items))
+    }
+
+    /// `GET /repos/{o}/{r}/actions/jobs/{id}/logs`: GitHub answers `302 Found` with a
+    /// short-lived download URL on another host (here, a path of this server that needs no
+    /// token, as the real URL is signed). A job's id is its check run's id.
+    pub(super) fn job_logs(&self, full: &str, id: u64) -> Reply {
+        let doc = "https://docs.github.com/rest/actions/workflow-jobs#download-job-logs-for-a-workflow-run";
+        let repo = &self.repos[&full.to_ascii_lowercase()];
+        let found = repo
+            .check_runs
+            .iter()
+            .find(|r| r.id == id && r.app_id == GITHUB_ACTIONS_APP_ID);
+        if found.is_none_or(|r| r.log.is_none()) {
+            return Reply::error(404, "Not Found", doc);
+        }
+        let mut reply = Reply::empty(302);
+        reply.headers.push((
+            "location".to_owned(),
+            format!("{}/_blobs/job-logs/{full}/{id}", self.url),
+        ));
+        reply
+    }
+
+    /// The download a job-log redirect points at: plain text.
+    pub(super) fn job_log_blob(&self, full: &str, id: u64) -> Reply {
+        let log = self
+            .repos
+            .get(&full.to_ascii_lowercase())
+            .and_then(|repo| repo.check_runs.iter().find(|r| r.id == id))
+            .and_then(|r| r.log.clone());
+        match log {
+            Some(text) => Reply {
+                status: 200,
+                performed: false,
+                headers: Vec::new(),
+                body: super::server::ReplyBody::Text {
+                    content_type: "text/plain; charset=utf-8",
+                    text,
+                },
+            },
+            None => Reply::error(
+                404,
+                "BlobNotFound",
+                "https://learn.microsoft.com/rest/api/storageservices",
+            ),
+        }
+    }
 }

@@ -202,6 +202,23 @@ impl World {
         )
     }
 
+    /// `GET /repos/{o}/{r}/git/ref/{ref}` (`heads/x`): the ref, or 404.
+    pub(super) fn get_git_ref(&self, full: &str, name: &str) -> Reply {
+        let repo = &self.repos[&full.to_ascii_lowercase()];
+        let full_ref = format!("refs/{name}");
+        match repo.git.refs.get(&full_ref) {
+            Some(sha) => Reply::json(
+                200,
+                json!({ "ref": full_ref, "object": { "sha": sha, "type": "commit" } }),
+            ),
+            None => Reply::error(
+                404,
+                "Not Found",
+                &format!("{DOCS_GIT}/refs#get-a-reference"),
+            ),
+        }
+    }
+
     pub(super) fn delete_git_ref(&mut self, full: &str, name: &str) -> Reply {
         let repo = self.repo_mut(full);
         match repo.git.refs.remove(&format!("refs/{name}")) {

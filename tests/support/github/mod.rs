@@ -57,9 +57,11 @@ pub use manifests::{CREATED_WEBHOOK_SECRET, CreatedFromManifest};
 #[allow(unused_imports)]
 pub use scenarios::{Scenario, scenario_dir, scenario_dirs};
 #[allow(unused_imports)]
+pub use setup::CompletedRun;
+#[allow(unused_imports)]
 pub use world::{
-    AuthKind, CheckRun, CheckRunOutput, IssueComment, PullFile, PullRequest, RecordedRequest,
-    Review, ReviewComment, StatusEntry, World,
+    Annotation, AuthKind, CheckRun, CheckRunOutput, IssueComment, PullFile, PullRequest,
+    RecordedRequest, Review, ReviewComment, StatusEntry, World,
 };
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -77,6 +79,8 @@ use world::Failure;
 pub const APP_ID: u64 = 4242;
 /// The app's slug; its bot user is `critic[bot]`.
 pub const APP_SLUG: &str = "critic";
+/// GitHub Actions' App id: the App of every check run a workflow job makes.
+pub const GITHUB_ACTIONS_APP_ID: u64 = 15368;
 /// Login of the user that reviews and comments made with installation tokens are attributed to.
 pub const BOT_LOGIN: &str = "critic[bot]";
 /// Like GitHub, the files endpoint never lists more than this many files.

@@ -115,6 +115,19 @@ impl World {
         let html = format!("{HTML_BASE}/{full}/pull/{n}");
         let repo_json = self.repo_json(repo);
         let branch = |git_ref: &str, sha: &str| json!({ "label": format!("{owner}:{git_ref}"), "ref": git_ref, "sha": sha, "user": user_json(owner), "repo": repo_json });
+        let head_branch = |git_ref: &str, sha: &str| match &pull.head_fork {
+            None => branch(git_ref, sha),
+            Some(fork) => {
+                let fork_owner = fork.split('/').next().unwrap_or(fork);
+                let mut fork_repo = repo_json.clone();
+                fork_repo["full_name"] = json!(fork);
+                fork_repo["name"] = json!(fork.split('/').nth(1).unwrap_or(fork));
+                fork_repo["owner"] = user_json(fork_owner);
+                fork_repo["fork"] = json!(true);
+                fork_repo["id"] = json!(repo.id + 500_000);
+                json!({ "label": format!("{fork_owner}:{git_ref}"), "ref": git_ref, "sha": sha, "user": user_json(fork_owner), "repo": fork_repo })
+            }
+        };
         let review_comments: usize = pull.reviews.iter().map(|r| r.comments.len()).sum();
         // Built in parts: one `json!` for the whole PR exceeds the macro recursion limit.
         let links = json!({
@@ -174,7 +187,7 @@ impl World {
             "deletions": pull.files.iter().map(|f| f.deletions).sum::<u64>(),
             "changed_files": pull.files.len(),
         });
-        out["head"] = branch(&pr.head_ref, &pr.head_sha);
+        out["head"] = head_branch(&pr.head_ref, &pr.head_sha);
         out["base"] = branch(&pr.base_ref, &pr.base_sha);
         out["_links"] = links;
         out

@@ -430,6 +430,11 @@ impl World {
             ("GET", ["repos", owner, name, "installation"]) => {
                 self.get_repo_installation(&ctx, owner, name)
             }
+            // A signed download URL (the real one is on another host): no token needed.
+            ("GET", ["_blobs", "job-logs", owner, name, id]) => match id.parse::<u64>() {
+                Ok(id) => self.job_log_blob(&format!("{owner}/{name}"), id),
+                Err(_) => Reply::not_found(),
+            },
             (_, ["repos", owner, name, rest @ ..]) => {
                 let full = format!("{owner}/{name}");
                 if let Err(reply) = self.authorize_repo(&ctx, &full) {
@@ -490,6 +495,16 @@ impl World {
 
     fn repo_route(&mut self, ctx: &Ctx, full: &str, method: &str, rest: &[&str]) -> Reply {
         let number = |s: &str| s.parse::<u64>().ok();
+        if let Some((permission, level)) = permission_needed(method, rest)
+            && !super::auth::permits(&self.granted, permission, level)
+        {
+            // GitHub's answer when the App lacks a permission the endpoint needs.
+            return Reply::error(
+                403,
+                "Resource not accessible by integration",
+                "https://docs.github.com/rest",
+            );
+        }
         match (method, rest) {
             ("GET", []) => {
                 Reply::json(200, self.repo_json(&self.repos[&full.to_ascii_lowercase()]))
@@ -596,6 +611,17 @@ impl World {
                 self.delete_git_ref(full, &name.join("/"))
             }
             ("GET", ["commits", git_ref, "status"]) => self.combined_status(full, git_ref),
+            ("GET", ["git", "ref", name @ ..]) if !name.is_empty() => {
+                self.get_git_ref(full, &name.join("/"))
+            }
+            ("GET", ["check-runs", id, "annotations"]) => match number(id) {
+                Some(id) => self.list_annotations(ctx, full, id),
+                None => Reply::not_found(),
+            },
+            ("GET", ["actions", "jobs", id, "logs"]) => match number(id) {
+                Some(id) => self.job_logs(full, id),
+                None => Reply::not_found(),
+            },
             ("GET", ["git", "trees", sha @ ..]) if !sha.is_empty() => {
                 self.get_tree(ctx, full, &sha.join("/"))
             }
@@ -738,5 +764,16 @@ impl World {
         } else {
             reply.with_header("link", links.join(", "))
         }
+    }
+}
+
+/// The permission (and level) an endpoint needs beyond what every Critic token has, for the
+/// endpoints whose permission Critic's manifest does not grant.
+fn permission_needed(method: &str, rest: &[&str]) -> Option<(&'static str, &'static str)> {
+    match (method, rest) {
+        ("POST" | "PATCH" | "DELETE", ["git", ..]) => Some(("contents", "write")),
+        ("GET", ["commits", _, "status"]) => Some(("statuses", "read")),
+        ("GET", ["actions", ..]) => Some(("actions", "read")),
+        _ => None,
     }
 }

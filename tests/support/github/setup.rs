@@ -9,8 +9,19 @@ use chrono::Utc;
 use super::FakeGitHub;
 use super::reviews::{CommentInput, resolve_comment};
 use super::world::{
-    CheckRun, Compare, IssueComment, Pull, PullFile, PullRequest, Repo, Review, StatusEntry,
+    Annotation, CheckRun, CheckRunOutput, Compare, IssueComment, Pull, PullFile, PullRequest, Repo,
+    Review, StatusEntry,
 };
+
+/// How a CI App's check run ends (see [`FakeGitHub::complete_foreign_check_run`]).
+pub struct CompletedRun {
+    /// `success`, `failure`, `neutral`, `cancelled`, `timed_out`, ...
+    pub conclusion: &'static str,
+    pub title: &'static str,
+    pub summary: &'static str,
+    pub annotations: Vec<Annotation>,
+    pub log: Option<String>,
+}
 
 impl FakeGitHub {
     // ----- world setup -----------------------------------------------------------------------
@@ -120,6 +131,7 @@ impl FakeGitHub {
                             reviews: Vec::new(),
                             issue_comments: Vec::new(),
                             previous_heads: Vec::new(),
+                            head_fork: None,
                             threads: BTreeMap::new(),
                             created_at: now,
                             updated_at: now,
@@ -135,7 +147,6 @@ impl FakeGitHub {
         self.update(|w| w.repo_mut(full_name).pull_mut(number).files = files);
     }
 
-    /// Stores a file's bytes at a ref (branch name or SHA) for the contents endpoint.
     /// Sets a commit status, as a CI service does (`POST /repos/{o}/{r}/statuses/{sha}`).
     pub fn set_status(
         &self,
@@ -158,10 +169,7 @@ impl FakeGitHub {
 
     /// Where branch `name` points, if it exists.
     pub fn branch(&self, full_name: &str, name: &str) -> Option<String> {
-        self.world()
-            .repos
-            .get(&full_name.to_ascii_lowercase())
-            .and_then(|r| r.git.refs.get(&format!("refs/heads/{name}")).cloned())
+        self.world().branch(full_name, name).map(str::to_owned)
     }
 
     /// A file's bytes at a ref or commit (one the test put, or one a commit made here holds).
@@ -465,9 +473,48 @@ impl FakeGitHub {
                 output: None,
                 started_at: Utc::now(),
                 completed_at: None,
+                annotations: Vec::new(),
+                log: None,
             };
             w.repo_mut(full_name).check_runs.push(run);
             id
         })
+    }
+
+    /// Completes another App's check run, as CI does when it is done: its conclusion, its
+    /// output (title, summary), annotations, and (for GitHub Actions) the job's log.
+    pub fn complete_foreign_check_run(&self, full_name: &str, id: u64, done: CompletedRun) {
+        self.update(|w| {
+            let run = w
+                .repo_mut(full_name)
+                .check_runs
+                .iter_mut()
+                .find(|r| r.id == id)
+                .expect("check run");
+            run.status = "completed".into();
+            run.conclusion = Some(done.conclusion.to_owned());
+            run.completed_at = Some(Utc::now());
+            run.output = Some(CheckRunOutput {
+                title: done.title.to_owned(),
+                summary: done.summary.to_owned(),
+                text: None,
+            });
+            run.annotations = done.annotations;
+            run.log = done.log;
+        });
+    }
+
+    /// Makes the PR's head branch one of fork `fork` (`someone/fork`), as for a contributor
+    /// without write access.
+    pub fn set_head_fork(&self, full_name: &str, number: u64, fork: &str) {
+        self.update(|w| w.repo_mut(full_name).pull_mut(number).head_fork = Some(fork.to_owned()));
+    }
+
+    /// Grants the App a permission its manifest does not ask for, as an administrator does
+    /// (`contents` → `write`); tokens carry it from then on.
+    pub fn grant(&self, permission: &str, level: &str) {
+        self.update(|w| {
+            w.granted.insert(permission.to_owned(), level.to_owned());
+        });
     }
 }

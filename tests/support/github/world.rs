@@ -117,6 +117,20 @@ pub struct CheckRun {
     pub output: Option<CheckRunOutput>,
     pub started_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// Annotations a CI App attached (`GET /check-runs/{id}/annotations`).
+    pub annotations: Vec<Annotation>,
+    /// The job's log, for a run of GitHub Actions (`GET /actions/jobs/{id}/logs`).
+    pub log: Option<String>,
+}
+
+/// One annotation of a check run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Annotation {
+    pub path: String,
+    pub line: u64,
+    /// `notice`, `warning` or `failure`.
+    pub level: String,
+    pub message: String,
 }
 
 /// The `output` of a check run.
@@ -187,6 +201,9 @@ pub struct World {
     pub(super) faults: Option<Faults>,
     pub(super) requests: Vec<RecordedRequest>,
     pub(super) next_id: u64,
+    /// Permissions granted to the App beyond the manifest's (`contents` → `write`), as an
+    /// administrator grants them; every installation token carries them.
+    pub(super) granted: BTreeMap<String, String>,
     /// Apps created through the manifest flow, by their one-time code.
     pub(super) created_from_manifest: Vec<super::manifests::CreatedFromManifest>,
 }
@@ -256,6 +273,8 @@ pub(super) struct Pull {
     pub(super) reviews: Vec<Review>,
     pub(super) issue_comments: Vec<IssueComment>,
     pub(super) previous_heads: Vec<String>,
+    /// The fork the head branch lives in (`someone/fork`); `None`: this repository.
+    pub(super) head_fork: Option<String>,
     pub(super) threads: BTreeMap<u64, ThreadState>,
     pub(super) created_at: DateTime<Utc>,
     pub(super) updated_at: DateTime<Utc>,
@@ -304,6 +323,7 @@ impl World {
             faults: None,
             requests: Vec::new(),
             next_id: 1_000_000,
+            granted: BTreeMap::new(),
             created_from_manifest: Vec::new(),
         }
     }
@@ -330,6 +350,14 @@ impl World {
         self.pull(full_name, number)
             .map(|p| p.issue_comments.as_slice())
             .unwrap_or_default()
+    }
+
+    /// Where branch `name` points (for [`FakeGitHub::wait_until`] callbacks).
+    pub fn branch(&self, full_name: &str, name: &str) -> Option<&str> {
+        self.repos
+            .get(&full_name.to_ascii_lowercase())
+            .and_then(|r| r.git.refs.get(&format!("refs/heads/{name}")))
+            .map(String::as_str)
     }
 
     /// Check runs of a repo (for [`FakeGitHub::wait_until`] callbacks).

@@ -1,0 +1,355 @@
+//! `/test --verify`: the suggested tests pushed to a branch of the pull request's repository,
+//! `critic/tests/PR-N` on top of its head, so that the repository's own CI runs them (Critic's
+//! server never runs a pull request's code). A [`VerifyJob`] then looks at the branch's
+//! checks (every other App's check runs, and commit statuses) until they settle or a deadline
+//! passes; when they fail, it shows the model what CI reported, once, and pushes the
+//! corrected tests for a second round. One comment answers the command: posted when the
+//! checks start, edited with the result. The branch is deleted when the pull request closes.
+//!
+//! Never for a fork's pull request (its tests would run with this repository's secrets), only
+//! for someone with write access (they could push the branch themselves), and only files
+//! that are tests.
+
+mod answer;
+mod checks;
+mod push;
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use crate::Critic;
+use crate::domain::{Permission, PrNumber, Task};
+use crate::github::{Installation, PullRequest, RepoName, short_sha};
+use crate::llm::{AskError, Meter};
+use crate::review::tasks::TestSuggestion;
+use crate::review::{GitHubSource, ReviewError};
+
+use super::error::{JobError, Outcome};
+use super::notes::answer;
+use super::plan::{CommandJob, Job, VerifyJob};
+use super::repo_settings;
+use super::task_request::{Prepared, prepare};
+use super::test_threads::{Offered, render_tests};
+use answer::{Ending, final_text, say, waiting_text};
+use checks::{Checks, failure_report};
+use push::{branch_name, push, pushable};
+
+/// Checks of a branch that show nothing at all by then are taken to never come (CI that does
+/// not run on pushes to other branches).
+pub(super) const NO_CHECKS_GRACE: Duration = Duration::from_secs(600);
+
+/// Why `/test --verify` is not done on this pull request, as the answer says it; None when
+/// it may be.
+pub(super) async fn refusal(
+    critic: &Critic,
+    gh: &Installation,
+    job: &CommandJob,
+    pr: &PullRequest,
+) -> Result<Option<String>, JobError> {
+    const INSTEAD: &str = "`/test` suggests tests without running them.";
+    if !critic.config.settings.tests.verify_in_ci {
+        return Ok(Some(format!(
+            "`/test --verify` is not enabled on this Critic: its administrators can turn on `tests.verify_in_ci` (the App then needs the `contents: write` permission). {INSTEAD}"
+        )));
+    }
+    if pr.state != "open" {
+        return Ok(Some(format!(
+            "this pull request is closed, so no tests were pushed. {INSTEAD}"
+        )));
+    }
+    if !pr.head_is_in(&job.repo) {
+        return Ok(Some(format!(
+            "this pull request's branch is in a fork, and Critic never pushes code for a fork's pull request (it would run with this repository's secrets). {INSTEAD}"
+        )));
+    }
+    let role = gh.permission(&job.repo, &job.requested.login).await?;
+    if role < Permission::Write {
+        return Ok(Some(format!(
+            "`/test --verify` pushes a branch to this repository, which needs write access (you have {role}). {INSTEAD}"
+        )));
+    }
+    Ok(None)
+}
+
+/// `/test --verify` once the tests are suggested: pushes them and queues the wait for their
+/// checks. The command counts as answered from here; the [`VerifyJob`] posts and edits the
+/// answer.
+pub(super) async fn start(
+    critic: &Critic,
+    gh: &Installation,
+    job: &CommandJob,
+    head: &str,
+    tests: Vec<TestSuggestion>,
+    mut notes: Vec<String>,
+    model: &str,
+) -> Result<Outcome, JobError> {
+    let by = &job.requested;
+    let (tests, refused): (Vec<_>, Vec<_>) = tests.into_iter().partition(|t| pushable(&t.path));
+    for t in &refused {
+        notes.push(format!(
+            "`{}` was left out: `{}` is not a test file, and Critic pushes only tests.",
+            t.name.trim(),
+            t.path
+        ));
+    }
+    if tests.is_empty() {
+        let text = render_tests("`/test --verify`", &[], &Offered::default(), &notes, model);
+        answer(critic, gh, job.pr(), by, &text).await?;
+        return Ok(Outcome::Done("no test to verify".into()));
+    }
+    let message = format!(
+        "Tests suggested by Critic for #{} (`/test --verify` by @{})",
+        job.number, by.login
+    );
+    let sha = match push(gh, &job.repo, job.number, head, &tests, &message).await? {
+        Ok(sha) => sha,
+        Err(why) => {
+            let text = format!(
+                "{}\n\nThey were not pushed: {why}.",
+                render_tests(
+                    "`/test --verify`",
+                    &tests,
+                    &Offered::default(),
+                    &notes,
+                    model
+                )
+            );
+            answer(critic, gh, job.pr(), by, &text).await?;
+            return Ok(Outcome::Done(format!("tests not pushed: {why}")));
+        }
+    };
+    let now = crate::store::now_ms();
+    let verify = VerifyJob {
+        installation_id: job.installation_id,
+        repo: job.repo.clone(),
+        number: job.number,
+        requested: by.clone(),
+        head_sha: head.to_string(),
+        tests_sha: sha.clone(),
+        round: 1,
+        tests,
+        notes,
+        model: model.to_string(),
+        pushed_ms: now,
+        deadline_ms: now + timeout_ms(critic),
+        first_report: None,
+    };
+    queue(critic, &verify).await?;
+    // Answered: the wait posts and edits the answer, and a rerun of this job must not push
+    // again.
+    critic
+        .store
+        .claim_notice(&job.repo.to_string(), job.number, "command", &by.key())
+        .await?;
+    Ok(Outcome::Done(format!(
+        "{} test(s) pushed to {} at {}",
+        verify.tests.len(),
+        branch_name(job.number),
+        short_sha(&sha)
+    )))
+}
+
+fn timeout_ms(critic: &Critic) -> i64 {
+    let secs = critic.config.settings.tests.verify_timeout_secs;
+    i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
+async fn queue(critic: &Critic, job: &VerifyJob) -> Result<(), JobError> {
+    let new = Job::VerifyTests(job.clone())
+        .to_new_job(Duration::ZERO)
+        .map_err(|e| JobError::Payload(e.to_string()))?;
+    critic.store.enqueue(new).await?;
+    Ok(())
+}
+
+/// One look at a round's checks: waits (`Outcome::Again`) while they run, corrects the tests
+/// once when they fail, and otherwise edits the answer with the result.
+pub(super) async fn run(
+    critic: &Critic,
+    job: &VerifyJob,
+    meter: &Meter,
+) -> Result<Outcome, JobError> {
+    let gh = critic.github.installation(job.installation_id)?;
+    let branch = branch_name(job.number);
+    if gh.branch_head(&job.repo, &branch).await?.as_deref() != Some(job.tests_sha.as_str()) {
+        return finish(critic, &gh, job, &Checks::default(), Ending::Replaced).await;
+    }
+    let checks = Checks::read(&gh, &job.repo, &job.tests_sha).await?;
+    let now = crate::store::now_ms();
+    let grace = job.pushed_ms + NO_CHECKS_GRACE.as_millis() as i64;
+    let poll = Duration::from_secs(critic.config.settings.tests.verify_poll_secs);
+    if !checks.seen() || checks.pending() {
+        if now < job.deadline_ms && (checks.seen() || now < grace) {
+            say(critic, &gh, job, &waiting_text(critic, job, &checks)).await?;
+            return Ok(Outcome::Again(poll, "checks running".into()));
+        }
+        let ending = if checks.seen() {
+            Ending::TimedOut
+        } else {
+            Ending::NoChecks
+        };
+        return finish(critic, &gh, job, &checks, ending).await;
+    }
+    if !checks.failed() {
+        return finish(critic, &gh, job, &checks, Ending::Passed).await;
+    }
+    let report = failure_report(&gh, &job.repo, &checks).await;
+    if job.round >= 2 {
+        return finish(critic, &gh, job, &checks, Ending::Failed(report)).await;
+    }
+    match correct(critic, &gh, job, &report, meter).await? {
+        Ok(next) => {
+            queue(critic, &next).await?;
+            let text = waiting_text(critic, &next, &Checks::default());
+            say(critic, &gh, job, &text).await?;
+            Ok(Outcome::Done(format!(
+                "tests failed; corrected tests pushed at {}",
+                short_sha(&next.tests_sha)
+            )))
+        }
+        Err(why) => {
+            finish(
+                critic,
+                &gh,
+                job,
+                &checks,
+                Ending::NotCorrected { report, why },
+            )
+            .await
+        }
+    }
+}
+
+/// Shows the model its failing tests and what CI reported, and pushes the corrected tests:
+/// the next round's job, or why there is none.
+async fn correct(
+    critic: &Critic,
+    gh: &Installation,
+    job: &VerifyJob,
+    report: &str,
+    meter: &Meter,
+) -> Result<Result<VerifyJob, String>, JobError> {
+    let pr = gh.pull_request(&job.repo, job.number).await?;
+    let policy = repo_settings::load(critic, gh, job.pr()).await?;
+    let source = GitHubSource {
+        gh,
+        repo: &job.repo,
+        number: job.number,
+        head: &job.head_sha,
+    };
+    let mut feedback = String::from(
+        "Your earlier tests, below, were run by this repository's CI and failed. Write them again, corrected, so that they compile and pass against the code as it is; leave out a test you cannot make pass.\n",
+    );
+    for t in &job.tests {
+        let fence = crate::poster::markdown::fence_for(&t.code);
+        let _ = write!(
+            feedback,
+            "\n`{}` in `{}`:\n{fence}\n{}\n{fence}\n",
+            t.name, t.path, t.code
+        );
+    }
+    let _ = write!(feedback, "\nWhat CI reported:\n{report}");
+    let prepared = prepare(
+        critic,
+        &source,
+        &pr,
+        &policy,
+        Task::Tests,
+        None,
+        Some(&feedback),
+    )
+    .await?;
+    let Prepared {
+        request,
+        conventions,
+        ..
+    } = match prepared {
+        Ok(p) => p,
+        Err(nothing) => return Ok(Err(nothing)),
+    };
+    let endpoint = policy.model_for(Task::Tests);
+    let asked = critic
+        .llm
+        .ask_on(
+            Task::Tests,
+            endpoint,
+            job.installation_id,
+            &request,
+            meter,
+            conventions.validator(),
+        )
+        .await;
+    let ((tests, mut notes), model) = match asked {
+        Ok(a) => (a.value, a.model),
+        Err(AskError::Unusable { model, reason }) => {
+            tracing::warn!(%model, %reason, "the corrected tests were unusable");
+            return Ok(Err(format!(
+                "the model ({model}) did not return usable corrected tests"
+            )));
+        }
+        Err(e) => return Err(JobError::Review(ReviewError::Ask(e))),
+    };
+    let (tests, refused): (Vec<_>, Vec<_>) = tests.into_iter().partition(|t| pushable(&t.path));
+    for t in &refused {
+        notes.push(format!(
+            "`{}` was left out: `{}` is not a test file.",
+            t.name.trim(),
+            t.path
+        ));
+    }
+    if tests.is_empty() {
+        return Ok(Err(
+            "the model left every test out when asked to correct them".into(),
+        ));
+    }
+    let message = format!(
+        "Tests suggested by Critic for #{}, corrected after CI failed",
+        job.number
+    );
+    let sha = match push(gh, &job.repo, job.number, &job.head_sha, &tests, &message).await? {
+        Ok(sha) => sha,
+        Err(why) => return Ok(Err(why)),
+    };
+    let now = crate::store::now_ms();
+    Ok(Ok(VerifyJob {
+        tests_sha: sha,
+        round: 2,
+        tests,
+        notes,
+        model,
+        pushed_ms: now,
+        deadline_ms: now + timeout_ms(critic),
+        first_report: Some(report.to_string()),
+        ..job.clone()
+    }))
+}
+
+/// The answer once a round has ended.
+async fn finish(
+    critic: &Critic,
+    gh: &Installation,
+    job: &VerifyJob,
+    checks: &Checks,
+    ending: Ending,
+) -> Result<Outcome, JobError> {
+    let text = final_text(critic, job, checks, &ending);
+    say(critic, gh, job, &text).await?;
+    let result = match ending {
+        Ending::Passed => "tests pass in CI",
+        Ending::Failed(_) => "tests fail in CI",
+        Ending::TimedOut => "checks did not finish in time",
+        Ending::NoChecks => "no checks ran",
+        Ending::Replaced => "branch replaced or deleted",
+        Ending::NotCorrected { .. } => "tests failed and were not corrected",
+    };
+    Ok(Outcome::Done(format!("round {}: {result}", job.round)))
+}
+
+/// Deletes the pull request's tests branch (the pull request closed); best effort.
+pub(super) async fn drop_branch(gh: &Installation, repo: &RepoName, number: PrNumber) {
+    match gh.delete_branch(repo, &branch_name(number)).await {
+        Ok(true) => tracing::info!(branch = %branch_name(number), "deleted the tests branch"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot delete the tests branch"),
+    }
+}

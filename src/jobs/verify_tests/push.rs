@@ -1,0 +1,143 @@
+//! Pushing suggested tests: which files Critic may push, what the files become with the
+//! tests in them (read from the head on GitHub), and the commit and branch.
+
+use crate::domain::PrNumber;
+use crate::github::{GitHubError, Installation, RepoName, TreeFile};
+use crate::review::tasks::TestSuggestion;
+use crate::review::test_files::{TestTree, files_with_tests, package_clause};
+
+use super::super::error::JobError;
+
+/// The branch the tests of pull request `number` are pushed to.
+pub fn branch_name(number: PrNumber) -> String {
+    format!("critic/tests/PR-{number}")
+}
+
+/// Whether Critic may push a file at `path`: a test file (by its name or folder) or a Rust
+/// source file (its unit tests live in it), never under a dot-folder (`.github/workflows`
+/// would run with the repository's secrets).
+pub(super) fn pushable(path: &str) -> bool {
+    let hidden = path.split('/').any(|part| part.starts_with('.'));
+    !hidden && (crate::context::test_layout::is_test(path) || path.ends_with(".rs"))
+}
+
+/// The files of a commit on GitHub that the tests go into, read before they are written.
+pub(super) struct Fetched {
+    texts: Vec<(String, Option<String>)>,
+    /// (folder, package) of Go folders the tests go into.
+    packages: Vec<(String, String)>,
+}
+
+impl TestTree for Fetched {
+    fn text(&self, path: &str) -> Option<String> {
+        self.texts
+            .iter()
+            .find(|(p, _)| p == path)
+            .and_then(|(_, t)| t.clone())
+    }
+
+    fn go_package(&self, dir: &str) -> Option<String> {
+        self.packages
+            .iter()
+            .find(|(d, _)| d == dir)
+            .map(|(_, p)| p.clone())
+    }
+}
+
+/// Reads at `sha` what writing `tests` needs: their files, and for Go the package of each
+/// folder (one of its other files).
+pub(super) async fn fetch_for(
+    gh: &Installation,
+    repo: &RepoName,
+    sha: &str,
+    tests: &[TestSuggestion],
+) -> Result<Fetched, GitHubError> {
+    let text = |bytes: Option<Vec<u8>>| bytes.map(|b| String::from_utf8_lossy(&b).into_owned());
+    let mut texts = Vec::new();
+    for t in tests {
+        if texts.iter().any(|(p, _)| p == &t.path) {
+            continue;
+        }
+        let got = text(gh.file_content(repo, &t.path, sha).await?);
+        texts.push((t.path.clone(), got));
+    }
+    let mut packages = Vec::new();
+    let go_dirs: Vec<&str> = tests
+        .iter()
+        .filter(|t| t.path.ends_with(".go"))
+        .map(|t| t.path.rsplit_once('/').map_or("", |(dir, _)| dir))
+        .collect();
+    if !go_dirs.is_empty() {
+        let tree = gh.tree(repo, sha).await?;
+        for dir in go_dirs {
+            if packages.iter().any(|(d, _): &(String, String)| d == dir) {
+                continue;
+            }
+            let source = tree.entries.iter().find(|e| {
+                let (folder, name) = e.path.rsplit_once('/').unwrap_or(("", &e.path));
+                folder == dir && name.ends_with(".go") && !name.ends_with("_test.go")
+            });
+            if let Some(entry) = source
+                && let Some(package) = text(gh.file_content(repo, &entry.path, sha).await?)
+                    .as_deref()
+                    .and_then(package_clause)
+            {
+                packages.push((dir.to_string(), package));
+            }
+        }
+    }
+    Ok(Fetched { texts, packages })
+}
+
+/// Commits `tests` on top of `head` and points the pull request's tests branch at the
+/// commit. `Ok(Err(why))` when they cannot be: a path Critic does not push to, or an App
+/// without the permission.
+pub(super) async fn push(
+    gh: &Installation,
+    repo: &RepoName,
+    number: PrNumber,
+    head: &str,
+    tests: &[TestSuggestion],
+    message: &str,
+) -> Result<Result<String, String>, JobError> {
+    let fetched = fetch_for(gh, repo, head, tests).await?;
+    let files = match files_with_tests(&fetched, tests) {
+        Ok(files) => files,
+        Err(why) => return Ok(Err(why)),
+    };
+    let files: Vec<TreeFile> = files
+        .into_iter()
+        .map(|(path, content)| TreeFile { path, content })
+        .collect();
+    let pushed = async {
+        let sha = gh.commit_files(repo, head, &files, message).await?;
+        gh.set_branch(repo, &branch_name(number), &sha).await?;
+        Ok::<_, GitHubError>(sha)
+    };
+    match pushed.await {
+        Ok(sha) => Ok(Ok(sha)),
+        Err(e) if e.status() == Some(403) => Ok(Err(
+            "the App may not push to this repository: an administrator of the GitHub App must grant it the `contents: write` permission (and accept it on the installation)".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_test_files_outside_dot_folders_are_pushed() {
+        assert!(pushable("tests/parse.rs"));
+        assert!(pushable("src/lib.rs"));
+        assert!(pushable("pkg/router_test.go"));
+        assert!(pushable("test/test_cache.py"));
+        assert!(pushable("src/__tests__/a.test.js"));
+        assert!(!pushable(".github/workflows/tests/run.yml"));
+        assert!(!pushable("Makefile"));
+        assert!(!pushable("setup.py"));
+        assert!(!pushable("pkg/router.go"));
+        assert!(!pushable("tests/.hidden/x_test.py"));
+    }
+}

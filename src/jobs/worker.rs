@@ -281,6 +281,17 @@ async fn process(critic: &Arc<Critic>, claimed: ClaimedJob) {
                         )
                         .await;
                     }
+                    Ok(Job::VerifyTests(v)) => {
+                        super::notes::command_failed(
+                            critic,
+                            v.installation_id,
+                            v.pr(),
+                            &v.requested,
+                            "test --verify",
+                            &e,
+                        )
+                        .await;
+                    }
                     _ => {}
                 }
             }

@@ -807,9 +807,16 @@ async fn other_apps_check_runs_their_annotations_and_an_actions_jobs_log_are_rea
         Some("Process completed with exit code 101.")
     );
     assert_eq!(output.annotations_count, 1);
-    let notes = gh.check_run_annotations(&repo, run).await.expect("annotations");
+    let notes = gh
+        .check_run_annotations(&repo, run)
+        .await
+        .expect("annotations");
     assert_eq!(
-        (notes[0].path.as_str(), notes[0].start_line, notes[0].message.as_str()),
+        (
+            notes[0].path.as_str(),
+            notes[0].start_line,
+            notes[0].message.as_str()
+        ),
         ("src/lib.rs", 1, "assertion failed")
     );
     // The log needs `actions: read`; with it, the redirect to the download is followed.

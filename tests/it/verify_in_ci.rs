@@ -301,7 +301,7 @@ async fn tests_failing_twice_are_reported_with_what_ci_said() {
 async fn a_branch_no_check_runs_on_is_said_at_the_deadline() {
     let app = start(&[
         ("CRITIC_TESTS__VERIFY_IN_CI", "true"),
-        ("CRITIC_TESTS__VERIFY_TIMEOUT_SECS", "2"),
+        ("CRITIC_TESTS__VERIFY_TIMEOUT_SECS", "3"),
     ])
     .await;
     app.github().grant("contents", "write");
@@ -310,13 +310,60 @@ async fn a_branch_no_check_runs_on_is_said_at_the_deadline() {
     app.llm().push(tests_reply(1));
     app.comment(REPO, 92, "bob", "MEMBER", "/test --verify")
         .await;
-    let done = comment_says(&app, 92, "no check ran on the branch within 2 seconds").await;
+    let done = comment_says(&app, 92, "no check ran on the branch within 3 seconds").await;
     assert!(
         done.contains("`on: push` without a `branches` filter"),
         "{done}"
     );
     app.wait_idle().await;
     assert_eq!(critics(&app, 92).len(), 1);
+    // A check that never ends: the deadline is said, and the check as it stood.
+    pager_pr(&app, 97);
+    app.llm().push(tests_reply(1));
+    app.comment(REPO, 97, "bob", "MEMBER", "/test --verify")
+        .await;
+    let sha = branch_moves(&app, 97, None).await;
+    app.github().add_foreign_check_run(REPO, &sha, "slow", 777);
+    let done = comment_says(&app, 97, "did not finish within 3 seconds").await;
+    assert!(
+        done.contains("| in progress |") && done.contains("[slow]("),
+        "{done}"
+    );
+    app.wait_idle().await;
+    assert_eq!(critics(&app, 97).len(), 1, "one answer, edited");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_newer_verify_replaces_the_branch_and_the_older_answer_says_so() {
+    let app = start(&[("CRITIC_TESTS__VERIFY_IN_CI", "true")]).await;
+    app.github().grant("contents", "write");
+    pager_pr(&app, 98);
+    app.llm().push(tests_reply(1));
+    app.comment(REPO, 98, "bob", "MEMBER", "/test --verify")
+        .await;
+    let first = branch_moves(&app, 98, None).await;
+    comment_says(&app, 98, "waiting for this repository's checks").await;
+    app.llm().push(tests_reply(5));
+    app.comment(REPO, 98, "bob", "MEMBER", "/test --verify again")
+        .await;
+    let second = branch_moves(&app, 98, Some(&first)).await;
+    comment_says(&app, 98, "a newer `/test --verify` replaced them").await;
+    let run = app.github().add_foreign_check_run(REPO, &second, "ci", 777);
+    app.github().complete_foreign_check_run(
+        REPO,
+        run,
+        CompletedRun {
+            conclusion: "success",
+            title: "ok",
+            summary: "",
+            annotations: Vec::new(),
+            log: None,
+        },
+    );
+    comment_says(&app, 98, "the 1 suggested test(s) pass").await;
+    app.wait_idle().await;
+    assert_eq!(critics(&app, 98).len(), 2, "one answer per request");
     app.finish().await;
 }
 
@@ -368,5 +415,39 @@ async fn verify_is_refused_without_the_setting_for_forks_and_readers_and_without
     for n in [94, 95] {
         assert_eq!(app.github().branch(REPO, &format!("{BRANCH}{n}")), None);
     }
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn github_failing_while_checks_are_awaited_loses_nothing() {
+    let app = start(&[("CRITIC_TESTS__VERIFY_IN_CI", "true")]).await;
+    app.github().grant("contents", "write");
+    pager_pr(&app, 99);
+    app.llm().push(tests_reply(1));
+    app.comment(REPO, 99, "bob", "MEMBER", "/test --verify").await;
+    let sha = branch_moves(&app, 99, None).await;
+    comment_says(&app, 99, "waiting for this repository's checks").await;
+    // Reading the checks fails past the client's own retries: the job waits it out.
+    app.github().fail_next(
+        "GET",
+        &format!("/repos/{REPO}/commits/{sha}/check-runs"),
+        502,
+        8,
+    );
+    let run = app.github().add_foreign_check_run(REPO, &sha, "ci", 777);
+    app.github().complete_foreign_check_run(
+        REPO,
+        run,
+        CompletedRun {
+            conclusion: "success",
+            title: "ok",
+            summary: "",
+            annotations: Vec::new(),
+            log: None,
+        },
+    );
+    comment_says(&app, 99, "the 1 suggested test(s) pass").await;
+    app.wait_idle().await;
+    assert_eq!(critics(&app, 99).len(), 1);
     app.finish().await;
 }

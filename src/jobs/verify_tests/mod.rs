@@ -181,7 +181,10 @@ pub(super) async fn run(
     if !checks.seen() || checks.pending() {
         if now < job.deadline_ms && (checks.seen() || now < grace) {
             say(critic, &gh, job, &waiting_text(critic, job, &checks)).await?;
-            return Ok(Outcome::Again(poll, "checks running".into()));
+            // Looked at again on time for the deadline, however long the poll.
+            let left = Duration::from_millis((job.deadline_ms - now).max(0) as u64);
+            let again = poll.min(left + Duration::from_millis(50));
+            return Ok(Outcome::Again(again, "checks running".into()));
         }
         let ending = if checks.seen() {
             Ending::TimedOut

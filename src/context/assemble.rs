@@ -447,6 +447,21 @@ fn related_definitions(
     out
 }
 
+/// Enclosing code shown for a change of no lines beyond its hunks.
+const MIN_SCOPE_LINES: u32 = 24;
+/// And for each line the change adds or removes.
+const SCOPE_LINES_PER_EDIT: u32 = 8;
+
+/// The most lines of enclosing code shown for a file whose change adds or removes `edited`
+/// lines: in proportion to the change, so a two-line fix in a long function gets a window
+/// around it rather than all of it (the model reads every line, and on a local model each
+/// one is time), and never more than `max_scope_lines`.
+fn scope_lines_for(edited: u32, max_scope_lines: u32) -> u32 {
+    MIN_SCOPE_LINES
+        .saturating_add(SCOPE_LINES_PER_EDIT.saturating_mul(edited))
+        .min(max_scope_lines)
+}
+
 /// The enclosing scopes of every changed hunk, numbered with head line numbers, minus the
 /// lines the hunks already show.
 fn enclosing_code(file: &SourceFile<'_>, patch: &FilePatch, settings: &ContextSettings) -> String {
@@ -467,9 +482,18 @@ fn enclosing_code(file: &SourceFile<'_>, patch: &FilePatch, settings: &ContextSe
         return String::new();
     }
     let shown_in_diff = |line: u32| changed.iter().any(|r| r.contains(&line));
+    let edited = patch
+        .hunks
+        .iter()
+        .flat_map(|h| &h.lines)
+        .filter(|l| l.kind != LineKind::Context)
+        .count();
     let options = ScopeOptions {
         extra: settings.extra_lines,
-        max_lines: settings.max_scope_lines,
+        max_lines: scope_lines_for(
+            u32::try_from(edited).unwrap_or(u32::MAX),
+            settings.max_scope_lines,
+        ),
     };
     let mut out = String::new();
     for snippet in file.snippets(&changed, &options) {
@@ -562,6 +586,64 @@ mod tests {
             !view.context.contains("    6  "),
             "lines in the diff are not repeated"
         );
+    }
+
+    #[test]
+    fn a_small_change_in_a_long_function_gets_a_window_a_large_one_all_of_it() {
+        // A 80-line function; its line 40 changes.
+        let mut source = String::from("fn long(x: u32) -> u32 {\n");
+        for n in 2..=80 {
+            source.push_str(&format!("    let v{n} = x + {n};\n"));
+        }
+        source.push_str("    x\n}\n");
+        let small =
+            FilePatch::parse("@@ -40,1 +40,1 @@\n-    let v40 = x - 40;\n+    let v40 = x + 40;")
+                .expect("patch");
+        let files = [input("src/lib.rs", &small, Some(source.as_bytes()))];
+        let ctx = assemble(
+            &files,
+            &FileFilter::default(),
+            &settings(10_000),
+            Tokenizer::Estimate,
+        );
+        let shown = ctx.chunks[0][0]
+            .context
+            .lines()
+            .filter(|l| l.starts_with(' '))
+            .count();
+        let window = scope_lines_for(2, 200) as usize;
+        assert!(
+            (window - 4..=window).contains(&shown),
+            "{shown} lines: {}",
+            ctx.chunks[0][0].context
+        );
+        assert!(
+            ctx.chunks[0][0].context.contains("fn long"),
+            "named after its function"
+        );
+        // Twenty changed lines: the whole function.
+        let mut big = String::from("@@ -30,10 +30,10 @@\n");
+        for n in 30..40 {
+            big.push_str(&format!("-    let v{n} = x - {n};\n"));
+        }
+        for n in 30..40 {
+            big.push_str(&format!("+    let v{n} = x + {n};\n"));
+        }
+        let big = FilePatch::parse(big.trim_end()).expect("patch");
+        let files = [input("src/lib.rs", &big, Some(source.as_bytes()))];
+        let ctx = assemble(
+            &files,
+            &FileFilter::default(),
+            &settings(10_000),
+            Tokenizer::Estimate,
+        );
+        let context = &ctx.chunks[0][0].context;
+        assert!(
+            context.contains("    1  fn long(x: u32) -> u32 {"),
+            "{context}"
+        );
+        assert!(context.contains("   82  }"), "{context}");
+        assert_eq!(scope_lines_for(1000, 200), 200, "never past the setting");
     }
 
     #[test]

@@ -24,7 +24,7 @@ use super::{Prompts, ReviewError, defuse};
 
 /// The longest run of a finding's scope shown; a longer scope is cut to a window this long
 /// around the finding.
-const MAX_SCOPE_LINES: u32 = 40;
+const MAX_SCOPE_LINES: u32 = 30;
 /// A critical finding stays critical only when the verifier is at least this sure.
 const CRITICAL_CONFIDENCE: u8 = 9;
 
@@ -299,12 +299,15 @@ fn build_request(
             related.push((defuse(path), defuse(text)));
         }
     }
-    let system = prompts.render("verify.system", minijinja::context! {})?;
+    // Without a fix to judge, the verdicts leave `fix_ok` out: output tokens are a local
+    // model's time.
+    let fixes = findings.iter().any(|f| f.suggestion.is_some());
+    let system = prompts.render("verify.system", minijinja::context! { fixes => fixes })?;
     let user = prompts.render(
         "verify.user",
         minijinja::context! { findings => shown, related => related },
     )?;
-    Ok(ChatRequest::new(system, user).with_schema(schema()))
+    Ok(ChatRequest::new(system, user).with_schema(schema_asking(fixes)))
 }
 
 /// The finding's enclosing scope at head, numbered and redacted, cut to a window around the
@@ -357,6 +360,26 @@ fn scope_of(f: &Finding, contents: &HashMap<String, Vec<u8>>) -> (String, String
         code.push_str(&format!("{mark}{n:>5} {text}\n"));
     }
     (defuse(&label), defuse(&code))
+}
+
+/// [`schema`], without `fix_ok` when no finding has a fix to judge.
+pub fn schema_asking(fixes: bool) -> Arc<OutputSchema> {
+    if fixes {
+        return schema();
+    }
+    let mut schema = schema().schema.clone();
+    let item = &mut schema["properties"]["verdicts"]["items"];
+    if let Some(p) = item["properties"].as_object_mut() {
+        p.remove("fix_ok");
+    }
+    if let Some(r) = item["required"].as_array_mut() {
+        r.retain(|k| k != "fix_ok");
+    }
+    Arc::new(OutputSchema {
+        name: "verify",
+        description: "Verdicts on a code review's findings, by finding id",
+        schema,
+    })
 }
 
 /// The shape of a verify reply.
@@ -578,5 +601,34 @@ mod tests {
             ..f
         };
         assert!(scope_of(&missing, &contents).1.is_empty());
+    }
+
+    #[test]
+    fn verdicts_on_findings_without_fixes_leave_fix_ok_out() {
+        let prompts = super::super::Prompts::new().expect("templates");
+        let contents = HashMap::new();
+        let related = HashMap::new();
+        let evidence = Evidence {
+            contents: &contents,
+            related: &related,
+            related_budget: 0,
+        };
+        let with = [finding(3, Severity::Warning, "with a fix")];
+        let request = build_request(&prompts, &with, &evidence).expect("request");
+        assert!(request.system.contains("\"fix_ok\""), "{}", request.system);
+        let schema = &request.schema.as_ref().expect("schema").schema;
+        assert!(schema.to_string().contains("fix_ok"));
+        let without = [Finding {
+            suggestion: None,
+            ..finding(3, Severity::Warning, "no fix")
+        }];
+        let request = build_request(&prompts, &without, &evidence).expect("request");
+        assert!(!request.system.contains("fix_ok"), "{}", request.system);
+        let schema = &request.schema.as_ref().expect("schema").schema;
+        assert!(!schema.to_string().contains("fix_ok"), "{schema}");
+        assert_eq!(
+            schema["properties"]["verdicts"]["items"]["required"],
+            json!(["id", "verdict", "confidence"])
+        );
     }
 }

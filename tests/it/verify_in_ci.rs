@@ -231,6 +231,7 @@ async fn failing_tests_are_corrected_once_from_what_ci_said_and_the_result_is_on
         );
     }
     assert!(!done.contains("ghp_Zx9"), "{done}");
+    assert!(!done.contains("Commit statuses: Read-only"), "read: {done}");
     assert_eq!(app.llm().received().len(), 2, "asked once, corrected once");
 
     // Closed: the branch goes.
@@ -289,6 +290,7 @@ async fn tests_failing_twice_are_reported_with_what_ci_said() {
         "still fail in this repository's CI after one correction",
     )
     .await;
+    assert!(done.contains("`Commit statuses: Read-only`"), "{done}");
     assert!(done.contains("second failure"), "{done}");
     assert!(done.contains("first failure"), "{done}");
     app.wait_idle().await;
@@ -424,7 +426,8 @@ async fn github_failing_while_checks_are_awaited_loses_nothing() {
     app.github().grant("contents", "write");
     pager_pr(&app, 99);
     app.llm().push(tests_reply(1));
-    app.comment(REPO, 99, "bob", "MEMBER", "/test --verify").await;
+    app.comment(REPO, 99, "bob", "MEMBER", "/test --verify")
+        .await;
     let sha = branch_moves(&app, 99, None).await;
     comment_says(&app, 99, "waiting for this repository's checks").await;
     // Reading the checks fails past the client's own retries: the job waits it out.

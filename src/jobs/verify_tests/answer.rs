@@ -149,6 +149,9 @@ pub(super) fn final_text(
     if checks.seen() {
         let _ = write!(out, "\n{}", checks.table());
     }
+    if checks.statuses_denied {
+        out.push_str("\n<sub>Commit statuses (what CI services that do not use checks report) could not be read: the App needs the `Commit statuses: Read-only` permission.</sub>\n");
+    }
     let report = match ending {
         Ending::Failed(r) | Ending::NotCorrected { report: r, .. } => Some(r.as_str()),
         _ => None,

@@ -19,6 +19,8 @@ pub(super) struct Checks {
     runs: Vec<CheckRun>,
     /// None when the App may not read commit statuses (`statuses: read`).
     statuses: Option<CombinedStatus>,
+    /// GitHub refused to show the commit statuses: the App lacks `statuses: read`.
+    pub(super) statuses_denied: bool,
 }
 
 /// A conclusion that lets the tests pass.
@@ -38,7 +40,12 @@ impl Checks {
             Err(e) if e.status() == Some(403) => None,
             Err(e) => return Err(e),
         };
-        Ok(Checks { runs, statuses })
+        let statuses_denied = statuses.is_none();
+        Ok(Checks {
+            runs,
+            statuses,
+            statuses_denied,
+        })
     }
 
     pub(super) fn statuses(&self) -> &[crate::github::CommitStatus] {

@@ -279,7 +279,8 @@ pub struct ReviewSettings {
     pub max_chunks: usize,
     /// Lines shown around the enclosing function or class of each change.
     pub extra_lines: u32,
-    /// An enclosing scope longer than this is shown as a window around the change.
+    /// The most lines of enclosing code shown for a file; fewer for a small change (see
+    /// `context::assemble`).
     pub max_scope_lines: u32,
     /// Glob patterns of files never sent to the model (`docs/**`, `*.snap`).
     pub ignore: Vec<String>,

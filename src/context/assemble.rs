@@ -24,7 +24,8 @@ pub struct ContextSettings {
     pub max_chunks: usize,
     /// Lines shown around each enclosing scope.
     pub extra_lines: u32,
-    /// A scope longer than this is shown as a window around the change.
+    /// The most lines of enclosing code shown for a file (fewer for a small change: see
+    /// `scope_lines_for`); a longer scope is shown as a window around the change.
     pub max_scope_lines: u32,
 }
 

@@ -171,8 +171,8 @@ impl Installation {
         Ok(listing.check_runs.into_iter().filter(ours).collect())
     }
 
-    /// Every other App's check runs on a commit (the newest of each name), up to 100: what
-    /// CI reported on it.
+    /// Every other App's check runs on a commit (the newest of each name): what CI
+    /// reported on it. Read page by page (a large build matrix has hundreds), up to 1,000.
     pub async fn others_check_runs(
         &self,
         repo: &RepoName,
@@ -180,16 +180,25 @@ impl Installation {
     ) -> Result<Vec<CheckRun>, GitHubError> {
         #[derive(Deserialize)]
         struct Listing {
+            total_count: usize,
             check_runs: Vec<CheckRun>,
         }
-        let call = Call::get(format!(
-            "/repos/{repo}/commits/{}/check-runs",
-            encode_path(sha)
-        ))
-        .query(&[("per_page", PER_PAGE)]);
-        let listing: Listing = self.get_json(call).await?;
+        let mut runs = Vec::new();
+        for page in 1..=10u32 {
+            let call = Call::get(format!(
+                "/repos/{repo}/commits/{}/check-runs",
+                encode_path(sha)
+            ))
+            .query(&[("per_page", PER_PAGE), ("page", &page.to_string())]);
+            let listing: Listing = self.get_json(call).await?;
+            let got = listing.check_runs.len();
+            runs.extend(listing.check_runs);
+            if got == 0 || runs.len() >= listing.total_count {
+                break;
+            }
+        }
         let others = |r: &CheckRun| r.app.as_ref().is_none_or(|a| a.id != self.owner.app_id);
-        Ok(listing.check_runs.into_iter().filter(others).collect())
+        Ok(runs.into_iter().filter(others).collect())
     }
 
     /// A check run's annotations, up to 100.

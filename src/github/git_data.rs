@@ -59,11 +59,14 @@ impl Installation {
         Ok(commit.tree.sha)
     }
 
-    /// A new commit on top of `parent`: its tree with `files` written (added or replaced),
-    /// and `message`. Returns the new commit's SHA; no branch points at it yet.
+    /// A new commit on top of `parent`: the tree of commit `base` with `files` written
+    /// (added or replaced), and `message`. Returns the new commit's SHA; no branch points at
+    /// it yet. `base` and `parent` differ for a commit that replaces an earlier one of
+    /// Critic's: the same files of the pull request's head, a history that shows the change.
     pub async fn commit_files(
         &self,
         repo: &RepoName,
+        base: &str,
         parent: &str,
         files: &[TreeFile],
         message: &str,
@@ -87,7 +90,7 @@ impl Installation {
             tree: &'a str,
             parents: [&'a str; 1],
         }
-        let base_tree = self.commit_tree(repo, parent).await?;
+        let base_tree = self.commit_tree(repo, base).await?;
         let tree = NewTree {
             base_tree: &base_tree,
             tree: files
@@ -128,12 +131,8 @@ impl Installation {
         name: &str,
         sha: &str,
     ) -> Result<(), GitHubError> {
-        let update = Call::new(
-            http::Method::PATCH,
-            format!("/repos/{repo}/git/refs/heads/{}", encode_path(name)),
-            Some(to_json(&serde_json::json!({ "sha": sha, "force": true }))?),
-        );
-        match self.send_ignoring_answer(update).await {
+        let update = self.update_ref(repo, name, sha, true)?;
+        match self.send_ignoring_answer(update.clone()).await {
             Err(e) if e.status() == Some(422) && e.to_string().contains("does not exist") => {}
             other => return other,
         }
@@ -145,7 +144,60 @@ impl Installation {
                 "sha": sha,
             }))?),
         );
-        self.send_ignoring_answer(create).await
+        match self.send_ignoring_answer(create).await {
+            // Made meanwhile (by another job, or by this call before a retry): move it.
+            Err(e) if e.status() == Some(422) && e.to_string().contains("already exists") => {
+                self.send_ignoring_answer(update).await
+            }
+            other => other,
+        }
+    }
+
+    /// Moves branch `name` forward to `sha`, a descendant of where it points. False when it
+    /// cannot be: the branch is gone, or someone moved it elsewhere meanwhile.
+    pub async fn advance_branch(
+        &self,
+        repo: &RepoName,
+        name: &str,
+        sha: &str,
+    ) -> Result<bool, GitHubError> {
+        let update = self.update_ref(repo, name, sha, false)?;
+        match self.send_ignoring_answer(update).await {
+            Ok(()) => Ok(true),
+            // "Update is not a fast forward", "Reference does not exist".
+            Err(e) if e.status() == Some(422) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn update_ref(
+        &self,
+        repo: &RepoName,
+        name: &str,
+        sha: &str,
+        force: bool,
+    ) -> Result<Call, GitHubError> {
+        Ok(Call::new(
+            http::Method::PATCH,
+            format!("/repos/{repo}/git/refs/heads/{}", encode_path(name)),
+            Some(to_json(&serde_json::json!({ "sha": sha, "force": force }))?),
+        ))
+    }
+
+    /// The parents of commit `sha`.
+    pub async fn commit_parents(
+        &self,
+        repo: &RepoName,
+        sha: &str,
+    ) -> Result<Vec<String>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Commit {
+            #[serde(default)]
+            parents: Vec<Sha>,
+        }
+        let call = Call::get(format!("/repos/{repo}/git/commits/{}", encode_path(sha)));
+        let commit: Commit = self.get_json(call).await?;
+        Ok(commit.parents.into_iter().map(|p| p.sha).collect())
     }
 
     /// Where branch `name` points, or None when there is no such branch.

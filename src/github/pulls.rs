@@ -41,6 +41,7 @@ pub struct GitRef {
     pub repo: Option<RefRepo>,
 }
 
+/// The repository a branch of a pull request is in.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RefRepo {
     pub full_name: String,

@@ -164,7 +164,7 @@ pub(super) async fn run(
     let pr = gh.pull_request(&job.repo, job.number).await?;
     let head = pr.head.sha.clone();
     let verify = matches!(job.command, Command::Test { verify: true });
-    if verify && let Some(refused) = super::verify_tests::refusal(critic, &gh, job, &pr).await? {
+    if verify && let Some(refused) = super::ci_tests::refusal(critic, &gh, job, &pr).await? {
         answer(critic, &gh, job.pr(), by, &refused).await?;
         return Ok(Outcome::Done("`/test --verify` refused".into()));
     }
@@ -302,7 +302,7 @@ pub(super) async fn run(
             Ok(Outcome::Done("answer posted".into()))
         }
         Reply::Tests(tests, notes, model) if verify => {
-            super::verify_tests::start(critic, &gh, job, &head, tests, notes, &model).await
+            super::ci_tests::start(critic, &gh, job, &head, tests, notes, &model).await
         }
         Reply::Tests(tests, notes, model) => {
             let (placed, mut rest) = test_threads::place_all(&source, &files, tests).await;

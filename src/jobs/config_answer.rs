@@ -123,6 +123,10 @@ pub(super) fn render(critic: &Critic, policy: &RepoPolicy) -> String {
             "tests.verify_timeout_secs",
             server.tests.verify_timeout_secs.to_string(),
         ),
+        (
+            "tests.verify_poll_secs",
+            server.tests.verify_poll_secs.to_string(),
+        ),
         ("commands.allowed", list(&commands.allowed)),
         (
             "commands.require_permission",

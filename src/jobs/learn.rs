@@ -136,12 +136,13 @@ async fn with_role(
 }
 
 /// A closed pull request's threads, read a last time, and its `/test --verify` branch
-/// deleted. Nothing to read (no thread of Critic's there) costs no GitHub call.
+/// deleted (one call when `tests.verify_in_ci` is on). Nothing to read (no thread of
+/// Critic's there) costs no other GitHub call.
 pub(super) async fn run(critic: &Critic, job: &LearnJob) -> Result<Outcome, JobError> {
     // The branch `/test --verify` pushed is of no use once the pull request is closed.
     if critic.config.settings.tests.verify_in_ci {
         let gh = critic.github.installation(job.installation_id)?;
-        super::verify_tests::drop_branch(&gh, &job.repo, job.number).await;
+        super::ci_tests::drop_branch(&gh, &job.repo, job.number).await?;
     }
     let repo = job.repo.to_string();
     let stored = critic.store.findings(&repo, job.number).await?;

@@ -3,6 +3,7 @@
 //! a review job hands the making of the review to `review::pipeline` and posts the result.
 
 mod check_run;
+mod ci_tests;
 mod command;
 mod config_answer;
 mod error;
@@ -18,7 +19,6 @@ mod repo_settings;
 mod review_pr;
 mod task_request;
 mod test_threads;
-mod verify_tests;
 mod worker;
 
 pub use error::{JobError, Outcome};

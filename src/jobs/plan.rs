@@ -26,12 +26,13 @@ pub enum Job {
     /// last chance: no review run reads them after), and delete its `/test --verify` branch.
     Learn(LearnJob),
     /// Wait for the checks of tests `/test --verify` pushed, and answer with their result.
-    VerifyTests(VerifyJob),
+    CiTests(CiTestsJob),
 }
 
-/// A branch of suggested tests whose checks are awaited.
+/// A branch of suggested tests whose checks are awaited (`/test --verify`; the payload of
+/// one round).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VerifyJob {
+pub struct CiTestsJob {
     pub installation_id: u64,
     pub repo: RepoName,
     pub number: PrNumber,
@@ -41,12 +42,17 @@ pub struct VerifyJob {
     pub head_sha: String,
     /// The commit holding the tests, where the branch points.
     pub tests_sha: String,
+    /// Round 2: round 1's commit, which this one replaces (the branch moves from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_sha: Option<String>,
     /// 1, or 2 once the tests were corrected after failing.
     pub round: u8,
+    /// This round's tests, as the answer shows them and the correction quotes them.
     pub tests: Vec<TestSuggestion>,
     /// Tests left out, and why.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The model that wrote them, for the answer's footer.
     pub model: String,
     /// When this round's commit was pushed, and when its checks stop being waited for (Unix
     /// ms).
@@ -57,7 +63,7 @@ pub struct VerifyJob {
     pub first_report: Option<String>,
 }
 
-impl VerifyJob {
+impl CiTestsJob {
     pub fn pr(&self) -> PrRef<'_> {
         PrRef {
             repo: &self.repo,
@@ -185,7 +191,7 @@ impl Job {
             Job::Command(j) => (j.installation_id, j.pr()),
             Job::Reply(j) => (j.installation_id, j.pr()),
             Job::Learn(j) => (j.installation_id, j.pr()),
-            Job::VerifyTests(j) => (j.installation_id, j.pr()),
+            Job::CiTests(j) => (j.installation_id, j.pr()),
         }
     }
 
@@ -195,7 +201,7 @@ impl Job {
             Job::Command(_) => "command",
             Job::Reply(_) => "reply",
             Job::Learn(_) => "learn",
-            Job::VerifyTests(_) => "verify_tests",
+            Job::CiTests(_) => "ci_tests",
         }
     }
 
@@ -217,8 +223,8 @@ impl Job {
                 format!("reply:{}#{}:{}", r.repo, r.number, r.requested.comment_id)
             }
             Job::Learn(l) => format!("learn:{}#{}", l.repo, l.number),
-            Job::VerifyTests(v) => format!(
-                "verify-tests:{}#{}:{}:{}",
+            Job::CiTests(v) => format!(
+                "ci-tests:{}#{}:{}:{}",
                 v.repo,
                 v.number,
                 v.requested.key(),

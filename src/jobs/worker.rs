@@ -17,7 +17,7 @@ use crate::store::{Booking, ClaimedJob, Next, UsageOwner};
 
 use super::error::{Failure, JobError, Outcome};
 use super::plan::Job;
-use super::{check_run, command, learn, reply, review_pr, verify_tests};
+use super::{check_run, ci_tests, command, learn, reply, review_pr};
 
 /// The job's GitHub outage (or rate limit) has lasted longer than `worker.max_outage_secs`.
 fn outlasted(claimed: &ClaimedJob, worker: &WorkerSettings, now: i64) -> bool {
@@ -192,11 +192,7 @@ async fn process(critic: &Arc<Critic>, claimed: ClaimedJob) {
             metrics::counter!("critic_jobs_total", "kind" => kind, "outcome" => "again")
                 .increment(1);
             tracing::info!(%why, again_in = ?after, "job waits");
-            let next = Next::Retry {
-                after,
-                counted: false,
-                outage: false,
-            };
+            let next = Next::Wait { after };
             critic
                 .store
                 .fail(&claimed, &format!("waiting: {why}"), next, booking.as_ref())
@@ -243,6 +239,7 @@ async fn process(critic: &Arc<Critic>, claimed: ClaimedJob) {
                     tracing::warn!(error = %e, retry_in = ?after, counted, "job failed; will retry")
                 }
                 Next::Dead => tracing::error!(error = %e, "job failed for good"),
+                Next::Wait { .. } => {}
             }
             let stored = critic
                 .store
@@ -281,7 +278,7 @@ async fn process(critic: &Arc<Critic>, claimed: ClaimedJob) {
                         )
                         .await;
                     }
-                    Ok(Job::VerifyTests(v)) => {
+                    Ok(Job::CiTests(v)) => {
                         super::notes::command_failed(
                             critic,
                             v.installation_id,
@@ -331,9 +328,9 @@ async fn run_leased(
                     let span = tracing::info_span!("reply", installation = job.installation_id, repo = %job.repo, pr = job.number.get(), thread = job.root_id, by = %job.requested.login);
                     reply::run(&task_critic, &job, &meter).instrument(span).await
                 }
-                Job::VerifyTests(job) => {
-                    let span = tracing::info_span!("verify_tests", installation = job.installation_id, repo = %job.repo, pr = job.number.get(), round = job.round);
-                    verify_tests::run(&task_critic, &job, &meter).instrument(span).await
+                Job::CiTests(job) => {
+                    let span = tracing::info_span!("ci_tests", installation = job.installation_id, repo = %job.repo, pr = job.number.get(), round = job.round);
+                    ci_tests::run(&task_critic, &job, &meter).instrument(span).await
                 }
                 Job::Learn(job) => {
                     let span = tracing::info_span!("learn", installation = job.installation_id, repo = %job.repo, pr = job.number.get());
@@ -465,7 +462,7 @@ mod tests {
                     "{after:?}"
                 );
             }
-            Next::Dead => panic!("a rate limit costs no attempt"),
+            Next::Dead | Next::Wait { .. } => panic!("a rate limit costs no attempt"),
         }
         // But a limit that never lifts ends like an outage that never does.
         assert_eq!(

@@ -22,6 +22,9 @@ pub enum Next {
     },
     /// No more attempts: the job is dead, its error kept.
     Dead,
+    /// Not a failure: the job waits for something outside (CI) and runs again after
+    /// `after`, as if this attempt had not been made (its backoff does not grow).
+    Wait { after: Duration },
 }
 
 impl Store {
@@ -39,22 +42,27 @@ impl Store {
             insert_usage(&mut tx, &b.owner, b.calls).await?;
         }
         // outage: 1 starts (or continues) an outage, 0 ends it.
-        let (state, run_at, refund, outage) = match next {
+        let later =
+            |after: Duration| now.saturating_add(after.as_millis().min(i64::MAX as u128) as i64);
+        // (state, run_at, attempts refunded, outage, attempts taken back)
+        let (state, run_at, refund, outage, undo) = match next {
             Next::Retry {
                 after,
                 counted,
                 outage,
             } => (
                 JobState::Queued,
-                now.saturating_add(after.as_millis().min(i64::MAX as u128) as i64),
+                later(after),
                 i64::from(!counted),
                 i64::from(outage),
+                0,
             ),
-            Next::Dead => (JobState::Dead, now, 0, 0),
+            Next::Wait { after } => (JobState::Queued, later(after), 0, 0, 1),
+            Next::Dead => (JobState::Dead, now, 0, 0, 0),
         };
         let n = sqlx::query(
             "UPDATE jobs SET state = $1, run_at = $2, last_error = $3, lease_until = NULL, updated_at = $4, \
-                refunds = refunds + $7, \
+                refunds = refunds + $7, attempts = attempts - $9, \
                 outage_since = CASE WHEN $8 = 1 THEN COALESCE(outage_since, $4) ELSE NULL END \
              WHERE id = $5 AND state = 'running' AND attempts = $6",
         )
@@ -66,6 +74,7 @@ impl Store {
         .bind(job.attempts)
         .bind(refund)
         .bind(outage)
+        .bind(undo)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -83,7 +92,30 @@ mod tests {
     on_both_backends!(
         failure_retries_then_dies_with_error_kept,
         refunded_attempts_and_outages_are_remembered,
+        a_wait_takes_its_attempt_back,
     );
+
+    async fn a_wait_takes_its_attempt_back(store: Store) {
+        store.enqueue(job("k")).await.expect("enqueue");
+        for _ in 0..3 {
+            let c = claim_due(&store).await;
+            assert_eq!((c.attempts, c.refunds), (1, 0), "however often it waits");
+            let wait = Next::Wait {
+                after: Duration::ZERO,
+            };
+            assert!(store.fail(&c, "waiting", wait, None).await.expect("wait"));
+        }
+        // A failure after the waits is the first attempt's.
+        let c = claim_due(&store).await;
+        let retry = Next::Retry {
+            after: Duration::ZERO,
+            counted: true,
+            outage: false,
+        };
+        assert!(store.fail(&c, "boom", retry, None).await.expect("fail"));
+        let c = claim_due(&store).await;
+        assert_eq!(c.counted_attempts(), 2);
+    }
 
     async fn claim_due(store: &Store) -> ClaimedJob {
         sqlx::query("UPDATE jobs SET run_at = 0 WHERE state = 'queued'")

@@ -674,14 +674,14 @@ async fn files_are_committed_on_top_of_a_commit_and_a_branch_is_pointed_there_th
     }];
     // Critic's manifest asks for `contents: read`: pushing needs what an administrator grants.
     let refused = gh
-        .commit_files(&repo, head, &files, "Critic: suggested tests")
+        .commit_files(&repo, head, head, &files, "Critic: suggested tests")
         .await
         .expect_err("no contents: write");
     assert_eq!(refused.status(), Some(403));
     world.github.grant("contents", "write");
     world.github.grant("statuses", "read");
     let first = gh
-        .commit_files(&repo, head, &files, "Critic: suggested tests")
+        .commit_files(&repo, head, head, &files, "Critic: suggested tests")
         .await
         .expect("commit");
     assert_eq!(world.github.commit_parents(REPO, &first), [head]);
@@ -702,16 +702,52 @@ async fn files_are_committed_on_top_of_a_commit_and_a_branch_is_pointed_there_th
         Some(first.as_str())
     );
     let second = gh
-        .commit_files(&repo, head, &files[..0], "again")
+        .commit_files(&repo, head, head, &files[..0], "again")
         .await
         .expect("second commit");
     gh.set_branch(&repo, branch, &second).await.expect("moved");
     assert_eq!(world.github.branch(REPO, branch), Some(second.clone()));
     assert_eq!(
         gh.branch_head(&repo, branch).await.expect("read"),
-        Some(second)
+        Some(second.clone())
     );
     assert_eq!(gh.branch_head(&repo, "nope").await.expect("read"), None);
+    // A commit of the head's files on top of an earlier one moves the branch forward only.
+    let third = gh
+        .commit_files(&repo, head, &second, &files, "corrected")
+        .await
+        .expect("third commit");
+    assert_eq!(
+        gh.commit_parents(&repo, &third).await.expect("parents"),
+        std::slice::from_ref(&second)
+    );
+    assert!(
+        gh.advance_branch(&repo, branch, &third)
+            .await
+            .expect("forward")
+    );
+    assert!(
+        !gh.advance_branch(&repo, branch, &first)
+            .await
+            .expect("refused"),
+        "not a fast forward"
+    );
+    assert!(
+        !gh.advance_branch(&repo, "nope", &third)
+            .await
+            .expect("refused")
+    );
+    // A branch that does not exist is made, one that does is moved.
+    gh.set_branch(&repo, "critic/tests/PR-8", &first)
+        .await
+        .expect("made");
+    gh.set_branch(&repo, "critic/tests/PR-8", &third)
+        .await
+        .expect("moved");
+    assert_eq!(
+        world.github.branch(REPO, "critic/tests/PR-8"),
+        Some(third.clone())
+    );
     // Nobody's status yet: pending, as GitHub says of a commit with none.
     let status = gh.combined_status(&repo, &first).await.expect("status");
     assert_eq!((status.state.as_str(), status.total_count), ("pending", 0));
@@ -740,6 +776,7 @@ async fn files_are_committed_on_top_of_a_commit_and_a_branch_is_pointed_there_th
     let err = gh
         .commit_files(
             &repo,
+            "5555555555555555555555555555555555555555",
             "5555555555555555555555555555555555555555",
             &files,
             "x",

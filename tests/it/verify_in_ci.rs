@@ -163,8 +163,8 @@ async fn failing_tests_are_corrected_once_from_what_ci_said_and_the_result_is_on
     let second = branch_moves(&app, 90, Some(&first)).await;
     assert_eq!(
         app.github().commit_parents(REPO, &second),
-        [HEAD],
-        "on the head again"
+        std::slice::from_ref(&first),
+        "on top of the first tests, whose history shows the correction"
     );
     let asked = app.llm().received()[1].message("user");
     for said in [
@@ -342,7 +342,8 @@ async fn a_newer_verify_replaces_the_branch_and_the_older_answer_says_so() {
     app.github().grant("contents", "write");
     pager_pr(&app, 98);
     app.llm().push(tests_reply(1));
-    app.comment(REPO, 98, "bob", "MEMBER", "/test --verify")
+    let older = app
+        .comment(REPO, 98, "bob", "MEMBER", "/test --verify")
         .await;
     let first = branch_moves(&app, 98, None).await;
     comment_says(&app, 98, "waiting for this repository's checks").await;
@@ -350,7 +351,11 @@ async fn a_newer_verify_replaces_the_branch_and_the_older_answer_says_so() {
     app.comment(REPO, 98, "bob", "MEMBER", "/test --verify again")
         .await;
     let second = branch_moves(&app, 98, Some(&first)).await;
-    comment_says(&app, 98, "a newer `/test --verify` replaced them").await;
+    let replaced = comment_says(&app, 98, "a newer `/test --verify` replaced them").await;
+    assert!(
+        replaced.starts_with(&format!("<!-- critic:ci-tests {older} -->")),
+        "the older request's answer: {replaced}"
+    );
     let run = app.github().add_foreign_check_run(REPO, &second, "ci", 777);
     app.github().complete_foreign_check_run(
         REPO,
@@ -363,7 +368,12 @@ async fn a_newer_verify_replaces_the_branch_and_the_older_answer_says_so() {
             log: None,
         },
     );
-    comment_says(&app, 98, "the 1 suggested test(s) pass").await;
+    let passed = comment_says(&app, 98, "the 1 suggested test(s) pass").await;
+    assert!(
+        !passed.starts_with(&format!("<!-- critic:ci-tests {older} -->")),
+        "the newer request's answer: {passed}"
+    );
+    assert!(passed.contains("== 5"), "the newer tests: {passed}");
     app.wait_idle().await;
     assert_eq!(critics(&app, 98).len(), 2, "one answer per request");
     app.finish().await;
@@ -452,5 +462,141 @@ async fn github_failing_while_checks_are_awaited_loses_nothing() {
     comment_says(&app, 99, "the 1 suggested test(s) pass").await;
     app.wait_idle().await;
     assert_eq!(critics(&app, 99).len(), 1);
+    app.finish().await;
+}
+
+/// A completed run of another App's on `sha`.
+fn completed(app: &TestApp, sha: &str, name: &str, conclusion: &'static str) {
+    let run = app.github().add_foreign_check_run(REPO, sha, name, 777);
+    app.github().complete_foreign_check_run(
+        REPO,
+        run,
+        CompletedRun {
+            conclusion,
+            title: conclusion,
+            summary: "",
+            annotations: Vec::new(),
+            log: None,
+        },
+    );
+}
+
+#[tokio::test]
+async fn checks_failing_on_the_head_too_or_all_skipped_are_not_called_a_result() {
+    let app = start(&[("CRITIC_TESTS__VERIFY_IN_CI", "true")]).await;
+    app.github().grant("contents", "write");
+    // lint fails on the pull request's head already; on the tests' commit too, and pytest
+    // passes: not the tests' doing, and nothing to correct.
+    pager_pr(&app, 100);
+    completed(&app, HEAD, "lint", "failure");
+    app.llm().push(tests_reply(1));
+    app.comment(REPO, 100, "bob", "MEMBER", "/test --verify")
+        .await;
+    let sha = branch_moves(&app, 100, None).await;
+    completed(&app, &sha, "lint", "failure");
+    completed(&app, &sha, "pytest", "success");
+    let done = comment_says(&app, 100, "fail on the pull request's head as well").await;
+    assert!(
+        done.contains("(lint)") && done.contains("the other checks pass"),
+        "{done}"
+    );
+    // Every check skipped: no test ran.
+    pager_pr(&app, 101);
+    app.llm().push(tests_reply(1));
+    app.comment(REPO, 101, "bob", "MEMBER", "/test --verify")
+        .await;
+    let sha = branch_moves(&app, 101, None).await;
+    completed(&app, &sha, "tests", "skipped");
+    comment_says(
+        &app,
+        101,
+        "every check on the branch was skipped or neutral",
+    )
+    .await;
+    app.wait_idle().await;
+    assert_eq!(app.llm().received().len(), 2, "no correction asked for");
+    for n in [100, 101] {
+        assert_eq!(critics(&app, n).len(), 1);
+    }
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_pull_request_closed_while_checks_run_loses_its_branch_and_a_bots_is_refused() {
+    let app = start(&[("CRITIC_TESTS__VERIFY_IN_CI", "true")]).await;
+    app.github().grant("contents", "write");
+    pager_pr(&app, 102);
+    app.llm().push(tests_reply(1));
+    app.comment(REPO, 102, "bob", "MEMBER", "/test --verify")
+        .await;
+    let sha = branch_moves(&app, 102, None).await;
+    app.github().add_foreign_check_run(REPO, &sha, "slow", 777);
+    comment_says(&app, 102, "waiting for this repository's checks").await;
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number: 102,
+            title: "Round pages up".into(),
+            head_sha: HEAD.into(),
+            user_login: "alice".into(),
+            state: "closed".into(),
+            ..Default::default()
+        },
+    );
+    comment_says(
+        &app,
+        102,
+        "the pull request was closed before the checks finished",
+    )
+    .await;
+    app.wait_idle().await;
+    assert_eq!(app.github().branch(REPO, &format!("{BRANCH}102")), None);
+    assert_eq!(critics(&app, 102).len(), 1);
+
+    // Dependabot's pull request: its code is not run with all the secrets.
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number: 103,
+            title: "Bump a dependency".into(),
+            head_sha: HEAD.into(),
+            user_login: "dependabot[bot]".into(),
+            ..Default::default()
+        },
+    );
+    app.comment(REPO, 103, "bob", "MEMBER", "/test --verify")
+        .await;
+    app.wait_idle().await;
+    let said = &critics(&app, 103)[0].body;
+    assert!(said.contains("opened by a bot"), "{said}");
+    assert_eq!(app.llm().received().len(), 1);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_wait_that_fails_for_good_tells_whoever_asked() {
+    let app = start(&[("CRITIC_TESTS__VERIFY_IN_CI", "true")]).await;
+    app.github().grant("contents", "write");
+    pager_pr(&app, 104);
+    app.llm().push(tests_reply(1));
+    app.comment(REPO, 104, "bob", "MEMBER", "/test --verify")
+        .await;
+    branch_moves(&app, 104, None).await;
+    comment_says(&app, 104, "waiting for this repository's checks").await;
+    // The pull request can no longer be read: a permanent failure.
+    app.github()
+        .fail_next("GET", &format!("/repos/{REPO}/pulls/104"), 404, 50);
+    comment_says(&app, 104, "Critic could not run `/test --verify`").await;
+    let jobs = app.wait_idle().await;
+    let dead = jobs
+        .iter()
+        .find(|j| j.kind == "ci_tests" && j.state == critic::domain::JobState::Dead)
+        .expect("the wait died");
+    app.expect_dead(dead.id);
+    assert_eq!(
+        critics(&app, 104).len(),
+        2,
+        "the waiting answer and the failure"
+    );
     app.finish().await;
 }

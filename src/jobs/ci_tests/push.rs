@@ -13,12 +13,19 @@ pub fn branch_name(number: PrNumber) -> String {
     format!("critic/tests/PR-{number}")
 }
 
-/// Whether Critic may push a file at `path`: a test file (by its name or folder) or a Rust
-/// source file (its unit tests live in it), never under a dot-folder (`.github/workflows`
-/// would run with the repository's secrets).
+/// Whether Critic may push a file at `path`: a file of code that is a test (by its name or
+/// folder), or a Rust source file other than a build script (its unit tests live in it, in
+/// a `#[cfg(test)]` module); never under a dot-folder (`.github/workflows` would run with
+/// the repository's secrets).
 pub(super) fn pushable(path: &str) -> bool {
-    let hidden = path.split('/').any(|part| part.starts_with('.'));
-    !hidden && (crate::context::test_layout::is_test(path) || path.ends_with(".rs"))
+    let hidden = path
+        .split('/')
+        .any(|part| part.starts_with('.') || part.is_empty());
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let unit_tests = path.ends_with(".rs") && name != "build.rs";
+    !hidden
+        && crate::poster::suggestion::is_code(path)
+        && (crate::context::test_layout::is_test(path) || unit_tests)
 }
 
 /// The files of a commit on GitHub that the tests go into, read before they are written.
@@ -89,14 +96,14 @@ pub(super) async fn fetch_for(
     Ok(Fetched { texts, packages })
 }
 
-/// Commits `tests` on top of `head` and points the pull request's tests branch at the
-/// commit. `Ok(Err(why))` when they cannot be: a path Critic does not push to, or an App
-/// without the permission.
-pub(super) async fn push(
+/// Commits `tests` written into the files of the pull request's `head`, on top of `parent`
+/// (the head, or the earlier commit of tests they replace). `Ok(Err(why))` when they cannot
+/// be: a path Critic does not write, or an App without `contents: write`.
+pub(super) async fn commit(
     gh: &Installation,
     repo: &RepoName,
-    number: PrNumber,
     head: &str,
+    parent: &str,
     tests: &[TestSuggestion],
     message: &str,
 ) -> Result<Result<String, String>, JobError> {
@@ -109,16 +116,33 @@ pub(super) async fn push(
         .into_iter()
         .map(|(path, content)| TreeFile { path, content })
         .collect();
-    let pushed = async {
-        let sha = gh.commit_files(repo, head, &files, message).await?;
-        gh.set_branch(repo, &branch_name(number), &sha).await?;
-        Ok::<_, GitHubError>(sha)
-    };
-    match pushed.await {
+    match gh.commit_files(repo, head, parent, &files, message).await {
         Ok(sha) => Ok(Ok(sha)),
-        Err(e) if e.status() == Some(403) => Ok(Err(
-            "the App may not push to this repository: an administrator of the GitHub App must grant it the `contents: write` permission (and accept it on the installation)".into(),
-        )),
+        Err(e) if denied(&e) => Ok(Err(NO_CONTENTS_WRITE.into())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+const NO_CONTENTS_WRITE: &str = "the App may not push to this repository: an administrator of the GitHub App must grant it the `contents: write` permission (and accept it on the installation)";
+
+/// GitHub's answer to an App without the permission a call needs (not a rate limit, which
+/// is a 403 too).
+pub(super) fn denied(e: &GitHubError) -> bool {
+    e.status() == Some(403)
+        && e.to_string()
+            .contains("Resource not accessible by integration")
+}
+
+/// Points the pull request's tests branch at `sha` (made or moved, whatever it held).
+pub(super) async fn point_branch(
+    gh: &Installation,
+    repo: &RepoName,
+    number: PrNumber,
+    sha: &str,
+) -> Result<Result<(), String>, JobError> {
+    match gh.set_branch(repo, &branch_name(number), sha).await {
+        Ok(()) => Ok(Ok(())),
+        Err(e) if denied(&e) => Ok(Err(NO_CONTENTS_WRITE.into())),
         Err(e) => Err(e.into()),
     }
 }
@@ -139,5 +163,10 @@ mod tests {
         assert!(!pushable("setup.py"));
         assert!(!pushable("pkg/router.go"));
         assert!(!pushable("tests/.hidden/x_test.py"));
+        assert!(!pushable("build.rs"));
+        assert!(!pushable("tests/Dockerfile"));
+        assert!(!pushable("/tests/a_test.py"));
+        assert!(!pushable("tests/../a_test.py"));
+        assert!(!pushable("tests//a_test.py"));
     }
 }

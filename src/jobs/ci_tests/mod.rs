@@ -1,6 +1,6 @@
 //! `/test --verify`: the suggested tests pushed to a branch of the pull request's repository,
 //! `critic/tests/PR-N` on top of its head, so that the repository's own CI runs them (Critic's
-//! server never runs a pull request's code). A [`VerifyJob`] then looks at the branch's
+//! server never runs a pull request's code). A [`CiTestsJob`] then looks at the branch's
 //! checks (every other App's check runs, and commit statuses) until they settle or a deadline
 //! passes; when they fail, it shows the model what CI reported, once, and pushes the
 //! corrected tests for a second round. One comment answers the command: posted when the
@@ -26,13 +26,13 @@ use crate::review::{GitHubSource, ReviewError};
 
 use super::error::{JobError, Outcome};
 use super::notes::answer;
-use super::plan::{CommandJob, Job, VerifyJob};
+use super::plan::{CiTestsJob, CommandJob, Job};
 use super::repo_settings;
 use super::task_request::{Prepared, prepare};
 use super::test_threads::{Offered, render_tests};
 use answer::{Ending, final_text, say, waiting_text};
 use checks::{Checks, failure_report};
-use push::{branch_name, push, pushable};
+use push::{branch_name, commit, point_branch, pushable};
 
 /// Checks of a branch that show nothing at all by then are taken to never come (CI that does
 /// not run on pushes to other branches).
@@ -62,6 +62,13 @@ pub(super) async fn refusal(
             "this pull request's branch is in a fork, and Critic never pushes code for a fork's pull request (it would run with this repository's secrets). {INSTEAD}"
         )));
     }
+    // Dependabot's and other bots' pull requests run in CI with restricted secrets; a branch
+    // Critic pushes would run their code with all of them.
+    if pr.user.kind.as_deref() == Some("Bot") {
+        return Ok(Some(format!(
+            "this pull request was opened by a bot, and its code would run with more of this repository's secrets on Critic's branch than on its own. {INSTEAD}"
+        )));
+    }
     let role = gh.permission(&job.repo, &job.requested.login).await?;
     if role < Permission::Write {
         return Ok(Some(format!(
@@ -72,7 +79,7 @@ pub(super) async fn refusal(
 }
 
 /// `/test --verify` once the tests are suggested: pushes them and queues the wait for their
-/// checks. The command counts as answered from here; the [`VerifyJob`] posts and edits the
+/// checks. The command counts as answered from here; the [`CiTestsJob`] posts and edits the
 /// answer.
 pub(super) async fn start(
     critic: &Critic,
@@ -101,7 +108,13 @@ pub(super) async fn start(
         "Tests suggested by Critic for #{} (`/test --verify` by @{})",
         job.number, by.login
     );
-    let sha = match push(gh, &job.repo, job.number, head, &tests, &message).await? {
+    let pushed = match commit(gh, &job.repo, head, head, &tests, &message).await? {
+        Ok(sha) => point_branch(gh, &job.repo, job.number, &sha)
+            .await?
+            .map(|()| sha),
+        Err(why) => Err(why),
+    };
+    let sha = match pushed {
         Ok(sha) => sha,
         Err(why) => {
             let text = format!(
@@ -119,7 +132,7 @@ pub(super) async fn start(
         }
     };
     let now = crate::store::now_ms();
-    let verify = VerifyJob {
+    let verify = CiTestsJob {
         installation_id: job.installation_id,
         repo: job.repo.clone(),
         number: job.number,
@@ -133,6 +146,7 @@ pub(super) async fn start(
         pushed_ms: now,
         deadline_ms: now + timeout_ms(critic),
         first_report: None,
+        previous_sha: None,
     };
     queue(critic, &verify).await?;
     // Answered: the wait posts and edits the answer, and a rerun of this job must not push
@@ -154,8 +168,8 @@ fn timeout_ms(critic: &Critic) -> i64 {
     i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
 
-async fn queue(critic: &Critic, job: &VerifyJob) -> Result<(), JobError> {
-    let new = Job::VerifyTests(job.clone())
+async fn queue(critic: &Critic, job: &CiTestsJob) -> Result<(), JobError> {
+    let new = Job::CiTests(job.clone())
         .to_new_job(Duration::ZERO)
         .map_err(|e| JobError::Payload(e.to_string()))?;
     critic.store.enqueue(new).await?;
@@ -166,15 +180,38 @@ async fn queue(critic: &Critic, job: &VerifyJob) -> Result<(), JobError> {
 /// once when they fail, and otherwise edits the answer with the result.
 pub(super) async fn run(
     critic: &Critic,
-    job: &VerifyJob,
+    job: &CiTestsJob,
     meter: &Meter,
 ) -> Result<Outcome, JobError> {
     let gh = critic.github.installation(job.installation_id)?;
     let branch = branch_name(job.number);
-    if gh.branch_head(&job.repo, &branch).await?.as_deref() != Some(job.tests_sha.as_str()) {
-        return finish(critic, &gh, job, &Checks::default(), Ending::Replaced).await;
+    let pr = gh.pull_request(&job.repo, job.number).await?;
+    if pr.state != "open" {
+        drop_branch(&gh, &job.repo, job.number).await?;
+        return finish(critic, &gh, job, &Checks::default(), Ending::Closed).await;
     }
-    let checks = Checks::read(&gh, &job.repo, &job.tests_sha).await?;
+    match gh.branch_head(&job.repo, &branch).await? {
+        Some(at) if at == job.tests_sha => {}
+        // The correction's push was cut short (the process died): finish it.
+        Some(at) if job.previous_sha.as_deref() == Some(at.as_str()) => {
+            if !gh
+                .advance_branch(&job.repo, &branch, &job.tests_sha)
+                .await?
+            {
+                return finish(critic, &gh, job, &Checks::default(), Ending::Replaced).await;
+            }
+        }
+        // This round's correction went on top (its job reports), or someone replaced it.
+        Some(at) => {
+            let parents = gh.commit_parents(&job.repo, &at).await?;
+            if parents.contains(&job.tests_sha) {
+                return Ok(Outcome::Skipped("corrected; the next round reports".into()));
+            }
+            return finish(critic, &gh, job, &Checks::default(), Ending::Replaced).await;
+        }
+        None => return finish(critic, &gh, job, &Checks::default(), Ending::Replaced).await,
+    }
+    let checks = Checks::read(&gh, &job.repo, &job.tests_sha, &job.head_sha).await?;
     let now = crate::store::now_ms();
     let grace = job.pushed_ms + NO_CHECKS_GRACE.as_millis() as i64;
     let poll = Duration::from_secs(critic.config.settings.tests.verify_poll_secs);
@@ -194,17 +231,48 @@ pub(super) async fn run(
         return finish(critic, &gh, job, &checks, ending).await;
     }
     if !checks.failed() {
-        return finish(critic, &gh, job, &checks, Ending::Passed).await;
+        let ending = if !checks.failing_before().is_empty() {
+            Ending::FailingBefore
+        } else if checks.succeeded() {
+            Ending::Passed
+        } else {
+            Ending::NothingRan
+        };
+        return finish(critic, &gh, job, &checks, ending).await;
     }
     let report = failure_report(&gh, &job.repo, &checks).await;
     if job.round >= 2 {
         return finish(critic, &gh, job, &checks, Ending::Failed(report)).await;
     }
+    if let Some(budget) = critic.budget_spent(job.installation_id).await? {
+        let why = format!(
+            "correcting them would go past the model budget ({})",
+            super::notes::budget_spent_text(budget)
+        );
+        return finish(
+            critic,
+            &gh,
+            job,
+            &checks,
+            Ending::NotCorrected { report, why },
+        )
+        .await;
+    }
     match correct(critic, &gh, job, &report, meter).await? {
         Ok(next) => {
-            queue(critic, &next).await?;
+            // Said before the next round is queued, which edits the same answer: one post.
             let text = waiting_text(critic, &next, &Checks::default());
             say(critic, &gh, job, &text).await?;
+            queue(critic, &next).await?;
+            // The branch moves last, and only forward from this round's commit: a newer
+            // request's branch is never overwritten, and a push cut short here is finished
+            // by the next round.
+            if !gh
+                .advance_branch(&job.repo, &branch, &next.tests_sha)
+                .await?
+            {
+                tracing::info!("the tests branch moved meanwhile; the next round says so");
+            }
             Ok(Outcome::Done(format!(
                 "tests failed; corrected tests pushed at {}",
                 short_sha(&next.tests_sha)
@@ -223,15 +291,15 @@ pub(super) async fn run(
     }
 }
 
-/// Shows the model its failing tests and what CI reported, and pushes the corrected tests:
-/// the next round's job, or why there is none.
+/// Shows the model its failing tests and what CI reported, and commits the corrected tests
+/// on top of this round's (no branch moves yet): the next round's job, or why there is none.
 async fn correct(
     critic: &Critic,
     gh: &Installation,
-    job: &VerifyJob,
+    job: &CiTestsJob,
     report: &str,
     meter: &Meter,
-) -> Result<Result<VerifyJob, String>, JobError> {
+) -> Result<Result<CiTestsJob, String>, JobError> {
     let pr = gh.pull_request(&job.repo, job.number).await?;
     let policy = repo_settings::load(critic, gh, job.pr()).await?;
     let source = GitHubSource {
@@ -282,7 +350,7 @@ async fn correct(
             conventions.validator(),
         )
         .await;
-    let ((tests, mut notes), model) = match asked {
+    let ((tests, new_notes), model) = match asked {
         Ok(a) => (a.value, a.model),
         Err(AskError::Unusable { model, reason }) => {
             tracing::warn!(%model, %reason, "the corrected tests were unusable");
@@ -292,6 +360,8 @@ async fn correct(
         }
         Err(e) => return Err(JobError::Review(ReviewError::Ask(e))),
     };
+    let mut notes = job.notes.clone();
+    notes.extend(new_notes);
     let (tests, refused): (Vec<_>, Vec<_>) = tests.into_iter().partition(|t| pushable(&t.path));
     for t in &refused {
         notes.push(format!(
@@ -309,12 +379,22 @@ async fn correct(
         "Tests suggested by Critic for #{}, corrected after CI failed",
         job.number
     );
-    let sha = match push(gh, &job.repo, job.number, &job.head_sha, &tests, &message).await? {
+    let sha = match commit(
+        gh,
+        &job.repo,
+        &job.head_sha,
+        &job.tests_sha,
+        &tests,
+        &message,
+    )
+    .await?
+    {
         Ok(sha) => sha,
         Err(why) => return Ok(Err(why)),
     };
     let now = crate::store::now_ms();
-    Ok(Ok(VerifyJob {
+    Ok(Ok(CiTestsJob {
+        previous_sha: Some(job.tests_sha.clone()),
         tests_sha: sha,
         round: 2,
         tests,
@@ -331,7 +411,7 @@ async fn correct(
 async fn finish(
     critic: &Critic,
     gh: &Installation,
-    job: &VerifyJob,
+    job: &CiTestsJob,
     checks: &Checks,
     ending: Ending,
 ) -> Result<Outcome, JobError> {
@@ -343,16 +423,26 @@ async fn finish(
         Ending::TimedOut => "checks did not finish in time",
         Ending::NoChecks => "no checks ran",
         Ending::Replaced => "branch replaced or deleted",
+        Ending::Closed => "pull request closed",
+        Ending::NothingRan => "no check ran the tests",
+        Ending::FailingBefore => "only checks failing on the head failed",
         Ending::NotCorrected { .. } => "tests failed and were not corrected",
     };
     Ok(Outcome::Done(format!("round {}: {result}", job.round)))
 }
 
-/// Deletes the pull request's tests branch (the pull request closed); best effort.
-pub(super) async fn drop_branch(gh: &Installation, repo: &RepoName, number: PrNumber) {
+/// Deletes the pull request's tests branch (the pull request closed). A GitHub failure is
+/// the caller's to retry; an App without `contents: write` pushed none.
+pub(super) async fn drop_branch(
+    gh: &Installation,
+    repo: &RepoName,
+    number: PrNumber,
+) -> Result<(), JobError> {
     match gh.delete_branch(repo, &branch_name(number)).await {
         Ok(true) => tracing::info!(branch = %branch_name(number), "deleted the tests branch"),
         Ok(false) => {}
-        Err(e) => tracing::warn!(error = %e, "cannot delete the tests branch"),
+        Err(e) if push::denied(&e) => {}
+        Err(e) => return Err(e.into()),
     }
+    Ok(())
 }

@@ -8,7 +8,7 @@ use crate::github::{Installation, short_sha};
 
 use super::super::error::JobError;
 use super::super::notes::{fit, notice_marker};
-use super::super::plan::{Requester, VerifyJob};
+use super::super::plan::{CiTestsJob, Requester};
 use super::super::test_threads::{Offered, render_tests};
 use super::NO_CHECKS_GRACE;
 use super::checks::Checks;
@@ -20,9 +20,15 @@ pub(super) enum Ending {
     Failed(String),
     TimedOut,
     NoChecks,
-    /// The branch no longer holds this round's commit: the pull request closed (its branch
-    /// deleted), or a newer `/test --verify` replaced it.
+    /// The branch no longer holds this round's commit: a newer `/test --verify` replaced
+    /// it, or someone deleted it.
     Replaced,
+    /// The pull request was closed while its checks ran (the branch is deleted).
+    Closed,
+    /// Every check was skipped or neutral: none ran the tests.
+    NothingRan,
+    /// Only checks that fail on the pull request's head as well failed.
+    FailingBefore,
     /// The model could not correct the tests (an unusable answer, nothing to show it).
     NotCorrected {
         report: String,
@@ -32,20 +38,20 @@ pub(super) enum Ending {
 
 /// The answer's hidden marker, by which it is found again and edited.
 pub(super) fn marker(by: &Requester) -> String {
-    format!("<!-- critic:verify-tests {} -->", by.key())
+    format!("<!-- critic:ci-tests {} -->", by.key())
 }
 
 /// Posts the answer the first time, edits it after.
 pub(super) async fn say(
     critic: &Critic,
     gh: &Installation,
-    job: &VerifyJob,
+    job: &CiTestsJob,
     text: &str,
 ) -> Result<(), JobError> {
     let marker = marker(&job.requested);
     let body = fit(&format!(
         "{marker}\n{}@{} {text}",
-        notice_marker("verify-tests"),
+        notice_marker("ci-tests"),
         job.requested.login
     ));
     let bot = critic.github.bot_login().await?;
@@ -70,7 +76,7 @@ pub(super) async fn say(
     Ok(())
 }
 
-pub(super) fn commit_link(critic: &Critic, job: &VerifyJob) -> String {
+pub(super) fn commit_link(critic: &Critic, job: &CiTestsJob) -> String {
     let web = critic
         .config
         .settings
@@ -88,7 +94,7 @@ pub(super) fn commit_link(critic: &Critic, job: &VerifyJob) -> String {
     )
 }
 
-pub(super) fn waiting_text(critic: &Critic, job: &VerifyJob, checks: &Checks) -> String {
+pub(super) fn waiting_text(critic: &Critic, job: &CiTestsJob, checks: &Checks) -> String {
     let wait = duration(critic.config.settings.tests.verify_timeout_secs);
     let mut out = format!(
         "`/test --verify`: {} test(s) pushed to {}{}; waiting for this repository's checks (up to {wait}). This comment is updated with the result.",
@@ -108,7 +114,7 @@ pub(super) fn waiting_text(critic: &Critic, job: &VerifyJob, checks: &Checks) ->
 
 pub(super) fn final_text(
     critic: &Critic,
-    job: &VerifyJob,
+    job: &CiTestsJob,
     checks: &Checks,
     ending: &Ending,
 ) -> String {
@@ -135,8 +141,24 @@ pub(super) fn final_text(
             duration(NO_CHECKS_GRACE.as_secs().min(timeout))
         ),
         Ending::Replaced => format!(
-            "the branch `{}` no longer holds these tests: the pull request was closed, or a newer `/test --verify` replaced them.",
+            "the branch `{}` no longer holds these tests: a newer `/test --verify` replaced them, or someone deleted it.",
             branch_name(job.number)
+        ),
+        Ending::Closed => format!(
+            "the pull request was closed before the checks finished, so the branch `{}` was deleted.",
+            branch_name(job.number)
+        ),
+        Ending::NothingRan => {
+            "every check on the branch was skipped or neutral, so none ran the tests: does CI run them on pushes to other branches?".to_string()
+        }
+        Ending::FailingBefore => format!(
+            "the only checks that failed ({}) fail on the pull request's head as well, so the tests are not what broke them{}.",
+            checks.failing_before().join(", "),
+            if checks.succeeded() {
+                "; the other checks pass"
+            } else {
+                ""
+            }
         ),
         Ending::NotCorrected { why, .. } => {
             format!("the suggested tests fail in this repository's CI, and {why}.")
@@ -149,7 +171,7 @@ pub(super) fn final_text(
     if checks.seen() {
         let _ = write!(out, "\n{}", checks.table());
     }
-    if checks.statuses_denied {
+    if checks.statuses_denied() {
         out.push_str("\n<sub>Commit statuses (what CI services that do not use checks report) could not be read: the App needs the `Commit statuses: Read-only` permission.</sub>\n");
     }
     let report = match ending {

@@ -13,14 +13,27 @@ pub(super) const MAX_REPORT_CHARS: usize = 12_000;
 /// Most lines of a failed job's log kept (its end, where the failure is).
 pub(super) const LOG_TAIL_LINES: usize = 80;
 
+/// How much of a log's end is read for its last lines.
+const LOG_READ_BYTES: usize = 64 * 1024;
+
 /// What the checks of a commit say so far.
 #[derive(Debug, Default)]
 pub(super) struct Checks {
     runs: Vec<CheckRun>,
-    /// None when the App may not read commit statuses (`statuses: read`).
-    statuses: Option<CombinedStatus>,
-    /// GitHub refused to show the commit statuses: the App lacks `statuses: read`.
-    pub(super) statuses_denied: bool,
+    statuses: Statuses,
+    /// Checks (by name) and statuses (by context) that failed on the pull request's head
+    /// too: their failure is not the tests'.
+    failing_before: Vec<String>,
+}
+
+/// The commit statuses, as far as they were read.
+#[derive(Debug, Default)]
+enum Statuses {
+    #[default]
+    NotRead,
+    /// The App lacks `statuses: read`.
+    Denied,
+    Read(CombinedStatus),
 }
 
 /// A conclusion that lets the tests pass.
@@ -28,30 +41,50 @@ pub(super) fn passing(conclusion: Option<&str>) -> bool {
     matches!(conclusion, Some("success" | "neutral" | "skipped"))
 }
 
+fn failed_status(state: &str) -> bool {
+    state == "failure" || state == "error"
+}
+
 impl Checks {
+    /// The checks of `sha`, a commit of tests on top of the pull request's `head`.
     pub(super) async fn read(
         gh: &Installation,
         repo: &RepoName,
         sha: &str,
+        head: &str,
     ) -> Result<Checks, GitHubError> {
         let runs = gh.others_check_runs(repo, sha).await?;
-        let statuses = match gh.combined_status(repo, sha).await {
-            Ok(s) => Some(s),
-            Err(e) if e.status() == Some(403) => None,
-            Err(e) => return Err(e),
-        };
-        let statuses_denied = statuses.is_none();
-        Ok(Checks {
+        let statuses = read_statuses(gh, repo, sha).await?;
+        let mut checks = Checks {
             runs,
             statuses,
-            statuses_denied,
-        })
+            failing_before: Vec::new(),
+        };
+        if checks.failed_anyway() {
+            let before = Checks {
+                runs: gh.others_check_runs(repo, head).await?,
+                statuses: read_statuses(gh, repo, head).await?,
+                failing_before: Vec::new(),
+            };
+            checks.failing_before = before
+                .failed_runs()
+                .map(|r| r.name.clone())
+                .chain(before.failed_statuses().map(|s| s.context.clone()))
+                .collect();
+        }
+        Ok(checks)
+    }
+
+    /// GitHub refused to show the commit statuses: the App lacks `statuses: read`.
+    pub(super) fn statuses_denied(&self) -> bool {
+        matches!(self.statuses, Statuses::Denied)
     }
 
     pub(super) fn statuses(&self) -> &[crate::github::CommitStatus] {
-        self.statuses
-            .as_ref()
-            .map_or(&[], |s| s.statuses.as_slice())
+        match &self.statuses {
+            Statuses::Read(s) => &s.statuses,
+            Statuses::NotRead | Statuses::Denied => &[],
+        }
     }
 
     pub(super) fn seen(&self) -> bool {
@@ -63,20 +96,45 @@ impl Checks {
             || self.statuses().iter().any(|s| s.state == "pending")
     }
 
-    pub(super) fn failed_runs(&self) -> impl Iterator<Item = &CheckRun> {
+    /// Whether some check succeeded: checks that were all skipped ran no test.
+    pub(super) fn succeeded(&self) -> bool {
         self.runs
             .iter()
-            .filter(|r| r.status == "completed" && !passing(r.conclusion.as_deref()))
+            .any(|r| r.conclusion.as_deref() == Some("success"))
+            || self.statuses().iter().any(|s| s.state == "success")
     }
 
+    /// Failed checks whatever failed on the head already.
+    fn failed_anyway(&self) -> bool {
+        self.runs
+            .iter()
+            .any(|r| r.status == "completed" && !passing(r.conclusion.as_deref()))
+            || self.statuses().iter().any(|s| failed_status(&s.state))
+    }
+
+    /// Failed runs that did not fail on the head: the tests' doing.
+    pub(super) fn failed_runs(&self) -> impl Iterator<Item = &CheckRun> {
+        self.runs.iter().filter(|r| {
+            r.status == "completed"
+                && !passing(r.conclusion.as_deref())
+                && !self.failing_before.contains(&r.name)
+        })
+    }
+
+    /// Failed statuses that did not fail on the head.
     pub(super) fn failed_statuses(&self) -> impl Iterator<Item = &crate::github::CommitStatus> {
         self.statuses()
             .iter()
-            .filter(|s| s.state == "failure" || s.state == "error")
+            .filter(|s| failed_status(&s.state) && !self.failing_before.contains(&s.context))
     }
 
     pub(super) fn failed(&self) -> bool {
         self.failed_runs().next().is_some() || self.failed_statuses().next().is_some()
+    }
+
+    /// Checks that fail on the pull request's head as well.
+    pub(super) fn failing_before(&self) -> &[String] {
+        &self.failing_before
     }
 
     /// A Markdown table of every check with its result and a link.
@@ -107,7 +165,20 @@ impl Checks {
     }
 }
 
-pub(super) fn linked(name: &str, url: Option<&str>) -> String {
+/// The commit's statuses, unless the App may not read them.
+async fn read_statuses(
+    gh: &Installation,
+    repo: &RepoName,
+    sha: &str,
+) -> Result<Statuses, GitHubError> {
+    match gh.combined_status(repo, sha).await {
+        Ok(s) => Ok(Statuses::Read(s)),
+        Err(e) if super::push::denied(&e) => Ok(Statuses::Denied),
+        Err(e) => Err(e),
+    }
+}
+
+fn linked(name: &str, url: Option<&str>) -> String {
     let name = crate::poster::markdown::table_cell(name);
     match url {
         Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
@@ -127,14 +198,14 @@ pub(super) async fn failure_report(gh: &Installation, repo: &RepoName, checks: &
         let _ = writeln!(
             out,
             "### {} ({})",
-            run.name,
+            shown(&run.name, 200),
             run.conclusion.as_deref().unwrap_or("failed")
         );
         if let Some(o) = &run.output {
             for part in [&o.title, &o.summary, &o.text].into_iter().flatten() {
                 let part = part.trim();
                 if !part.is_empty() {
-                    let _ = writeln!(out, "{}", crate::llm::truncate(part, 3000));
+                    let _ = writeln!(out, "{}", shown(part, 3000));
                 }
             }
             if o.annotations_count > 0 {
@@ -144,9 +215,9 @@ pub(super) async fn failure_report(gh: &Installation, repo: &RepoName, checks: &
                             let _ = writeln!(
                                 out,
                                 "{}:{}: {}",
-                                a.path,
+                                shown(&a.path, 300),
                                 a.start_line,
-                                crate::llm::truncate(a.message.trim(), 500)
+                                shown(a.message.trim(), 500)
                             );
                         }
                     }
@@ -174,19 +245,36 @@ pub(super) async fn failure_report(gh: &Installation, repo: &RepoName, checks: &
         let _ = writeln!(
             out,
             "### {} ({})\n{}\n",
-            s.context,
+            shown(&s.context, 200),
             s.state,
-            s.description.as_deref().unwrap_or("")
+            shown(s.description.as_deref().unwrap_or(""), 1000)
         );
     }
-    let redacted = crate::context::redact::redact(out.trim()).text;
-    crate::llm::truncate(&redacted, MAX_REPORT_CHARS)
+    crate::llm::truncate(out.trim(), MAX_REPORT_CHARS)
+}
+
+/// CI's text as shown: secrets out first, then cut (a cut secret would no longer look like
+/// one).
+fn shown(text: &str, max: usize) -> String {
+    crate::llm::truncate(&crate::context::redact::redact(text).text, max)
 }
 
 /// The last lines of a job's log, without the timestamps GitHub Actions starts each line
 /// with or terminal colour codes.
 pub(super) fn log_tail(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().collect();
+    // The end of a long log, from a line's start, redacted whole before its last lines are
+    // kept: a key printed over several lines is recognised by its first.
+    let mut from = log.len().saturating_sub(LOG_READ_BYTES);
+    while !log.is_char_boundary(from) {
+        from += 1;
+    }
+    let end = &log[from..];
+    let end = match (from > 0, end.find('\n')) {
+        (true, Some(nl)) => &end[nl + 1..],
+        _ => end,
+    };
+    let redacted = crate::context::redact::redact(end).text;
+    let lines: Vec<&str> = redacted.lines().collect();
     let start = lines.len().saturating_sub(LOG_TAIL_LINES);
     lines[start..]
         .iter()

@@ -831,6 +831,14 @@ async fn other_apps_check_runs_their_annotations_and_an_actions_jobs_log_are_rea
     );
     let runs = gh.others_check_runs(&repo, head).await.expect("runs");
     assert_eq!(runs.len(), 1, "Critic's own run is not CI's");
+    // A large build matrix: read page by page.
+    for n in 0..150 {
+        world
+            .github
+            .add_foreign_check_run(REPO, head, &format!("matrix-{n}"), 777);
+    }
+    let all = gh.others_check_runs(&repo, head).await.expect("runs");
+    assert_eq!(all.len(), 151);
     assert_ne!(runs[0].id, ours.id);
     let found = &runs[0];
     assert_eq!(found.conclusion.as_deref(), Some("failure"));

@@ -246,9 +246,21 @@ async fn failing_tests_are_corrected_once_from_what_ci_said_and_the_result_is_on
             ..Default::default()
         },
     );
+    // GitHub fails the first deletes: the job is run again, and the branch still goes.
+    app.github().fail_next(
+        "DELETE",
+        &format!("/repos/{REPO}/git/refs/heads/{BRANCH}90"),
+        502,
+        6,
+    );
     app.deliver("pull_request", &app.pull_request_event("closed", REPO, 90))
         .await;
-    app.wait_idle().await;
+    let jobs = app.wait_idle().await;
+    let learn = jobs
+        .iter()
+        .find(|j| j.kind == "learn")
+        .expect("the close's job");
+    assert!(learn.attempts >= 2, "run again: {learn:?}");
     assert_eq!(app.github().branch(REPO, &format!("{BRANCH}90")), None);
     app.finish().await;
 }

@@ -234,7 +234,9 @@ impl Command {
             CommandKind::Describe => Command::Describe,
             CommandKind::Improve => Command::Improve,
             CommandKind::Test => Command::Test {
-                verify: first_arg().eq_ignore_ascii_case("--verify"),
+                verify: args
+                    .split_whitespace()
+                    .any(|a| a.eq_ignore_ascii_case("--verify")),
             },
             CommandKind::Help => Command::Help,
             CommandKind::Pause => Command::Pause,
@@ -397,6 +399,10 @@ mod tests {
         );
         assert_eq!(
             Command::parse("/test --verify"),
+            Some(Command::Test { verify: true })
+        );
+        assert_eq!(
+            Command::parse("/test please --verify"),
             Some(Command::Test { verify: true })
         );
         // Stored by an earlier version, without the field.

@@ -409,6 +409,7 @@ fn language_of(path: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::github::ChangedFile;
 
     #[test]
     fn code_fences_cannot_be_closed_by_the_code() {
@@ -421,8 +422,6 @@ mod tests {
         let text = render_tests("`/test`", &[t], &Offered::default(), &[], "m");
         assert!(text.contains("`````rust\n"), "{text}");
     }
-
-    use crate::github::ChangedFile;
 
     fn pr_file(path: &str, patch: &str) -> PrFile {
         let file: ChangedFile = serde_json::from_value(serde_json::json!({

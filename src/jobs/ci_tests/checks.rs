@@ -293,7 +293,7 @@ pub(super) fn log_tail(log: &str) -> String {
         .join("\n")
 }
 
-pub(super) fn strip_ansi(line: &str) -> String {
+fn strip_ansi(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut chars = line.chars().peekable();
     while let Some(c) = chars.next() {

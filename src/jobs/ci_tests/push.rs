@@ -9,7 +9,7 @@ use crate::review::test_files::{TestTree, files_with_tests, package_clause};
 use super::super::error::JobError;
 
 /// The branch the tests of pull request `number` are pushed to.
-pub fn branch_name(number: PrNumber) -> String {
+pub(super) fn branch_name(number: PrNumber) -> String {
     format!("critic/tests/PR-{number}")
 }
 

@@ -279,8 +279,8 @@ pub struct ReviewSettings {
     pub max_chunks: usize,
     /// Lines shown around the enclosing function or class of each change.
     pub extra_lines: u32,
-    /// The most lines of enclosing code shown for a file; fewer for a small change (see
-    /// `context::assemble`).
+    /// The longest enclosing scope shown whole with a change (a longer one is a window
+    /// around it); less for a small change (see `context::assemble`).
     pub max_scope_lines: u32,
     /// Glob patterns of files never sent to the model (`docs/**`, `*.snap`).
     pub ignore: Vec<String>,

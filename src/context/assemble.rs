@@ -24,7 +24,7 @@ pub struct ContextSettings {
     pub max_chunks: usize,
     /// Lines shown around each enclosing scope.
     pub extra_lines: u32,
-    /// The most lines of enclosing code shown for a file (fewer for a small change: see
+    /// The longest enclosing scope shown whole (less for a small change: see
     /// `scope_lines_for`); a longer scope is shown as a window around the change.
     pub max_scope_lines: u32,
 }
@@ -453,10 +453,11 @@ const MIN_SCOPE_LINES: u32 = 24;
 /// And for each line the change adds or removes.
 const SCOPE_LINES_PER_EDIT: u32 = 8;
 
-/// The most lines of enclosing code shown for a file whose change adds or removes `edited`
-/// lines: in proportion to the change, so a two-line fix in a long function gets a window
-/// around it rather than all of it (the model reads every line, and on a local model each
-/// one is time), and never more than `max_scope_lines`.
+/// The longest enclosing scope shown whole (a longer one is a window this long around the
+/// change) for a file whose change adds or removes `edited` lines in all: in proportion to
+/// the change, so a two-line fix in a long function gets a window around it rather than all
+/// of it (the model reads every line, and on a local model each one is time), and never more
+/// than `max_scope_lines`.
 fn scope_lines_for(edited: u32, max_scope_lines: u32) -> u32 {
     MIN_SCOPE_LINES
         .saturating_add(SCOPE_LINES_PER_EDIT.saturating_mul(edited))

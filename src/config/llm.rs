@@ -89,6 +89,11 @@ pub enum StructuredOutput {
     JsonObject,
     /// Nothing on the wire; the prompt describes the shape and the reply is parsed tolerantly.
     Prompt,
+    /// llama.cpp's `grammar`: the schema as a grammar that allows no whitespace, so the
+    /// model cannot spend output tokens on line breaks and indentation (a fifth of a small
+    /// model's review under `json_schema`). For llama.cpp servers only; elsewhere it is
+    /// `json_schema`.
+    Grammar,
 }
 
 pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:11434/v1";

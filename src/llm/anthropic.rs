@@ -65,8 +65,10 @@ impl Messages {
             "messages": messages(&request.turns),
         });
         if let Some(schema) = &request.schema
-            && super::stepped_down(self.structured, request.step_down)
-                == StructuredOutput::JsonSchema
+            && matches!(
+                super::stepped_down(self.structured, request.step_down),
+                StructuredOutput::JsonSchema | StructuredOutput::Grammar
+            )
         {
             body["tools"] = json!([{
                 "name": schema.name,

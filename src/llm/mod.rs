@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub mod anthropic;
 pub mod cost;
+pub mod gbnf;
 mod http;
 pub mod json;
 pub mod openai;
@@ -212,7 +213,7 @@ pub fn connect(endpoint: &Endpoint) -> Result<Arc<dyn ChatModel>, LlmError> {
 /// The mode one call asks in: the endpoint's, loosened `steps` times.
 pub(crate) fn stepped_down(mode: StructuredOutput, steps: u8) -> StructuredOutput {
     (0..steps).fold(mode, |mode, _| match mode {
-        StructuredOutput::JsonSchema => StructuredOutput::JsonObject,
+        StructuredOutput::JsonSchema | StructuredOutput::Grammar => StructuredOutput::JsonObject,
         StructuredOutput::JsonObject | StructuredOutput::Prompt => StructuredOutput::Prompt,
     })
 }
@@ -259,6 +260,8 @@ mod tests {
         assert_eq!(stepped_down(JsonSchema, 2), Prompt);
         assert_eq!(stepped_down(JsonObject, 1), Prompt);
         assert_eq!(stepped_down(Prompt, 3), Prompt);
+        assert_eq!(stepped_down(Grammar, 0), Grammar);
+        assert_eq!(stepped_down(Grammar, 1), JsonObject);
     }
 
     #[test]

@@ -89,8 +89,24 @@ impl ChatCompletions {
             }
         }
         if let Some(schema) = &request.schema {
+            let mode = match mode {
+                StructuredOutput::Grammar if self.provider == ProviderKind::OpenaiCompatible => {
+                    match super::gbnf::compact_grammar(&schema.schema) {
+                        Ok(grammar) => {
+                            body["grammar"] = json!(grammar);
+                            return body;
+                        }
+                        Err(why) => {
+                            tracing::debug!(%why, "no grammar for this schema; asking with it");
+                            StructuredOutput::JsonSchema
+                        }
+                    }
+                }
+                StructuredOutput::Grammar => StructuredOutput::JsonSchema,
+                other => other,
+            };
             match mode {
-                StructuredOutput::JsonSchema => {
+                StructuredOutput::JsonSchema | StructuredOutput::Grammar => {
                     body["response_format"] = json!({
                         "type": "json_schema",
                         "json_schema": {
@@ -127,6 +143,7 @@ impl ChatCompletions {
                     && mentions_response_format(&message) =>
                 {
                     let next = match mode {
+                        StructuredOutput::Grammar => StructuredOutput::JsonSchema,
                         StructuredOutput::JsonSchema => StructuredOutput::JsonObject,
                         _ => StructuredOutput::Prompt,
                     };
@@ -232,7 +249,10 @@ pub(crate) fn is_reasoning_model(model: &str) -> bool {
 
 fn mentions_response_format(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    m.contains("response_format") || m.contains("json_schema") || m.contains("response format")
+    m.contains("response_format")
+        || m.contains("json_schema")
+        || m.contains("response format")
+        || m.contains("grammar")
 }
 
 fn mode_code(mode: StructuredOutput) -> u8 {
@@ -240,6 +260,7 @@ fn mode_code(mode: StructuredOutput) -> u8 {
         StructuredOutput::JsonSchema => 0,
         StructuredOutput::JsonObject => 1,
         StructuredOutput::Prompt => 2,
+        StructuredOutput::Grammar => 3,
     }
 }
 
@@ -247,6 +268,7 @@ fn code_mode(code: u8) -> StructuredOutput {
     match code {
         0 => StructuredOutput::JsonSchema,
         1 => StructuredOutput::JsonObject,
+        3 => StructuredOutput::Grammar,
         _ => StructuredOutput::Prompt,
     }
 }

@@ -66,7 +66,7 @@ impl Responses {
             match super::stepped_down(self.structured, request.step_down) {
                 // The Responses API flattens Chat Completions' `json_schema` wrapper into
                 // `text.format` itself.
-                StructuredOutput::JsonSchema => {
+                StructuredOutput::JsonSchema | StructuredOutput::Grammar => {
                     body["text"] = json!({
                         "format": {
                             "type": "json_schema",

@@ -395,6 +395,7 @@ pub fn schema() -> Arc<OutputSchema> {
                 "properties": {
                     "verdicts": {
                         "type": "array",
+                        "minItems": 1,
                         "items": {
                             "type": "object",
                             "additionalProperties": false,

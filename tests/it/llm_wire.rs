@@ -138,6 +138,57 @@ async fn azure_uses_deployment_url_api_key_header_and_api_version() {
 }
 
 #[tokio::test]
+async fn grammar_mode_sends_llama_cpps_grammar_without_whitespace_and_steps_down_when_refused() {
+    let fake = WireFake::start().await;
+    let ok = || {
+        Scripted::json(
+            200,
+            json!({"choices": [{"message": {"role": "assistant", "content": "{\"findings\":[]}"}, "finish_reason": "stop"}]}),
+        )
+    };
+    fake.push(ok());
+    // A server that does not know `grammar` says so: the schema is used from then on.
+    fake.push(Scripted::json(400, json!({"error": {"code": 400, "message": "Unsupported param: grammar", "type": "invalid_request_error"}})));
+    fake.push(ok());
+    let mut e = endpoint(
+        ProviderKind::OpenaiCompatible,
+        &format!("{}/v1", fake.url()),
+        "qwen2.5-coder-1.5b",
+    );
+    e.structured_output = StructuredOutput::Grammar;
+    let m = model(&e);
+    m.complete(&request()).await.expect("grammar");
+    m.complete(&request()).await.expect("stepped down");
+    let got = fake.received();
+    let first = got[0].json();
+    assert!(first.get("response_format").is_none(), "{first}");
+    let grammar = first["grammar"].as_str().expect("a grammar");
+    assert!(
+        grammar.starts_with(r#"root ::= "{" "\"findings\"" ":" root-findings "}""#),
+        "{grammar}"
+    );
+    assert!(
+        grammar.contains(r#"root-findings ::= "[" ( string ( "," string )* )? "]""#),
+        "{grammar}"
+    );
+    assert_eq!(got[2].json()["response_format"]["type"], "json_schema");
+    assert!(got[2].json().get("grammar").is_none());
+    // OpenAI itself has no grammar: the schema.
+    let fake = WireFake::start().await;
+    fake.push(ok());
+    let mut e = endpoint(
+        ProviderKind::Openai,
+        &format!("{}/v1", fake.url()),
+        "gpt-4o",
+    );
+    e.structured_output = StructuredOutput::Grammar;
+    model(&e).complete(&request()).await.expect("schema");
+    let got = fake.received();
+    assert_eq!(got[0].json()["response_format"]["type"], "json_schema");
+    assert!(got[0].json().get("grammar").is_none());
+}
+
+#[tokio::test]
 async fn compatible_server_without_schema_support_is_stepped_down_once() {
     let fake = WireFake::start().await;
     // llama.cpp-style rejection of an unsupported response_format, then plain success.

@@ -1,0 +1,218 @@
+//! A reply's JSON schema as a llama.cpp grammar (GBNF) that allows no whitespace between
+//! tokens. llama.cpp's own conversion of `response_format: json_schema` lets the model break
+//! lines and indent, and small models do: a fifth of a review's output tokens were line
+//! breaks and indentation (BENCHMARKS.md), and on a local model output tokens are the time.
+//!
+//! Covers the schemas Critic asks with: objects of fixed properties (all required, in the
+//! order `required` lists them), arrays, strings, integers, numbers, booleans, null, string enums, and a
+//! list of types (`["integer", "null"]`). Anything else is an error, and the caller asks
+//! with the schema instead.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// The grammar of `schema`'s JSON, compact.
+pub fn compact_grammar(schema: &Value) -> Result<String, String> {
+    let mut g = Grammar::default();
+    let root = g.rule_for(schema, "root")?;
+    let mut out = String::new();
+    if root != "root" {
+        out.push_str(&format!("root ::= {root}\n"));
+    }
+    for (name, body) in &g.rules {
+        out.push_str(&format!("{name} ::= {body}\n"));
+    }
+    out.push_str(PRIMITIVES);
+    Ok(out)
+}
+
+/// Strings as JSON writes them (escapes, no raw control characters), and numbers.
+const PRIMITIVES: &str = r#"string ::= "\"" ( [^"\\\x7F\x00-\x1F] | "\\" ( ["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] ) )* "\""
+integer ::= "-"? ( "0" | [1-9] [0-9]* )
+number ::= integer ( "." [0-9]+ )? ( [eE] [-+]? [0-9]+ )?
+boolean ::= "true" | "false"
+null ::= "null"
+"#;
+
+#[derive(Default)]
+struct Grammar {
+    /// Rules made for objects and arrays, by name.
+    rules: BTreeMap<String, String>,
+}
+
+impl Grammar {
+    /// An expression for `schema`; objects and arrays get a rule of their own named after
+    /// `path`.
+    fn rule_for(&mut self, schema: &Value, path: &str) -> Result<String, String> {
+        if let Some(options) = schema.get("enum").and_then(Value::as_array) {
+            let literals: Result<Vec<String>, String> = options
+                .iter()
+                .map(|o| match o {
+                    Value::String(s) => Ok(literal(&json_string(s))),
+                    other => Err(format!("{path}: enum value {other} is not a string")),
+                })
+                .collect();
+            return Ok(format!("( {} )", literals?.join(" | ")));
+        }
+        match schema.get("type") {
+            Some(Value::String(t)) => self.typed(t, schema, path),
+            Some(Value::Array(types)) => {
+                let mut options = Vec::new();
+                for t in types {
+                    let t = t
+                        .as_str()
+                        .ok_or_else(|| format!("{path}: a type that is not a name"))?;
+                    options.push(self.typed(t, schema, path)?);
+                }
+                Ok(format!("( {} )", options.join(" | ")))
+            }
+            _ => Err(format!("{path}: no type")),
+        }
+    }
+
+    fn typed(&mut self, t: &str, schema: &Value, path: &str) -> Result<String, String> {
+        Ok(match t {
+            "string" | "integer" | "number" | "boolean" | "null" => t.to_string(),
+            "array" => {
+                let items = schema
+                    .get("items")
+                    .ok_or_else(|| format!("{path}: an array without items"))?;
+                let item = self.rule_for(items, &format!("{path}-item"))?;
+                let name = rule_name(path);
+                // `minItems: 1`: a list that may not be empty (without it, a small model
+                // held to no whitespace closes a list it should fill).
+                let body = if schema.get("minItems").and_then(Value::as_u64).unwrap_or(0) >= 1 {
+                    format!("\"[\" {item} ( \",\" {item} )* \"]\"")
+                } else {
+                    format!("\"[\" ( {item} ( \",\" {item} )* )? \"]\"")
+                };
+                self.rules.insert(name.clone(), body);
+                name
+            }
+            "object" => {
+                let properties = schema
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .ok_or_else(|| format!("{path}: an object without properties"))?;
+                let required: Vec<&str> = schema
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .map(|r| r.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                if let Some(key) = properties.keys().find(|k| !required.contains(&k.as_str())) {
+                    return Err(format!("{path}.{key}: an optional property"));
+                }
+                // In the order `required` lists them, which is the order a reader thinks in
+                // (the summary before the findings, a finding's place before its text);
+                // `properties` comes alphabetised.
+                let mut parts = Vec::new();
+                for key in &required {
+                    let value = properties
+                        .get(*key)
+                        .ok_or_else(|| format!("{path}.{key}: required but not a property"))?;
+                    let value = self.rule_for(value, &format!("{path}-{key}"))?;
+                    parts.push(format!("{} \":\" {value}", literal(&json_string(key))));
+                }
+                let name = rule_name(path);
+                let body = if parts.is_empty() {
+                    "\"{\" \"}\"".to_string()
+                } else {
+                    format!("\"{{\" {} \"}}\"", parts.join(" \",\" "))
+                };
+                self.rules.insert(name.clone(), body);
+                name
+            }
+            other => return Err(format!("{path}: type {other} is not supported")),
+        })
+    }
+}
+
+/// A rule name GBNF takes: letters, digits and dashes.
+fn rule_name(path: &str) -> String {
+    path.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// `s` as JSON writes it, quotes included.
+fn json_string(s: &str) -> String {
+    Value::String(s.to_string()).to_string()
+}
+
+/// A GBNF literal matching `text` exactly.
+fn literal(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_schema_becomes_a_grammar_without_whitespace() {
+        let schema = json!({
+            "type": "object",
+            "required": ["verdicts"],
+            "properties": {"verdicts": {"type": "array", "items": {
+                "type": "object",
+                "required": ["id", "verdict", "fix_ok"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "verdict": {"type": "string", "enum": ["real", "taste", "wrong"]},
+                    "fix_ok": {"type": ["boolean", "null"]}
+                }
+            }}}
+        });
+        let g = compact_grammar(&schema).expect("grammar");
+        assert!(
+            g.starts_with(r#"root ::= "{" "\"verdicts\"" ":" root-verdicts "}""#),
+            "{g}"
+        );
+        assert!(
+            g.contains(r#"root-verdicts-item ::= "{" "\"id\"" ":" integer "," "\"verdict\"" ":" ( "\"real\"" | "\"taste\"" | "\"wrong\"" ) "," "\"fix_ok\"" ":" ( boolean | null ) "}""#),
+            "{g}"
+        );
+        assert!(
+            g.contains(
+                r#"root-verdicts ::= "[" ( root-verdicts-item ( "," root-verdicts-item )* )? "]""#
+            ),
+            "{g}"
+        );
+        assert!(!g.contains("[ \\t"), "no whitespace rule: {g}");
+        let listed = json!({"type": "array", "minItems": 1, "items": {"type": "integer"}});
+        let g = compact_grammar(&listed).expect("grammar");
+        assert!(
+            g.starts_with(r#"root ::= "[" integer ( "," integer )* "]""#),
+            "{g}"
+        );
+    }
+
+    #[test]
+    fn critics_schemas_all_convert_and_unknown_shapes_are_refused() {
+        for schema in [
+            crate::review::review_schema(),
+            crate::review::review_schema_asking(false, false),
+            crate::review::verify::schema(),
+            crate::review::verify::schema_asking(false),
+        ] {
+            compact_grammar(&schema.schema).expect(schema.name);
+        }
+        let optional =
+            json!({"type": "object", "required": [], "properties": {"a": {"type": "string"}}});
+        assert!(compact_grammar(&optional).is_err());
+        assert!(compact_grammar(&json!({"type": "date"})).is_err());
+    }
+}

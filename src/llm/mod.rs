@@ -210,6 +210,22 @@ pub fn connect(endpoint: &Endpoint) -> Result<Arc<dyn ChatModel>, LlmError> {
     })
 }
 
+/// A schema as OpenAI's strict mode takes it for sure: without `minItems`, which only
+/// narrows what a reply may be (it is there for llama.cpp, where a small model held to a
+/// grammar otherwise closes a list it should fill).
+pub(crate) fn strict_schema(schema: &serde_json::Value) -> serde_json::Value {
+    match schema {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .filter(|(k, _)| k.as_str() != "minItems")
+            .map(|(k, v)| (k.clone(), strict_schema(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+        serde_json::Value::Array(items) => items.iter().map(strict_schema).collect(),
+        other => other.clone(),
+    }
+}
+
 /// The mode one call asks in: the endpoint's, loosened `steps` times.
 pub(crate) fn stepped_down(mode: StructuredOutput, steps: u8) -> StructuredOutput {
     (0..steps).fold(mode, |mode, _| match mode {
@@ -250,6 +266,16 @@ mod tests {
         assert!(LlmError::Transport("reset".into()).is_transient());
         assert!(LlmError::EmptyReply.is_transient());
         assert!(!LlmError::Refused("no".into()).is_transient());
+    }
+
+    #[test]
+    fn openais_schema_drops_min_items_only() {
+        let schema = serde_json::json!({"type": "object", "properties": {"v": {"type": "array", "minItems": 1, "items": {"type": "integer"}}}});
+        let strict = strict_schema(&schema);
+        assert_eq!(
+            strict,
+            serde_json::json!({"type": "object", "properties": {"v": {"type": "array", "items": {"type": "integer"}}}})
+        );
     }
 
     #[test]

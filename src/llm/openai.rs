@@ -112,7 +112,12 @@ impl ChatCompletions {
                         "json_schema": {
                             "name": schema.name,
                             "description": schema.description,
-                            "schema": schema.schema,
+                            "schema": match self.provider {
+                                ProviderKind::Openai | ProviderKind::Azure => {
+                                    super::strict_schema(&schema.schema)
+                                }
+                                _ => schema.schema.clone(),
+                            },
                             "strict": true,
                         }
                     })

@@ -72,7 +72,7 @@ impl Responses {
                             "type": "json_schema",
                             "name": schema.name,
                             "description": schema.description,
-                            "schema": schema.schema,
+                            "schema": super::strict_schema(&schema.schema),
                             "strict": true,
                         }
                     })

@@ -182,10 +182,22 @@ async fn grammar_mode_sends_llama_cpps_grammar_without_whitespace_and_steps_down
         "gpt-4o",
     );
     e.structured_output = StructuredOutput::Grammar;
-    model(&e).complete(&request()).await.expect("schema");
+    let listed = ChatRequest::new("s", "u").with_schema(Arc::new(OutputSchema {
+        name: "verify",
+        description: "Verdicts",
+        schema: json!({"type": "object", "additionalProperties": false, "required": ["v"],
+            "properties": {"v": {"type": "array", "minItems": 1, "items": {"type": "integer"}}}}),
+    }));
+    model(&e).complete(&listed).await.expect("schema");
     let got = fake.received();
-    assert_eq!(got[0].json()["response_format"]["type"], "json_schema");
-    assert!(got[0].json().get("grammar").is_none());
+    let body = got[0].json();
+    assert_eq!(body["response_format"]["type"], "json_schema");
+    assert!(body.get("grammar").is_none());
+    let v = &body["response_format"]["json_schema"]["schema"]["properties"]["v"];
+    assert!(
+        v.get("minItems").is_none(),
+        "OpenAI's strict mode gets no minItems: {v}"
+    );
 }
 
 #[tokio::test]

@@ -278,17 +278,7 @@ async fn process(critic: &Arc<Critic>, claimed: ClaimedJob) {
                         )
                         .await;
                     }
-                    Ok(Job::CiTests(v)) => {
-                        super::notes::command_failed(
-                            critic,
-                            v.installation_id,
-                            v.pr(),
-                            &v.requested,
-                            "test --verify",
-                            &e,
-                        )
-                        .await;
-                    }
+                    Ok(Job::CiTests(v)) => ci_tests::gave_up(critic, v, &e).await,
                     _ => {}
                 }
             }

@@ -598,17 +598,21 @@ async fn a_wait_that_fails_for_good_tells_whoever_asked() {
     // The pull request can no longer be read: a permanent failure.
     app.github()
         .fail_next("GET", &format!("/repos/{REPO}/pulls/104"), 404, 50);
-    comment_says(&app, 104, "Critic could not run `/test --verify`").await;
+    let said = comment_says(
+        &app,
+        104,
+        "Critic stopped waiting for this repository's checks",
+    )
+    .await;
+    assert!(said.contains("404"), "what went wrong: {said}");
+    assert!(said.contains("def test_one_item():"), "the tests: {said}");
+    assert!(!said.contains("This comment is updated"), "{said}");
     let jobs = app.wait_idle().await;
     let dead = jobs
         .iter()
         .find(|j| j.kind == "ci_tests" && j.state == critic::domain::JobState::Dead)
         .expect("the wait died");
     app.expect_dead(dead.id);
-    assert_eq!(
-        critics(&app, 104).len(),
-        2,
-        "the waiting answer and the failure"
-    );
+    assert_eq!(critics(&app, 104).len(), 1, "the answer, edited");
     app.finish().await;
 }

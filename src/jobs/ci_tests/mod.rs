@@ -431,6 +431,40 @@ async fn finish(
     Ok(Outcome::Done(format!("round {}: {result}", job.round)))
 }
 
+/// The wait failed for good: its answer says so in place of "waiting" (whoever asked would
+/// otherwise wait for an edit that never comes), or a new comment says it when the answer
+/// cannot be edited; best effort (GitHub may be what failed).
+pub(super) async fn gave_up(critic: &Critic, job: &CiTestsJob, error: &JobError) {
+    let edited = async {
+        let gh = critic.github.installation(job.installation_id)?;
+        let what = super::notes::public_error(&error.to_string());
+        let text = format!(
+            "`/test --verify`: Critic stopped waiting for this repository's checks on {}: {what}. The tests are below; `/test --verify` again starts over.\n\n{}",
+            answer::commit_link(critic, job),
+            render_tests(
+                "The tests",
+                &job.tests,
+                &Offered::default(),
+                &job.notes,
+                &job.model
+            )
+        );
+        say(critic, &gh, job, &text).await
+    };
+    if let Err(e) = edited.await {
+        tracing::warn!(error = %e, "cannot edit the answer; saying it in a new comment");
+        super::notes::command_failed(
+            critic,
+            job.installation_id,
+            job.pr(),
+            &job.requested,
+            "test --verify",
+            error,
+        )
+        .await;
+    }
+}
+
 /// Deletes the pull request's tests branch (the pull request closed). A GitHub failure is
 /// the caller's to retry; an App without `contents: write` pushed none.
 pub(super) async fn drop_branch(

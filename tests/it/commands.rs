@@ -1072,19 +1072,7 @@ fn changed_test_file_pr(app: &TestApp, number: u64) {
             PullFile::from_patch("tests/test_pager.py", tests_patch),
         ],
     );
-    for (path, text) in [
-        ("pyproject.toml", "[tool.pytest.ini_options]\n"),
-        (
-            "pkg/pager.py",
-            "def pages(n, size):\n    return (n + size - 1) // size\n",
-        ),
-        (
-            "tests/test_pager.py",
-            "from pkg.pager import pages\n\n\ndef test_pages_rounds_up():\n    assert pages(11, 10) == 2\n",
-        ),
-    ] {
-        app.github().put_content(REPO, HEAD, path, text);
-    }
+    app.put_pager_files(REPO, HEAD);
 }
 
 /// Two tests for `tests/test_pager.py`.

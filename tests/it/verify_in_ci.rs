@@ -45,19 +45,7 @@ fn pager_pr(app: &TestApp, number: u64) {
         number,
         vec![PullFile::from_patch("pkg/pager.py", patch)],
     );
-    for (path, text) in [
-        ("pyproject.toml", "[tool.pytest.ini_options]\n"),
-        (
-            "pkg/pager.py",
-            "def pages(n, size):\n    return (n + size - 1) // size\n",
-        ),
-        (
-            "tests/test_pager.py",
-            "from pkg.pager import pages\n\n\ndef test_pages_rounds_up():\n    assert pages(11, 10) == 2\n",
-        ),
-    ] {
-        app.github().put_content(REPO, HEAD, path, text);
-    }
+    app.put_pager_files(REPO, HEAD);
     app.github().set_role(REPO, "bob", "write");
 }
 
@@ -66,6 +54,31 @@ fn tests_reply(expected_for_one: u32) -> Reply {
         {"path": "tests/test_pager.py", "name": "test_one_item", "covers": "one item is one page",
          "code": format!("def test_one_item():\n    assert pages(1, 10) == {expected_for_one}\n")}
     ]}))
+}
+
+/// A run of a CI App's on `sha`, completed with `conclusion` and a title.
+fn completed(app: &TestApp, sha: &str, name: &str, conclusion: &'static str, title: &'static str) {
+    let run = app.github().add_foreign_check_run(REPO, sha, name, 777);
+    app.github().complete_foreign_check_run(
+        REPO,
+        run,
+        CompletedRun {
+            conclusion,
+            title,
+            summary: "",
+            annotations: Vec::new(),
+            log: None,
+        },
+    );
+}
+
+/// bob asks `/test --verify` on a new pager pull request `number`, and the model suggests
+/// one test expecting `pages(1, 10) == expected`; returns the command comment's id.
+async fn verify_asked(app: &TestApp, number: u64, expected: u32) -> u64 {
+    pager_pr(app, number);
+    app.llm().push(tests_reply(expected));
+    app.comment(REPO, number, "bob", "MEMBER", "/test --verify")
+        .await
 }
 
 fn critics(app: &TestApp, number: u64) -> Vec<IssueComment> {
@@ -108,10 +121,7 @@ async fn failing_tests_are_corrected_once_from_what_ci_said_and_the_result_is_on
         app.github().grant(permission, "write");
     }
     app.github().grant("actions", "read");
-    pager_pr(&app, 90);
-    app.llm().push(tests_reply(2));
-    app.comment(REPO, 90, "bob", "MEMBER", "/test --verify")
-        .await;
+    verify_asked(&app, 90, 2).await;
 
     // Round 1: the tests on top of the head, in the test file, as pytest has them.
     let first = branch_moves(&app, 90, None).await;
@@ -278,22 +288,12 @@ async fn tests_failing_twice_are_reported_with_what_ci_said() {
     for round in 0..2 {
         let pushed = branch_moves(&app, 91, sha.as_deref()).await;
         // No `statuses: read`: check runs alone decide.
-        let run = app.github().add_foreign_check_run(REPO, &pushed, "ci", 777);
-        app.github().complete_foreign_check_run(
-            REPO,
-            run,
-            CompletedRun {
-                conclusion: "failure",
-                title: if round == 0 {
-                    "first failure"
-                } else {
-                    "second failure"
-                },
-                summary: "assert failed",
-                annotations: Vec::new(),
-                log: None,
-            },
-        );
+        let title = if round == 0 {
+            "first failure"
+        } else {
+            "second failure"
+        };
+        completed(&app, &pushed, "ci", "failure", title);
         sha = Some(pushed);
     }
     let done = comment_says(
@@ -320,10 +320,7 @@ async fn a_branch_no_check_runs_on_is_said_at_the_deadline() {
     .await;
     app.github().grant("contents", "write");
     app.github().grant("statuses", "read");
-    pager_pr(&app, 92);
-    app.llm().push(tests_reply(1));
-    app.comment(REPO, 92, "bob", "MEMBER", "/test --verify")
-        .await;
+    verify_asked(&app, 92, 1).await;
     let done = comment_says(&app, 92, "no check ran on the branch within 3 seconds").await;
     assert!(
         done.contains("`on: push` without a `branches` filter"),
@@ -332,10 +329,7 @@ async fn a_branch_no_check_runs_on_is_said_at_the_deadline() {
     app.wait_idle().await;
     assert_eq!(critics(&app, 92).len(), 1);
     // A check that never ends: the deadline is said, and the check as it stood.
-    pager_pr(&app, 97);
-    app.llm().push(tests_reply(1));
-    app.comment(REPO, 97, "bob", "MEMBER", "/test --verify")
-        .await;
+    verify_asked(&app, 97, 1).await;
     let sha = branch_moves(&app, 97, None).await;
     app.github().add_foreign_check_run(REPO, &sha, "slow", 777);
     let done = comment_says(&app, 97, "did not finish within 3 seconds").await;
@@ -352,11 +346,7 @@ async fn a_branch_no_check_runs_on_is_said_at_the_deadline() {
 async fn a_newer_verify_replaces_the_branch_and_the_older_answer_says_so() {
     let app = start(&[("CRITIC_TESTS__VERIFY_IN_CI", "true")]).await;
     app.github().grant("contents", "write");
-    pager_pr(&app, 98);
-    app.llm().push(tests_reply(1));
-    let older = app
-        .comment(REPO, 98, "bob", "MEMBER", "/test --verify")
-        .await;
+    let older = verify_asked(&app, 98, 1).await;
     let first = branch_moves(&app, 98, None).await;
     comment_says(&app, 98, "waiting for this repository's checks").await;
     app.llm().push(tests_reply(5));
@@ -368,18 +358,7 @@ async fn a_newer_verify_replaces_the_branch_and_the_older_answer_says_so() {
         replaced.starts_with(&format!("<!-- critic:ci-tests {older} -->")),
         "the older request's answer: {replaced}"
     );
-    let run = app.github().add_foreign_check_run(REPO, &second, "ci", 777);
-    app.github().complete_foreign_check_run(
-        REPO,
-        run,
-        CompletedRun {
-            conclusion: "success",
-            title: "ok",
-            summary: "",
-            annotations: Vec::new(),
-            log: None,
-        },
-    );
+    completed(&app, &second, "ci", "success", "ok");
     let passed = comment_says(&app, 98, "the 1 suggested test(s) pass").await;
     assert!(
         !passed.starts_with(&format!("<!-- critic:ci-tests {older} -->")),
@@ -427,10 +406,7 @@ async fn verify_is_refused_without_the_setting_for_forks_and_readers_and_without
 
     // The App without `contents: write`: the tests are given as code, and why they were not
     // pushed.
-    pager_pr(&app, 96);
-    app.llm().push(tests_reply(1));
-    app.comment(REPO, 96, "bob", "MEMBER", "/test --verify")
-        .await;
+    verify_asked(&app, 96, 1).await;
     app.wait_idle().await;
     let said = &critics(&app, 96)[0].body;
     assert!(said.contains("`contents: write` permission"), "{said}");
@@ -446,10 +422,7 @@ async fn verify_is_refused_without_the_setting_for_forks_and_readers_and_without
 async fn github_failing_while_checks_are_awaited_loses_nothing() {
     let app = start(&[("CRITIC_TESTS__VERIFY_IN_CI", "true")]).await;
     app.github().grant("contents", "write");
-    pager_pr(&app, 99);
-    app.llm().push(tests_reply(1));
-    app.comment(REPO, 99, "bob", "MEMBER", "/test --verify")
-        .await;
+    verify_asked(&app, 99, 1).await;
     let sha = branch_moves(&app, 99, None).await;
     comment_says(&app, 99, "waiting for this repository's checks").await;
     // Reading the checks fails past the client's own retries: the job waits it out.
@@ -459,38 +432,11 @@ async fn github_failing_while_checks_are_awaited_loses_nothing() {
         502,
         8,
     );
-    let run = app.github().add_foreign_check_run(REPO, &sha, "ci", 777);
-    app.github().complete_foreign_check_run(
-        REPO,
-        run,
-        CompletedRun {
-            conclusion: "success",
-            title: "ok",
-            summary: "",
-            annotations: Vec::new(),
-            log: None,
-        },
-    );
+    completed(&app, &sha, "ci", "success", "ok");
     comment_says(&app, 99, "the 1 suggested test(s) pass").await;
     app.wait_idle().await;
     assert_eq!(critics(&app, 99).len(), 1);
     app.finish().await;
-}
-
-/// A completed run of another App's on `sha`.
-fn completed(app: &TestApp, sha: &str, name: &str, conclusion: &'static str) {
-    let run = app.github().add_foreign_check_run(REPO, sha, name, 777);
-    app.github().complete_foreign_check_run(
-        REPO,
-        run,
-        CompletedRun {
-            conclusion,
-            title: conclusion,
-            summary: "",
-            annotations: Vec::new(),
-            log: None,
-        },
-    );
 }
 
 #[tokio::test]
@@ -500,25 +446,22 @@ async fn checks_failing_on_the_head_too_or_all_skipped_are_not_called_a_result()
     // lint fails on the pull request's head already; on the tests' commit too, and pytest
     // passes: not the tests' doing, and nothing to correct.
     pager_pr(&app, 100);
-    completed(&app, HEAD, "lint", "failure");
+    completed(&app, HEAD, "lint", "failure", "failure");
     app.llm().push(tests_reply(1));
     app.comment(REPO, 100, "bob", "MEMBER", "/test --verify")
         .await;
     let sha = branch_moves(&app, 100, None).await;
-    completed(&app, &sha, "lint", "failure");
-    completed(&app, &sha, "pytest", "success");
+    completed(&app, &sha, "lint", "failure", "failure");
+    completed(&app, &sha, "pytest", "success", "success");
     let done = comment_says(&app, 100, "fail on the pull request's head as well").await;
     assert!(
         done.contains("(lint)") && done.contains("the other checks pass"),
         "{done}"
     );
     // Every check skipped: no test ran.
-    pager_pr(&app, 101);
-    app.llm().push(tests_reply(1));
-    app.comment(REPO, 101, "bob", "MEMBER", "/test --verify")
-        .await;
+    verify_asked(&app, 101, 1).await;
     let sha = branch_moves(&app, 101, None).await;
-    completed(&app, &sha, "tests", "skipped");
+    completed(&app, &sha, "tests", "skipped", "skipped");
     comment_says(
         &app,
         101,
@@ -537,10 +480,7 @@ async fn checks_failing_on_the_head_too_or_all_skipped_are_not_called_a_result()
 async fn a_pull_request_closed_while_checks_run_loses_its_branch_and_a_bots_is_refused() {
     let app = start(&[("CRITIC_TESTS__VERIFY_IN_CI", "true")]).await;
     app.github().grant("contents", "write");
-    pager_pr(&app, 102);
-    app.llm().push(tests_reply(1));
-    app.comment(REPO, 102, "bob", "MEMBER", "/test --verify")
-        .await;
+    verify_asked(&app, 102, 1).await;
     let sha = branch_moves(&app, 102, None).await;
     app.github().add_foreign_check_run(REPO, &sha, "slow", 777);
     comment_says(&app, 102, "waiting for this repository's checks").await;
@@ -589,10 +529,7 @@ async fn a_pull_request_closed_while_checks_run_loses_its_branch_and_a_bots_is_r
 async fn a_wait_that_fails_for_good_tells_whoever_asked() {
     let app = start(&[("CRITIC_TESTS__VERIFY_IN_CI", "true")]).await;
     app.github().grant("contents", "write");
-    pager_pr(&app, 104);
-    app.llm().push(tests_reply(1));
-    app.comment(REPO, 104, "bob", "MEMBER", "/test --verify")
-        .await;
+    verify_asked(&app, 104, 1).await;
     branch_moves(&app, 104, None).await;
     comment_says(&app, 104, "waiting for this repository's checks").await;
     // The pull request can no longer be read: a permanent failure.

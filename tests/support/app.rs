@@ -174,6 +174,24 @@ impl TestApp {
         World::new().await.start().await
     }
 
+    /// A small Python package tested with pytest, at `sha` of `repo`: `pkg/pager.py` (pages
+    /// rounded up) and `tests/test_pager.py` with one test of it.
+    pub fn put_pager_files(&self, repo: &str, sha: &str) {
+        for (path, text) in [
+            ("pyproject.toml", "[tool.pytest.ini_options]\n"),
+            (
+                "pkg/pager.py",
+                "def pages(n, size):\n    return (n + size - 1) // size\n",
+            ),
+            (
+                "tests/test_pager.py",
+                "from pkg.pager import pages\n\n\ndef test_pages_rounds_up():\n    assert pages(11, 10) == 2\n",
+            ),
+        ] {
+            self.github().put_content(repo, sha, path, text);
+        }
+    }
+
     pub fn github(&self) -> &FakeGitHub {
         &self.world.github
     }

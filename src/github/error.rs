@@ -67,6 +67,13 @@ impl GitHubError {
             _ => None,
         }
     }
+
+    /// GitHub's answer to an App without the permission a call needs (a secondary rate
+    /// limit is a 403 too, and not this).
+    pub fn lacks_permission(&self) -> bool {
+        matches!(self, GitHubError::Status { status: 403, message, .. }
+            if message.contains("Resource not accessible by integration"))
+    }
 }
 
 impl From<octocrab::Error> for GitHubError {
@@ -117,6 +124,13 @@ mod tests {
         };
         assert!(limited.is_transient());
         assert!(!s(403).is_transient());
+        assert!(!limited.lacks_permission() && !s(403).lacks_permission());
+        let denied = GitHubError::Status {
+            status: 403,
+            message: "Resource not accessible by integration".into(),
+            errors: vec![],
+        };
+        assert!(denied.lacks_permission() && !denied.is_transient());
         assert!(!s(404).is_transient());
         assert!(GitHubError::Transport("reset".into()).is_transient());
         let gql = |kind: &str| GitHubError::GraphQl {

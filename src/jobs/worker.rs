@@ -198,17 +198,20 @@ async fn process(critic: &Arc<Critic>, claimed: ClaimedJob) {
                 .fail(&claimed, &format!("waiting: {why}"), next, booking.as_ref())
                 .await
         }
-        Ok(outcome) => {
-            let label = match &outcome {
-                Outcome::Done(_) => "done",
-                Outcome::Skipped(_) | Outcome::Again(..) => "skipped",
-            };
-            metrics::counter!("critic_jobs_total", "kind" => kind, "outcome" => label).increment(1);
-            tracing::info!(?outcome, "job finished");
-            let result = match &outcome {
-                Outcome::Done(s) => s.clone(),
-                Outcome::Skipped(s) | Outcome::Again(_, s) => format!("skipped: {s}"),
-            };
+        Ok(Outcome::Done(result)) => {
+            metrics::counter!("critic_jobs_total", "kind" => kind, "outcome" => "done")
+                .increment(1);
+            tracing::info!(%result, "job finished");
+            critic
+                .store
+                .finish(&claimed, JobState::Done, &result, booking.as_ref())
+                .await
+        }
+        Ok(Outcome::Skipped(why)) => {
+            metrics::counter!("critic_jobs_total", "kind" => kind, "outcome" => "skipped")
+                .increment(1);
+            tracing::info!(%why, "job skipped");
+            let result = format!("skipped: {why}");
             critic
                 .store
                 .finish(&claimed, JobState::Done, &result, booking.as_ref())

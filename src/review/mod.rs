@@ -325,25 +325,27 @@ pub fn review_schema() -> Arc<OutputSchema> {
 pub fn review_schema_asking(walkthrough: bool, suggestions: bool) -> Arc<OutputSchema> {
     let mut schema = review_schema().schema.clone();
     if !walkthrough {
-        if let Some(p) = schema["properties"].as_object_mut() {
-            p.remove("walkthrough");
-        }
-        schema["required"] = serde_json::json!(["summary", "findings"]);
+        without_property(&mut schema, "walkthrough");
     }
     if !suggestions {
-        let item = &mut schema["properties"]["findings"]["items"];
-        if let Some(p) = item["properties"].as_object_mut() {
-            p.remove("suggestion");
-        }
-        if let Some(r) = item["required"].as_array_mut() {
-            r.retain(|k| k != "suggestion");
-        }
+        without_property(&mut schema["properties"]["findings"]["items"], "suggestion");
     }
     Arc::new(OutputSchema {
         name: "review",
         description: "Findings of a code review of a pull request",
         schema,
     })
+}
+
+/// An object schema without property `key`: neither listed nor required (a request that
+/// does not ask for it).
+pub(crate) fn without_property(object: &mut serde_json::Value, key: &str) {
+    if let Some(p) = object["properties"].as_object_mut() {
+        p.remove(key);
+    }
+    if let Some(r) = object["required"].as_array_mut() {
+        r.retain(|k| k != key);
+    }
 }
 
 /// Untrusted text must not be able to close the fence it sits in.

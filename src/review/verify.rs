@@ -368,13 +368,7 @@ pub fn schema_asking(fixes: bool) -> Arc<OutputSchema> {
         return schema();
     }
     let mut schema = schema().schema.clone();
-    let item = &mut schema["properties"]["verdicts"]["items"];
-    if let Some(p) = item["properties"].as_object_mut() {
-        p.remove("fix_ok");
-    }
-    if let Some(r) = item["required"].as_array_mut() {
-        r.retain(|k| k != "fix_ok");
-    }
+    super::without_property(&mut schema["properties"]["verdicts"]["items"], "fix_ok");
     Arc::new(OutputSchema {
         name: "verify",
         description: "Verdicts on a code review's findings, by finding id",

@@ -173,7 +173,7 @@ async fn read_statuses(
 ) -> Result<Statuses, GitHubError> {
     match gh.combined_status(repo, sha).await {
         Ok(s) => Ok(Statuses::Read(s)),
-        Err(e) if super::push::denied(&e) => Ok(Statuses::Denied),
+        Err(e) if e.lacks_permission() => Ok(Statuses::Denied),
         Err(e) => Err(e),
     }
 }

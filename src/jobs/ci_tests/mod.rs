@@ -219,8 +219,9 @@ pub(super) async fn run(
         if now < job.deadline_ms && (checks.seen() || now < grace) {
             say(critic, &gh, job, &waiting_text(critic, job, &checks)).await?;
             // Looked at again on time for the deadline, however long the poll.
+            let waited = Duration::from_millis((now - job.pushed_ms).max(0) as u64);
             let left = Duration::from_millis((job.deadline_ms - now).max(0) as u64);
-            let again = poll.min(left + Duration::from_millis(50));
+            let again = next_look(poll, waited).min(left + Duration::from_millis(50));
             return Ok(Outcome::Again(again, "checks running".into()));
         }
         let ending = if checks.seen() {
@@ -289,6 +290,14 @@ pub(super) async fn run(
             .await
         }
     }
+}
+
+/// How long until the checks are looked at again, `waited` after the push: the poll interval
+/// for the first five minutes, one more interval for every five after, at most five. Each
+/// look costs four or five GitHub calls, and long builds need fewer of them.
+fn next_look(poll: Duration, waited: Duration) -> Duration {
+    let steps = (waited.as_secs() / 300).min(4) as u32;
+    poll * (1 + steps)
 }
 
 /// Shows the model its failing tests and what CI reported, and commits the corrected tests
@@ -475,8 +484,24 @@ pub(super) async fn drop_branch(
     match gh.delete_branch(repo, &branch_name(number)).await {
         Ok(true) => tracing::info!(branch = %branch_name(number), "deleted the tests branch"),
         Ok(false) => {}
-        Err(e) if push::denied(&e) => {}
+        Err(e) if e.lacks_permission() => {}
         Err(e) => return Err(e.into()),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_waits_look_less_often() {
+        let poll = Duration::from_secs(30);
+        let after = |mins: u64| next_look(poll, Duration::from_secs(mins * 60));
+        assert_eq!(after(0), poll);
+        assert_eq!(after(4), poll);
+        assert_eq!(after(5), poll * 2);
+        assert_eq!(after(12), poll * 3);
+        assert_eq!(after(60), poll * 5, "at most five intervals");
+    }
 }

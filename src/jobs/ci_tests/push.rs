@@ -118,20 +118,12 @@ pub(super) async fn commit(
         .collect();
     match gh.commit_files(repo, head, parent, &files, message).await {
         Ok(sha) => Ok(Ok(sha)),
-        Err(e) if denied(&e) => Ok(Err(NO_CONTENTS_WRITE.into())),
+        Err(e) if e.lacks_permission() => Ok(Err(NO_CONTENTS_WRITE.into())),
         Err(e) => Err(e.into()),
     }
 }
 
 const NO_CONTENTS_WRITE: &str = "the App may not push to this repository: an administrator of the GitHub App must grant it the `contents: write` permission (and accept it on the installation)";
-
-/// GitHub's answer to an App without the permission a call needs (not a rate limit, which
-/// is a 403 too).
-pub(super) fn denied(e: &GitHubError) -> bool {
-    e.status() == Some(403)
-        && e.to_string()
-            .contains("Resource not accessible by integration")
-}
 
 /// Points the pull request's tests branch at `sha` (made or moved, whatever it held).
 pub(super) async fn point_branch(
@@ -142,7 +134,7 @@ pub(super) async fn point_branch(
 ) -> Result<Result<(), String>, JobError> {
     match gh.set_branch(repo, &branch_name(number), sha).await {
         Ok(()) => Ok(Ok(())),
-        Err(e) if denied(&e) => Ok(Err(NO_CONTENTS_WRITE.into())),
+        Err(e) if e.lacks_permission() => Ok(Err(NO_CONTENTS_WRITE.into())),
         Err(e) => Err(e.into()),
     }
 }

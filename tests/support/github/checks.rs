@@ -343,30 +343,17 @@ fn check_run_input(body: &Value, create: bool, doc: &str) -> Result<CheckRunInpu
 }
 
 impl World {
-    /// `GET /repos/{o}/{r}/check-runs/{id}/annotations`: the run's annotations, paginated by
-    /// `per_page` (at most 100) and `page`.
+    /// `GET /repos/{o}/{r}/check-runs/{id}/annotations`: the run's annotations, paginated
+    /// like GitHub's lists (`per_page`, `page`, a `Link` header).
     pub(super) fn list_annotations(&self, ctx: &Ctx, full: &str, id: u64) -> Reply {
         let doc = format!("{DOCS_CHECK_RUNS}#list-check-run-annotations");
         let repo = &self.repos[&full.to_ascii_lowercase()];
         let Some(run) = repo.check_runs.iter().find(|r| r.id == id) else {
             return Reply::error(404, "Not Found", &doc);
         };
-        let per_page = ctx
-            .query("per_page")
-            .and_then(|v| v.parse::<usize>().ok())
-            .filter(|&n| n > 0)
-            .unwrap_or(30)
-            .min(100);
-        let page = ctx
-            .query("page")
-            .and_then(|v| v.parse::<usize>().ok())
-            .filter(|&n| n > 0)
-            .unwrap_or(1);
         let items: Vec<Value> = run
             .annotations
             .iter()
-            .skip((page - 1).saturating_mul(per_page))
-            .take(per_page)
             .map(|a| {
                 json!({
                     "path": a.path, "start_line": a.line, "end_line": a.line,
@@ -376,7 +363,7 @@ impl World {
                 })
             })
             .collect();
-        Reply::json(200, Value::Array(items))
+        self.paginate(ctx, repo, &format!("check-runs/{id}/annotations"), items)
     }
 
     /// `GET /repos/{o}/{r}/actions/jobs/{id}/logs`: GitHub answers `302 Found` with a

@@ -68,11 +68,11 @@ impl ProviderKind {
     }
 
     /// How a schema is asked for when settings do not say: the hosted APIs enforce JSON
-    /// schemas; of the compatible servers many accept only `json_object` (or nothing), and
-    /// one that rejects it is stepped down at run time anyway.
+    /// schemas; a compatible server is asked what it is (many accept only `json_object`, or
+    /// nothing, and one that rejects a mode is stepped down at run time anyway).
     fn default_structured(self) -> StructuredOutput {
         match self {
-            ProviderKind::OpenaiCompatible => StructuredOutput::JsonObject,
+            ProviderKind::OpenaiCompatible => StructuredOutput::Auto,
             _ => StructuredOutput::JsonSchema,
         }
     }
@@ -94,6 +94,10 @@ pub enum StructuredOutput {
     /// model's review under `json_schema`). For llama.cpp servers only; elsewhere it is
     /// `json_schema`.
     Grammar,
+    /// Ask the server what it is, once (`GET /models`, whose entries llama.cpp and vLLM
+    /// mark as theirs): llama.cpp gets `grammar`, vLLM `json_schema`, any other server
+    /// `json_object`. The default for `openai-compatible`; elsewhere it is `json_schema`.
+    Auto,
 }
 
 pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:11434/v1";

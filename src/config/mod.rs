@@ -1208,7 +1208,7 @@ output = 2.0
         let local = l.endpoint("local").expect("local");
         assert_eq!(local.base_url.as_str(), "http://127.0.0.1:11434/v1");
         assert!(local.api_key.is_none());
-        assert_eq!(local.structured_output, StructuredOutput::JsonObject);
+        assert_eq!(local.structured_output, StructuredOutput::Auto);
         assert_eq!(l.tasks.describe.as_deref(), Some("mini"));
         assert_eq!(l.fallback, ["local"]);
         assert_eq!(l.monthly_budget_usd, Some(50.0));

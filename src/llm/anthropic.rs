@@ -67,7 +67,7 @@ impl Messages {
         if let Some(schema) = &request.schema
             && matches!(
                 super::stepped_down(self.structured, request.step_down),
-                StructuredOutput::JsonSchema | StructuredOutput::Grammar
+                StructuredOutput::JsonSchema | StructuredOutput::Grammar | StructuredOutput::Auto
             )
         {
             body["tools"] = json!([{

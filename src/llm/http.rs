@@ -39,6 +39,11 @@ impl Client {
         &self.url
     }
 
+    /// A GET of `url` (on the same server), for the provider to add its headers to.
+    pub(crate) fn get(&self, url: &str) -> reqwest::RequestBuilder {
+        self.http.get(url)
+    }
+
     /// A POST of `body`, for the provider to add its headers to.
     pub(crate) fn post(&self, body: &Value) -> reqwest::RequestBuilder {
         self.http.post(&self.url).json(body)

@@ -229,7 +229,9 @@ pub(crate) fn strict_schema(schema: &serde_json::Value) -> serde_json::Value {
 /// The mode one call asks in: the endpoint's, loosened `steps` times.
 pub(crate) fn stepped_down(mode: StructuredOutput, steps: u8) -> StructuredOutput {
     (0..steps).fold(mode, |mode, _| match mode {
-        StructuredOutput::JsonSchema | StructuredOutput::Grammar => StructuredOutput::JsonObject,
+        StructuredOutput::JsonSchema | StructuredOutput::Grammar | StructuredOutput::Auto => {
+            StructuredOutput::JsonObject
+        }
         StructuredOutput::JsonObject | StructuredOutput::Prompt => StructuredOutput::Prompt,
     })
 }

@@ -20,7 +20,10 @@ pub struct ChatCompletions {
     temperature: f32,
     /// The structured-output mode in use; stepped down (schema, object, prompt) when a
     /// compatible server rejects it, and remembered so later calls do not pay for it again.
+    /// `Auto` until the server has said what it is.
     structured: AtomicU8,
+    /// Where a compatible server lists its models (and says whose they are).
+    models_url: String,
 }
 
 impl ChatCompletions {
@@ -45,6 +48,11 @@ impl ChatCompletions {
             }
             _ => format!("{base}/chat/completions"),
         };
+        let structured = match (endpoint.structured_output, endpoint.provider) {
+            (StructuredOutput::Auto, ProviderKind::OpenaiCompatible) => StructuredOutput::Auto,
+            (StructuredOutput::Auto, _) => StructuredOutput::JsonSchema,
+            (mode, _) => mode,
+        };
         Ok(ChatCompletions {
             client: Client::new(endpoint, url)?,
             provider: endpoint.provider,
@@ -52,7 +60,8 @@ impl ChatCompletions {
             api_key: endpoint.api_key.clone(),
             max_tokens: endpoint.max_output_tokens,
             temperature: endpoint.temperature,
-            structured: AtomicU8::new(mode_code(endpoint.structured_output)),
+            structured: AtomicU8::new(mode_code(structured)),
+            models_url: format!("{base}/models"),
         })
     }
 
@@ -103,10 +112,14 @@ impl ChatCompletions {
                     }
                 }
                 StructuredOutput::Grammar => StructuredOutput::JsonSchema,
+                // The server could not be asked what it is (yet): what most servers take.
+                StructuredOutput::Auto => StructuredOutput::JsonObject,
                 other => other,
             };
             match mode {
-                StructuredOutput::JsonSchema | StructuredOutput::Grammar => {
+                StructuredOutput::JsonSchema
+                | StructuredOutput::Grammar
+                | StructuredOutput::Auto => {
                     body["response_format"] = json!({
                         "type": "json_schema",
                         "json_schema": {
@@ -131,12 +144,46 @@ impl ChatCompletions {
         body
     }
 
+    /// What this server is, from its model list: llama.cpp and vLLM mark each model as
+    /// theirs (`owned_by`). None when it could not be asked (down, timed out): asked again
+    /// on the next call, which meanwhile uses `json_object`.
+    async fn detect(&self) -> Option<StructuredOutput> {
+        let mut req = self.client.get(&self.models_url).timeout(DETECT_TIMEOUT);
+        if let Some(key) = &self.api_key {
+            req = req.bearer_auth(key.expose_secret());
+        }
+        let mode = match self.client.send(req).await {
+            Ok(text) => mode_for_models(&text),
+            // No model list (or not for us): a server that does not say what it is.
+            Err(LlmError::Status { .. }) => StructuredOutput::JsonObject,
+            Err(e) => {
+                tracing::debug!(error = %e, "could not ask the model server what it is");
+                return None;
+            }
+        };
+        tracing::info!(model = %self.model, structured_output = ?mode, "asked the model server what it is");
+        Some(mode)
+    }
+
     async fn call(&self, request: &ChatRequest) -> Result<ChatReply, LlmError> {
-        loop {
-            let mode = super::stepped_down(
-                code_mode(self.structured.load(Ordering::Relaxed)),
-                request.step_down,
+        if code_mode(self.structured.load(Ordering::Relaxed)) == StructuredOutput::Auto
+            && let Some(mode) = self.detect().await
+        {
+            // A concurrent first call may have decided (or stepped down) already.
+            let _ = self.structured.compare_exchange(
+                mode_code(StructuredOutput::Auto),
+                mode_code(mode),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
             );
+        }
+        loop {
+            let mode = match code_mode(self.structured.load(Ordering::Relaxed)) {
+                // The server could not be asked what it is: what most servers take.
+                StructuredOutput::Auto => StructuredOutput::JsonObject,
+                mode => mode,
+            };
+            let mode = super::stepped_down(mode, request.step_down);
             match self.call_once(request, mode).await {
                 Err(LlmError::Status {
                     status: 400 | 422,
@@ -246,6 +293,33 @@ impl ChatModel for ChatCompletions {
 /// repeated sentence (OpenAI's range is -2 to 2), little enough to leave the JSON alone.
 const FREQUENCY_PENALTY: f32 = 0.5;
 
+/// How long a compatible server may take to list its models.
+const DETECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The structured-output mode for a server whose `GET /models` answered `text`: llama.cpp
+/// (`owned_by: "llamacpp"`) takes a grammar, which holds a small model to compact JSON
+/// (see BENCHMARKS.md); vLLM (`"vllm"`) enforces JSON schemas; what other servers take is
+/// not known, so they get `json_object` and are stepped down if they refuse it.
+fn mode_for_models(text: &str) -> StructuredOutput {
+    let listed: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    let owners: Vec<&str> = listed["data"]
+        .as_array()
+        .map(|models| {
+            models
+                .iter()
+                .filter_map(|m| m["owned_by"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    if owners.contains(&"llamacpp") {
+        StructuredOutput::Grammar
+    } else if owners.contains(&"vllm") {
+        StructuredOutput::JsonSchema
+    } else {
+        StructuredOutput::JsonObject
+    }
+}
+
 /// OpenAI's o-series and gpt-5 models take no `temperature`.
 pub(crate) fn is_reasoning_model(model: &str) -> bool {
     let m = model.rsplit('/').next().unwrap_or(model);
@@ -266,6 +340,7 @@ fn mode_code(mode: StructuredOutput) -> u8 {
         StructuredOutput::JsonObject => 1,
         StructuredOutput::Prompt => 2,
         StructuredOutput::Grammar => 3,
+        StructuredOutput::Auto => 4,
     }
 }
 
@@ -274,6 +349,7 @@ fn code_mode(code: u8) -> StructuredOutput {
         0 => StructuredOutput::JsonSchema,
         1 => StructuredOutput::JsonObject,
         3 => StructuredOutput::Grammar,
+        4 => StructuredOutput::Auto,
         _ => StructuredOutput::Prompt,
     }
 }
@@ -342,6 +418,25 @@ impl InputDetails {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_servers_model_list_says_how_to_ask() {
+        // llama.cpp's server (b6000s), as it answers `GET /v1/models`.
+        let llama_cpp = r#"{"models":[{"name":"qwen2.5-coder-1.5b","model":"qwen2.5-coder-1.5b","modified_at":"","size":"","digest":"","type":"model","description":"","tags":[""],"capabilities":["completion"],"parameters":"","details":{"parent_model":"","format":"gguf","family":"","families":[""],"parameter_size":"","quantization_level":""}}],"object":"list","data":[{"id":"qwen2.5-coder-1.5b","aliases":["qwen2.5-coder-1.5b"],"tags":[],"object":"model","created":1796643470,"owned_by":"llamacpp","meta":{"vocab_type":2,"n_vocab":151936,"n_ctx":8192,"n_ctx_train":32768,"n_embd":1536,"n_params":1777088000,"size":1111370240}}]}"#;
+        assert_eq!(mode_for_models(llama_cpp), StructuredOutput::Grammar);
+        let vllm = r#"{"object":"list","data":[{"id":"Qwen/Qwen2.5-Coder-7B-Instruct","object":"model","created":1733000000,"owned_by":"vllm","root":"Qwen/Qwen2.5-Coder-7B-Instruct","parent":null,"max_model_len":32768,"permission":[]}]}"#;
+        assert_eq!(mode_for_models(vllm), StructuredOutput::JsonSchema);
+        let ollama = r#"{"object":"list","data":[{"id":"qwen2.5-coder:7b","object":"model","created":1733000000,"owned_by":"library"}]}"#;
+        assert_eq!(mode_for_models(ollama), StructuredOutput::JsonObject);
+        assert_eq!(
+            mode_for_models("<html>not found</html>"),
+            StructuredOutput::JsonObject
+        );
+        assert_eq!(
+            mode_for_models(r#"{"data": "x"}"#),
+            StructuredOutput::JsonObject
+        );
+    }
 
     #[test]
     fn reads_openais_documented_reply() {

@@ -66,7 +66,9 @@ impl Responses {
             match super::stepped_down(self.structured, request.step_down) {
                 // The Responses API flattens Chat Completions' `json_schema` wrapper into
                 // `text.format` itself.
-                StructuredOutput::JsonSchema | StructuredOutput::Grammar => {
+                StructuredOutput::JsonSchema
+                | StructuredOutput::Grammar
+                | StructuredOutput::Auto => {
                     body["text"] = json!({
                         "format": {
                             "type": "json_schema",

@@ -138,7 +138,7 @@ async fn azure_uses_deployment_url_api_key_header_and_api_version() {
 }
 
 #[tokio::test]
-async fn grammar_mode_sends_llama_cpps_grammar_without_whitespace_and_steps_down_when_refused() {
+async fn grammar_mode_sends_llama_cpps_grammar_on_one_line_and_steps_down_when_refused() {
     let fake = WireFake::start().await;
     let ok = || {
         Scripted::json(
@@ -164,11 +164,11 @@ async fn grammar_mode_sends_llama_cpps_grammar_without_whitespace_and_steps_down
     assert!(first.get("response_format").is_none(), "{first}");
     let grammar = first["grammar"].as_str().expect("a grammar");
     assert!(
-        grammar.starts_with(r#"root ::= "{" "\"findings\"" ":" root-findings "}""#),
+        grammar.starts_with(r#"root ::= "{" "\"findings\"" ":" sp root-findings "}""#),
         "{grammar}"
     );
     assert!(
-        grammar.contains(r#"root-findings ::= "[" ( string ( "," string )* )? "]""#),
+        grammar.contains(r#"root-findings ::= "[" ( string ( "," sp string )* )? "]""#),
         "{grammar}"
     );
     assert_eq!(got[2].json()["response_format"]["type"], "json_schema");
@@ -198,6 +198,115 @@ async fn grammar_mode_sends_llama_cpps_grammar_without_whitespace_and_steps_down
         v.get("minItems").is_none(),
         "OpenAI's strict mode gets no minItems: {v}"
     );
+}
+
+#[tokio::test]
+async fn auto_mode_asks_the_server_what_it_is_once() {
+    let ok = || {
+        Scripted::json(
+            200,
+            json!({"choices": [{"message": {"role": "assistant", "content": "{\"findings\":[]}"}, "finish_reason": "stop"}]}),
+        )
+    };
+    let auto = |fake: &WireFake| {
+        let mut e = endpoint(
+            ProviderKind::OpenaiCompatible,
+            &format!("{}/v1", fake.url()),
+            "qwen2.5-coder-1.5b",
+        );
+        e.structured_output = StructuredOutput::Auto;
+        model(&e)
+    };
+    // llama.cpp lists its models as its own: asked through a grammar from then on.
+    let fake = WireFake::start().await;
+    fake.push(Scripted::json(200, json!({"object": "list", "data": [{"id": "qwen2.5-coder-1.5b", "object": "model", "created": 1796643470, "owned_by": "llamacpp"}]})));
+    fake.push(ok());
+    fake.push(ok());
+    let m = auto(&fake);
+    m.complete(&request()).await.expect("first");
+    m.complete(&request()).await.expect("second");
+    let got = fake.received();
+    assert_eq!(got.len(), 3, "the server is asked once");
+    assert_eq!(
+        (got[0].method.as_str(), got[0].path()),
+        ("GET", "/v1/models")
+    );
+    assert_eq!(got[0].header("authorization"), Some("Bearer sk-test-key"));
+    for call in &got[1..] {
+        assert_eq!(call.path(), "/v1/chat/completions");
+        assert!(call.json()["grammar"].is_string(), "{}", call.body);
+        assert!(call.json().get("response_format").is_none());
+    }
+    // vLLM: its schema mode.
+    let fake = WireFake::start().await;
+    fake.push(Scripted::json(200, json!({"object": "list", "data": [{"id": "Qwen/Qwen2.5-Coder-7B-Instruct", "object": "model", "created": 1733000000, "owned_by": "vllm", "root": "Qwen/Qwen2.5-Coder-7B-Instruct", "parent": null, "max_model_len": 32768}]})));
+    fake.push(ok());
+    auto(&fake).complete(&request()).await.expect("vllm");
+    let got = fake.received();
+    assert_eq!(got[1].json()["response_format"]["type"], "json_schema");
+    // A server without a model list (404): `json_object`, as before, and not asked again.
+    let fake = WireFake::start().await;
+    fake.push(Scripted::json(
+        404,
+        json!({"error": {"message": "Not Found", "type": "not_found_error"}}),
+    ));
+    fake.push(ok());
+    fake.push(ok());
+    let m = auto(&fake);
+    m.complete(&request()).await.expect("first");
+    m.complete(&request()).await.expect("second");
+    let got = fake.received();
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(got[1].json()["response_format"]["type"], "json_object");
+    assert_eq!(got[2].json()["response_format"]["type"], "json_object");
+    // OpenAI itself is never asked: its schema mode.
+    let fake = WireFake::start().await;
+    fake.push(ok());
+    let mut e = endpoint(
+        ProviderKind::Openai,
+        &format!("{}/v1", fake.url()),
+        "gpt-4o",
+    );
+    e.structured_output = StructuredOutput::Auto;
+    model(&e).complete(&request()).await.expect("openai");
+    let got = fake.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].json()["response_format"]["type"], "json_schema");
+}
+
+#[tokio::test]
+async fn auto_mode_asks_again_after_the_server_could_not_be_reached() {
+    // A model list slower than the detection's 10 s would make this test slow; a list cut
+    // off mid-way is a transport failure just the same.
+    let fake = WireFake::start().await;
+    let mut cut = Scripted::raw(
+        200,
+        r#"{"object": "list", "data": [{"id": "m", "owned_by": "llamacpp"}]}"#,
+    );
+    cut.cut_at = Some(10);
+    fake.push(cut);
+    fake.push(Scripted::json(200, json!({"choices": [{"message": {"role": "assistant", "content": "{\"findings\":[]}"}, "finish_reason": "stop"}]})));
+    fake.push(Scripted::json(
+        200,
+        json!({"object": "list", "data": [{"id": "m", "owned_by": "llamacpp"}]}),
+    ));
+    fake.push(Scripted::json(200, json!({"choices": [{"message": {"role": "assistant", "content": "{\"findings\":[]}"}, "finish_reason": "stop"}]})));
+    let mut e = endpoint(
+        ProviderKind::OpenaiCompatible,
+        &format!("{}/v1", fake.url()),
+        "m",
+    );
+    e.structured_output = StructuredOutput::Auto;
+    let m = model(&e);
+    m.complete(&request())
+        .await
+        .expect("first, without knowing the server");
+    m.complete(&request()).await.expect("second");
+    let got = fake.received();
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got[1].json()["response_format"]["type"], "json_object");
+    assert_eq!(got[2].path(), "/v1/models", "asked again");
+    assert!(got[3].json()["grammar"].is_string());
 }
 
 #[tokio::test]

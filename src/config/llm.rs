@@ -89,10 +89,10 @@ pub enum StructuredOutput {
     JsonObject,
     /// Nothing on the wire; the prompt describes the shape and the reply is parsed tolerantly.
     Prompt,
-    /// llama.cpp's `grammar`: the schema as a grammar that allows no whitespace, so the
-    /// model cannot spend output tokens on line breaks and indentation (a fifth of a small
-    /// model's review under `json_schema`). For llama.cpp servers only; elsewhere it is
-    /// `json_schema`.
+    /// llama.cpp's `grammar`: the schema as a grammar that keeps the JSON on one line (one
+    /// space after a colon or comma at most), so the model cannot spend output tokens on line
+    /// breaks and indentation (a fifth of a small model's review under `json_schema`). For
+    /// llama.cpp servers only; elsewhere it is `json_schema`.
     Grammar,
     /// Ask the server what it is, once (`GET /models`, whose entries llama.cpp and vLLM
     /// mark as theirs): llama.cpp gets `grammar`, vLLM `json_schema`, any other server

@@ -9,9 +9,10 @@
 //! The space costs nothing: a tokenizer merges it into the token after it.
 //!
 //! Covers the schemas Critic asks with: objects of fixed properties (all required), arrays,
-//! strings, integers, numbers, booleans, null, string enums, and a list of types
-//! (`["integer", "null"]`). Anything else is an error, and the caller asks with the schema
-//! instead.
+//! strings, integers (a small `minimum`..`maximum` range as its numbers; any other at most 16
+//! digits, as llama.cpp's own conversion), numbers, booleans, null, string enums, and a list
+//! of types (`["integer", "null"]`). Anything else, including a limit this does not enforce
+//! (`maxLength`, `pattern`, ...), is an error, and the caller asks with the schema instead.
 
 use std::collections::BTreeMap;
 
@@ -35,8 +36,8 @@ pub fn compact_grammar(schema: &Value) -> Result<String, String> {
 /// Strings as JSON writes them (escapes, no raw control characters), and numbers.
 const PRIMITIVES: &str = r#"sp ::= " "?
 string ::= "\"" ( [^"\\\x7F\x00-\x1F] | "\\" ( ["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] ) )* "\""
-integer ::= "-"? ( "0" | [1-9] [0-9]* )
-number ::= integer ( "." [0-9]+ )? ( [eE] [-+]? [0-9]+ )?
+integer ::= "-"? ( "0" | [1-9] [0-9]{0,15} )
+number ::= integer ( "." [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,3} )?
 boolean ::= "true" | "false"
 null ::= "null"
 "#;
@@ -51,6 +52,12 @@ impl Grammar {
     /// An expression for `schema`; objects and arrays get a rule of their own named after
     /// `path`.
     fn rule_for(&mut self, schema: &Value, path: &str) -> Result<String, String> {
+        if let Some(key) = schema
+            .as_object()
+            .and_then(|o| o.keys().find(|k| !KNOWN.contains(&k.as_str())))
+        {
+            return Err(format!("{path}: `{key}` is not enforced by this grammar"));
+        }
         if let Some(options) = schema.get("enum").and_then(Value::as_array) {
             let literals: Result<Vec<String>, String> = options
                 .iter()
@@ -79,7 +86,11 @@ impl Grammar {
 
     fn typed(&mut self, t: &str, schema: &Value, path: &str) -> Result<String, String> {
         Ok(match t {
-            "string" | "integer" | "number" | "boolean" | "null" => t.to_string(),
+            "integer" => integer_range(schema, path)?,
+            "number" if schema.get("minimum").is_some() || schema.get("maximum").is_some() => {
+                return Err(format!("{path}: a number with limits"));
+            }
+            "string" | "number" | "boolean" | "null" => t.to_string(),
             "array" => {
                 let items = schema
                     .get("items")
@@ -112,11 +123,11 @@ impl Grammar {
                 if let Some(key) = required.iter().find(|k| !properties.contains_key(**k)) {
                     return Err(format!("{path}.{key}: required but not a property"));
                 }
-                // In the order of `properties` (alphabetical): the order llama.cpp's own
-                // `json_schema` conversion asks for, so the two modes differ in whitespace
-                // only. It puts a finding's body before its place and the findings before the
-                // summary; with that order the model finds what it finds pretty-printed
-                // (BENCHMARKS.md).
+                // In the order of `properties` (alphabetical, as serde_json writes a schema):
+                // the order every schema-enforcing mode already holds the model to (llama.cpp's
+                // and vLLM's `json_schema` and OpenAI's strict mode write properties in the
+                // schema's order), so this mode differs from them in whitespace only, the one
+                // difference measured (BENCHMARKS.md).
                 let mut parts = Vec::new();
                 for (key, value) in properties {
                     let value = self.rule_for(value, &format!("{path}-{key}"))?;
@@ -133,6 +144,37 @@ impl Grammar {
             }
             other => return Err(format!("{path}: type {other} is not supported")),
         })
+    }
+}
+
+/// Schema keywords the grammar enforces (or, for the descriptive ones, need not).
+const KNOWN: &[&str] = &[
+    "type",
+    "properties",
+    "required",
+    "items",
+    "enum",
+    "minItems",
+    "minimum",
+    "maximum",
+    "additionalProperties",
+    "description",
+    "title",
+];
+
+/// An integer between `minimum` and `maximum` as its numbers (a verify confidence of 0 to
+/// 10 cannot come back as 85); any integer without limits. Other limits are refused.
+fn integer_range(schema: &Value, path: &str) -> Result<String, String> {
+    let (min, max) = (schema.get("minimum"), schema.get("maximum"));
+    if min.is_none() && max.is_none() {
+        return Ok("integer".to_string());
+    }
+    match (min.and_then(Value::as_u64), max.and_then(Value::as_u64)) {
+        (Some(min), Some(max)) if min <= max && max - min <= 100 => {
+            let numbers: Vec<String> = (min..=max).rev().map(|n| format!("\"{n}\"")).collect();
+            Ok(format!("( {} )", numbers.join(" | ")))
+        }
+        _ => Err(format!("{path}: integer limits other than a small range")),
     }
 }
 
@@ -216,8 +258,29 @@ mod tests {
             crate::review::review_schema_asking(false, false),
             crate::review::verify::schema(),
             crate::review::verify::schema_asking(false),
+            crate::review::tasks::schema(crate::domain::Task::Describe),
+            crate::review::tasks::schema(crate::domain::Task::Improve),
+            crate::review::tasks::schema(crate::domain::Task::Ask),
+            crate::review::tasks::schema(crate::domain::Task::Tests),
+            crate::review::tasks::thread_schema(),
         ] {
             compact_grammar(&schema.schema).expect(schema.name);
+        }
+        // The verify confidence's 0..=10 holds: 85 cannot be written.
+        let g = compact_grammar(&crate::review::verify::schema().schema).expect("verify");
+        assert!(
+            g.contains(r#""\"confidence\"" ":" sp ( "10" | "9" | "8" | "7" | "6" | "5" | "4" | "3" | "2" | "1" | "0" )"#),
+            "{g}"
+        );
+        // Limits the grammar would not enforce send the caller back to the schema.
+        for limited in [
+            json!({"type": "string", "maxLength": 80}),
+            json!({"type": "string", "pattern": "^a"}),
+            json!({"type": "integer", "minimum": 0}),
+            json!({"type": "integer", "minimum": 0, "maximum": 100000}),
+            json!({"type": "array", "maxItems": 3, "items": {"type": "integer"}}),
+        ] {
+            assert!(compact_grammar(&limited).is_err(), "{limited}");
         }
         let optional =
             json!({"type": "object", "required": [], "properties": {"a": {"type": "string"}}});

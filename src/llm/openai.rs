@@ -24,6 +24,11 @@ pub struct ChatCompletions {
     structured: AtomicU8,
     /// Where a compatible server lists its models (and says whose they are).
     models_url: String,
+    /// Times the model list could not be read; after [`MAX_DETECT_TRIES`] the server is
+    /// taken for one that does not say what it is.
+    detect_failures: AtomicU8,
+    /// How long the model list may take: at most the endpoint's own timeout.
+    detect_timeout: std::time::Duration,
 }
 
 impl ChatCompletions {
@@ -62,6 +67,8 @@ impl ChatCompletions {
             temperature: endpoint.temperature,
             structured: AtomicU8::new(mode_code(structured)),
             models_url: format!("{base}/models"),
+            detect_failures: AtomicU8::new(0),
+            detect_timeout: DETECT_TIMEOUT.min(endpoint.timeout),
         })
     }
 
@@ -145,28 +152,37 @@ impl ChatCompletions {
     }
 
     /// What this server is, from its model list: llama.cpp and vLLM mark each model as
-    /// theirs (`owned_by`). None when it could not be asked (down, timed out): asked again
-    /// on the next call, which meanwhile uses `json_object`.
+    /// theirs (`owned_by`). None when it could not be asked this time (down, timed out, a
+    /// 5xx or 429 from a proxy in front of it): asked again on the next call, which meanwhile
+    /// uses `json_object`, up to [`MAX_DETECT_TRIES`] times.
     async fn detect(&self) -> Option<StructuredOutput> {
-        let mut req = self.client.get(&self.models_url).timeout(DETECT_TIMEOUT);
+        let mut req = self
+            .client
+            .get(&self.models_url)
+            .timeout(self.detect_timeout);
         if let Some(key) = &self.api_key {
             req = req.bearer_auth(key.expose_secret());
         }
         let mode = match self.client.send(req).await {
-            Ok(text) => mode_for_models(&text),
-            // No model list (or not for us): a server that does not say what it is.
-            Err(LlmError::Status { .. }) => StructuredOutput::JsonObject,
-            Err(e) => {
-                tracing::debug!(error = %e, "could not ask the model server what it is");
-                return None;
+            Ok(text) => mode_for_models(&text, &self.model),
+            Err(e) if e.is_transient() => {
+                let failures = self.detect_failures.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::debug!(error = %e, failures, "could not ask the model server what it is");
+                if failures < MAX_DETECT_TRIES {
+                    return None;
+                }
+                StructuredOutput::JsonObject
             }
+            // No model list (404), or not for us: a server that does not say what it is.
+            Err(_) => StructuredOutput::JsonObject,
         };
         tracing::info!(model = %self.model, structured_output = ?mode, "asked the model server what it is");
         Some(mode)
     }
 
     async fn call(&self, request: &ChatRequest) -> Result<ChatReply, LlmError> {
-        if code_mode(self.structured.load(Ordering::Relaxed)) == StructuredOutput::Auto
+        if request.schema.is_some()
+            && code_mode(self.structured.load(Ordering::Relaxed)) == StructuredOutput::Auto
             && let Some(mode) = self.detect().await
         {
             // A concurrent first call may have decided (or stepped down) already.
@@ -178,7 +194,8 @@ impl ChatCompletions {
             );
         }
         loop {
-            let mode = match code_mode(self.structured.load(Ordering::Relaxed)) {
+            let read = self.structured.load(Ordering::Relaxed);
+            let mode = match code_mode(read) {
                 // The server could not be asked what it is: what most servers take.
                 StructuredOutput::Auto => StructuredOutput::JsonObject,
                 mode => mode,
@@ -203,7 +220,14 @@ impl ChatCompletions {
                         model = %self.model, from = ?mode, to = ?next, %message,
                         "the server rejected the structured-output mode; stepping down"
                     );
-                    self.structured.store(mode_code(next), Ordering::Relaxed);
+                    // From what this call read: a detection or another step-down that landed
+                    // meanwhile is not undone (the loop asks again with it).
+                    let _ = self.structured.compare_exchange(
+                        read,
+                        mode_code(next),
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    );
                 }
                 other => return other,
             }
@@ -296,27 +320,34 @@ const FREQUENCY_PENALTY: f32 = 0.5;
 /// How long a compatible server may take to list its models.
 const DETECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The structured-output mode for a server whose `GET /models` answered `text`: llama.cpp
-/// (`owned_by: "llamacpp"`) takes a grammar, which holds a small model to compact JSON
-/// (see BENCHMARKS.md); vLLM (`"vllm"`) enforces JSON schemas; what other servers take is
-/// not known, so they get `json_object` and are stepped down if they refuse it.
-fn mode_for_models(text: &str) -> StructuredOutput {
+/// Calls that may each try to read the model list before the server is taken for one that
+/// does not say what it is: a list that never answers costs at most this many waits.
+const MAX_DETECT_TRIES: u8 = 3;
+
+/// The structured-output mode for `model` on a server whose `GET /models` answered `text`:
+/// llama.cpp (`owned_by: "llamacpp"`) takes a grammar, which holds a small model to
+/// one-line JSON (see BENCHMARKS.md); vLLM (`"vllm"`) enforces JSON schemas; what other
+/// servers take is not known (a gateway such as LiteLLM names its own backends), so they get
+/// `json_object` and are stepped down if they refuse it. The entry for `model` (by id or
+/// alias) decides when the list has one; a gateway may list several backends' models.
+fn mode_for_models(text: &str, model: &str) -> StructuredOutput {
     let listed: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-    let owners: Vec<&str> = listed["data"]
-        .as_array()
-        .map(|models| {
-            models
-                .iter()
-                .filter_map(|m| m["owned_by"].as_str())
-                .collect()
-        })
-        .unwrap_or_default();
-    if owners.contains(&"llamacpp") {
-        StructuredOutput::Grammar
-    } else if owners.contains(&"vllm") {
-        StructuredOutput::JsonSchema
-    } else {
-        StructuredOutput::JsonObject
+    let models: &[Value] = listed["data"].as_array().map_or(&[], Vec::as_slice);
+    let named = |m: &&Value| {
+        m["id"].as_str() == Some(model)
+            || m["aliases"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(model)))
+    };
+    let owner = models
+        .iter()
+        .find(named)
+        .or_else(|| models.first())
+        .and_then(|m| m["owned_by"].as_str());
+    match owner {
+        Some("llamacpp") => StructuredOutput::Grammar,
+        Some("vllm") => StructuredOutput::JsonSchema,
+        _ => StructuredOutput::JsonObject,
     }
 }
 
@@ -423,17 +454,38 @@ mod tests {
     fn a_servers_model_list_says_how_to_ask() {
         // llama.cpp's server (b6000s), as it answers `GET /v1/models`.
         let llama_cpp = r#"{"models":[{"name":"qwen2.5-coder-1.5b","model":"qwen2.5-coder-1.5b","modified_at":"","size":"","digest":"","type":"model","description":"","tags":[""],"capabilities":["completion"],"parameters":"","details":{"parent_model":"","format":"gguf","family":"","families":[""],"parameter_size":"","quantization_level":""}}],"object":"list","data":[{"id":"qwen2.5-coder-1.5b","aliases":["qwen2.5-coder-1.5b"],"tags":[],"object":"model","created":1796643470,"owned_by":"llamacpp","meta":{"vocab_type":2,"n_vocab":151936,"n_ctx":8192,"n_ctx_train":32768,"n_embd":1536,"n_params":1777088000,"size":1111370240}}]}"#;
-        assert_eq!(mode_for_models(llama_cpp), StructuredOutput::Grammar);
-        let vllm = r#"{"object":"list","data":[{"id":"Qwen/Qwen2.5-Coder-7B-Instruct","object":"model","created":1733000000,"owned_by":"vllm","root":"Qwen/Qwen2.5-Coder-7B-Instruct","parent":null,"max_model_len":32768,"permission":[]}]}"#;
-        assert_eq!(mode_for_models(vllm), StructuredOutput::JsonSchema);
-        let ollama = r#"{"object":"list","data":[{"id":"qwen2.5-coder:7b","object":"model","created":1733000000,"owned_by":"library"}]}"#;
-        assert_eq!(mode_for_models(ollama), StructuredOutput::JsonObject);
         assert_eq!(
-            mode_for_models("<html>not found</html>"),
+            mode_for_models(llama_cpp, "qwen2.5-coder-1.5b"),
+            StructuredOutput::Grammar
+        );
+        // Asked for a model it does not list (an alias set elsewhere): the server's kind.
+        assert_eq!(
+            mode_for_models(llama_cpp, "coder"),
+            StructuredOutput::Grammar
+        );
+        let vllm = r#"{"object":"list","data":[{"id":"Qwen/Qwen2.5-Coder-7B-Instruct","object":"model","created":1733000000,"owned_by":"vllm","root":"Qwen/Qwen2.5-Coder-7B-Instruct","parent":null,"max_model_len":32768,"permission":[]}]}"#;
+        assert_eq!(
+            mode_for_models(vllm, "Qwen/Qwen2.5-Coder-7B-Instruct"),
+            StructuredOutput::JsonSchema
+        );
+        // A gateway listing several backends' models: the configured model's entry decides.
+        let gateway = r#"{"object":"list","data":[{"id":"small","object":"model","owned_by":"llamacpp"},{"id":"gpt-4o","object":"model","owned_by":"openai"}]}"#;
+        assert_eq!(
+            mode_for_models(gateway, "gpt-4o"),
+            StructuredOutput::JsonObject
+        );
+        assert_eq!(mode_for_models(gateway, "small"), StructuredOutput::Grammar);
+        let ollama = r#"{"object":"list","data":[{"id":"qwen2.5-coder:7b","object":"model","created":1733000000,"owned_by":"library"}]}"#;
+        assert_eq!(
+            mode_for_models(ollama, "qwen2.5-coder:7b"),
             StructuredOutput::JsonObject
         );
         assert_eq!(
-            mode_for_models(r#"{"data": "x"}"#),
+            mode_for_models("<html>not found</html>", "m"),
+            StructuredOutput::JsonObject
+        );
+        assert_eq!(
+            mode_for_models(r#"{"data": "x"}"#, "m"),
             StructuredOutput::JsonObject
         );
     }

@@ -279,12 +279,13 @@ async fn auto_mode_asks_again_after_the_server_could_not_be_reached() {
     // A model list slower than the detection's 10 s would make this test slow; a list cut
     // off mid-way is a transport failure just the same.
     let fake = WireFake::start().await;
-    let mut cut = Scripted::raw(
-        200,
-        r#"{"object": "list", "data": [{"id": "m", "owned_by": "llamacpp"}]}"#,
+    fake.push(
+        Scripted::raw(
+            200,
+            r#"{"object": "list", "data": [{"id": "m", "owned_by": "llamacpp"}]}"#,
+        )
+        .cut(10),
     );
-    cut.cut_at = Some(10);
-    fake.push(cut);
     fake.push(Scripted::json(200, json!({"choices": [{"message": {"role": "assistant", "content": "{\"findings\":[]}"}, "finish_reason": "stop"}]})));
     fake.push(Scripted::json(
         200,
@@ -307,6 +308,83 @@ async fn auto_mode_asks_again_after_the_server_could_not_be_reached() {
     assert_eq!(got[1].json()["response_format"]["type"], "json_object");
     assert_eq!(got[2].path(), "/v1/models", "asked again");
     assert!(got[3].json()["grammar"].is_string());
+}
+
+#[tokio::test]
+async fn auto_mode_outlasts_a_proxys_bad_moment_and_steps_down_from_what_it_found() {
+    let chat = || {
+        Scripted::json(
+            200,
+            json!({"choices": [{"message": {"role": "assistant", "content": "{\"findings\":[]}"}, "finish_reason": "stop"}]}),
+        )
+    };
+    let listed = || {
+        Scripted::json(
+            200,
+            json!({"object": "list", "data": [{"id": "m", "object": "model", "owned_by": "llamacpp"}]}),
+        )
+    };
+    let fake = WireFake::start().await;
+    // A proxy in front of llama.cpp answers 503 while it restarts: not taken for an answer.
+    fake.push(Scripted::json(
+        503,
+        json!({"error": {"message": "upstream unavailable"}}),
+    ));
+    fake.push(chat());
+    fake.push(listed());
+    // The grammar is refused (a server that does not take one): the schema from then on.
+    fake.push(Scripted::json(400, json!({"error": {"code": 400, "message": "\"grammar\" is not supported", "type": "invalid_request_error"}})));
+    fake.push(chat());
+    fake.push(chat());
+    let m = model(&auto_endpoint(&fake));
+    m.complete(&request()).await.expect("first");
+    m.complete(&request()).await.expect("second");
+    m.complete(&request()).await.expect("third");
+    let got = fake.received();
+    let asked: Vec<(&str, &str)> = got.iter().map(|r| (r.method.as_str(), r.path())).collect();
+    assert_eq!(
+        asked,
+        [
+            ("GET", "/v1/models"),
+            ("POST", "/v1/chat/completions"),
+            ("GET", "/v1/models"),
+            ("POST", "/v1/chat/completions"),
+            ("POST", "/v1/chat/completions"),
+            ("POST", "/v1/chat/completions"),
+        ]
+    );
+    assert_eq!(got[1].json()["response_format"]["type"], "json_object");
+    assert!(got[3].json()["grammar"].is_string());
+    assert_eq!(got[4].json()["response_format"]["type"], "json_schema");
+    assert_eq!(got[5].json()["response_format"]["type"], "json_schema");
+    // A model list that never comes is given up after three tries: `json_object` for good.
+    let fake = WireFake::start().await;
+    for _ in 0..3 {
+        fake.push(Scripted::json(
+            502,
+            json!({"error": {"message": "bad gateway"}}),
+        ));
+        fake.push(chat());
+    }
+    fake.push(chat());
+    let m = model(&auto_endpoint(&fake));
+    for _ in 0..4 {
+        m.complete(&request()).await.expect("answered");
+    }
+    let got = fake.received();
+    assert_eq!(got.len(), 7, "three tries, then no more: {got:?}");
+    assert_eq!(got[6].path(), "/v1/chat/completions");
+    assert_eq!(got[6].json()["response_format"]["type"], "json_object");
+}
+
+fn auto_endpoint(fake: &WireFake) -> Endpoint {
+    let mut e = endpoint(
+        ProviderKind::OpenaiCompatible,
+        &format!("{}/v1", fake.url()),
+        "m",
+    );
+    e.structured_output = StructuredOutput::Auto;
+    e
 }
 
 #[tokio::test]

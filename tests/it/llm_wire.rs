@@ -140,16 +140,10 @@ async fn azure_uses_deployment_url_api_key_header_and_api_version() {
 #[tokio::test]
 async fn grammar_mode_sends_llama_cpps_grammar_on_one_line_and_steps_down_when_refused() {
     let fake = WireFake::start().await;
-    let ok = || {
-        Scripted::json(
-            200,
-            json!({"choices": [{"message": {"role": "assistant", "content": "{\"findings\":[]}"}, "finish_reason": "stop"}]}),
-        )
-    };
-    fake.push(ok());
+    fake.push(chat_ok());
     // A server that does not know `grammar` says so: the schema is used from then on.
     fake.push(Scripted::json(400, json!({"error": {"code": 400, "message": "Unsupported param: grammar", "type": "invalid_request_error"}})));
-    fake.push(ok());
+    fake.push(chat_ok());
     let mut e = endpoint(
         ProviderKind::OpenaiCompatible,
         &format!("{}/v1", fake.url()),
@@ -175,7 +169,7 @@ async fn grammar_mode_sends_llama_cpps_grammar_on_one_line_and_steps_down_when_r
     assert!(got[2].json().get("grammar").is_none());
     // OpenAI itself has no grammar: the schema.
     let fake = WireFake::start().await;
-    fake.push(ok());
+    fake.push(chat_ok());
     let mut e = endpoint(
         ProviderKind::Openai,
         &format!("{}/v1", fake.url()),
@@ -202,27 +196,12 @@ async fn grammar_mode_sends_llama_cpps_grammar_on_one_line_and_steps_down_when_r
 
 #[tokio::test]
 async fn auto_mode_asks_the_server_what_it_is_once() {
-    let ok = || {
-        Scripted::json(
-            200,
-            json!({"choices": [{"message": {"role": "assistant", "content": "{\"findings\":[]}"}, "finish_reason": "stop"}]}),
-        )
-    };
-    let auto = |fake: &WireFake| {
-        let mut e = endpoint(
-            ProviderKind::OpenaiCompatible,
-            &format!("{}/v1", fake.url()),
-            "qwen2.5-coder-1.5b",
-        );
-        e.structured_output = StructuredOutput::Auto;
-        model(&e)
-    };
     // llama.cpp lists its models as its own: asked through a grammar from then on.
     let fake = WireFake::start().await;
     fake.push(Scripted::json(200, json!({"object": "list", "data": [{"id": "qwen2.5-coder-1.5b", "object": "model", "created": 1796643470, "owned_by": "llamacpp"}]})));
-    fake.push(ok());
-    fake.push(ok());
-    let m = auto(&fake);
+    fake.push(chat_ok());
+    fake.push(chat_ok());
+    let m = model(&auto_endpoint(&fake, "qwen2.5-coder-1.5b"));
     m.complete(&request()).await.expect("first");
     m.complete(&request()).await.expect("second");
     let got = fake.received();
@@ -240,8 +219,11 @@ async fn auto_mode_asks_the_server_what_it_is_once() {
     // vLLM: its schema mode.
     let fake = WireFake::start().await;
     fake.push(Scripted::json(200, json!({"object": "list", "data": [{"id": "Qwen/Qwen2.5-Coder-7B-Instruct", "object": "model", "created": 1733000000, "owned_by": "vllm", "root": "Qwen/Qwen2.5-Coder-7B-Instruct", "parent": null, "max_model_len": 32768}]})));
-    fake.push(ok());
-    auto(&fake).complete(&request()).await.expect("vllm");
+    fake.push(chat_ok());
+    model(&auto_endpoint(&fake, "Qwen/Qwen2.5-Coder-7B-Instruct"))
+        .complete(&request())
+        .await
+        .expect("vllm");
     let got = fake.received();
     assert_eq!(got[1].json()["response_format"]["type"], "json_schema");
     // A server without a model list (404): `json_object`, as before, and not asked again.
@@ -250,9 +232,9 @@ async fn auto_mode_asks_the_server_what_it_is_once() {
         404,
         json!({"error": {"message": "Not Found", "type": "not_found_error"}}),
     ));
-    fake.push(ok());
-    fake.push(ok());
-    let m = auto(&fake);
+    fake.push(chat_ok());
+    fake.push(chat_ok());
+    let m = model(&auto_endpoint(&fake, "qwen2.5-coder-1.5b"));
     m.complete(&request()).await.expect("first");
     m.complete(&request()).await.expect("second");
     let got = fake.received();
@@ -261,7 +243,7 @@ async fn auto_mode_asks_the_server_what_it_is_once() {
     assert_eq!(got[2].json()["response_format"]["type"], "json_object");
     // OpenAI itself is never asked: its schema mode.
     let fake = WireFake::start().await;
-    fake.push(ok());
+    fake.push(chat_ok());
     let mut e = endpoint(
         ProviderKind::Openai,
         &format!("{}/v1", fake.url()),
@@ -286,19 +268,13 @@ async fn auto_mode_asks_again_after_the_server_could_not_be_reached() {
         )
         .cut(10),
     );
-    fake.push(Scripted::json(200, json!({"choices": [{"message": {"role": "assistant", "content": "{\"findings\":[]}"}, "finish_reason": "stop"}]})));
+    fake.push(chat_ok());
     fake.push(Scripted::json(
         200,
         json!({"object": "list", "data": [{"id": "m", "owned_by": "llamacpp"}]}),
     ));
-    fake.push(Scripted::json(200, json!({"choices": [{"message": {"role": "assistant", "content": "{\"findings\":[]}"}, "finish_reason": "stop"}]})));
-    let mut e = endpoint(
-        ProviderKind::OpenaiCompatible,
-        &format!("{}/v1", fake.url()),
-        "m",
-    );
-    e.structured_output = StructuredOutput::Auto;
-    let m = model(&e);
+    fake.push(chat_ok());
+    let m = model(&auto_endpoint(&fake, "m"));
     m.complete(&request())
         .await
         .expect("first, without knowing the server");
@@ -312,12 +288,6 @@ async fn auto_mode_asks_again_after_the_server_could_not_be_reached() {
 
 #[tokio::test]
 async fn auto_mode_outlasts_a_proxys_bad_moment_and_steps_down_from_what_it_found() {
-    let chat = || {
-        Scripted::json(
-            200,
-            json!({"choices": [{"message": {"role": "assistant", "content": "{\"findings\":[]}"}, "finish_reason": "stop"}]}),
-        )
-    };
     let listed = || {
         Scripted::json(
             200,
@@ -330,13 +300,13 @@ async fn auto_mode_outlasts_a_proxys_bad_moment_and_steps_down_from_what_it_foun
         503,
         json!({"error": {"message": "upstream unavailable"}}),
     ));
-    fake.push(chat());
+    fake.push(chat_ok());
     fake.push(listed());
     // The grammar is refused (a server that does not take one): the schema from then on.
     fake.push(Scripted::json(400, json!({"error": {"code": 400, "message": "\"grammar\" is not supported", "type": "invalid_request_error"}})));
-    fake.push(chat());
-    fake.push(chat());
-    let m = model(&auto_endpoint(&fake));
+    fake.push(chat_ok());
+    fake.push(chat_ok());
+    let m = model(&auto_endpoint(&fake, "m"));
     m.complete(&request()).await.expect("first");
     m.complete(&request()).await.expect("second");
     m.complete(&request()).await.expect("third");
@@ -364,10 +334,10 @@ async fn auto_mode_outlasts_a_proxys_bad_moment_and_steps_down_from_what_it_foun
             502,
             json!({"error": {"message": "bad gateway"}}),
         ));
-        fake.push(chat());
+        fake.push(chat_ok());
     }
-    fake.push(chat());
-    let m = model(&auto_endpoint(&fake));
+    fake.push(chat_ok());
+    let m = model(&auto_endpoint(&fake, "m"));
     for _ in 0..4 {
         m.complete(&request()).await.expect("answered");
     }
@@ -377,14 +347,23 @@ async fn auto_mode_outlasts_a_proxys_bad_moment_and_steps_down_from_what_it_foun
     assert_eq!(got[6].json()["response_format"]["type"], "json_object");
 }
 
-fn auto_endpoint(fake: &WireFake) -> Endpoint {
+/// An `openai-compatible` endpoint on `fake` for `model`, left to ask what the server is.
+fn auto_endpoint(fake: &WireFake, model: &str) -> Endpoint {
     let mut e = endpoint(
         ProviderKind::OpenaiCompatible,
         &format!("{}/v1", fake.url()),
-        "m",
+        model,
     );
     e.structured_output = StructuredOutput::Auto;
     e
+}
+
+/// A chat completion answering no findings.
+fn chat_ok() -> Scripted {
+    Scripted::json(
+        200,
+        json!({"choices": [{"message": {"role": "assistant", "content": "{\"findings\":[]}"}, "finish_reason": "stop"}]}),
+    )
 }
 
 #[tokio::test]

@@ -74,7 +74,19 @@ pub(super) async fn write_deliveries(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        match write_batch(&pool, backend, &batch).await {
+        let mut lost = 0;
+        let written = loop {
+            match write_batch(&pool, backend, &batch).await {
+                Err(e) if lost < RACE_RETRIES && lost_a_race(&e) => {
+                    lost += 1;
+                    tracing::info!(error = %e, lost, "a delivery batch lost a race with another replica's; writing it again");
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(lost)))
+                        .await;
+                }
+                other => break other,
+            }
+        };
+        match written {
             Ok(outcomes) => {
                 for (write, outcome) in batch.drain(..).zip(outcomes) {
                     let _ = write.reply.send(Ok(outcome));
@@ -87,6 +99,23 @@ pub(super) async fn write_deliveries(
                 }
             }
         }
+    }
+}
+
+/// How many times a batch that lost a race is written again before its deliveries are
+/// refused (503). GitHub does not redeliver a refused delivery by itself: a review would be
+/// lost.
+const RACE_RETRIES: u32 = 3;
+
+/// PostgreSQL ended the transaction to settle a race with another one (another replica's
+/// batch taking the same rows in another order: a deadlock, or a serialisation failure).
+/// Written again, it succeeds.
+fn lost_a_race(e: &StoreError) -> bool {
+    match e {
+        StoreError::Database(sqlx::Error::Database(db)) => {
+            matches!(db.code().as_deref(), Some("40P01" | "40001"))
+        }
+        _ => false,
     }
 }
 
@@ -108,6 +137,11 @@ async fn write_batch(
         .filter(|(_, f)| **f)
         .map(|(w, _)| w)
         .collect();
+    // Rows are taken in id order, whatever order they arrived in, so two replicas' batches
+    // that share deliveries (GitHub redelivering to another replica) take them in the same
+    // order and wait for each other instead of deadlocking.
+    let mut in_id_order = unique.clone();
+    in_id_order.sort_by(|a, b| a.id.cmp(&b.id));
 
     let mut tx = pool.begin().await?;
     let mut sql = String::from("INSERT INTO deliveries (id, event, received_at) VALUES ");
@@ -122,7 +156,7 @@ async fn write_batch(
     }
     sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
     let mut q = sqlx::query_scalar(&sql).bind(now);
-    for w in &unique {
+    for w in &in_id_order {
         q = q.bind(w.id.as_str()).bind(w.event.as_str());
     }
     let inserted: HashSet<String> = q.fetch_all(&mut *tx).await?.into_iter().collect();
@@ -164,6 +198,52 @@ mod tests {
         delivery_dedupe_queues_once,
         concurrent_deliveries_batch_correctly,
     );
+
+    #[tokio::test]
+    async fn a_batch_that_deadlocks_with_another_replicas_is_written_again() {
+        use sqlx::{Connection, Executor};
+        use std::time::Duration;
+        let Some((store, db)) = super::super::test_support::postgres().await else {
+            return;
+        };
+        let connect = || sqlx::PgConnection::connect(&db.url);
+        let (mut blocker, mut other) = (connect().await.expect("a"), connect().await.expect("b"));
+        let insert = |id: &str| {
+            format!("INSERT INTO deliveries (id, event, received_at) VALUES ('{id}', 'ping', 0)")
+        };
+        // `blocker` holds the writer on d0 while d1 and d2 queue up behind it, so that they
+        // are written together, in one batch; `other` (another replica's batch) holds d2.
+        blocker.execute("BEGIN").await.expect("begin");
+        blocker.execute(insert("d0").as_str()).await.expect("d0");
+        other.execute("BEGIN").await.expect("begin");
+        other.execute(insert("d2").as_str()).await.expect("d2");
+        let record = |id: &'static str| {
+            let store = store.clone();
+            tokio::spawn(async move { store.record_delivery(id, "ping", None).await })
+        };
+        let d0 = record("d0");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (d2, d1) = (record("d2"), record("d1"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The writer writes d0, then d1 and d2 in id order: d1, then it waits for d2.
+        blocker.execute("ROLLBACK").await.expect("rollback");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // `other` now waits for d1, which the writer holds: a deadlock. PostgreSQL ends the
+        // transaction that waited first, the writer's, and `other` gets d1.
+        other
+            .execute(insert("d1").as_str())
+            .await
+            .expect("d1 once the writer gave way");
+        other.execute("ROLLBACK").await.expect("rollback");
+        for (name, outcome) in [("d0", d0), ("d1", d1), ("d2", d2)] {
+            let outcome = outcome.await.expect("joined");
+            assert!(
+                matches!(outcome, Ok(DeliveryOutcome::Accepted(None))),
+                "{name}: {outcome:?}"
+            );
+        }
+        assert_eq!(store.delivery_count().await.expect("n"), 3);
+    }
 
     #[tokio::test]
     async fn deliveries_seen_before_an_upgrade_are_still_duplicates() {

@@ -32,7 +32,7 @@ use super::task_request::{Prepared, prepare};
 use super::test_threads::{Offered, render_tests};
 use answer::{Ending, final_text, say, waiting_text};
 use checks::{Checks, failure_report};
-use push::{branch_name, commit, point_branch, pushable};
+use push::{branch_name, commit, only_pushable, point_branch};
 
 /// Checks of a branch that show nothing at all by then are taken to never come (CI that does
 /// not run on pushes to other branches).
@@ -91,14 +91,7 @@ pub(super) async fn start(
     model: &str,
 ) -> Result<Outcome, JobError> {
     let by = &job.requested;
-    let (tests, refused): (Vec<_>, Vec<_>) = tests.into_iter().partition(|t| pushable(&t.path));
-    for t in &refused {
-        notes.push(format!(
-            "`{}` was left out: `{}` is not a test file, and Critic pushes only tests.",
-            t.name.trim(),
-            t.path
-        ));
-    }
+    let tests = only_pushable(tests, &mut notes);
     if tests.is_empty() {
         let text = render_tests("`/test --verify`", &[], &Offered::default(), &notes, model);
         answer(critic, gh, job.pr(), by, &text).await?;
@@ -371,14 +364,7 @@ async fn correct(
     };
     let mut notes = job.notes.clone();
     notes.extend(new_notes);
-    let (tests, refused): (Vec<_>, Vec<_>) = tests.into_iter().partition(|t| pushable(&t.path));
-    for t in &refused {
-        notes.push(format!(
-            "`{}` was left out: `{}` is not a test file.",
-            t.name.trim(),
-            t.path
-        ));
-    }
+    let tests = only_pushable(tests, &mut notes);
     if tests.is_empty() {
         return Ok(Err(
             "the model left every test out when asked to correct them".into(),

@@ -28,6 +28,22 @@ pub(super) fn pushable(path: &str) -> bool {
         && (crate::context::test_layout::is_test(path) || unit_tests)
 }
 
+/// The tests of `tests` that may be pushed; each one left out is named in `notes`.
+pub(super) fn only_pushable(
+    tests: Vec<TestSuggestion>,
+    notes: &mut Vec<String>,
+) -> Vec<TestSuggestion> {
+    let (tests, refused): (Vec<_>, Vec<_>) = tests.into_iter().partition(|t| pushable(&t.path));
+    for t in &refused {
+        notes.push(format!(
+            "`{}` was left out: `{}` is not a test file, and Critic pushes only tests.",
+            t.name.trim(),
+            t.path
+        ));
+    }
+    tests
+}
+
 /// The files of a commit on GitHub that the tests go into, read before they are written.
 pub(super) struct Fetched {
     texts: Vec<(String, Option<String>)>,
@@ -142,6 +158,33 @@ pub(super) async fn point_branch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_test_left_out_is_named_in_the_answer() {
+        let test = |path: &str, name: &str| TestSuggestion {
+            path: path.into(),
+            name: name.into(),
+            covers: "parse".into(),
+            code: "#[test]\nfn t() {}\n".into(),
+        };
+        let mut notes = vec!["earlier".to_string()];
+        let kept = only_pushable(
+            vec![
+                test(".github/workflows/ci.yml", " runs_on_push "),
+                test("tests/parse.rs", "parses"),
+            ],
+            &mut notes,
+        );
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].path, "tests/parse.rs");
+        assert_eq!(
+            notes,
+            [
+                "earlier",
+                "`runs_on_push` was left out: `.github/workflows/ci.yml` is not a test file, and Critic pushes only tests."
+            ]
+        );
+    }
 
     #[test]
     fn only_test_files_outside_dot_folders_are_pushed() {

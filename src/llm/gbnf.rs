@@ -99,7 +99,11 @@ impl Grammar {
                 let name = rule_name(path);
                 // `minItems: 1`: a list that may not be empty (without it, a small model
                 // held to no whitespace closes a list it should fill).
-                let body = if schema.get("minItems").and_then(Value::as_u64).unwrap_or(0) >= 1 {
+                let min_items = schema.get("minItems").map_or(Some(0), Value::as_u64);
+                if !matches!(min_items, Some(0 | 1)) {
+                    return Err(format!("{path}: minItems other than 0 or 1"));
+                }
+                let body = if min_items == Some(1) {
                     format!("\"[\" {item} ( \",\" sp {item} )* \"]\"")
                 } else {
                     format!("\"[\" ( {item} ( \",\" sp {item} )* )? \"]\"")
@@ -279,6 +283,7 @@ mod tests {
             json!({"type": "integer", "minimum": 0}),
             json!({"type": "integer", "minimum": 0, "maximum": 100000}),
             json!({"type": "array", "maxItems": 3, "items": {"type": "integer"}}),
+            json!({"type": "array", "minItems": 2, "items": {"type": "integer"}}),
         ] {
             assert!(compact_grammar(&limited).is_err(), "{limited}");
         }

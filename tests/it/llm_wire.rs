@@ -170,12 +170,7 @@ async fn grammar_mode_sends_llama_cpps_grammar_on_one_line_and_steps_down_when_r
     // OpenAI itself has no grammar: the schema.
     let fake = WireFake::start().await;
     fake.push(chat_ok());
-    let mut e = endpoint(
-        ProviderKind::Openai,
-        &format!("{}/v1", fake.url()),
-        "gpt-4o",
-    );
-    e.structured_output = StructuredOutput::Grammar;
+    let e = openai_asking(&fake, StructuredOutput::Grammar);
     let listed = ChatRequest::new("s", "u").with_schema(Arc::new(OutputSchema {
         name: "verify",
         description: "Verdicts",
@@ -244,12 +239,7 @@ async fn auto_mode_asks_the_server_what_it_is_once() {
     // OpenAI itself is never asked: its schema mode.
     let fake = WireFake::start().await;
     fake.push(chat_ok());
-    let mut e = endpoint(
-        ProviderKind::Openai,
-        &format!("{}/v1", fake.url()),
-        "gpt-4o",
-    );
-    e.structured_output = StructuredOutput::Auto;
+    let e = openai_asking(&fake, StructuredOutput::Auto);
     model(&e).complete(&request()).await.expect("openai");
     let got = fake.received();
     assert_eq!(got.len(), 1);
@@ -355,6 +345,17 @@ fn auto_endpoint(fake: &WireFake, model: &str) -> Endpoint {
         model,
     );
     e.structured_output = StructuredOutput::Auto;
+    e
+}
+
+/// OpenAI itself on `fake`, with structured output set to `mode`.
+fn openai_asking(fake: &WireFake, mode: StructuredOutput) -> Endpoint {
+    let mut e = endpoint(
+        ProviderKind::Openai,
+        &format!("{}/v1", fake.url()),
+        "gpt-4o",
+    );
+    e.structured_output = mode;
     e
 }
 

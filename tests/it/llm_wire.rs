@@ -220,6 +220,7 @@ async fn auto_mode_asks_the_server_what_it_is_once() {
         .await
         .expect("vllm");
     let got = fake.received();
+    assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(got[1].json()["response_format"]["type"], "json_schema");
     // A server without a model list (404): `json_object`, as before, and not asked again.
     let fake = WireFake::start().await;

@@ -41,6 +41,12 @@ pub struct CaseResult {
     pub verify_input_tokens: u64,
     #[serde(default)]
     pub verify_output_tokens: u64,
+    /// Input tokens the server had cached (read from its prompt cache, not anew): all calls',
+    /// and the verify pass's.
+    #[serde(default)]
+    pub cached_tokens: u64,
+    #[serde(default)]
+    pub verify_cached_tokens: u64,
     pub cost_usd: f64,
     pub seconds: f64,
     /// What the verify pass did.
@@ -87,6 +93,8 @@ pub fn score(case: &Case, report: &Report, seconds: f64) -> CaseResult {
         output_tokens: report.usage.output,
         verify_input_tokens: report.verify_usage.input,
         verify_output_tokens: report.verify_usage.output,
+        cached_tokens: report.usage.cached,
+        verify_cached_tokens: report.verify_usage.cached,
         cost_usd: report.cost_usd,
         seconds,
         verification: report.verification.clone(),
@@ -107,6 +115,8 @@ pub fn failed(case: &Case, error: String, seconds: f64, meter: &crate::llm::Mete
         output_tokens: usage.output_tokens,
         verify_input_tokens: 0,
         verify_output_tokens: 0,
+        cached_tokens: usage.cached_tokens,
+        verify_cached_tokens: 0,
         cost_usd: cost_micros as f64 / 1e6,
         seconds,
         verification: None,
@@ -154,6 +164,11 @@ pub struct Totals {
     pub output_tokens: u64,
     #[serde(default)]
     pub verify_tokens: u64,
+    /// Input tokens served from the server's prompt cache, all calls' and the verify pass's.
+    #[serde(default)]
+    pub cached_tokens: u64,
+    #[serde(default)]
+    pub verify_cached_tokens: u64,
     pub cost_usd: f64,
     pub seconds: f64,
 }
@@ -186,15 +201,22 @@ impl Totals {
                 .iter()
                 .map(|r| r.verify_input_tokens + r.verify_output_tokens)
                 .sum(),
+            cached_tokens: results.iter().map(|r| r.cached_tokens).sum(),
+            verify_cached_tokens: results.iter().map(|r| r.verify_cached_tokens).sum(),
             cost_usd: results.iter().map(|r| r.cost_usd).sum(),
             seconds: results.iter().map(|r| r.seconds).sum(),
         }
     }
 
-    /// The verify pass's tokens over the review calls' (everything else).
+    /// The verify pass's tokens over the review calls' (everything else), each without the
+    /// input its server had cached: what was read anew or written, which is the time on a
+    /// local model and most of the cost on a hosted one.
     pub fn verify_share(&self) -> Option<f64> {
-        let review = (self.input_tokens + self.output_tokens).saturating_sub(self.verify_tokens);
-        (review > 0 && self.verify_tokens > 0).then(|| self.verify_tokens as f64 / review as f64)
+        let verify = self.verify_tokens.saturating_sub(self.verify_cached_tokens);
+        let review = (self.input_tokens + self.output_tokens)
+            .saturating_sub(self.cached_tokens)
+            .saturating_sub(verify);
+        (review > 0 && verify > 0).then(|| verify as f64 / review as f64)
     }
 
     /// Threads that hit, over all threads on cases with bugs.
@@ -221,5 +243,34 @@ mod tests {
         assert!(!near(&bug, "b.rs", 10, 10));
         assert!(near(&bug, "a.rs", 23, 30));
         assert!(!near(&bug, "a.rs", 24, 30));
+    }
+    #[test]
+    fn the_verify_share_leaves_out_input_the_server_had_cached() {
+        let t = |cached: u64, verify_cached: u64| Totals {
+            cases: 1,
+            failed: 0,
+            with_bugs: 0,
+            hits: 0,
+            mean_chance: None,
+            threads: 0,
+            threads_on_bug_cases: 0,
+            hitting_threads: 0,
+            clean: 1,
+            false_alarms: 0,
+            clean_with_threads: 0,
+            // The review: 1,000 in, 200 out; the verify call: 1,250 in, 50 out.
+            input_tokens: 2_250,
+            output_tokens: 250,
+            verify_tokens: 1_300,
+            cached_tokens: cached,
+            verify_cached_tokens: verify_cached,
+            cost_usd: 0.0,
+            seconds: 1.0,
+        };
+        assert_eq!(t(0, 0).verify_share(), Some(1_300.0 / 1_200.0));
+        // A continued conversation: the verify call read 1,150 of its 1,250 from the cache.
+        let share = t(1_150, 1_150).verify_share().expect("a share");
+        assert!((share - 150.0 / 1_200.0).abs() < 1e-9, "{share}");
+        assert_eq!(t(2_250, 1_250).verify_share(), Some(50.0 / 200.0));
     }
 }

@@ -92,10 +92,12 @@ pub fn render(report: &EvalReport) -> String {
     );
     let _ = writeln!(
         out,
-        "cost: {} input and {} output tokens (verifying: {} tokens, {} of the review calls'), ${:.4}, {:.1} s of reviews",
+        "cost: {} input ({} cached) and {} output tokens (verifying: {} tokens, {} cached; without cached input, {} of the review calls'), ${:.4}, {:.1} s of reviews",
         t.input_tokens,
+        t.cached_tokens,
         t.output_tokens,
         t.verify_tokens,
+        t.verify_cached_tokens,
         percent(t.verify_share()),
         t.cost_usd,
         t.seconds

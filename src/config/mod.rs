@@ -311,6 +311,9 @@ pub struct ReviewSettings {
     /// A second model call checks each finding bound for a thread (at or above
     /// `min_severity`) against its code before it is posted (see `review::verify`).
     pub verify: bool,
+    /// Whether the verify call is a new conversation or the review's own, continued.
+    #[serde(default)]
+    pub verify_context: VerifyContext,
     /// The first review of a pull request also suggests tests for it (as `/test` does).
     pub suggest_tests: bool,
     /// Findings the verify pass is less sure of than this (0-10) are dropped.
@@ -319,6 +322,35 @@ pub struct ReviewSettings {
     /// third shorter: for small local models, whose fixes are mostly prose that is never
     /// posted, and whose output tokens are the time a review takes.
     pub suggestions: bool,
+}
+
+/// How the verify call is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerifyContext {
+    /// `continue` where the review's endpoint also verifies, is `openai-compatible` and has
+    /// no price set (a server of one's own, where input costs nothing but time); else
+    /// `separate`.
+    #[default]
+    Auto,
+    /// A new conversation: the verify prompt, the findings, and each one's code.
+    Separate,
+    /// The review's conversation, continued with a short ask: a server that keeps the
+    /// conversation's prefix cached (llama.cpp, vLLM, Ollama) reads only the ask, not the
+    /// code again. The verifier is then the reviewer checking its own findings. Used only
+    /// for a review made in one call whose reply was read as given; else `separate`.
+    Continue,
+}
+
+impl VerifyContext {
+    /// The setting's value as written.
+    pub fn label(self) -> &'static str {
+        match self {
+            VerifyContext::Auto => "auto",
+            VerifyContext::Separate => "separate",
+            VerifyContext::Continue => "continue",
+        }
+    }
 }
 
 /// Five right comments beat twenty plausible ones.
@@ -374,6 +406,7 @@ resolve_addressed = false
 fail_on_critical = false
 coalesce_secs = 10
 verify = true
+verify_context = "auto"
 min_confidence = 7
 suggest_tests = false
 suggestions = true
@@ -885,6 +918,28 @@ mod tests {
         e.push(("CRITIC_REVIEW__MIN_CONFIDENCE".into(), "11".into()));
         let err = Config::load_from(None, e).expect_err("0-10").to_string();
         assert!(err.contains("review.min_confidence"), "{err}");
+    }
+
+    #[test]
+    fn verify_context_defaults_to_auto_and_refuses_a_typo() {
+        let c = Config::load_from(None, base()).expect("valid");
+        assert_eq!(c.settings.review.verify_context, VerifyContext::Auto);
+        for (value, want) in [
+            ("separate", VerifyContext::Separate),
+            ("continue", VerifyContext::Continue),
+        ] {
+            let mut e = base();
+            e.push(("CRITIC_REVIEW__VERIFY_CONTEXT".into(), value.into()));
+            let c = Config::load_from(None, e).expect(value);
+            assert_eq!(c.settings.review.verify_context, want);
+        }
+        let mut e = base();
+        e.push(("CRITIC_REVIEW__VERIFY_CONTEXT".into(), "continued".into()));
+        let err = Config::load_from(None, e).expect_err("a typo").to_string();
+        assert!(
+            err.contains("verify_context") || err.contains("continued"),
+            "{err}"
+        );
     }
 
     #[test]

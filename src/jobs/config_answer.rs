@@ -108,6 +108,10 @@ pub(super) fn render(critic: &Critic, policy: &RepoPolicy) -> String {
     let commands = &server.commands;
     let server_rows: Vec<(&str, String)> = vec![
         ("review.verify", server.review.verify.to_string()),
+        (
+            "review.verify_context",
+            server.review.verify_context.label().to_string(),
+        ),
         ("review.suggestions", server.review.suggestions.to_string()),
         (
             "review.min_confidence",

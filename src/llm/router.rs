@@ -58,7 +58,16 @@ pub struct Answer<T> {
     /// Set when `value` is only the complete part of a reply cut off at the output limit,
     /// because asking for the rest failed: why the rest is missing.
     pub incomplete: Option<String>,
+    /// The name of the endpoint that answered.
+    pub endpoint: String,
+    /// The reply's text, when it answered the request as given (no repair, no ask for the
+    /// rest): what a caller continuing the conversation adds as the model's turn.
+    pub reply: Option<String>,
 }
+
+/// What one endpoint gave: the value, why it is incomplete if it is, and the reply's text
+/// when the value came from the first reply.
+type Got<T> = (T, Option<String>, Option<String>);
 
 struct Slot {
     name: String,
@@ -199,6 +208,23 @@ impl Llm {
             .unwrap_or_default()
     }
 
+    /// The name of the endpoint a task tries first, with a repository's choice first.
+    pub fn endpoint_for(&self, task: Task, endpoint: Option<&str>) -> Option<&str> {
+        self.chain_for(task, endpoint)
+            .first()
+            .map(|s| s.name.as_str())
+    }
+
+    /// Whether input costs `endpoint` nothing but time: a server of one's own
+    /// (`openai-compatible`) with no price set for its model.
+    pub fn input_is_free(&self, endpoint: &str) -> bool {
+        self.slots.iter().any(|s| {
+            s.name == endpoint
+                && s.provider == ProviderKind::OpenaiCompatible
+                && self.prices.price(s.model.model()).is_none()
+        })
+    }
+
     /// Names of the configured endpoints (what a repository may choose from).
     pub fn endpoint_names(&self) -> Vec<&str> {
         self.slots.iter().map(|s| s.name.as_str()).collect()
@@ -295,7 +321,7 @@ impl Llm {
                 .ask_slot(slot, task, installation, request, meter, parse, joiner)
                 .await
             {
-                Ok((value, incomplete)) => {
+                Ok((value, incomplete, reply)) => {
                     if let Some(why) = &incomplete {
                         tracing::warn!(endpoint = %slot.name, task = task.label(), %why, "using the complete part of a cut-off reply");
                     }
@@ -303,6 +329,8 @@ impl Llm {
                         value,
                         model: slot.model.describe(),
                         incomplete,
+                        endpoint: slot.name.clone(),
+                        reply,
                     });
                 }
                 Err(SlotError::Call(e)) => {
@@ -338,7 +366,7 @@ impl Llm {
         meter: &Meter,
         parse: &impl Fn(&serde_json::Value) -> Result<T, String>,
         joiner: Option<&Joiner<T>>,
-    ) -> Result<(T, Option<String>), SlotError> {
+    ) -> Result<Got<T>, SlotError> {
         // The conversation a repair is added to: the request, or the ask for the rest.
         let mut base = request.clone();
         let mut next = request.clone();
@@ -349,9 +377,11 @@ impl Llm {
                 Ok(reply) => reply,
                 Err(e) => {
                     return match kept {
-                        Some(value) => {
-                            Ok((value, Some(format!("asking for the rest failed: {e}"))))
-                        }
+                        Some(value) => Ok((
+                            value,
+                            Some(format!("asking for the rest failed: {e}")),
+                            None,
+                        )),
                         // Retried as failed calls, and still nothing: a model that answers
                         // badly, not a server that is down for a while.
                         None if matches!(e, LlmError::EmptyReply) => Err(SlotError::Unusable(
@@ -363,11 +393,12 @@ impl Llm {
             };
             match read(&reply, parse, joiner) {
                 Read::Whole(value) => {
+                    let first = follow_ups == 0 && repairs == 0;
                     let value = match (kept, joiner) {
                         (Some(part), Some(joiner)) => (joiner.join)(part, value),
                         _ => value,
                     };
-                    return Ok((value, None));
+                    return Ok((value, None, first.then_some(reply.content)));
                 }
                 Read::Part { value, shown } => {
                     kept = Some(match (kept.take(), joiner) {
@@ -399,7 +430,7 @@ impl Llm {
             }
         };
         match kept {
-            Some(value) => Ok((value, Some(reason))),
+            Some(value) => Ok((value, Some(reason), None)),
             None => Err(SlotError::Unusable(reason)),
         }
     }
@@ -1290,5 +1321,70 @@ mod tests {
         assert_eq!(call.usage.output_tokens, 3);
         assert_eq!(call.cost_micros, 203_000);
         assert!(!call.unpriced);
+    }
+    #[test]
+    fn input_is_free_only_on_an_unpriced_server_of_ones_own() {
+        let mut config = config(&[]);
+        config.prices.insert(
+            "priced".into(),
+            Price {
+                input: 1.0,
+                output: 1.0,
+                cached_input: None,
+            },
+        );
+        let model = |name: &str| -> Arc<dyn ChatModel> { Scripted::new(name, vec![]) };
+        let llm = Llm::with_models(
+            &config,
+            vec![
+                (
+                    "local".into(),
+                    ProviderKind::OpenaiCompatible,
+                    1,
+                    model("qwen"),
+                ),
+                (
+                    "gateway".into(),
+                    ProviderKind::OpenaiCompatible,
+                    1,
+                    model("priced"),
+                ),
+                ("hosted".into(), ProviderKind::Anthropic, 1, model("qwen")),
+            ],
+        );
+        assert!(llm.input_is_free("local"));
+        assert!(
+            !llm.input_is_free("gateway"),
+            "a price is set for its model"
+        );
+        assert!(!llm.input_is_free("hosted"), "a hosted API bills input");
+        assert!(!llm.input_is_free("nowhere"));
+        assert_eq!(llm.endpoint_for(Task::Review, None), Some("local"));
+        assert_eq!(
+            llm.endpoint_for(Task::Review, Some("hosted")),
+            Some("hosted")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_carries_its_reply_only_when_the_first_reply_gave_it() {
+        let m = Scripted::new("m", vec![Ok(reply("{\"ok\": 1}"))]);
+        let first = llm(&config(&[]), &[("default", m)]);
+        let request = ChatRequest::new("s", "u");
+        let answer = first
+            .ask(Task::Review, 1, &request, &Meter::new(), ok_json)
+            .await
+            .expect("answer");
+        assert_eq!(answer.reply.as_deref(), Some("{\"ok\": 1}"));
+        assert_eq!(answer.endpoint, "default");
+        // Asked again after an unreadable reply: the conversation is not the request's.
+        let m = Scripted::new("m", vec![Ok(reply("not json")), Ok(reply("{\"ok\": 2}"))]);
+        let repaired = llm(&config(&[]), &[("default", m)]);
+        let answer = repaired
+            .ask(Task::Review, 1, &request, &Meter::new(), ok_json)
+            .await
+            .expect("answer");
+        assert_eq!(answer.value["ok"], 2);
+        assert_eq!(answer.reply, None);
     }
 }

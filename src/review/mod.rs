@@ -105,7 +105,8 @@ const MAX_QUOTE_CHARS: usize = 2000;
 const MAX_PATH_CHARS: usize = 300;
 
 /// Every template, compiled into the binary: the shared rules and file layout, then a
-/// system and a user part per task (`{task}.system`, `{task}.user`).
+/// system and a user part per task (`{task}.system`, `{task}.user`), and `verify.continue`,
+/// the verify pass's ask when it continues the review's conversation.
 const TEMPLATES: &[(&str, &str)] = &[
     ("rules", include_str!("../../prompts/rules.j2")),
     ("files", include_str!("../../prompts/files.j2")),
@@ -119,6 +120,11 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../prompts/verify.system.j2"),
     ),
     ("verify.user", include_str!("../../prompts/verify.user.j2")),
+    ("verdicts", include_str!("../../prompts/verdicts.j2")),
+    (
+        "verify.continue",
+        include_str!("../../prompts/verify.continue.j2"),
+    ),
     (
         "describe.system",
         include_str!("../../prompts/describe.system.j2"),

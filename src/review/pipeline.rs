@@ -4,15 +4,15 @@
 
 use std::collections::HashMap;
 
-use crate::config::ReviewSettings;
 use crate::config::repo::RepoPolicy;
+use crate::config::{ReviewSettings, VerifyContext};
 use crate::domain::{Finding, Task};
 use crate::llm::{AskError, Llm, Meter};
 
 use super::gather::{Gathered, gather};
 use super::source::Source;
 use super::test_conventions::TestConventions;
-use super::verify::{self, Asker, Evidence, Verification};
+use super::verify::{self, Asker, Conversation, Evidence, Verification};
 use super::{Changes, PrFile, PromptInput, Prompts, ReviewError, ask_model, build_request};
 
 /// What the pipeline works with, the same for every change.
@@ -214,6 +214,15 @@ pub async fn run(
         }
     }
     let parts_read = answers.len();
+    // A review made in one call, read from its first reply, is a conversation the verify
+    // call can continue (`review.verify_context`).
+    let first_reply = match answers.as_slice() {
+        [answer] if parts == 1 => answer
+            .reply
+            .clone()
+            .map(|reply| (answer.endpoint.clone(), reply)),
+        _ => None,
+    };
     let mut findings = Vec::new();
     let mut summaries = Vec::new();
     let mut walkthrough = Vec::new();
@@ -264,6 +273,19 @@ pub async fn run(
         .into_iter()
         .partition(|f| !p.settings.verify || f.severity <= change.policy.min_severity);
     let (mut findings, verification) = if p.settings.verify {
+        let verify_endpoint = change.policy.model_for(Task::Verify);
+        let conversation = first_reply.as_ref().and_then(|(endpoint, reply)| {
+            let same = p.llm.endpoint_for(Task::Verify, verify_endpoint) == Some(endpoint.as_str());
+            let wanted = match p.settings.verify_context {
+                VerifyContext::Separate => false,
+                VerifyContext::Continue => true,
+                VerifyContext::Auto => p.llm.input_is_free(endpoint),
+            };
+            (same && wanted).then(|| Conversation {
+                request: &requests[0],
+                reply,
+            })
+        });
         let prompt_chars: usize = requests
             .iter()
             .map(|r| r.system.len() + r.user().len())
@@ -273,7 +295,7 @@ pub async fn run(
                 llm: p.llm,
                 prompts: p.prompts,
                 installation: change.installation,
-                endpoint: change.policy.model_for(Task::Verify),
+                endpoint: verify_endpoint,
                 meter: change.meter,
                 min_confidence: p.settings.min_confidence,
             },
@@ -283,6 +305,7 @@ pub async fn run(
                 related: &related,
                 // The scopes come on top: together about a third of the review's prompt.
                 related_budget: prompt_chars / 8,
+                conversation,
             },
         )
         .await?

@@ -1,7 +1,10 @@
 //! The verify pass end to end, with scripted models: what the verifier rejects is not
 //! posted, taste becomes a nit, a critical finding needs the verifier's confidence, an
 //! unreadable verify reply keeps every finding and says "unverified", praise is never a
-//! finding, and a finding two chunks both raise is posted once.
+//! finding, and a finding two chunks both raise is posted once. Against the fake model server
+//! (a server of one's own, unpriced) the verify call continues the review's conversation by
+//! default; a review in several calls, a repaired reply, or `review.verify_context =
+//! "separate"` gets a call of its own.
 
 use serde_json::{Value, json};
 
@@ -58,7 +61,14 @@ async fn review(app: &TestApp, number: u64) {
 
 #[tokio::test]
 async fn the_verifier_drops_what_is_wrong_or_unsure_and_makes_taste_a_nit() {
-    let app = TestApp::start().await;
+    let world = World::new().await;
+    let app = world
+        .start_with(
+            world
+                .options()
+                .set("CRITIC_REVIEW__VERIFY_CONTEXT", "separate"),
+        )
+        .await;
     add_pr(&app, 1);
     app.llm().push(Reply::findings(json!([
         finding(2, "critical", "Division by zero"),
@@ -78,6 +88,11 @@ async fn the_verifier_drops_what_is_wrong_or_unsure_and_makes_taste_a_nit() {
     // The verifier saw each candidate with its code, the finding's line marked.
     let asked = app.llm().verify_received();
     assert_eq!(asked.len(), 1);
+    assert!(
+        !asked[0].continues_review(),
+        "review.verify_context = separate"
+    );
+    assert_eq!(asked[0].roles(), ["system", "user"]);
     let prompt = asked[0].message("user");
     assert!(
         prompt.contains("### Finding 1: src/calc.rs, line 2"),
@@ -218,6 +233,10 @@ async fn a_finding_two_chunks_both_raise_is_verified_and_posted_once() {
     let asked = app.llm().verify_received();
     assert_eq!(asked.len(), 1);
     assert_eq!(asked[0].finding_ids(), [1], "merged before verifying");
+    assert!(
+        !asked[0].continues_review(),
+        "a review in several calls has no one conversation to continue"
+    );
     let reviews = app.github().reviews(REPO, 4);
     assert_eq!(reviews[0].comments.len(), 1);
     app.summary_says(REPO, 4, HEAD, "0 of 1 candidate finding(s) dropped")
@@ -287,7 +306,7 @@ async fn only_findings_bound_for_a_thread_are_verified_and_one_file_asks_no_walk
     // The nit (under review.min_severity, so listed collapsed) is not worth a verdict.
     let verified = app.llm().verify_received();
     assert_eq!(verified[0].finding_ids(), [1]);
-    let prompt = verified[0].message("user");
+    let prompt = verified[0].last_message("user");
     assert!(prompt.contains("Division by zero"), "{prompt}");
     assert!(!prompt.contains("Name it better"), "{prompt}");
     let reviews = app.github().reviews(REPO, 7);
@@ -329,6 +348,94 @@ async fn with_suggestions_off_no_fix_is_asked_for_or_posted() {
     app.summary_says(
         REPO,
         8,
+        HEAD,
+        "Verification: 0 of 1 candidate finding(s) dropped by verification",
+    )
+    .await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn the_verify_call_continues_the_reviews_conversation_on_a_free_server_of_ones_own() {
+    let app = TestApp::start().await;
+    add_pr(&app, 9);
+    app.llm().push(Reply::findings(json!([
+        finding(2, "critical", "Division by zero"),
+        finding(3, "warning", "pow overflows"),
+    ])));
+    app.llm().push_verify(Reply::verdicts(json!([
+        {"id": 1, "verdict": "real", "confidence": 9, "fix_ok": null},
+        {"id": 2, "verdict": "wrong", "confidence": 8, "fix_ok": null}
+    ])));
+    review(&app, 9).await;
+    let review_call = &app.llm().received()[0];
+    let asked = app.llm().verify_received();
+    assert_eq!(asked.len(), 1);
+    let verify_call = &asked[0];
+    assert!(verify_call.continues_review());
+    // The review's own turns, unchanged, then its reply and the ask: a server's cache of
+    // the review's prompt holds.
+    assert_eq!(verify_call.roles(), ["system", "user", "assistant", "user"]);
+    let messages = verify_call.body["messages"].as_array().expect("messages");
+    assert_eq!(
+        messages[..2],
+        review_call.body["messages"].as_array().expect("messages")[..]
+    );
+    let reply = messages[2]["content"].as_str().expect("the review's reply");
+    assert!(
+        reply.contains("Division by zero") && reply.contains("pow overflows"),
+        "{reply}"
+    );
+    let ask = verify_call.last_message("user");
+    assert!(
+        ask.contains("1. src/calc.rs, line 2: Division by zero"),
+        "{ask}"
+    );
+    assert!(
+        ask.contains("2. src/calc.rs, line 3: pow overflows"),
+        "{ask}"
+    );
+    assert!(ask.contains("\"verdict\""), "{ask}");
+    assert_eq!(verify_call.finding_ids(), [1, 2]);
+    // The verdicts apply as they do to a call of its own.
+    let reviews = app.github().reviews(REPO, 9);
+    assert_eq!(reviews[0].comments.len(), 1);
+    assert!(reviews[0].comments[0].body.contains("Division by zero"));
+    app.summary_says(
+        REPO,
+        9,
+        HEAD,
+        "Verification: 1 of 2 candidate finding(s) dropped by verification; 1 wrong",
+    )
+    .await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_review_reply_that_had_to_be_asked_again_is_verified_in_a_call_of_its_own() {
+    let app = TestApp::start().await;
+    add_pr(&app, 10);
+    // The review's first reply is unreadable: the conversation a repair makes is not one the
+    // server has cached, so there is nothing worth continuing.
+    app.llm()
+        .push(Reply::content("Here are my findings, mostly."));
+    app.llm().push(Reply::findings(json!([finding(
+        2,
+        "warning",
+        "Division by zero"
+    )])));
+    review(&app, 10).await;
+    assert_eq!(app.llm().received().len(), 2, "asked again once");
+    let asked = app.llm().verify_received();
+    assert_eq!(asked.len(), 1);
+    assert!(!asked[0].continues_review());
+    assert_eq!(asked[0].roles(), ["system", "user"]);
+    assert_eq!(asked[0].finding_ids(), [1]);
+    let reviews = app.github().reviews(REPO, 10);
+    assert_eq!(reviews[0].comments.len(), 1);
+    app.summary_says(
+        REPO,
+        10,
         HEAD,
         "Verification: 0 of 1 candidate finding(s) dropped by verification",
     )

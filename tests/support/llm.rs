@@ -42,31 +42,74 @@ impl Chat {
         None
     }
 
-    /// A request of the verify pass (`review::verify`), not a review or a command.
+    /// A request of the verify pass (`review::verify`), not a review or a command: a call of
+    /// its own, or the review's conversation continued with the verify ask.
     pub fn is_verify(&self) -> bool {
         self.message("system")
             .contains("checking another reviewer's findings")
+            || self.continues_review()
     }
 
-    /// The finding ids a verify request shows (`### Finding N:`).
+    /// A verify request that continues the review's conversation: after the model's reply
+    /// comes the verify ask (and, when the verdicts are asked for again, more turns).
+    pub fn continues_review(&self) -> bool {
+        self.continued_ask().is_some()
+    }
+
+    fn continued_ask(&self) -> Option<String> {
+        self.contents("user")
+            .into_iter()
+            .skip(1)
+            .find(|c| c.starts_with("Before your findings are posted"))
+    }
+
+    /// The finding ids a verify request shows: `### Finding N:` in a call of its own, `N. `
+    /// opening a line of the ask in a continued conversation.
     pub fn finding_ids(&self) -> Vec<u64> {
-        self.message("user")
-            .lines()
-            .filter_map(|l| l.strip_prefix("### Finding "))
-            .filter_map(|rest| rest.split(':').next()?.parse().ok())
+        let continued = self.continued_ask();
+        let ask = match &continued {
+            Some(ask) => ask.clone(),
+            None => self.message("user"),
+        };
+        let continued = continued.is_some();
+        ask.lines()
+            .filter_map(|l| match continued {
+                false => l.strip_prefix("### Finding ")?.split(':').next(),
+                true => l.split_once(". ").map(|(n, _)| n),
+            })
+            .filter_map(|n| n.parse().ok())
             .collect()
     }
 
-    /// Content of the message with this role.
-    pub fn message(&self, role: &str) -> String {
+    /// The roles of the request's messages, in order.
+    pub fn roles(&self) -> Vec<String> {
         self.body["messages"]
             .as_array()
             .into_iter()
             .flatten()
-            .find(|m| m["role"] == role)
-            .and_then(|m| m["content"].as_str())
-            .unwrap_or_default()
-            .to_string()
+            .filter_map(|m| m["role"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Content of the last message with this role.
+    pub fn last_message(&self, role: &str) -> String {
+        self.contents(role).pop().unwrap_or_default()
+    }
+
+    /// Contents of the messages with this role, in order.
+    fn contents(&self, role: &str) -> Vec<String> {
+        self.body["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["role"] == role)
+            .filter_map(|m| m["content"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Content of the (first) message with this role.
+    pub fn message(&self, role: &str) -> String {
+        self.contents(role).into_iter().next().unwrap_or_default()
     }
 }
 

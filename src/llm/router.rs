@@ -65,9 +65,14 @@ pub struct Answer<T> {
     pub reply: Option<String>,
 }
 
-/// What one endpoint gave: the value, why it is incomplete if it is, and the reply's text
-/// when the value came from the first reply.
-type Got<T> = (T, Option<String>, Option<String>);
+/// What one endpoint gave.
+struct Got<T> {
+    value: T,
+    /// Why the value is only the complete part of a cut-off reply.
+    incomplete: Option<String>,
+    /// The reply's text, when the value came from the first reply.
+    reply: Option<String>,
+}
 
 struct Slot {
     name: String,
@@ -303,6 +308,22 @@ impl Llm {
         .await
     }
 
+    /// Like [`Llm::ask_on`], from `endpoint` alone, with no fallback: for a request that only
+    /// makes sense to that endpoint's model (its own conversation, continued).
+    pub async fn ask_only<T>(
+        &self,
+        task: Task,
+        endpoint: &str,
+        installation: u64,
+        request: &ChatRequest,
+        meter: &Meter,
+        parse: impl Fn(&serde_json::Value) -> Result<T, String>,
+    ) -> Result<Answer<T>, AskError> {
+        let slots = self.slots.iter().filter(|s| s.name == endpoint).collect();
+        self.ask_slots(slots, task, installation, request, meter, &parse, None)
+            .await
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn ask_chain<T>(
         &self,
@@ -314,14 +335,35 @@ impl Llm {
         parse: &impl Fn(&serde_json::Value) -> Result<T, String>,
         joiner: Option<&Joiner<T>>,
     ) -> Result<Answer<T>, AskError> {
+        let slots = self.chain_for(task, endpoint);
+        self.ask_slots(slots, task, installation, request, meter, parse, joiner)
+            .await
+    }
+
+    /// Asks each of `slots` in turn until one answers.
+    #[allow(clippy::too_many_arguments)]
+    async fn ask_slots<T>(
+        &self,
+        slots: Vec<&Slot>,
+        task: Task,
+        installation: u64,
+        request: &ChatRequest,
+        meter: &Meter,
+        parse: &impl Fn(&serde_json::Value) -> Result<T, String>,
+        joiner: Option<&Joiner<T>>,
+    ) -> Result<Answer<T>, AskError> {
         let mut failures = Vec::new();
         let mut unusable = None;
-        for slot in self.chain_for(task, endpoint) {
+        for slot in slots {
             match self
                 .ask_slot(slot, task, installation, request, meter, parse, joiner)
                 .await
             {
-                Ok((value, incomplete, reply)) => {
+                Ok(Got {
+                    value,
+                    incomplete,
+                    reply,
+                }) => {
                     if let Some(why) = &incomplete {
                         tracing::warn!(endpoint = %slot.name, task = task.label(), %why, "using the complete part of a cut-off reply");
                     }
@@ -377,11 +419,11 @@ impl Llm {
                 Ok(reply) => reply,
                 Err(e) => {
                     return match kept {
-                        Some(value) => Ok((
+                        Some(value) => Ok(Got {
                             value,
-                            Some(format!("asking for the rest failed: {e}")),
-                            None,
-                        )),
+                            incomplete: Some(format!("asking for the rest failed: {e}")),
+                            reply: None,
+                        }),
                         // Retried as failed calls, and still nothing: a model that answers
                         // badly, not a server that is down for a while.
                         None if matches!(e, LlmError::EmptyReply) => Err(SlotError::Unusable(
@@ -398,7 +440,11 @@ impl Llm {
                         (Some(part), Some(joiner)) => (joiner.join)(part, value),
                         _ => value,
                     };
-                    return Ok((value, None, first.then_some(reply.content)));
+                    return Ok(Got {
+                        value,
+                        incomplete: None,
+                        reply: first.then_some(reply.content),
+                    });
                 }
                 Read::Part { value, shown } => {
                     kept = Some(match (kept.take(), joiner) {
@@ -430,7 +476,11 @@ impl Llm {
             }
         };
         match kept {
-            Some(value) => Ok((value, Some(reason), None)),
+            Some(value) => Ok(Got {
+                value,
+                incomplete: Some(reason),
+                reply: None,
+            }),
             None => Err(SlotError::Unusable(reason)),
         }
     }

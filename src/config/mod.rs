@@ -329,7 +329,7 @@ pub struct ReviewSettings {
 #[serde(rename_all = "snake_case")]
 pub enum VerifyContext {
     /// `continue` where the review's endpoint also verifies, is `openai-compatible` and has
-    /// no price set (a server of one's own, where input costs nothing but time); else
+    /// no known price (a server of one's own, where input costs nothing but time); else
     /// `separate`.
     #[default]
     Auto,
@@ -338,7 +338,9 @@ pub enum VerifyContext {
     /// The review's conversation, continued with a short ask: a server that keeps the
     /// conversation's prefix cached (llama.cpp, vLLM, Ollama) reads only the ask, not the
     /// code again. The verifier is then the reviewer checking its own findings. Used only
-    /// for a review made in one call whose reply was read as given; else `separate`.
+    /// for a review made in one call whose first reply was read whole, by the endpoint that
+    /// verifies; else, or when that call fails, `separate`. On a hosted API it re-sends (and
+    /// bills) the whole review prompt.
     Continue,
 }
 

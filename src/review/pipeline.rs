@@ -281,9 +281,11 @@ pub async fn run(
                 VerifyContext::Continue => true,
                 VerifyContext::Auto => p.llm.input_is_free(endpoint),
             };
+            // One request (`parts == 1` above), so the reply is `requests[0]`'s.
             (same && wanted).then(|| Conversation {
                 request: &requests[0],
                 reply,
+                endpoint,
             })
         });
         let prompt_chars: usize = requests

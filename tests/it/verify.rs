@@ -442,3 +442,41 @@ async fn a_review_reply_that_had_to_be_asked_again_is_verified_in_a_call_of_its_
     .await;
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_continued_verify_call_that_fails_is_asked_again_in_a_call_of_its_own() {
+    let app = TestApp::start().await;
+    add_pr(&app, 11);
+    app.llm().push(Reply::findings(json!([
+        finding(2, "critical", "Division by zero"),
+        finding(3, "warning", "pow overflows"),
+    ])));
+    // The server refuses the continued conversation (as one would a prompt over its
+    // context), then answers the call of its own.
+    app.llm().push_verify(Reply::error(400));
+    app.llm().push_verify(Reply::verdicts(json!([
+        {"id": 1, "verdict": "real", "confidence": 9, "fix_ok": null},
+        {"id": 2, "verdict": "wrong", "confidence": 9, "fix_ok": null}
+    ])));
+    review(&app, 11).await;
+    let asked = app.llm().verify_received();
+    assert_eq!(asked.len(), 2, "{asked:#?}");
+    assert!(asked[0].continues_review());
+    assert!(!asked[1].continues_review());
+    assert_eq!(asked[1].roles(), ["system", "user"]);
+    assert_eq!(asked[1].finding_ids(), [1, 2]);
+    let reviews = app.github().reviews(REPO, 11);
+    assert_eq!(
+        reviews[0].comments.len(),
+        1,
+        "the verdicts of the second call apply"
+    );
+    app.summary_says(
+        REPO,
+        11,
+        HEAD,
+        "Verification: 1 of 2 candidate finding(s) dropped by verification",
+    )
+    .await;
+    app.finish().await;
+}

@@ -480,3 +480,37 @@ async fn a_continued_verify_call_that_fails_is_asked_again_in_a_call_of_its_own(
     .await;
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_priced_model_is_verified_in_a_call_of_its_own_unless_continue_is_set() {
+    // `gpt-4.1-mini` has a price in Critic's table: a gateway that serves it bills input,
+    // so `auto` does not re-send the review's prompt to verify.
+    for (context, continued) in [(None, false), (Some("continue"), true)] {
+        let world = World::new().await;
+        let mut options = world.options().set("CRITIC_LLM__MODEL", "gpt-4.1-mini");
+        if let Some(context) = context {
+            options = options.set("CRITIC_REVIEW__VERIFY_CONTEXT", context);
+        }
+        let app = world.start_with(options).await;
+        add_pr(&app, 12);
+        app.llm().push(Reply::findings(json!([finding(
+            2,
+            "warning",
+            "Division by zero"
+        )])));
+        review(&app, 12).await;
+        let asked = app.llm().verify_received();
+        assert_eq!(asked.len(), 1);
+        assert_eq!(asked[0].continues_review(), continued, "{context:?}");
+        let reviews = app.github().reviews(REPO, 12);
+        assert_eq!(reviews[0].comments.len(), 1);
+        app.summary_says(
+            REPO,
+            12,
+            HEAD,
+            "Verification: 0 of 1 candidate finding(s) dropped by verification",
+        )
+        .await;
+        app.finish().await;
+    }
+}

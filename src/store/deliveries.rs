@@ -80,8 +80,7 @@ pub(super) async fn write_deliveries(
                 Err(e) if lost < RACE_RETRIES && lost_a_race(&e) => {
                     lost += 1;
                     tracing::info!(error = %e, lost, "a delivery batch lost a race with another replica's; writing it again");
-                    tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(lost)))
-                        .await;
+                    tokio::time::sleep(RACE_BACKOFF.delay(lost)).await;
                 }
                 other => break other,
             }
@@ -106,6 +105,14 @@ pub(super) async fn write_deliveries(
 /// refused (503). GitHub does not redeliver a refused delivery by itself: a review would be
 /// lost.
 const RACE_RETRIES: u32 = 3;
+
+/// The wait before writing such a batch again: short (later deliveries queue behind it), and
+/// jittered, so that the two batches that raced do not come back together.
+const RACE_BACKOFF: crate::backoff::Backoff = crate::backoff::Backoff {
+    base: std::time::Duration::from_millis(20),
+    max: std::time::Duration::from_millis(80),
+    jitter: (0.5, 1.0),
+};
 
 /// PostgreSQL ended the transaction to settle a race with another one (another replica's
 /// batch taking the same rows in another order: a deadlock, or a serialisation failure).

@@ -312,7 +312,6 @@ pub struct ReviewSettings {
     /// `min_severity`) against its code before it is posted (see `review::verify`).
     pub verify: bool,
     /// Whether the verify call is a new conversation or the review's own, continued.
-    #[serde(default)]
     pub verify_context: VerifyContext,
     /// The first review of a pull request also suggests tests for it (as `/test` does).
     pub suggest_tests: bool,
@@ -325,13 +324,12 @@ pub struct ReviewSettings {
 }
 
 /// How the verify call is asked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VerifyContext {
     /// `continue` where the review's endpoint also verifies, is `openai-compatible` and has
     /// no known price (a server of one's own, where input costs nothing but time); else
     /// `separate`.
-    #[default]
     Auto,
     /// A new conversation: the verify prompt, the findings, and each one's code.
     Separate,

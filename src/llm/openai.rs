@@ -119,14 +119,10 @@ impl ChatCompletions {
                     }
                 }
                 StructuredOutput::Grammar => StructuredOutput::JsonSchema,
-                // The server could not be asked what it is (yet): what most servers take.
-                StructuredOutput::Auto => StructuredOutput::JsonObject,
                 other => other,
             };
             match mode {
-                StructuredOutput::JsonSchema
-                | StructuredOutput::Grammar
-                | StructuredOutput::Auto => {
+                StructuredOutput::JsonSchema | StructuredOutput::Grammar => {
                     body["response_format"] = json!({
                         "type": "json_schema",
                         "json_schema": {
@@ -142,7 +138,8 @@ impl ChatCompletions {
                         }
                     })
                 }
-                StructuredOutput::JsonObject => {
+                // `call` sends `Auto` (a server not yet asked what it is) as `json_object`.
+                StructuredOutput::JsonObject | StructuredOutput::Auto => {
                     body["response_format"] = json!({"type": "json_object"})
                 }
                 StructuredOutput::Prompt => {}

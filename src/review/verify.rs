@@ -13,8 +13,8 @@
 //! Where the review's own server verifies and its input is free (`review.verify_context`),
 //! the verify call continues the review's conversation instead: the findings by id, asked
 //! after the model's own reply. A server that keeps the conversation's prefix cached reads
-//! only that short ask, where a call of its own would read its instructions, the findings
-//! and their code anew (on a small local model, most of the verify call's time).
+//! little more than that short ask, where a call of its own reads the findings and their
+//! code (and its instructions, on a server that does not keep them); see BENCHMARKS.md.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
@@ -184,51 +184,47 @@ pub async fn verify(
         return Ok((findings, Verification::NotRun));
     }
     let count = findings.len();
-    let continued = match evidence.conversation {
-        // Only the model that wrote the reply is asked to go on from it: a fallback would be
-        // asked about findings it never made, with the whole review prompt re-sent.
-        Some(conversation) => {
-            let request = continue_conversation(asker.prompts, &findings, conversation)?;
-            let answer = asker
-                .llm
-                .ask_only(
-                    Task::Verify,
-                    conversation.endpoint,
-                    asker.installation,
-                    &request,
-                    asker.meter,
-                    |v| parse(v, count),
-                )
-                .await;
-            if let Err(e) = &answer {
+    let verified = |findings: Vec<Finding>, verdicts: &HashMap<usize, Judgement>| {
+        let (kept, tally) = apply(findings, verdicts, asker.min_confidence);
+        Ok((kept, Verification::Verified(tally)))
+    };
+    // Only the model that wrote the reply is asked to go on from it: a fallback would be
+    // asked about findings it never made, with the whole review prompt re-sent. If that
+    // fails, the findings are asked about in a call of their own.
+    if let Some(conversation) = evidence.conversation {
+        let request = continue_conversation(asker.prompts, &findings, conversation)?;
+        let answer = asker
+            .llm
+            .ask_only(
+                Task::Verify,
+                conversation.endpoint,
+                asker.installation,
+                &request,
+                asker.meter,
+                |v| parse(v, count),
+            )
+            .await;
+        match answer {
+            Ok(answer) => return verified(findings, &answer.value),
+            Err(e) => {
                 tracing::warn!(error = %e, "verifying in the review's conversation failed; asking in a call of its own");
             }
-            answer.ok()
         }
-        None => None,
-    };
-    let answer = match continued {
-        Some(answer) => Ok(answer),
-        None => {
-            let request = build_request(asker.prompts, &findings, evidence)?;
-            asker
-                .llm
-                .ask_on(
-                    Task::Verify,
-                    asker.endpoint,
-                    asker.installation,
-                    &request,
-                    asker.meter,
-                    |v| parse(v, count),
-                )
-                .await
-        }
-    };
+    }
+    let request = build_request(asker.prompts, &findings, evidence)?;
+    let answer = asker
+        .llm
+        .ask_on(
+            Task::Verify,
+            asker.endpoint,
+            asker.installation,
+            &request,
+            asker.meter,
+            |v| parse(v, count),
+        )
+        .await;
     match answer {
-        Ok(answer) => {
-            let (kept, tally) = apply(findings, &answer.value, asker.min_confidence);
-            Ok((kept, Verification::Verified(tally)))
-        }
+        Ok(answer) => verified(findings, &answer.value),
         Err(e) => {
             tracing::warn!(error = %e, "verify pass failed; findings kept unverified");
             Ok((

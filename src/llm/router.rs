@@ -811,6 +811,34 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn ask_only_asks_that_endpoint_and_no_fallback() {
+        let primary = Scripted::new("gone", vec![Err(status(404, None))]);
+        let local = Scripted::new("local", vec![Ok(reply("{\"ok\": \"local\"}"))]);
+        let llm = llm(
+            &config(&["local"]),
+            &[("default", primary.clone()), ("local", local.clone())],
+        );
+        let request = ChatRequest::new("s", "u");
+        let err = llm
+            .ask_only(Task::Verify, "default", 1, &request, &Meter::new(), ok_json)
+            .await
+            .expect_err("no fallback");
+        assert!(
+            matches!(err, AskError::Failed(ref f) if f.len() == 1),
+            "{err}"
+        );
+        assert_eq!(primary.requests().len(), 1);
+        assert!(local.requests().is_empty(), "the fallback is not asked");
+        // An endpoint that is not configured: nothing asked, an error.
+        assert!(
+            llm.ask_only(Task::Verify, "nowhere", 1, &request, &Meter::new(), ok_json)
+                .await
+                .is_err()
+        );
+        assert!(local.requests().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn permanent_errors_are_not_retried_but_fall_back() {
         let primary = Scripted::new("gone", vec![Err(status(404, None))]);
         let other = Scripted::new("other", vec![Err(status(401, None))]);

@@ -8,7 +8,7 @@ use critic::config::{Endpoint, ProviderKind, StructuredOutput};
 use critic::llm::{ChatModel, ChatRequest, LlmError, OutputSchema, connect};
 use serde_json::json;
 
-use crate::support::wire::{Scripted, WireFake};
+use crate::support::wire::{Received, Scripted, WireFake};
 
 pub fn endpoint(provider: ProviderKind, base_url: &str, model: &str) -> Endpoint {
     Endpoint {
@@ -194,12 +194,7 @@ async fn auto_mode_asks_the_server_what_it_is_once() {
     // llama.cpp lists its models as its own: asked through a grammar from then on.
     let fake = WireFake::start().await;
     fake.push(Scripted::json(200, json!({"object": "list", "data": [{"id": "qwen2.5-coder-1.5b", "object": "model", "created": 1796643470, "owned_by": "llamacpp"}]})));
-    fake.push(chat_ok());
-    fake.push(chat_ok());
-    let m = model(&auto_endpoint(&fake, "qwen2.5-coder-1.5b"));
-    m.complete(&request()).await.expect("first");
-    m.complete(&request()).await.expect("second");
-    let got = fake.received();
+    let got = asked_twice(&fake).await;
     assert_eq!(got.len(), 3, "the server is asked once");
     assert_eq!(
         (got[0].method.as_str(), got[0].path()),
@@ -228,12 +223,7 @@ async fn auto_mode_asks_the_server_what_it_is_once() {
         404,
         json!({"error": {"message": "Not Found", "type": "not_found_error"}}),
     ));
-    fake.push(chat_ok());
-    fake.push(chat_ok());
-    let m = model(&auto_endpoint(&fake, "qwen2.5-coder-1.5b"));
-    m.complete(&request()).await.expect("first");
-    m.complete(&request()).await.expect("second");
-    let got = fake.received();
+    let got = asked_twice(&fake).await;
     assert_eq!(got.len(), 3, "{got:?}");
     assert_eq!(got[1].json()["response_format"]["type"], "json_object");
     assert_eq!(got[2].json()["response_format"]["type"], "json_object");
@@ -358,6 +348,17 @@ fn openai_asking(fake: &WireFake, mode: StructuredOutput) -> Endpoint {
     );
     e.structured_output = mode;
     e
+}
+
+/// Two calls to an `auto` endpoint on `fake` (whose model list is scripted already), each
+/// answered with [`chat_ok`]; what the fake received.
+async fn asked_twice(fake: &WireFake) -> Vec<Received> {
+    fake.push(chat_ok());
+    fake.push(chat_ok());
+    let m = model(&auto_endpoint(fake, "qwen2.5-coder-1.5b"));
+    m.complete(&request()).await.expect("first");
+    m.complete(&request()).await.expect("second");
+    fake.received()
 }
 
 /// A chat completion answering no findings.

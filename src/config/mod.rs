@@ -280,8 +280,9 @@ pub struct ReviewSettings {
     /// Lines shown around the enclosing function or class of each change.
     pub extra_lines: u32,
     /// The longest enclosing scope shown whole with a change (a longer one is a window
-    /// around it); less for a small change (see `context::assemble`).
-    pub max_scope_lines: u32,
+    /// around it); less for a small change (see `context::assemble`). `auto` decides by
+    /// the model (see [`ScopeLines`]).
+    pub max_scope_lines: ScopeLines,
     /// Glob patterns of files never sent to the model (`docs/**`, `*.snap`).
     pub ignore: Vec<String>,
     /// Extra instructions for every model prompt ("we use anyhow only in binaries"); they
@@ -321,6 +322,77 @@ pub struct ReviewSettings {
     /// third shorter: for small local models, whose fixes are mostly prose that is never
     /// posted, and whose output tokens are the time a review takes.
     pub suggestions: bool,
+}
+
+/// `review.max_scope_lines`: a number of lines, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeLines {
+    /// [`ScopeLines::FULL`], except for a model its server reports as smaller than
+    /// [`ScopeLines::SMALL_MODEL_PARAMS`] (llama.cpp does), which gets none: on such a
+    /// model, run on a CPU, reading the prompt is most of a review's time, and the enclosing
+    /// code bought no hit it could show (BENCHMARKS.md, seventh run).
+    Auto,
+    Lines(u32),
+}
+
+impl ScopeLines {
+    /// What `auto` shows for a model of unknown or larger size.
+    pub const FULL: u32 = 200;
+    /// Below this many parameters a model counts as small.
+    pub const SMALL_MODEL_PARAMS: u64 = 4_000_000_000;
+
+    /// The lines for a model of `params` parameters (None: its server did not say).
+    pub fn resolve(self, params: Option<u64>) -> u32 {
+        match self {
+            ScopeLines::Lines(n) => n,
+            ScopeLines::Auto => match params {
+                Some(p) if p < Self::SMALL_MODEL_PARAMS => 0,
+                _ => Self::FULL,
+            },
+        }
+    }
+
+    /// The setting's value as written.
+    pub fn label(self) -> String {
+        match self {
+            ScopeLines::Auto => "auto".into(),
+            ScopeLines::Lines(n) => n.to_string(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ScopeLines {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ScopeLines;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number of lines or \"auto\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ScopeLines, E> {
+                u32::try_from(v)
+                    .map(ScopeLines::Lines)
+                    .map_err(|_| E::custom(format!("{v} lines is too many")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ScopeLines, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::custom(format!("{v}: lines cannot be negative")))
+                    .and_then(|v| self.visit_u64(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ScopeLines, E> {
+                match v.trim() {
+                    "auto" => Ok(ScopeLines::Auto),
+                    n => n
+                        .parse::<u64>()
+                        .map_err(|_| {
+                            E::custom(format!("`{v}` is neither a number of lines nor \"auto\""))
+                        })
+                        .and_then(|n| self.visit_u64(n)),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// How the verify call is asked.
@@ -394,7 +466,7 @@ review_drafts = false
 budget_tokens = 12000
 max_chunks = 4
 extra_lines = 3
-max_scope_lines = 200
+max_scope_lines = "auto"
 ignore = []
 enabled = true
 skip_bots = true
@@ -918,6 +990,45 @@ mod tests {
         e.push(("CRITIC_REVIEW__MIN_CONFIDENCE".into(), "11".into()));
         let err = Config::load_from(None, e).expect_err("0-10").to_string();
         assert!(err.contains("review.min_confidence"), "{err}");
+    }
+
+    #[test]
+    fn max_scope_lines_is_auto_or_a_number_and_refuses_anything_else() {
+        let c = Config::load_from(None, base()).expect("valid");
+        assert_eq!(c.settings.review.max_scope_lines, ScopeLines::Auto);
+        for (value, want) in [
+            ("0", ScopeLines::Lines(0)),
+            ("120", ScopeLines::Lines(120)),
+            ("auto", ScopeLines::Auto),
+        ] {
+            let mut e = base();
+            e.push(("CRITIC_REVIEW__MAX_SCOPE_LINES".into(), value.into()));
+            let c = Config::load_from(None, e).expect(value);
+            assert_eq!(c.settings.review.max_scope_lines, want);
+        }
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("critic.toml");
+        std::fs::write(&file, "[review]\nmax_scope_lines = 80\n").expect("write");
+        let c = Config::load_from(Some(&file), base()).expect("a TOML integer");
+        assert_eq!(c.settings.review.max_scope_lines, ScopeLines::Lines(80));
+        for bad in ["-1", "lots", "5000000000"] {
+            let mut e = base();
+            e.push(("CRITIC_REVIEW__MAX_SCOPE_LINES".into(), bad.into()));
+            let err = Config::load_from(None, e).expect_err(bad).to_string();
+            assert!(err.contains("max_scope_lines"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn auto_scope_lines_show_none_to_a_small_model_and_all_to_others() {
+        assert_eq!(ScopeLines::Auto.resolve(Some(1_777_088_000)), 0);
+        assert_eq!(
+            ScopeLines::Auto.resolve(Some(7_000_000_000)),
+            ScopeLines::FULL
+        );
+        assert_eq!(ScopeLines::Auto.resolve(None), ScopeLines::FULL);
+        assert_eq!(ScopeLines::Lines(40).resolve(Some(1_000)), 40);
+        assert_eq!(ScopeLines::Lines(0).resolve(None), 0);
     }
 
     #[test]

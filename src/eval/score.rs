@@ -52,6 +52,10 @@ pub struct CaseResult {
     /// What the verify pass did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<String>,
+    /// The longest enclosing scope the model was shown (`review.max_scope_lines` resolved);
+    /// None for a case that failed, or a report from before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope_lines: Option<u32>,
     /// Why the case has no review.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -98,6 +102,7 @@ pub fn score(case: &Case, report: &Report, seconds: f64) -> CaseResult {
         cost_usd: report.cost_usd,
         seconds,
         verification: report.verification.clone(),
+        scope_lines: Some(report.scope_lines),
         error: None,
     }
 }
@@ -120,6 +125,7 @@ pub fn failed(case: &Case, error: String, seconds: f64, meter: &crate::llm::Mete
         cost_usd: cost_micros as f64 / 1e6,
         seconds,
         verification: None,
+        scope_lines: None,
         error: Some(error),
     }
 }

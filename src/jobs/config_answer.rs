@@ -122,6 +122,10 @@ pub(super) fn render(critic: &Critic, policy: &RepoPolicy) -> String {
             server.review.budget_tokens.to_string(),
         ),
         ("review.max_chunks", server.review.max_chunks.to_string()),
+        (
+            "review.max_scope_lines",
+            server.review.max_scope_lines.label(),
+        ),
         ("tests.verify_in_ci", server.tests.verify_in_ci.to_string()),
         (
             "tests.verify_timeout_secs",

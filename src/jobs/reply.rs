@@ -10,7 +10,7 @@ use crate::github::{Installation, PullReviewComment};
 use crate::llm::{AskError, Meter};
 use crate::review::tasks::{FindingHeld, parse_answer};
 use crate::review::{
-    self, Gathered, GitHubSource, PrFile, PromptInput, ReviewError, Source, gather,
+    self, Gathered, GitHubSource, PrFile, PromptInput, Reader, ReviewError, Source, gather,
 };
 
 use super::error::{JobError, Outcome};
@@ -118,7 +118,13 @@ pub(super) async fn run(
         &files,
         None,
         &policy,
-        critic.llm.model_name_for(Task::Ask, endpoint),
+        Reader::of(
+            &critic.llm,
+            &critic.config.settings.review,
+            Task::Ask,
+            endpoint,
+        )
+        .await,
     )
     .await?;
     // The request holding the thread's file; the model needs that code most. Without it

@@ -6,7 +6,7 @@ use crate::Critic;
 use crate::domain::Task;
 use crate::review::test_conventions::TestConventions;
 use crate::review::{
-    self, Gathered, GitHubSource, PrFile, PromptInput, ReviewError, Source, gather,
+    self, Gathered, GitHubSource, PrFile, PromptInput, Reader, ReviewError, Source, gather,
 };
 
 use super::error::JobError;
@@ -47,7 +47,13 @@ pub(super) async fn prepare(
         &files,
         None,
         policy,
-        critic.llm.model_name_for(task, policy.model_for(task)),
+        Reader::of(
+            &critic.llm,
+            &critic.config.settings.review,
+            task,
+            policy.model_for(task),
+        )
+        .await,
     )
     .await?;
     let shown: &[_] = context.chunks.first().map(Vec::as_slice).unwrap_or(&[]);

@@ -197,6 +197,11 @@ pub trait ChatModel: Send + Sync {
     fn describe(&self) -> String;
     /// The model name as configured (for prices and token counting).
     fn model(&self) -> &str;
+    /// How many parameters the model has, where its server says (llama.cpp does); asked
+    /// of the server at most once it has answered.
+    fn params(&self) -> BoxFuture<'_, Option<u64>> {
+        Box::pin(async { None })
+    }
 }
 
 /// The client for one configured endpoint.

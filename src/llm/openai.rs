@@ -1,7 +1,7 @@
 //! OpenAI Chat Completions, as spoken by OpenAI, Azure OpenAI and the servers that copy it
 //! (Ollama, vLLM, llama.cpp's server, LiteLLM, OpenRouter).
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -29,6 +29,10 @@ pub struct ChatCompletions {
     detect_failures: AtomicU8,
     /// How long the model list may take: at most the endpoint's own timeout.
     detect_timeout: std::time::Duration,
+    /// The server has said what it is (or was taken for one that does not say).
+    learned: AtomicBool,
+    /// The model's parameters as the server listed them; 0 when it did not say.
+    params: AtomicU64,
 }
 
 impl ChatCompletions {
@@ -69,6 +73,8 @@ impl ChatCompletions {
             models_url: format!("{base}/models"),
             detect_failures: AtomicU8::new(0),
             detect_timeout: DETECT_TIMEOUT.min(endpoint.timeout),
+            learned: AtomicBool::new(false),
+            params: AtomicU64::new(0),
         })
     }
 
@@ -152,7 +158,7 @@ impl ChatCompletions {
     /// theirs (`owned_by`). None when it could not be asked this time (down, timed out, a
     /// 5xx or 429 from a proxy in front of it): asked again on the next call, which meanwhile
     /// uses `json_object`, up to [`MAX_DETECT_TRIES`] times.
-    async fn detect(&self) -> Option<StructuredOutput> {
+    async fn detect(&self) -> Option<(StructuredOutput, Option<u64>)> {
         let mut req = self
             .client
             .get(&self.models_url)
@@ -160,35 +166,48 @@ impl ChatCompletions {
         if let Some(key) = &self.api_key {
             req = req.bearer_auth(key.expose_secret());
         }
-        let mode = match self.client.send(req).await {
-            Ok(text) => mode_for_models(&text, &self.model),
+        let (mode, params) = match self.client.send(req).await {
+            Ok(text) => (
+                mode_for_models(&text, &self.model),
+                params_for_models(&text, &self.model),
+            ),
             Err(e) if e.is_transient() => {
                 let failures = self.detect_failures.fetch_add(1, Ordering::Relaxed) + 1;
                 tracing::debug!(error = %e, failures, "could not ask the model server what it is");
                 if failures < MAX_DETECT_TRIES {
                     return None;
                 }
-                StructuredOutput::JsonObject
+                (StructuredOutput::JsonObject, None)
             }
             // No model list (404), or not for us: a server that does not say what it is.
-            Err(_) => StructuredOutput::JsonObject,
+            Err(_) => (StructuredOutput::JsonObject, None),
         };
-        tracing::info!(model = %self.model, structured_output = ?mode, "asked the model server what it is");
-        Some(mode)
+        tracing::info!(model = %self.model, structured_output = ?mode, ?params, "asked the model server what it is");
+        Some((mode, params))
+    }
+
+    /// Asks the server what it is ([`ChatCompletions::detect`]) and keeps what it said: the
+    /// structured-output mode where it is still `Auto`, and the model's size.
+    async fn learn(&self) {
+        let Some((mode, params)) = self.detect().await else {
+            return;
+        };
+        self.params.store(params.unwrap_or(0), Ordering::Relaxed);
+        self.learned.store(true, Ordering::Relaxed);
+        // A concurrent first call may have decided (or stepped down) already.
+        let _ = self.structured.compare_exchange(
+            mode_code(StructuredOutput::Auto),
+            mode_code(mode),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
     }
 
     async fn call(&self, request: &ChatRequest) -> Result<ChatReply, LlmError> {
         if request.schema.is_some()
             && code_mode(self.structured.load(Ordering::Relaxed)) == StructuredOutput::Auto
-            && let Some(mode) = self.detect().await
         {
-            // A concurrent first call may have decided (or stepped down) already.
-            let _ = self.structured.compare_exchange(
-                mode_code(StructuredOutput::Auto),
-                mode_code(mode),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
+            self.learn().await;
         }
         loop {
             let read = self.structured.load(Ordering::Relaxed);
@@ -308,6 +327,18 @@ impl ChatModel for ChatCompletions {
     fn model(&self) -> &str {
         &self.model
     }
+
+    fn params(&self) -> BoxFuture<'_, Option<u64>> {
+        Box::pin(async move {
+            if self.provider != ProviderKind::OpenaiCompatible {
+                return None;
+            }
+            if !self.learned.load(Ordering::Relaxed) {
+                self.learn().await;
+            }
+            Some(self.params.load(Ordering::Relaxed)).filter(|&p| p > 0)
+        })
+    }
 }
 
 /// `frequency_penalty` when asking again after a reply that looped: enough to break a
@@ -330,15 +361,9 @@ const MAX_DETECT_TRIES: u8 = 3;
 fn mode_for_models(text: &str, model: &str) -> StructuredOutput {
     let listed: Value = serde_json::from_str(text).unwrap_or(Value::Null);
     let models: &[Value] = listed["data"].as_array().map_or(&[], Vec::as_slice);
-    let named = |m: &&Value| {
-        m["id"].as_str() == Some(model)
-            || m["aliases"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(model)))
-    };
     let owner = models
         .iter()
-        .find(named)
+        .find(|m| names(m, model))
         .or_else(|| models.first())
         .and_then(|m| m["owned_by"].as_str());
     match owner {
@@ -346,6 +371,27 @@ fn mode_for_models(text: &str, model: &str) -> StructuredOutput {
         Some("vllm") => StructuredOutput::JsonSchema,
         _ => StructuredOutput::JsonObject,
     }
+}
+
+/// The parameters of `model` on a server whose `GET /models` answered `text`, where its
+/// entry says (llama.cpp's `meta.n_params`). A server listing one model serves that one
+/// whatever it is called; in a longer list only the model's own entry counts.
+fn params_for_models(text: &str, model: &str) -> Option<u64> {
+    let listed: Value = serde_json::from_str(text).ok()?;
+    let models = listed["data"].as_array()?;
+    let entry = match models.as_slice() {
+        [only] => only,
+        many => many.iter().find(|m| names(m, model))?,
+    };
+    entry["meta"]["n_params"].as_u64().filter(|&p| p > 0)
+}
+
+/// Whether a listed model is `model`, by id or alias.
+fn names(listed: &Value, model: &str) -> bool {
+    listed["id"].as_str() == Some(model)
+        || listed["aliases"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(model)))
 }
 
 /// OpenAI's o-series and gpt-5 models take no `temperature`.
@@ -484,6 +530,32 @@ mod tests {
         assert_eq!(
             mode_for_models(r#"{"data": "x"}"#, "m"),
             StructuredOutput::JsonObject
+        );
+    }
+
+    #[test]
+    fn a_servers_model_list_says_how_large_the_model_is_where_it_can() {
+        let llama_cpp = r#"{"object":"list","data":[{"id":"qwen2.5-coder-1.5b","aliases":["qwen2.5-coder-1.5b"],"owned_by":"llamacpp","meta":{"n_ctx":8192,"n_params":1777088000,"size":1111370240}}]}"#;
+        assert_eq!(
+            params_for_models(llama_cpp, "qwen2.5-coder-1.5b"),
+            Some(1_777_088_000)
+        );
+        // One model listed: that is the one served, whatever Critic calls it.
+        assert_eq!(params_for_models(llama_cpp, "coder"), Some(1_777_088_000));
+        // Several: only the model's own entry counts.
+        let two = r#"{"data":[{"id":"small","meta":{"n_params":1500000000}},{"id":"big","owned_by":"x"}]}"#;
+        assert_eq!(params_for_models(two, "small"), Some(1_500_000_000));
+        assert_eq!(params_for_models(two, "big"), None);
+        assert_eq!(params_for_models(two, "other"), None);
+        let vllm = r#"{"object":"list","data":[{"id":"Qwen/Qwen2.5-Coder-7B-Instruct","owned_by":"vllm","max_model_len":32768}]}"#;
+        assert_eq!(
+            params_for_models(vllm, "Qwen/Qwen2.5-Coder-7B-Instruct"),
+            None
+        );
+        assert_eq!(params_for_models("<html>not found</html>", "m"), None);
+        assert_eq!(
+            params_for_models(r#"{"data":[{"id":"m","meta":{"n_params":0}}]}"#, "m"),
+            None
         );
     }
 

@@ -220,6 +220,16 @@ impl Llm {
             .map(|s| s.name.as_str())
     }
 
+    /// How many parameters the model a task tries first has (with a repository's choice of
+    /// endpoint first), where its server says.
+    pub async fn model_params(&self, task: Task, endpoint: Option<&str>) -> Option<u64> {
+        let first = self
+            .chain_for(task, endpoint)
+            .first()
+            .map(|s| s.model.clone())?;
+        first.params().await
+    }
+
     /// Whether input costs `endpoint` nothing but time: a server of one's own
     /// (`openai-compatible`) with no price set for its model.
     pub fn input_is_free(&self, endpoint: &str) -> bool {

@@ -92,6 +92,9 @@ pub struct Report {
     /// What the verify pass did (absent when it did not run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verification: Option<String>,
+    /// The longest enclosing scope the model was shown (`review.max_scope_lines`, with
+    /// `auto` resolved for the model).
+    pub scope_lines: u32,
     /// Estimated cost in US dollars, from the endpoint's prices (0 when none are set).
     pub cost_usd: f64,
     /// What the pull request's summary comment would say (the Markdown format).
@@ -404,6 +407,7 @@ fn report(base: &str, head: &str, policy: &RepoPolicy, r: Reviewed, meter: &Mete
             .map(|(path, reason)| NotReviewed { path, reason })
             .collect(),
         model: r.model,
+        scope_lines: r.scope_lines,
         files: r.files.len(),
         usage: tokens(usage),
         verify_usage: tokens(

@@ -4,9 +4,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::config::ReviewSettings;
 use crate::config::globs::IgnoreGlobs;
 use crate::config::repo::RepoPolicy;
+use crate::config::{ReviewSettings, ScopeLines};
 use crate::context::assemble::{
     ChangedFileInput, ContextSettings, FetchCandidate, ReviewContext, assemble_with_imports,
     files_to_fetch,
@@ -15,6 +15,8 @@ use crate::context::budget::Tokenizer;
 use crate::context::filter::{FileFilter, FileStatus, GitAttributes};
 use crate::context::imports::{self, MAX_IMPORTED_FILES, RepoFiles};
 use crate::context::scope::SourceFile;
+use crate::domain::Task;
+use crate::llm::Llm;
 
 use super::source::{Source, SourceError};
 use super::{Changes, PrFile, ReviewError};
@@ -40,15 +42,42 @@ pub struct Gathered {
     pub not_reviewed: Vec<(String, String)>,
 }
 
-/// Builds the context of `files` at `head` for a model called `model` (its tokenizer counts
-/// the budget). With `since`, only files that push touched are shown.
+/// Who reads the context: the model's name (its tokenizer counts the budget) and the
+/// longest enclosing scope it is shown (`review.max_scope_lines`, resolved for it).
+pub struct Reader<'a> {
+    pub model: &'a str,
+    pub max_scope_lines: u32,
+}
+
+impl<'a> Reader<'a> {
+    /// The model `llm` asks first for `task` (a repository's choice of endpoint first), and
+    /// the enclosing code `settings` show it: `auto` asks the model's server how large it is.
+    pub async fn of(
+        llm: &'a Llm,
+        settings: &ReviewSettings,
+        task: Task,
+        endpoint: Option<&str>,
+    ) -> Reader<'a> {
+        let max_scope_lines = match settings.max_scope_lines {
+            ScopeLines::Lines(n) => n,
+            auto => auto.resolve(llm.model_params(task, endpoint).await),
+        };
+        Reader {
+            model: llm.model_name_for(task, endpoint),
+            max_scope_lines,
+        }
+    }
+}
+
+/// Builds the context of `files` at `head` for `reader`. With `since`, only files that push
+/// touched are shown.
 pub async fn gather(
     settings: &ReviewSettings,
     source: &impl Source,
     files: &[PrFile],
     since: Option<&Changes>,
     policy: &RepoPolicy,
-    model: &str,
+    reader: Reader<'_>,
 ) -> Result<Gathered, ReviewError> {
     let filter = FileFilter::new(
         match source.file(".gitattributes").await? {
@@ -121,9 +150,9 @@ pub async fn gather(
                 budget_tokens: settings.budget_tokens,
                 max_chunks: settings.max_chunks,
                 extra_lines: settings.extra_lines,
-                max_scope_lines: settings.max_scope_lines,
+                max_scope_lines: reader.max_scope_lines,
             },
-            Tokenizer::for_model(model),
+            Tokenizer::for_model(reader.model),
         )
     });
     if context.redactions > 0 {

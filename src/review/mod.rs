@@ -28,7 +28,7 @@ pub mod test_files;
 pub mod verify;
 
 pub use changes::Changes;
-pub use gather::{Gathered, gather};
+pub use gather::{Gathered, Reader, gather};
 pub use local::{LocalSource, default_base};
 pub use pipeline::{Change, Pipeline, Progress, Reviewed, SuggestedTests, Unusable, suggest_tests};
 pub use source::{GitHubSource, RepoTree, Source, SourceError};

@@ -9,7 +9,7 @@ use crate::config::{ReviewSettings, VerifyContext};
 use crate::domain::{Finding, Task};
 use crate::llm::{AskError, Llm, Meter};
 
-use super::gather::{Gathered, gather};
+use super::gather::{Gathered, Reader, gather};
 use super::source::Source;
 use super::test_conventions::TestConventions;
 use super::verify::{self, Asker, Conversation, Evidence, Verification};
@@ -81,6 +81,8 @@ pub struct Reviewed {
     pub verification: Verification,
     /// "Findings" that reported no problem (praise, "looks correct"), dropped.
     pub no_problem: usize,
+    /// The longest enclosing scope the model was shown (`review.max_scope_lines`, resolved).
+    pub scope_lines: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +109,8 @@ pub async fn run(
 ) -> Result<Reviewed, ReviewError> {
     let files = source.changed_files().await?;
     let endpoint = change.policy.model_for(Task::Review);
+    let reader = Reader::of(p.llm, p.settings, Task::Review, endpoint).await;
+    let scope_lines = reader.max_scope_lines;
     let Gathered {
         context,
         contents,
@@ -117,7 +121,7 @@ pub async fn run(
         &files,
         change.since,
         change.policy,
-        p.llm.model_name_for(Task::Review, endpoint),
+        reader,
     )
     .await?;
     let mut not_shown: Vec<String> = context.left_out.iter().map(|(p, _)| p.clone()).collect();
@@ -327,6 +331,7 @@ pub async fn run(
         parts_read,
         verification,
         no_problem,
+        scope_lines,
     })
 }
 
@@ -359,7 +364,7 @@ pub async fn suggest_tests(
         &files,
         None,
         change.policy,
-        p.llm.model_name_for(Task::Tests, endpoint),
+        Reader::of(p.llm, p.settings, Task::Tests, endpoint).await,
     )
     .await?;
     let Some(shown) = gathered.context.chunks.first().filter(|c| !c.is_empty()) else {

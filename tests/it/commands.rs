@@ -944,6 +944,10 @@ async fn config_shows_each_setting_and_the_file_it_comes_from() {
         "{body}"
     );
     assert!(body.contains("Errors use thiserror."), "{body}");
+    assert!(
+        body.contains("| `review.max_scope_lines` | `auto` | server |"),
+        "{body}"
+    );
     assert!(body.contains("`models.review`"), "{body}");
     assert!(!body.contains("sk-test-key"), "no secret: {body}");
     assert!(app.llm().received().is_empty());

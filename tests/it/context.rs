@@ -401,3 +401,87 @@ async fn a_command_on_a_pr_whose_only_patch_cannot_be_read_names_the_file() {
     );
     app.finish().await;
 }
+
+/// A 24-line function with a one-line change near its end: its first lines are outside the
+/// hunk, so only the enclosing code shows them.
+fn long_function_change(app: &TestApp, number: u64, head: &str) {
+    let mut lines = vec![
+        "use std::collections::HashMap;".to_string(),
+        String::new(),
+        "pub fn invoice_total(items: &HashMap<String, u64>) -> u64 {".to_string(),
+        "    let opening_balance_marker = 0;".to_string(),
+    ];
+    lines.extend((0..16).map(|i| format!("    let step_{i} = {i};")));
+    lines.extend([
+        "    let sum: u64 = items.values().sum();".to_string(),
+        "    sum + opening_balance_marker + step_0 + step_15".to_string(),
+        "}".to_string(),
+    ]);
+    let content = lines.join("\n") + "\n";
+    app.github().add_pull(
+        REPO,
+        PullRequest {
+            number,
+            head_sha: head.into(),
+            ..Default::default()
+        },
+    );
+    let patch = "@@ -18,4 +18,4 @@\n     let step_14 = 14;\n     let step_15 = 15;\n-    let sum: u64 = items.values().count() as u64;\n+    let sum: u64 = items.values().sum();\n     sum + opening_balance_marker + step_0 + step_15";
+    app.github().set_pull_files(
+        REPO,
+        number,
+        vec![PullFile::from_patch("src/bill.rs", patch)],
+    );
+    app.github().put_content(REPO, head, "src/bill.rs", content);
+}
+
+async fn review_prompt_with_model_of(params: Option<u64>, scope_lines: Option<&str>) -> String {
+    let world = World::new().await;
+    let mut options = world.options();
+    if let Some(lines) = scope_lines {
+        options = options.set("CRITIC_REVIEW__MAX_SCOPE_LINES", lines);
+    }
+    let app = world.start_with(options).await;
+    if let Some(params) = params {
+        app.llm().list_as_llama_cpp(params);
+    }
+    let head = "7777777777777777777777777777777777777777";
+    long_function_change(&app, 42, head);
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 42))
+        .await;
+    app.github().wait_for_summary(REPO, 42, head, WAIT).await;
+    let prompt = app.llm().received()[0].message("user");
+    assert!(prompt.contains("## src/bill.rs (modified)"), "{prompt}");
+    assert!(prompt.contains("items.values().sum()"), "{prompt}");
+    assert_eq!(app.llm().models_asked(), 1, "the server is asked once");
+    app.finish().await;
+    prompt
+}
+
+#[tokio::test]
+async fn a_small_model_on_llama_cpp_reads_the_hunks_without_their_enclosing_code() {
+    let prompt = review_prompt_with_model_of(Some(1_777_088_000), None).await;
+    assert!(!prompt.contains("opening_balance_marker = 0"), "{prompt}");
+    assert!(!prompt.contains("Enclosing code at head"), "{prompt}");
+}
+
+#[tokio::test]
+async fn a_larger_or_unknown_model_reads_the_whole_enclosing_function() {
+    for params in [Some(7_615_616_512), None] {
+        let prompt = review_prompt_with_model_of(params, None).await;
+        assert!(
+            prompt.contains("Enclosing code at head"),
+            "{params:?}: {prompt}"
+        );
+        assert!(
+            prompt.contains("    4  ") && prompt.contains("opening_balance_marker = 0"),
+            "{params:?}: {prompt}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_number_of_scope_lines_set_holds_whatever_the_model() {
+    let prompt = review_prompt_with_model_of(Some(1_777_088_000), Some("200")).await;
+    assert!(prompt.contains("opening_balance_marker = 0"), "{prompt}");
+}

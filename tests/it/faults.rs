@@ -71,7 +71,12 @@ async fn every_real_pull_request_gets_one_review_through_thirty_percent_faults()
     );
     for (name, s) in &loaded {
         let reviews = github.reviews(REPO, s.number);
-        assert_eq!(reviews.len(), 1, "{name}: exactly one review");
+        assert_eq!(
+            reviews.len(),
+            1,
+            "{name}: exactly one review; the calls about it:\n{}",
+            trail(&github, s.number)
+        );
         assert_eq!(reviews[0].state, "COMMENTED", "{name}");
         assert_eq!(
             summaries(&github, s.number),
@@ -396,4 +401,22 @@ async fn another_apps_check_run_of_the_same_name_is_never_taken_for_ours() {
     app.summary_says(REPO, 8, "0000000", "**1 new finding(s)**")
         .await;
     app.finish().await;
+}
+
+/// The calls Critic made about pull request `number` (method, path, status, performed), one
+/// per line: what a failure needs to be understood when faults are random.
+fn trail(github: &FakeGitHub, number: u64) -> String {
+    let needle = format!("/pulls/{number}/");
+    github
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains(&needle) || r.path.ends_with(&format!("/pulls/{number}")))
+        .map(|r| {
+            format!(
+                "{} {} {} performed={}",
+                r.method, r.path, r.status, r.performed
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

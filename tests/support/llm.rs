@@ -1,5 +1,6 @@
 //! A fake OpenAI-compatible model server (`POST /v1/chat/completions`) whose replies a test
-//! scripts. It records every request it was sent.
+//! scripts. It records every request it was sent. `GET /v1/models` answers 404, as a server
+//! that does not list its models, unless a test has it list one as llama.cpp does.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -9,7 +10,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
@@ -221,6 +222,10 @@ struct Inner {
     verify_queue: VecDeque<Reply>,
     verify_responder: Option<Responder>,
     verify_received: Vec<Chat>,
+    /// What `GET /v1/models` answers; None: 404.
+    models: Option<Value>,
+    /// Times `GET /v1/models` was asked.
+    models_asked: usize,
 }
 
 #[derive(Clone)]
@@ -245,6 +250,7 @@ impl FakeLlm {
         };
         let app = Router::new()
             .route("/v1/chat/completions", post(complete))
+            .route("/v1/models", get(models))
             .with_state(fake.clone());
         tokio::spawn(async move {
             axum::serve(listener, app).await.expect("fake llm serves");
@@ -255,6 +261,38 @@ impl FakeLlm {
     /// Base URL to give Critic as `llm.base_url`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Lists one model of `params` parameters as llama.cpp's server does (`owned_by` and
+    /// `meta` as its `GET /v1/models` answers, from the server `../shared/tools/local-model`
+    /// runs): llama.cpp serves one model whatever a client calls it.
+    pub fn list_as_llama_cpp(&self, params: u64) {
+        self.inner.lock().expect("lock").models = Some(json!({
+            "models": [{"name": "local", "model": "local", "type": "model"}],
+            "object": "list",
+            "data": [{
+                "id": "local",
+                "aliases": ["local"],
+                "tags": [],
+                "object": "model",
+                "created": 1796643470,
+                "owned_by": "llamacpp",
+                "meta": {
+                    "vocab_type": 2,
+                    "n_vocab": 151936,
+                    "n_ctx": 8192,
+                    "n_ctx_train": 32768,
+                    "n_embd": 1536,
+                    "n_params": params,
+                    "size": params / 16 * 10,
+                }
+            }]
+        }));
+    }
+
+    /// Times `GET /v1/models` was asked.
+    pub fn models_asked(&self) -> usize {
+        self.inner.lock().expect("lock").models_asked
     }
 
     /// Answers the next request with `reply` (queued replies go first, in order).
@@ -307,6 +345,23 @@ impl FakeLlm {
                 );
             }
         }
+    }
+}
+
+async fn models(State(fake): State<FakeLlm>) -> Response {
+    let listed = {
+        let mut inner = fake.inner.lock().expect("lock");
+        inner.models_asked += 1;
+        inner.models.clone()
+    };
+    match listed {
+        Some(list) => (StatusCode::OK, axum::Json(list)).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            [("content-type", "application/json")],
+            r#"{"error":{"message":"File Not Found","type":"not_found_error","code":404}}"#,
+        )
+            .into_response(),
     }
 }
 

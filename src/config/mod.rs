@@ -320,8 +320,68 @@ pub struct ReviewSettings {
     pub min_confidence: u8,
     /// The review asks for a one-click fix with each finding. Off, the answer is about a
     /// third shorter: for small local models, whose fixes are mostly prose that is never
-    /// posted, and whose output tokens are the time a review takes.
-    pub suggestions: bool,
+    /// posted, and whose output tokens are the time a review takes. `auto`: off for a small
+    /// model (see [`ScopeLines::SMALL_MODEL_PARAMS`]), on for any other.
+    pub suggestions: Suggestions,
+}
+
+/// Whether a model is small: its server says it has fewer than
+/// [`ScopeLines::SMALL_MODEL_PARAMS`] parameters. What `auto` settings go by.
+pub fn small_model(params: Option<u64>) -> bool {
+    params.is_some_and(|p| p < ScopeLines::SMALL_MODEL_PARAMS)
+}
+
+/// `review.suggestions`: `true`, `false` or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suggestions {
+    /// Off for a small model, whose fixes were mostly prose (19 of 20 posted with
+    /// Qwen2.5-Coder 1.5B), never posted once checked, and cost a third of its answer's
+    /// tokens; on for any other.
+    Auto,
+    Set(bool),
+}
+
+impl Suggestions {
+    /// Whether fixes are asked of a model of `params` parameters (None: its server did not
+    /// say).
+    pub fn resolve(self, params: Option<u64>) -> bool {
+        match self {
+            Suggestions::Set(on) => on,
+            Suggestions::Auto => !small_model(params),
+        }
+    }
+
+    /// The setting's value as written.
+    pub fn label(self) -> String {
+        match self {
+            Suggestions::Auto => "auto".into(),
+            Suggestions::Set(on) => on.to_string(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Suggestions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Suggestions;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("true, false or \"auto\"")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Suggestions, E> {
+                Ok(Suggestions::Set(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Suggestions, E> {
+                match v.trim() {
+                    "auto" => Ok(Suggestions::Auto),
+                    "true" => Ok(Suggestions::Set(true)),
+                    "false" => Ok(Suggestions::Set(false)),
+                    _ => Err(E::custom(format!("`{v}` is not true, false or \"auto\""))),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// `review.max_scope_lines`: a number of lines, or `auto`.
@@ -345,10 +405,8 @@ impl ScopeLines {
     pub fn resolve(self, params: Option<u64>) -> u32 {
         match self {
             ScopeLines::Lines(n) => n,
-            ScopeLines::Auto => match params {
-                Some(p) if p < Self::SMALL_MODEL_PARAMS => 0,
-                _ => Self::FULL,
-            },
+            ScopeLines::Auto if small_model(params) => 0,
+            ScopeLines::Auto => Self::FULL,
         }
     }
 
@@ -481,7 +539,7 @@ verify = true
 verify_context = "auto"
 min_confidence = 7
 suggest_tests = false
-suggestions = true
+suggestions = "auto"
 
 [tests]
 verify_in_ci = false
@@ -1017,6 +1075,36 @@ mod tests {
             let err = Config::load_from(None, e).expect_err(bad).to_string();
             assert!(err.contains("max_scope_lines"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn suggestions_are_true_false_or_auto_and_auto_asks_none_of_a_small_model() {
+        let c = Config::load_from(None, base()).expect("valid");
+        assert_eq!(c.settings.review.suggestions, Suggestions::Auto);
+        for (value, want) in [
+            ("true", Suggestions::Set(true)),
+            ("false", Suggestions::Set(false)),
+            ("auto", Suggestions::Auto),
+        ] {
+            let mut e = base();
+            e.push(("CRITIC_REVIEW__SUGGESTIONS".into(), value.into()));
+            let c = Config::load_from(None, e).expect(value);
+            assert_eq!(c.settings.review.suggestions, want);
+        }
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("critic.toml");
+        std::fs::write(&file, "[review]\nsuggestions = false\n").expect("write");
+        let c = Config::load_from(Some(&file), base()).expect("a TOML boolean");
+        assert_eq!(c.settings.review.suggestions, Suggestions::Set(false));
+        let mut e = base();
+        e.push(("CRITIC_REVIEW__SUGGESTIONS".into(), "sometimes".into()));
+        let err = Config::load_from(None, e).expect_err("a typo").to_string();
+        assert!(err.contains("suggestions"), "{err}");
+        assert!(!Suggestions::Auto.resolve(Some(1_777_088_000)));
+        assert!(Suggestions::Auto.resolve(Some(7_000_000_000)));
+        assert!(Suggestions::Auto.resolve(None));
+        assert!(Suggestions::Set(true).resolve(Some(1)));
+        assert!(!Suggestions::Set(false).resolve(None));
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub struct CaseResult {
     /// None for a case that failed, or a report from before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope_lines: Option<u32>,
+    /// Whether the model was asked for one-click fixes (`review.suggestions` resolved).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggestions: Option<bool>,
     /// Why the case has no review.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -103,6 +106,7 @@ pub fn score(case: &Case, report: &Report, seconds: f64) -> CaseResult {
         seconds,
         verification: report.verification.clone(),
         scope_lines: Some(report.scope_lines),
+        suggestions: Some(report.suggestions),
         error: None,
     }
 }
@@ -126,6 +130,7 @@ pub fn failed(case: &Case, error: String, seconds: f64, meter: &crate::llm::Mete
         seconds,
         verification: None,
         scope_lines: None,
+        suggestions: None,
         error: Some(error),
     }
 }

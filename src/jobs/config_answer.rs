@@ -112,7 +112,7 @@ pub(super) fn render(critic: &Critic, policy: &RepoPolicy) -> String {
             "review.verify_context",
             server.review.verify_context.label().to_string(),
         ),
-        ("review.suggestions", server.review.suggestions.to_string()),
+        ("review.suggestions", server.review.suggestions.label()),
         (
             "review.min_confidence",
             server.review.min_confidence.to_string(),

@@ -95,6 +95,8 @@ pub struct Report {
     /// The longest enclosing scope the model was shown (`review.max_scope_lines`, with
     /// `auto` resolved for the model).
     pub scope_lines: u32,
+    /// Whether the model was asked for one-click fixes (`review.suggestions`, resolved).
+    pub suggestions: bool,
     /// Estimated cost in US dollars, from the endpoint's prices (0 when none are set).
     pub cost_usd: f64,
     /// What the pull request's summary comment would say (the Markdown format).
@@ -408,6 +410,7 @@ fn report(base: &str, head: &str, policy: &RepoPolicy, r: Reviewed, meter: &Mete
             .collect(),
         model: r.model,
         scope_lines: r.scope_lines,
+        suggestions: r.suggestions,
         files: r.files.len(),
         usage: tokens(usage),
         verify_usage: tokens(

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::config::globs::IgnoreGlobs;
 use crate::config::repo::RepoPolicy;
-use crate::config::{ReviewSettings, ScopeLines};
+use crate::config::{ReviewSettings, ScopeLines, Suggestions};
 use crate::context::assemble::{
     ChangedFileInput, ContextSettings, FetchCandidate, ReviewContext, assemble_with_imports,
     files_to_fetch,
@@ -42,29 +42,36 @@ pub struct Gathered {
     pub not_reviewed: Vec<(String, String)>,
 }
 
-/// Who reads the context: the model's name (its tokenizer counts the budget) and the
-/// longest enclosing scope it is shown (`review.max_scope_lines`, resolved for it).
+/// Who reads the context: the model's name (its tokenizer counts the budget), the longest
+/// enclosing scope it is shown and whether it is asked for one-click fixes
+/// (`review.max_scope_lines` and `review.suggestions`, resolved for it).
 pub struct Reader<'a> {
     pub model: &'a str,
     pub max_scope_lines: u32,
+    pub suggestions: bool,
 }
 
 impl<'a> Reader<'a> {
     /// The model `llm` asks first for `task` (a repository's choice of endpoint first), and
-    /// the enclosing code `settings` show it: `auto` asks the model's server how large it is.
+    /// what `settings` show and ask it: an `auto` setting asks the model's server how large
+    /// the model is (once; the client keeps the answer).
     pub async fn of(
         llm: &'a Llm,
         settings: &ReviewSettings,
         task: Task,
         endpoint: Option<&str>,
     ) -> Reader<'a> {
-        let max_scope_lines = match settings.max_scope_lines {
-            ScopeLines::Lines(n) => n,
-            auto => auto.resolve(llm.model_params(task, endpoint).await),
+        let params = if settings.max_scope_lines == ScopeLines::Auto
+            || settings.suggestions == Suggestions::Auto
+        {
+            llm.model_params(task, endpoint).await
+        } else {
+            None
         };
         Reader {
             model: llm.model_name_for(task, endpoint),
-            max_scope_lines,
+            max_scope_lines: settings.max_scope_lines.resolve(params),
+            suggestions: settings.suggestions.resolve(params),
         }
     }
 }

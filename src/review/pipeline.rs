@@ -83,6 +83,8 @@ pub struct Reviewed {
     pub no_problem: usize,
     /// The longest enclosing scope the model was shown (`review.max_scope_lines`, resolved).
     pub scope_lines: u32,
+    /// Whether the model was asked for one-click fixes (`review.suggestions`, resolved).
+    pub suggestions: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +113,7 @@ pub async fn run(
     let endpoint = change.policy.model_for(Task::Review);
     let reader = Reader::of(p.llm, p.settings, Task::Review, endpoint).await;
     let scope_lines = reader.max_scope_lines;
+    let suggestions = reader.suggestions;
     let Gathered {
         context,
         contents,
@@ -168,7 +171,7 @@ pub async fn run(
                     instructions: Some(instructions.as_str()),
                     since: since_short.as_deref(),
                     tests_context: None,
-                    no_suggestions: !p.settings.suggestions,
+                    no_suggestions: !suggestions,
                 },
             )
         })
@@ -259,7 +262,7 @@ pub async fn run(
     not_reviewed.extend(context.skipped.iter().cloned());
     not_reviewed.extend(context.left_out.iter().cloned());
     let mut findings = super::candidates::merge_duplicates(findings);
-    if !p.settings.suggestions {
+    if !suggestions {
         // Not asked for, so not posted, even when a model volunteers one.
         for f in &mut findings {
             f.suggestion = None;
@@ -332,6 +335,7 @@ pub async fn run(
         verification,
         no_problem,
         scope_lines,
+        suggestions,
     })
 }
 

@@ -350,6 +350,55 @@ fn openai_asking(fake: &WireFake, mode: StructuredOutput) -> Endpoint {
     e
 }
 
+#[tokio::test]
+async fn the_models_size_comes_from_the_same_one_ask() {
+    let listed = || {
+        Scripted::json(
+            200,
+            json!({"object": "list", "data": [{"id": "qwen2.5-coder-1.5b", "object": "model", "owned_by": "llamacpp", "meta": {"n_ctx": 8192, "n_params": 1_777_088_000u64}}]}),
+        )
+    };
+    // Read with the server's kind: the chat that follows has its grammar, asked no more.
+    let fake = WireFake::start().await;
+    fake.push(listed());
+    fake.push(chat_ok());
+    let m = model(&auto_endpoint(&fake, "qwen2.5-coder-1.5b"));
+    assert_eq!(m.params().await, Some(1_777_088_000));
+    assert_eq!(m.params().await, Some(1_777_088_000));
+    m.complete(&request()).await.expect("chat");
+    let got = fake.received();
+    assert_eq!(got.len(), 2, "the server is asked once: {got:?}");
+    assert!(got[1].json()["grammar"].is_string(), "{}", got[1].body);
+    // A mode set by hand holds; the list is still read once, for the size.
+    let fake = WireFake::start().await;
+    fake.push(listed());
+    fake.push(chat_ok());
+    let mut e = auto_endpoint(&fake, "qwen2.5-coder-1.5b");
+    e.structured_output = StructuredOutput::JsonSchema;
+    let m = model(&e);
+    assert_eq!(m.params().await, Some(1_777_088_000));
+    m.complete(&request()).await.expect("chat");
+    let got = fake.received();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1].json()["response_format"]["type"], "json_schema");
+    // A list that cannot be read now (503): no size yet, and asked again next time.
+    let fake = WireFake::start().await;
+    fake.push(Scripted::json(
+        503,
+        json!({"error": {"message": "loading model"}}),
+    ));
+    fake.push(listed());
+    let m = model(&auto_endpoint(&fake, "qwen2.5-coder-1.5b"));
+    assert_eq!(m.params().await, None);
+    assert_eq!(m.params().await, Some(1_777_088_000));
+    assert_eq!(fake.received().len(), 2);
+    // OpenAI itself says nothing of its models' sizes and is not asked.
+    let fake = WireFake::start().await;
+    let m = model(&openai_asking(&fake, StructuredOutput::Auto));
+    assert_eq!(m.params().await, None);
+    assert!(fake.received().is_empty());
+}
+
 /// Two calls to an `auto` endpoint on `fake` (whose model list is scripted already), each
 /// answered with [`chat_ok`]; what the fake received.
 async fn asked_twice(fake: &WireFake) -> Vec<Received> {

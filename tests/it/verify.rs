@@ -328,6 +328,43 @@ async fn with_suggestions_off_no_fix_is_asked_for_or_posted() {
     let app = world
         .start_with(world.options().set("CRITIC_REVIEW__SUGGESTIONS", "false"))
         .await;
+    no_fix_is_asked_for_or_posted(app).await;
+}
+
+#[tokio::test]
+async fn a_small_model_on_llama_cpp_is_asked_for_no_fix_by_default() {
+    let app = TestApp::start().await;
+    app.llm().list_as_llama_cpp(1_777_088_000);
+    no_fix_is_asked_for_or_posted(app).await;
+}
+
+#[tokio::test]
+async fn a_larger_model_on_llama_cpp_is_asked_for_fixes_by_default() {
+    let app = TestApp::start().await;
+    app.llm().list_as_llama_cpp(7_615_616_512);
+    add_pr(&app, 8);
+    let mut with_fix = finding(2, "warning", "Division by zero");
+    with_fix["suggestion"] = json!("    let q = a.checked_div(b).unwrap_or(0);");
+    app.llm().push(Reply::findings(json!([with_fix])));
+    app.llm().push_verify(Reply::verdicts(json!([
+        {"id": 1, "verdict": "real", "confidence": 9, "fix_ok": true}
+    ])));
+    review(&app, 8).await;
+    let system = app.llm().received()[0].message("system");
+    assert!(system.contains("suggestion"), "{system}");
+    let reviews = app.github().reviews(REPO, 8);
+    assert!(
+        reviews[0].comments[0].body.contains("```suggestion"),
+        "{}",
+        reviews[0].comments[0].body
+    );
+    app.summary_says(REPO, 8, HEAD, "Verification:").await;
+    app.finish().await;
+}
+
+/// A review whose model volunteers a fix though none was asked for: the request asks for no
+/// fix, and none is posted.
+async fn no_fix_is_asked_for_or_posted(app: TestApp) {
     add_pr(&app, 8);
     let mut volunteered = finding(2, "warning", "Division by zero");
     volunteered["suggestion"] = json!("    let q = a.checked_div(b).unwrap_or(0);");

@@ -334,9 +334,8 @@ pub fn small_model(params: Option<u64>) -> bool {
 /// `review.suggestions`: `true`, `false` or `auto`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Suggestions {
-    /// Off for a small model, whose fixes were mostly prose (19 of 20 posted with
-    /// Qwen2.5-Coder 1.5B), never posted once checked, and cost a third of its answer's
-    /// tokens; on for any other.
+    /// Off for a small model, whose fixes were mostly prose, never posted once checked, and
+    /// cost a seventh to a third of its answer's tokens (BENCHMARKS.md); on for any other.
     Auto,
     Set(bool),
 }
@@ -371,11 +370,12 @@ impl<'de> Deserialize<'de> for Suggestions {
             fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Suggestions, E> {
                 Ok(Suggestions::Set(v))
             }
+            /// Also the spellings of a boolean the `config` crate reads from the environment.
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Suggestions, E> {
-                match v.trim() {
+                match v.trim().to_ascii_lowercase().as_str() {
                     "auto" => Ok(Suggestions::Auto),
-                    "true" => Ok(Suggestions::Set(true)),
-                    "false" => Ok(Suggestions::Set(false)),
+                    "true" | "on" | "yes" | "1" => Ok(Suggestions::Set(true)),
+                    "false" | "off" | "no" | "0" => Ok(Suggestions::Set(false)),
                     _ => Err(E::custom(format!("`{v}` is not true, false or \"auto\""))),
                 }
             }
@@ -1085,6 +1085,11 @@ mod tests {
             ("true", Suggestions::Set(true)),
             ("false", Suggestions::Set(false)),
             ("auto", Suggestions::Auto),
+            // As the `config` crate reads a boolean from the environment.
+            ("TRUE", Suggestions::Set(true)),
+            ("off", Suggestions::Set(false)),
+            ("0", Suggestions::Set(false)),
+            ("yes", Suggestions::Set(true)),
         ] {
             let mut e = base();
             e.push(("CRITIC_REVIEW__SUGGESTIONS".into(), value.into()));

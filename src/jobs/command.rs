@@ -129,7 +129,15 @@ pub(super) async fn run(
         }
         Command::Config => {
             let policy = repo_settings::load(critic, &gh, job.pr()).await?;
-            let text = super::config_answer::render(critic, &policy);
+            // What `auto` settings come to for the model this repository's reviews ask.
+            let reader = crate::review::Reader::of(
+                &critic.llm,
+                &critic.config.settings.review,
+                Task::Review,
+                policy.model_for(Task::Review),
+            )
+            .await;
+            let text = super::config_answer::render(critic, &policy, &reader);
             answer(critic, &gh, job.pr(), by, &text).await?;
             return Ok(Outcome::Done("settings shown".into()));
         }

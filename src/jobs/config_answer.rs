@@ -8,6 +8,7 @@ use crate::Critic;
 use crate::config::repo::RepoPolicy;
 use crate::domain::Task;
 use crate::poster::markdown::{inline_code, table_cell};
+use crate::review::Reader;
 
 /// Longest value shown in a cell; instructions can be long.
 const MAX_VALUE_CHARS: usize = 120;
@@ -30,8 +31,18 @@ fn cut(text: &str) -> String {
     }
 }
 
-/// The answer to `/config`.
-pub(super) fn render(critic: &Critic, policy: &RepoPolicy) -> String {
+/// A setting's value, with what `auto` came to for the review model.
+fn resolved(label: String, value: impl std::fmt::Display) -> String {
+    if label == "auto" {
+        format!("auto ({value} for the review model)")
+    } else {
+        label
+    }
+}
+
+/// The answer to `/config`. `reader` is the review model and what the `auto` settings came
+/// to for it.
+pub(super) fn render(critic: &Critic, policy: &RepoPolicy, reader: &Reader<'_>) -> String {
     let server = &critic.config.settings;
     let source = |key: &str| {
         policy
@@ -112,7 +123,10 @@ pub(super) fn render(critic: &Critic, policy: &RepoPolicy) -> String {
             "review.verify_context",
             server.review.verify_context.label().to_string(),
         ),
-        ("review.suggestions", server.review.suggestions.label()),
+        (
+            "review.suggestions",
+            resolved(server.review.suggestions.label(), reader.suggestions),
+        ),
         (
             "review.min_confidence",
             server.review.min_confidence.to_string(),
@@ -124,7 +138,10 @@ pub(super) fn render(critic: &Critic, policy: &RepoPolicy) -> String {
         ("review.max_chunks", server.review.max_chunks.to_string()),
         (
             "review.max_scope_lines",
-            server.review.max_scope_lines.label(),
+            resolved(
+                server.review.max_scope_lines.label(),
+                reader.max_scope_lines,
+            ),
         ),
         ("tests.verify_in_ci", server.tests.verify_in_ci.to_string()),
         (

@@ -1,7 +1,8 @@
 //! OpenAI Chat Completions, as spoken by OpenAI, Azure OpenAI and the servers that copy it
 //! (Ollama, vLLM, llama.cpp's server, LiteLLM, OpenRouter).
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Instant;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -24,15 +25,25 @@ pub struct ChatCompletions {
     structured: AtomicU8,
     /// Where a compatible server lists its models (and says whose they are).
     models_url: String,
-    /// Times the model list could not be read; after [`MAX_DETECT_TRIES`] the server is
-    /// taken for one that does not say what it is.
-    detect_failures: AtomicU8,
     /// How long the model list may take: at most the endpoint's own timeout.
     detect_timeout: std::time::Duration,
-    /// The server has said what it is (or was taken for one that does not say).
-    learned: AtomicBool,
-    /// The model's parameters as the server listed them; 0 when it did not say.
-    params: AtomicU64,
+    /// What the server said of itself. Held while it is asked, so that calls made together
+    /// share one ask.
+    learning: tokio::sync::Mutex<Learning>,
+}
+
+/// What a compatible server said of itself, or why it is not known yet.
+#[derive(Default)]
+struct Learning {
+    /// Set once the server answered (or was taken for one that does not say): the model's
+    /// parameters, where it listed them.
+    said: Option<Option<u64>>,
+    /// Asks that failed for a passing reason; after [`MAX_DETECT_TRIES`] the server is taken
+    /// for one that does not say what it is.
+    failures: u8,
+    /// After a failed ask, none before this: a review's several calls, made within moments,
+    /// spend one try, not one each.
+    not_before: Option<Instant>,
 }
 
 impl ChatCompletions {
@@ -71,10 +82,8 @@ impl ChatCompletions {
             temperature: endpoint.temperature,
             structured: AtomicU8::new(mode_code(structured)),
             models_url: format!("{base}/models"),
-            detect_failures: AtomicU8::new(0),
             detect_timeout: DETECT_TIMEOUT.min(endpoint.timeout),
-            learned: AtomicBool::new(false),
-            params: AtomicU64::new(0),
+            learning: tokio::sync::Mutex::new(Learning::default()),
         })
     }
 
@@ -155,10 +164,11 @@ impl ChatCompletions {
     }
 
     /// What this server is, from its model list: llama.cpp and vLLM mark each model as
-    /// theirs (`owned_by`). None when it could not be asked this time (down, timed out, a
-    /// 5xx or 429 from a proxy in front of it): asked again on the next call, which meanwhile
-    /// uses `json_object`, up to [`MAX_DETECT_TRIES`] times.
-    async fn detect(&self) -> Option<(StructuredOutput, Option<u64>)> {
+    /// theirs (`owned_by`), and llama.cpp says how large it is. None when it could not be
+    /// asked this time (down, timed out, a 5xx or 429 from a proxy in front of it): asked
+    /// again by a later call, which meanwhile uses `json_object`, up to
+    /// [`MAX_DETECT_TRIES`] times.
+    async fn detect(&self, learning: &mut Learning) -> Option<(StructuredOutput, Option<u64>)> {
         let mut req = self
             .client
             .get(&self.models_url)
@@ -172,9 +182,10 @@ impl ChatCompletions {
                 params_for_models(&text, &self.model),
             ),
             Err(e) if e.is_transient() => {
-                let failures = self.detect_failures.fetch_add(1, Ordering::Relaxed) + 1;
-                tracing::debug!(error = %e, failures, "could not ask the model server what it is");
-                if failures < MAX_DETECT_TRIES {
+                learning.failures += 1;
+                tracing::debug!(error = %e, failures = learning.failures, "could not ask the model server what it is");
+                if learning.failures < MAX_DETECT_TRIES {
+                    learning.not_before = Some(Instant::now() + self.detect_timeout);
                     return None;
                 }
                 (StructuredOutput::JsonObject, None)
@@ -186,21 +197,27 @@ impl ChatCompletions {
         Some((mode, params))
     }
 
-    /// Asks the server what it is ([`ChatCompletions::detect`]) and keeps what it said: the
-    /// structured-output mode where it is still `Auto`, and the model's size.
-    async fn learn(&self) {
-        let Some((mode, params)) = self.detect().await else {
-            return;
-        };
-        self.params.store(params.unwrap_or(0), Ordering::Relaxed);
-        self.learned.store(true, Ordering::Relaxed);
-        // A concurrent first call may have decided (or stepped down) already.
+    /// What the server said of itself: asks it ([`ChatCompletions::detect`]) unless it has
+    /// answered, or an ask failed a moment ago; keeps the structured-output mode where it is
+    /// still `Auto`. The model's parameters, where the server said.
+    async fn learn(&self) -> Option<u64> {
+        let mut learning = self.learning.lock().await;
+        if let Some(params) = learning.said {
+            return params;
+        }
+        if learning.not_before.is_some_and(|t| Instant::now() < t) {
+            return None;
+        }
+        let (mode, params) = self.detect(&mut learning).await?;
+        learning.said = Some(params);
+        // A step-down made meanwhile (from `json_object`) is not undone.
         let _ = self.structured.compare_exchange(
             mode_code(StructuredOutput::Auto),
             mode_code(mode),
             Ordering::Relaxed,
             Ordering::Relaxed,
         );
+        params
     }
 
     async fn call(&self, request: &ChatRequest) -> Result<ChatReply, LlmError> {
@@ -333,10 +350,7 @@ impl ChatModel for ChatCompletions {
             if self.provider != ProviderKind::OpenaiCompatible {
                 return None;
             }
-            if !self.learned.load(Ordering::Relaxed) {
-                self.learn().await;
-            }
-            Some(self.params.load(Ordering::Relaxed)).filter(|&p| p > 0)
+            self.learn().await
         })
     }
 }

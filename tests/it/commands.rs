@@ -945,7 +945,9 @@ async fn config_shows_each_setting_and_the_file_it_comes_from() {
     );
     assert!(body.contains("Errors use thiserror."), "{body}");
     assert!(
-        body.contains("| `review.max_scope_lines` | `auto` | server |"),
+        body.contains("| `review.max_scope_lines` | `auto (200 for the review model)` | server |")
+            && body
+                .contains("| `review.suggestions` | `auto (true for the review model)` | server |"),
         "{body}"
     );
     assert!(body.contains("`models.review`"), "{body}");

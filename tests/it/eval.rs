@@ -130,6 +130,7 @@ async fn eval_scores_hits_misses_and_false_alarms_and_compares_with_a_baseline()
     assert!(t["output_tokens"].as_u64().expect("tokens") > 0);
     // A server that does not say how large its model is: the whole enclosing scope.
     assert_eq!(by_name("a-hit")["scope_lines"], 200, "{report}");
+    assert_eq!(by_name("a-hit")["suggestions"], true, "{report}");
     assert!(
         by_name("a-hit")["verification"]
             .as_str()

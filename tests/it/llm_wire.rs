@@ -255,10 +255,11 @@ async fn auto_mode_asks_again_after_the_server_could_not_be_reached() {
         json!({"object": "list", "data": [{"id": "m", "owned_by": "llamacpp"}]}),
     ));
     fake.push(chat_ok());
-    let m = model(&auto_endpoint(&fake, "m"));
+    let m = model(&quick_auto_endpoint(&fake, "m"));
     m.complete(&request())
         .await
         .expect("first, without knowing the server");
+    tokio::time::sleep(ASK_SPACING).await;
     m.complete(&request()).await.expect("second");
     let got = fake.received();
     assert_eq!(got.len(), 4, "{got:?}");
@@ -287,8 +288,9 @@ async fn auto_mode_outlasts_a_proxys_bad_moment_and_steps_down_from_what_it_foun
     fake.push(Scripted::json(400, json!({"error": {"code": 400, "message": "\"grammar\" is not supported", "type": "invalid_request_error"}})));
     fake.push(chat_ok());
     fake.push(chat_ok());
-    let m = model(&auto_endpoint(&fake, "m"));
+    let m = model(&quick_auto_endpoint(&fake, "m"));
     m.complete(&request()).await.expect("first");
+    tokio::time::sleep(ASK_SPACING).await;
     m.complete(&request()).await.expect("second");
     m.complete(&request()).await.expect("third");
     let got = fake.received();
@@ -318,15 +320,26 @@ async fn auto_mode_outlasts_a_proxys_bad_moment_and_steps_down_from_what_it_foun
         fake.push(chat_ok());
     }
     fake.push(chat_ok());
-    let m = model(&auto_endpoint(&fake, "m"));
+    let m = model(&quick_auto_endpoint(&fake, "m"));
     for _ in 0..4 {
         m.complete(&request()).await.expect("answered");
+        tokio::time::sleep(ASK_SPACING).await;
     }
     let got = fake.received();
     assert_eq!(got.len(), 7, "three tries, then no more: {got:?}");
     assert_eq!(got[6].path(), "/v1/chat/completions");
     assert_eq!(got[6].json()["response_format"]["type"], "json_object");
 }
+
+/// [`auto_endpoint`] with a 300 ms timeout: after a failed ask of what the server is, it is
+/// asked again no sooner than an ask may take, so these tests wait [`ASK_SPACING`].
+fn quick_auto_endpoint(fake: &WireFake, model: &str) -> Endpoint {
+    let mut e = auto_endpoint(fake, model);
+    e.timeout = Duration::from_millis(300);
+    e
+}
+
+const ASK_SPACING: Duration = Duration::from_millis(350);
 
 /// An `openai-compatible` endpoint on `fake` for `model`, left to ask what the server is.
 fn auto_endpoint(fake: &WireFake, model: &str) -> Endpoint {
@@ -381,17 +394,33 @@ async fn the_models_size_comes_from_the_same_one_ask() {
     let got = fake.received();
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(got[1].json()["response_format"]["type"], "json_schema");
-    // A list that cannot be read now (503): no size yet, and asked again next time.
+    // A list that cannot be read now (503, a server loading its model): no size yet, and the
+    // review's call that follows at once asks no more (one try for the review, not one for
+    // each of its calls); a later review asks again.
     let fake = WireFake::start().await;
     fake.push(Scripted::json(
         503,
-        json!({"error": {"message": "loading model"}}),
+        json!({"error": {"message": "Loading model", "type": "unavailable_error", "code": 503}}),
     ));
+    fake.push(chat_ok());
+    fake.push(listed());
+    let m = model(&quick_auto_endpoint(&fake, "qwen2.5-coder-1.5b"));
+    assert_eq!(m.params().await, None);
+    m.complete(&request()).await.expect("chat");
+    assert_eq!(m.params().await, None);
+    let got = fake.received();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1].json()["response_format"]["type"], "json_object");
+    tokio::time::sleep(ASK_SPACING).await;
+    assert_eq!(m.params().await, Some(1_777_088_000));
+    assert_eq!(fake.received().len(), 3);
+    // Calls made together share one ask.
+    let fake = WireFake::start().await;
     fake.push(listed());
     let m = model(&auto_endpoint(&fake, "qwen2.5-coder-1.5b"));
-    assert_eq!(m.params().await, None);
-    assert_eq!(m.params().await, Some(1_777_088_000));
-    assert_eq!(fake.received().len(), 2);
+    let (a, b) = tokio::join!(m.params(), m.params());
+    assert_eq!((a, b), (Some(1_777_088_000), Some(1_777_088_000)));
+    assert_eq!(fake.received().len(), 1);
     // OpenAI itself says nothing of its models' sizes and is not asked.
     let fake = WireFake::start().await;
     let m = model(&openai_asking(&fake, StructuredOutput::Auto));

@@ -1,13 +1,16 @@
 //! The "Critic" check run on the head commit: queued when the review starts, in progress
 //! while the model works, completed with the summary. Best effort: an installation that
 //! did not grant `checks: write` still gets its review, and a failed update is only logged.
+//! A run GitHub failed to create for a passing reason (a 5xx, a rate limit that outlasted
+//! the call's retries) is created by its next update, so a bad moment at the start does not
+//! leave the head without one.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::plan::ReviewJob;
 use crate::Critic;
 use crate::github::{
-    CheckConclusion, CheckOutput, CheckRunUpdate, CheckStatus, Installation,
+    CheckConclusion, CheckOutput, CheckRunUpdate, CheckStatus, GitHubError, Installation,
     MAX_CHECK_OUTPUT_CHARS, NewCheckRun, RepoName,
 };
 
@@ -16,7 +19,10 @@ pub const NAME: &str = "Critic";
 pub struct CheckRun {
     repo: RepoName,
     head: String,
-    id: u64,
+    /// None until GitHub has created it.
+    id: tokio::sync::Mutex<Option<u64>>,
+    /// The job it is recorded as (see [`CheckRun::give_up`]).
+    job_id: i64,
     /// Set once this run showed its outcome on it.
     completed: AtomicBool,
 }
@@ -40,47 +46,78 @@ impl CheckRun {
                 return Some(CheckRun {
                     repo: repo.clone(),
                     head: head.to_string(),
-                    id: id as u64,
+                    id: tokio::sync::Mutex::new(Some(id as u64)),
+                    job_id,
                     completed: AtomicBool::new(false),
                 });
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "cannot read the check run record"),
         }
-        let new = NewCheckRun {
-            name: NAME.into(),
-            head_sha: head.into(),
-            status: CheckStatus::Queued,
-            conclusion: None,
-            output: None,
-            external_id: None,
+        let run = CheckRun {
+            repo: repo.clone(),
+            head: head.to_string(),
+            id: tokio::sync::Mutex::new(None),
+            job_id,
+            completed: AtomicBool::new(false),
         };
-        match gh.create_check_run(repo, &new).await {
-            Ok(run) => {
-                if let Err(e) = critic
-                    .store
-                    .set_check_run(&key, head, run.id as i64, job_id)
-                    .await
-                {
-                    tracing::warn!(error = %e, "cannot record the check run");
-                }
-                Some(CheckRun {
-                    repo: repo.clone(),
-                    head: head.to_string(),
-                    id: run.id,
-                    completed: AtomicBool::new(false),
-                })
+        match run
+            .create(critic, gh, CheckStatus::Queued, CheckRunUpdate::default())
+            .await
+        {
+            Ok(()) => Some(run),
+            Err(e) if e.lacks_permission() => {
+                tracing::warn!(error = %e, "cannot create the check run (the App lacks checks: write); reviewing without it");
+                None
             }
             Err(e) => {
-                tracing::warn!(error = %e, "cannot create the check run (does the App have checks: write?); reviewing without it");
-                None
+                tracing::warn!(error = %e, "cannot create the check run now; its next update creates it");
+                Some(run)
             }
         }
     }
 
-    pub async fn in_progress(&self, gh: &Installation) {
+    /// Creates the run with `status` and the rest of `update`, and records it.
+    async fn create(
+        &self,
+        critic: &Critic,
+        gh: &Installation,
+        status: CheckStatus,
+        update: CheckRunUpdate,
+    ) -> Result<(), GitHubError> {
+        let mut id = self.id.lock().await;
+        if id.is_some() {
+            return Ok(());
+        }
+        let new = NewCheckRun {
+            name: NAME.into(),
+            head_sha: self.head.clone(),
+            status,
+            conclusion: update.conclusion,
+            output: update.output,
+            external_id: None,
+        };
+        let run = gh.create_check_run(&self.repo, &new).await?;
+        *id = Some(run.id);
+        if let Err(e) = critic
+            .store
+            .set_check_run(
+                &self.repo.to_string(),
+                &self.head,
+                run.id as i64,
+                self.job_id,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "cannot record the check run");
+        }
+        Ok(())
+    }
+
+    pub async fn in_progress(&self, critic: &Critic, gh: &Installation) {
         let _ = self
             .update(
+                critic,
                 gh,
                 CheckRunUpdate {
                     status: Some(CheckStatus::InProgress),
@@ -112,6 +149,7 @@ impl CheckRun {
         };
         let done = self
             .update(
+                critic,
                 gh,
                 CheckRunUpdate {
                     status: Some(CheckStatus::Completed),
@@ -140,12 +178,24 @@ impl CheckRun {
         self.completed.load(Ordering::Relaxed)
     }
 
-    /// Whether GitHub took the update.
-    async fn update(&self, gh: &Installation, update: CheckRunUpdate) -> bool {
-        match gh.update_check_run(&self.repo, self.id, &update).await {
+    /// Whether GitHub took the update: on the run, or, when GitHub has not created it yet,
+    /// as a new run in that state.
+    async fn update(&self, critic: &Critic, gh: &Installation, update: CheckRunUpdate) -> bool {
+        let id = *self.id.lock().await;
+        let Some(id) = id else {
+            let status = update.status.unwrap_or(CheckStatus::Queued);
+            return match self.create(critic, gh, status, update).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot create the check run");
+                    false
+                }
+            };
+        };
+        match gh.update_check_run(&self.repo, id, &update).await {
             Ok(_) => true,
             Err(e) => {
-                tracing::warn!(error = %e, check_run = self.id, "cannot update the check run");
+                tracing::warn!(error = %e, check_run = id, "cannot update the check run");
                 false
             }
         }
@@ -179,7 +229,8 @@ impl CheckRun {
             let run = CheckRun {
                 repo,
                 head,
-                id: id as u64,
+                id: tokio::sync::Mutex::new(Some(id as u64)),
+                job_id,
                 completed: AtomicBool::new(false),
             };
             run.complete(

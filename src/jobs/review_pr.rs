@@ -245,7 +245,7 @@ async fn review_head(r: &Ready<'_>) -> Result<Outcome, JobError> {
         None => None,
     };
     if let Some(check) = &check {
-        check.in_progress(gh).await;
+        check.in_progress(r.critic, gh).await;
     }
     let reviewed = review::pipeline::run(
         critic.pipeline(),

@@ -177,6 +177,39 @@ async fn a_review_whose_answer_was_lost_is_found_not_posted_again() {
 }
 
 #[tokio::test]
+async fn a_check_run_github_could_not_create_at_the_start_is_created_by_its_next_update() {
+    let world = World::new().await;
+    // Two tries a call: GitHub's two 502s outlast the first creation.
+    let app = world
+        .start_with(world.options().set("CRITIC_GITHUB__MAX_RETRIES", "1"))
+        .await;
+    let github = app.github().clone();
+    let pr = small_pull(&github, 5);
+    app.llm().respond_with(Reply::finding_on_first_added_line);
+    let checks_path = format!("/repos/{REPO}/check-runs");
+    github.fail_next("POST", &checks_path, 502, 2);
+    app.deliver("pull_request", &app.pull_request_event("opened", REPO, 5))
+        .await;
+    github.wait_for_reviews(REPO, 5, 1, LONG_WAIT).await;
+    let jobs = app.wait_idle().await;
+    assert!(jobs.iter().all(|j| j.state == JobState::Done), "{jobs:?}");
+    assert_eq!(summaries(&github, 5), 1);
+    let runs = github.check_runs(REPO);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].head_sha, pr.head_sha);
+    assert_eq!(runs[0].status, "completed");
+    assert_eq!(runs[0].conclusion.as_deref(), Some("neutral"));
+    let posts: Vec<u16> = github
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path_only() == checks_path)
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(posts, [502, 502, 201], "created by the next update");
+    app.finish().await;
+}
+
+#[tokio::test]
 async fn faults_that_never_stop_end_in_a_dead_job_and_a_not_reviewed_check_run() {
     let world = World::new().await;
     let app = world

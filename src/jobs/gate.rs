@@ -42,8 +42,8 @@ pub(super) async fn has_role(
     Ok(Ok(()))
 }
 
-/// Checks `by` against the settings (the role, then the hourly allowance); on a pass, counts
-/// this request toward the allowance.
+/// Checks `by` against the settings (the role, then the hourly allowance); on a pass, the
+/// request counts toward the allowance.
 pub(super) async fn admit(
     critic: &Critic,
     gh: &Installation,
@@ -56,31 +56,37 @@ pub(super) async fn admit(
         return Ok(Err(refused));
     }
     let limit = settings.per_user_per_hour;
-    if limit > 0 {
-        let hour_ms = 3_600_000;
-        let now = crate::store::now_ms();
-        let used = critic
-            .store
-            .command_uses_since(installation_id, &by.login, now - hour_ms, &by.key())
-            .await?;
-        if used >= u64::from(limit) {
-            // One answer per person and hour on a pull request; the rest are skipped quietly.
-            let key = format!("{}:{}", by.login.to_ascii_lowercase(), now / hour_ms);
-            let first = critic
-                .store
-                .claim_notice(&pr.repo.to_string(), pr.number, LIMIT_NOTICE, &key)
-                .await?;
-            return Ok(Err(Refused {
-                reason: format!("{} ran {used} commands in the last hour", by.login),
-                answer: first.then(|| format!(
-                    "you have run {used} commands that call the model in the last hour, this installation's limit (`commands.per_user_per_hour`); Critic will answer again later in the hour."
-                )),
-            }));
-        }
-    }
-    critic
+    let hour_ms = 3_600_000;
+    let now = crate::store::now_ms();
+    // Counted with no limit set too, so that a limit set later sees the hour before it.
+    let taken = critic
         .store
-        .record_command_use(installation_id, &by.key(), &by.login)
+        .take_command_use(
+            installation_id,
+            &by.key(),
+            &by.login,
+            now - hour_ms,
+            if limit == 0 {
+                u64::MAX
+            } else {
+                u64::from(limit)
+            },
+        )
         .await?;
+    if !taken.admitted {
+        let used = taken.before;
+        // One answer per person and hour on a pull request; the rest are skipped quietly.
+        let key = format!("{}:{}", by.login.to_ascii_lowercase(), now / hour_ms);
+        let first = critic
+            .store
+            .claim_notice(&pr.repo.to_string(), pr.number, LIMIT_NOTICE, &key)
+            .await?;
+        return Ok(Err(Refused {
+            reason: format!("{} ran {used} commands in the last hour", by.login),
+            answer: first.then(|| format!(
+                "you have run {used} commands that call the model in the last hour, this installation's limit (`commands.per_user_per_hour`); Critic will answer again later in the hour."
+            )),
+        }));
+    }
     Ok(Ok(()))
 }

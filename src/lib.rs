@@ -199,6 +199,21 @@ pub async fn run(
     let workers = pool.spawn(jobs::run_workers(critic.clone(), stop.clone()));
     // Aborting this task (a crash in tests) must take the workers down with it.
     let workers_guard = AbortOnDrop(workers);
+    // The App's slug, learnt now, so that the first `@slug` comment is not kept waiting for
+    // it, or missed if GitHub is slow to say (see `server::app_slug`). A failure is only
+    // logged: the first job, or the first such comment, asks again.
+    let warm = critic.clone();
+    let stop_warm = stop.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = stop_warm.cancelled() => {}
+            got = warm.github.bot_login() => {
+                if let Err(e) = got {
+                    tracing::warn!(error = %e, "cannot learn the App's slug yet; it is asked again when needed");
+                }
+            }
+        }
+    });
     if let Some(url) = critic.config.settings.server.webhook_proxy_url.clone() {
         tokio::spawn(server::proxy::follow(critic.clone(), url, stop.clone()));
     }

@@ -181,9 +181,9 @@ async fn webhook(
     accept(critic, headers, body).await
 }
 
-/// Critic's App slug, for a comment that may mention it (`@slug review`): known once any job
-/// asked GitHub for the bot's login; otherwise asked now, for such comments only, for at most
-/// 2 seconds (a delivery is answered in milliseconds otherwise).
+/// Critic's App slug, for a comment that may mention it (`@slug review`): learnt at start
+/// (see `crate::run`); if GitHub had not said by then, asked now, for such comments only, for
+/// at most 2 seconds (a delivery is answered in milliseconds otherwise).
 async fn app_slug(critic: &Critic, event: &Event) -> Option<String> {
     let Event::IssueComment(e) = event else {
         return None;

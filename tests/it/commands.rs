@@ -800,6 +800,33 @@ async fn pause_stops_automatic_reviews_until_resume_and_review_still_works() {
 }
 
 #[tokio::test]
+async fn the_apps_slug_is_learnt_at_start_so_a_first_mention_waits_for_nothing() {
+    let app = TestApp::start().await;
+    // No delivery yet: Critic asks GitHub who it is on its own.
+    let deadline = tokio::time::Instant::now() + crate::support::app::WAIT;
+    while app.critic.github.known_bot_login().is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the App's slug was not learnt at start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(app.critic.github.known_bot_login(), Some("critic[bot]"));
+    let asked = app
+        .github()
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path_only() == "/app")
+        .count();
+    assert_eq!(asked, 1);
+    add_pr(&app, 80, false);
+    app.comment(REPO, 80, "bob", "MEMBER", "@critic help").await;
+    app.wait_idle().await;
+    assert_eq!(critics(&app, 80).len(), 1);
+    app.finish().await;
+}
+
+#[tokio::test]
 async fn a_mention_runs_the_command_and_a_typo_is_named_once() {
     let app = TestApp::start().await;
     add_pr(&app, 81, false);
